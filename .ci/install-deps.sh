@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs every build, test and benchmark dependency of Kolo from Debian's apt.
+# Idempotent: when every package is present it returns in well under a second.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake ninja-build pkg-config git
+  libboost-dev libboost-system-dev
+  libopenmpi-dev openmpi-bin
+  libhwloc-dev hwloc
+  libgtest-dev libgmock-dev libbenchmark-dev
+  libssl-dev
+  libcli11-dev nlohmann-json3-dev libfmt-dev
+  pybind11-dev python3-dev python3-numpy python3-pytest python3-torch python3-matplotlib
+  procps psmisc
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+  exit 0
+fi
+
+echo "kolo: installing ${missing[*]}" >&2
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,50 @@
+// The collective operations. Every rank of the communicator calls the same collective with
+// matching arguments, in the same order. Counts are size_t end to end.
+// In-place is allowed wherever send == recv. Thread: caller's, one at a time per Communicator.
+#pragma once
+
+#include <cstddef>
+#include <span>
+
+#include "kolo/base/status.h"
+#include "kolo/collectives/communicator.h"
+#include "kolo/collectives/dtype.h"
+
+namespace kolo::coll {
+
+enum class AllreduceAlgorithm {
+  kAuto,               // selector decides by size and topology (KOLO_ALLREDUCE_ALGO overrides)
+  kRing,               // reduce-scatter + allgather over channels: bandwidth-optimal
+  kRecursiveDoubling,  // log2(n) exchanges of the whole buffer: latency-optimal
+  kShm,                // direct shared-memory algorithm, all ranks on one host
+};
+
+// recv[i] = send_0[i] OP ... OP send_{n-1}[i] on every rank, bit-identical everywhere.
+Status allreduce(Communicator& comm, const void* send, void* recv, size_t count, DataType type,
+                 ReduceOp op, AllreduceAlgorithm algorithm = AllreduceAlgorithm::kAuto);
+
+// send holds sum(recvCounts) elements in rank order; rank r receives the reduction of block r
+// (recvCounts[r] elements) in recv.
+Status reduceScatter(Communicator& comm, const void* send, void* recv,
+                     std::span<const size_t> recvCounts, DataType type, ReduceOp op);
+
+// recv (size() * bytesPerRank bytes) = concatenation of every rank's send in rank order.
+Status allgather(Communicator& comm, const void* send, void* recv, size_t bytesPerRank);
+// Like allgather, but rank r contributes bytesPerRank[r] bytes.
+Status allgatherv(Communicator& comm, const void* send, void* recv,
+                  std::span<const size_t> bytesPerRank);
+
+// buffer on every rank = buffer on root. Binomial tree for small messages, pipelined chain
+// for large ones.
+Status broadcast(Communicator& comm, void* buffer, size_t bytes, int root);
+
+// Block p of send (bytesPerPeer bytes) goes to rank p; recv block p comes from rank p.
+Status alltoall(Communicator& comm, const void* send, void* recv, size_t bytesPerPeer);
+// sendBytes[p] bytes (consecutive, in peer order) to rank p; recvBytes[p] from rank p.
+Status alltoallv(Communicator& comm, const void* send, std::span<const size_t> sendBytes,
+                 void* recv, std::span<const size_t> recvBytes);
+
+// Returns once every rank has entered it.
+Status barrier(Communicator& comm);
+
+}  // namespace kolo::coll

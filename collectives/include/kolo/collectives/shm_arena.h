@@ -1,0 +1,28 @@
+// ShmArena: a shared-memory segment mapped by every rank of a same-host communicator, on
+// which direct algorithms run without point-to-point messages: each rank stages its data
+// in the segment and reduces its share of every pipelined chunk straight from the peers'
+// staging slots, with flag words (spin, then futex) for synchronization.
+// Implemented in collectives/src/transport/shm. Thread: caller's, one collective at a time.
+#pragma once
+
+#include <cstddef>
+
+#include "kolo/base/deadline.h"
+#include "kolo/base/status.h"
+#include "kolo/collectives/dtype.h"
+
+namespace kolo {
+
+class ShmArena {
+ public:
+  virtual ~ShmArena() = default;
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  // Same contract as coll::allreduce (send == recv allowed; kAverage divides by size()).
+  virtual Status allreduce(const void* send, void* recv, size_t count, DataType type,
+                           ReduceOp op, Deadline deadline) = 0;
+  virtual Status broadcast(void* buffer, size_t bytes, int root, Deadline deadline) = 0;
+  virtual Status barrier(Deadline deadline) = 0;
+};
+
+}  // namespace kolo

@@ -1,0 +1,65 @@
+// The transport interface: one Channel per peer, postSend/postRecv(tag, bytes)
+// returning a Request. Algorithms post requests and wait with waitAll(), which
+// always has a deadline. Implementations: shm/ (same host), tcp/ (Boost.Asio), loopback/
+// (in-process, fault injection).
+//
+// Thread: requests are posted, tested and cancelled on the caller's thread (one collective
+// at a time per Transport); implementations may complete them from their own io thread.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "kolo/base/status.h"
+
+namespace kolo {
+
+class Request {
+ public:
+  virtual ~Request() = default;
+  // Non-blocking: makes whatever progress this request can make now (a shm transport copies
+  // here) and returns true once the request has finished, successfully or not.
+  virtual bool test() = 0;
+  // The outcome; valid once test() returned true. Failures name the peer rank.
+  virtual Status status() const = 0;
+  // For messages: "recv of 4096 B from rank 3 (tag 0x100002)".
+  virtual std::string describe() const = 0;
+  // The waiter gave up. After cancel() returns the transport never touches the request's
+  // buffer again. Only called on unfinished requests.
+  virtual void cancel() = 0;
+};
+using RequestPtr = std::unique_ptr<Request>;
+
+class Channel {
+ public:
+  virtual ~Channel() = default;
+  virtual int peer() const = 0;
+  // Sends data.size() bytes under `tag`. `data` must stay valid until the request finishes.
+  virtual RequestPtr postSend(uint64_t tag, std::span<const std::byte> data) = 0;
+  // Receives the message sent under `tag` by this peer. Messages with other tags that arrive
+  // first are kept until a matching receive is posted. A message whose size differs from
+  // data.size() fails the request with kMismatch naming both sizes.
+  virtual RequestPtr postRecv(uint64_t tag, std::span<std::byte> data) = 0;
+};
+
+class Transport {
+ public:
+  virtual ~Transport() = default;
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  virtual const char* name() const = 0;  // "shm", "tcp", "loopback"
+  // Precondition: peer != rank(), 0 <= peer < size().
+  virtual Channel& channel(int peer) = 0;
+
+  // Futex-style parking for waiters: read activityEpoch(), test requests, and if none
+  // progressed call waitForActivity(epoch, t). It returns when the epoch moved (a message
+  // arrived, buffer space was freed, a request completed on the io thread) or after `t`.
+  virtual uint32_t activityEpoch() const = 0;
+  virtual void waitForActivity(uint32_t seenEpoch, std::chrono::microseconds timeout) = 0;
+};
+
+}  // namespace kolo

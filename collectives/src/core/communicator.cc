@@ -1,0 +1,77 @@
+#include "kolo/collectives/communicator.h"
+
+#include <sched.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "kolo/collectives/shm_arena.h"
+
+namespace kolo {
+
+Communicator::Communicator(std::shared_ptr<Transport> transport, std::shared_ptr<ShmArena> arena,
+                           CommunicatorOptions options)
+    : transport_(std::move(transport)), arena_(std::move(arena)), options_(options) {}
+
+Communicator::~Communicator() = default;
+
+Status Communicator::waitAll(std::span<const RequestPtr> requests, Deadline deadline) {
+  // Spin a little (a peer on another core answers within microseconds), then yield, then park
+  // on the doorbell so an idle or oversubscribed rank does not steal a core.
+  constexpr int kSpinRounds = 2000;
+  constexpr int kYieldRounds = 50;
+  std::vector<bool> done(requests.size(), false);
+  size_t remaining = requests.size();
+  int idleRounds = 0;
+  Status first;
+  while (remaining > 0) {
+    uint32_t epoch = transport_->activityEpoch();
+    bool progressed = false;
+    for (size_t i = 0; i < requests.size(); ++i) {
+      if (done[i] || !requests[i]) {
+        if (!done[i]) { done[i] = true; --remaining; }
+        continue;
+      }
+      if (requests[i]->test()) {
+        done[i] = true;
+        --remaining;
+        progressed = true;
+        if (first.isOk() && !requests[i]->status().isOk()) first = requests[i]->status();
+      }
+    }
+    if (!first.isOk()) break;
+    if (remaining == 0) break;
+    if (progressed) {
+      idleRounds = 0;
+      continue;
+    }
+    if (deadline.expired()) {
+      std::string pending;
+      for (size_t i = 0; i < requests.size(); ++i) {
+        if (done[i]) continue;
+        if (!pending.empty()) pending += "; ";
+        pending += requests[i]->describe();
+      }
+      first = makeStatus(Code::kTimeout, "rank {}: timed out after {:.3g} s waiting for {}",
+                         rank(), options_.timeoutSeconds, pending);
+      break;
+    }
+    ++idleRounds;
+    if (idleRounds < kSpinRounds) continue;
+    if (idleRounds < kSpinRounds + kYieldRounds) {
+      sched_yield();
+      continue;
+    }
+    auto left = std::chrono::duration_cast<std::chrono::microseconds>(deadline.remaining());
+    transport_->waitForActivity(epoch, std::min<std::chrono::microseconds>(
+                                           left, std::chrono::milliseconds(50)));
+  }
+  if (!first.isOk()) {
+    for (size_t i = 0; i < requests.size(); ++i) {
+      if (!done[i] && requests[i]) requests[i]->cancel();
+    }
+  }
+  return first;
+}
+
+}  // namespace kolo

@@ -1,0 +1,32 @@
+// Deadline: every blocking wait in Kolo takes one, so nothing can hang forever.
+#pragma once
+
+#include <chrono>
+
+namespace kolo {
+
+using Clock = std::chrono::steady_clock;
+
+class Deadline {
+ public:
+  static Deadline after(Clock::duration d) { return Deadline(Clock::now() + d); }
+  static Deadline afterSeconds(double s) {
+    return after(std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s)));
+  }
+  static Deadline never() { return Deadline(Clock::time_point::max()); }
+
+  bool expired() const { return Clock::now() >= at_; }
+  bool isNever() const { return at_ == Clock::time_point::max(); }
+  Clock::time_point at() const { return at_; }
+  Clock::duration remaining() const {
+    if (isNever()) return Clock::duration::max();
+    auto left = at_ - Clock::now();
+    return left < Clock::duration::zero() ? Clock::duration::zero() : left;
+  }
+
+ private:
+  explicit Deadline(Clock::time_point at) : at_(at) {}
+  Clock::time_point at_;
+};
+
+}  // namespace kolo
