@@ -1,0 +1,36 @@
+// kolorun's command line, parsed with CLI11 into LaunchOptions.
+//
+// Thread: the launcher's main thread.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "kolo/launcher/rank_environment.h"
+
+namespace kolo::launcher {
+
+struct LaunchOptions {
+  int np = 0;
+  std::vector<std::string> command;  // program and its arguments
+  std::vector<EnvSetting> env;       // -x, in command-line order
+  double timeoutSeconds = 0;         // 0: no limit
+  double killGraceSeconds = 2.0;
+  bool dryRun = false;
+};
+
+// Either options to run, or a reason to stop now (--help, --version, a usage error) with the text
+// to print and the exit code.
+struct ParsedCommandLine {
+  LaunchOptions options;
+  bool exitNow = false;
+  int exitCode = 0;
+  std::string stdoutText;
+  std::string stderrText;
+};
+
+// Accepts mpirun's single-dash "-np N" as well as "--np N" / "-n N". The command starts after
+// "--", or at the first argument that is not a kolorun option.
+ParsedCommandLine parseCommandLine(int argc, const char* const* argv);
+
+}  // namespace kolo::launcher

@@ -1,0 +1,35 @@
+// Starting one local rank: fork + execve with the rank's environment, stdout and stderr on pipes,
+// stdin on /dev/null, its own process group and PR_SET_PDEATHSIG so it cannot outlive kolorun.
+// fork rather than posix_spawn because prctl must run in the child before exec.
+//
+// Thread: the launcher's main thread, with SIGINT/SIGTERM/SIGCHLD blocked (the child unblocks).
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "kolo/base/status.h"
+
+namespace kolo::launcher {
+
+struct RankProcess {
+  int rank = -1;
+  pid_t pid = -1;     // also the process group id: the rank leads its own group
+  int stdoutFd = -1;  // read ends, non-blocking, close-on-exec; owned by the caller
+  int stderrFd = -1;
+};
+
+// Finds `command` the way a shell does: a name containing '/' is used as is, anything else is
+// looked up in the ':'-separated `searchPath`. The error names the command and why it cannot run.
+Expected<std::string> resolveExecutable(const std::string& command, const std::string& searchPath);
+
+// Forks and execs `executable` with `argv` (argv[0] included) and `env` ("NAME=VALUE"). Returns
+// once exec has succeeded; an exec failure (permission, bad format) comes back as an error naming
+// the executable and the rank, and the child is already reaped.
+Expected<RankProcess> spawnRank(int rank, const std::string& executable,
+                                const std::vector<std::string>& argv,
+                                const std::vector<std::string>& env);
+
+}  // namespace kolo::launcher

@@ -1,0 +1,98 @@
+// Supervisor: the fail-fast loop over the running ranks. One poll() waits on every rank's stdout
+// and stderr pipe and on a signalfd (SIGCHLD, SIGINT, SIGTERM); output is split into prefixed
+// lines, exits are reaped as they happen. The first rank to exit non-zero or die of a signal ends
+// the job: the others get SIGTERM, then SIGKILL after a grace period, and kolorun exits with that
+// rank's code (128 + signal for a signal). A job timeout exits 124; a SIGINT/SIGTERM sent to
+// kolorun is forwarded to every rank and kolorun exits 128 + that signal.
+//
+// Thread: the launcher's main thread, which must have SIGCHLD, SIGINT and SIGTERM blocked
+// (blockSupervisorSignals) before the first rank is spawned, so no exit is missed.
+#pragma once
+
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kolo/base/deadline.h"
+#include "kolo/base/status.h"
+#include "kolo/launcher/line_prefixer.h"
+#include "kolo/launcher/rank_spawner.h"
+
+namespace kolo::launcher {
+
+inline constexpr int kExitTimeout = 124;
+
+struct SupervisorOptions {
+  double timeoutSeconds = 0;      // whole-job limit; 0 means none
+  double killGraceSeconds = 2.0;  // SIGTERM -> SIGKILL
+  // After the last rank exits, how long to keep reading pipes a leftover grandchild still holds.
+  double outputLingerSeconds = 1.0;
+  int stdoutFd = 1;
+  int stderrFd = 2;
+};
+
+// Blocks the signals the supervisor reads through its signalfd and ignores SIGPIPE (a closed
+// kolorun stdout must not kill the job). Call before spawning.
+Status blockSupervisorSignals();
+
+// "SIGKILL" for 9; "signal 99" for unknown numbers.
+std::string signalName(int sig);
+
+class Supervisor {
+ public:
+  explicit Supervisor(SupervisorOptions options);
+  ~Supervisor();
+  Supervisor(const Supervisor&) = delete;
+  Supervisor& operator=(const Supervisor&) = delete;
+
+  // Creates the signalfd. Call after blockSupervisorSignals().
+  Status open();
+  // Takes ownership of the rank's pipes.
+  void addRank(const RankProcess& process);
+  // Kills (SIGKILL) and reaps every rank added so far, without waiting for output; for when
+  // spawning a later rank failed.
+  void abortAll();
+  // Runs until every rank has exited and its output is written; returns kolorun's exit code.
+  int run();
+
+ private:
+  struct Stream {
+    int fd = -1;
+    int outFd = -1;  // kolorun's stdout or stderr
+    std::unique_ptr<LinePrefixer> prefixer;
+  };
+  struct Rank {
+    int rank = -1;
+    pid_t pid = -1;
+    bool reaped = false;
+    Stream streams[2];
+  };
+
+  void handleSignals();
+  void reapExited();
+  void onRankExit(Rank& rank, int waitStatus);
+  void readStream(Stream& stream);
+  void closeStream(Stream& stream);
+  void beginTermination(int exitCode);
+  void signalRunning(int sig);
+  int runningCount() const;
+  bool anyStreamOpen() const;
+  void writeOut(int fd, const std::string& text);
+  void diagnostic(const std::string& line);
+
+  SupervisorOptions options_;
+  int signalFd_ = -1;
+  std::vector<Rank> ranks_;
+  Deadline jobDeadline_ = Deadline::never();
+  Deadline killDeadline_ = Deadline::never();
+  Deadline lingerDeadline_ = Deadline::never();
+  bool terminating_ = false;
+  bool killed_ = false;
+  int exitCode_ = 0;
+  bool outputBroken_[2] = {false, false};  // EPIPE on kolorun's stdout / stderr
+  std::string scratch_;
+};
+
+}  // namespace kolo::launcher

@@ -1,0 +1,315 @@
+#!/usr/bin/python3
+"""Multi-process checks of kolorun: usage `kolorun_test.py KOLORUN CASE`.
+
+Each case runs kolorun with shell commands as ranks and checks exit codes, prefixed output and
+cleanup. Every wait has a deadline, so a hang fails the case instead of blocking ctest.
+"""
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+KOLORUN = None
+DEADLINE_S = 25  # any single kolorun run; the fail-fast cases must end far sooner than their sleeps
+
+
+class CaseFailed(Exception):
+    pass
+
+
+def check(condition, message):
+    if not condition:
+        raise CaseFailed(message)
+
+
+def run(args, **kwargs):
+    """Runs kolorun to completion; returns (rc, stdout bytes, stderr bytes)."""
+    try:
+        proc = subprocess.run([KOLORUN] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              timeout=DEADLINE_S, **kwargs)
+    except subprocess.TimeoutExpired as e:
+        raise CaseFailed(f"kolorun {args} did not finish within {DEADLINE_S} s: "
+                         f"stdout={e.stdout!r} stderr={e.stderr!r}")
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def expect_rc(result, want, args=""):
+    rc, out, err = result
+    check(rc == want, f"kolorun {args}: exit code {rc}, expected {want}\n"
+                      f"stdout={out.decode(errors='replace')}\n"
+                      f"stderr={err.decode(errors='replace')}")
+
+
+def lines_of(data):
+    return data.decode().splitlines()
+
+
+def case_env_contract():
+    script = ('echo "$KOLO_RANK $KOLO_SIZE $KOLO_LOCAL_RANK $KOLO_LOCAL_SIZE $KOLO_CROSS_RANK '
+              '$KOLO_CROSS_SIZE $RANK $WORLD_SIZE $LOCAL_RANK $LOCAL_WORLD_SIZE|$KOLO_HOSTNAME|'
+              '$KOLO_JOB_ID|$KOLO_STORE|$MASTER_ADDR|$MASTER_PORT|$INHERITED"')
+    env = dict(os.environ, INHERITED="from-parent", KOLO_RANK="99")
+    results = []
+    for _ in range(2):
+        rc, out, err = run(["-np", "3", "sh", "-c", script], env=env)
+        expect_rc((rc, out, err), 0)
+        by_rank = {}
+        for line in lines_of(out):
+            m = re.fullmatch(r"\[(\d)\]<stdout>:(.*)", line)
+            check(m, f"unprefixed line {line!r}")
+            by_rank[int(m.group(1))] = m.group(2).split("|")
+        check(sorted(by_rank) == [0, 1, 2], f"ranks seen: {sorted(by_rank)}")
+        for rank, fields in by_rank.items():
+            want = f"{rank} 3 {rank} 3 0 1 {rank} 3 {rank} 3"
+            check(fields[0] == want, f"rank {rank}: numbers {fields[0]!r}, expected {want!r}")
+            check(fields[1] == os.uname().nodename, f"KOLO_HOSTNAME {fields[1]!r}")
+            check(re.fullmatch(r"[0-9a-f]{32}", fields[2]), f"KOLO_JOB_ID {fields[2]!r}")
+            check(fields[3].startswith("file:/"), f"KOLO_STORE {fields[3]!r}")
+            check(fields[4] == "127.0.0.1", f"MASTER_ADDR {fields[4]!r}")
+            check(fields[5].isdigit() and 0 < int(fields[5]) < 65536, f"MASTER_PORT {fields[5]!r}")
+            check(fields[6] == "from-parent", "kolorun's environment was not inherited")
+        for column in (2, 3, 5):
+            values = {fields[column] for fields in by_rank.values()}
+            check(len(values) == 1, f"column {column} differs between ranks: {values}")
+        results.append(by_rank[0])
+    check(results[0][2] != results[1][2], "two jobs got the same KOLO_JOB_ID")
+    check(results[0][3] != results[1][3], "two jobs got the same KOLO_STORE")
+
+
+def case_output_prefixes():
+    rc, out, err = run(["-np", "2", "--", "sh", "-c",
+                        'echo "out $KOLO_RANK"; echo "err $KOLO_RANK" >&2'])
+    expect_rc((rc, out, err), 0)
+    check(sorted(lines_of(out)) == ["[0]<stdout>:out 0", "[1]<stdout>:out 1"], f"stdout {out!r}")
+    check(sorted(lines_of(err)) == ["[0]<stderr>:err 0", "[1]<stderr>:err 1"], f"stderr {err!r}")
+
+
+def case_partial_utf8_cr():
+    rc, out, err = run(["-np", "1", "printf", "a\\rb\\n\\303\\251t\\342\\202\\254\\nno-newline"])
+    expect_rc((rc, out, err), 0)
+    want = "[0]<stdout>:a\rb\n[0]<stdout>:ét€\n[0]<stdout>:no-newline\n".encode()
+    check(out == want, f"stdout {out!r}, expected {want!r}")
+
+
+def case_no_interleave():
+    # Both ranks write long lines in many small writes at once; each line must come out whole.
+    code = ("import os,sys\n"
+            "r=os.environ['KOLO_RANK']\n"
+            "for i in range(200):\n"
+            "    for part in range(8):\n"
+            "        sys.stdout.write(r*1000); sys.stdout.flush()\n"
+            "    sys.stdout.write('\\n'); sys.stdout.flush()\n")
+    rc, out, err = run(["-np", "2", "/usr/bin/python3", "-c", code])
+    expect_rc((rc, out, err), 0)
+    counts = {"0": 0, "1": 0}
+    for line in lines_of(out):
+        m = re.fullmatch(r"\[(\d)\]<stdout>:(\d+)", line)
+        check(m and m.group(2) == m.group(1) * 8000, f"mixed or cut line: {line[:80]!r}...")
+        counts[m.group(1)] += 1
+    check(counts == {"0": 200, "1": 200}, f"line counts {counts}")
+
+
+def case_exit_zero():
+    expect_rc(run(["-np", "4", "true"]), 0)
+
+
+def case_exit_code():
+    rc, out, err = run(["-np", "3", "sh", "-c", 'if [ "$KOLO_RANK" = 1 ]; then exit 3; fi'])
+    expect_rc((rc, out, err), 3)
+    check(re.search(rb"kolorun: rank 1 \(pid \d+\) exited with code 3\n", err), f"stderr {err!r}")
+
+
+def case_signal_exit():
+    rc, out, err = run(["-np", "2", "sh", "-c", 'if [ "$KOLO_RANK" = 0 ]; then kill -9 $$; fi'])
+    expect_rc((rc, out, err), 128 + 9)
+    check(re.search(rb"kolorun: rank 0 \(pid \d+\) was killed by signal 9 \(SIGKILL\)", err),
+          f"stderr {err!r}")
+
+
+def case_fail_fast():
+    start = time.monotonic()
+    rc, out, err = run(["-np", "3", "sh", "-c",
+                        'if [ "$KOLO_RANK" = 2 ]; then sleep 0.2; exit 3; fi; exec sleep 60'])
+    elapsed = time.monotonic() - start
+    expect_rc((rc, out, err), 3)
+    check(elapsed < 15, f"fail-fast took {elapsed:.1f} s; the sleeping ranks were not stopped")
+    check(b"kolorun: rank 2" in err and b"sending SIGTERM to 2 remaining rank(s)" in err,
+          f"stderr {err!r}")
+    check(b"rank 0" not in err and b"rank 1 " not in err,
+          f"ranks stopped by kolorun were reported as failures: {err!r}")
+
+
+def case_kill_after_grace():
+    # Rank 0 ignores SIGTERM; it must be SIGKILLed after the grace period.
+    rc, out, err = run(["-np", "2", "--kill-grace", "0.5", "sh", "-c",
+                        'if [ "$KOLO_RANK" = 1 ]; then sleep 0.2; exit 2; fi; '
+                        "trap '' TERM; sleep 60"])
+    expect_rc((rc, out, err), 2)
+    check(b"sending SIGKILL" in err, f"stderr {err!r}")
+
+
+def case_timeout():
+    rc, out, err = run(["-np", "2", "--timeout", "1", "sh", "-c",
+                        'echo "${KOLO_STORE#file:}"; exec sleep 60'])
+    expect_rc((rc, out, err), 124)
+    check(b"--timeout 1 s" in err, f"stderr {err!r}")
+    dirs = {line.split(":", 1)[1] for line in lines_of(out)}
+    check(len(dirs) == 1, f"ranks disagree on the store directory: {out!r}")
+    check(not os.path.exists(dirs.pop()), "store directory left behind after a timeout")
+
+
+def case_store_removed():
+    for command, want_rc in ((["sh", "-c", 'd=${KOLO_STORE#file:}; echo x > "$d/r$KOLO_RANK" '
+                                          '&& ls "$d" | wc -l && echo "$d"'], 0),
+                             (["sh", "-c", 'echo "${KOLO_STORE#file:}"; exit 4'], 4)):
+        rc, out, err = run(["-np", "2"] + command)
+        expect_rc((rc, out, err), want_rc)
+        dirs = {line.split(":", 1)[1] for line in lines_of(out) if ":/" in line}
+        check(len(dirs) == 1, f"ranks disagree on the store directory: {out!r}")
+        path = dirs.pop()
+        check(not os.path.exists(path), f"store directory {path} still exists after kolorun")
+
+
+def case_background_child():
+    # A rank that exits 0 but leaves a background process holding its stdout open must not keep
+    # kolorun waiting for EOF forever.
+    rc, out, err = run(["-np", "1", "sh", "-c", 'sleep 30 & echo "bg $!"'])
+    for pid in re.findall(rb"bg (\d+)", out):
+        if pid_alive(int(pid)):
+            os.kill(int(pid), signal.SIGKILL)
+    expect_rc((rc, out, err), 0)
+    check(re.fullmatch(rb"\[0\]<stdout>:bg \d+\n", out), f"stdout {out!r}")
+
+
+def case_bad_command():
+    rc, out, err = run(["-np", "2", "no-such-command-kolo"])
+    check(rc != 0, "a missing command exited 0")
+    check(b"no-such-command-kolo" in err, f"stderr does not name the command: {err!r}")
+    with tempfile.NamedTemporaryFile(suffix=".sh") as script:
+        os.chmod(script.name, 0o644)
+        rc, out, err = run(["-np", "1", script.name])
+        check(rc != 0, "a non-executable file exited 0")
+        check(script.name.encode() in err, f"stderr does not name the file: {err!r}")
+
+
+def case_dash_x():
+    env = dict(os.environ, KOLO_TEST_PASSED="parent-value")
+    rc, out, err = run(["-np", "2", "-x", "KOLO_TEST_SET=a=b", "-x", "KOLO_TEST_PASSED", "-x",
+                        "MASTER_PORT=4242", "sh", "-c",
+                        'echo "$KOLO_TEST_SET $KOLO_TEST_PASSED $MASTER_PORT"'], env=env)
+    expect_rc((rc, out, err), 0)
+    check(sorted(lines_of(out)) == ["[0]<stdout>:a=b parent-value 4242",
+                                    "[1]<stdout>:a=b parent-value 4242"], f"stdout {out!r}")
+
+
+def case_dry_run():
+    with tempfile.TemporaryDirectory() as tmp:
+        marker = os.path.join(tmp, "marker")
+        rc, out, err = run(["-np", "2", "--dry-run", "-x", "FOO=bar", "sh", "-c",
+                            f"touch {marker}"])
+        expect_rc((rc, out, err), 0)
+        check(not os.path.exists(marker), "--dry-run launched the command")
+        text = out.decode()
+        for want in ("rank 0: host", "rank 1: host", "KOLO_RANK=1", "KOLO_SIZE=2", "FOO=bar",
+                     "KOLO_STORE=file:", "local rank 1: sh -c"):
+            check(want in text, f"--dry-run output lacks {want!r}:\n{text}")
+
+
+def wait_for_lines(proc, pattern, count):
+    """Reads proc.stdout until `count` lines match; returns them. Deadline DEADLINE_S."""
+    os.set_blocking(proc.stdout.fileno(), False)
+    deadline = time.monotonic() + DEADLINE_S
+    buffer, found = b"", []
+    while len(found) < count:
+        check(time.monotonic() < deadline, f"waited {DEADLINE_S} s for {pattern!r}: {buffer!r}")
+        chunk = proc.stdout.read()
+        if chunk:
+            buffer += chunk
+            found = re.findall(pattern, buffer)
+        else:
+            check(proc.poll() is None, f"kolorun exited early: {buffer!r}")
+            time.sleep(0.02)
+    return found
+
+
+def case_sigint_forwarded():
+    script = ('trap "echo got-int; exit 5" INT; echo ready; '
+              "while :; do sleep 0.1; done")
+    proc = subprocess.Popen([KOLORUN, "-np", "2", "sh", "-c", script], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        wait_for_lines(proc, rb"<stdout>:ready\n", 2)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=DEADLINE_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    check(proc.returncode == 128 + signal.SIGINT, f"exit code {proc.returncode}, stderr {err!r}")
+    check(out.count(b"<stdout>:got-int") == 2, f"ranks did not see SIGINT: {out!r}")
+    check(b"received SIGINT" in err, f"stderr {err!r}")
+
+
+def pid_alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def case_parent_death():
+    # kolorun dies without any chance to clean up; PR_SET_PDEATHSIG must take the ranks along.
+    proc = subprocess.Popen([KOLORUN, "-np", "2", "sh", "-c",
+                             'echo "pid $$ ${KOLO_STORE#file:}"; exec sleep 60'],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    found = []
+    try:
+        found = wait_for_lines(proc, rb"<stdout>:pid (\d+) (\S+)\n", 2)
+        proc.kill()
+        proc.wait(timeout=DEADLINE_S)
+        pids = [int(pid) for pid, _ in found]
+        deadline = time.monotonic() + 10
+        while any(pid_alive(pid) for pid in pids):
+            check(time.monotonic() < deadline, f"ranks {pids} outlived a SIGKILLed kolorun")
+            time.sleep(0.05)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for pid, path in found:  # kolorun had no chance to clean up; do it for the next case
+            if pid_alive(int(pid)):
+                os.kill(int(pid), signal.SIGKILL)
+            subprocess.run(["rm", "-rf", path.decode()], check=False)
+
+
+def case_help_version():
+    rc, out, err = run(["--help"])
+    expect_rc((rc, out, err), 0)
+    check(b"--timeout" in out and b"--dry-run" in out, f"help {out!r}")
+    rc, out, err = run(["--version"])
+    expect_rc((rc, out, err), 0)
+    check(re.match(rb"kolorun \d+\.\d+\.\d+", out), f"version {out!r}")
+
+
+def main():
+    global KOLORUN
+    if len(sys.argv) != 3:
+        sys.exit(f"usage: {sys.argv[0]} KOLORUN CASE")
+    KOLORUN = sys.argv[1]
+    case = globals().get("case_" + sys.argv[2])
+    if case is None:
+        sys.exit(f"unknown case {sys.argv[2]!r}")
+    try:
+        case()
+    except CaseFailed as e:
+        print(f"FAILED {sys.argv[2]}: {e}", file=sys.stderr)
+        sys.exit(1)
+    print(f"PASSED {sys.argv[2]}")
+
+
+if __name__ == "__main__":
+    main()
