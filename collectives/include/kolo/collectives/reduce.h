@@ -21,11 +21,13 @@ void reduceInto(DataType type, ReduceOp op, void* dst, const void* src, size_t c
 void reduceTwo(DataType type, ReduceOp op, void* dst, const void* a, const void* b, size_t count);
 
 // buf[i] = buf[i] * factor (floats: computed in double for f64, float otherwise, then rounded;
-// integers: multiplied in double and truncated toward zero).
+// integers: multiplied in double, truncated toward zero and clamped to the type's range; a NaN
+// product becomes 0).
 void scaleBuffer(DataType type, void* buf, size_t count, double factor);
 
 // buf[i] = buf[i] / divisor, exact integer division for integer types; for floats x / divisor.
-// Used by kAverage so that average == sum / n on every path.
+// Used by kAverage so that average == sum / n on every path. A zero divisor leaves integer
+// buffers unchanged (floats follow IEEE: inf or NaN).
 void divideBuffer(DataType type, void* buf, size_t count, int64_t divisor);
 
 // Scalar conversions used by kernels, tests and references.
