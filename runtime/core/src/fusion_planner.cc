@@ -1,0 +1,125 @@
+#include "kolo/core/fusion_planner.h"
+
+#include <bit>
+#include <map>
+#include <tuple>
+
+#include "kolo/base/env.h"
+#include "kolo/base/logging.h"
+
+namespace kolo::core {
+namespace {
+
+bool fusable(OpType op) {
+  return op == OpType::kAllreduce || op == OpType::kBroadcast;
+}
+
+uint64_t alignUp(uint64_t v, uint64_t alignment) {
+  return (v + alignment - 1) / alignment * alignment;
+}
+
+// Everything that must be equal for two tensors to share one collective call.
+using BatchKey = std::tuple<OpType, DataType, ReduceOp, int32_t, int32_t, double, double, int32_t>;
+
+BatchKey keyOf(const Response& p) {
+  // Root only separates broadcasts and the reduce op only reductions, so neither splits
+  // batches by a field that the collective ignores.
+  int32_t root = p.op == OpType::kBroadcast ? p.rootRank : 0;
+  ReduceOp reduce = p.op == OpType::kAllreduce ? p.reduceOp : ReduceOp::kSum;
+  return {p.op, p.dtype, reduce, root, p.device, p.prescale, p.postscale, p.processSetId};
+}
+
+FusedBatch batchFor(const Response& p) {
+  FusedBatch b;
+  b.op = p.op;
+  b.dtype = p.dtype;
+  b.reduceOp = p.reduceOp;
+  b.rootRank = p.rootRank;
+  b.device = p.device;
+  b.prescale = p.prescale;
+  b.postscale = p.postscale;
+  b.processSetId = p.processSetId;
+  return b;
+}
+
+uint64_t byteOption(const char* name, uint64_t fallback,
+                    std::initializer_list<const char*> aliases) {
+  auto text = getEnv(name, aliases);
+  if (!text) return fallback;
+  auto parsed = parseByteSize(*text);
+  if (!parsed) {
+    KOLO_LOG(kWarning, "fusion", "{}='{}' is not a byte size (e.g. 67108864 or 64M); using {}",
+             name, *text, fallback);
+    return fallback;
+  }
+  return *parsed;
+}
+
+}  // namespace
+
+FusionOptions fusionOptionsFromEnv() {
+  FusionOptions o;
+  o.thresholdBytes =
+      byteOption("KOLO_FUSION_THRESHOLD", o.thresholdBytes, {"HOROVOD_FUSION_THRESHOLD"});
+  o.largeTensorBytes = byteOption("KOLO_FUSION_LARGE_TENSOR", o.largeTensorBytes, {});
+  return o;
+}
+
+FusionPlanner::FusionPlanner(FusionOptions options) : options_(options) {
+  // Offsets must stay multiples of every dtype size (8 at most).
+  if (options_.alignment < 8 || !std::has_single_bit(options_.alignment)) {
+    options_.alignment = 64;
+  }
+}
+
+std::vector<FusedBatch> FusionPlanner::plan(std::span<const Response> responses) const {
+  std::vector<FusedBatch> batches;
+  std::map<BatchKey, size_t> open;  // key -> index of the batch still accepting entries
+  for (size_t r = 0; r < responses.size(); ++r) {
+    const Response& p = responses[r];
+    if (p.isError()) continue;
+    if (!fusable(p.op)) {
+      FusedBatch b = batchFor(p);
+      for (size_t t = 0; t < std::max<size_t>(p.tensorNames.size(), 1); ++t) {
+        b.entries.push_back({r, t, 0, p.tensorBytes(t)});
+        b.totalBytes += p.tensorBytes(t);
+      }
+      batches.push_back(std::move(b));
+      continue;
+    }
+    for (size_t t = 0; t < p.tensorNames.size(); ++t) {
+      const uint64_t bytes = p.tensorBytes(t);
+      const bool alone = options_.thresholdBytes == 0 || bytes >= options_.largeTensorBytes ||
+                         bytes > options_.thresholdBytes;
+      if (alone) {
+        FusedBatch b = batchFor(p);
+        b.entries.push_back({r, t, 0, bytes});
+        b.totalBytes = bytes;
+        batches.push_back(std::move(b));
+        continue;
+      }
+      const BatchKey key = keyOf(p);
+      auto it = open.find(key);
+      if (it != open.end()) {
+        FusedBatch& b = batches[it->second];
+        const uint64_t offset = alignUp(b.totalBytes, options_.alignment);
+        if (offset + bytes <= options_.thresholdBytes) {
+          b.entries.push_back({r, t, offset, bytes});
+          b.totalBytes = offset + bytes;
+          continue;
+        }
+      }
+      FusedBatch b = batchFor(p);
+      b.entries.push_back({r, t, 0, bytes});
+      b.totalBytes = bytes;
+      open[key] = batches.size();
+      batches.push_back(std::move(b));
+    }
+  }
+  for (FusedBatch& b : batches) {
+    b.needsPacking = fusable(b.op) && b.entries.size() > 1;
+  }
+  return batches;
+}
+
+}  // namespace kolo::core
