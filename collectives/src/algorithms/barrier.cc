@@ -1,0 +1,34 @@
+// Dissemination barrier: in round k every rank signals rank + 2^k and waits for rank - 2^k;
+// after ceil(log2 n) rounds every rank has transitively heard from all others. Works for any n,
+// unlike a butterfly. Same-host worlds use the arena's flag barrier.
+#include <array>
+
+#include "algorithms/internal.h"
+#include "algorithms/request_list.h"
+#include "kolo/collectives/collectives.h"
+#include "kolo/collectives/shm_arena.h"
+
+namespace kolo::coll {
+
+Status barrier(Communicator& comm) {
+  const int n = comm.size();
+  const int r = comm.rank();
+  const uint64_t tagBase = comm.beginCollective();
+  if (n == 1) return Status::ok();
+  if (comm.arena() != nullptr)
+    return comm.arena()->barrier(comm.opDeadline()).withContext("barrier");
+  const Deadline deadline = comm.opDeadline();
+  // One-byte tokens: some transports treat empty messages specially.
+  std::array<std::byte, 1> out{std::byte{1}};
+  std::array<std::byte, 1> in{};
+  uint64_t round = 0;
+  for (int distance = 1; distance < n; distance <<= 1, ++round) {
+    RequestList requests;
+    requests.add(comm.peer((r - distance + n) % n).postRecv(tagBase + round, in));
+    requests.add(comm.peer((r + distance) % n).postSend(tagBase + round, out));
+    KOLO_RETURN_IF_ERROR(comm.waitAll(requests.all(), deadline).withContext("barrier"));
+  }
+  return Status::ok();
+}
+
+}  // namespace kolo::coll

@@ -1,0 +1,79 @@
+// Broadcast: a binomial tree (ceil(log2 n) steps, whole message per step) below
+// kSmallMessageBytes; above it a chain root -> root+1 -> ... in kChunkBytes chunks, where every
+// rank forwards chunk k while chunk k+1 is still arriving, so the time approaches one transfer
+// of the message plus (n-2) chunk latencies. Same-host worlds use the arena's broadcast.
+#include "algorithms/internal.h"
+#include "algorithms/request_list.h"
+#include "kolo/collectives/collectives.h"
+#include "kolo/collectives/shm_arena.h"
+
+namespace kolo::coll {
+namespace {
+
+Status binomialBroadcast(Communicator& comm, std::span<std::byte> data, int root, uint64_t tag) {
+  const int n = comm.size();
+  const int self = (comm.rank() - root + n) % n;  // position in the tree, root is 0
+  auto real = [&](int v) { return (v + root) % n; };
+  const Deadline deadline = comm.opDeadline();
+  int mask = 1;
+  while (mask < n) {
+    if (self & mask) {
+      RequestList recv;
+      recv.add(comm.peer(real(self - mask)).postRecv(tag, data));
+      KOLO_RETURN_IF_ERROR(comm.waitAll(recv.all(), deadline));
+      break;
+    }
+    mask <<= 1;
+  }
+  RequestList sends;
+  for (mask >>= 1; mask > 0; mask >>= 1) {
+    if (self + mask < n) sends.add(comm.peer(real(self + mask)).postSend(tag, data));
+  }
+  return comm.waitAll(sends.all(), deadline);
+}
+
+Status chainBroadcast(Communicator& comm, std::span<std::byte> data, int root, uint64_t tag) {
+  const int n = comm.size();
+  const int self = (comm.rank() - root + n) % n;
+  const Deadline deadline = comm.opDeadline();
+  const size_t chunks = (data.size() + kChunkBytes - 1) / kChunkBytes;
+  auto chunk = [&](size_t k) {
+    return data.subspan(k * kChunkBytes, std::min(kChunkBytes, data.size() - k * kChunkBytes));
+  };
+  RequestList recvs;
+  if (self > 0) {
+    Channel& prev = comm.peer((comm.rank() - 1 + n) % n);
+    for (size_t k = 0; k < chunks; ++k) recvs.add(prev.postRecv(tag, chunk(k)));
+  }
+  RequestList sends;
+  Channel* next = self + 1 < n ? &comm.peer((comm.rank() + 1) % n) : nullptr;
+  for (size_t k = 0; k < chunks; ++k) {
+    if (self > 0) KOLO_RETURN_IF_ERROR(comm.waitAll(recvs.one(k), deadline));
+    if (next) sends.add(next->postSend(tag, chunk(k)));
+  }
+  return comm.waitAll(sends.all(), deadline);
+}
+
+}  // namespace
+
+Status broadcast(Communicator& comm, void* buffer, size_t bytes, int root) {
+  constexpr const char* kWhat = "broadcast";
+  const int n = comm.size();
+  if (root < 0 || root >= n) {
+    return makeStatus(Code::kInvalidArgument, "{}: root {} is out of range [0, {})", kWhat, root,
+                      n);
+  }
+  KOLO_RETURN_IF_ERROR(checkBuffer(buffer, bytes, "buffer").withContext(kWhat));
+  const uint64_t tagBase = comm.beginCollective();
+  if (n == 1) return Status::ok();
+  if (comm.arena() != nullptr) {
+    return comm.arena()->broadcast(buffer, bytes, root, comm.opDeadline()).withContext(kWhat);
+  }
+  std::span<std::byte> data(static_cast<std::byte*>(buffer), bytes);
+  if (bytes < kSmallMessageBytes) {
+    return binomialBroadcast(comm, data, root, tagBase).withContext("broadcast (binomial)");
+  }
+  return chainBroadcast(comm, data, root, tagBase).withContext("broadcast (pipeline)");
+}
+
+}  // namespace kolo::coll

@@ -1,0 +1,46 @@
+// Ring reduce-scatter with per-rank counts: n-1 steps, each moving one block, so every rank
+// sends and receives (n-1)/n of the data. Works on a private copy of send because send is const
+// and the partial sums of blocks other ranks own have to live somewhere.
+#include <cstring>
+#include <numeric>
+#include <vector>
+
+#include "algorithms/internal.h"
+#include "algorithms/ring.h"
+#include "kolo/collectives/collectives.h"
+
+namespace kolo::coll {
+
+Status reduceScatter(Communicator& comm, const void* send, void* recv,
+                     std::span<const size_t> recvCounts, DataType type, ReduceOp op) {
+  constexpr const char* kWhat = "reduceScatter";
+  const int n = comm.size();
+  const int r = comm.rank();
+  KOLO_RETURN_IF_ERROR(checkDataType(type, op).withContext(kWhat));
+  KOLO_RETURN_IF_ERROR(checkCounts(recvCounts, n, "recvCounts").withContext(kWhat));
+  const size_t total = std::accumulate(recvCounts.begin(), recvCounts.end(), size_t{0});
+  KOLO_RETURN_IF_ERROR(checkBuffer(send, total, "send").withContext(kWhat));
+  KOLO_RETURN_IF_ERROR(checkBuffer(recv, recvCounts[r], "recv").withContext(kWhat));
+  const uint64_t tagBase = comm.beginCollective();
+  const size_t esize = dataTypeSize(type);
+  RingPlan plan = ringPlanFromCounts(recvCounts);
+  if (n == 1) {
+    if (send != recv && total != 0) std::memmove(recv, send, total * esize);
+    return Status::ok();
+  }
+  std::vector<std::byte> work(total * esize);
+  if (total != 0) std::memcpy(work.data(), send, work.size());
+  plan.type = type;
+  plan.op = op;
+  plan.reduceSteps = n - 1;
+  // Shifted by one so that rank r finishes holding block r rather than block r+1.
+  plan.shift = -1;
+  plan.divisor = op == ReduceOp::kAverage ? n : 0;
+  KOLO_RETURN_IF_ERROR(runRing(comm, plan, work.data(), tagBase).withContext(kWhat));
+  if (recvCounts[r] != 0) {
+    std::memcpy(recv, work.data() + plan.offset[r] * esize, recvCounts[r] * esize);
+  }
+  return Status::ok();
+}
+
+}  // namespace kolo::coll
