@@ -1,0 +1,230 @@
+#include "bench_options.h"
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cmath>
+
+#include "kolo/base/env.h"
+
+namespace kolo::bench {
+namespace {
+
+constexpr Collective kAllCollectives[] = {Collective::kAllreduce, Collective::kAllgather,
+                                          Collective::kBroadcast, Collective::kReduceScatter,
+                                          Collective::kAlltoall};
+
+constexpr const char* kDescription =
+    "kolo-bench: nccl-tests style sweep of one Kolo collective.\n"
+    "Run under kolorun (kolorun -np 2 kolo-bench allreduce -b 8 -e 256M -f 4), or under\n"
+    "mpirun to add --compare mpi; started alone it is a world of one rank. Only rank 0\n"
+    "prints. --compare mpi times Open MPI on the same buffers after Kolo at every size\n"
+    "(allreduce with MPI_IN_PLACE; float16, bfloat16 and avg have no MPI form: n/a).\n"
+    "size is the full buffer per rank (allgather: the gathered result); the time is the\n"
+    "median over iterations of the slowest rank's time for that iteration. #wrong counts\n"
+    "wrong elements over every checked call and rank; any makes the exit status 1.\n"
+    "Without -n/-w, sizes above 64 MiB run proportionally fewer iterations (at least 5\n"
+    "timed, 1 warmup) so a sweep to GiB sizes stays short.";
+
+Expected<uint64_t> parseSizeOption(const std::string& option, const std::string& text) {
+  auto bytes = parseByteSize(text);
+  if (!bytes) {
+    return makeStatus(Code::kInvalidArgument,
+                      "{} '{}' is not a byte size (expected e.g. 8, 64K, 256M, 1G)", option, text);
+  }
+  return *bytes;
+}
+
+}  // namespace
+
+std::string_view collectiveName(Collective c) {
+  switch (c) {
+    case Collective::kAllreduce:
+      return "allreduce";
+    case Collective::kAllgather:
+      return "allgather";
+    case Collective::kBroadcast:
+      return "broadcast";
+    case Collective::kReduceScatter:
+      return "reducescatter";
+    case Collective::kAlltoall:
+      return "alltoall";
+  }
+  return "unknown";
+}
+
+std::optional<Collective> parseCollective(std::string_view name) {
+  std::string n = toLower(name);
+  for (Collective c : kAllCollectives) {
+    if (n == collectiveName(c)) return c;
+  }
+  if (n == "reduce_scatter" || n == "reduce-scatter") return Collective::kReduceScatter;
+  if (n == "bcast") return Collective::kBroadcast;
+  return std::nullopt;
+}
+
+bool collectiveReduces(Collective c) {
+  return c == Collective::kAllreduce || c == Collective::kReduceScatter;
+}
+
+Expected<BenchOptions> parseBenchOptions(int argc, const char* const* argv) {
+  BenchOptions options;
+  std::string collective = "allreduce";
+  std::string minBytes = "8";
+  std::string maxBytes = "128M";
+  std::string stepBytes = "0";
+  std::string dtype = "float32";
+  std::string op = "sum";
+  std::string algo = "auto";
+  std::string compare;
+  int iterations = kDefaultIterations;
+  int warmup = kDefaultWarmup;
+
+  CLI::App app(kDescription, "kolo-bench");
+  app.add_option("collective", collective,
+                 "allreduce | allgather | broadcast | reducescatter | alltoall")
+      ->capture_default_str();
+  app.add_option("-b,--minbytes", minBytes, "smallest size (K/M/G suffixes)")
+      ->capture_default_str();
+  app.add_option("-e,--maxbytes", maxBytes, "largest size (K/M/G suffixes)")->capture_default_str();
+  app.add_option("-f,--stepfactor", options.stepFactor, "multiply the size by this each step")
+      ->capture_default_str();
+  app.add_option("-i,--stepbytes", stepBytes, "add this many bytes each step (instead of -f)");
+  auto* iterOpt =
+      app.add_option("-n,--iters", iterations, "timed iterations per size")->capture_default_str();
+  auto* warmOpt = app.add_option("-w,--warmup_iters", warmup, "untimed iterations per size")
+                      ->capture_default_str();
+  app.add_option("-d,--datatype", dtype,
+                 "float16 | bfloat16 | float32 | float64 | int8 | uint8 | int32 | int64")
+      ->capture_default_str();
+  app.add_option("-o,--op", op, "sum | avg | min | max | prod")->capture_default_str();
+  app.add_option("-r,--root", options.root, "broadcast root")->capture_default_str();
+  app.add_option("--algo", algo, "allreduce algorithm: auto | ring | rd | shm")
+      ->capture_default_str();
+  app.add_flag("-c,--check", options.checkEveryIteration,
+               "check every iteration (refilled outside the timed region); the last call of "
+               "each size is always checked");
+  app.add_option("--json", options.jsonPath, "write results as JSON to this file");
+  app.add_option("--csv", options.csvPath, "write the result rows as CSV to this file");
+  app.add_option("--compare", compare,
+                 "mpi: also time Open MPI's collective per size (needs mpirun)");
+
+  // CLI11 reports through exceptions; this is the program's edge, so they end here.
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    options.helpRequested = true;
+    options.helpText = app.help();
+    return options;
+  } catch (const CLI::ParseError& e) {
+    return makeStatus(Code::kInvalidArgument, "{} (see kolo-bench --help)", e.what());
+  }
+
+  auto c = parseCollective(collective);
+  if (!c) {
+    return makeStatus(Code::kInvalidArgument,
+                      "unknown collective '{}' (expected allreduce, allgather, broadcast, "
+                      "reducescatter or alltoall)",
+                      collective);
+  }
+  options.collective = *c;
+  KOLO_ASSIGN_OR_RETURN(options.minBytes, parseSizeOption("-b", minBytes));
+  KOLO_ASSIGN_OR_RETURN(options.maxBytes, parseSizeOption("-e", maxBytes));
+  KOLO_ASSIGN_OR_RETURN(options.stepBytes, parseSizeOption("-i", stepBytes));
+  if (options.minBytes > options.maxBytes) {
+    return makeStatus(Code::kInvalidArgument, "-b {} is larger than -e {}", options.minBytes,
+                      options.maxBytes);
+  }
+  if (options.stepBytes == 0 && !(options.stepFactor > 1.0 && std::isfinite(options.stepFactor))) {
+    return makeStatus(Code::kInvalidArgument, "-f {} must be a finite factor above 1",
+                      options.stepFactor);
+  }
+  if (iterOpt->count() > 0) {
+    if (iterations < 1) {
+      return makeStatus(Code::kInvalidArgument, "-n {} must be at least 1", iterations);
+    }
+    options.iterations = iterations;
+  }
+  if (warmOpt->count() > 0) {
+    if (warmup < 0) {
+      return makeStatus(Code::kInvalidArgument, "-w {} must not be negative", warmup);
+    }
+    options.warmup = warmup;
+  }
+  auto type = parseDataType(dtype);
+  if (!type) return makeStatus(Code::kInvalidArgument, "unknown datatype '{}'", dtype);
+  options.dtype = *type;
+  auto reduceOp = parseReduceOp(op);
+  if (!reduceOp) return makeStatus(Code::kInvalidArgument, "unknown reduction op '{}'", op);
+  options.op = *reduceOp;
+  if (options.root < 0) {
+    return makeStatus(Code::kInvalidArgument, "-r {} must not be negative", options.root);
+  }
+  options.algorithmName = toLower(algo);
+  if (!compare.empty()) {
+    if (toLower(compare) != "mpi") {
+      return makeStatus(Code::kInvalidArgument, "--compare '{}' is not supported (only mpi)",
+                        compare);
+    }
+    options.compareMpi = true;
+  }
+  return options;
+}
+
+int timedIterationsFor(const BenchOptions& options, uint64_t bytes) {
+  if (options.iterations) return *options.iterations;
+  if (bytes <= kLargeSizeBytes) return kDefaultIterations;
+  double scaled = static_cast<double>(kDefaultIterations) * static_cast<double>(kLargeSizeBytes) /
+                  static_cast<double>(bytes);
+  return std::max(5, static_cast<int>(scaled));
+}
+
+int warmupIterationsFor(const BenchOptions& options, uint64_t bytes) {
+  if (options.warmup) return *options.warmup;
+  if (bytes <= kLargeSizeBytes) return kDefaultWarmup;
+  double scaled = static_cast<double>(kDefaultWarmup) * static_cast<double>(kLargeSizeBytes) /
+                  static_cast<double>(bytes);
+  return std::max(1, static_cast<int>(scaled));
+}
+
+std::vector<uint64_t> sizeSweep(uint64_t minBytes, uint64_t maxBytes, double stepFactor,
+                                uint64_t stepBytes) {
+  std::vector<uint64_t> sizes;
+  uint64_t size = minBytes;
+  while (true) {
+    sizes.push_back(size);
+    if (size >= maxBytes) break;
+    uint64_t next;
+    if (stepBytes > 0) {
+      if (stepBytes > maxBytes - size) break;
+      next = size + stepBytes;
+    } else {
+      double grown = std::floor(static_cast<double>(size) * stepFactor);
+      if (grown > static_cast<double>(maxBytes)) break;
+      next = std::max(static_cast<uint64_t>(grown), size + 1);
+    }
+    size = next;
+  }
+  return sizes;
+}
+
+SizeShape shapeFor(Collective c, DataType type, int worldSize, uint64_t bytes) {
+  const size_t elementSize = dataTypeSize(type);
+  auto count = static_cast<size_t>(bytes / elementSize);
+  const bool blocked =
+      c == Collective::kAllgather || c == Collective::kReduceScatter || c == Collective::kAlltoall;
+  if (blocked && worldSize > 0) count -= count % static_cast<size_t>(worldSize);
+  return SizeShape{count * elementSize, count};
+}
+
+std::vector<SizeShape> shapedSweep(const BenchOptions& options, int worldSize) {
+  std::vector<SizeShape> shapes;
+  for (uint64_t bytes :
+       sizeSweep(options.minBytes, options.maxBytes, options.stepFactor, options.stepBytes)) {
+    SizeShape shape = shapeFor(options.collective, options.dtype, worldSize, bytes);
+    if (!shapes.empty() && shapes.back().bytes == shape.bytes) continue;
+    shapes.push_back(shape);
+  }
+  return shapes;
+}
+
+}  // namespace kolo::bench

@@ -1,0 +1,82 @@
+// Command line of kolo-bench: which collective, the size sweep, iterations, dtype/op, output
+// files and the MPI comparison. Pure: parsing and sweep generation touch no communicator, so
+// they are unit-tested alone.
+// Thread: main thread, before any communication.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kolo/base/status.h"
+#include "kolo/collectives/dtype.h"
+
+namespace kolo::bench {
+
+enum class Collective { kAllreduce, kAllgather, kBroadcast, kReduceScatter, kAlltoall };
+
+std::string_view collectiveName(Collective c);
+std::optional<Collective> parseCollective(std::string_view name);
+// Whether the collective combines values (and so has a meaningful redop column).
+bool collectiveReduces(Collective c);
+
+// Sizes above this run fewer iterations by default (see defaultIterationsFor).
+inline constexpr uint64_t kLargeSizeBytes = uint64_t{64} << 20;
+inline constexpr int kDefaultIterations = 20;
+inline constexpr int kDefaultWarmup = 5;
+
+struct BenchOptions {
+  Collective collective = Collective::kAllreduce;
+  uint64_t minBytes = 8;
+  uint64_t maxBytes = uint64_t{128} << 20;
+  double stepFactor = 2.0;        // -f: multiply each size by this
+  uint64_t stepBytes = 0;         // -i: add this instead (wins over -f when non-zero)
+  std::optional<int> iterations;  // -n; unset: kDefaultIterations, fewer for large sizes
+  std::optional<int> warmup;      // -w; unset: kDefaultWarmup, fewer for large sizes
+  DataType dtype = DataType::kFloat32;
+  ReduceOp op = ReduceOp::kSum;
+  int root = 0;
+  // --algo as typed; main resolves it with coll::parseAllreduceAlgorithm (the registry owns
+  // the names), so a typo fails before any size runs.
+  std::string algorithmName = "auto";
+  bool checkEveryIteration = false;
+  std::string jsonPath;
+  std::string csvPath;
+  bool compareMpi = false;
+  bool helpRequested = false;  // --help was given; helpText holds what to print
+  std::string helpText;
+};
+
+// Parses argv (argv[0] is the program name). A malformed argument is kInvalidArgument naming
+// the option and the value; --help returns options with helpRequested set.
+Expected<BenchOptions> parseBenchOptions(int argc, const char* const* argv);
+
+// Timed and warmup iterations for one size: the explicit -n / -w when given; otherwise the
+// defaults, scaled down above kLargeSizeBytes so one huge size costs about as much as 64 MiB
+// (at least 5 timed iterations and 1 warmup).
+int timedIterationsFor(const BenchOptions& options, uint64_t bytes);
+int warmupIterationsFor(const BenchOptions& options, uint64_t bytes);
+
+// minBytes, then repeatedly *stepFactor (or +stepBytes) while <= maxBytes. A factor that
+// does not grow a size (e.g. 8 * 1.1 floors back to 8) still advances by one byte.
+std::vector<uint64_t> sizeSweep(uint64_t minBytes, uint64_t maxBytes, double stepFactor,
+                                uint64_t stepBytes);
+
+// One row's shape: total bytes per rank and element count, as nccl-tests reports them.
+struct SizeShape {
+  uint64_t bytes = 0;  // count * dtype size
+  size_t count = 0;    // elements in the full buffer (allgather: the gathered result)
+};
+
+// Rounds `bytes` down to whole elements; for allgather, reducescatter and alltoall also to a
+// multiple of worldSize elements, so every rank's block is the same size.
+SizeShape shapeFor(Collective c, DataType type, int worldSize, uint64_t bytes);
+
+// The sweep after shaping, with consecutive duplicates (several sizes rounding to the same
+// shape) removed.
+std::vector<SizeShape> shapedSweep(const BenchOptions& options, int worldSize);
+
+}  // namespace kolo::bench

@@ -1,0 +1,76 @@
+// What kolo-bench prints and writes: the preamble, the nccl-tests style table, the summary
+// lines, and the same rows as JSON and CSV. Pure formatting over plain structs, so every byte
+// of the output is unit-tested without a communicator.
+// Thread: rank 0's main thread (only rank 0 reports).
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "bench_options.h"
+#include "kolo/base/status.h"
+
+namespace kolo::bench {
+
+struct MachineInfo {
+  std::string hostname;
+  std::string cpuModel;
+  int cores = 0;
+  std::string os;  // "Linux 6.1.0 x86_64"
+};
+// Reads this machine's identity (gethostname, /proc/cpuinfo, uname).
+MachineInfo probeMachine();
+
+struct RunInfo {
+  Collective collective = Collective::kAllreduce;
+  DataType dtype = DataType::kFloat32;
+  ReduceOp op = ReduceOp::kSum;
+  int root = 0;
+  int worldSize = 1;
+  std::vector<std::string> hosts;  // per rank
+  std::string transport;
+  std::string kernelVariant;
+  std::string algorithmRequest = "auto";  // --algo
+  // The allreduce algorithm each size runs (allreduce only; empty otherwise).
+  std::vector<std::pair<uint64_t, std::string>> algorithmBySize;
+  std::string iterationsText;  // "20 timed + 5 warmup per size"
+  bool checkEveryIteration = false;
+  bool compareMpi = false;
+  MachineInfo machine;
+};
+
+struct RowResult {
+  SizeShape shape;
+  double medianUs = 0.0;
+  double p99Us = 0.0;
+  uint64_t wrong = 0;  // summed over ranks (and over checked iterations)
+  // Set when MPI timed this row; unset with --compare mpi means MPI cannot (f16/bf16, avg).
+  std::optional<double> mpiMedianUs;
+  std::optional<double> mpiP99Us;
+};
+
+// "8 B", "64 KiB", "1.5 MiB", "256 MiB".
+std::string formatBytes(uint64_t bytes);
+// "host1 (2 ranks), host2 (1 rank)" in order of first appearance.
+std::string summarizeHosts(std::span<const std::string> hosts);
+// "rd 8 B..64 KiB, ring 128 KiB..256 MiB": consecutive sizes with one algorithm merge.
+std::string summarizeAlgorithms(std::span<const std::pair<uint64_t, std::string>> bySize);
+
+std::string formatPreamble(const RunInfo& info);
+std::string formatTableHeader(const RunInfo& info);
+std::string formatRow(const RunInfo& info, const RowResult& row);
+// "# Out of bounds values : N OK|FAILED" and "# Avg bus bandwidth : X" (mean busbw of rows).
+std::string formatSummary(const RunInfo& info, std::span<const RowResult> rows);
+
+nlohmann::json toJson(const RunInfo& info, std::span<const RowResult> rows);
+std::string toCsv(const RunInfo& info, std::span<const RowResult> rows);
+
+// Writes `content` to `path`, replacing it; kIoError naming the path and errno text.
+Status writeTextFile(const std::string& path, std::string_view content);
+
+}  // namespace kolo::bench

@@ -1,0 +1,42 @@
+// Runs one size of the sweep: warmup, timed iterations (each rank times its own call with
+// steady_clock), the checked call, the optional MPI comparison at the same size, and the
+// gathering of every rank's times (a Kolo allgather) into the row rank 0 prints.
+// Thread: main thread; a collective at a time on the communicator.
+#pragma once
+
+#include <functional>
+#include <span>
+#include <vector>
+
+#include "bench_ops.h"
+#include "bench_report.h"
+#include "kolo/base/status.h"
+
+namespace kolo::bench {
+
+class MpiJob;  // mpi_compare.h
+
+struct SizePlan {
+  SizeShape shape;
+  int warmup = 0;
+  int iterations = 1;
+  bool checkEveryIteration = false;
+};
+
+// Times `call` `iterations` times after `warmup` untimed calls, in microseconds.
+// `beforeEach` / `afterEach` run outside the timed region (refill and check for --check).
+Expected<std::vector<double>> timeIterations(int warmup, int iterations,
+                                             const std::function<Status()>& call,
+                                             const std::function<void()>& beforeEach,
+                                             const std::function<void()>& afterEach);
+
+// Reduces the gathered per-rank samples to a row. `gathered` is, per rank in rank order,
+// [kolo times (iterations), mpi times (mpiIterations), wrong elements].
+RowResult summarizeGathered(std::span<const double> gathered, int ranks, const SizePlan& plan,
+                            int mpiIterations);
+
+// Runs one size on every rank; each rank gets the same row. `mpi` is null unless comparing.
+Expected<RowResult> runSize(Communicator& comm, CollectiveBench& bench, const SizePlan& plan,
+                            MpiJob* mpi);
+
+}  // namespace kolo::bench

@@ -1,0 +1,215 @@
+// kolo-bench: nccl-tests style sweep of one Kolo collective (see bench_options.cc --help).
+// Bootstraps from the KOLO_* environment kolorun sets, or from MPI under mpirun.
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bench_ops.h"
+#include "bench_options.h"
+#include "bench_report.h"
+#include "bench_runner.h"
+#include "kolo/base/env.h"
+#include "kolo/base/logging.h"
+#include "kolo/collectives/algorithm_registry.h"
+#include "kolo/collectives/reduce.h"
+#include "kolo/collectives/world.h"
+#include "kolo/protocol/env_contract.h"
+#include "kolo/rendezvous/memory_store.h"
+#include "kolo/rendezvous/store_factory.h"
+#include "mpi_compare.h"
+
+namespace kolo::bench {
+namespace {
+
+constexpr int kExitWrongResults = 1;
+constexpr int kExitError = 2;
+constexpr size_t kHostNameBytes = 64;
+
+struct World {
+  std::unique_ptr<MpiJob> mpi;  // declared first: finalized after the communicator is gone
+  std::unique_ptr<KvStore> store;
+  std::unique_ptr<Communicator> comm;
+};
+
+Expected<World> connect(const BenchOptions& options, int* argc, char*** argv) {
+  World world;
+  const bool underMpirun = startedByMpirun() && builtWithMpi();
+  if (options.compareMpi && !underMpirun) {
+    if (!builtWithMpi()) {
+      return makeStatus(Code::kInvalidUsage,
+                        "--compare mpi needs a kolo-bench built with MPI (KOLO_WITH_MPI=ON), "
+                        "started as: mpirun -np 2 kolo-bench {} ... --compare mpi",
+                        collectiveName(options.collective));
+    }
+    return makeStatus(Code::kInvalidUsage,
+                      "--compare mpi needs ranks started by Open MPI: mpirun -np 2 kolo-bench "
+                      "{} ... --compare mpi",
+                      collectiveName(options.collective));
+  }
+  auto fromEnv = worldSpecFromEnv();
+  WorldSpec spec;
+  if (underMpirun) {
+    KOLO_ASSIGN_OR_RETURN(world.mpi, MpiJob::start(argc, argv));
+    KOLO_ASSIGN_OR_RETURN(std::string directory, world.mpi->shareStoreDirectory());
+    // Transport and timeout knobs still come from KOLO_*; rank, size and job from MPI.
+    if (fromEnv) spec = *fromEnv;
+    spec.rank = world.mpi->rank();
+    spec.size = world.mpi->size();
+    spec.jobId = world.mpi->jobId();
+    KOLO_ASSIGN_OR_RETURN(world.store, openStore(protocol::kStoreSchemeFile + directory));
+  } else {
+    // Started by hand, with no launcher variables at all: a world of one rank (kernel and
+    // transport-free timings). Malformed launcher variables are still an error.
+    const bool standalone = !fromEnv && !getEnv(protocol::kEnvRank) &&
+                            !getEnv(protocol::kEnvSize) && !getEnv("SLURM_PROCID") &&
+                            !getEnv("PMI_RANK");
+    if (!standalone) {
+      KOLO_RETURN_IF_ERROR(fromEnv.status().withContext("reading the KOLO_* environment"));
+      spec = *fromEnv;
+    }
+    auto url = getEnv(protocol::kEnvStore);
+    if (url) {
+      KOLO_ASSIGN_OR_RETURN(world.store, openStore(*url));
+    } else if (spec.size == 1) {
+      world.store = std::make_unique<MemoryStore>();
+    } else {
+      return makeStatus(Code::kInvalidUsage,
+                        "{} is not set for a world of {} ranks: start kolo-bench with kolorun "
+                        "(kolorun -np 2 kolo-bench ...) or mpirun",
+                        protocol::kEnvStore, spec.size);
+    }
+  }
+  setLogRank(spec.rank);
+  KOLO_ASSIGN_OR_RETURN(world.comm, connectWorld(*world.store, spec));
+  return world;
+}
+
+Expected<std::vector<std::string>> gatherHosts(Communicator& comm, const std::string& mine) {
+  std::vector<char> local(kHostNameBytes, '\0');
+  std::memcpy(local.data(), mine.data(), std::min(mine.size(), kHostNameBytes - 1));
+  std::vector<char> all(kHostNameBytes * static_cast<size_t>(comm.size()));
+  KOLO_RETURN_IF_ERROR(coll::allgather(comm, local.data(), all.data(), kHostNameBytes)
+                           .withContext("gathering host names"));
+  std::vector<std::string> hosts;
+  hosts.reserve(static_cast<size_t>(comm.size()));
+  for (int r = 0; r < comm.size(); ++r) hosts.emplace_back(all.data() + r * kHostNameBytes);
+  return hosts;
+}
+
+std::string iterationsText(const BenchOptions& options) {
+  std::string text =
+      fmt::format("{} timed + {} warmup per size", options.iterations.value_or(kDefaultIterations),
+                  options.warmup.value_or(kDefaultWarmup));
+  if (!options.iterations || !options.warmup) text += " (fewer above 64 MiB)";
+  return text;
+}
+
+void printOnRankZero(const Communicator& comm, const std::string& text) {
+  if (comm.rank() != 0) return;
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  std::fflush(stdout);
+}
+
+Expected<int> runBenchmark(const BenchOptions& options, int* argc, char*** argv) {
+  auto algorithm = coll::parseAllreduceAlgorithm(options.algorithmName);
+  if (!algorithm) {
+    return makeStatus(Code::kInvalidArgument,
+                      "unknown --algo '{}' (expected auto, ring, rd or shm)",
+                      options.algorithmName);
+  }
+  KOLO_ASSIGN_OR_RETURN(World world, connect(options, argc, argv));
+  Communicator& comm = *world.comm;
+  if (options.collective == Collective::kBroadcast && options.root >= comm.size()) {
+    return makeStatus(Code::kInvalidArgument, "-r {} is not a rank of this world of {}",
+                      options.root, comm.size());
+  }
+
+  RunInfo info;
+  info.collective = options.collective;
+  info.dtype = options.dtype;
+  info.op = options.op;
+  info.root = options.root;
+  info.worldSize = comm.size();
+  info.machine = probeMachine();
+  KOLO_ASSIGN_OR_RETURN(info.hosts, gatherHosts(comm, info.machine.hostname));
+  info.transport = comm.transport().name();
+  info.kernelVariant = reduceKernelVariant();
+  info.algorithmRequest = options.algorithmName;
+  info.iterationsText = iterationsText(options);
+  info.checkEveryIteration = options.checkEveryIteration;
+  info.compareMpi = options.compareMpi;
+
+  std::vector<SizeShape> shapes = shapedSweep(options, comm.size());
+  if (options.collective == Collective::kAllreduce) {
+    for (const auto& shape : shapes) {
+      coll::AllreduceAlgorithm chosen = *algorithm == coll::AllreduceAlgorithm::kAuto
+                                            ? coll::selectAllreduce(comm, shape.bytes)
+                                            : *algorithm;
+      info.algorithmBySize.emplace_back(shape.bytes,
+                                        std::string(coll::allreduceAlgorithmName(chosen)));
+    }
+  }
+  printOnRankZero(comm, formatPreamble(info) + formatTableHeader(info));
+
+  uint64_t maxBytes = shapes.empty() ? 0 : shapes.back().bytes;
+  KOLO_ASSIGN_OR_RETURN(
+      std::unique_ptr<CollectiveBench> bench,
+      CollectiveBench::create(OpConfig{options.collective, options.dtype, options.op, options.root,
+                                       *algorithm, comm.rank(), comm.size()},
+                              maxBytes));
+  MpiJob* mpi = options.compareMpi ? world.mpi.get() : nullptr;
+  std::vector<RowResult> rows;
+  for (const auto& shape : shapes) {
+    SizePlan plan{shape, warmupIterationsFor(options, shape.bytes),
+                  timedIterationsFor(options, shape.bytes), options.checkEveryIteration};
+    KOLO_ASSIGN_OR_RETURN(RowResult row, runSize(comm, *bench, plan, mpi));
+    rows.push_back(row);
+    printOnRankZero(comm, formatRow(info, row));
+  }
+  printOnRankZero(comm, formatSummary(info, rows));
+
+  uint64_t wrong = 0;
+  for (const auto& row : rows) wrong += row.wrong;
+  // Written before the final barrier but reported after it, so a failed write on rank 0
+  // does not leave the other ranks waiting for it.
+  Status written;
+  if (comm.rank() == 0 && !options.jsonPath.empty()) {
+    written = writeTextFile(options.jsonPath, toJson(info, rows).dump(2) + "\n");
+  }
+  if (comm.rank() == 0 && written.isOk() && !options.csvPath.empty()) {
+    written = writeTextFile(options.csvPath, toCsv(info, rows));
+  }
+  KOLO_RETURN_IF_ERROR(coll::barrier(comm).withContext("final barrier"));
+  KOLO_RETURN_IF_ERROR(written);
+  return wrong == 0 ? 0 : kExitWrongResults;
+}
+
+}  // namespace
+}  // namespace kolo::bench
+
+int main(int argc, char** argv) try {
+  using namespace kolo::bench;
+  auto options = parseBenchOptions(argc, argv);
+  if (!options) {
+    std::fprintf(stderr, "kolo-bench: %s\n", options.status().toString().c_str());
+    return kExitError;
+  }
+  if (options->helpRequested) {
+    std::fputs(options->helpText.c_str(), stdout);
+    return 0;
+  }
+  auto result = runBenchmark(*options, &argc, &argv);
+  if (!result) {
+    std::fprintf(stderr, "kolo-bench: %s\n", result.status().toString().c_str());
+    return kExitError;
+  }
+  return *result;
+} catch (const std::exception& e) {
+  // Only library code can throw here (the standard library, CLI11's help formatting).
+  std::fprintf(stderr, "kolo-bench: %s\n", e.what());
+  return 2;
+}

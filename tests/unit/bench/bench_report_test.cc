@@ -1,0 +1,204 @@
+#include "bench_report.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace kolo::bench {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+std::vector<std::string> words(const std::string& line) {
+  std::istringstream in(line);
+  std::vector<std::string> out;
+  for (std::string w; in >> w;) out.push_back(w);
+  return out;
+}
+
+RunInfo allreduceOnTwo() {
+  RunInfo info;
+  info.collective = Collective::kAllreduce;
+  info.worldSize = 2;
+  info.hosts = {"nodeA", "nodeA"};
+  info.transport = "shm";
+  info.kernelVariant = "avx2+f16c";
+  info.algorithmBySize = {{1u << 20, "ring"}};
+  info.iterationsText = "20 timed + 5 warmup per size";
+  return info;
+}
+
+RowResult rowOf(uint64_t bytes, size_t count, double medianUs) {
+  RowResult row;
+  row.shape = {bytes, count};
+  row.medianUs = medianUs;
+  row.p99Us = medianUs * 2;
+  return row;
+}
+
+TEST(BenchReport, FormatsBytesInBinaryUnits) {
+  EXPECT_EQ(formatBytes(8), "8 B");
+  EXPECT_EQ(formatBytes(1023), "1023 B");
+  EXPECT_EQ(formatBytes(1024), "1 KiB");
+  EXPECT_EQ(formatBytes(1536), "1.5 KiB");
+  EXPECT_EQ(formatBytes(256u << 20), "256 MiB");
+  EXPECT_EQ(formatBytes(uint64_t{3} << 30), "3 GiB");
+}
+
+TEST(BenchReport, SummarizesHostsInOrderOfAppearance) {
+  std::vector<std::string> hosts = {"b", "a", "b", "b"};
+  EXPECT_EQ(summarizeHosts(hosts), "b (3 ranks), a (1 rank)");
+  EXPECT_EQ(summarizeHosts({}), "");
+}
+
+TEST(BenchReport, MergesConsecutiveSizesOfOneAlgorithm) {
+  std::vector<std::pair<uint64_t, std::string>> bySize = {
+      {8, "rd"}, {64, "rd"}, {1u << 20, "ring"}, {4u << 20, "ring"}, {16u << 20, "shm"}};
+  EXPECT_EQ(summarizeAlgorithms(bySize), "rd 8 B..64 B, ring 1 MiB..4 MiB, shm 16 MiB");
+  EXPECT_EQ(summarizeAlgorithms({}), "");
+}
+
+TEST(BenchReport, PreambleNamesWorldTransportAlgorithmAndKernel) {
+  RunInfo info = allreduceOnTwo();
+  std::string text = formatPreamble(info);
+  EXPECT_THAT(text, HasSubstr("# kolo-bench allreduce\n"));
+  EXPECT_THAT(text, HasSubstr("world size    : 2\n"));
+  EXPECT_THAT(text, HasSubstr("nodeA (2 ranks)"));
+  EXPECT_THAT(text, HasSubstr("transport     : shm\n"));
+  EXPECT_THAT(text, HasSubstr("algorithm     : ring 1 MiB (--algo auto)\n"));
+  EXPECT_THAT(text, HasSubstr("reduce kernel : avx2+f16c\n"));
+  EXPECT_THAT(text, HasSubstr("dtype         : float32\n"));
+  EXPECT_THAT(text, HasSubstr("op            : sum\n"));
+  EXPECT_THAT(text, HasSubstr("iterations    : 20 timed + 5 warmup per size\n"));
+}
+
+TEST(BenchReport, HeaderHasTheNcclTestsColumns) {
+  RunInfo info = allreduceOnTwo();
+  EXPECT_THAT(words(formatTableHeader(info)),
+              ElementsAre("#", "size", "count", "type", "redop", "root", "time(us)", "algbw(GB/s)",
+                          "busbw(GB/s)", "#wrong"));
+  info.compareMpi = true;
+  EXPECT_THAT(words(formatTableHeader(info)),
+              ElementsAre("#", "size", "count", "type", "redop", "root", "time(us)", "algbw(GB/s)",
+                          "busbw(GB/s)", "#wrong", "mpi_time(us)", "mpi_busbw", "ratio"));
+}
+
+TEST(BenchReport, RowComputesBandwidths) {
+  RunInfo info = allreduceOnTwo();
+  info.worldSize = 4;  // busbw = algbw * 2 * 3 / 4
+  RowResult row = rowOf(1'000'000, 250'000, 100.0);
+  row.wrong = 3;
+  EXPECT_THAT(words(formatRow(info, row)), ElementsAre("1000000", "250000", "float32", "sum", "-1",
+                                                       "100.00", "10.00", "15.00", "3"));
+}
+
+TEST(BenchReport, RowOfBroadcastShowsRootAndNoRedop) {
+  RunInfo info = allreduceOnTwo();
+  info.collective = Collective::kBroadcast;
+  info.root = 1;
+  info.dtype = DataType::kInt8;
+  EXPECT_THAT(words(formatRow(info, rowOf(4096, 4096, 2.0))),
+              ElementsAre("4096", "4096", "int8", "none", "1", "2.00", "2.05", "2.05", "0"));
+}
+
+TEST(BenchReport, CompareColumnsAndNotAvailable) {
+  RunInfo info = allreduceOnTwo();
+  info.compareMpi = true;
+  RowResult row = rowOf(1'000'000, 250'000, 100.0);
+  row.mpiMedianUs = 200.0;
+  EXPECT_THAT(words(formatRow(info, row)),
+              ElementsAre("1000000", "250000", "float32", "sum", "-1", "100.00", "10.00", "10.00",
+                          "0", "200.00", "5.00", "2.00"));
+  row.mpiMedianUs.reset();
+  EXPECT_THAT(words(formatRow(info, row)),
+              ElementsAre("1000000", "250000", "float32", "sum", "-1", "100.00", "10.00", "10.00",
+                          "0", "n/a", "n/a", "n/a"));
+}
+
+TEST(BenchReport, SummaryCountsWrongValuesAndAveragesBusBandwidth) {
+  RunInfo info = allreduceOnTwo();
+  std::vector<RowResult> rows = {rowOf(1'000'000, 250'000, 100.0), rowOf(1'000'000, 250'000, 50.0)};
+  EXPECT_EQ(formatSummary(info, rows),
+            "# Out of bounds values : 0 OK\n# Avg bus bandwidth : 15.0000\n");
+  rows[1].wrong = 7;
+  EXPECT_THAT(formatSummary(info, rows), HasSubstr("# Out of bounds values : 7 FAILED\n"));
+  EXPECT_EQ(formatSummary(info, {}),
+            "# Out of bounds values : 0 OK\n# Avg bus bandwidth : 0.0000\n");
+}
+
+TEST(BenchReport, JsonHasMachineWorldAndPerSizeResults) {
+  RunInfo info = allreduceOnTwo();
+  info.machine.hostname = "nodeA";
+  info.machine.cores = 2;
+  info.compareMpi = true;
+  RowResult compared = rowOf(1'000'000, 250'000, 100.0);
+  compared.mpiMedianUs = 200.0;
+  compared.mpiP99Us = 300.0;
+  RowResult notAvailable = rowOf(2'000'000, 500'000, 100.0);
+  std::vector<RowResult> rows = {compared, notAvailable};
+  nlohmann::json json = toJson(info, rows);
+  EXPECT_EQ(json["machine"]["hostname"], "nodeA");
+  EXPECT_EQ(json["machine"]["cores"], 2);
+  EXPECT_EQ(json["world_size"], 2);
+  EXPECT_EQ(json["transport"], "shm");
+  EXPECT_EQ(json["collective"], "allreduce");
+  ASSERT_EQ(json["results"].size(), 2u);
+  const auto& first = json["results"][0];
+  EXPECT_EQ(first["bytes"], 1'000'000);
+  EXPECT_EQ(first["count"], 250'000);
+  EXPECT_DOUBLE_EQ(first["median_us"].get<double>(), 100.0);
+  EXPECT_DOUBLE_EQ(first["p99_us"].get<double>(), 200.0);
+  EXPECT_DOUBLE_EQ(first["algbw"].get<double>(), 10.0);
+  EXPECT_DOUBLE_EQ(first["busbw"].get<double>(), 10.0);
+  EXPECT_EQ(first["wrong"], 0);
+  EXPECT_EQ(first["algorithm"], "ring");
+  EXPECT_DOUBLE_EQ(first["mpi_median_us"].get<double>(), 200.0);
+  EXPECT_DOUBLE_EQ(first["mpi_p99_us"].get<double>(), 300.0);
+  EXPECT_DOUBLE_EQ(first["mpi_busbw"].get<double>(), 5.0);
+  EXPECT_DOUBLE_EQ(first["ratio"].get<double>(), 2.0);
+  const auto& second = json["results"][1];
+  EXPECT_TRUE(second["mpi_median_us"].is_null());
+  EXPECT_TRUE(second["ratio"].is_null());
+  EXPECT_FALSE(second.contains("algorithm"));  // only one size had an algorithm recorded
+
+  info.compareMpi = false;
+  EXPECT_FALSE(toJson(info, rows)["results"][0].contains("mpi_median_us"));
+}
+
+TEST(BenchReport, CsvHasTheSameRows) {
+  RunInfo info = allreduceOnTwo();
+  std::vector<RowResult> rows = {rowOf(1'000'000, 250'000, 100.0)};
+  EXPECT_EQ(toCsv(info, rows),
+            "size,count,type,redop,root,time_us,algbw_gbps,busbw_gbps,wrong\n"
+            "1000000,250000,float32,sum,-1,100.0000,10.0000,10.0000,0\n");
+  info.compareMpi = true;
+  EXPECT_EQ(toCsv(info, rows),
+            "size,count,type,redop,root,time_us,algbw_gbps,busbw_gbps,wrong,mpi_time_us,"
+            "mpi_busbw_gbps,ratio\n"
+            "1000000,250000,float32,sum,-1,100.0000,10.0000,10.0000,0,n/a,n/a,n/a\n");
+}
+
+TEST(BenchReport, WriteFailureNamesThePath) {
+  Status status = writeTextFile("/nonexistent-kolo-dir/out.json", "{}");
+  EXPECT_EQ(status.code(), Code::kIoError);
+  EXPECT_THAT(status.message(), HasSubstr("/nonexistent-kolo-dir/out.json"));
+}
+
+TEST(BenchReport, WritesTheWholeFile) {
+  std::string path = ::testing::TempDir() + "kolo_bench_report_test.csv";
+  ASSERT_TRUE(writeTextFile(path, "a,b\n1,2\n").isOk());
+  std::ifstream in(path);
+  std::stringstream content;
+  content << in.rdbuf();
+  EXPECT_EQ(content.str(), "a,b\n1,2\n");
+  std::remove(path.c_str());
+}
+
+}  // namespace
+}  // namespace kolo::bench
