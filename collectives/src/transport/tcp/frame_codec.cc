@@ -1,0 +1,76 @@
+#include "transport/tcp/frame_codec.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace kolo::tcp {
+namespace {
+
+template <typename T>
+void storeLe(std::byte* out, T value) {
+  for (size_t i = 0; i < sizeof(T); ++i) {
+    out[i] = static_cast<std::byte>((value >> (8 * i)) & 0xff);
+  }
+}
+
+template <typename T>
+T loadLe(const std::byte* in) {
+  T value = 0;
+  for (size_t i = 0; i < sizeof(T); ++i) {
+    value |= static_cast<T>(std::to_integer<uint8_t>(in[i])) << (8 * i);
+  }
+  return value;
+}
+
+}  // namespace
+
+FrameHeaderBytes FrameEncoder::encodeHeader(uint64_t tag, uint64_t length) {
+  FrameHeaderBytes out{};
+  storeLe<uint32_t>(out.data(), kFrameMagic);
+  storeLe<uint64_t>(out.data() + 4, tag);
+  storeLe<uint64_t>(out.data() + 12, length);
+  return out;
+}
+
+Status FrameDecoder::feed(std::span<const std::byte> bytes, FrameSink& sink) {
+  if (!failed_.isOk()) return failed_;
+  while (!bytes.empty()) {
+    if (inPayload_) {
+      size_t n = static_cast<size_t>(std::min<uint64_t>(remaining_, bytes.size()));
+      sink.onPayload(bytes.first(n));
+      bytes = bytes.subspan(n);
+      skipPayload(n, sink);
+      continue;
+    }
+    size_t n = std::min(kFrameHeaderSize - headerFill_, bytes.size());
+    std::memcpy(header_.data() + headerFill_, bytes.data(), n);
+    headerFill_ += n;
+    bytes = bytes.subspan(n);
+    if (headerFill_ < kFrameHeaderSize) break;
+    headerFill_ = 0;
+    auto magic = loadLe<uint32_t>(header_.data());
+    if (magic != kFrameMagic) {
+      failed_ = makeStatus(Code::kIoError,
+                           "bad frame header from {}: magic 0x{:08x}, expected 0x{:08x} (the "
+                           "stream is corrupt or the peer is not a Kolo rank)",
+                           peer_, magic, kFrameMagic);
+      return failed_;
+    }
+    tag_ = loadLe<uint64_t>(header_.data() + 4);
+    remaining_ = loadLe<uint64_t>(header_.data() + 12);
+    inPayload_ = true;
+    sink.onHeader(tag_, remaining_);
+    if (remaining_ == 0) skipPayload(0, sink);
+  }
+  return Status::ok();
+}
+
+void FrameDecoder::skipPayload(uint64_t n, FrameSink& sink) {
+  remaining_ -= n;
+  if (remaining_ == 0) {
+    inPayload_ = false;
+    sink.onFrameEnd();
+  }
+}
+
+}  // namespace kolo::tcp

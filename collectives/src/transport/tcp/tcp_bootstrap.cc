@@ -1,0 +1,388 @@
+#include "transport/tcp/tcp_bootstrap.h"
+
+#include <algorithm>
+#include <array>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+#include <charconv>
+#include <climits>
+#include <functional>
+
+#include "kolo/base/env.h"
+#include "kolo/base/logging.h"
+#include "transport/tcp/tcp_handshake.h"
+#include "transport/tcp/tcp_transport.h"
+
+namespace kolo {
+namespace {
+
+namespace asio = boost::asio;
+namespace ip = boost::asio::ip;
+using boost::system::error_code;
+using tcp::Hello;
+using tcp::TcpConnection;
+
+// Pause between attempts to reach a peer that refused or failed its hello.
+constexpr auto kRetryDelay = std::chrono::milliseconds(50);
+// How often the store is asked again for addresses not yet published.
+constexpr auto kStorePollInterval = std::chrono::milliseconds(10);
+
+std::string formatEndpoint(const ip::address& address, unsigned short port) {
+  if (address.is_v6()) return fmt::format("[{}]:{}", address.to_string(), port);
+  return fmt::format("{}:{}", address.to_string(), port);
+}
+
+std::string remoteName(const ip::tcp::socket& socket) {
+  error_code ec;
+  auto ep = socket.remote_endpoint(ec);
+  if (ec) return "an unknown endpoint";
+  return formatEndpoint(ep.address(), ep.port());
+}
+
+Expected<ip::tcp::endpoint> parseEndpoint(const std::string& text, int peer) {
+  auto colon = text.rfind(':');
+  auto bad = [&](const std::string& why) {
+    return makeStatus(Code::kInvalidArgument, "rank {} published tcp address '{}': {}", peer, text,
+                      why);
+  };
+  if (colon == std::string::npos) return bad("no ':port'");
+  std::string host = text.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  unsigned port = 0;
+  const char* first = text.data() + colon + 1;
+  const char* last = text.data() + text.size();
+  auto [end, err] = std::from_chars(first, last, port);
+  if (err != std::errc() || end != last || port == 0 || port > 65535) return bad("bad port");
+  error_code ec;
+  auto address = ip::make_address(host, ec);
+  if (ec) return bad(ec.message());
+  return ip::tcp::endpoint(address, static_cast<unsigned short>(port));
+}
+
+// One connection in its hello phase, accepted (expectedPeer < 0) or initiated.
+struct Handshake {
+  explicit Handshake(asio::io_context& io) : socket(io), timer(io) {}
+  ip::tcp::socket socket;
+  asio::steady_timer timer;
+  std::array<std::byte, tcp::kHelloFixedSize> fixed{};
+  std::string jobIdBytes;
+  std::vector<std::byte> out;
+  Hello hello;
+  std::string remote;
+  int expectedPeer = -1;
+  ip::tcp::endpoint target;
+  bool done = false;
+};
+using HandshakePtr = std::shared_ptr<Handshake>;
+
+// The state of one rank's connection phase; everything runs on the caller's thread inside
+// io.run_one_for(), so no locking.
+struct Bootstrap : std::enable_shared_from_this<Bootstrap> {
+  Bootstrap(asio::io_context& ioc, const WorldSpec& s, const TcpOptions& o)
+      : io(ioc), spec(s), options(o), acceptor(ioc), connections(static_cast<size_t>(s.size)) {}
+
+  asio::io_context& io;
+  WorldSpec spec;
+  TcpOptions options;
+  ip::tcp::acceptor acceptor;
+  std::vector<TcpConnection> connections;
+  std::vector<HandshakePtr> live;
+  std::vector<std::shared_ptr<asio::steady_timer>> retries;
+  int connected = 0;
+  bool finished = false;
+
+  std::chrono::milliseconds handshakeTimeout() const {
+    return std::chrono::milliseconds(
+        std::max<int64_t>(1, static_cast<int64_t>(options.handshakeTimeoutSeconds * 1000)));
+  }
+
+  HandshakePtr track(HandshakePtr hs) {
+    std::erase_if(live, [](const HandshakePtr& h) { return h->done; });
+    live.push_back(hs);
+    return hs;
+  }
+
+  static void close(Handshake& hs) {
+    hs.done = true;
+    error_code ec;
+    hs.timer.cancel(ec);
+    hs.socket.close(ec);
+  }
+
+  void startAccept() {
+    auto hs = track(std::make_shared<Handshake>(io));
+    acceptor.async_accept(hs->socket, [self = shared_from_this(), hs](const error_code& ec) {
+      if (self->finished) return;
+      if (ec) {
+        // e.g. out of descriptors: keep listening, but do not spin on a persistent error.
+        KOLO_LOG(kWarning, "tcp", "rank {}: accept failed: {}", self->spec.rank, ec.message());
+        hs->done = true;
+        self->later([self] { self->startAccept(); });
+        return;
+      }
+      hs->remote = remoteName(hs->socket);
+      self->armTimer(hs);
+      self->readHello(hs, [self, hs] { self->onAcceptedHello(hs); });
+      self->startAccept();
+    });
+  }
+
+  void armTimer(const HandshakePtr& hs) {
+    hs->timer.expires_after(handshakeTimeout());
+    hs->timer.async_wait([self = shared_from_this(), hs](const error_code& ec) {
+      if (ec || hs->done || self->finished) return;
+      self->failHandshake(hs, fmt::format("no complete hello within {:.3g} s",
+                                          self->options.handshakeTimeoutSeconds));
+    });
+  }
+
+  // Rejects an accepted connection (logged, the job keeps waiting) or retries a connect.
+  void failHandshake(const HandshakePtr& hs, const std::string& why) {
+    if (hs->done) return;
+    close(*hs);
+    if (hs->expectedPeer < 0) {
+      KOLO_LOG(kWarning, "tcp", "rank {}: dropped tcp connection from {}: {}", spec.rank,
+               hs->remote, why);
+      return;
+    }
+    KOLO_LOG(kDebug, "tcp", "rank {}: connecting to rank {} at {} failed ({}); retrying", spec.rank,
+             hs->expectedPeer, hs->remote, why);
+    later([self = shared_from_this(), peer = hs->expectedPeer, target = hs->target,
+           remote = hs->remote] { self->startConnect(peer, target, remote); });
+  }
+
+  // Runs `fn` after kRetryDelay unless the connection phase finished by then.
+  void later(std::function<void()> fn) {
+    auto timer = std::make_shared<asio::steady_timer>(io, kRetryDelay);
+    std::erase_if(retries, [](const auto& t) { return t.use_count() == 1; });
+    retries.push_back(timer);
+    timer->async_wait([self = shared_from_this(), timer, fn = std::move(fn)](const error_code& ec) {
+      if (!ec && !self->finished) fn();
+    });
+  }
+
+  void readHello(const HandshakePtr& hs, const std::function<void()>& then) {
+    asio::async_read(hs->socket, asio::buffer(hs->fixed),
+                     [self = shared_from_this(), hs, then](const error_code& ec, size_t) {
+                       if (hs->done || self->finished) return;
+                       if (ec)
+                         return self->failHandshake(hs, "closed before its hello: " + ec.message());
+                       auto length = tcp::decodeHelloFixed(hs->fixed, hs->hello, hs->remote);
+                       if (!length) return self->failHandshake(hs, length.status().message());
+                       hs->jobIdBytes.assign(*length, '\0');
+                       asio::async_read(hs->socket, asio::buffer(hs->jobIdBytes),
+                                        [self, hs, then](const error_code& ec2, size_t) {
+                                          if (hs->done || self->finished) return;
+                                          if (ec2) {
+                                            return self->failHandshake(
+                                                hs, "closed during its hello: " + ec2.message());
+                                          }
+                                          hs->hello.jobId = hs->jobIdBytes;
+                                          then();
+                                        });
+                     });
+  }
+
+  bool isConnected(int peer) const {
+    return connections[static_cast<size_t>(peer)].socket != nullptr;
+  }
+
+  void onAcceptedHello(const HandshakePtr& hs) {
+    // Only higher ranks connect to this one.
+    Status valid = tcp::validateHello(hs->hello, spec.jobId, spec.size, spec.rank + 1,
+                                      spec.size - 1, hs->remote);
+    if (!valid.isOk()) return failHandshake(hs, valid.message());
+    if (isConnected(hs->hello.rank)) {
+      return failHandshake(
+          hs, fmt::format("claims rank {}, which is already connected", hs->hello.rank));
+    }
+    sendHello(hs, [self = shared_from_this(), hs] {
+      if (self->isConnected(hs->hello.rank)) {
+        return self->failHandshake(
+            hs, fmt::format("claims rank {}, which is already connected", hs->hello.rank));
+      }
+      self->adopt(hs, hs->hello.rank);
+    });
+  }
+
+  void sendHello(const HandshakePtr& hs, const std::function<void()>& then) {
+    hs->out = tcp::encodeHello(Hello{spec.rank, spec.size, spec.jobId});
+    asio::async_write(hs->socket, asio::buffer(hs->out),
+                      [self = shared_from_this(), hs, then](const error_code& ec, size_t) {
+                        if (hs->done || self->finished) return;
+                        if (ec) return self->failHandshake(hs, "hello not sent: " + ec.message());
+                        then();
+                      });
+  }
+
+  void adopt(const HandshakePtr& hs, int peer) {
+    hs->done = true;
+    error_code ec;
+    hs->timer.cancel(ec);
+    TcpConnection& conn = connections[static_cast<size_t>(peer)];
+    conn.peer = peer;
+    conn.endpoint = hs->remote;
+    conn.socket = std::make_unique<ip::tcp::socket>(std::move(hs->socket));
+    ++connected;
+    KOLO_LOG(kDebug, "tcp", "rank {}: connected to rank {} ({})", spec.rank, peer, hs->remote);
+  }
+
+  void startConnect(int peer, const ip::tcp::endpoint& target, const std::string& name) {
+    auto hs = track(std::make_shared<Handshake>(io));
+    hs->expectedPeer = peer;
+    hs->target = target;
+    hs->remote = name;
+    armTimer(hs);
+    hs->socket.async_connect(target, [self = shared_from_this(), hs](const error_code& ec) {
+      if (hs->done || self->finished) return;
+      if (ec) return self->failHandshake(hs, ec.message());
+      self->sendHello(hs, [self, hs] {
+        self->readHello(hs, [self, hs] {
+          int peer = hs->expectedPeer;
+          Status valid = tcp::validateHello(hs->hello, self->spec.jobId, self->spec.size, peer,
+                                            peer, hs->remote);
+          if (!valid.isOk()) return self->failHandshake(hs, valid.message());
+          self->adopt(hs, peer);
+        });
+      });
+    });
+  }
+
+  void finish() {
+    finished = true;
+    error_code ec;
+    acceptor.close(ec);
+    for (auto& hs : live) {
+      if (!hs->done) close(*hs);
+    }
+    live.clear();
+    for (auto& t : retries) t->cancel(ec);
+    retries.clear();
+    // Run the aborted handlers now so none is left holding this state on the io_context.
+    io.restart();
+    io.poll();
+  }
+};
+
+}  // namespace
+
+std::string tcpAddressKey(const std::string& jobId, int rank) {
+  return fmt::format("kolo/{}/tcp/{}", jobId, rank);
+}
+
+TcpOptions tcpOptionsFromEnv() {
+  TcpOptions options;
+  options.handshakeTimeoutSeconds =
+      envDouble("KOLO_TCP_HANDSHAKE_TIMEOUT", options.handshakeTimeoutSeconds);
+  if (auto text = getEnv("KOLO_TCP_SOCKET_BUFFER")) {
+    auto bytes = parseByteSize(*text);
+    if (bytes && *bytes <= static_cast<uint64_t>(INT32_MAX)) {
+      options.socketBufferBytes = static_cast<int>(*bytes);
+    } else {
+      KOLO_LOG(kWarning, "tcp", "ignoring KOLO_TCP_SOCKET_BUFFER='{}' (not a byte size)", *text);
+    }
+  }
+  return options;
+}
+
+Expected<std::shared_ptr<Transport>> connectTcpTransport(KvStore& store, const WorldSpec& spec) {
+  return connectTcpTransport(store, spec, tcpOptionsFromEnv());
+}
+
+Expected<std::shared_ptr<Transport>> connectTcpTransport(KvStore& store, const WorldSpec& spec,
+                                                         const TcpOptions& options) {
+  if (spec.size < 1 || spec.rank < 0 || spec.rank >= spec.size) {
+    return makeStatus(Code::kInvalidArgument, "tcp transport: rank {} is not in a world of size {}",
+                      spec.rank, spec.size);
+  }
+  Deadline deadline = Deadline::afterSeconds(spec.connectTimeoutSeconds);
+  auto io = std::make_unique<asio::io_context>(1);
+  if (spec.size == 1) {
+    return std::shared_ptr<Transport>(std::make_shared<tcp::TcpTransport>(
+        spec.rank, spec.size, std::move(io), std::vector<TcpConnection>{},
+        options.socketBufferBytes));
+  }
+
+  std::string bindText = spec.bindAddress.empty() ? "127.0.0.1" : spec.bindAddress;
+  error_code ec;
+  ip::address bindAddress = ip::make_address(bindText, ec);
+  if (ec) {
+    return makeStatus(Code::kInvalidArgument,
+                      "tcp transport: bind address '{}' is not an IP "
+                      "address: {}",
+                      bindText, ec.message());
+  }
+  auto boot = std::make_shared<Bootstrap>(*io, spec, options);
+  ip::tcp::endpoint listenAt(bindAddress, 0);
+  boot->acceptor.open(listenAt.protocol(), ec);
+  if (!ec) boot->acceptor.set_option(ip::tcp::acceptor::reuse_address(true), ec);
+  if (!ec) boot->acceptor.bind(listenAt, ec);
+  if (!ec) boot->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  ip::tcp::endpoint local;
+  if (!ec) local = boot->acceptor.local_endpoint(ec);
+  if (ec) {
+    return makeStatus(Code::kIoError, "rank {}: cannot listen on {}: {}", spec.rank, bindText,
+                      ec.message());
+  }
+  std::string published = formatEndpoint(local.address(), local.port());
+  KOLO_RETURN_IF_ERROR(store.set(tcpAddressKey(spec.jobId, spec.rank), published)
+                           .withContext(fmt::format("rank {}: publishing tcp address", spec.rank)));
+  boot->startAccept();
+
+  // Lower ranks' addresses are fetched while the loop also serves incoming hellos, so a rank
+  // waiting for rank 0 to publish never leaves higher ranks' hellos unanswered.
+  std::vector<bool> addressKnown(static_cast<size_t>(spec.rank), false);
+  int unknown = spec.rank;
+  while (boot->connected < spec.size - 1 && !deadline.expired()) {
+    for (int p = 0; p < spec.rank && unknown > 0; ++p) {
+      if (addressKnown[static_cast<size_t>(p)]) continue;
+      auto value = store.get(tcpAddressKey(spec.jobId, p), Deadline::after(Clock::duration(0)));
+      if (!value) {
+        if (value.status().code() == Code::kTimeout) continue;
+        boot->finish();
+        return value.status().withContext(
+            fmt::format("rank {}: reading rank {}'s tcp address", spec.rank, p));
+      }
+      auto target = parseEndpoint(*value, p);
+      if (!target) {
+        boot->finish();
+        return target.status();
+      }
+      addressKnown[static_cast<size_t>(p)] = true;
+      --unknown;
+      boot->startConnect(p, *target, *value);
+    }
+    auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(deadline.remaining());
+    wait = std::min<std::chrono::milliseconds>(
+        wait, unknown > 0 ? kStorePollInterval : std::chrono::milliseconds(100));
+    if (io->stopped()) io->restart();
+    io->run_one_for(wait);
+  }
+  boot->finish();
+
+  if (boot->connected < spec.size - 1) {
+    std::string missing;
+    for (int p = 0; p < spec.size; ++p) {
+      if (p == spec.rank || boot->isConnected(p)) continue;
+      if (!missing.empty()) missing += ", ";
+      missing += std::to_string(p);
+      if (p < spec.rank && !addressKnown[static_cast<size_t>(p)]) {
+        missing += " (never published its address)";
+      }
+    }
+    return makeStatus(
+        Code::kTimeout,
+        "rank {}: tcp connect timed out after {:.3g} s; no connection with rank(s) {}", spec.rank,
+        spec.connectTimeoutSeconds, missing);
+  }
+  return std::shared_ptr<Transport>(
+      std::make_shared<tcp::TcpTransport>(spec.rank, spec.size, std::move(io),
+                                          std::move(boot->connections), options.socketBufferBytes));
+}
+
+}  // namespace kolo

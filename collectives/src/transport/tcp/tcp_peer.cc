@@ -1,0 +1,347 @@
+#include "transport/tcp/tcp_peer.h"
+
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "kolo/base/logging.h"
+
+namespace kolo::tcp {
+namespace {
+
+// Payloads at least this large are read straight into their destination; smaller ones arrive
+// through the staging buffer, several frames per recv() call.
+constexpr uint64_t kDirectReadMin = uint64_t{64} << 10;
+// Upper bound on one recv()/sendmsg() into or out of a user buffer while the mutex is held, so
+// cancel() never waits long.
+constexpr size_t kMaxPiece = size_t{4} << 20;
+constexpr size_t kStagingSize = size_t{256} << 10;
+constexpr int kMaxIov = 64;
+
+class TcpRequest final : public Request {
+ public:
+  TcpRequest(std::shared_ptr<TcpPeer> peer, std::shared_ptr<TcpOp> op)
+      : peer_(std::move(peer)), op_(std::move(op)) {}
+  // Only an atomic load: waitAll spins on it, and polling the socket here instead would turn
+  // that short spin into a syscall loop that steals the core the sender needs on small hosts.
+  bool test() override { return op_->done.load(std::memory_order_acquire); }
+  Status status() const override { return op_->status; }
+  std::string describe() const override { return peer_->describe(*op_); }
+  void cancel() override { peer_->cancel(*op_); }
+
+ private:
+  std::shared_ptr<TcpPeer> peer_;
+  std::shared_ptr<TcpOp> op_;
+};
+
+}  // namespace
+
+TcpPeer::TcpPeer(int selfRank, int peerRank, std::string endpoint, int fd,
+                 std::shared_ptr<LocalDoorbell> bell, std::function<void()> wantWrite)
+    : selfRank_(selfRank),
+      peerRank_(peerRank),
+      endpoint_(std::move(endpoint)),
+      bell_(std::move(bell)),
+      wantWrite_(std::move(wantWrite)),
+      fd_(fd),
+      decoder_(fmt::format("rank {} ({})", peerRank, endpoint_)),
+      staging_(kStagingSize) {}
+
+TcpPeer::~TcpPeer() = default;
+
+std::string TcpPeer::describe(const TcpOp& op) const {
+  size_t bytes = op.isSend ? op.sendPayload.size() : op.recvBuffer.size();
+  return fmt::format("{} of {} B {} rank {} (tag 0x{:x})", op.isSend ? "send" : "recv", bytes,
+                     op.isSend ? "to" : "from", peerRank_, op.tag);
+}
+
+Status TcpPeer::mismatchStatus(uint64_t tag, size_t posted, size_t arrived) const {
+  return makeStatus(Code::kMismatch,
+                    "recv from rank {} (tag 0x{:x}): expected {} B but the message has {} B",
+                    peerRank_, tag, posted, arrived);
+}
+
+Status TcpPeer::lostStatus(const std::string& reason) const {
+  return makeStatus(Code::kIoError, "connection to rank {} ({}) lost: {}", peerRank_, endpoint_,
+                    reason);
+}
+
+void TcpPeer::completeLocked(TcpOp& op, Status status) {
+  if (op.done.load(std::memory_order_relaxed)) return;
+  op.status = std::move(status);
+  op.done.store(true, std::memory_order_release);
+  pending_.erase(&op);
+  bell_->bell().ring();
+}
+
+RequestPtr TcpPeer::postSend(uint64_t tag, std::span<const std::byte> data) {
+  auto op = std::make_shared<TcpOp>();
+  op->isSend = true;
+  op->tag = tag;
+  op->sendPayload = data;
+  op->header = FrameEncoder::encodeHeader(tag, data.size());
+  std::lock_guard lock(mutex_);
+  if (!dead_.isOk()) {
+    op->status = dead_;
+    op->done.store(true, std::memory_order_release);
+    return std::make_unique<TcpRequest>(shared_from_this(), std::move(op));
+  }
+  pending_.emplace(op.get(), op);
+  sendQueue_.push_back(op);
+  // Queue was idle: write from here, which finishes small sends before postSend returns.
+  if (!writeWaiting_ && flushLocked() == FlushResult::kWouldBlock) {
+    writeWaiting_ = true;
+    wantWrite_();
+  }
+  return std::make_unique<TcpRequest>(shared_from_this(), std::move(op));
+}
+
+RequestPtr TcpPeer::postRecv(uint64_t tag, std::span<std::byte> data) {
+  auto op = std::make_shared<TcpOp>();
+  op->tag = tag;
+  op->recvBuffer = data;
+  std::lock_guard lock(mutex_);
+  pending_.emplace(op.get(), op);
+  auto arrived = matcher_.post(tag, op);
+  if (arrived) {
+    if (arrived->size() != data.size()) {
+      completeLocked(*op, mismatchStatus(tag, data.size(), arrived->size()));
+    } else {
+      if (!data.empty()) std::memcpy(data.data(), arrived->data(), data.size());
+      completeLocked(*op, Status::ok());
+    }
+  } else if (!dead_.isOk()) {
+    matcher_.removePosted(tag, [&](const std::shared_ptr<TcpOp>& p) { return p == op; });
+    completeLocked(*op, dead_);
+  }
+  return std::make_unique<TcpRequest>(shared_from_this(), std::move(op));
+}
+
+void TcpPeer::cancel(TcpOp& op) {
+  std::lock_guard lock(mutex_);
+  if (op.done.load(std::memory_order_relaxed)) return;
+  Status cancelled = makeStatus(Code::kAborted, "{} cancelled", describe(op));
+  if (op.isSend) {
+    auto it = std::find_if(sendQueue_.begin(), sendQueue_.end(),
+                           [&](const auto& p) { return p.get() == &op; });
+    if (it != sendQueue_.end() && op.transferred > 0) {
+      // Half on the wire: the frame must still be finished or the stream desyncs, so the rest
+      // goes from a private copy and the caller's buffer is free.
+      op.sendCopy.assign(op.sendPayload.begin(), op.sendPayload.end());
+      op.sendPayload = op.sendCopy;
+      completeLocked(op, std::move(cancelled));  // the queue keeps it alive until written
+      return;
+    }
+    if (it != sendQueue_.end()) sendQueue_.erase(it);
+  } else {
+    matcher_.removePosted(op.tag, [&](const std::shared_ptr<TcpOp>& p) { return p.get() == &op; });
+    // If its payload is being read, the rest of the frame is discarded.
+    if (current_.get() == &op) current_.reset();
+  }
+  completeLocked(op, std::move(cancelled));
+}
+
+TcpPeer::FlushResult TcpPeer::flushLocked() {
+  while (!sendQueue_.empty()) {
+    if (fd_ < 0) return FlushResult::kFailed;
+    iovec iov[kMaxIov];
+    int count = 0;
+    size_t bytes = 0;
+    for (auto it = sendQueue_.begin(); it != sendQueue_.end() && count + 2 <= kMaxIov; ++it) {
+      TcpOp& op = **it;
+      uint64_t at = op.transferred;
+      if (at < kFrameHeaderSize) {
+        iov[count++] = {op.header.data() + at, kFrameHeaderSize - at};
+        bytes += kFrameHeaderSize - at;
+        at = kFrameHeaderSize;
+      }
+      uint64_t payloadAt = at - kFrameHeaderSize;
+      size_t left = op.sendPayload.size() - payloadAt;
+      if (left > 0) {
+        size_t piece = std::min(left, kMaxPiece);
+        iov[count++] = {const_cast<std::byte*>(op.sendPayload.data() + payloadAt), piece};
+        bytes += piece;
+        if (piece < left) break;
+      }
+      if (bytes >= kMaxPiece) break;
+    }
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = static_cast<size_t>(count);
+    ssize_t n = ::sendmsg(fd_, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return FlushResult::kWouldBlock;
+      failLocked(lostStatus(std::strerror(errno)));
+      return FlushResult::kFailed;
+    }
+    auto written = static_cast<uint64_t>(n);
+    while (!sendQueue_.empty()) {
+      TcpOp& op = *sendQueue_.front();
+      uint64_t total = kFrameHeaderSize + op.sendPayload.size();
+      uint64_t step = std::min(written, total - op.transferred);
+      op.transferred += step;
+      written -= step;
+      if (op.transferred < total) break;
+      std::shared_ptr<TcpOp> keep = std::move(sendQueue_.front());
+      sendQueue_.pop_front();
+      completeLocked(op, Status::ok());
+    }
+  }
+  return FlushResult::kDone;
+}
+
+bool TcpPeer::flush() {
+  std::lock_guard lock(mutex_);
+  FlushResult result = flushLocked();
+  writeWaiting_ = result == FlushResult::kWouldBlock;
+  return writeWaiting_;
+}
+
+TcpPeer::ReadResult TcpPeer::readAvailable(size_t budget) {
+  size_t total = 0;
+  while (total < budget) {
+    // One piece per lock, so a cancel() waits for at most one bounded recv.
+    std::lock_guard lock(mutex_);
+    ssize_t n = readOnceLocked();
+    if (n == kReadClosed) return ReadResult::kClosed;
+    if (n == kReadWouldBlock) return ReadResult::kWouldBlock;
+    total += static_cast<size_t>(n);
+  }
+  return ReadResult::kBudgetSpent;
+}
+
+ssize_t TcpPeer::readOnceLocked() {
+  for (;;) {
+    if (fd_ < 0) return kReadClosed;
+    ssize_t n;
+    uint64_t remaining = decoder_.payloadRemaining();
+    std::byte* direct = nullptr;
+    if (remaining >= kDirectReadMin) {
+      if (current_) {
+        direct = current_->recvBuffer.data() + currentOffset_;
+      } else if (currentUnexpected_) {
+        direct = unexpected_.data() + currentOffset_;
+      }
+    }
+    if (direct != nullptr) {
+      // Zero-copy: the kernel copies the payload into its final place.
+      size_t want = static_cast<size_t>(std::min<uint64_t>(remaining, kMaxPiece));
+      n = ::recv(fd_, direct, want, MSG_DONTWAIT);
+      if (n > 0) {
+        currentOffset_ += static_cast<uint64_t>(n);
+        decoder_.skipPayload(static_cast<uint64_t>(n), *this);
+      }
+    } else {
+      n = ::recv(fd_, staging_.data(), staging_.size(), MSG_DONTWAIT);
+      if (n > 0) {
+        Status st = decoder_.feed(std::span(staging_.data(), static_cast<size_t>(n)), *this);
+        if (!st.isOk()) {
+          KOLO_LOG(kError, "tcp", "rank {}: {}", selfRank_, st.message());
+          failLocked(lostStatus(st.message()));
+          return kReadClosed;
+        }
+      }
+    }
+    if (n > 0) return n;
+    if (n == 0) {
+      failLocked(lostStatus("the peer closed the connection"));
+      return kReadClosed;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return kReadWouldBlock;
+    failLocked(lostStatus(std::strerror(errno)));
+    return kReadClosed;
+  }
+}
+
+void TcpPeer::onHeader(uint64_t tag, uint64_t length) {
+  currentTag_ = tag;
+  currentOffset_ = 0;
+  current_.reset();
+  currentUnexpected_ = false;
+  if (auto recv = matcher_.match(tag)) {
+    TcpOp& op = **recv;
+    if (op.recvBuffer.size() != length) {
+      // The payload is discarded so the stream stays in sync for the next frame.
+      completeLocked(op, mismatchStatus(tag, op.recvBuffer.size(), length));
+      return;
+    }
+    current_ = std::move(*recv);
+    return;
+  }
+  currentUnexpected_ = true;
+  unexpected_.assign(static_cast<size_t>(length), std::byte{0});
+}
+
+void TcpPeer::onPayload(std::span<const std::byte> piece) {
+  if (current_) {
+    std::memcpy(current_->recvBuffer.data() + currentOffset_, piece.data(), piece.size());
+  } else if (currentUnexpected_) {
+    std::memcpy(unexpected_.data() + currentOffset_, piece.data(), piece.size());
+  }
+  currentOffset_ += piece.size();
+}
+
+void TcpPeer::onFrameEnd() {
+  if (current_) {
+    std::shared_ptr<TcpOp> op = std::move(current_);
+    completeLocked(*op, Status::ok());
+  } else if (currentUnexpected_) {
+    currentUnexpected_ = false;
+    // A receive may have been posted while this frame was arriving; it must get this message,
+    // not the next one with the same tag.
+    if (auto recv = matcher_.match(currentTag_)) {
+      TcpOp& op = **recv;
+      if (op.recvBuffer.size() != unexpected_.size()) {
+        completeLocked(op, mismatchStatus(currentTag_, op.recvBuffer.size(), unexpected_.size()));
+      } else {
+        if (!unexpected_.empty()) {
+          std::memcpy(op.recvBuffer.data(), unexpected_.data(), unexpected_.size());
+        }
+        completeLocked(op, Status::ok());
+      }
+      unexpected_.clear();
+    } else {
+      matcher_.storeUnexpected(currentTag_, std::move(unexpected_));
+      unexpected_ = {};
+    }
+  }
+  current_.reset();
+}
+
+void TcpPeer::fail(Status why, bool log) {
+  std::lock_guard lock(mutex_);
+  failLocked(std::move(why), log);
+}
+
+void TcpPeer::failLocked(Status why, bool log) {
+  if (dead_.isOk()) {
+    dead_ = why;
+    // A peer that leaves while nothing is outstanding is how a job ends; only losing it with
+    // requests in flight is worth a warning.
+    if (log && !pending_.empty()) {
+      KOLO_LOG(kWarning, "tcp", "rank {}: {}", selfRank_, why.message());
+    } else if (log) {
+      KOLO_LOG(kDebug, "tcp", "rank {}: {}", selfRank_, why.message());
+    }
+  }
+  fd_ = -1;
+  current_.reset();
+  currentUnexpected_ = false;
+  sendQueue_.clear();
+  writeWaiting_ = false;
+  auto pending = std::move(pending_);
+  pending_.clear();
+  for (auto& [raw, op] : pending) {
+    if (!op->isSend) {
+      matcher_.removePosted(op->tag, [&](const std::shared_ptr<TcpOp>& p) { return p == op; });
+    }
+    completeLocked(*op, dead_);
+  }
+}
+
+}  // namespace kolo::tcp

@@ -1,0 +1,118 @@
+// TcpPeer: the state of one connection to one peer rank — the send queue, the receive side's
+// frame decoder and tag matching, and the requests in flight. The caller thread posts and
+// cancels; the io thread reads and writes. Both work under one mutex per peer, which is also
+// what makes cancel() safe: every byte the io thread moves into or out of a user buffer moves
+// under that mutex, in bounded pieces, after checking that the request is still live.
+// The socket is used only through its non-blocking descriptor (recv/sendmsg), so a send can be
+// written at once from the caller's thread when the queue is empty (no io thread round trip
+// for small messages) and the asio socket object stays on the io thread.
+// Thread: postSend/postRecv/cancel on the caller's; readAvailable/flush/fail on the io thread.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "kolo/base/status.h"
+#include "kolo/collectives/doorbell.h"
+#include "kolo/collectives/tag_matcher.h"
+#include "kolo/collectives/transport.h"
+#include "transport/tcp/frame_codec.h"
+
+namespace kolo::tcp {
+
+// One posted send or receive; shared by its Request and the peer until it finishes.
+struct TcpOp {
+  bool isSend = false;
+  uint64_t tag = 0;
+  std::span<std::byte> recvBuffer;
+  std::span<const std::byte> sendPayload;
+  FrameHeaderBytes header{};
+  uint64_t transferred = 0;         // sends: header + payload bytes written
+  std::vector<std::byte> sendCopy;  // a cancelled, half-written send finishes from here
+  Status status;                    // written before `done` is released
+  std::atomic<bool> done{false};
+};
+
+class TcpPeer final : public std::enable_shared_from_this<TcpPeer>, private FrameSink {
+ public:
+  // `fd` is the connected, non-blocking socket (owned by the transport). `endpoint` is
+  // "addr:port" for messages. `wantWrite` asks the io thread to wait until the socket is
+  // writable and then call flush(); it is called with the mutex held.
+  TcpPeer(int selfRank, int peerRank, std::string endpoint, int fd,
+          std::shared_ptr<LocalDoorbell> bell, std::function<void()> wantWrite);
+  ~TcpPeer() override;
+
+  int peerRank() const { return peerRank_; }
+  const std::string& endpoint() const { return endpoint_; }
+
+  // Caller thread.
+  RequestPtr postSend(uint64_t tag, std::span<const std::byte> data);
+  RequestPtr postRecv(uint64_t tag, std::span<std::byte> data);
+  void cancel(TcpOp& op);
+  std::string describe(const TcpOp& op) const;
+
+  // Io thread. readAvailable reads until the socket would block or `budget` bytes were read;
+  // returns kWouldBlock (wait for readability), kBudgetSpent (call again soon) or kClosed.
+  enum class ReadResult { kWouldBlock, kBudgetSpent, kClosed };
+  ReadResult readAvailable(size_t budget);
+  // Writes queued sends; returns true while some bytes are still waiting for socket space.
+  bool flush();
+  // The connection is gone: every pending request fails with `why`, and so does every later
+  // one (except receives whose message had already arrived whole). Stops using the socket.
+  // `log` is false for an orderly shutdown.
+  void fail(Status why, bool log = true);
+
+ private:
+  enum class FlushResult { kDone, kWouldBlock, kFailed };
+  static constexpr ssize_t kReadWouldBlock = -1;
+  static constexpr ssize_t kReadClosed = -2;
+  // One recv (into the staging buffer or straight into the destination) and its decoding.
+  // Returns the bytes read, kReadWouldBlock or kReadClosed (the peer has failed).
+  ssize_t readOnceLocked();
+  FlushResult flushLocked();
+  void failLocked(Status why, bool log = true);
+  void completeLocked(TcpOp& op, Status status);
+  Status lostStatus(const std::string& reason) const;
+  Status mismatchStatus(uint64_t tag, size_t posted, size_t arrived) const;
+
+  // FrameSink, called with the mutex held.
+  void onHeader(uint64_t tag, uint64_t length) override;
+  void onPayload(std::span<const std::byte> piece) override;
+  void onFrameEnd() override;
+
+  const int selfRank_;
+  const int peerRank_;
+  const std::string endpoint_;
+  std::shared_ptr<LocalDoorbell> bell_;
+  std::function<void()> wantWrite_;
+
+  mutable std::mutex mutex_;
+  int fd_;                     // -1 once failed
+  Status dead_;                // non-OK once the connection is lost
+  bool writeWaiting_ = false;  // the io thread waits for writability
+  std::deque<std::shared_ptr<TcpOp>> sendQueue_;
+  std::unordered_map<TcpOp*, std::shared_ptr<TcpOp>> pending_;
+  TagMatcher<std::shared_ptr<TcpOp>> matcher_;
+  FrameDecoder decoder_;
+  // Where the payload of the frame being read goes: a posted receive, an unexpected-message
+  // buffer, or nowhere (size mismatch, cancelled receive).
+  std::shared_ptr<TcpOp> current_;
+  bool currentUnexpected_ = false;
+  std::vector<std::byte> unexpected_;
+  uint64_t currentTag_ = 0;
+  uint64_t currentOffset_ = 0;
+  std::vector<std::byte> staging_;
+};
+
+}  // namespace kolo::tcp

@@ -1,0 +1,123 @@
+#include "transport/tcp/tcp_transport.h"
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+
+#include "kolo/base/logging.h"
+
+namespace kolo::tcp {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+namespace {
+// Bytes one peer may read per turn before the io thread serves the others.
+constexpr size_t kReadBudget = 16 * 1024 * 1024;
+}  // namespace
+
+class TcpTransport::TcpChannel final : public Channel {
+ public:
+  explicit TcpChannel(std::shared_ptr<TcpPeer> peer) : peer_(std::move(peer)) {}
+  int peer() const override { return peer_->peerRank(); }
+  RequestPtr postSend(uint64_t tag, std::span<const std::byte> data) override {
+    return peer_->postSend(tag, data);
+  }
+  RequestPtr postRecv(uint64_t tag, std::span<std::byte> data) override {
+    return peer_->postRecv(tag, data);
+  }
+
+ private:
+  std::shared_ptr<TcpPeer> peer_;
+};
+
+TcpTransport::TcpTransport(int rank, int size, std::unique_ptr<asio::io_context> io,
+                           std::vector<TcpConnection> connections, int socketBufferBytes)
+    : rank_(rank),
+      size_(size),
+      bell_(std::make_shared<LocalDoorbell>()),
+      io_(std::move(io)),
+      connections_(std::move(connections)),
+      peers_(static_cast<size_t>(size)),
+      channels_(static_cast<size_t>(size)) {
+  connections_.resize(static_cast<size_t>(size));
+  for (int r = 0; r < size; ++r) {
+    TcpConnection& conn = connections_[static_cast<size_t>(r)];
+    if (r == rank || !conn.socket) continue;
+    boost::system::error_code ec;
+    conn.socket->set_option(tcp::no_delay(true), ec);
+    if (socketBufferBytes > 0) {
+      conn.socket->set_option(asio::socket_base::send_buffer_size(socketBufferBytes), ec);
+      conn.socket->set_option(asio::socket_base::receive_buffer_size(socketBufferBytes), ec);
+    }
+    conn.socket->non_blocking(true, ec);
+    if (ec) {
+      KOLO_LOG(kWarning, "tcp", "rank {}: cannot make the socket to rank {} non-blocking: {}", rank,
+               r, ec.message());
+    }
+    asio::io_context* ioc = io_.get();
+    auto wantWrite = [this, ioc, r] { asio::post(*ioc, [this, r] { waitWritable(r); }); };
+    peers_[static_cast<size_t>(r)] = std::make_shared<TcpPeer>(
+        rank, r, conn.endpoint, conn.socket->native_handle(), bell_, std::move(wantWrite));
+    channels_[static_cast<size_t>(r)] =
+        std::make_unique<TcpChannel>(peers_[static_cast<size_t>(r)]);
+    waitReadable(r);
+  }
+  // The bootstrap ran this io_context until it had no work left, which leaves it stopped.
+  io_->restart();
+  ioThread_ = std::thread([this] {
+    auto guard = asio::make_work_guard(*io_);
+    io_->run();
+  });
+}
+
+TcpTransport::~TcpTransport() {
+  Status shutdown = makeStatus(Code::kAborted, "rank {}: tcp transport shut down", rank_);
+  for (auto& peer : peers_) {
+    if (peer) peer->fail(shutdown, /*log=*/false);
+  }
+  io_->stop();
+  if (ioThread_.joinable()) ioThread_.join();
+  for (auto& conn : connections_) {
+    if (!conn.socket) continue;
+    boost::system::error_code ec;
+    conn.socket->shutdown(tcp::socket::shutdown_both, ec);
+    conn.socket->close(ec);
+    conn.socket.reset();
+  }
+}
+
+void TcpTransport::waitReadable(int peer) {
+  tcp::socket& socket = *connections_[static_cast<size_t>(peer)].socket;
+  socket.async_wait(tcp::socket::wait_read, [this, peer](const boost::system::error_code& ec) {
+    if (!ec) onReadable(peer);
+  });
+}
+
+void TcpTransport::onReadable(int peer) {
+  TcpPeer& p = *peers_[static_cast<size_t>(peer)];
+  switch (p.readAvailable(kReadBudget)) {
+    case TcpPeer::ReadResult::kWouldBlock:
+      waitReadable(peer);
+      break;
+    case TcpPeer::ReadResult::kBudgetSpent:
+      asio::post(*io_, [this, peer] { onReadable(peer); });
+      break;
+    case TcpPeer::ReadResult::kClosed: {
+      // The peer already failed its requests; closing stops the other waits on this socket.
+      boost::system::error_code ec;
+      connections_[static_cast<size_t>(peer)].socket->close(ec);
+      break;
+    }
+  }
+}
+
+void TcpTransport::waitWritable(int peer) {
+  tcp::socket& socket = *connections_[static_cast<size_t>(peer)].socket;
+  if (!socket.is_open()) return;
+  socket.async_wait(tcp::socket::wait_write, [this, peer](const boost::system::error_code& ec) {
+    if (ec) return;
+    if (peers_[static_cast<size_t>(peer)]->flush()) waitWritable(peer);
+  });
+}
+
+}  // namespace kolo::tcp
