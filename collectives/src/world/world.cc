@@ -1,0 +1,118 @@
+#include "kolo/collectives/world.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "kolo/base/env.h"
+#include "kolo/base/logging.h"
+#include "kolo/protocol/env_contract.h"
+#include "transport/loopback/loopback_transport.h"
+#include "transport/shm/shm_bootstrap.h"
+#include "transport/tcp/tcp_bootstrap.h"
+
+namespace kolo {
+namespace {
+
+// Rank and size as kolorun, Open MPI, MPICH/PMI or Slurm publish them, in that order.
+std::optional<std::string> firstEnv(std::initializer_list<const char*> names) {
+  for (const char* name : names) {
+    if (auto v = getEnv(name)) return v;
+  }
+  return std::nullopt;
+}
+
+Expected<int> parseNonNegative(const std::string& text, const char* what) {
+  char* end = nullptr;
+  long value = std::strtol(text.c_str(), &end, 10);
+  if (end == text.c_str() || *end != '\0' || value < 0) {
+    return makeStatus(Code::kInvalidArgument, "{} is '{}', not a non-negative integer", what, text);
+  }
+  return static_cast<int>(value);
+}
+
+std::string hostName() {
+  char host[256] = {0};
+  gethostname(host, sizeof(host) - 1);
+  return host;
+}
+
+}  // namespace
+
+Expected<WorldSpec> worldSpecFromEnv() {
+  WorldSpec spec;
+  auto rank = firstEnv({protocol::kEnvRank, "OMPI_COMM_WORLD_RANK", "PMI_RANK", "SLURM_PROCID"});
+  auto size = firstEnv({protocol::kEnvSize, "OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_NTASKS"});
+  if (!rank || !size) {
+    return Status(Code::kInvalidUsage,
+                  "KOLO_RANK and KOLO_SIZE are not set: start the program with kolorun "
+                  "(e.g. `kolorun -np 2 ./program`) or mpirun");
+  }
+  KOLO_ASSIGN_OR_RETURN(spec.rank, parseNonNegative(*rank, protocol::kEnvRank));
+  KOLO_ASSIGN_OR_RETURN(spec.size, parseNonNegative(*size, protocol::kEnvSize));
+  if (spec.size < 1 || spec.rank >= spec.size) {
+    return makeStatus(Code::kInvalidArgument, "rank {} is out of range for world size {}",
+                      spec.rank, spec.size);
+  }
+  spec.jobId = getEnv(protocol::kEnvJobId).value_or("kolo");
+  spec.hostKey = getEnv(protocol::kEnvHostname).value_or(hostName());
+  spec.bindAddress = getEnv(protocol::kEnvBindAddress).value_or("");
+  spec.transport = toLower(getEnv("KOLO_TRANSPORT").value_or("auto"));
+  spec.connectTimeoutSeconds = envDouble("KOLO_START_TIMEOUT", 30.0);
+  spec.options.timeoutSeconds = envDouble("KOLO_TIMEOUT_SECONDS", 300.0);
+  return spec;
+}
+
+Expected<std::unique_ptr<Communicator>> connectWorld(KvStore& store, const WorldSpec& spec) {
+  if (spec.size < 1 || spec.rank < 0 || spec.rank >= spec.size) {
+    return makeStatus(Code::kInvalidArgument, "rank {} is out of range for world size {}",
+                      spec.rank, spec.size);
+  }
+  if (spec.transport != "auto" && spec.transport != "shm" && spec.transport != "tcp") {
+    return makeStatus(Code::kInvalidArgument,
+                      "KOLO_TRANSPORT is '{}'; expected auto, shm or tcp", spec.transport);
+  }
+  setLogRank(spec.rank);
+  if (spec.size == 1) {
+    auto self = makeLoopbackWorld(1);
+    return std::make_unique<Communicator>(self[0], nullptr, spec.options);
+  }
+
+  // Every rank learns every rank's host, so all choose the same transport.
+  const Deadline deadline = Deadline::afterSeconds(spec.connectTimeoutSeconds);
+  const std::string prefix = spec.jobId + "/world/host/";
+  WorldSpec resolved = spec;
+  if (resolved.hostKey.empty()) resolved.hostKey = hostName();
+  KOLO_RETURN_IF_ERROR(store.set(prefix + std::to_string(spec.rank), resolved.hostKey));
+  bool allLocal = true;
+  for (int r = 0; r < spec.size; ++r) {
+    auto host = store.get(prefix + std::to_string(r), deadline);
+    if (!host.hasValue()) {
+      return host.status().withContext(
+          fmt::format("rank {}: waiting for rank {} to join through {}", spec.rank, r,
+                      store.describe()));
+    }
+    allLocal = allLocal && host.value() == resolved.hostKey;
+  }
+
+  std::string transport = spec.transport;
+  if (transport == "auto") transport = allLocal ? "shm" : "tcp";
+  if (transport == "shm" && !allLocal) {
+    return Status(Code::kInvalidArgument,
+                  "KOLO_TRANSPORT=shm needs every rank on one host, but the ranks span hosts");
+  }
+  KOLO_LOG(kDebug, "world", "rank {}/{} connecting with the {} transport", spec.rank, spec.size,
+           transport);
+  if (transport == "shm") {
+    KOLO_ASSIGN_OR_RETURN(ShmWorld shm, connectShm(store, resolved));
+    return std::make_unique<Communicator>(std::move(shm.transport), std::move(shm.arena),
+                                          spec.options);
+  }
+  if (resolved.bindAddress.empty() && allLocal) resolved.bindAddress = "127.0.0.1";
+  KOLO_ASSIGN_OR_RETURN(auto tcp, connectTcpTransport(store, resolved));
+  return std::make_unique<Communicator>(std::move(tcp), nullptr, spec.options);
+}
+
+}  // namespace kolo
