@@ -199,9 +199,10 @@ void CollectiveBench::prepare(const SizeShape& shape) {
     case Collective::kAllreduce:
     case Collective::kReduceScatter:
       for (size_t i = 0; i < shape.count; ++i) {
-        storeElement(config_.type, send_->data, i,
+        storeElement(config_.type, inPlace() ? recv_->data : send_->data, i,
                      reduceInput(config_.op, rank, config_.worldSize, i));
       }
+      if (inPlace()) return;
       break;
     case Collective::kAllgather:
       for (size_t i = 0; i < blockCount(shape); ++i) {
@@ -230,6 +231,10 @@ void CollectiveBench::prepare(const SizeShape& shape) {
 }
 
 void CollectiveBench::poisonOutputs(const SizeShape& shape) {
+  if (inPlace()) {
+    prepare(shape);
+    return;
+  }
   if (config_.collective == Collective::kBroadcast) {
     if (config_.rank != config_.root)
       std::memset(recv_->data, static_cast<int>(kPoison), shape.bytes);
@@ -245,8 +250,8 @@ Status CollectiveBench::run(Communicator& comm, const SizeShape& shape) {
   const size_t blockBytes = blockCount(shape) * elementSize_;
   switch (config_.collective) {
     case Collective::kAllreduce:
-      return coll::allreduce(comm, send_->data, recv_->data, shape.count, config_.type, config_.op,
-                             config_.algorithm);
+      return coll::allreduce(comm, inPlace() ? recv_->data : send_->data, recv_->data,
+                             shape.count, config_.type, config_.op, config_.algorithm);
     case Collective::kAllgather:
       return coll::allgather(comm, send_->data, recv_->data, blockBytes);
     case Collective::kBroadcast:
@@ -310,17 +315,19 @@ uint64_t CollectiveBench::countWrong(const SizeShape& shape) const {
   return wrong;
 }
 
+void CollectiveBench::prepareFixedPoint(const SizeShape& shape) {
+  const bool sameOnEveryRank = config_.op == ReduceOp::kMin || config_.op == ReduceOp::kMax;
+  for (size_t i = 0; i < shape.count; ++i) {
+    storeElement(config_.type, recv_->data, i,
+                 sameOnEveryRank ? reduceInput(config_.op, 0, config_.worldSize, i) : 0);
+  }
+}
+
 MpiCall CollectiveBench::prepareMpi(const SizeShape& shape) {
   prepare(shape);
   MpiCall call{config_.collective, config_.type, config_.op, config_.root,
                shape.count,        send_->data,  recv_->data};
-  if (config_.collective == Collective::kAllreduce) {
-    const bool sameOnEveryRank = config_.op == ReduceOp::kMin || config_.op == ReduceOp::kMax;
-    for (size_t i = 0; i < shape.count; ++i) {
-      storeElement(config_.type, recv_->data, i,
-                   sameOnEveryRank ? reduceInput(config_.op, 0, config_.worldSize, i) : 0);
-    }
-  }
+  if (config_.collective == Collective::kAllreduce) prepareFixedPoint(shape);
   return call;
 }
 

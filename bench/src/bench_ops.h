@@ -51,6 +51,7 @@ struct OpConfig {
   coll::AllreduceAlgorithm algorithm = coll::AllreduceAlgorithm::kAuto;
   int rank = 0;
   int worldSize = 1;
+  bool inPlace = false;  // allreduce only: send == recv
 };
 
 class CollectiveBench {
@@ -65,8 +66,13 @@ class CollectiveBench {
   // Writes the input pattern and poisons the outputs, so a call that does nothing is caught.
   void prepare(const SizeShape& shape);
   // Poisons only the outputs (for --check between timed iterations; inputs are unchanged by
-  // every collective here, broadcast's root buffer included).
+  // every collective here, broadcast's root buffer included). An in-place allreduce gets its
+  // inputs written again instead.
   void poisonOutputs(const SizeShape& shape);
+  // Data for repeated timed calls that reduce in place: a fixed point of the op (zeros for
+  // sum, avg and prod; the same values on every rank for min and max), so it stays finite.
+  void prepareFixedPoint(const SizeShape& shape);
+  bool inPlace() const { return config_.inPlace && config_.collective == Collective::kAllreduce; }
   Status run(Communicator& comm, const SizeShape& shape);
   // Elements of this rank's output that differ from the exact result.
   uint64_t countWrong(const SizeShape& shape) const;

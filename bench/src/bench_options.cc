@@ -100,6 +100,9 @@ Expected<BenchOptions> parseBenchOptions(int argc, const char* const* argv) {
   app.add_option("-r,--root", options.root, "broadcast root")->capture_default_str();
   app.add_option("--algo", algo, "allreduce algorithm: auto | ring | rd | shm")
       ->capture_default_str();
+  app.add_option("--inplace", options.inPlace,
+                 "allreduce in place (1, send == recv) or out of place (0)")
+      ->capture_default_str();
   app.add_flag("-c,--check", options.checkEveryIteration,
                "check every iteration (refilled outside the timed region); the last call of "
                "each size is always checked");

@@ -43,6 +43,8 @@ struct BenchOptions {
   // the names), so a typo fails before any size runs.
   std::string algorithmName = "auto";
   bool checkEveryIteration = false;
+  // Allreduce in place (send == recv), as the figures in docs/PERFORMANCE.md are taken.
+  bool inPlace = true;
   std::string jsonPath;
   std::string csvPath;
   bool compareMpi = false;

@@ -132,6 +132,7 @@ std::string formatPreamble(const RunInfo& info) {
   if (info.collective == Collective::kAllreduce) {
     out += fmt::format("# algorithm     : {} (--algo {})\n",
                        summarizeAlgorithms(info.algorithmBySize), info.algorithmRequest);
+    out += fmt::format("# buffers       : {}\n", info.inPlace ? "in place" : "out of place");
   }
   out += fmt::format("# reduce kernel : {}\n", info.kernelVariant);
   out += fmt::format("# dtype         : {}\n", dataTypeName(info.dtype));

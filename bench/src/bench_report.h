@@ -40,6 +40,7 @@ struct RunInfo {
   std::vector<std::pair<uint64_t, std::string>> algorithmBySize;
   std::string iterationsText;  // "20 timed + 5 warmup per size"
   bool checkEveryIteration = false;
+  bool inPlace = false;  // allreduce: send == recv
   bool compareMpi = false;
   MachineInfo machine;
 };

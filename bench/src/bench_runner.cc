@@ -58,6 +58,7 @@ Expected<RowResult> runSize(Communicator& comm, CollectiveBench& bench, const Si
   const SizeShape& shape = plan.shape;
   uint64_t wrong = 0;
   bench.prepare(shape);
+  if (bench.inPlace() && !plan.checkEveryIteration) bench.prepareFixedPoint(shape);
   // Ranks enter the timed loop together; after that each iteration's slowest rank is what
   // the row reports, so drift between ranks shows up as time rather than hiding.
   KOLO_RETURN_IF_ERROR(coll::barrier(comm).withContext("barrier before the timed loop"));

@@ -139,6 +139,7 @@ Expected<int> runBenchmark(const BenchOptions& options, int* argc, char*** argv)
   info.transport = comm.transport().name();
   info.kernelVariant = reduceKernelVariant();
   info.algorithmRequest = options.algorithmName;
+  info.inPlace = options.inPlace;
   info.iterationsText = iterationsText(options);
   info.checkEveryIteration = options.checkEveryIteration;
   info.compareMpi = options.compareMpi;
@@ -159,7 +160,7 @@ Expected<int> runBenchmark(const BenchOptions& options, int* argc, char*** argv)
   KOLO_ASSIGN_OR_RETURN(
       std::unique_ptr<CollectiveBench> bench,
       CollectiveBench::create(OpConfig{options.collective, options.dtype, options.op, options.root,
-                                       *algorithm, comm.rank(), comm.size()},
+                                       *algorithm, comm.rank(), comm.size(), options.inPlace},
                               maxBytes));
   MpiJob* mpi = options.compareMpi ? world.mpi.get() : nullptr;
   std::vector<RowResult> rows;
