@@ -1,0 +1,130 @@
+#include "transport/shm/flag_waiter.h"
+
+#include <immintrin.h>
+#include <linux/futex.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <string>
+
+namespace kolo::shm {
+namespace {
+
+// A peer running on another core publishes within a microsecond or two of us, so spinning is
+// the fast path. But when the peer shares our core (oversubscribed, or a loaded machine) no
+// amount of spinning helps and only yielding lets it run. The spin budget adapts like an
+// adaptive mutex: halved after a wait that spinning did not satisfy, doubled after one it did.
+constexpr int64_t kMaxSpinNs = 20000;
+constexpr int64_t kMinSpinNs = 500;
+constexpr int kYieldRounds = 64;
+// A parked waiter re-checks its flags, the deadline and (every kPidProbe) its peers' pids.
+constexpr auto kParkSlice = std::chrono::milliseconds(10);
+constexpr auto kPidProbe = std::chrono::milliseconds(50);
+
+long futex(std::atomic<uint32_t>* word, int op, uint32_t value, const timespec* timeout) {
+  return syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), op, value, timeout, nullptr, 0);
+}
+
+std::string missingRanks(FlagArray flags, uint64_t target, int size, int onlyRank) {
+  std::string out;
+  int count = 0;
+  for (int q = 0; q < size; ++q) {
+    if (onlyRank >= 0 && q != onlyRank) continue;
+    if (flags.at(q).load(std::memory_order_acquire) >= target) continue;
+    out += out.empty() ? fmt::format("{}", q) : fmt::format(", {}", q);
+    ++count;
+  }
+  return (count == 1 ? "rank " : "ranks ") + out;
+}
+
+std::string stageName(WaitStage stage) {
+  return stage.chunk >= 0 ? fmt::format("{} chunk {}", stage.op, stage.chunk)
+                          : std::string(stage.op);
+}
+
+}  // namespace
+
+FlagWaiter::FlagWaiter(ShmSegment& segment, int rank, int size)
+    : segment_(segment),
+      bell_(segment.at<ArenaBell>(segment.layout().bellOffset())),
+      rank_(rank),
+      size_(size) {}
+
+bool FlagWaiter::reached(FlagArray flags, uint64_t target, int onlyRank) const {
+  if (onlyRank >= 0) return flags.at(onlyRank).load(std::memory_order_acquire) >= target;
+  return allReached(flags, target);
+}
+
+void FlagWaiter::wakeAll() {
+  bell_->epoch.fetch_add(1, std::memory_order_acq_rel);
+  futex(&bell_->epoch, FUTEX_WAKE, INT32_MAX, nullptr);
+}
+
+void FlagWaiter::park(FlagArray flags, uint64_t target, int onlyRank, WaitEscape escape) {
+  bell_->sleepers.fetch_add(1, std::memory_order_acq_rel);
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  uint32_t seen = bell_->epoch.load(std::memory_order_acquire);
+  if (!reached(flags, target, onlyRank) && !escape()) {
+    timespec ts{};
+    ts.tv_nsec = std::chrono::duration_cast<std::chrono::nanoseconds>(kParkSlice).count();
+    futex(&bell_->epoch, FUTEX_WAIT, seen, &ts);
+  }
+  bell_->sleepers.fetch_sub(1, std::memory_order_acq_rel);
+}
+
+Status FlagWaiter::checkPeersAlive(FlagArray flags, uint64_t target, int onlyRank,
+                                   WaitStage stage) {
+  for (int q = 0; q < size_; ++q) {
+    if (q == rank_ || (onlyRank >= 0 && q != onlyRank)) continue;
+    if (flags.at(q).load(std::memory_order_acquire) >= target) continue;
+    int pid = segment_.control(q).pid.load(std::memory_order_acquire);
+    if (pid > 0 && kill(pid, 0) != 0 && errno == ESRCH) {
+      return makeStatus(Code::kIoError, "{}: rank {} (pid {}) died", stageName(stage), q, pid);
+    }
+  }
+  return Status::ok();
+}
+
+Status FlagWaiter::waitSlow(FlagArray flags, uint64_t target, Deadline deadline, WaitStage stage,
+                            int onlyRank, WaitEscape escape) {
+  auto done = [&] { return reached(flags, target, onlyRank) || escape(); };
+  const auto start = Clock::now();
+  const auto spinUntil = start + std::chrono::nanoseconds(spinBudgetNs_);
+  do {
+    for (int i = 0; i < 16; ++i) {
+      _mm_pause();
+      if (done()) {
+        spinBudgetNs_ = std::min(kMaxSpinNs, spinBudgetNs_ * 2);
+        return Status::ok();
+      }
+    }
+  } while (Clock::now() < spinUntil);
+  spinBudgetNs_ = std::max(kMinSpinNs, spinBudgetNs_ / 2);
+  for (int i = 0; i < kYieldRounds; ++i) {
+    sched_yield();
+    if (done()) return Status::ok();
+  }
+  auto lastProbe = Clock::now() - kPidProbe;
+  while (!done()) {
+    auto now = Clock::now();
+    if (now >= deadline.at()) {
+      double waited = std::chrono::duration<double>(now - start).count();
+      return makeStatus(Code::kTimeout, "{}: {} did not {} within {:.3g} s (rank {} waiting)",
+                        stageName(stage), missingRanks(flags, target, size_, onlyRank), stage.verb,
+                        waited, rank_);
+    }
+    if (now - lastProbe >= kPidProbe) {
+      lastProbe = now;
+      KOLO_RETURN_IF_ERROR(checkPeersAlive(flags, target, onlyRank, stage));
+    }
+    park(flags, target, onlyRank, escape);
+  }
+  return Status::ok();
+}
+
+}  // namespace kolo::shm

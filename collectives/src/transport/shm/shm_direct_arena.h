@@ -1,0 +1,109 @@
+// ShmDirectArena: the ShmArena implementation. Allreduce, broadcast and barrier run on flag
+// words and slots in the world's segment, with no point-to-point messages.
+//
+// Small allreduce (<= smallBytes): each rank copies its input into its slot of parity set
+// (op & 1) and publishes the op's sequence number; every rank reduces all n slots in rank order
+// 0..n-1, so every rank computes the same bits. A rank that writes op k+2 has seen every rank
+// arrive at op k+1, so all of them finished reading op k: no "done" round trip is needed.
+// Cost: one copy in, n-1 cache-line transfers for the flags, one n-way reduction.
+//
+// Large allreduce: chunks of C bytes pipelined through K staging slots per rank. For chunk c a
+// rank stages the parts of its input its peers reduce, then reduces its own sub-range (1/n of
+// the chunk) from every rank's staging slot in rank order into the shared result slot (and its
+// own output), and finally copies the other sub-ranges from the result slot to its output.
+// Every rank reduces at once. The three steps are not run in lock step: a rank runs whichever
+// step its peers' flags allow (stage ahead, reduce, copy out), so it stages chunk c+1 while its
+// peers still reduce chunk c and a rank that was descheduled for a moment is absorbed by up to
+// K-1 chunks of slack. A slot is reused for chunk c+K once every rank finished reading chunk c
+// out (the `copied` flags). Per rank and byte: (n-1)/n staged, 1/n reduced from n inputs and
+// copied twice, (n-1)/n copied out; chunks stay cache-resident, so the caller's buffers are
+// read and written from DRAM once.
+//
+// Broadcast: the root copies chunks into the result slots; the others copy them out.
+// Barrier: a sequence counter per rank.
+//
+// Chunk and op counters are kept locally and identically on every rank (every rank runs the same
+// collectives in the same order), so flags are monotonic and never reset.
+// Thread: the caller's, one collective at a time.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "kolo/collectives/shm_arena.h"
+#include "transport/shm/flag_waiter.h"
+#include "transport/shm/shm_segment.h"
+
+namespace kolo::shm {
+
+class ShmDirectArena final : public ShmArena {
+ public:
+  ShmDirectArena(std::shared_ptr<ShmSegment> segment, int rank, int size);
+
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  Status allreduce(const void* send, void* recv, size_t count, DataType type, ReduceOp op,
+                   Deadline deadline) override;
+  Status broadcast(void* buffer, size_t bytes, int root, Deadline deadline) override;
+  Status barrier(Deadline deadline) override;
+
+ private:
+  struct Chunk {
+    uint64_t global;  // position in the arena-wide chunk sequence
+    size_t slot;
+    size_t firstElem;
+    size_t elems;
+  };
+
+  Status smallAllreduce(const void* send, void* recv, size_t count, DataType type, ReduceOp op,
+                        Deadline deadline);
+  Status largeAllreduce(const void* send, void* recv, size_t count, DataType type, ReduceOp op,
+                        Deadline deadline);
+  struct Pipeline;
+  void stageChunk(const std::byte* send, const Chunk& c, size_t esize);
+  void reduceChunk(const std::byte* send, std::byte* recv, const Chunk& c, DataType type,
+                   ReduceOp op);
+  void copyOutChunk(std::byte* recv, const Chunk& c, size_t esize);
+  // A slot may take chunk g once every rank copied chunk g - depth out of it.
+  bool slotFreeGlobal(uint64_t global) const {
+    return global < depth_ || waiter_.allReached(copied_, global + 1 - depth_);
+  }
+  bool slotFree(const Chunk& c) const { return slotFreeGlobal(c.global); }
+  Status waitSlotFree(const Chunk& c, const char* op, int64_t index, Deadline deadline);
+  // [begin, end) of rank q's sub-range of a chunk of `elems` elements, in elements; sub-range
+  // borders fall on cache lines so two reducers never write one line.
+  size_t partBegin(size_t elems, size_t esize, int q) const;
+  // After a timeout or a dead peer the flags of the world disagree: later calls fail at once.
+  Status fail(Status status);
+
+  std::byte* smallData(int rank, int parity) const {
+    return segment_->base() + segment_->layout().smallSlotOffset(rank, parity) +
+           kSmallSlotDataOffset;
+  }
+  std::byte* staging(int rank, size_t slot) const {
+    return segment_->base() + segment_->layout().stagingOffset(rank, slot);
+  }
+  std::byte* result(size_t slot) const {
+    return segment_->base() + segment_->layout().resultOffset(slot);
+  }
+  FlagArray controlFlag(PaddedCounter RankControl::*member) const;
+
+  std::shared_ptr<ShmSegment> segment_;
+  int rank_;
+  int size_;
+  size_t smallBytes_;
+  size_t chunkBytes_;
+  size_t depth_;
+  FlagWaiter waiter_;
+  FlagArray smallSeq_[2];
+  FlagArray staged_, reduced_, copied_, barrier_;
+  RankControl& mine_;
+  uint64_t smallOps_ = 0;
+  uint64_t chunks_ = 0;
+  uint64_t barriers_ = 0;
+  bool streamOutput_ = false;  // this op writes its output with streaming stores
+  Status broken_;
+};
+
+}  // namespace kolo::shm

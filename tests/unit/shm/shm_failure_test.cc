@@ -1,0 +1,149 @@
+// Failures: a peer that never arrives becomes kTimeout naming it and the stage; a peer process
+// that dies becomes kIoError naming its rank and pid; bootstrap timeouts; no /dev/shm leftovers.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <vector>
+
+#include "kolo/rendezvous/file_store.h"
+#include "shm_test_world.h"
+
+namespace kolo {
+namespace {
+
+using ::kolo::testing::leftoverSegments;
+using ::kolo::testing::runShmWorld;
+using ::testing::HasSubstr;
+
+double secondsSince(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+TEST(ShmFailure, SilentPeerInSmallAllreduceTimesOutNamingIt) {
+  runShmWorld(3, ShmTuning{}, [&](int rank, ShmWorld& w) {
+    if (rank == 2) return;  // never arrives
+    float v = 1.0f;
+    auto start = Clock::now();
+    Status st = w.arena->allreduce(&v, &v, 1, DataType::kFloat32, ReduceOp::kSum,
+                                   Deadline::afterSeconds(0.3));
+    EXPECT_EQ(st.code(), Code::kTimeout);
+    EXPECT_THAT(st.message(), HasSubstr("small allreduce: rank 2 did not contribute its data"));
+    EXPECT_LT(secondsSince(start), 5.0);
+    // The world is now out of step: later calls fail at once instead of hanging.
+    Status again = w.arena->barrier(Deadline::afterSeconds(30));
+    EXPECT_EQ(again.code(), Code::kAborted);
+    EXPECT_THAT(again.message(), HasSubstr("rank 2"));
+  });
+}
+
+TEST(ShmFailure, SilentPeersInPipelinedAllreduceAreAllNamed) {
+  ShmTuning t;
+  t.smallBytes = 256;
+  t.chunkBytes = 4096;
+  runShmWorld(4, t, [&](int rank, ShmWorld& w) {
+    if (rank >= 2) return;
+    std::vector<double> v(10000, 1.0);
+    Status st = w.arena->allreduce(v.data(), v.data(), v.size(), DataType::kFloat64, ReduceOp::kSum,
+                                   Deadline::afterSeconds(0.3));
+    EXPECT_EQ(st.code(), Code::kTimeout);
+    EXPECT_THAT(st.message(), HasSubstr("allreduce chunk 0: ranks 2, 3 did not stage its data"));
+  });
+}
+
+TEST(ShmFailure, SilentBroadcastRootIsNamed) {
+  runShmWorld(2, ShmTuning{}, [&](int rank, ShmWorld& w) {
+    if (rank == 1) return;
+    std::vector<char> buf(100);
+    Status st = w.arena->broadcast(buf.data(), buf.size(), 1, Deadline::afterSeconds(0.2));
+    EXPECT_EQ(st.code(), Code::kTimeout);
+    EXPECT_THAT(st.message(), HasSubstr("broadcast chunk 0: rank 1 did not publish its data"));
+  });
+}
+
+TEST(ShmFailure, MissingRankTimesOutInBootstrapWithoutLeavingASegment) {
+  MemoryStore store;
+  WorldSpec spec;
+  spec.rank = 0;
+  spec.size = 2;
+  spec.jobId = ::kolo::testing::uniqueJobId("missing");
+  spec.connectTimeoutSeconds = 0.3;
+  auto start = Clock::now();
+  auto world = connectShm(store, spec);
+  ASSERT_FALSE(world.hasValue());
+  EXPECT_EQ(world.status().code(), Code::kTimeout);
+  EXPECT_THAT(world.status().message(), HasSubstr("waiting for all 2 ranks"));
+  EXPECT_LT(secondsSince(start), 5.0);
+  EXPECT_THAT(leftoverSegments(), ::testing::IsEmpty());
+}
+
+TEST(ShmFailure, StaleSegmentWithTheSameNameIsReplaced) {
+  // A dead job left its segment behind under the name this world will use.
+  const std::string job = ::kolo::testing::uniqueJobId("stale");
+  const std::string path = fmt::format("/dev/shm/kolo-{}-{}-1", job, getpid());
+  {
+    FILE* f = std::fopen(path.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fputs("junk", f);
+    std::fclose(f);
+  }
+  runShmWorld(
+      2, ShmTuning{},
+      [&](int rank, ShmWorld& w) {
+        int64_t v = rank + 1;
+        ASSERT_TRUE(
+            w.arena
+                ->allreduce(&v, &v, 1, DataType::kInt64, ReduceOp::kSum, Deadline::afterSeconds(10))
+                .isOk());
+        EXPECT_EQ(v, 3);
+      },
+      job);
+  EXPECT_FALSE(std::filesystem::exists(path));
+}
+
+TEST(ShmFailure, DeadPeerProcessIsReportedWithItsPid) {
+  char dir[] = "/tmp/kolo-shm-test-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string job = ::kolo::testing::uniqueJobId("dead");
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    // Rank 1 joins the world, then dies without taking part in the allreduce.
+    auto store = FileStore::open(dir);
+    if (!store) _exit(2);
+    WorldSpec spec;
+    spec.rank = 1;
+    spec.size = 2;
+    spec.jobId = job;
+    spec.connectTimeoutSeconds = 20;
+    auto world = connectShm(**store, spec);
+    _exit(world.hasValue() ? 0 : 3);
+  }
+  auto store = FileStore::open(dir);
+  ASSERT_TRUE(store.hasValue());
+  WorldSpec spec;
+  spec.rank = 0;
+  spec.size = 2;
+  spec.jobId = job;
+  spec.connectTimeoutSeconds = 20;
+  auto world = connectShm(**store, spec);
+  int wstatus = 0;
+  ASSERT_EQ(waitpid(child, &wstatus, 0), child);  // reaped: kill(pid, 0) now fails
+  ASSERT_TRUE(world.hasValue()) << world.status().toString();
+  EXPECT_EQ(WEXITSTATUS(wstatus), 0);
+  std::vector<float> v(100000, 1.0f);
+  auto start = Clock::now();
+  Status st = world->arena->allreduce(v.data(), v.data(), v.size(), DataType::kFloat32,
+                                      ReduceOp::kSum, Deadline::afterSeconds(20));
+  EXPECT_EQ(st.code(), Code::kIoError);
+  EXPECT_THAT(st.message(), HasSubstr(fmt::format("rank 1 (pid {}) died", child)));
+  EXPECT_LT(secondsSince(start), 2.0);
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace kolo
