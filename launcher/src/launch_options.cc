@@ -16,7 +16,8 @@ constexpr const char* kVersion = "0.1.0";
 // command, whose own "-np" must reach it untouched.
 std::vector<std::string> normalizeArguments(int argc, const char* const* argv) {
   static const std::set<std::string> kTakesValue = {"-np", "--np",      "-n",
-                                                    "-x",  "--timeout", "--kill-grace"};
+                                                    "-x",  "--timeout", "--kill-grace",
+                                                    "--bind-to"};
   std::vector<std::string> args;
   bool inOptions = true;
   for (int i = 1; i < argc; ++i) {
@@ -69,6 +70,11 @@ ParsedCommandLine parseCommandLine(int argc, const char* const* argv) {
                  "seconds between SIGTERM and SIGKILL when stopping ranks")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  app.add_option("--bind-to", options.bindTo,
+                 "core: bind local rank i to the i-th usable CPU (nothing when the host is "
+                 "oversubscribed); none: leave placement to the scheduler")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"core", "none"}));
   app.add_flag("--dry-run", options.dryRun,
                "print the rank map, commands and KOLO_* environment; start nothing");
   app.prefix_command();

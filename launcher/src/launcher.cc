@@ -1,3 +1,4 @@
+#include "kolo/launcher/core_binding.h"
 #include "kolo/launcher/launcher.h"
 
 #include <fmt/format.h>
@@ -148,9 +149,16 @@ int runKolorun(int argc, const char* const* argv, const char* const* envp) {
     printError(status.message());
     return 1;
   }
+  auto binding = planCoreBinding(options.bindTo, assignment->localSize(0), allowedCpus());
+  if (!binding) {
+    printError(binding.status().message());
+    return 2;
+  }
   for (int rank = 0; rank < assignment->worldSize(); ++rank) {
     Environment env = buildRankEnvironment(*assignment, rank, job, base, options.env);
-    auto process = spawnRank(rank, *executable, options.command, toEnvStrings(env));
+    const int localRank = assignment->placement(rank).localRank;
+    const int cpu = localRank < static_cast<int>(binding->size()) ? (*binding)[localRank] : -1;
+    auto process = spawnRank(rank, *executable, options.command, toEnvStrings(env), cpu);
     if (!process) {
       printError(process.status().message());
       supervisor.abortAll();

@@ -1,6 +1,7 @@
 #include "kolo/launcher/rank_spawner.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -29,8 +30,10 @@ void closeIfOpen(int& fd) {
 // Everything below runs in the forked child of a (possibly multi-threaded) parent: only
 // async-signal-safe calls until execve.
 [[noreturn]] void execChild(pid_t parent, int outWrite, int errWrite, int nullFd, int reportFd,
-                            const char* path, char* const* argv, char* const* envp) {
+                            const char* path, char* const* argv, char* const* envp,
+                            const cpu_set_t* cpus) {
   ::setpgid(0, 0);
+  if (cpus != nullptr) ::sched_setaffinity(0, sizeof(cpu_set_t), cpus);
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   // kolorun may have died between fork and prctl; then nobody would ever kill this rank.
   if (::getppid() != parent) ::_exit(127);
@@ -80,7 +83,7 @@ Expected<std::string> resolveExecutable(const std::string& command, const std::s
 
 Expected<RankProcess> spawnRank(int rank, const std::string& executable,
                                 const std::vector<std::string>& argv,
-                                const std::vector<std::string>& env) {
+                                const std::vector<std::string>& env, int cpu) {
   // Build the C arrays before fork: the child may not allocate.
   std::vector<char*> argvPtrs;
   argvPtrs.reserve(argv.size() + 1);
@@ -109,6 +112,9 @@ Expected<RankProcess> spawnRank(int rank, const std::string& executable,
                       std::strerror(error));
   }
 
+  cpu_set_t cpuSet;
+  CPU_ZERO(&cpuSet);
+  if (cpu >= 0 && cpu < CPU_SETSIZE) CPU_SET(cpu, &cpuSet);
   const pid_t parent = ::getpid();
   pid_t pid = ::fork();
   if (pid < 0) {
@@ -118,7 +124,7 @@ Expected<RankProcess> spawnRank(int rank, const std::string& executable,
   }
   if (pid == 0) {
     execChild(parent, outPipe[1], errPipe[1], nullFd, reportPipe[1], executable.c_str(),
-              argvPtrs.data(), envPtrs.data());
+              argvPtrs.data(), envPtrs.data(), cpu >= 0 ? &cpuSet : nullptr);
   }
   // Also set the group here: whichever of parent and child runs first, the group exists before
   // kolorun might signal it.

@@ -17,6 +17,7 @@ struct LaunchOptions {
   double timeoutSeconds = 0;         // 0: no limit
   double killGraceSeconds = 2.0;
   bool dryRun = false;
+  std::string bindTo = "core";  // core | none
 };
 
 // Either options to run, or a reason to stop now (--help, --version, a usage error) with the text

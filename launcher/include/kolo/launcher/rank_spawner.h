@@ -25,11 +25,12 @@ struct RankProcess {
 // looked up in the ':'-separated `searchPath`. The error names the command and why it cannot run.
 Expected<std::string> resolveExecutable(const std::string& command, const std::string& searchPath);
 
-// Forks and execs `executable` with `argv` (argv[0] included) and `env` ("NAME=VALUE"). Returns
+// Forks and execs `executable` with `argv` (argv[0] included) and `env` ("NAME=VALUE"), bound to
+// `cpu` unless it is negative. Returns
 // once exec has succeeded; an exec failure (permission, bad format) comes back as an error naming
 // the executable and the rank, and the child is already reaped.
 Expected<RankProcess> spawnRank(int rank, const std::string& executable,
                                 const std::vector<std::string>& argv,
-                                const std::vector<std::string>& env);
+                                const std::vector<std::string>& env, int cpu = -1);
 
 }  // namespace kolo::launcher
