@@ -61,6 +61,26 @@ TEST(ShmTransport, MessagesLargerThanTheRingWrapAroundBothWays) {
   EXPECT_THAT(leftoverSegments(), ::testing::IsEmpty());
 }
 
+TEST(ShmTransport, CyclicSendsLargerThanTheRingDrainOtherChannelsWhileWaiting) {
+  // Each rank first waits only on its send to the next rank, with messages far larger than the
+  // ring, and posts its receive afterwards: a rank waiting on one channel must still drain the
+  // others, or all three sends wait for ring space forever.
+  runShmWorld(3, tinyRing(), [&](int rank, ShmWorld& w) {
+    const int next = (rank + 1) % 3, prev = (rank + 2) % 3;
+    auto out = pattern(100000, rank);
+    std::vector<std::byte> in(100000);
+    std::vector<RequestPtr> sends;
+    sends.push_back(w.transport->channel(next).postSend(7, out));
+    Status sent = waitAll(*w.transport, sends, 10);
+    ASSERT_TRUE(sent.isOk()) << "rank " << rank << ": " << sent.toString();
+    std::vector<RequestPtr> recvs;
+    recvs.push_back(w.transport->channel(prev).postRecv(7, in));
+    ASSERT_TRUE(waitAll(*w.transport, recvs, 10).isOk());
+    EXPECT_EQ(in, pattern(100000, prev));
+  });
+  EXPECT_THAT(leftoverSegments(), ::testing::IsEmpty());
+}
+
 TEST(ShmTransport, ReceivesPostedInAnotherOrderMatchByTag) {
   runShmWorld(2, tinyRing(), [&](int rank, ShmWorld& w) {
     const std::vector<size_t> sizes = {10, 9000, 0, 3};

@@ -17,7 +17,7 @@ ShmRequest::~ShmRequest() {
 }
 
 bool ShmRequest::test() {
-  if (!done_) channel_->progress();
+  if (!done_) channel_->transport().progressAll();
   return done_;
 }
 
@@ -33,8 +33,10 @@ void ShmRequest::cancel() {
   finish(makeStatus(Code::kAborted, "{} was cancelled", describe()));
 }
 
-ShmChannel::ShmChannel(int rank, int peer, ByteRing out, ByteRing in, Doorbell peerBell)
-    : rank_(rank), peer_(peer), out_(out), in_(in), peerBell_(peerBell) {}
+ShmChannel::ShmChannel(ShmTransport* transport, int rank, int peer, ByteRing out, ByteRing in,
+                       Doorbell peerBell)
+    : transport_(transport),
+      rank_(rank), peer_(peer), out_(out), in_(in), peerBell_(peerBell) {}
 
 RequestPtr ShmChannel::postSend(uint64_t tag, std::span<const std::byte> data) {
   // The transport only reads a send's buffer; the request type is shared with receives.
@@ -225,7 +227,13 @@ ShmTransport::ShmTransport(std::shared_ptr<ShmSegment> segment, int rank, int si
     ByteRing in(segment_->at<RingHeader>(layout.ringOffset(peer, rank)),
                 segment_->at<std::byte>(layout.ringDataOffset(peer, rank)), capacity);
     channels_[size_t(peer)] = std::make_unique<ShmChannel>(
-        rank, peer, out, in, Doorbell(&segment_->control(peer).transportBell, true));
+        this, rank, peer, out, in, Doorbell(&segment_->control(peer).transportBell, true));
+  }
+}
+
+void ShmTransport::progressAll() {
+  for (auto& channel : channels_) {
+    if (channel) channel->progress();
   }
 }
 

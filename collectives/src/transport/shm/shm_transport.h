@@ -27,8 +27,11 @@
 namespace kolo::shm {
 
 class ShmChannel;
+class ShmTransport;
 
-// One posted send or receive. test() progresses the channel it belongs to.
+// One posted send or receive. test() progresses every channel of the transport: a rank waiting
+// on one peer must still drain the rings of the others, or ranks blocked on full rings in a
+// cycle (a ring allreduce whose sends all wait for space) would wait for each other forever.
 class ShmRequest final : public Request {
  public:
   ShmRequest(ShmChannel* channel, bool isSend, uint64_t tag, std::byte* data, size_t bytes)
@@ -60,7 +63,9 @@ class ShmRequest final : public Request {
 
 class ShmChannel final : public Channel {
  public:
-  ShmChannel(int rank, int peer, ByteRing out, ByteRing in, Doorbell peerBell);
+  ShmChannel(ShmTransport* transport, int rank, int peer, ByteRing out, ByteRing in,
+             Doorbell peerBell);
+  ShmTransport& transport() { return *transport_; }
   int peer() const override { return peer_; }
   RequestPtr postSend(uint64_t tag, std::span<const std::byte> data) override;
   RequestPtr postRecv(uint64_t tag, std::span<std::byte> data) override;
@@ -84,6 +89,7 @@ class ShmChannel final : public Channel {
   Status mismatch(const ShmRequest& recv, size_t messageBytes) const;
   void breakChannel(Status status);
 
+  ShmTransport* transport_;
   int rank_;
   int peer_;
   ByteRing out_;
@@ -113,6 +119,14 @@ class ShmTransport final : public Transport {
   void waitForActivity(uint32_t seenEpoch, std::chrono::microseconds timeout) override {
     ownBell_.wait(seenEpoch, timeout);
   }
+  // Any thread: rings this rank's own doorbell, which waitForActivity parks on.
+  bool wake() override {
+    ownBell_.ring();
+    return true;
+  }
+  // Moves whatever bytes can move now on every channel (sends, and receives into posted
+  // buffers or unexpected messages).
+  void progressAll();
 
  private:
   std::shared_ptr<ShmSegment> segment_;
