@@ -60,6 +60,10 @@ class Transport {
   // arrived, buffer space was freed, a request completed on the io thread) or after `t`.
   virtual uint32_t activityEpoch() const = 0;
   virtual void waitForActivity(uint32_t seenEpoch, std::chrono::microseconds timeout) = 0;
+  // Moves this rank's activity epoch from any thread, so a thread parked in waitForActivity
+  // (the runtime's coordinator waiting for peers) also wakes for new local work. Returns false
+  // when the transport cannot do that; callers then park in short timed slices instead.
+  virtual bool wake() { return false; }
 };
 
 }  // namespace kolo

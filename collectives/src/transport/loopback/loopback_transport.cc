@@ -258,6 +258,10 @@ class LoopbackTransport final : public Transport {
     }
     box.bell.bell().wait(seenEpoch, timeout);
   }
+  bool wake() override {
+    world_->boxes[rank_]->bell.bell().ring();
+    return true;
+  }
 
  private:
   std::shared_ptr<World> world_;

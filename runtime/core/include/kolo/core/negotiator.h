@@ -46,6 +46,8 @@ class Negotiator {
   ResponseList computeResponses();
 
   std::vector<PendingTensor> pendingTensors() const;  // ordered by name
+  // Some member submitted `name` and it is still waiting for the others.
+  bool isPending(const std::string& name) const { return table_.count(name) != 0; }
   std::vector<int32_t> joinedRanks() const;           // global ranks, ascending
   const std::vector<int32_t>& members() const { return members_; }
   int32_t processSetId() const { return processSetId_; }

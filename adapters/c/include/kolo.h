@@ -1,0 +1,174 @@
+/* Kolo's stable C ABI (libkolo.so). Everything is an opaque pointer, a plain struct that
+ * starts with its own size (so later versions can add fields), or an integer status. No C++
+ * exception crosses it: failures return a kolo_status_t and kolo_last_error() (thread-local)
+ * holds the message, which names what went wrong (tensor, ranks, sizes).
+ *
+ * A session pointer of NULL means the default session: the first one kolo_init() created
+ * that has not been shut down.
+ * Thread: every function may be called from any thread. */
+#ifndef KOLO_H_
+#define KOLO_H_
+
+/* A C header: typedefs and <stdint.h> are what C needs. */
+/* NOLINTBEGIN(modernize-use-using, modernize-deprecated-headers) */
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define KOLO_ABI_VERSION 1
+
+#if defined(__GNUC__)
+#define KOLO_API __attribute__((visibility("default")))
+#else
+#define KOLO_API
+#endif
+
+typedef enum kolo_status_t {
+  KOLO_OK = 0,
+  KOLO_INVALID_ARGUMENT = 1,
+  KOLO_INVALID_USAGE = 2,
+  KOLO_MISMATCH = 3,
+  KOLO_TIMEOUT = 4,
+  KOLO_IO_ERROR = 5,
+  KOLO_REMOTE_ERROR = 6,
+  KOLO_ABORTED = 7,
+  KOLO_UNAVAILABLE = 8,
+  KOLO_INTERNAL = 9
+} kolo_status_t;
+
+typedef enum kolo_dtype_t {
+  KOLO_FLOAT16 = 0,
+  KOLO_BFLOAT16 = 1,
+  KOLO_FLOAT32 = 2,
+  KOLO_FLOAT64 = 3,
+  KOLO_INT8 = 4,
+  KOLO_UINT8 = 5,
+  KOLO_INT32 = 6,
+  KOLO_INT64 = 7
+} kolo_dtype_t;
+
+typedef enum kolo_reduce_op_t {
+  KOLO_SUM = 0,
+  KOLO_AVERAGE = 1,
+  KOLO_MIN = 2,
+  KOLO_MAX = 3,
+  KOLO_PRODUCT = 4
+} kolo_reduce_op_t;
+
+typedef struct kolo_session kolo_session_t;
+typedef struct kolo_handle kolo_handle_t;
+
+/* Fill with kolo_config_init(); a negative value (or NULL path) keeps what the KOLO_*
+ * environment or the default says. */
+typedef struct kolo_config_t {
+  size_t struct_size;
+  int64_t fusion_threshold_bytes;
+  int64_t cache_capacity;
+  double stall_warning_seconds;
+  double stall_shutdown_seconds;
+  const char* timeline_path;
+} kolo_config_t;
+
+/* A caller-owned tensor in host memory (device -1). data is the input; allreduce and
+ * broadcast write to output (NULL: in place). Both stay valid until the handle completes. */
+typedef struct kolo_tensor_t {
+  size_t struct_size;
+  const void* data;
+  void* output;
+  kolo_dtype_t dtype;
+  int32_t ndim;
+  const int64_t* shape;
+  int32_t device;
+} kolo_tensor_t;
+
+typedef struct kolo_op_options_t {
+  size_t struct_size;
+  kolo_reduce_op_t reduce_op;
+  double prescale;
+  double postscale;
+  int32_t root_rank;
+  int32_t process_set;
+  const int64_t* splits; /* alltoall: rows to each member; NULL: even split */
+  int32_t num_splits;
+} kolo_op_options_t;
+
+KOLO_API int kolo_abi_version(void);
+KOLO_API const char* kolo_status_name(kolo_status_t status);
+/* The message of the last failure on this thread ("" if none). Valid until the next call. */
+KOLO_API const char* kolo_last_error(void);
+
+KOLO_API void kolo_config_init(kolo_config_t* config);
+KOLO_API void kolo_tensor_init(kolo_tensor_t* tensor);
+KOLO_API void kolo_op_options_init(kolo_op_options_t* options);
+
+/* Joins the job the launcher's environment describes; config may be NULL. */
+KOLO_API kolo_status_t kolo_init(const kolo_config_t* config, kolo_session_t** session);
+/* Collective. Waits for every rank, fails still-pending ops with KOLO_ABORTED, frees the
+ * session. Handles stay valid until kolo_handle_free. */
+KOLO_API kolo_status_t kolo_shutdown(kolo_session_t* session);
+
+KOLO_API int kolo_rank(const kolo_session_t* session);
+KOLO_API int kolo_size(const kolo_session_t* session);
+KOLO_API int kolo_local_rank(const kolo_session_t* session);
+KOLO_API int kolo_local_size(const kolo_session_t* session);
+KOLO_API int kolo_cross_rank(const kolo_session_t* session);
+KOLO_API int kolo_cross_size(const kolo_session_t* session);
+
+/* Asynchronous ops keyed by name; options may be NULL. On success *handle must be freed. */
+KOLO_API kolo_status_t kolo_allreduce_async(kolo_session_t* session, const char* name,
+                                            const kolo_tensor_t* tensor,
+                                            const kolo_op_options_t* options,
+                                            kolo_handle_t** handle);
+KOLO_API kolo_status_t kolo_grouped_allreduce_async(kolo_session_t* session, int32_t count,
+                                                    const char* const* names,
+                                                    const kolo_tensor_t* tensors,
+                                                    const kolo_op_options_t* options,
+                                                    kolo_handle_t** handle);
+KOLO_API kolo_status_t kolo_allgather_async(kolo_session_t* session, const char* name,
+                                            const kolo_tensor_t* tensor,
+                                            const kolo_op_options_t* options,
+                                            kolo_handle_t** handle);
+KOLO_API kolo_status_t kolo_broadcast_async(kolo_session_t* session, const char* name,
+                                            const kolo_tensor_t* tensor,
+                                            const kolo_op_options_t* options,
+                                            kolo_handle_t** handle);
+KOLO_API kolo_status_t kolo_alltoall_async(kolo_session_t* session, const char* name,
+                                           const kolo_tensor_t* tensor,
+                                           const kolo_op_options_t* options,
+                                           kolo_handle_t** handle);
+KOLO_API kolo_status_t kolo_reducescatter_async(kolo_session_t* session, const char* name,
+                                                const kolo_tensor_t* tensor,
+                                                const kolo_op_options_t* options,
+                                                kolo_handle_t** handle);
+KOLO_API kolo_status_t kolo_barrier_async(kolo_session_t* session, const char* name,
+                                          const kolo_op_options_t* options, kolo_handle_t** handle);
+KOLO_API kolo_status_t kolo_join_async(kolo_session_t* session, const kolo_op_options_t* options,
+                                       kolo_handle_t** handle);
+
+/* *done = 1 once the op finished (successfully or not); never blocks. */
+KOLO_API kolo_status_t kolo_handle_poll(const kolo_handle_t* handle, int* done);
+/* The op's status; timeout_seconds < 0 waits for ever; KOLO_TIMEOUT leaves it pending. */
+KOLO_API kolo_status_t kolo_handle_wait(const kolo_handle_t* handle, double timeout_seconds);
+/* Outputs Kolo allocated (allgather, alltoall, reducescatter): valid until the handle is
+ * freed. shape may be NULL; otherwise it receives up to max_ndim dimensions. */
+KOLO_API kolo_status_t kolo_handle_output(const kolo_handle_t* handle, const void** data,
+                                          size_t* bytes, int32_t* ndim, int64_t* shape,
+                                          int32_t max_ndim);
+/* Join: the rank that joined last; -1 otherwise. */
+KOLO_API int32_t kolo_handle_last_joined_rank(const kolo_handle_t* handle);
+KOLO_API void kolo_handle_free(kolo_handle_t* handle);
+
+/* Collective over every rank, same order everywhere. */
+KOLO_API kolo_status_t kolo_add_process_set(kolo_session_t* session, const int32_t* ranks,
+                                            int32_t count, int32_t* id);
+KOLO_API kolo_status_t kolo_remove_process_set(kolo_session_t* session, int32_t id);
+
+#ifdef __cplusplus
+}
+#endif
+
+/* NOLINTEND(modernize-use-using, modernize-deprecated-headers) */
+#endif /* KOLO_H_ */

@@ -1,0 +1,381 @@
+// The C ABI over the public C++ API. Every entry point catches everything, so no exception
+// (not even std::bad_alloc) crosses into C, Python or a framework built with another libstdc++.
+// The only global state is the default session pointer and the thread-local error message.
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "kolo.h"
+#include "kolo/kolo.hpp"
+
+struct kolo_session {
+  kolo::Session session;
+};
+
+struct kolo_handle {
+  kolo::Handle handle;
+};
+
+namespace {
+
+thread_local std::string tLastError;
+std::mutex gDefaultMutex;
+kolo_session_t* gDefault = nullptr;  // guarded by gDefaultMutex
+
+kolo_status_t fail(const kolo::Status& s) {
+  tLastError = s.message();
+  return static_cast<kolo_status_t>(s.code());
+}
+
+kolo_status_t fail(kolo_status_t code, std::string message) {
+  tLastError = std::move(message);
+  return code;
+}
+
+template <typename Body>
+kolo_status_t guarded(Body&& body) {
+  try {
+    return body();
+  } catch (const std::exception& e) {
+    return fail(KOLO_INTERNAL, std::string("internal error: ") + e.what());
+  } catch (...) {
+    return fail(KOLO_INTERNAL, "internal error: unknown exception");
+  }
+}
+
+kolo_session_t* resolve(kolo_session_t* s) {
+  if (s) return s;
+  std::lock_guard lock(gDefaultMutex);
+  return gDefault;
+}
+
+const kolo_session_t* resolve(const kolo_session_t* s) {
+  return resolve(const_cast<kolo_session_t*>(s));
+}
+
+kolo_status_t toTensor(const kolo_tensor_t* t, kolo::Tensor& out) {
+  if (!t) return fail(KOLO_INVALID_ARGUMENT, "tensor is NULL");
+  if (t->struct_size < sizeof(kolo_tensor_t)) {
+    return fail(KOLO_INVALID_ARGUMENT, "kolo_tensor_t.struct_size is " +
+                                           std::to_string(t->struct_size) +
+                                           "; initialize it with kolo_tensor_init()");
+  }
+  if (t->ndim < 0 || (t->ndim > 0 && !t->shape)) {
+    return fail(KOLO_INVALID_ARGUMENT, "tensor has ndim " + std::to_string(t->ndim) +
+                                           (t->shape ? "" : " and a NULL shape"));
+  }
+  if (static_cast<int>(t->dtype) < 0 || static_cast<int>(t->dtype) > KOLO_INT64) {
+    return fail(KOLO_INVALID_ARGUMENT, "unknown dtype " + std::to_string(t->dtype));
+  }
+  out.data = t->data;
+  out.output = t->output;
+  out.dtype = static_cast<kolo::DataType>(t->dtype);
+  out.shape.assign(t->shape, t->shape + t->ndim);
+  out.device = t->device;
+  return KOLO_OK;
+}
+
+kolo_status_t toOptions(const kolo_op_options_t* o, kolo::OpOptions& out) {
+  if (!o) return KOLO_OK;
+  if (o->struct_size < sizeof(kolo_op_options_t)) {
+    return fail(KOLO_INVALID_ARGUMENT, "kolo_op_options_t.struct_size is " +
+                                           std::to_string(o->struct_size) +
+                                           "; initialize it with kolo_op_options_init()");
+  }
+  if (static_cast<int>(o->reduce_op) < 0 || static_cast<int>(o->reduce_op) > KOLO_PRODUCT) {
+    return fail(KOLO_INVALID_ARGUMENT, "unknown reduce op " + std::to_string(o->reduce_op));
+  }
+  if (o->num_splits < 0 || (o->num_splits > 0 && !o->splits)) {
+    return fail(KOLO_INVALID_ARGUMENT,
+                "invalid splits (count " + std::to_string(o->num_splits) + ")");
+  }
+  out.reduceOp = static_cast<kolo::ReduceOp>(o->reduce_op);
+  out.prescale = o->prescale;
+  out.postscale = o->postscale;
+  out.rootRank = o->root_rank;
+  out.processSet = o->process_set;
+  out.splits.assign(o->splits, o->splits + o->num_splits);
+  return KOLO_OK;
+}
+
+kolo_status_t deliver(kolo::Expected<kolo::Handle> h, kolo_handle_t** out) {
+  if (!h.hasValue()) return fail(h.status());
+  *out = new kolo_handle{std::move(h).value()};
+  return KOLO_OK;
+}
+
+// The common shape of the single-tensor ops.
+template <typename Submit>
+kolo_status_t tensorOp(kolo_session_t* session, const char* name, const kolo_tensor_t* tensor,
+                       const kolo_op_options_t* options, kolo_handle_t** handle, Submit submit) {
+  return guarded([&]() -> kolo_status_t {
+    if (!handle) return fail(KOLO_INVALID_ARGUMENT, "handle output pointer is NULL");
+    *handle = nullptr;
+    kolo_session_t* s = resolve(session);
+    if (!s) return fail(KOLO_INVALID_USAGE, "no session: call kolo_init first");
+    if (!name) return fail(KOLO_INVALID_ARGUMENT, "tensor name is NULL");
+    kolo::Tensor t;
+    kolo::OpOptions o;
+    if (kolo_status_t st = toTensor(tensor, t); st != KOLO_OK) return st;
+    if (kolo_status_t st = toOptions(options, o); st != KOLO_OK) return st;
+    return deliver(submit(s->session, std::string(name), t, o), handle);
+  });
+}
+
+}  // namespace
+
+extern "C" {
+
+int kolo_abi_version(void) {
+  return KOLO_ABI_VERSION;
+}
+
+const char* kolo_status_name(kolo_status_t status) {
+  static const char* const kNames[] = {
+      "KOLO_OK",          "KOLO_INVALID_ARGUMENT", "KOLO_INVALID_USAGE", "KOLO_MISMATCH",
+      "KOLO_TIMEOUT",     "KOLO_IO_ERROR",         "KOLO_REMOTE_ERROR",  "KOLO_ABORTED",
+      "KOLO_UNAVAILABLE", "KOLO_INTERNAL"};
+  if (status < KOLO_OK || status > KOLO_INTERNAL) return "KOLO_UNKNOWN_STATUS";
+  return kNames[status];
+}
+
+const char* kolo_last_error(void) {
+  return tLastError.c_str();
+}
+
+void kolo_config_init(kolo_config_t* c) {
+  if (!c) return;
+  *c = kolo_config_t{sizeof(kolo_config_t), -1, -1, -1.0, -1.0, nullptr};
+}
+
+void kolo_tensor_init(kolo_tensor_t* t) {
+  if (!t) return;
+  *t = kolo_tensor_t{sizeof(kolo_tensor_t), nullptr, nullptr, KOLO_FLOAT32, 0, nullptr, -1};
+}
+
+void kolo_op_options_init(kolo_op_options_t* o) {
+  if (!o) return;
+  *o = kolo_op_options_t{sizeof(kolo_op_options_t), KOLO_SUM, 1.0, 1.0, 0, 0, nullptr, 0};
+}
+
+kolo_status_t kolo_init(const kolo_config_t* config, kolo_session_t** session) {
+  return guarded([&]() -> kolo_status_t {
+    if (!session) return fail(KOLO_INVALID_ARGUMENT, "session output pointer is NULL");
+    *session = nullptr;
+    kolo::SessionConfig c;
+    if (config) {
+      if (config->struct_size < sizeof(kolo_config_t)) {
+        return fail(KOLO_INVALID_ARGUMENT, "kolo_config_t.struct_size is " +
+                                               std::to_string(config->struct_size) +
+                                               "; initialize it with kolo_config_init()");
+      }
+      if (config->fusion_threshold_bytes >= 0) {
+        c.fusionThresholdBytes = static_cast<uint64_t>(config->fusion_threshold_bytes);
+      }
+      if (config->cache_capacity >= 0)
+        c.cacheCapacity = static_cast<size_t>(config->cache_capacity);
+      if (config->stall_warning_seconds >= 0) c.stallWarningSeconds = config->stall_warning_seconds;
+      if (config->stall_shutdown_seconds >= 0) {
+        c.stallShutdownSeconds = config->stall_shutdown_seconds;
+      }
+      if (config->timeline_path) c.timelinePath = std::string(config->timeline_path);
+    }
+    auto s = kolo::Session::init(c);
+    if (!s.hasValue()) return fail(s.status());
+    *session = new kolo_session{std::move(s).value()};
+    std::lock_guard lock(gDefaultMutex);
+    if (!gDefault) gDefault = *session;
+    return KOLO_OK;
+  });
+}
+
+kolo_status_t kolo_shutdown(kolo_session_t* session) {
+  return guarded([&]() -> kolo_status_t {
+    kolo_session_t* s = resolve(session);
+    if (!s) return fail(KOLO_INVALID_USAGE, "no session to shut down");
+    kolo::Status status = s->session.shutdown();
+    {
+      std::lock_guard lock(gDefaultMutex);
+      if (gDefault == s) gDefault = nullptr;
+    }
+    delete s;
+    return status.isOk() ? KOLO_OK : fail(status);
+  });
+}
+
+#define KOLO_SESSION_INT(fn, method)            \
+  int fn(const kolo_session_t* session) {       \
+    const kolo_session_t* s = resolve(session); \
+    return s ? s->session.method() : -1;        \
+  }
+KOLO_SESSION_INT(kolo_rank, rank)
+KOLO_SESSION_INT(kolo_size, size)
+KOLO_SESSION_INT(kolo_local_rank, localRank)
+KOLO_SESSION_INT(kolo_local_size, localSize)
+KOLO_SESSION_INT(kolo_cross_rank, crossRank)
+KOLO_SESSION_INT(kolo_cross_size, crossSize)
+
+kolo_status_t kolo_allreduce_async(kolo_session_t* session, const char* name,
+                                   const kolo_tensor_t* tensor, const kolo_op_options_t* options,
+                                   kolo_handle_t** handle) {
+  return tensorOp(
+      session, name, tensor, options, handle,
+      [](auto& s, const auto& n, const auto& t, const auto& o) { return s.allreduce(n, t, o); });
+}
+
+kolo_status_t kolo_allgather_async(kolo_session_t* session, const char* name,
+                                   const kolo_tensor_t* tensor, const kolo_op_options_t* options,
+                                   kolo_handle_t** handle) {
+  return tensorOp(
+      session, name, tensor, options, handle,
+      [](auto& s, const auto& n, const auto& t, const auto& o) { return s.allgather(n, t, o); });
+}
+
+kolo_status_t kolo_broadcast_async(kolo_session_t* session, const char* name,
+                                   const kolo_tensor_t* tensor, const kolo_op_options_t* options,
+                                   kolo_handle_t** handle) {
+  return tensorOp(
+      session, name, tensor, options, handle,
+      [](auto& s, const auto& n, const auto& t, const auto& o) { return s.broadcast(n, t, o); });
+}
+
+kolo_status_t kolo_alltoall_async(kolo_session_t* session, const char* name,
+                                  const kolo_tensor_t* tensor, const kolo_op_options_t* options,
+                                  kolo_handle_t** handle) {
+  return tensorOp(
+      session, name, tensor, options, handle,
+      [](auto& s, const auto& n, const auto& t, const auto& o) { return s.alltoall(n, t, o); });
+}
+
+kolo_status_t kolo_reducescatter_async(kolo_session_t* session, const char* name,
+                                       const kolo_tensor_t* tensor,
+                                       const kolo_op_options_t* options, kolo_handle_t** handle) {
+  return tensorOp(session, name, tensor, options, handle,
+                  [](auto& s, const auto& n, const auto& t, const auto& o) {
+                    return s.reducescatter(n, t, o);
+                  });
+}
+
+kolo_status_t kolo_grouped_allreduce_async(kolo_session_t* session, int32_t count,
+                                           const char* const* names, const kolo_tensor_t* tensors,
+                                           const kolo_op_options_t* options,
+                                           kolo_handle_t** handle) {
+  return guarded([&]() -> kolo_status_t {
+    if (!handle) return fail(KOLO_INVALID_ARGUMENT, "handle output pointer is NULL");
+    *handle = nullptr;
+    kolo_session_t* s = resolve(session);
+    if (!s) return fail(KOLO_INVALID_USAGE, "no session: call kolo_init first");
+    if (count <= 0 || !names || !tensors) {
+      return fail(KOLO_INVALID_ARGUMENT, "grouped allreduce needs count > 0, names and tensors");
+    }
+    std::vector<std::string> ns;
+    std::vector<kolo::Tensor> ts(static_cast<size_t>(count));
+    for (int32_t i = 0; i < count; ++i) {
+      if (!names[i]) return fail(KOLO_INVALID_ARGUMENT, "name " + std::to_string(i) + " is NULL");
+      ns.emplace_back(names[i]);
+      if (kolo_status_t st = toTensor(&tensors[i], ts[static_cast<size_t>(i)]); st != KOLO_OK) {
+        return st;
+      }
+    }
+    kolo::OpOptions o;
+    if (kolo_status_t st = toOptions(options, o); st != KOLO_OK) return st;
+    return deliver(s->session.groupedAllreduce(ns, ts, o), handle);
+  });
+}
+
+kolo_status_t kolo_barrier_async(kolo_session_t* session, const char* name,
+                                 const kolo_op_options_t* options, kolo_handle_t** handle) {
+  return guarded([&]() -> kolo_status_t {
+    if (!handle) return fail(KOLO_INVALID_ARGUMENT, "handle output pointer is NULL");
+    *handle = nullptr;
+    kolo_session_t* s = resolve(session);
+    if (!s) return fail(KOLO_INVALID_USAGE, "no session: call kolo_init first");
+    if (!name) return fail(KOLO_INVALID_ARGUMENT, "barrier name is NULL");
+    kolo::OpOptions o;
+    if (kolo_status_t st = toOptions(options, o); st != KOLO_OK) return st;
+    return deliver(s->session.barrier(name, o), handle);
+  });
+}
+
+kolo_status_t kolo_join_async(kolo_session_t* session, const kolo_op_options_t* options,
+                              kolo_handle_t** handle) {
+  return guarded([&]() -> kolo_status_t {
+    if (!handle) return fail(KOLO_INVALID_ARGUMENT, "handle output pointer is NULL");
+    *handle = nullptr;
+    kolo_session_t* s = resolve(session);
+    if (!s) return fail(KOLO_INVALID_USAGE, "no session: call kolo_init first");
+    kolo::OpOptions o;
+    if (kolo_status_t st = toOptions(options, o); st != KOLO_OK) return st;
+    return deliver(s->session.join(o), handle);
+  });
+}
+
+kolo_status_t kolo_handle_poll(const kolo_handle_t* handle, int* done) {
+  return guarded([&]() -> kolo_status_t {
+    if (!handle || !done) return fail(KOLO_INVALID_ARGUMENT, "handle or done is NULL");
+    *done = handle->handle.poll() ? 1 : 0;
+    return KOLO_OK;
+  });
+}
+
+kolo_status_t kolo_handle_wait(const kolo_handle_t* handle, double timeout_seconds) {
+  return guarded([&]() -> kolo_status_t {
+    if (!handle) return fail(KOLO_INVALID_ARGUMENT, "handle is NULL");
+    kolo::Status s = handle->handle.wait(timeout_seconds);
+    return s.isOk() ? KOLO_OK : fail(s);
+  });
+}
+
+kolo_status_t kolo_handle_output(const kolo_handle_t* handle, const void** data, size_t* bytes,
+                                 int32_t* ndim, int64_t* shape, int32_t max_ndim) {
+  return guarded([&]() -> kolo_status_t {
+    if (!handle) return fail(KOLO_INVALID_ARGUMENT, "handle is NULL");
+    if (!handle->handle.poll()) {
+      return fail(KOLO_UNAVAILABLE, "the op has not completed; wait for the handle first");
+    }
+    if (data) *data = handle->handle.outputData();
+    if (bytes) *bytes = handle->handle.outputBytes();
+    const std::vector<int64_t> dims = handle->handle.outputShape();
+    if (ndim) *ndim = static_cast<int32_t>(dims.size());
+    if (shape) {
+      for (int32_t i = 0; i < max_ndim && static_cast<size_t>(i) < dims.size(); ++i) {
+        shape[i] = dims[static_cast<size_t>(i)];
+      }
+    }
+    return KOLO_OK;
+  });
+}
+
+int32_t kolo_handle_last_joined_rank(const kolo_handle_t* handle) {
+  return handle ? handle->handle.lastJoinedRank() : -1;
+}
+
+void kolo_handle_free(kolo_handle_t* handle) {
+  delete handle;
+}
+
+kolo_status_t kolo_add_process_set(kolo_session_t* session, const int32_t* ranks, int32_t count,
+                                   int32_t* id) {
+  return guarded([&]() -> kolo_status_t {
+    kolo_session_t* s = resolve(session);
+    if (!s) return fail(KOLO_INVALID_USAGE, "no session: call kolo_init first");
+    if (!ranks || count <= 0 || !id) {
+      return fail(KOLO_INVALID_ARGUMENT, "add_process_set needs ranks, count > 0 and id");
+    }
+    auto r = s->session.addProcessSet(std::vector<int32_t>(ranks, ranks + count));
+    if (!r.hasValue()) return fail(r.status());
+    *id = r.value();
+    return KOLO_OK;
+  });
+}
+
+kolo_status_t kolo_remove_process_set(kolo_session_t* session, int32_t id) {
+  return guarded([&]() -> kolo_status_t {
+    kolo_session_t* s = resolve(session);
+    if (!s) return fail(KOLO_INVALID_USAGE, "no session: call kolo_init first");
+    kolo::Status st = s->session.removeProcessSet(id);
+    return st.isOk() ? KOLO_OK : fail(st);
+  });
+}
+
+}  // extern "C"

@@ -1,0 +1,122 @@
+// Kolo's C++ API: a Session (one per process and job, or several in sequence) on which any
+// thread submits named tensors; each submission returns a Handle at once. Errors are
+// Status / Expected<T> (valueOrThrow() turns them into kolo::StatusError at the caller's
+// choice); nothing here throws on its own.
+//
+//   auto session = kolo::Session::init().valueOrThrow();
+//   kolo::Tensor t{grad.data(), grad.data(), kolo::DataType::kFloat32, {1024}};
+//   auto h = session.allreduce("layer1.grad", t, {.reduceOp = kolo::ReduceOp::kAverage});
+//   kolo::throwIfError(h.valueOrThrow().wait());
+//
+// Thread: every method may be called from any thread; handles complete on Kolo's coordinator.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "kolo/base/status.h"
+#include "kolo/collectives/dtype.h"
+
+namespace kolo {
+
+// A caller-owned tensor. `data` is the input; allreduce and broadcast write to `output`
+// (null: in place). Both must stay valid until the handle completes.
+struct Tensor {
+  const void* data = nullptr;
+  void* output = nullptr;
+  DataType dtype = DataType::kFloat32;
+  std::vector<int64_t> shape;
+  int32_t device = -1;  // -1: host memory
+};
+
+struct OpOptions {
+  ReduceOp reduceOp = ReduceOp::kSum;
+  double prescale = 1.0;
+  double postscale = 1.0;
+  int32_t rootRank = 0;         // broadcast
+  int32_t processSet = 0;       // 0: every rank
+  std::vector<int64_t> splits;  // alltoall: rows to each member; empty: even split
+};
+
+// Unset fields keep what the KOLO_* environment (or the built-in default) says.
+struct SessionConfig {
+  std::optional<uint64_t> fusionThresholdBytes;
+  std::optional<size_t> cacheCapacity;
+  std::optional<double> stallWarningSeconds;
+  std::optional<double> stallShutdownSeconds;
+  std::optional<std::string> timelinePath;
+};
+
+class Handle {
+ public:
+  Handle() = default;
+  bool valid() const { return impl_ != nullptr; }
+  bool poll() const;  // never blocks
+  // timeoutSeconds < 0 waits for ever; a timeout returns kTimeout and leaves the op pending.
+  Status wait(double timeoutSeconds = -1.0) const;
+  Status status() const;  // kUnavailable while pending
+  // Outputs Kolo allocated (allgather, alltoall, reducescatter), valid once complete and for
+  // the handle's lifetime.
+  const void* outputData() const;
+  size_t outputBytes() const;
+  std::vector<int64_t> outputShape() const;
+  std::vector<int64_t> receivedSplits() const;  // alltoall
+  int32_t lastJoinedRank() const;               // join
+
+ private:
+  friend class Session;
+  struct Impl;
+  explicit Handle(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
+  std::shared_ptr<const Impl> impl_;
+};
+
+class Session {
+ public:
+  // Joins the job described by the environment that kolorun, mpirun or Slurm set; a program
+  // started without a launcher is a world of one.
+  static Expected<Session> init(const SessionConfig& config = {});
+  Session() = default;
+
+  bool valid() const { return impl_ != nullptr; }
+  int rank() const;
+  int size() const;
+  int localRank() const;
+  int localSize() const;
+  int crossRank() const;
+  int crossSize() const;
+
+  Expected<Handle> allreduce(const std::string& name, const Tensor& tensor,
+                             const OpOptions& options = {}) const;
+  Expected<Handle> groupedAllreduce(const std::vector<std::string>& names,
+                                    const std::vector<Tensor>& tensors,
+                                    const OpOptions& options = {}) const;
+  Expected<Handle> allgather(const std::string& name, const Tensor& tensor,
+                             const OpOptions& options = {}) const;
+  Expected<Handle> broadcast(const std::string& name, const Tensor& tensor,
+                             const OpOptions& options = {}) const;
+  Expected<Handle> alltoall(const std::string& name, const Tensor& tensor,
+                            const OpOptions& options = {}) const;
+  Expected<Handle> reducescatter(const std::string& name, const Tensor& tensor,
+                                 const OpOptions& options = {}) const;
+  Expected<Handle> barrier(const std::string& name, const OpOptions& options = {}) const;
+  Expected<Handle> join(const OpOptions& options = {}) const;
+
+  // Collective over every rank, called in the same order everywhere; returns the set's id.
+  Expected<int32_t> addProcessSet(const std::vector<int32_t>& ranks) const;
+  Status removeProcessSet(int32_t id) const;
+
+  // Collective: returns once every rank shut down (or the shutdown timeout passed). Ops still
+  // pending fail with kAborted. The Session (and its copies) is unusable afterwards.
+  Status shutdown() const;
+
+ private:
+  struct Impl;
+  explicit Session(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace kolo

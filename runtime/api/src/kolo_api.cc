@@ -1,0 +1,199 @@
+// The public C++ API over core::Engine: the only place public types become internal ones.
+#include <algorithm>
+#include <cstdlib>
+
+#include "kolo/base/env.h"
+#include "kolo/core/engine.h"
+#include "kolo/kolo.hpp"
+#include "kolo/protocol/env_contract.h"
+
+namespace kolo {
+namespace {
+
+core::TensorArg toInternal(const Tensor& t) {
+  core::TensorArg a;
+  a.data = t.data;
+  a.output = t.output;
+  a.dtype = t.dtype;
+  a.shape = t.shape;
+  a.device = t.device;
+  return a;
+}
+
+core::OpOptions toInternal(const OpOptions& o) {
+  core::OpOptions c;
+  c.reduceOp = o.reduceOp;
+  c.prescale = o.prescale;
+  c.postscale = o.postscale;
+  c.rootRank = o.rootRank;
+  c.processSetId = o.processSet;
+  c.splits = o.splits;
+  return c;
+}
+
+int envRankOr(const char* name, int fallback) {
+  return static_cast<int>(envInt(name, fallback));
+}
+
+}  // namespace
+
+struct Handle::Impl {
+  core::Handle handle;
+};
+
+struct Session::Impl {
+  std::unique_ptr<core::Engine> engine;
+  int localRank = 0, localSize = 1, crossRank = 0, crossSize = 1;
+
+  Expected<Handle> wrap(Expected<core::Handle> h) const {
+    if (!h.hasValue()) return h.status();
+    return Handle(std::make_shared<const Handle::Impl>(Handle::Impl{std::move(h).value()}));
+  }
+  Status usable() const {
+    if (!engine) return Status(Code::kInvalidUsage, "the session was not initialized");
+    return Status::ok();
+  }
+};
+
+bool Handle::poll() const {
+  return impl_ && impl_->handle.poll();
+}
+
+Status Handle::wait(double timeoutSeconds) const {
+  if (!impl_) return Status(Code::kInvalidUsage, "wait() on an empty handle");
+  return impl_->handle.wait(timeoutSeconds < 0 ? Deadline::never()
+                                               : Deadline::afterSeconds(timeoutSeconds));
+}
+
+Status Handle::status() const {
+  if (!impl_) return Status(Code::kInvalidUsage, "status() of an empty handle");
+  return impl_->handle.status();
+}
+
+const void* Handle::outputData() const {
+  return poll() ? impl_->handle.result().data.data() : nullptr;
+}
+size_t Handle::outputBytes() const {
+  return poll() ? impl_->handle.result().data.size() : 0;
+}
+std::vector<int64_t> Handle::outputShape() const {
+  return poll() ? impl_->handle.result().shape : std::vector<int64_t>{};
+}
+std::vector<int64_t> Handle::receivedSplits() const {
+  return poll() ? impl_->handle.result().receivedSplits : std::vector<int64_t>{};
+}
+int32_t Handle::lastJoinedRank() const {
+  return poll() ? impl_->handle.result().lastJoinedRank : -1;
+}
+
+Expected<Session> Session::init(const SessionConfig& config) {
+  core::EngineConfig c = core::EngineConfig::fromEnv();
+  if (config.fusionThresholdBytes) c.fusion.thresholdBytes = *config.fusionThresholdBytes;
+  if (config.cacheCapacity) c.cacheCapacity = *config.cacheCapacity;
+  if (config.stallWarningSeconds) c.stallWarningSeconds = *config.stallWarningSeconds;
+  if (config.stallShutdownSeconds) c.stallShutdownSeconds = *config.stallShutdownSeconds;
+  if (config.timelinePath) c.timelinePath = *config.timelinePath;
+  auto impl = std::make_shared<Impl>();
+  KOLO_ASSIGN_OR_RETURN(impl->engine, core::Engine::fromEnv(std::move(c)));
+  const int rank = impl->engine->rank();
+  const int size = impl->engine->size();
+  impl->localRank = envRankOr(protocol::kEnvLocalRank,
+                              static_cast<int>(envInt("OMPI_COMM_WORLD_LOCAL_RANK", rank)));
+  impl->localSize = envRankOr(protocol::kEnvLocalSize,
+                              static_cast<int>(envInt("OMPI_COMM_WORLD_LOCAL_SIZE", size)));
+  impl->crossRank = envRankOr(protocol::kEnvCrossRank, 0);
+  impl->crossSize = envRankOr(protocol::kEnvCrossSize, 1);
+  return Session(std::move(impl));
+}
+
+int Session::rank() const {
+  return impl_ && impl_->engine ? impl_->engine->rank() : -1;
+}
+int Session::size() const {
+  return impl_ && impl_->engine ? impl_->engine->size() : 0;
+}
+int Session::localRank() const {
+  return impl_ ? impl_->localRank : -1;
+}
+int Session::localSize() const {
+  return impl_ ? impl_->localSize : 0;
+}
+int Session::crossRank() const {
+  return impl_ ? impl_->crossRank : -1;
+}
+int Session::crossSize() const {
+  return impl_ ? impl_->crossSize : 0;
+}
+
+#define KOLO_API_ENGINE()                                                              \
+  if (!impl_ || !impl_->engine) {                                                      \
+    return Status(Code::kInvalidUsage, "the session is not initialized or was moved"); \
+  }                                                                                    \
+  core::Engine& engine = *impl_->engine
+
+Expected<Handle> Session::allreduce(const std::string& name, const Tensor& tensor,
+                                    const OpOptions& options) const {
+  KOLO_API_ENGINE();
+  return impl_->wrap(engine.allreduce(name, toInternal(tensor), toInternal(options)));
+}
+
+Expected<Handle> Session::groupedAllreduce(const std::vector<std::string>& names,
+                                           const std::vector<Tensor>& tensors,
+                                           const OpOptions& options) const {
+  KOLO_API_ENGINE();
+  std::vector<core::TensorArg> args;
+  args.reserve(tensors.size());
+  for (const Tensor& t : tensors) args.push_back(toInternal(t));
+  return impl_->wrap(engine.groupedAllreduce(names, args, toInternal(options)));
+}
+
+Expected<Handle> Session::allgather(const std::string& name, const Tensor& tensor,
+                                    const OpOptions& options) const {
+  KOLO_API_ENGINE();
+  return impl_->wrap(engine.allgather(name, toInternal(tensor), toInternal(options)));
+}
+
+Expected<Handle> Session::broadcast(const std::string& name, const Tensor& tensor,
+                                    const OpOptions& options) const {
+  KOLO_API_ENGINE();
+  return impl_->wrap(engine.broadcast(name, toInternal(tensor), toInternal(options)));
+}
+
+Expected<Handle> Session::alltoall(const std::string& name, const Tensor& tensor,
+                                   const OpOptions& options) const {
+  KOLO_API_ENGINE();
+  return impl_->wrap(engine.alltoall(name, toInternal(tensor), toInternal(options)));
+}
+
+Expected<Handle> Session::reducescatter(const std::string& name, const Tensor& tensor,
+                                        const OpOptions& options) const {
+  KOLO_API_ENGINE();
+  return impl_->wrap(engine.reducescatter(name, toInternal(tensor), toInternal(options)));
+}
+
+Expected<Handle> Session::barrier(const std::string& name, const OpOptions& options) const {
+  KOLO_API_ENGINE();
+  return impl_->wrap(engine.barrier(name, toInternal(options)));
+}
+
+Expected<Handle> Session::join(const OpOptions& options) const {
+  KOLO_API_ENGINE();
+  return impl_->wrap(engine.join(toInternal(options)));
+}
+
+Expected<int32_t> Session::addProcessSet(const std::vector<int32_t>& ranks) const {
+  KOLO_API_ENGINE();
+  return engine.addProcessSet(ranks);
+}
+
+Status Session::removeProcessSet(int32_t id) const {
+  KOLO_API_ENGINE();
+  return engine.removeProcessSet(id);
+}
+
+Status Session::shutdown() const {
+  KOLO_API_ENGINE();
+  return engine.shutdown();
+}
+
+}  // namespace kolo

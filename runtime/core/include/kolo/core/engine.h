@@ -1,0 +1,113 @@
+// Engine: one Kolo session. It owns the world Communicator, one coordinator thread per process
+// set and the in-flight ops of each. Callers submit named tensors from any thread; submit
+// validates at once and returns a Handle that the coordinator completes once every rank of
+// the process set has submitted the name, the ranks agreed on it, and the collective ran.
+// There is no global state: several Engines (e.g. ranks as threads in tests) coexist.
+// Thread: submit/shutdown on any caller thread; collectives run on the coordinator threads.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "kolo/base/kv_store.h"
+#include "kolo/base/status.h"
+#include "kolo/collectives/communicator.h"
+#include "kolo/core/engine_config.h"
+#include "kolo/core/handle.h"
+#include "kolo/core/request.h"
+
+namespace kolo::core {
+
+class ProcessSetRuntime;
+struct EngineShared;
+
+// A tensor the caller owns. `data` is the input; allreduce and broadcast write the result to
+// `output` (which may equal `data`; null means in place). Both must stay valid until the
+// handle completes.
+struct TensorArg {
+  const void* data = nullptr;
+  void* output = nullptr;
+  DataType dtype = DataType::kFloat32;
+  std::vector<int64_t> shape;
+  int32_t device = kCpuDevice;
+};
+
+struct OpOptions {
+  ReduceOp reduceOp = ReduceOp::kSum;
+  double prescale = 1.0;
+  double postscale = 1.0;
+  int32_t rootRank = 0;  // broadcast: global rank of the source
+  int32_t processSetId = kWorldProcessSet;
+  std::vector<int64_t> splits;  // alltoall: rows to each member of the set; empty = even
+};
+
+class Engine {
+ public:
+  // Connects the world from the KOLO_* (or OMPI_*/Slurm) environment and the store it names.
+  static Expected<std::unique_ptr<Engine>> fromEnv(EngineConfig config = EngineConfig::fromEnv());
+  // Uses an existing communicator (tests: ranks as threads over loopback).
+  static Expected<std::unique_ptr<Engine>> create(std::shared_ptr<Communicator> world,
+                                                  EngineConfig config);
+  ~Engine();  // shuts down (with the configured timeout) if the caller did not
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  int rank() const;
+  int size() const;
+  const EngineConfig& config() const { return config_; }
+
+  Expected<Handle> allreduce(const std::string& name, const TensorArg& tensor,
+                             const OpOptions& options = {});
+  // The tensors are negotiated as one unit and complete together; names must be distinct.
+  Expected<Handle> groupedAllreduce(const std::vector<std::string>& names,
+                                    const std::vector<TensorArg>& tensors,
+                                    const OpOptions& options = {});
+  // shape[0] may differ per rank; the result (rows of every member, in set order) is in
+  // Handle::result().
+  Expected<Handle> allgather(const std::string& name, const TensorArg& tensor,
+                             const OpOptions& options = {});
+  Expected<Handle> broadcast(const std::string& name, const TensorArg& tensor,
+                             const OpOptions& options);
+  Expected<Handle> alltoall(const std::string& name, const TensorArg& tensor,
+                            const OpOptions& options = {});
+  // Reduces and splits shape[0] across the members (the first shape[0] % n get one row more).
+  Expected<Handle> reducescatter(const std::string& name, const TensorArg& tensor,
+                                 const OpOptions& options = {});
+  Expected<Handle> barrier(const std::string& name, const OpOptions& options = {});
+  // Until every member has joined, this rank contributes zeros to the others' allreduces.
+  Expected<Handle> join(const OpOptions& options = {});
+
+  // Collective over the world: every rank calls it with the same members, in the same order
+  // relative to other addProcessSet calls. Returns the new set's id.
+  Expected<int32_t> addProcessSet(std::vector<int32_t> members);
+  Status removeProcessSet(int32_t id);
+  // Global ranks of a set, ascending; kInvalidArgument for an unknown id.
+  Expected<std::vector<int32_t>> processSetMembers(int32_t id) const;
+
+  // Waits (up to the config's shutdown timeout) until every rank has asked to shut down, then
+  // stops the coordinators; ops that never completed fail with kAborted. Idempotent.
+  Status shutdown();
+
+ private:
+  Engine(std::shared_ptr<Communicator> world, EngineConfig config);
+  Expected<Handle> submit(std::vector<Request> requests, std::vector<TensorArg> tensors,
+                          int32_t processSetId);
+  std::shared_ptr<ProcessSetRuntime> findSet(int32_t id) const;
+  std::shared_ptr<ProcessSetRuntime> makeSet(int32_t id, std::vector<int32_t> members);
+
+  EngineConfig config_;
+  std::shared_ptr<Communicator> world_;
+  std::mutex addMutex_;  // serializes addProcessSet
+  mutable std::mutex setsMutex_;
+  std::vector<std::shared_ptr<ProcessSetRuntime>> sets_;  // index: id; null once removed
+  std::map<int32_t, std::vector<int32_t>> memberless_;    // sets this rank is not in
+  std::shared_ptr<EngineShared> shared_;  // transport lock and timeline, shared by the sets
+  bool shutDown_ = false;                 // guarded by setsMutex_
+  std::unique_ptr<KvStore> store_;        // kept alive for transports that use it after connect
+};
+
+}  // namespace kolo::core

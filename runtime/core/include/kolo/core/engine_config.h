@@ -1,0 +1,33 @@
+// EngineConfig: every runtime knob, declared once in engine_config.cc, read from the
+// environment once when a session starts, and printable (KOLO_PRINT_CONFIG=1 logs the table
+// on rank 0). Horovod's spellings are accepted as aliases for the knobs users already set.
+// Thread: any (plain value).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "kolo/core/fusion_planner.h"
+
+namespace kolo::core {
+
+struct EngineConfig {
+  FusionOptions fusion;         // KOLO_FUSION_THRESHOLD, KOLO_FUSION_LARGE_TENSOR
+  size_t cacheCapacity = 1024;  // KOLO_CACHE_CAPACITY
+  // Longest the coordinator parks in one slice when the transport cannot be woken from
+  // another thread (KOLO_CYCLE_TIME in ms, alias HOROVOD_CYCLE_TIME). Transports with wake()
+  // never park on it while work is waiting.
+  double cycleTimeMs = 1.0;
+  std::string timelinePath;              // KOLO_TIMELINE (Chrome trace JSON); empty: off
+  double stallWarningSeconds = 60.0;     // KOLO_STALL_WARNING_SECONDS; 0 disables
+  double stallShutdownSeconds = 600.0;   // KOLO_STALL_SHUTDOWN_SECONDS; 0 disables
+  double shutdownTimeoutSeconds = 30.0;  // KOLO_SHUTDOWN_TIMEOUT_SECONDS
+  bool printConfig = false;              // KOLO_PRINT_CONFIG
+
+  static EngineConfig fromEnv();
+  // One line per knob: "KOLO_FUSION_THRESHOLD = 67108864 (bytes in one fusion buffer ...)".
+  std::string describe() const;
+};
+
+}  // namespace kolo::core

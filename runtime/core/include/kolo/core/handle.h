@@ -1,0 +1,79 @@
+// Handle: the caller's view of one submitted operation (or one grouped allreduce). The
+// coordinator completes the shared OpState once; callers poll it without blocking or wait on
+// it with a deadline.
+// Thread: complete() runs on the coordinator thread; poll/wait/result on any caller thread.
+// Completion costs one mutex and one condition-variable notify; waiters block on the
+// condition variable, they never spin.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "kolo/base/deadline.h"
+#include "kolo/base/status.h"
+
+namespace kolo::core {
+
+// What an op produced beyond the caller's own output buffer. Allgather, alltoall and
+// reducescatter outputs have a size only the negotiation knows, so Kolo allocates them here.
+struct OpResult {
+  std::vector<std::byte> data;
+  std::vector<int64_t> shape;
+  int32_t lastJoinedRank = -1;  // join: the rank that joined last
+  // Alltoall: rows received from each rank of the process set, in set order.
+  std::vector<int64_t> receivedSplits;
+};
+
+class OpState {
+ public:
+  // `parts` > 1 for a grouped allreduce: the state completes when every member completed;
+  // the first failure is the group's status.
+  explicit OpState(int parts = 1) : remaining_(parts) {}
+
+  bool done() const { return done_.load(std::memory_order_acquire); }
+  // Returns true if this call finished the state.
+  bool complete(Status status);
+  // Lets the coordinator fill results before complete(); callers read them after done().
+  OpResult& mutableResult() { return result_; }
+
+  // kTimeout naming `what` when the deadline passes first; otherwise the op's status.
+  Status wait(Deadline deadline, const std::string& what) const;
+  Status status() const;
+  const OpResult& result() const { return result_; }
+
+ private:
+  mutable std::mutex mutex_;
+  mutable std::condition_variable cv_;
+  std::atomic<bool> done_{false};
+  int remaining_;
+  Status status_;
+  OpResult result_;
+};
+
+class Handle {
+ public:
+  Handle() = default;
+  Handle(std::shared_ptr<OpState> state, std::string name)
+      : state_(std::move(state)), name_(std::move(name)) {}
+
+  bool valid() const { return state_ != nullptr; }
+  // True once the op finished, successfully or not. Never blocks.
+  bool poll() const { return state_ && state_->done(); }
+  Status wait(Deadline deadline = Deadline::never()) const;
+  // The outcome; kUnavailable while the op is still pending.
+  Status status() const;
+  // Valid after poll() returned true.
+  const OpResult& result() const { return state_->result(); }
+  const std::string& name() const { return name_; }
+
+ private:
+  std::shared_ptr<OpState> state_;
+  std::string name_;
+};
+
+}  // namespace kolo::core

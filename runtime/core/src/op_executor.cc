@@ -1,0 +1,244 @@
+#include "op_executor.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "kolo/collectives/collectives.h"
+#include "kolo/collectives/reduce.h"
+
+namespace kolo::core {
+namespace {
+
+void completeAll(const FusedBatch& b, const BatchOps& ops, const Status& status) {
+  for (const FusedEntry& e : b.entries) {
+    const PendingOpPtr& op = ops[e.response][e.tensor];
+    if (op) op->state->complete(status);
+  }
+}
+
+int64_t trailingElements(const std::vector<int64_t>& shape) {
+  int64_t n = 1;
+  for (size_t i = 1; i < shape.size(); ++i) n *= shape[i];
+  return n;
+}
+
+std::vector<int64_t> withFirstDim(const std::vector<int64_t>& shape, int64_t rows) {
+  std::vector<int64_t> out = shape;
+  if (out.empty())
+    out.push_back(rows);
+  else
+    out[0] = rows;
+  return out;
+}
+
+}  // namespace
+
+int OpExecutor::localIndex(int32_t globalRank) const {
+  auto it = std::find(members_.begin(), members_.end(), globalRank);
+  return it == members_.end() ? -1 : static_cast<int>(it - members_.begin());
+}
+
+Status OpExecutor::run(const FusedBatch& b, std::span<const Response> responses,
+                       const BatchOps& ops) {
+  if (b.device != kCpuDevice) {
+    completeAll(b, ops,
+                makeStatus(Code::kUnavailable,
+                           "tensor '{}' is on device {}, but this build of Kolo has no backend "
+                           "for it",
+                           responses[b.entries.front().response].tensorNames.front(),
+                           deviceName(b.device)));
+    return Status::ok();
+  }
+  phases_ = {};
+  Status s;
+  switch (b.op) {
+    case OpType::kAllreduce:
+      s = allreduce(b, responses, ops);
+      break;
+    case OpType::kBroadcast:
+      s = broadcast(b, responses, ops);
+      break;
+    case OpType::kAllgather:
+    case OpType::kAlltoall:
+    case OpType::kReducescatter: {
+      const Response& p = responses[b.entries.front().response];
+      const PendingOpPtr& op = ops[b.entries.front().response][0];
+      if (!op) {
+        return makeStatus(Code::kInternal, "rank {} has no op for {} '{}'", comm_.rank(),
+                          opTypeName(p.op), p.tensorNames.front());
+      }
+      if (b.op == OpType::kAllgather)
+        s = allgather(p, op);
+      else if (b.op == OpType::kAlltoall)
+        s = alltoall(p, op);
+      else
+        s = reducescatter(p, op);
+      op->state->complete(s);
+      return s;
+    }
+    case OpType::kBarrier:
+      // Negotiation already proved that every member reached the barrier.
+      completeAll(b, ops, Status::ok());
+      return Status::ok();
+    case OpType::kJoin:
+      for (const FusedEntry& e : b.entries) {
+        const PendingOpPtr& op = ops[e.response][e.tensor];
+        if (!op) continue;
+        op->state->mutableResult().lastJoinedRank = responses[e.response].rootRank;
+        op->state->complete(Status::ok());
+      }
+      return Status::ok();
+  }
+  completeAll(b, ops, s);
+  return s;
+}
+
+Status OpExecutor::allreduce(const FusedBatch& b, std::span<const Response> responses,
+                             const BatchOps& ops) {
+  const size_t typeSize = dataTypeSize(b.dtype);
+  if (!b.needsPacking) {
+    const FusedEntry& e = b.entries.front();
+    const PendingOpPtr& op = ops[e.response][e.tensor];
+    const size_t count = e.bytes / typeSize;
+    if (!op) {  // joined: contribute zeros, drop the result
+      std::vector<std::byte> zeros(e.bytes);
+      return coll::allreduce(comm_, zeros.data(), zeros.data(), count, b.dtype, b.reduceOp);
+    }
+    const void* in = op->tensor.data;
+    void* out = op->output();
+    if (b.prescale != 1.0) {
+      if (out != in && count > 0) std::memcpy(out, in, e.bytes);
+      scaleBuffer(b.dtype, out, count, b.prescale);
+      in = out;
+    }
+    KOLO_RETURN_IF_ERROR(coll::allreduce(comm_, in, out, count, b.dtype, b.reduceOp));
+    if (b.postscale != 1.0) scaleBuffer(b.dtype, out, count, b.postscale);
+    return Status::ok();
+  }
+  KOLO_ASSIGN_OR_RETURN(FusionBuffer buffer, pool_.acquire(b.device, b.totalBytes));
+  std::byte* base = buffer.data();
+  uint64_t filled = 0;
+  for (const FusedEntry& e : b.entries) {
+    // Alignment gaps are zeroed so the reduction never sees stale bytes (NaNs, traps).
+    if (e.offset > filled) std::memset(base + filled, 0, e.offset - filled);
+    const PendingOpPtr& op = ops[e.response][e.tensor];
+    if (op && e.bytes > 0) std::memcpy(base + e.offset, op->tensor.data, e.bytes);
+    if (!op) std::memset(base + e.offset, 0, e.bytes);
+    filled = e.offset + e.bytes;
+  }
+  const size_t count = b.totalBytes / typeSize;
+  if (b.prescale != 1.0) scaleBuffer(b.dtype, base, count, b.prescale);
+  phases_.packed = Clock::now();
+  KOLO_RETURN_IF_ERROR(coll::allreduce(comm_, base, base, count, b.dtype, b.reduceOp));
+  phases_.reduced = Clock::now();
+  if (b.postscale != 1.0) scaleBuffer(b.dtype, base, count, b.postscale);
+  for (const FusedEntry& e : b.entries) {
+    const PendingOpPtr& op = ops[e.response][e.tensor];
+    if (op && e.bytes > 0) std::memcpy(op->output(), base + e.offset, e.bytes);
+  }
+  (void)responses;
+  return Status::ok();
+}
+
+Status OpExecutor::broadcast(const FusedBatch& b, std::span<const Response> responses,
+                             const BatchOps& ops) {
+  const int root = localIndex(b.rootRank);
+  if (root < 0) {
+    return makeStatus(Code::kInternal, "broadcast root {} is not in the process set", b.rootRank);
+  }
+  const bool isRoot = root == comm_.rank();
+  if (!b.needsPacking) {
+    const FusedEntry& e = b.entries.front();
+    const PendingOpPtr& op = ops[e.response][e.tensor];
+    if (!op) {
+      return makeStatus(Code::kInternal, "rank {} has no op for broadcast '{}'", comm_.rank(),
+                        responses[e.response].tensorNames[e.tensor]);
+    }
+    void* out = op->output();
+    if (isRoot && out != op->tensor.data && e.bytes > 0) {
+      std::memcpy(out, op->tensor.data, e.bytes);
+    }
+    return coll::broadcast(comm_, out, e.bytes, root);
+  }
+  KOLO_ASSIGN_OR_RETURN(FusionBuffer buffer, pool_.acquire(b.device, b.totalBytes));
+  std::byte* base = buffer.data();
+  if (isRoot) {
+    std::memset(base, 0, b.totalBytes);
+    for (const FusedEntry& e : b.entries) {
+      const PendingOpPtr& op = ops[e.response][e.tensor];
+      if (op && e.bytes > 0) std::memcpy(base + e.offset, op->tensor.data, e.bytes);
+    }
+  }
+  phases_.packed = Clock::now();
+  KOLO_RETURN_IF_ERROR(coll::broadcast(comm_, base, b.totalBytes, root));
+  phases_.reduced = Clock::now();
+  for (const FusedEntry& e : b.entries) {
+    const PendingOpPtr& op = ops[e.response][e.tensor];
+    if (op && e.bytes > 0) std::memcpy(op->output(), base + e.offset, e.bytes);
+  }
+  return Status::ok();
+}
+
+Status OpExecutor::allgather(const Response& p, const PendingOpPtr& op) {
+  const size_t n = members_.size();
+  const uint64_t rowBytes = p.tensorBytes(0);
+  std::vector<size_t> bytes(n);
+  int64_t rows = 0;
+  for (size_t r = 0; r < n; ++r) {
+    bytes[r] = static_cast<size_t>(p.tensorSizes[r]) * rowBytes;
+    rows += p.tensorSizes[r];
+  }
+  OpResult& result = op->state->mutableResult();
+  result.data.resize(static_cast<size_t>(rows) * rowBytes);
+  result.shape = withFirstDim(op->request.shape, rows);
+  return coll::allgatherv(comm_, op->tensor.data, result.data.data(), bytes);
+}
+
+Status OpExecutor::alltoall(const Response& p, const PendingOpPtr& op) {
+  const size_t n = members_.size();
+  const auto me = static_cast<size_t>(comm_.rank());
+  const uint64_t rowBytes = p.tensorBytes(0);
+  std::vector<size_t> sendBytes(n), recvBytes(n);
+  OpResult& result = op->state->mutableResult();
+  result.receivedSplits.assign(n, 0);
+  int64_t rows = 0;
+  for (size_t q = 0; q < n; ++q) {
+    sendBytes[q] = static_cast<size_t>(p.tensorSizes[me * n + q]) * rowBytes;
+    result.receivedSplits[q] = p.tensorSizes[q * n + me];
+    recvBytes[q] = static_cast<size_t>(result.receivedSplits[q]) * rowBytes;
+    rows += result.receivedSplits[q];
+  }
+  result.data.resize(static_cast<size_t>(rows) * rowBytes);
+  result.shape = withFirstDim(op->request.shape, rows);
+  return coll::alltoallv(comm_, op->tensor.data, sendBytes, result.data.data(), recvBytes);
+}
+
+Status OpExecutor::reducescatter(const Response& p, const PendingOpPtr& op) {
+  const size_t n = members_.size();
+  const int64_t rows = op->request.shape.empty() ? 1 : op->request.shape[0];
+  const auto rowElements = static_cast<size_t>(trailingElements(op->request.shape));
+  std::vector<size_t> counts(n);
+  const size_t base = static_cast<size_t>(rows) / n;
+  const size_t extra = static_cast<size_t>(rows) % n;
+  for (size_t r = 0; r < n; ++r) counts[r] = (base + (r < extra ? 1 : 0)) * rowElements;
+  const auto me = static_cast<size_t>(comm_.rank());
+  const size_t typeSize = dataTypeSize(p.dtype);
+  OpResult& result = op->state->mutableResult();
+  result.data.resize(counts[me] * typeSize);
+  result.shape = withFirstDim(op->request.shape, static_cast<int64_t>(base + (me < extra)));
+  const void* in = op->tensor.data;
+  std::vector<std::byte> scaled;
+  if (p.prescale != 1.0) {
+    const auto total = static_cast<size_t>(p.tensorElements[0]);
+    scaled.assign(static_cast<const std::byte*>(in),
+                  static_cast<const std::byte*>(in) + total * typeSize);
+    scaleBuffer(p.dtype, scaled.data(), total, p.prescale);
+    in = scaled.data();
+  }
+  KOLO_RETURN_IF_ERROR(
+      coll::reduceScatter(comm_, in, result.data.data(), counts, p.dtype, p.reduceOp));
+  if (p.postscale != 1.0) scaleBuffer(p.dtype, result.data.data(), counts[me], p.postscale);
+  return Status::ok();
+}
+
+}  // namespace kolo::core

@@ -1,0 +1,56 @@
+// OpExecutor (the dispatcher of one process set): runs one FusedBatch with the host
+// collectives and completes the handles of its ops. Small allreduces/broadcasts arrive packed
+// (one copy in, one collective, one copy out); a single tensor runs in place, so a large
+// gradient is never copied. Prescale, average and postscale use the reduce kernels.
+// Thread: coordinator.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "kolo/base/status.h"
+#include "kolo/collectives/communicator.h"
+#include "kolo/core/fusion_buffer_pool.h"
+#include "kolo/core/fusion_planner.h"
+#include "kolo/core/response.h"
+#include "pending_op.h"
+
+namespace kolo::core {
+
+// This rank's op for each (response, tensor); null where this rank has none (it joined).
+using BatchOps = std::vector<std::vector<PendingOpPtr>>;
+
+class OpExecutor {
+ public:
+  // `members`: global ranks in set order; comm.rank() is this rank's index among them.
+  OpExecutor(Communicator& comm, std::vector<int32_t> members, FusionBufferPool& pool)
+      : comm_(comm), members_(std::move(members)), pool_(pool) {}
+
+  // Completes every op of the batch. A non-OK return means the collective itself failed
+  // (timeout, dead peer): the ranks may no longer be in step, so the caller stops the set.
+  Status run(const FusedBatch& batch, std::span<const Response> responses, const BatchOps& ops);
+
+  // When the last packed batch finished its copy into the fusion buffer and its collective
+  // (for the timeline); unset for batches that ran in place.
+  struct Phases {
+    Clock::time_point packed{};
+    Clock::time_point reduced{};
+  };
+  const Phases& lastPhases() const { return phases_; }
+
+ private:
+  Status allreduce(const FusedBatch& b, std::span<const Response> responses, const BatchOps& ops);
+  Status broadcast(const FusedBatch& b, std::span<const Response> responses, const BatchOps& ops);
+  Status allgather(const Response& p, const PendingOpPtr& op);
+  Status alltoall(const Response& p, const PendingOpPtr& op);
+  Status reducescatter(const Response& p, const PendingOpPtr& op);
+  int localIndex(int32_t globalRank) const;
+
+  Communicator& comm_;
+  std::vector<int32_t> members_;
+  FusionBufferPool& pool_;
+  Phases phases_;
+};
+
+}  // namespace kolo::core

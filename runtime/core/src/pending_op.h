@@ -1,0 +1,32 @@
+// PendingOp: one submitted tensor between submit and completion: the Request that goes to
+// negotiation, the caller's buffers, and the state its Handle watches.
+// Thread: created on a caller thread, then owned by the coordinator (see TensorTable).
+#pragma once
+
+#include <memory>
+
+#include "kolo/base/deadline.h"
+#include "kolo/core/engine.h"
+#include "kolo/core/handle.h"
+#include "kolo/core/request.h"
+
+namespace kolo::core {
+
+struct PendingOp {
+  Request request;
+  TensorArg tensor;
+  std::shared_ptr<OpState> state;
+  Clock::time_point submittedAt = Clock::now();
+  // Coordinator only: the request went to negotiation (it is no longer a cache candidate).
+  bool sent = false;
+  bool drawn = false;          // coordinator only: it took the op into a cycle
+  bool stallWarned = false;    // coordinator only: older than the warning time
+  bool stallReported = false;  // coordinator only: the warning was logged
+  bool taken = false;          // coordinator only: its response ran (or failed) this cycle
+
+  // Where allreduce and broadcast write their result.
+  void* output() const { return tensor.output ? tensor.output : const_cast<void*>(tensor.data); }
+};
+using PendingOpPtr = std::shared_ptr<PendingOp>;
+
+}  // namespace kolo::core

@@ -1,0 +1,83 @@
+#include "submit_validation.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <cmath>
+
+namespace kolo::core {
+
+Status validateSubmission(const Request& q, const TensorArg& t,
+                          const std::vector<int32_t>& members) {
+  const std::string& name = q.tensorName;
+  const auto op = opTypeName(q.op);
+  if (name.empty()) {
+    return makeStatus(Code::kInvalidArgument, "{}: the tensor name is empty", op);
+  }
+  if (static_cast<uint8_t>(q.dtype) > static_cast<uint8_t>(DataType::kInt64)) {
+    return makeStatus(Code::kInvalidArgument, "{} '{}': unknown dtype code {}", op, name,
+                      static_cast<int>(q.dtype));
+  }
+  if (static_cast<uint8_t>(q.reduceOp) > static_cast<uint8_t>(ReduceOp::kProduct)) {
+    return makeStatus(Code::kInvalidArgument, "{} '{}': unknown reduce op code {}", op, name,
+                      static_cast<int>(q.reduceOp));
+  }
+  int64_t elements = 1;
+  for (int64_t d : q.shape) {
+    int64_t bytes = 0;
+    if (d < 0 || __builtin_mul_overflow(elements, d, &elements) ||
+        __builtin_mul_overflow(elements, static_cast<int64_t>(dataTypeSize(q.dtype)), &bytes)) {
+      return makeStatus(Code::kInvalidArgument, "{} '{}': invalid shape [{}]", op, name,
+                        fmt::join(q.shape, ", "));
+    }
+  }
+  const bool needsData = q.op != OpType::kBarrier && q.op != OpType::kJoin;
+  if (needsData && elements > 0 && t.data == nullptr) {
+    return makeStatus(Code::kInvalidArgument, "{} '{}': data is null for {} elements", op, name,
+                      elements);
+  }
+  const bool rowOp =
+      q.op == OpType::kAllgather || q.op == OpType::kAlltoall || q.op == OpType::kReducescatter;
+  if (rowOp && q.shape.empty()) {
+    return makeStatus(Code::kInvalidArgument,
+                      "{} '{}': needs a tensor with at least one dimension (got a scalar)", op,
+                      name);
+  }
+  if (!std::isfinite(q.prescale) || !std::isfinite(q.postscale)) {
+    return makeStatus(Code::kInvalidArgument, "{} '{}': scale factors must be finite (got {}/{})",
+                      op, name, q.prescale, q.postscale);
+  }
+  if (q.op == OpType::kBroadcast &&
+      std::find(members.begin(), members.end(), q.rootRank) == members.end()) {
+    return makeStatus(Code::kInvalidArgument,
+                      "broadcast '{}': root rank {} is not a member of the process set (ranks {})",
+                      name, q.rootRank, fmt::join(members, ","));
+  }
+  if (q.op == OpType::kAlltoall && !q.splits.empty()) {
+    if (q.splits.size() != members.size()) {
+      return makeStatus(Code::kInvalidArgument,
+                        "alltoall '{}': {} splits for a process set of {} ranks", name,
+                        q.splits.size(), members.size());
+    }
+    int64_t sum = 0;
+    for (int64_t s : q.splits) {
+      if (s < 0) {
+        return makeStatus(Code::kInvalidArgument, "alltoall '{}': negative split {}", name, s);
+      }
+      sum += s;
+    }
+    if (sum != q.shape[0]) {
+      return makeStatus(Code::kInvalidArgument,
+                        "alltoall '{}': splits add up to {} but shape[0] is {}", name, sum,
+                        q.shape[0]);
+    }
+  } else if (q.op == OpType::kAlltoall && q.shape[0] % static_cast<int64_t>(members.size()) != 0) {
+    return makeStatus(Code::kInvalidArgument,
+                      "alltoall '{}' without splits: shape[0] = {} is not divisible by {} ranks",
+                      name, q.shape[0], members.size());
+  }
+  return Status::ok();
+}
+
+}  // namespace kolo::core

@@ -1,0 +1,19 @@
+// Checks a submission on the caller's thread, before anything is recorded, so that malformed
+// arguments fail at once on the rank that made them (kInvalidArgument naming the tensor and
+// the bad value) instead of reaching negotiation.
+// Thread: caller's (pure function).
+#pragma once
+
+#include <vector>
+
+#include "kolo/base/status.h"
+#include "kolo/core/engine.h"
+#include "kolo/core/request.h"
+
+namespace kolo::core {
+
+// `members`: global ranks of the target process set.
+Status validateSubmission(const Request& request, const TensorArg& tensor,
+                          const std::vector<int32_t>& members);
+
+}  // namespace kolo::core

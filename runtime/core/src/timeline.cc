@@ -1,0 +1,126 @@
+#include "timeline.h"
+
+#include <fmt/format.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace kolo::core {
+namespace {
+
+std::string jsonEscape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      out += fmt::format("\\u{:04x}", static_cast<int>(c));
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::string upper(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
+
+}  // namespace
+
+Expected<std::shared_ptr<Timeline>> Timeline::open(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "w");
+  if (!f) {
+    return makeStatus(Code::kIoError, "cannot open the timeline file '{}': {}", path,
+                      std::strerror(errno));
+  }
+  std::fputs("[\n", f);
+  return std::shared_ptr<Timeline>(new Timeline(f));
+}
+
+Timeline::Timeline(std::FILE* file) : file_(file) {}
+
+Timeline::~Timeline() {
+  std::fputs("\n]\n", file_);
+  std::fclose(file_);
+}
+
+double Timeline::micros(Clock::time_point t) const {
+  return std::chrono::duration<double, std::micro>(t - origin_).count();
+}
+
+void Timeline::write(const std::string& event) {
+  if (!first_) std::fputs(",\n", file_);
+  first_ = false;
+  std::fputs(event.c_str(), file_);
+}
+
+int Timeline::rowOf(int32_t processSet, const std::string& name) {
+  auto [it, inserted] = rows_.try_emplace({processSet, name}, static_cast<int>(rows_.size()) + 1);
+  if (inserted) {
+    write(
+        fmt::format(R"({{"name":"thread_name","ph":"M","pid":{},"tid":{},"args":{{"name":"{}"}}}})",
+                    processSet, it->second, jsonEscape(name)));
+  }
+  return it->second;
+}
+
+void Timeline::submitted(int32_t processSet, const std::string& name, Clock::time_point at) {
+  std::lock_guard lock(mutex_);
+  submittedAt_[{processSet, name}] = at;
+}
+
+void Timeline::cycle(int32_t processSet, uint64_t cycle, size_t responses) {
+  std::lock_guard lock(mutex_);
+  write(fmt::format(
+      R"({{"name":"CYCLE {}","ph":"i","s":"p","pid":{},"tid":0,"ts":{:.3f},"args":{{"responses":{}}}}})",
+      cycle, processSet, micros(Clock::now()), responses));
+  std::fflush(file_);
+}
+
+void Timeline::arrived(int32_t processSet, const std::string& name, int32_t rank) {
+  std::lock_guard lock(mutex_);
+  const int row = rowOf(processSet, name);
+  write(fmt::format(R"({{"name":"RANK {} READY","ph":"i","s":"t","pid":{},"tid":{},"ts":{:.3f}}})",
+                    rank, processSet, row, micros(Clock::now())));
+}
+
+void Timeline::batch(int32_t processSet, const FusedBatch& batch,
+                     std::span<const Response> responses, Clock::time_point start,
+                     Clock::time_point end, Clock::time_point packed, Clock::time_point reduced) {
+  std::lock_guard lock(mutex_);
+  const std::string activity = upper(opTypeName(batch.op));
+  const bool phased =
+      batch.needsPacking && packed != Clock::time_point{} && reduced != Clock::time_point{};
+  auto span = [&](const char* name, int row, Clock::time_point from, Clock::time_point to,
+                  uint64_t bytes) {
+    write(fmt::format(
+        R"({{"name":"{}","ph":"X","pid":{},"tid":{},"ts":{:.3f},"dur":{:.3f},"args":{{"bytes":{},"batch_tensors":{}}}}})",
+        name, processSet, row, micros(from), micros(to) - micros(from), bytes,
+        batch.entries.size()));
+  };
+  for (const FusedEntry& e : batch.entries) {
+    const Response& p = responses[e.response];
+    if (e.tensor >= p.tensorNames.size()) continue;
+    const std::string& name = p.tensorNames[e.tensor];
+    const int row = rowOf(processSet, name);
+    auto sub = submittedAt_.find({processSet, name});
+    if (sub != submittedAt_.end()) {
+      span("WAIT_FOR_PEERS", row, sub->second, start, e.bytes);
+      submittedAt_.erase(sub);
+    }
+    if (phased) {
+      span("MEMCPY_IN_FUSION_BUFFER", row, start, packed, e.bytes);
+      span(("FUSED_" + activity).c_str(), row, packed, reduced, e.bytes);
+      span("MEMCPY_OUT_FUSION_BUFFER", row, reduced, end, e.bytes);
+    } else {
+      span(activity.c_str(), row, start, end, e.bytes);
+    }
+  }
+  std::fflush(file_);
+}
+
+}  // namespace kolo::core

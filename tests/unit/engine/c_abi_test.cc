@@ -1,0 +1,125 @@
+// The C ABI in one process (a world of one, no launcher): status codes, the thread-local last
+// error, struct_size checks, the default session and its lifetime.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <thread>
+
+#include "kolo.h"
+
+namespace {
+
+class CAbi : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    for (const char* v :
+         {"KOLO_RANK", "KOLO_SIZE", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_NTASKS"}) {
+      ::unsetenv(v);
+    }
+  }
+};
+
+TEST_F(CAbi, AllreduceThroughTheDefaultSession) {
+  kolo_session_t* s = nullptr;
+  ASSERT_EQ(kolo_init(nullptr, &s), KOLO_OK) << kolo_last_error();
+  EXPECT_EQ(kolo_rank(nullptr), 0);
+  EXPECT_EQ(kolo_size(s), 1);
+  float v[3] = {1, 2, 3};
+  int64_t shape[1] = {3};
+  kolo_tensor_t t;
+  kolo_tensor_init(&t);
+  t.data = v;
+  t.ndim = 1;
+  t.shape = shape;
+  kolo_op_options_t o;
+  kolo_op_options_init(&o);
+  o.postscale = 3.0;
+  kolo_handle_t* h = nullptr;
+  ASSERT_EQ(kolo_allreduce_async(nullptr, "c.x", &t, &o, &h), KOLO_OK) << kolo_last_error();
+  EXPECT_EQ(kolo_handle_wait(h, 10.0), KOLO_OK) << kolo_last_error();
+  int done = 0;
+  EXPECT_EQ(kolo_handle_poll(h, &done), KOLO_OK);
+  EXPECT_EQ(done, 1);
+  EXPECT_EQ(v[2], 9.0f);
+  kolo_handle_free(h);
+  EXPECT_EQ(kolo_shutdown(nullptr), KOLO_OK);
+  // Without a session every op is a usage error, not a crash.
+  EXPECT_EQ(kolo_allreduce_async(nullptr, "c.y", &t, nullptr, &h), KOLO_INVALID_USAGE);
+  EXPECT_EQ(h, nullptr);
+  EXPECT_NE(std::string(kolo_last_error()).find("kolo_init"), std::string::npos);
+}
+
+TEST_F(CAbi, ArgumentErrorsNameTheProblemAndStayThreadLocal) {
+  kolo_session_t* s = nullptr;
+  ASSERT_EQ(kolo_init(nullptr, &s), KOLO_OK) << kolo_last_error();
+  float v[2] = {1, 1};
+  int64_t shape[1] = {2};
+  kolo_tensor_t t;
+  kolo_tensor_init(&t);
+  t.data = v;
+  t.ndim = 1;
+  t.shape = shape;
+  kolo_handle_t* h = nullptr;
+
+  kolo_tensor_t old = t;
+  old.struct_size = 8;
+  EXPECT_EQ(kolo_allreduce_async(s, "a", &old, nullptr, &h), KOLO_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(kolo_last_error()).find("struct_size"), std::string::npos);
+
+  EXPECT_EQ(kolo_allreduce_async(s, nullptr, &t, nullptr, &h), KOLO_INVALID_ARGUMENT);
+  EXPECT_EQ(kolo_allreduce_async(s, "a", nullptr, nullptr, &h), KOLO_INVALID_ARGUMENT);
+  EXPECT_EQ(kolo_allreduce_async(s, "a", &t, nullptr, nullptr), KOLO_INVALID_ARGUMENT);
+  kolo_tensor_t badType = t;
+  badType.dtype = static_cast<kolo_dtype_t>(42);
+  EXPECT_EQ(kolo_allreduce_async(s, "a", &badType, nullptr, &h), KOLO_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(kolo_last_error()).find("dtype"), std::string::npos);
+
+  // Another thread's error does not overwrite this thread's message.
+  const std::string mine = kolo_last_error();
+  std::thread([&] {
+    EXPECT_EQ(kolo_barrier_async(s, nullptr, nullptr, &h), KOLO_INVALID_ARGUMENT);
+  }).join();
+  EXPECT_EQ(mine, kolo_last_error());
+
+  // An unknown process set is named in the error.
+  kolo_op_options_t o;
+  kolo_op_options_init(&o);
+  o.process_set = 7;
+  EXPECT_EQ(kolo_allreduce_async(s, "a", &t, &o, &h), KOLO_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(kolo_last_error()).find("process set 7"), std::string::npos);
+
+  EXPECT_STREQ(kolo_status_name(KOLO_MISMATCH), "KOLO_MISMATCH");
+  EXPECT_STREQ(kolo_status_name(static_cast<kolo_status_t>(99)), "KOLO_UNKNOWN_STATUS");
+  EXPECT_EQ(kolo_abi_version(), KOLO_ABI_VERSION);
+  EXPECT_EQ(kolo_shutdown(s), KOLO_OK);
+}
+
+TEST_F(CAbi, AllgatherOutputComesThroughTheHandle) {
+  kolo_session_t* s = nullptr;
+  ASSERT_EQ(kolo_init(nullptr, &s), KOLO_OK) << kolo_last_error();
+  float v[4] = {1, 2, 3, 4};
+  int64_t shape[2] = {2, 2};
+  kolo_tensor_t t;
+  kolo_tensor_init(&t);
+  t.data = v;
+  t.ndim = 2;
+  t.shape = shape;
+  kolo_handle_t* h = nullptr;
+  ASSERT_EQ(kolo_allgather_async(s, "g", &t, nullptr, &h), KOLO_OK) << kolo_last_error();
+  ASSERT_EQ(kolo_handle_wait(h, 10.0), KOLO_OK) << kolo_last_error();
+  const void* data = nullptr;
+  size_t bytes = 0;
+  int32_t ndim = 0;
+  int64_t dims[2] = {0, 0};
+  ASSERT_EQ(kolo_handle_output(h, &data, &bytes, &ndim, dims, 2), KOLO_OK);
+  EXPECT_EQ(bytes, sizeof v);
+  EXPECT_EQ(ndim, 2);
+  EXPECT_EQ(dims[0], 2);
+  EXPECT_EQ(std::memcmp(data, v, sizeof v), 0);
+  kolo_handle_free(h);
+  EXPECT_EQ(kolo_shutdown(s), KOLO_OK);
+}
+
+}  // namespace

@@ -1,0 +1,115 @@
+// Runs one Engine per rank, ranks as threads over a loopback world, and collects every rank's
+// Status. A rank that does not finish within the hard deadline aborts the test binary with the
+// stuck ranks, so a hang fails in seconds.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "kolo/core/engine.h"
+#include "transport/loopback/loopback_transport.h"
+
+namespace kolo::test {
+
+using EngineBody = std::function<Status(core::Engine&)>;
+
+inline core::EngineConfig testEngineConfig() {
+  core::EngineConfig config;
+  config.shutdownTimeoutSeconds = 10.0;
+  return config;
+}
+
+inline std::vector<Status> runEngines(int n, const EngineBody& body,
+                                      core::EngineConfig config = testEngineConfig(),
+                                      double hardDeadlineSeconds = 60.0,
+                                      std::shared_ptr<FaultPlan> faults = nullptr) {
+  auto transports = makeLoopbackWorld(n, std::move(faults));
+  std::vector<Status> results(static_cast<size_t>(n));
+  std::mutex mu;
+  std::condition_variable cv;
+  int running = n;
+  std::vector<bool> finished(static_cast<size_t>(n), false);
+  std::vector<std::thread> threads;
+  for (int r = 0; r < n; ++r) {
+    threads.emplace_back([&, r] {
+      Status status;
+      {
+        CommunicatorOptions options;
+        options.timeoutSeconds = 20.0;
+        auto comm =
+            std::make_shared<Communicator>(transports[static_cast<size_t>(r)], nullptr, options);
+        auto engine = core::Engine::create(comm, config);
+        if (!engine.hasValue()) {
+          status = engine.status();
+        } else {
+          status = body(*engine.value());
+          Status s = engine.value()->shutdown();
+          if (status.isOk()) status = s;
+        }
+      }
+      std::lock_guard lock(mu);
+      results[static_cast<size_t>(r)] = std::move(status);
+      finished[static_cast<size_t>(r)] = true;
+      --running;
+      cv.notify_all();
+    });
+  }
+  {
+    std::unique_lock lock(mu);
+    if (!cv.wait_for(lock, std::chrono::duration<double>(hardDeadlineSeconds),
+                     [&] { return running == 0; })) {
+      std::fprintf(stderr, "engine world of %d ranks hung; stuck ranks:", n);
+      for (int r = 0; r < n; ++r) {
+        if (!finished[static_cast<size_t>(r)]) std::fprintf(stderr, " %d", r);
+      }
+      std::fprintf(stderr, "\n");
+      std::abort();
+    }
+  }
+  for (auto& t : threads) t.join();
+  return results;
+}
+
+inline void expectAllOk(const std::vector<Status>& results) {
+  for (size_t r = 0; r < results.size(); ++r) {
+    EXPECT_TRUE(results[r].isOk()) << "rank " << r << ": " << results[r].toString();
+  }
+}
+
+// Fails the body with a message instead of asserting on a rank thread.
+#define KOLO_CHECK(cond, ...)                                                     \
+  do {                                                                            \
+    if (!(cond)) return ::kolo::makeStatus(::kolo::Code::kInternal, __VA_ARGS__); \
+  } while (0)
+
+inline core::TensorArg tensorOf(std::vector<float>& v, std::vector<int64_t> shape = {}) {
+  core::TensorArg t;
+  t.data = v.data();
+  t.output = v.data();
+  t.dtype = DataType::kFloat32;
+  t.shape = shape.empty() ? std::vector<int64_t>{static_cast<int64_t>(v.size())} : shape;
+  return t;
+}
+
+inline core::TensorArg tensorOf(std::vector<int32_t>& v, std::vector<int64_t> shape = {}) {
+  core::TensorArg t;
+  t.data = v.data();
+  t.output = v.data();
+  t.dtype = DataType::kInt32;
+  t.shape = shape.empty() ? std::vector<int64_t>{static_cast<int64_t>(v.size())} : shape;
+  return t;
+}
+
+inline Deadline shortDeadline() {
+  return Deadline::afterSeconds(20);
+}
+
+}  // namespace kolo::test
