@@ -1,0 +1,38 @@
+#include "kolo/collectives/gpu.h"
+
+#ifdef KOLO_HAVE_CUDA
+#include <cuda_runtime_api.h>
+#endif
+#ifdef KOLO_HAVE_NCCL
+#include <nccl.h>
+#endif
+
+namespace kolo::gpu {
+
+BuildInfo buildInfo() {
+  BuildInfo info;
+#ifdef KOLO_HAVE_CUDA
+  info.cuda = true;
+  info.cudaRuntimeVersion = CUDART_VERSION;
+#endif
+#ifdef KOLO_HAVE_NCCL
+  info.nccl = true;
+  int version = 0;
+  // ncclGetVersion reads the linked library's version and needs no device.
+  if (ncclGetVersion(&version) == ncclSuccess) info.ncclVersion = version;
+#endif
+  return info;
+}
+
+#ifndef KOLO_HAVE_CUDA
+Expected<int> deviceCount() {
+  return Status(Code::kUnavailable, "Kolo was built without CUDA (KOLO_WITH_CUDA=OFF)");
+}
+
+Status batchedCopy(const CopySegment*, size_t count, void*) {
+  if (count == 0) return Status::ok();
+  return Status(Code::kUnavailable, "Kolo was built without CUDA (KOLO_WITH_CUDA=OFF)");
+}
+#endif
+
+}  // namespace kolo::gpu
