@@ -157,6 +157,10 @@ KOLO_API kolo_status_t kolo_handle_wait(const kolo_handle_t* handle, double time
 KOLO_API kolo_status_t kolo_handle_output(const kolo_handle_t* handle, const void** data,
                                           size_t* bytes, int32_t* ndim, int64_t* shape,
                                           int32_t max_ndim);
+/* Alltoall: rows received from each member, in member order. *count receives the number of
+ * members; splits (may be NULL) receives up to max_count of them. */
+KOLO_API kolo_status_t kolo_handle_received_splits(const kolo_handle_t* handle, int64_t* splits,
+                                                   int32_t max_count, int32_t* count);
 /* Join: the rank that joined last; -1 otherwise. */
 KOLO_API int32_t kolo_handle_last_joined_rank(const kolo_handle_t* handle);
 KOLO_API void kolo_handle_free(kolo_handle_t* handle);

@@ -346,6 +346,22 @@ kolo_status_t kolo_handle_output(const kolo_handle_t* handle, const void** data,
   });
 }
 
+kolo_status_t kolo_handle_received_splits(const kolo_handle_t* handle, int64_t* splits,
+                                          int32_t max_count, int32_t* count) {
+  return guarded([&]() -> kolo_status_t {
+    if (!handle || !count) return fail(KOLO_INVALID_ARGUMENT, "handle or count is NULL");
+    if (!handle->handle.poll()) {
+      return fail(KOLO_UNAVAILABLE, "the op has not completed; wait for the handle first");
+    }
+    const std::vector<int64_t> received = handle->handle.receivedSplits();
+    *count = static_cast<int32_t>(received.size());
+    for (int32_t i = 0; splits && i < max_count && static_cast<size_t>(i) < received.size(); ++i) {
+      splits[i] = received[static_cast<size_t>(i)];
+    }
+    return KOLO_OK;
+  });
+}
+
 int32_t kolo_handle_last_joined_rank(const kolo_handle_t* handle) {
   return handle ? handle->handle.lastJoinedRank() : -1;
 }

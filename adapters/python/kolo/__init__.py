@@ -1,0 +1,61 @@
+"""Kolo: collective communication for data-parallel training.
+
+    import kolo
+    kolo.init()
+    mean = kolo.allreduce(np.ones(4, np.float32))   # average over every rank
+
+Start ranks with `kolorun -np N python3 train.py`; a process started alone is a world of one.
+`kolo.torch` offers the same over torch tensors with horovod.torch's names.
+"""
+
+from . import _runtime
+from .errors import (KoloError, KoloInvalidArgumentError, KoloMismatchError, KoloPeerError,
+                     KoloTimeoutError, KoloUnsupportedError)
+from .numpy_ops import (Average, Max, Min, Product, Sum, allgather, allgather_async, allreduce,
+                        allreduce_async, alltoall, alltoall_async, barrier, barrier_async,
+                        broadcast, broadcast_async, join, join_async, poll, reducescatter,
+                        reducescatter_async, synchronize)
+from .process_sets import ProcessSet, add_process_set, global_process_set, remove_process_set
+
+__version__ = "0.1.0"
+
+
+def init(fusion_threshold_bytes=None, timeline_path=None):
+    """Joins the job; the KOLO_* environment (set by kolorun) describes it."""
+    _runtime.init(fusion_threshold_bytes, timeline_path)
+
+
+def shutdown():
+    """Collective: leaves the job; init() may be called again afterwards."""
+    _runtime.shutdown()
+
+
+def is_initialized():
+    return _runtime.is_initialized()
+
+
+def _query(fn):
+    def query():
+        _runtime.require_init()
+        return fn()
+    query.__name__ = fn.__name__
+    query.__doc__ = "This process's %s (raises KoloError before init())." % fn.__name__
+    return query
+
+
+rank = _query(_runtime.rank)
+size = _query(_runtime.size)
+local_rank = _query(_runtime.local_rank)
+local_size = _query(_runtime.local_size)
+cross_rank = _query(_runtime.cross_rank)
+cross_size = _query(_runtime.cross_size)
+
+__all__ = [
+    "KoloError", "KoloInvalidArgumentError", "KoloMismatchError", "KoloPeerError",
+    "KoloTimeoutError", "KoloUnsupportedError", "Average", "Max", "Min", "Product", "Sum",
+    "allgather", "allgather_async", "allreduce", "allreduce_async", "alltoall",
+    "alltoall_async", "barrier", "barrier_async", "broadcast", "broadcast_async", "join",
+    "join_async", "poll", "reducescatter", "reducescatter_async", "synchronize", "ProcessSet",
+    "add_process_set", "global_process_set", "remove_process_set", "init", "shutdown",
+    "is_initialized", "rank", "size", "local_rank", "local_size", "cross_rank", "cross_size",
+]

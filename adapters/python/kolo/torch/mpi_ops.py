@@ -1,0 +1,388 @@
+"""Collectives over torch tensors with horovod.torch's names, signatures and defaults.
+
+Memory: CPU tensors that are contiguous are read and written in place. A non-contiguous
+tensor is copied to a contiguous one (and an in-place op copies the result back when it is
+synchronized). A CUDA tensor is staged through host memory: copied to the CPU on submission
+(on the current stream, which orders it after the kernels that produced it) and copied back
+on synchronize. Supported dtypes: float16, bfloat16, float32, float64, int8, uint8, int32,
+int64; others raise KoloInvalidArgumentError naming the dtype.
+
+Thread: any Python thread; waiting releases the GIL.
+"""
+
+import ctypes
+
+import torch
+
+from .. import _lib, _runtime
+from ..errors import KoloInvalidArgumentError, KoloUnsupportedError
+from ..process_sets import global_process_set, set_id
+from .compression import Compression
+
+Sum = _lib.SUM
+Average = _lib.AVERAGE
+Min = _lib.MIN
+Max = _lib.MAX
+Product = _lib.PRODUCT
+# Horovod's Adasum has no Kolo counterpart; passing it raises KoloUnsupportedError.
+Adasum = 5
+
+_DTYPES = {
+    torch.float16: _lib.FLOAT16,
+    torch.bfloat16: _lib.BFLOAT16,
+    torch.float32: _lib.FLOAT32,
+    torch.float64: _lib.FLOAT64,
+    torch.int8: _lib.INT8,
+    torch.uint8: _lib.UINT8,
+    torch.int32: _lib.INT32,
+    torch.int64: _lib.INT64,
+}
+
+
+def _resolve_op(average, op):
+    if op is not None and average is not None:
+        raise ValueError("pass either op or the deprecated average, not both")
+    if op is None:
+        op = Average if average is None or average else Sum
+    if op == Adasum:
+        raise KoloUnsupportedError("the Adasum reduction is not supported by Kolo; use "
+                                   "Average or Sum", "KOLO_INVALID_ARGUMENT")
+    if op not in (Sum, Average, Min, Max, Product):
+        raise ValueError("unknown reduce op %r" % (op,))
+    return op
+
+
+def _staged(tensor):
+    """A contiguous CPU tensor holding `tensor`'s data (the tensor itself when possible)."""
+    if not isinstance(tensor, torch.Tensor):
+        raise TypeError("expected a torch.Tensor, got %s" % type(tensor).__name__)
+    if tensor.dtype not in _DTYPES:
+        raise KoloInvalidArgumentError(
+            "unsupported dtype %s; Kolo supports %s" % (
+                tensor.dtype, ", ".join(str(d) for d in _DTYPES)), "KOLO_INVALID_ARGUMENT")
+    if tensor.is_sparse:
+        raise KoloInvalidArgumentError("sparse tensors are not supported; convert with "
+                                       "to_dense()", "KOLO_INVALID_ARGUMENT")
+    t = tensor.detach()
+    if t.device.type != "cpu":
+        t = t.to("cpu")
+    return t.contiguous()
+
+
+def _buffer(t):
+    return _runtime.Buffer(t.data_ptr(), _DTYPES[t.dtype], t.shape, t)
+
+
+def _same_memory(a, b):
+    return a.device == b.device and a.data_ptr() == b.data_ptr() and a.is_contiguous()
+
+
+def _kolo_output(dtype, device):
+    """A finish step turning a Kolo-allocated output into a new tensor."""
+    def finish(handle):
+        ptr, nbytes, shape = _runtime.output_of(handle)
+        out = torch.empty(shape, dtype=dtype)
+        if nbytes:
+            ctypes.memmove(out.data_ptr(), ptr, nbytes)
+        return out if device.type == "cpu" else out.to(device)
+    return finish
+
+
+def _name(kind, name, process_set):
+    return "%s.%s" % (kind, name) if name else _runtime.auto_name(kind, set_id(process_set))
+
+
+# ---- allreduce ---------------------------------------------------------------------------
+
+def _allreduce_submit(tensor, output, name, op, prescale_factor, postscale_factor,
+                      process_set):
+    """Reduces `tensor` into `output` (which may be the same tensor)."""
+    src = _staged(tensor)
+    inplace = output is tensor and _same_memory(src, tensor)
+    dst = src if inplace else torch.empty_like(src)
+
+    def finish(handle):
+        if not _same_memory(dst, output):
+            output.copy_(dst.view(output.shape))
+        return output
+    return _runtime.submit("allreduce", _name("allreduce", name, process_set), _buffer(src),
+                           _buffer(dst),
+                           finish=finish, op=op, prescale=prescale_factor,
+                           postscale=postscale_factor, process_set=set_id(process_set))
+
+
+def allreduce_async(tensor, average=None, name=None, op=None, prescale_factor=1.0,
+                    postscale_factor=1.0, process_set=global_process_set):
+    op = _resolve_op(average, op)
+    output = torch.empty_like(tensor, memory_format=torch.contiguous_format)
+    return _allreduce_submit(tensor, output, name, op, prescale_factor, postscale_factor,
+                             process_set)
+
+
+def allreduce_async_(tensor, average=None, name=None, op=None, prescale_factor=1.0,
+                     postscale_factor=1.0, process_set=global_process_set):
+    op = _resolve_op(average, op)
+    return _allreduce_submit(tensor, tensor, name, op, prescale_factor, postscale_factor,
+                             process_set)
+
+
+class _AllreduceFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, tensor, name, op, prescale_factor, postscale_factor, process_set):
+        ctx.args = (op, prescale_factor, postscale_factor, process_set)
+        return synchronize(allreduce_async(tensor, None, name, op, prescale_factor,
+                                           postscale_factor, process_set))
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        op, pre, post, process_set = ctx.args
+        grad = synchronize(allreduce_async(grad_output.contiguous(), None, None, op, pre, post,
+                                           process_set))
+        return grad, None, None, None, None, None
+
+
+def allreduce(tensor, average=None, name=None, compression=Compression.none, op=None,
+              prescale_factor=1.0, postscale_factor=1.0, process_set=global_process_set):
+    """A new tensor reducing `tensor` over the set (default op: Average). Differentiable:
+    the gradient is the same reduction of the output's gradient."""
+    op = _resolve_op(average, op)
+    compressed, ctx = compression.compress(tensor)
+    out = _AllreduceFunction.apply(compressed, name, op, prescale_factor, postscale_factor,
+                                   process_set)
+    return compression.decompress(out, ctx)
+
+
+def allreduce_(tensor, average=None, name=None, op=None, prescale_factor=1.0,
+               postscale_factor=1.0, process_set=global_process_set):
+    return synchronize(allreduce_async_(tensor, average, name, op, prescale_factor,
+                                        postscale_factor, process_set))
+
+
+def _grouped_submit(tensors, outputs, name, op, prescale_factor, postscale_factor,
+                    process_set):
+    if not tensors:
+        raise ValueError("grouped ops need at least one tensor")
+    base = name or _runtime.auto_name("grouped_allreduce", set_id(process_set))
+    dtypes = sorted({t.dtype for t in tensors}, key=str)
+    if len(dtypes) > 1:
+        # The runtime groups one dtype at a time: one grouped op per dtype, named by dtype
+        # so every rank forms the same sub-groups.
+        handles = []
+        for dtype in dtypes:
+            idx = [i for i, t in enumerate(tensors) if t.dtype == dtype]
+            handles.append(_grouped_submit(
+                [tensors[i] for i in idx], [outputs[i] for i in idx],
+                "%s.%s" % (base, str(dtype).replace("torch.", "")), op, prescale_factor,
+                postscale_factor, process_set))
+        return _GroupHandle(handles, combine=lambda results: list(outputs))
+    names = ["%s.%d" % (base, i) for i in range(len(tensors))]
+    srcs, dsts = [], []
+    for t, out in zip(tensors, outputs):
+        src = _staged(t)
+        srcs.append(src)
+        dsts.append(src if out is t and _same_memory(src, t) else torch.empty_like(src))
+
+    def finish(handle):
+        for dst, out in zip(dsts, outputs):
+            if not _same_memory(dst, out):
+                out.copy_(dst.view(out.shape))
+        return list(outputs)
+    return _runtime.submit_grouped_allreduce(
+        names, [_buffer(s) for s in srcs], [_buffer(d) for d in dsts], finish=finish, op=op,
+        prescale=prescale_factor, postscale=postscale_factor, process_set=set_id(process_set))
+
+
+def grouped_allreduce_async(tensors, average=None, name=None, op=None, prescale_factor=1.0,
+                            postscale_factor=1.0, process_set=global_process_set):
+    op = _resolve_op(average, op)
+    outputs = [torch.empty_like(t, memory_format=torch.contiguous_format) for t in tensors]
+    return _grouped_submit(list(tensors), outputs, name, op, prescale_factor,
+                           postscale_factor, process_set)
+
+
+def grouped_allreduce_async_(tensors, average=None, name=None, op=None, prescale_factor=1.0,
+                             postscale_factor=1.0, process_set=global_process_set):
+    op = _resolve_op(average, op)
+    tensors = list(tensors)
+    return _grouped_submit(tensors, tensors, name, op, prescale_factor, postscale_factor,
+                           process_set)
+
+
+def grouped_allreduce(tensors, average=None, name=None, compression=Compression.none,
+                      op=None, prescale_factor=1.0, postscale_factor=1.0,
+                      process_set=global_process_set):
+    """Reduces several tensors as one negotiated unit; returns new tensors."""
+    pairs = [compression.compress(t) for t in tensors]
+    outs = synchronize(grouped_allreduce_async([p[0] for p in pairs], average, name, op,
+                                               prescale_factor, postscale_factor, process_set))
+    return [compression.decompress(o, p[1]) for o, p in zip(outs, pairs)]
+
+
+def grouped_allreduce_(tensors, average=None, name=None, op=None, prescale_factor=1.0,
+                       postscale_factor=1.0, process_set=global_process_set):
+    return synchronize(grouped_allreduce_async_(tensors, average, name, op, prescale_factor,
+                                                postscale_factor, process_set))
+
+
+# ---- allgather, broadcast, alltoall, reducescatter ------------------------------------
+
+def allgather_async(tensor, name=None, process_set=global_process_set):
+    src = _staged(tensor)
+    return _runtime.submit("allgather", _name("allgather", name, process_set), _buffer(src),
+                           finish=_kolo_output(src.dtype, tensor.device),
+                           process_set=set_id(process_set))
+
+
+def allgather(tensor, name=None, process_set=global_process_set):
+    """Every rank's tensor concatenated along dimension 0 in rank order (the first
+    dimension may differ between ranks)."""
+    return synchronize(allgather_async(tensor, name, process_set))
+
+
+def broadcast_async(tensor, root_rank, name=None, process_set=global_process_set):
+    output = torch.empty_like(tensor, memory_format=torch.contiguous_format)
+    return _broadcast_submit(tensor, output, root_rank, name, process_set)
+
+
+def broadcast_async_(tensor, root_rank, name=None, process_set=global_process_set):
+    return _broadcast_submit(tensor, tensor, root_rank, name, process_set)
+
+
+def _broadcast_submit(tensor, output, root_rank, name, process_set):
+    src = _staged(tensor)
+    dst = src if output is tensor and _same_memory(src, tensor) else torch.empty_like(src)
+
+    def finish(handle):
+        if not _same_memory(dst, output):
+            output.copy_(dst.view(output.shape))
+        return output
+    return _runtime.submit("broadcast", _name("broadcast", name, process_set), _buffer(src),
+                           _buffer(dst),
+                           finish=finish, root_rank=root_rank,
+                           process_set=set_id(process_set))
+
+
+def broadcast(tensor, root_rank, name=None, process_set=global_process_set):
+    """A new tensor holding the root's value on every rank."""
+    return synchronize(broadcast_async(tensor, root_rank, name, process_set))
+
+
+def broadcast_(tensor, root_rank, name=None, process_set=global_process_set):
+    """Overwrites `tensor` with the root's value; returns it."""
+    return synchronize(broadcast_async_(tensor, root_rank, name, process_set))
+
+
+def alltoall_async(tensor, splits=None, name=None, process_set=global_process_set):
+    src = _staged(tensor)
+    copy = _kolo_output(src.dtype, tensor.device)
+    if isinstance(splits, torch.Tensor):
+        splits = splits.tolist()
+
+    def finish(handle):
+        out = copy(handle)
+        if splits is None:
+            return out
+        return out, torch.tensor(_runtime.received_splits_of(handle), dtype=torch.int32)
+    return _runtime.submit("alltoall", _name("alltoall", name, process_set), _buffer(src),
+                           finish=finish,
+                           splits=splits, process_set=set_id(process_set))
+
+
+def alltoall(tensor, splits=None, name=None, process_set=global_process_set):
+    """Sends splits[i] rows (default: an even share) to member i; returns the received rows
+    in member order, and with `splits` also the rows received from each member."""
+    return synchronize(alltoall_async(tensor, splits, name, process_set))
+
+
+def reducescatter_async(tensor, name=None, op=Average, process_set=global_process_set,
+                        prescale_factor=1.0, postscale_factor=1.0):
+    op = _resolve_op(None, op)
+    src = _staged(tensor)
+    return _runtime.submit("reducescatter", _name("reducescatter", name, process_set), _buffer(src),
+                           finish=_kolo_output(src.dtype, tensor.device), op=op,
+                           prescale=prescale_factor, postscale=postscale_factor,
+                           process_set=set_id(process_set))
+
+
+def reducescatter(tensor, name=None, compression=Compression.none, op=Average,
+                  process_set=global_process_set, prescale_factor=1.0, postscale_factor=1.0):
+    """Reduces `tensor` and returns this rank's share of dimension 0."""
+    compressed, ctx = compression.compress(tensor)
+    out = synchronize(reducescatter_async(compressed, name, op, process_set, prescale_factor,
+                                          postscale_factor))
+    return compression.decompress(out, ctx)
+
+
+class _GroupHandle:
+    """Several handles completing as one (grouped allgather and reducescatter, grouped
+    allreduce over several dtypes); `combine` turns their results into the op's result."""
+
+    def __init__(self, handles, combine=None):
+        self.handles = handles
+        self.combine = combine
+
+
+def _grouped(fn, tensors, name, kind, **kwargs):
+    base = name or _runtime.auto_name(kind, set_id(kwargs["process_set"]))
+    handles = [fn(t, name="%s.%d" % (base, i), **kwargs) for i, t in enumerate(tensors)]
+    return _GroupHandle(handles)
+
+
+def grouped_allgather_async(tensors, name=None, process_set=global_process_set):
+    return _grouped(allgather_async, tensors, name, "grouped_allgather",
+                    process_set=process_set)
+
+
+def grouped_allgather(tensors, name=None, process_set=global_process_set):
+    return synchronize(grouped_allgather_async(tensors, name, process_set))
+
+
+def grouped_reducescatter_async(tensors, name=None, op=Average, process_set=global_process_set,
+                                prescale_factor=1.0, postscale_factor=1.0):
+    return _grouped(reducescatter_async, tensors, name, "grouped_reducescatter", op=op,
+                    process_set=process_set, prescale_factor=prescale_factor,
+                    postscale_factor=postscale_factor)
+
+
+def grouped_reducescatter(tensors, name=None, compression=Compression.none, op=Average,
+                          process_set=global_process_set, prescale_factor=1.0,
+                          postscale_factor=1.0):
+    pairs = [compression.compress(t) for t in tensors]
+    outs = synchronize(grouped_reducescatter_async([p[0] for p in pairs], name, op,
+                                                   process_set, prescale_factor,
+                                                   postscale_factor))
+    return [compression.decompress(o, p[1]) for o, p in zip(outs, pairs)]
+
+
+def sparse_allreduce_async(tensor, name, op, process_set=global_process_set):
+    raise KoloUnsupportedError("sparse allreduce is not supported by Kolo; use "
+                               "sparse_as_dense=True or to_dense()", "KOLO_INVALID_ARGUMENT")
+
+
+# ---- completion, join, barrier -----------------------------------------------------------
+
+def poll(handle):
+    """True once the op behind `handle` finished; never blocks."""
+    if isinstance(handle, _GroupHandle):
+        return all(_runtime.poll(h) for h in handle.handles)
+    return _runtime.poll(handle)
+
+
+def synchronize(handle):
+    """Waits for the op and returns its output; raises KoloError if it failed."""
+    if isinstance(handle, _GroupHandle):
+        results = [_runtime.synchronize(h) for h in handle.handles]
+        return handle.combine(results) if handle.combine else results
+    return _runtime.synchronize(handle)
+
+
+def join(device=-1, process_set=global_process_set):
+    """Marks this rank as out of data: until every rank joined, it takes part in the others'
+    allreduces with zeros. Returns the rank that joined last."""
+    return _runtime.synchronize(_runtime.submit_join(set_id(process_set)))
+
+
+def barrier(process_set=global_process_set):
+    """Returns once every rank of the set reached it."""
+    pset = set_id(process_set)
+    _runtime.synchronize(_runtime.submit_barrier(_runtime.auto_name("barrier", pset), pset))

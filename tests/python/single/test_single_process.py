@@ -1,0 +1,67 @@
+"""The API in a world of one (no launcher): results, errors and the handle life cycle."""
+
+import numpy as np
+import pytest
+
+import kolo
+
+
+def test_world_of_one_queries():
+    assert kolo.is_initialized()
+    assert (kolo.rank(), kolo.size()) == (0, 1)
+    assert (kolo.local_rank(), kolo.local_size()) == (0, 1)
+    assert (kolo.cross_rank(), kolo.cross_size()) == (0, 1)
+
+
+@pytest.mark.parametrize("op", [kolo.Sum, kolo.Average, kolo.Min, kolo.Max, kolo.Product])
+def test_reductions_are_identity(op):
+    a = np.arange(10, dtype=np.int32).reshape(2, 5)
+    np.testing.assert_array_equal(kolo.allreduce(a, op=op), a)
+
+
+def test_every_collective_returns_its_input():
+    a = np.arange(6, dtype=np.float32).reshape(3, 2)
+    np.testing.assert_array_equal(kolo.allgather(a), a)
+    np.testing.assert_array_equal(kolo.broadcast(a, 0), a)
+    np.testing.assert_array_equal(kolo.alltoall(a), a)
+    out, received = kolo.alltoall(a, splits=[3])
+    np.testing.assert_array_equal(out, a)
+    assert received.tolist() == [3]
+    np.testing.assert_array_equal(kolo.reducescatter(a, op=kolo.Sum), a)
+    kolo.barrier()
+    assert kolo.join() == 0
+
+
+def test_scale_factors():
+    out = kolo.allreduce(np.array([1.0, 2.0]), op=kolo.Sum, prescale_factor=3.0,
+                         postscale_factor=0.5)
+    np.testing.assert_array_equal(out, [1.5, 3.0])
+
+
+def test_handle_life_cycle():
+    h = kolo.allreduce_async(np.ones(4), name="single.async")
+    kolo.synchronize(h)
+    assert kolo.poll(kolo.allgather_async(np.ones(1))) in (True, False)
+    with pytest.raises(kolo.KoloError, match="already synchronized"):
+        kolo.poll(h)
+
+
+def test_bad_arguments_name_the_problem():
+    with pytest.raises(kolo.KoloInvalidArgumentError, match="unsupported dtype bool"):
+        kolo.allreduce(np.ones(2, dtype=bool))
+    with pytest.raises(kolo.KoloError) as info:
+        kolo.broadcast(np.ones(2), root_rank=5, name="bad.root")
+    assert "5" in str(info.value)
+    with pytest.raises(ValueError, match="not registered"):
+        kolo.allreduce(np.ones(1), process_set=kolo.ProcessSet([0]))
+
+
+def test_shutdown_then_init_again():
+    kolo.shutdown()
+    assert not kolo.is_initialized()
+    with pytest.raises(kolo.KoloError, match="not initialized"):
+        kolo.rank()
+    kolo.shutdown()  # a second shutdown is harmless
+    kolo.init()
+    assert kolo.size() == 1
+    np.testing.assert_array_equal(kolo.allreduce(np.ones(2)), np.ones(2))
