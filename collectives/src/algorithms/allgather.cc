@@ -7,6 +7,7 @@
 #include "algorithms/internal.h"
 #include "algorithms/ring.h"
 #include "kolo/collectives/collectives.h"
+#include "kolo/collectives/native_collectives.h"
 
 namespace kolo::coll {
 
@@ -20,6 +21,11 @@ Status allgatherv(Communicator& comm, const void* send, void* recv,
   KOLO_RETURN_IF_ERROR(checkBuffer(send, bytesPerRank[r], "send").withContext(kWhat));
   KOLO_RETURN_IF_ERROR(checkBuffer(recv, total, "recv").withContext(kWhat));
   const uint64_t tagBase = comm.beginCollective();
+  if (NativeCollectives* native = comm.transport().nativeCollectives(); native && n > 1) {
+    if (auto s = native->allgatherv(send, recv, bytesPerRank, comm.opDeadline())) {
+      return s->withContext(fmt::format("{} ({})", kWhat, native->name()));
+    }
+  }
   RingPlan plan = ringPlanFromCounts(bytesPerRank);
   auto* own = static_cast<std::byte*>(recv) + plan.offset[r];
   // memmove: send may be recv itself (in place), overlapping the own block.

@@ -4,6 +4,7 @@
 #include "algorithms/internal.h"
 #include "kolo/collectives/algorithm_registry.h"
 #include "kolo/collectives/collectives.h"
+#include "kolo/collectives/native_collectives.h"
 #include "kolo/collectives/reduce.h"
 #include "kolo/collectives/shm_arena.h"
 
@@ -41,11 +42,19 @@ Status allreduce(Communicator& comm, const void* send, void* recv, size_t count,
   KOLO_RETURN_IF_ERROR(checkBuffer(send, count, "send").withContext("allreduce"));
   KOLO_RETURN_IF_ERROR(checkBuffer(recv, count, "recv").withContext("allreduce"));
   const size_t bytes = count * dataTypeSize(type);
+  const AllreduceAlgorithm requested = algorithm;
   if (algorithm == AllreduceAlgorithm::kAuto ||
       (algorithm == AllreduceAlgorithm::kShm && comm.arena() == nullptr)) {
     algorithm = selectAllreduce(comm, bytes);
   }
   const uint64_t tagBase = comm.beginCollective();
+  // An explicit algorithm runs Kolo's own over the transport; kAuto lets a native library run it.
+  NativeCollectives* native = comm.transport().nativeCollectives();
+  if (requested == AllreduceAlgorithm::kAuto && native != nullptr && comm.size() > 1) {
+    if (auto s = native->allreduce(send, recv, count, type, op, comm.opDeadline())) {
+      return s->withContext(fmt::format("allreduce ({})", native->name()));
+    }
+  }
   if (algorithm == AllreduceAlgorithm::kShm) {
     return comm.arena()
         ->allreduce(send, recv, count, type, op, comm.opDeadline())

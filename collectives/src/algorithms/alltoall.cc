@@ -9,6 +9,7 @@
 #include "algorithms/internal.h"
 #include "algorithms/request_list.h"
 #include "kolo/collectives/collectives.h"
+#include "kolo/collectives/native_collectives.h"
 
 namespace kolo::coll {
 
@@ -29,6 +30,11 @@ Status alltoallv(Communicator& comm, const void* send, std::span<const size_t> s
                       sendBytes[r], recvBytes[r]);
   }
   const uint64_t tagBase = comm.beginCollective();
+  if (NativeCollectives* native = comm.transport().nativeCollectives(); native && n > 1) {
+    if (auto s = native->alltoallv(send, sendBytes, recv, recvBytes, comm.opDeadline())) {
+      return s->withContext(fmt::format("{} ({})", kWhat, native->name()));
+    }
+  }
 
   // In place: the outgoing blocks must be saved before receives overwrite them.
   std::vector<std::byte> saved;

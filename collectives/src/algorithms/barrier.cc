@@ -6,6 +6,7 @@
 #include "algorithms/internal.h"
 #include "algorithms/request_list.h"
 #include "kolo/collectives/collectives.h"
+#include "kolo/collectives/native_collectives.h"
 #include "kolo/collectives/shm_arena.h"
 
 namespace kolo::coll {
@@ -15,6 +16,11 @@ Status barrier(Communicator& comm) {
   const int r = comm.rank();
   const uint64_t tagBase = comm.beginCollective();
   if (n == 1) return Status::ok();
+  if (NativeCollectives* native = comm.transport().nativeCollectives()) {
+    if (auto s = native->barrier(comm.opDeadline())) {
+      return s->withContext(fmt::format("barrier ({})", native->name()));
+    }
+  }
   if (comm.arena() != nullptr)
     return comm.arena()->barrier(comm.opDeadline()).withContext("barrier");
   const Deadline deadline = comm.opDeadline();

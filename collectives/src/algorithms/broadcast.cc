@@ -5,6 +5,7 @@
 #include "algorithms/internal.h"
 #include "algorithms/request_list.h"
 #include "kolo/collectives/collectives.h"
+#include "kolo/collectives/native_collectives.h"
 #include "kolo/collectives/shm_arena.h"
 
 namespace kolo::coll {
@@ -66,6 +67,11 @@ Status broadcast(Communicator& comm, void* buffer, size_t bytes, int root) {
   KOLO_RETURN_IF_ERROR(checkBuffer(buffer, bytes, "buffer").withContext(kWhat));
   const uint64_t tagBase = comm.beginCollective();
   if (n == 1) return Status::ok();
+  if (NativeCollectives* native = comm.transport().nativeCollectives()) {
+    if (auto s = native->broadcast(buffer, bytes, root, comm.opDeadline())) {
+      return s->withContext(fmt::format("{} ({})", kWhat, native->name()));
+    }
+  }
   if (comm.arena() != nullptr) {
     return comm.arena()->broadcast(buffer, bytes, root, comm.opDeadline()).withContext(kWhat);
   }

@@ -8,6 +8,7 @@
 #include "algorithms/internal.h"
 #include "algorithms/ring.h"
 #include "kolo/collectives/collectives.h"
+#include "kolo/collectives/native_collectives.h"
 
 namespace kolo::coll {
 
@@ -22,6 +23,11 @@ Status reduceScatter(Communicator& comm, const void* send, void* recv,
   KOLO_RETURN_IF_ERROR(checkBuffer(send, total, "send").withContext(kWhat));
   KOLO_RETURN_IF_ERROR(checkBuffer(recv, recvCounts[r], "recv").withContext(kWhat));
   const uint64_t tagBase = comm.beginCollective();
+  if (NativeCollectives* native = comm.transport().nativeCollectives(); native && n > 1) {
+    if (auto s = native->reduceScatter(send, recv, recvCounts, type, op, comm.opDeadline())) {
+      return s->withContext(fmt::format("{} ({})", kWhat, native->name()));
+    }
+  }
   const size_t esize = dataTypeSize(type);
   RingPlan plan = ringPlanFromCounts(recvCounts);
   if (n == 1) {

@@ -61,6 +61,8 @@ Expected<WorldSpec> worldSpecFromEnv() {
   spec.bindAddress = getEnv(protocol::kEnvBindAddress).value_or("");
   spec.transport = toLower(getEnv("KOLO_TRANSPORT").value_or("auto"));
   spec.connectTimeoutSeconds = envDouble("KOLO_START_TIMEOUT", 30.0);
+  spec.cpuOperations = toLower(getEnv("KOLO_CPU_OPERATIONS").value_or("kolo"));
+  KOLO_RETURN_IF_ERROR(checkCpuOperations(spec.cpuOperations));
   spec.options.timeoutSeconds = envDouble("KOLO_TIMEOUT_SECONDS", 300.0);
   return spec;
 }
@@ -74,6 +76,8 @@ Expected<std::unique_ptr<Communicator>> connectWorld(KvStore& store, const World
     return makeStatus(Code::kInvalidArgument,
                       "KOLO_TRANSPORT is '{}'; expected auto, shm or tcp", spec.transport);
   }
+  KOLO_RETURN_IF_ERROR(checkCpuOperations(spec.cpuOperations));
+  if (spec.cpuOperations == "mpi") return connectWorldFromMpi(spec);
   setLogRank(spec.rank);
   if (spec.size == 1) {
     auto self = makeLoopbackWorld(1);

@@ -1,5 +1,6 @@
 // One rank of the multi-process collectives sweep: started by kolorun (or mpirun) with N ranks,
-// it connects the world from the KOLO_* environment (KOLO_TRANSPORT picks shm or tcp) and runs
+// it connects the world from the KOLO_* environment (KOLO_TRANSPORT picks shm or tcp; under
+// mpirun KOLO_CPU_OPERATIONS=mpi|kolo picks MPI or Kolo's transports) and runs
 // every collective over counts {0,1,7,1000,2^20+3} x dtypes x ops against the shared reference.
 // Exit code 0 only if every case on this rank matched the reference bit for bit.
 #include <cstdio>
@@ -164,17 +165,21 @@ int run() {
     std::fprintf(stderr, "%s\n", spec.status().toString().c_str());
     return 2;
   }
-  auto url = getEnv("KOLO_STORE");
-  if (!url) {
-    std::fprintf(stderr, "KOLO_STORE is not set: run under kolorun\n");
+  // kolorun publishes a store; mpirun does not, and the world bootstraps from MPI instead.
+  Expected<std::unique_ptr<Communicator>> comm = Status(Code::kInvalidUsage, "");
+  if (auto url = getEnv("KOLO_STORE")) {
+    auto store = openStore(*url);
+    if (!store) {
+      std::fprintf(stderr, "%s\n", store.status().toString().c_str());
+      return 2;
+    }
+    comm = connectWorld(*store.value(), *spec);
+  } else if (launchedByMpi()) {
+    comm = connectWorldFromMpi(*spec);
+  } else {
+    std::fprintf(stderr, "KOLO_STORE is not set: run under kolorun or mpirun\n");
     return 2;
   }
-  auto store = openStore(*url);
-  if (!store) {
-    std::fprintf(stderr, "%s\n", store.status().toString().c_str());
-    return 2;
-  }
-  auto comm = connectWorld(*store.value(), *spec);
   if (!comm) {
     std::fprintf(stderr, "%s\n", comm.status().toString().c_str());
     return 2;

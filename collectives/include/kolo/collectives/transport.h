@@ -18,6 +18,8 @@
 
 namespace kolo {
 
+class NativeCollectives;  // native_collectives.h
+
 class Request {
  public:
   virtual ~Request() = default;
@@ -64,6 +66,9 @@ class Transport {
   // (the runtime's coordinator waiting for peers) also wakes for new local work. Returns false
   // when the transport cannot do that; callers then park in short timed slices instead.
   virtual bool wake() { return false; }
+  // Non-null when the library under this transport runs collectives itself (MPI with
+  // KOLO_CPU_OPERATIONS=mpi); kolo::coll then dispatches to it.
+  virtual NativeCollectives* nativeCollectives() { return nullptr; }
 };
 
 }  // namespace kolo
