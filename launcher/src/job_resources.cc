@@ -14,43 +14,6 @@
 
 namespace kolo::launcher {
 
-Expected<ScopedTempDir> ScopedTempDir::create(const std::string& namePrefix) {
-  const char* tmp = std::getenv("TMPDIR");
-  std::string base = (tmp != nullptr && *tmp != '\0') ? tmp : "/tmp";
-  std::string templ = base + "/" + namePrefix + "XXXXXX";
-  std::vector<char> buffer(templ.begin(), templ.end());
-  buffer.push_back('\0');
-  if (::mkdtemp(buffer.data()) == nullptr) {
-    return makeStatus(Code::kIoError, "cannot create a temporary directory {}: {}", templ,
-                      std::strerror(errno));
-  }
-  return ScopedTempDir(std::string(buffer.data()));
-}
-
-ScopedTempDir::ScopedTempDir(ScopedTempDir&& other) noexcept : path_(std::move(other.path_)) {
-  other.path_.clear();
-}
-
-ScopedTempDir& ScopedTempDir::operator=(ScopedTempDir&& other) noexcept {
-  if (this != &other) {
-    remove();
-    path_ = std::move(other.path_);
-    other.path_.clear();
-  }
-  return *this;
-}
-
-ScopedTempDir::~ScopedTempDir() {
-  remove();
-}
-
-void ScopedTempDir::remove() {
-  if (path_.empty()) return;
-  std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
-  path_.clear();
-}
-
 Expected<std::string> makeJobId() {
   unsigned char bytes[16];
   size_t filled = 0;

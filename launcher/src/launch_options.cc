@@ -3,8 +3,13 @@
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
+#include <charconv>
 #include <set>
 #include <sstream>
+
+#include "kolo/base/env.h"
+#include "kolo/launcher/build_info.h"
+#include "kolo/launcher/host_list.h"
 
 namespace kolo::launcher {
 namespace {
@@ -15,9 +20,22 @@ constexpr const char* kVersion = "0.1.0";
 // parsing. Only kolorun's own options are scanned: the first non-option argument starts the
 // command, whose own "-np" must reach it untouched.
 std::vector<std::string> normalizeArguments(int argc, const char* const* argv) {
-  static const std::set<std::string> kTakesValue = {"-np", "--np",      "-n",
-                                                    "-x",  "--timeout", "--kill-grace",
-                                                    "--bind-to"};
+  static const std::set<std::string> kTakesValue = {"-np",
+                                                    "--np",
+                                                    "-n",
+                                                    "-x",
+                                                    "--timeout",
+                                                    "--kill-grace",
+                                                    "--bind-to",
+                                                    "-H",
+                                                    "--host",
+                                                    "--hostfile",
+                                                    "--start-timeout",
+                                                    "--network-interface",
+                                                    "--output-filename",
+                                                    "--ranks-filter",
+                                                    "--ssh-port",
+                                                    "--ssh-identity-file"};
   std::vector<std::string> args;
   bool inOptions = true;
   for (int i = 1; i < argc; ++i) {
@@ -42,22 +60,82 @@ std::vector<std::string> normalizeArguments(int argc, const char* const* argv) {
 
 }  // namespace
 
+Expected<std::set<int>> parseRankList(std::string_view text) {
+  std::set<int> ranks;
+  auto number = [](std::string_view t, int& out) {
+    auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), out);
+    return ec == std::errc() && end == t.data() + t.size() && out >= 0;
+  };
+  for (const std::string& item : splitKeepingEmpty(text, ',')) {
+    size_t dash = item.find('-');
+    int first = 0;
+    int last = 0;
+    bool ok = dash == std::string::npos
+                  ? number(item, first) && number(item, last)
+                  : number(std::string_view(item).substr(0, dash), first) &&
+                        number(std::string_view(item).substr(dash + 1), last) && first <= last;
+    if (!ok) {
+      return makeStatus(Code::kInvalidArgument,
+                        "--ranks-filter '{}': '{}' is not a rank or a range like 2-5", text, item);
+    }
+    for (int r = first; r <= last; ++r) ranks.insert(r);
+  }
+  if (ranks.empty()) {
+    return makeStatus(Code::kInvalidArgument, "--ranks-filter '{}' names no rank", text);
+  }
+  return ranks;
+}
+
 ParsedCommandLine parseCommandLine(int argc, const char* const* argv) {
   ParsedCommandLine result;
   LaunchOptions& options = result.options;
   std::vector<std::string> xSettings;
 
   CLI::App app{
-      "kolorun: start N ranks of a Kolo job on this host, stream their output with\n"
-      "[rank]<stdout>: prefixes, and stop the whole job when one rank fails.",
+      "kolorun: start N ranks of a Kolo job on this host or on -H/--hostfile hosts (local ones\n"
+      "directly, others through ssh), host the job's authenticated rendezvous store, stream\n"
+      "their output with [rank]<stdout>: prefixes, and stop the whole job when one rank fails.",
       "kolorun"};
   app.footer(
-      "Usage: kolorun -np N [options] [--] command [args...]\n"
+      "Usage: kolorun -np N [-H host1:slots,... | --hostfile FILE] [options] [--] command "
+      "[args...]\n"
+      "--help-env lists every KOLO_* variable; --check-build the compiled backends.\n"
       "Exit code: the first failing rank's (128 + signal if killed), 124 on --timeout.");
   app.set_version_flag("--version", fmt::format("kolorun {}", kVersion));
-  app.add_option("-n,--np", options.np, "number of ranks to start")
-      ->required()
+  bool checkBuild = false;
+  bool helpEnv = false;
+  std::string ranksFilter;
+  app.add_option("-n,--np", options.np,
+                 "number of ranks to start (default with -H/--hostfile: one per slot)")
       ->check(CLI::Range(1, 1 << 20));
+  app.add_option("-H,--host", options.hostList,
+                 "hosts and slots: host1:slots,host2:slots (localhost, 127.x.y.z and this "
+                 "machine's name run here; others through ssh)");
+  app.add_option("--hostfile", options.hostfile,
+                 "file with one host per line: 'host slots=N', 'host:N' or 'host'; # comments")
+      ->excludes("-H");
+  app.add_option("--start-timeout", options.startTimeoutSeconds,
+                 "seconds for every rank to join the rendezvous store; missing ranks are named "
+                 "and the job stops")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--network-interface", options.networkInterface,
+                 "interface whose address ranks and the store use (e.g. eth0)");
+  app.add_option("--output-filename", options.outputDir,
+                 "also write each rank's stdout/stderr to DIR/rank.N/stdout and stderr");
+  app.add_option("--ranks-filter", ranksFilter,
+                 "show only these ranks' output, e.g. 0 or 0,2-3 (files get everything)");
+  app.add_flag("--prefix-timestamp", options.prefixTimestamp,
+               "start each output line with a UTC timestamp");
+  app.add_flag("--mpi", options.useMpirun,
+               "start the ranks with mpirun (equivalent flags; Kolo reads Open MPI's env)");
+  app.add_option("--ssh-port", options.sshPort, "ssh port for remote hosts")
+      ->check(CLI::Range(1, 65535));
+  app.add_option("--ssh-identity-file", options.sshIdentityFile,
+                 "ssh private key for remote hosts");
+  app.add_flag("--check-build", checkBuild,
+               "print which backends Kolo was built with (shm, tcp, MPI, NCCL, ...) and exit");
+  app.add_flag("--help-env", helpEnv, "print every KOLO_* variable with its default and exit");
   app.add_option("-x", xSettings,
                  "NAME=VALUE sets a variable for every rank; NAME alone passes on kolorun's "
                  "value (repeatable)")
@@ -94,6 +172,13 @@ ParsedCommandLine parseCommandLine(int argc, const char* const* argv) {
     return result;
   }
 
+  if (checkBuild || helpEnv) {
+    result.exitNow = true;
+    result.exitCode = 0;
+    result.stdoutText = checkBuild ? checkBuildReport() : "";
+    if (helpEnv) result.stdoutText += helpEnvTable();
+    return result;
+  }
   options.command = app.remaining();
   if (!options.command.empty() && options.command.front() == "--") {
     options.command.erase(options.command.begin());
@@ -107,6 +192,14 @@ ParsedCommandLine parseCommandLine(int argc, const char* const* argv) {
   };
   if (options.command.empty())
     return fail("no command given; usage: kolorun -np N [options] [--] command [args...]");
+  if (options.np == 0 && options.hostList.empty() && options.hostfile.empty()) {
+    return fail("-np is required (or -H/--hostfile, for one rank per slot)");
+  }
+  if (!ranksFilter.empty()) {
+    auto ranks = parseRankList(ranksFilter);
+    if (!ranks) return fail(ranks.status().message());
+    options.ranksFilter = std::move(*ranks);
+  }
   for (const std::string& text : xSettings) {
     auto setting = parseEnvSetting(text);
     if (!setting) return fail(setting.status().message());

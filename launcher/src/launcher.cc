@@ -1,51 +1,97 @@
-#include "kolo/launcher/core_binding.h"
 #include "kolo/launcher/launcher.h"
 
 #include <fmt/format.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdio>
-#include <optional>
+#include <cstring>
+#include <filesystem>
 
+#include "kolo/launcher/core_binding.h"
+#include "kolo/launcher/host_list.h"
 #include "kolo/launcher/job_resources.h"
 #include "kolo/launcher/rank_spawner.h"
+#include "kolo/launcher/remote_command.h"
+#include "kolo/launcher/store_server.h"
 #include "kolo/launcher/supervisor.h"
 #include "kolo/protocol/env_contract.h"
+#include "kolo/protocol/store_wire.h"
 
 namespace kolo::launcher {
 namespace {
 
 // The shell's code for "command cannot be executed / not found".
 constexpr int kExitCannotExecute = 127;
+constexpr const char* kRedacted = "<redacted>";
 
 void printError(const std::string& message) {
   std::fputs(fmt::format("kolorun: {}\n", message).c_str(), stderr);
   std::fflush(stderr);
 }
 
-std::string shellQuote(const std::string& word) {
-  if (!word.empty() && word.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                              "0123456789_-./=:,+@%") == std::string::npos) {
-    return word;
-  }
-  std::string quoted = "'";
-  for (char c : word) {
-    if (c == '\'') {
-      quoted += "'\\''";
-    } else {
-      quoted.push_back(c);
-    }
-  }
-  return quoted + "'";
+// Written with one write(2) from the store's io thread, so it never splits a rank's line.
+void logLine(const std::string& line) {
+  std::string text = "kolorun: " + line + "\n";
+  (void)!::write(2, text.data(), text.size());
 }
 
-std::string joinCommand(const std::vector<std::string>& command) {
-  std::string line;
-  for (const std::string& word : command) {
-    if (!line.empty()) line.push_back(' ');
-    line += shellQuote(word);
+bool anyRemote(const HostAssignment& assignment) {
+  for (const HostSlots& host : assignment.hosts()) {
+    if (!host.local) return true;
   }
-  return line;
+  return false;
+}
+
+Expected<std::vector<HostSlots>> hostsFor(const LaunchOptions& options) {
+  if (!options.hostList.empty()) return parseHostList(options.hostList);
+  if (!options.hostfile.empty()) return readHostfile(options.hostfile);
+  return std::vector<HostSlots>{HostSlots{localHostname(), "127.0.0.1", options.np, true}};
+}
+
+// --mpi: mpirun does the spawning and the output tagging; kolorun keeps the store alive, forwards
+// SIGINT/SIGTERM and returns mpirun's exit code.
+int runDelegated(const std::vector<std::string>& argv, const Environment& env) {
+  std::vector<std::string> envStrings = toEnvStrings(env);
+  std::vector<char*> argvPtrs;
+  for (const std::string& a : argv) argvPtrs.push_back(const_cast<char*>(a.c_str()));
+  argvPtrs.push_back(nullptr);
+  std::vector<char*> envPtrs;
+  for (const std::string& e : envStrings) envPtrs.push_back(const_cast<char*>(e.c_str()));
+  envPtrs.push_back(nullptr);
+  posix_spawnattr_t attr;
+  ::posix_spawnattr_init(&attr);
+  sigset_t none;
+  sigset_t defaults;
+  ::sigemptyset(&none);
+  ::sigemptyset(&defaults);
+  ::sigaddset(&defaults, SIGPIPE);
+  ::posix_spawnattr_setsigmask(&attr, &none);
+  ::posix_spawnattr_setsigdefault(&attr, &defaults);
+  ::posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  // The PATH search uses kolorun's PATH, which the delegated mpirun inherits anyway.
+  pid_t pid = -1;
+  int rc = ::posix_spawnp(&pid, argv[0].c_str(), nullptr, &attr, argvPtrs.data(), envPtrs.data());
+  ::posix_spawnattr_destroy(&attr);
+  if (rc != 0) {
+    printError(fmt::format("--mpi: cannot run {}: {}", argv[0], std::strerror(rc)));
+    return kExitCannotExecute;
+  }
+  sigset_t waited;
+  ::sigemptyset(&waited);
+  for (int sig : {SIGCHLD, SIGINT, SIGTERM}) ::sigaddset(&waited, sig);
+  while (true) {
+    siginfo_t info{};
+    int sig = ::sigwaitinfo(&waited, &info);
+    if (sig == SIGINT || sig == SIGTERM) ::kill(pid, sig);
+    int status = 0;
+    if (::waitpid(pid, &status, WNOHANG) == pid) {
+      if (WIFEXITED(status)) return WEXITSTATUS(status);
+      if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+    }
+  }
 }
 
 }  // namespace
@@ -58,7 +104,7 @@ std::string describeJob(const HostAssignment& assignment, const JobInfo& job,
     const HostSlots& host = assignment.hosts()[h];
     text += fmt::format("host {}: {} ({}, {} slot(s), {} rank(s){})\n", h, host.name, host.address,
                         host.slots, assignment.localSize(static_cast<int>(h)),
-                        host.local ? ", local" : "");
+                        host.local ? ", local" : ", ssh");
   }
   const std::string command = joinCommand(options.command);
   for (int rank = 0; rank < assignment.worldSize(); ++rank) {
@@ -75,7 +121,9 @@ std::string describeJob(const HostAssignment& assignment, const JobInfo& job,
     for (const auto& [name, value] : shown) {
       // Show what the rank really gets, including a -x override of a contract variable.
       auto actual = full.find(name);
-      text += fmt::format("  {}={}\n", name, actual != full.end() ? actual->second : value);
+      const bool secret = name == protocol::kEnvSecret;
+      text += fmt::format("  {}={}\n", name,
+                          secret ? kRedacted : (actual != full.end() ? actual->second : value));
     }
   }
   return text;
@@ -88,7 +136,7 @@ int runKolorun(int argc, const char* const* argv, const char* const* envp) {
     std::fputs(parsed.stderrText.c_str(), stderr);
     return parsed.exitCode;
   }
-  const LaunchOptions& options = parsed.options;
+  LaunchOptions& options = parsed.options;
   const Environment base = environmentFrom(envp);
   for (const EnvSetting& setting : options.env) {
     if (!setting.value && base.count(setting.name) == 0) {
@@ -97,74 +145,207 @@ int runKolorun(int argc, const char* const* argv, const char* const* envp) {
     }
   }
 
-  auto assignment = HostAssignment::localOnly(localHostname(), options.np);
+  auto hosts = hostsFor(options);
+  if (!hosts) {
+    printError(hosts.status().message());
+    return 2;
+  }
+  const std::string hostname = localHostname();
+  std::string localAddress = "127.0.0.1";
+  if (!options.networkInterface.empty()) {
+    auto address = interfaceAddress(options.networkInterface);
+    if (!address) {
+      printError(address.status().message());
+      return 2;
+    }
+    localAddress = *address;
+  }
+  if (!options.hostList.empty() || !options.hostfile.empty()) {
+    classifyHosts(*hosts, hostname, localAddress);
+    bool remoteHost = false;
+    for (const HostSlots& host : *hosts) remoteHost = remoteHost || !host.local;
+    // Remote ranks must reach this machine's ranks and store: loopback will not do.
+    if (remoteHost && options.networkInterface.empty()) {
+      localAddress = primaryAddress();
+      classifyHosts(*hosts, hostname, localAddress);
+    }
+  } else if (!options.networkInterface.empty()) {
+    (*hosts)[0].address = localAddress;
+  }
+  if (options.np == 0) {
+    for (const HostSlots& host : *hosts) options.np += host.slots;
+  }
+  auto assignment = HostAssignment::blockPlace(*hosts, options.np);
   if (!assignment) {
     printError(assignment.status().message());
     return 2;
   }
+  for (int rank : options.ranksFilter) {
+    if (rank >= options.np) {
+      printError(
+          fmt::format("--ranks-filter names rank {} but the job has {} rank(s)", rank, options.np));
+      return 2;
+    }
+  }
+  const bool remote = anyRemote(*assignment);
+
   auto jobId = makeJobId();
-  if (!jobId) {
-    printError(jobId.status().message());
-    return 1;
-  }
-  auto storeDir = ScopedTempDir::create(fmt::format("kolo-{}-", jobId->substr(0, 8)));
-  if (!storeDir) {
-    printError(storeDir.status().message());
-    return 1;
-  }
-  auto port = pickFreePort();
-  if (!port) {
-    printError(port.status().message());
-    return 1;
+  auto secret = makeSecret();
+  auto masterPort = pickFreePort();
+  for (const Status& status : {jobId.status(), secret.status(), masterPort.status()}) {
+    if (!status.isOk()) {
+      printError(status.message());
+      return 1;
+    }
   }
   JobInfo job;
-  job.storeUrl = std::string(protocol::kStoreSchemeFile) + storeDir->path();
   job.jobId = *jobId;
   job.masterAddr = assignment->hostOf(0).address;
-  job.masterPort = *port;
+  job.masterPort = *masterPort;
+  job.secretHex = protocol::toHex(*secret);
+  job.startTimeoutSeconds = options.startTimeoutSeconds;
+  job.networkInterface = options.networkInterface;
+  // A single-host job's store listens on loopback only; with remote hosts it must be reachable.
+  const std::string storeBind =
+      remote ? (options.networkInterface.empty() ? "0.0.0.0" : localAddress) : "127.0.0.1";
+  const std::string storeHost = remote ? localAddress : "127.0.0.1";
 
   if (options.dryRun) {
+    job.storeUrl = fmt::format("{}{}:{}", protocol::kStoreSchemeTcp, storeHost, "PORT");
     std::fputs(describeJob(*assignment, job, options, base).c_str(), stdout);
     return 0;
   }
 
   // Resolve against the PATH the ranks will see, before anything starts, so a typo is one clear
   // error rather than N failed ranks.
-  Environment rank0Env = buildRankEnvironment(*assignment, 0, job, base, options.env);
-  auto executable = resolveExecutable(options.command.front(), rank0Env["PATH"]);
-  if (!executable) {
-    printError(executable.status().message());
-    return kExitCannotExecute;
+  // Remote commands are resolved by the remote shell.
+  std::string executable;
+  bool anyLocal = false;
+  for (const HostSlots& host : assignment->hosts()) anyLocal = anyLocal || host.local;
+  if (anyLocal && !options.useMpirun) {
+    Environment rank0Env = buildRankEnvironment(*assignment, 0, job, base, options.env);
+    auto found = resolveExecutable(options.command.front(), rank0Env["PATH"]);
+    if (!found) {
+      printError(found.status().message());
+      return kExitCannotExecute;
+    }
+    executable = *found;
+  }
+  SshOptions ssh;
+  ssh.port = options.sshPort;
+  ssh.identityFile = options.sshIdentityFile;
+  if (remote && !options.useMpirun) {
+    std::vector<std::string> remoteHosts;
+    for (const HostSlots& host : assignment->hosts()) {
+      if (!host.local) remoteHosts.push_back(host.name);
+    }
+    if (Status reachable = checkSshReachable(remoteHosts, ssh); !reachable.isOk()) {
+      printError(reachable.message());
+      return 1;
+    }
   }
 
   if (Status status = blockSupervisorSignals(); !status.isOk()) {
     printError(status.message());
     return 1;
   }
+  StoreServerOptions storeOptions;
+  storeOptions.bindAddress = storeBind;
+  storeOptions.secret = *secret;
+  storeOptions.worldSize = options.np;
+  storeOptions.log = logLine;
+  auto server = StoreServer::start(std::move(storeOptions));
+  if (!server) {
+    printError(server.status().message());
+    return 1;
+  }
+  job.storeUrl = fmt::format("{}{}:{}", protocol::kStoreSchemeTcp, storeHost, (*server)->port());
+
+  if (options.useMpirun) {
+    if (options.timeoutSeconds > 0 || !options.outputDir.empty() || !options.ranksFilter.empty() ||
+        options.prefixTimestamp) {
+      printError(
+          "warning: with --mpi, mpirun supervises the ranks and tags their output; --timeout, "
+          "--output-filename, --ranks-filter and --prefix-timestamp are not applied");
+    }
+    std::vector<std::string> exported = {protocol::kEnvStore, protocol::kEnvSecret,
+                                         protocol::kEnvJobId, protocol::kEnvStartTimeout};
+    Environment env = base;
+    for (const char* name : {protocol::kEnvStore, protocol::kEnvSecret, protocol::kEnvJobId,
+                             protocol::kEnvStartTimeout}) {
+      env[name] = contractEnvironment(*assignment, 0, job)[name];
+    }
+    for (const EnvSetting& setting : options.env) {
+      if (setting.value) env[setting.name] = *setting.value;
+      if (env.count(setting.name) > 0) exported.push_back(setting.name);
+    }
+    return runDelegated(buildMpirunCommand(*assignment, options.bindTo, exported, options.command),
+                        env);
+  }
+
   SupervisorOptions supervisorOptions;
   supervisorOptions.timeoutSeconds = options.timeoutSeconds;
   supervisorOptions.killGraceSeconds = options.killGraceSeconds;
+  // A one-rank job has nobody to rendezvous with and may never open the store.
+  supervisorOptions.startTimeoutSeconds = options.np > 1 ? options.startTimeoutSeconds : 0;
+  StoreServer* store = server->get();
+  supervisorOptions.joinedRanks = [store] { return store->joinedRanks(); };
+  supervisorOptions.outputDir = options.outputDir;
+  supervisorOptions.ranksFilter = options.ranksFilter;
+  supervisorOptions.prefixTimestamp = options.prefixTimestamp;
   Supervisor supervisor(supervisorOptions);
   if (Status status = supervisor.open(); !status.isOk()) {
     printError(status.message());
     return 1;
   }
-  auto binding = planCoreBinding(options.bindTo, assignment->localSize(0), allowedCpus());
+  if (Status status = supervisor.prepareOutputFiles(options.np); !status.isOk()) {
+    printError(status.message());
+    return 1;
+  }
+  // Every local "host" shares this machine's CPUs, so binding counts their ranks together.
+  int machineRanks = 0;
+  for (size_t h = 0; h < assignment->hosts().size(); ++h) {
+    if (assignment->hosts()[h].local) machineRanks += assignment->localSize(static_cast<int>(h));
+  }
+  auto binding = planCoreBinding(options.bindTo, machineRanks, allowedCpus());
   if (!binding) {
     printError(binding.status().message());
     return 2;
   }
+  std::string sshExecutable;
+  if (remote) {
+    auto path = base.find("PATH");
+    auto found = resolveExecutable("ssh", path != base.end() ? path->second : "/usr/bin:/bin");
+    if (!found) {
+      printError(found.status().message());
+      return kExitCannotExecute;
+    }
+    sshExecutable = *found;
+  }
+  std::error_code cwdError;
+  const std::string workdir = std::filesystem::current_path(cwdError).string();
+  int machineIndex = 0;
   for (int rank = 0; rank < assignment->worldSize(); ++rank) {
-    Environment env = buildRankEnvironment(*assignment, rank, job, base, options.env);
-    const int localRank = assignment->placement(rank).localRank;
-    const int cpu = localRank < static_cast<int>(binding->size()) ? (*binding)[localRank] : -1;
-    auto process = spawnRank(rank, *executable, options.command, toEnvStrings(env), cpu);
+    const HostSlots& host = assignment->hostOf(rank);
+    Expected<RankProcess> process = Status(Code::kInternal, "not spawned");
+    if (host.local) {
+      Environment env = buildRankEnvironment(*assignment, rank, job, base, options.env);
+      const int index = machineIndex++;
+      const int cpu = index < static_cast<int>(binding->size()) ? (*binding)[index] : -1;
+      process = spawnRank(rank, executable, options.command, toEnvStrings(env), cpu);
+    } else {
+      Environment vars = remoteRankEnvironment(*assignment, rank, job, base, options.env);
+      std::vector<std::string> sshArgv =
+          buildSshCommand(ssh, host.name, buildRemoteLine(vars, options.command, workdir));
+      process = spawnRank(rank, sshExecutable, sshArgv, toEnvStrings(base), -1,
+                          remoteStdin(job.secretHex));
+    }
     if (!process) {
       printError(process.status().message());
       supervisor.abortAll();
       return process.status().code() == Code::kInvalidArgument ? kExitCannotExecute : 1;
     }
-    supervisor.addRank(*process);
+    supervisor.addRank(*process, host.name);
   }
   return supervisor.run();
 }

@@ -1,6 +1,10 @@
 #include "kolo/launcher/line_prefixer.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
+#include <chrono>
+#include <ctime>
 #include <utility>
 
 namespace kolo::launcher {
@@ -9,7 +13,8 @@ LinePrefixer::LinePrefixer(std::string prefix, size_t maxLine)
     : prefix_(std::move(prefix)), maxLine_(std::max<size_t>(maxLine, 4)) {}
 
 void LinePrefixer::emitLine(std::string_view line, std::string& out) const {
-  out.reserve(out.size() + prefix_.size() + line.size() + 1);
+  out.reserve(out.size() + prefix_.size() + line.size() + 32);
+  if (clock_) out.append(clock_());
   out.append(prefix_);
   out.append(line);
   out.push_back('\n');
@@ -75,6 +80,20 @@ size_t utf8SafeCut(std::string_view text, size_t limit) {
   if (length == 1) return limit;  // stray continuation bytes: no character to keep whole
   if (lead + length <= limit) return limit;
   return lead > 0 ? lead : limit;
+}
+
+}  // namespace kolo::launcher
+
+namespace kolo::launcher {
+
+std::string utcTimestamp() {
+  auto now = std::chrono::system_clock::now();
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  std::time_t seconds = static_cast<std::time_t>(ms / 1000);
+  std::tm utc{};
+  ::gmtime_r(&seconds, &utc);
+  return fmt::format("[{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}]", utc.tm_year + 1900,
+                     utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, ms % 1000);
 }
 
 }  // namespace kolo::launcher

@@ -1,5 +1,7 @@
 #include "kolo/launcher/rank_environment.h"
 
+#include <fmt/format.h>
+
 #include <cctype>
 #include <string>
 #include <utility>
@@ -71,6 +73,10 @@ Environment contractEnvironment(const HostAssignment& assignment, int rank, cons
   env[kEnvTorchLocalWorldSize] = localSize;
   env[kEnvTorchMasterAddr] = job.masterAddr;
   env[kEnvTorchMasterPort] = std::to_string(job.masterPort);
+  if (!job.secretHex.empty()) env[p::kEnvSecret] = job.secretHex;
+  if (job.startTimeoutSeconds > 0)
+    env[p::kEnvStartTimeout] = fmt::format("{}", job.startTimeoutSeconds);
+  if (!job.networkInterface.empty()) env[p::kEnvNetworkInterface] = job.networkInterface;
   return env;
 }
 
@@ -80,6 +86,20 @@ Environment buildRankEnvironment(const HostAssignment& assignment, int rank, con
   for (auto& [name, value] : contractEnvironment(assignment, rank, job)) {
     env.insert_or_assign(name, value);
   }
+  for (const EnvSetting& setting : settings) {
+    if (setting.value) {
+      env.insert_or_assign(setting.name, *setting.value);
+    } else if (auto found = base.find(setting.name); found != base.end()) {
+      env.insert_or_assign(setting.name, found->second);
+    }
+  }
+  return env;
+}
+
+Environment remoteRankEnvironment(const HostAssignment& assignment, int rank, const JobInfo& job,
+                                  const Environment& base,
+                                  const std::vector<EnvSetting>& settings) {
+  Environment env = contractEnvironment(assignment, rank, job);
   for (const EnvSetting& setting : settings) {
     if (setting.value) {
       env.insert_or_assign(setting.name, *setting.value);

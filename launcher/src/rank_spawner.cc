@@ -83,7 +83,8 @@ Expected<std::string> resolveExecutable(const std::string& command, const std::s
 
 Expected<RankProcess> spawnRank(int rank, const std::string& executable,
                                 const std::vector<std::string>& argv,
-                                const std::vector<std::string>& env, int cpu) {
+                                const std::vector<std::string>& env, int cpu,
+                                const std::string& stdinData) {
   // Build the C arrays before fork: the child may not allocate.
   std::vector<char*> argvPtrs;
   argvPtrs.reserve(argv.size() + 1);
@@ -97,10 +98,24 @@ Expected<RankProcess> spawnRank(int rank, const std::string& executable,
   int outPipe[2] = {-1, -1};
   int errPipe[2] = {-1, -1};
   int reportPipe[2] = {-1, -1};
-  int nullFd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  int inPipe[2] = {-1, -1};
+  int nullFd = -1;
+  if (stdinData.empty()) {
+    nullFd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  } else if (::pipe2(inPipe, O_CLOEXEC) == 0) {
+    // The data is a line or two: far below the pipe's capacity, so this write cannot block.
+    if (::write(inPipe[1], stdinData.data(), stdinData.size()) ==
+        static_cast<ssize_t>(stdinData.size())) {
+      nullFd = inPipe[0];
+      inPipe[0] = -1;
+    } else {
+      closeIfOpen(inPipe[1]);
+    }
+    closeIfOpen(inPipe[0]);
+  }
   auto closeAll = [&] {
     for (int* fd : {&outPipe[0], &outPipe[1], &errPipe[0], &errPipe[1], &reportPipe[0],
-                    &reportPipe[1], &nullFd}) {
+                    &reportPipe[1], &nullFd, &inPipe[1]}) {
       closeIfOpen(*fd);
     }
   };
@@ -157,6 +172,7 @@ Expected<RankProcess> spawnRank(int rank, const std::string& executable,
   process.pid = pid;
   process.stdoutFd = outPipe[0];
   process.stderrFd = errPipe[0];
+  process.stdinFd = inPipe[1];
   return process;
 }
 

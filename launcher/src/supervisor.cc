@@ -1,5 +1,6 @@
 #include "kolo/launcher/supervisor.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <poll.h>
 #include <sys/signalfd.h>
@@ -11,6 +12,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstring>
+#include <filesystem>
 
 namespace kolo::launcher {
 namespace {
@@ -54,15 +56,52 @@ std::string signalName(int sig) {
   return fmt::format("SIG{}", abbrev);
 }
 
-Supervisor::Supervisor(SupervisorOptions options) : options_(options) {
+Supervisor::Supervisor(SupervisorOptions options) : options_(std::move(options)) {
   if (options_.timeoutSeconds > 0) jobDeadline_ = Deadline::afterSeconds(options_.timeoutSeconds);
+  if (options_.startTimeoutSeconds > 0 && options_.joinedRanks) {
+    startDeadline_ = Deadline::afterSeconds(options_.startTimeoutSeconds);
+  } else {
+    startChecked_ = true;
+  }
+}
+
+Status Supervisor::prepareOutputFiles(int worldSize) {
+  if (options_.outputDir.empty()) return Status::ok();
+  for (int rank = 0; rank < worldSize; ++rank) {
+    std::string dir = fmt::format("{}/rank.{}", options_.outputDir, rank);
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) {
+      return makeStatus(Code::kIoError, "--output-filename: cannot create {}: {}", dir,
+                        ec.message());
+    }
+    int fds[2] = {-1, -1};
+    const char* names[2] = {"stdout", "stderr"};
+    for (int i = 0; i < 2; ++i) {
+      std::string path = dir + "/" + names[i];
+      fds[i] = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+      if (fds[i] < 0) {
+        int error = errno;
+        if (i == 1) ::close(fds[0]);
+        return makeStatus(Code::kIoError, "--output-filename: cannot open {}: {}", path,
+                          std::strerror(error));
+      }
+    }
+    outputFiles_.emplace_back(fds[0], fds[1]);
+  }
+  return Status::ok();
 }
 
 Supervisor::~Supervisor() {
   for (Rank& rank : ranks_) {
     for (Stream& stream : rank.streams) closeStream(stream);
+    if (rank.stdinFd >= 0) ::close(rank.stdinFd);
   }
   if (signalFd_ >= 0) ::close(signalFd_);
+  for (auto [out, err] : outputFiles_) {
+    ::close(out);
+    ::close(err);
+  }
 }
 
 Status Supervisor::open() {
@@ -74,17 +113,61 @@ Status Supervisor::open() {
   return Status::ok();
 }
 
-void Supervisor::addRank(const RankProcess& process) {
+void Supervisor::addRank(const RankProcess& process, const std::string& host) {
   Rank rank;
   rank.rank = process.rank;
   rank.pid = process.pid;
-  rank.streams[0] =
-      Stream{process.stdoutFd, options_.stdoutFd,
-             std::make_unique<LinePrefixer>(fmt::format("[{}]<stdout>:", process.rank))};
-  rank.streams[1] =
-      Stream{process.stderrFd, options_.stderrFd,
-             std::make_unique<LinePrefixer>(fmt::format("[{}]<stderr>:", process.rank))};
+  rank.host = host;
+  rank.stdinFd = process.stdinFd;
+  rank.stderrTail = std::make_unique<std::deque<std::string>>();
+  const bool shown = options_.ranksFilter.empty() || options_.ranksFilter.count(process.rank) > 0;
+  const bool hasFiles = process.rank >= 0 && process.rank < static_cast<int>(outputFiles_.size());
+  const int fds[2] = {process.stdoutFd, process.stderrFd};
+  const int outFds[2] = {options_.stdoutFd, options_.stderrFd};
+  const char* names[2] = {"stdout", "stderr"};
+  for (int i = 0; i < 2; ++i) {
+    Stream& stream = rank.streams[i];
+    stream.fd = fds[i];
+    stream.outFd = outFds[i];
+    stream.prefixer =
+        std::make_unique<LinePrefixer>(fmt::format("[{}]<{}>:", process.rank, names[i]));
+    if (options_.prefixTimestamp) stream.prefixer->setClock(utcTimestamp);
+    if (hasFiles) {
+      stream.fileFd = i == 0 ? outputFiles_[process.rank].first : outputFiles_[process.rank].second;
+    }
+    stream.shown = shown;
+    stream.isStderr = i == 1;
+    stream.tail = i == 1 ? rank.stderrTail.get() : nullptr;
+  }
   ranks_.push_back(std::move(rank));
+}
+
+void Supervisor::checkStart() {
+  if (startChecked_ || terminating_) return;
+  std::vector<bool> joined = options_.joinedRanks();
+  std::vector<int> missing;
+  int joinedCount = 0;
+  for (const Rank& rank : ranks_) {
+    bool in = rank.rank >= 0 && rank.rank < static_cast<int>(joined.size()) && joined[rank.rank];
+    if (in) {
+      ++joinedCount;
+    } else if (!rank.reaped) {
+      missing.push_back(rank.rank);
+    }
+  }
+  if (missing.empty()) {
+    // Everyone still running has joined; ranks that finished without the store never will.
+    startChecked_ = true;
+    return;
+  }
+  if (!startDeadline_.expired()) return;
+  startChecked_ = true;
+  std::string list;
+  for (int r : missing) list += (list.empty() ? "" : ", ") + std::to_string(r);
+  diagnostic(
+      fmt::format("kolorun: {}/{} ranks joined the store within --start-timeout {} s; missing {}",
+                  joinedCount, ranks_.size(), options_.startTimeoutSeconds, list));
+  beginTermination(kExitTimeout);
 }
 
 void Supervisor::abortAll() {
@@ -127,7 +210,8 @@ int Supervisor::run() {
     }
     int timeout = pollTimeoutMs({terminating_ ? Deadline::never() : jobDeadline_,
                                  killed_ ? Deadline::never() : killDeadline_,
-                                 runningCount() == 0 ? lingerDeadline_ : Deadline::never()});
+                                 runningCount() == 0 ? lingerDeadline_ : Deadline::never(),
+                                 startChecked_ ? Deadline::never() : startDeadline_});
     int ready = ::poll(fds.data(), fds.size(), timeout);
     if (ready < 0 && errno != EINTR) {
       diagnostic(fmt::format("kolorun: poll failed: {}; killing all ranks", std::strerror(errno)));
@@ -141,6 +225,7 @@ int Supervisor::run() {
     }
     if (ready > 0 && fds[0].revents != 0) handleSignals();
     reapExited();
+    checkStart();
 
     if (!terminating_ && jobDeadline_.expired()) {
       diagnostic(
@@ -182,6 +267,8 @@ void Supervisor::reapExited() {
     pid_t got = ::waitpid(rank.pid, &status, WNOHANG);
     if (got == rank.pid) {
       rank.reaped = true;
+      if (rank.stdinFd >= 0) ::close(rank.stdinFd);
+      rank.stdinFd = -1;
       onRankExit(rank, status);
     } else if (got < 0 && errno == ECHILD) {
       rank.reaped = true;  // someone else reaped it; nothing more to learn
@@ -208,6 +295,22 @@ void Supervisor::onRankExit(Rank& rank, int waitStatus) {
   // Once the job is ending, further exits are consequences, not causes.
   if (!failed || terminating_) return;
   diagnostic(fmt::format("kolorun: rank {} (pid {}) {}", rank.rank, rank.pid, what));
+  // Whatever the rank wrote last is usually why; drain what is already in its pipe first.
+  // Bounded: a background child may keep writing into the same pipe.
+  for (Stream& stream : rank.streams) {
+    for (int chunk = 0; chunk < 64 && stream.fd >= 0 && readStream(stream); ++chunk) {
+    }
+  }
+  std::string summary =
+      fmt::format("kolorun: first failure: rank {}{} (pid {}) {}", rank.rank,
+                  rank.host.empty() ? "" : " on host " + rank.host, rank.pid, what);
+  if (rank.stderrTail->empty()) {
+    summary += "; it wrote nothing to stderr";
+  } else {
+    summary += "; its last stderr lines:";
+    for (const std::string& line : *rank.stderrTail) summary += "\nkolorun:   " + line;
+  }
+  diagnostic(summary);
   beginTermination(code);
 }
 
@@ -242,18 +345,34 @@ bool Supervisor::anyStreamOpen() const {
   return false;
 }
 
-void Supervisor::readStream(Stream& stream) {
+bool Supervisor::readStream(Stream& stream) {
   char buffer[kReadChunk];
   // Bounded: one chunk per wakeup keeps a chatty rank from starving the others and the timers.
   ssize_t n = ::read(stream.fd, buffer, sizeof(buffer));
-  if (n < 0 && (errno == EINTR || errno == EAGAIN)) return;
+  if (n < 0 && (errno == EINTR || errno == EAGAIN)) return false;
   if (n <= 0) {
     closeStream(stream);
-    return;
+    return false;
   }
+  if (stream.fileFd >= 0) writeOut(stream.fileFd, std::string(buffer, static_cast<size_t>(n)));
   scratch_.clear();
   stream.prefixer->feed(std::string_view(buffer, static_cast<size_t>(n)), scratch_);
-  writeOut(stream.outFd, scratch_);
+  emit(stream);
+  return true;
+}
+
+void Supervisor::emit(Stream& stream) {
+  if (stream.tail != nullptr) {
+    size_t start = 0;
+    while (start < scratch_.size()) {
+      size_t end = scratch_.find('\n', start);
+      if (end == std::string::npos) end = scratch_.size();
+      stream.tail->emplace_back(scratch_.substr(start, std::min<size_t>(end - start, 512)));
+      if (stream.tail->size() > kTailLines) stream.tail->pop_front();
+      start = end + 1;
+    }
+  }
+  if (stream.shown) writeOut(stream.outFd, scratch_);
 }
 
 void Supervisor::closeStream(Stream& stream) {
@@ -262,11 +381,13 @@ void Supervisor::closeStream(Stream& stream) {
   stream.fd = -1;
   scratch_.clear();
   stream.prefixer->finish(scratch_);
-  writeOut(stream.outFd, scratch_);
+  emit(stream);
 }
 
 void Supervisor::writeOut(int fd, const std::string& text) {
-  bool& broken = outputBroken_[fd == options_.stdoutFd ? 0 : 1];
+  bool fileBroken = false;
+  const bool console = fd == options_.stdoutFd || fd == options_.stderrFd;
+  bool& broken = console ? outputBroken_[fd == options_.stdoutFd ? 0 : 1] : fileBroken;
   if (broken) return;
   size_t done = 0;
   while (done < text.size()) {

@@ -28,8 +28,9 @@ Status writeAtomically(const std::string& path, std::string_view value) {
                                 std::hash<std::thread::id>{}(std::this_thread::get_id()));
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) return makeStatus(Code::kIoError, "file store: cannot write {}: {}", tmp,
-                                std::strerror(errno));
+    if (!out)
+      return makeStatus(Code::kIoError, "file store: cannot write {}: {}", tmp,
+                        std::strerror(errno));
     out.write(value.data(), static_cast<std::streamsize>(value.size()));
     if (!out) return makeStatus(Code::kIoError, "file store: short write to {}", tmp);
   }
@@ -69,8 +70,8 @@ Expected<std::string> FileStore::get(const std::string& key, Deadline deadline) 
     auto value = readWhole(path);
     if (value.hasValue()) return value;
     if (deadline.expired()) {
-      return makeStatus(Code::kTimeout, "{}: key '{}' was not set before the deadline",
-                        describe(), key);
+      return makeStatus(Code::kTimeout, "{}: key '{}' was not set before the deadline", describe(),
+                        key);
     }
     std::this_thread::sleep_for(delay);
     delay = std::min<std::chrono::microseconds>(delay * 2, std::chrono::milliseconds(10));

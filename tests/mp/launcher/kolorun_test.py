@@ -67,7 +67,7 @@ def case_env_contract():
             check(fields[0] == want, f"rank {rank}: numbers {fields[0]!r}, expected {want!r}")
             check(fields[1] == os.uname().nodename, f"KOLO_HOSTNAME {fields[1]!r}")
             check(re.fullmatch(r"[0-9a-f]{32}", fields[2]), f"KOLO_JOB_ID {fields[2]!r}")
-            check(fields[3].startswith("file:/"), f"KOLO_STORE {fields[3]!r}")
+            check(re.fullmatch(r"tcp:127\.0\.0\.1:\d+", fields[3]), f"KOLO_STORE {fields[3]!r}")
             check(fields[4] == "127.0.0.1", f"MASTER_ADDR {fields[4]!r}")
             check(fields[5].isdigit() and 0 < int(fields[5]) < 65536, f"MASTER_PORT {fields[5]!r}")
             check(fields[6] == "from-parent", "kolorun's environment was not inherited")
@@ -151,26 +151,38 @@ def case_kill_after_grace():
     check(b"sending SIGKILL" in err, f"stderr {err!r}")
 
 
+def store_port(url):
+    m = re.fullmatch(r"tcp:127\.0\.0\.1:(\d+)", url)
+    check(m, f"KOLO_STORE {url!r} is not tcp:127.0.0.1:PORT")
+    return int(m.group(1))
+
+
+def port_closed(port):
+    import socket
+    with socket.socket() as s:
+        s.settimeout(5)
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
 def case_timeout():
     rc, out, err = run(["-np", "2", "--timeout", "1", "sh", "-c",
-                        'echo "${KOLO_STORE#file:}"; exec sleep 60'])
+                        'echo "$KOLO_STORE"; exec sleep 60'])
     expect_rc((rc, out, err), 124)
     check(b"--timeout 1 s" in err, f"stderr {err!r}")
-    dirs = {line.split(":", 1)[1] for line in lines_of(out)}
-    check(len(dirs) == 1, f"ranks disagree on the store directory: {out!r}")
-    check(not os.path.exists(dirs.pop()), "store directory left behind after a timeout")
+    urls = {line.split(":", 1)[1] for line in lines_of(out)}
+    check(len(urls) == 1, f"ranks disagree on the store: {out!r}")
+    check(port_closed(store_port(urls.pop())), "the store still listens after a timeout")
 
 
 def case_store_removed():
-    for command, want_rc in ((["sh", "-c", 'd=${KOLO_STORE#file:}; echo x > "$d/r$KOLO_RANK" '
-                                          '&& ls "$d" | wc -l && echo "$d"'], 0),
-                             (["sh", "-c", 'echo "${KOLO_STORE#file:}"; exit 4'], 4)):
+    # The store lives exactly as long as kolorun: after success and after failure its port is shut.
+    for command, want_rc in ((["sh", "-c", 'echo "$KOLO_STORE"'], 0),
+                             (["sh", "-c", 'echo "$KOLO_STORE"; exit 4'], 4)):
         rc, out, err = run(["-np", "2"] + command)
         expect_rc((rc, out, err), want_rc)
-        dirs = {line.split(":", 1)[1] for line in lines_of(out) if ":/" in line}
-        check(len(dirs) == 1, f"ranks disagree on the store directory: {out!r}")
-        path = dirs.pop()
-        check(not os.path.exists(path), f"store directory {path} still exists after kolorun")
+        urls = {line.split(":", 1)[1] for line in lines_of(out)}
+        check(len(urls) == 1, f"ranks disagree on the store: {out!r}")
+        check(port_closed(store_port(urls.pop())), "the store still listens after kolorun exited")
 
 
 def case_background_child():
@@ -214,8 +226,10 @@ def case_dry_run():
         check(not os.path.exists(marker), "--dry-run launched the command")
         text = out.decode()
         for want in ("rank 0: host", "rank 1: host", "KOLO_RANK=1", "KOLO_SIZE=2", "FOO=bar",
-                     "KOLO_STORE=file:", "local rank 1: sh -c"):
+                     "KOLO_STORE=tcp:127.0.0.1:", "local rank 1: sh -c",
+                     "KOLO_SECRET=<redacted>"):
             check(want in text, f"--dry-run output lacks {want!r}:\n{text}")
+        check(not re.search(r"[0-9a-f]{64}", text), f"--dry-run shows a secret:\n{text}")
 
 
 def wait_for_lines(proc, pattern, count):
@@ -295,11 +309,187 @@ def case_help_version():
     check(re.match(rb"kolorun \d+\.\d+\.\d+", out), f"version {out!r}")
 
 
+PROBE = None  # store_probe, from the command line
+
+
+def probe():
+    check(PROBE and os.path.exists(PROBE), f"store_probe not found: {PROBE!r}")
+    return PROBE
+
+
+def case_loopback_hosts():
+    script = ('echo "$KOLO_RANK $KOLO_LOCAL_RANK $KOLO_LOCAL_SIZE $KOLO_CROSS_RANK $KOLO_CROSS_SIZE '
+              '$KOLO_HOSTNAME $KOLO_BIND_ADDRESS $LOCAL_RANK $MASTER_ADDR"')
+    rc, out, err = run(["-H", "127.0.0.1:2,127.0.0.2:2", "sh", "-c", script])
+    expect_rc((rc, out, err), 0)
+    got = sorted(line.split(":", 1)[1] for line in lines_of(out))
+    want = ["0 0 2 0 2 127.0.0.1 127.0.0.1 0 127.0.0.1", "1 1 2 0 2 127.0.0.1 127.0.0.1 1 127.0.0.1",
+            "2 0 2 1 2 127.0.0.2 127.0.0.2 0 127.0.0.1", "3 1 2 1 2 127.0.0.2 127.0.0.2 1 127.0.0.1"]
+    check(got == want, f"rank map {got}, expected {want}")
+    # -np smaller than the slots takes the first slots in order: 3 ranks -> 2 + 1.
+    rc, out, err = run(["-np", "3", "-H", "127.0.0.1:2,127.0.0.2:2", "sh", "-c", script])
+    expect_rc((rc, out, err), 0)
+    got = sorted(line.split(":", 1)[1].split()[:5] for line in lines_of(out))
+    check(got == [["0", "0", "2", "0", "2"], ["1", "1", "2", "0", "1"], ["2", "0", "1", "1", "2"]],
+          f"np 3 rank map {got}")
+    # The store works across the two "hosts".
+    rc, out, err = run(["-H", "127.0.0.1:2,127.0.0.2:2", probe(), "exchange"])
+    expect_rc((rc, out, err), 0)
+    check(len([l for l in lines_of(out) if "exchanged with 4 ranks" in l]) == 4, f"stdout {out!r}")
+
+
+def case_too_many_ranks():
+    rc, out, err = run(["-np", "5", "-H", "127.0.0.1:2,127.0.0.2:2", "true"])
+    expect_rc((rc, out, err), 2)
+    check(b"5 ranks requested but the 2 host(s) have only 4 slots" in err, f"stderr {err!r}")
+
+
+def case_hostfile():
+    with tempfile.TemporaryDirectory() as tmp:
+        good = os.path.join(tmp, "hosts")
+        with open(good, "w") as f:
+            f.write("# two loopback hosts\n127.0.0.1 slots=1\n\n127.0.0.2:2  # comment\nlocalhost\n")
+        rc, out, err = run(["--hostfile", good, "sh", "-c", 'echo "$KOLO_RANK $KOLO_HOSTNAME"'])
+        expect_rc((rc, out, err), 0)
+        got = sorted(line.split(":", 1)[1] for line in lines_of(out))
+        check(got == ["0 127.0.0.1", "1 127.0.0.2", "2 127.0.0.2", "3 localhost"], f"got {got}")
+        bad = os.path.join(tmp, "bad")
+        with open(bad, "w") as f:
+            f.write("127.0.0.1 slots=1\n# fine\n127.0.0.2 slots=lots\n")
+        rc, out, err = run(["-np", "1", "--hostfile", bad, "true"])
+        expect_rc((rc, out, err), 2)
+        check(f"{bad}:3:".encode() in err and b"'lots'" in err, f"stderr {err!r}")
+        rc, out, err = run(["-np", "1", "--hostfile", os.path.join(tmp, "missing"), "true"])
+        expect_rc((rc, out, err), 2)
+        check(b"cannot read hostfile" in err, f"stderr {err!r}")
+
+
+def case_ssh_unreachable():
+    rc, out, err = run(["-H", "127.0.0.1:1,kolo-no-such-host.invalid:1", "true"])
+    expect_rc((rc, out, err), 1)
+    check(b"1 host(s) cannot be reached with ssh" in err and b"kolo-no-such-host.invalid:" in err,
+          f"stderr {err!r}")
+
+
+def case_store_exchange():
+    rc, out, err = run(["-np", "4", probe(), "exchange"])
+    expect_rc((rc, out, err), 0)
+    check(sorted(lines_of(out)) == [f"[{r}]<stdout>:rank {r} exchanged with 4 ranks"
+                                    for r in range(4)], f"stdout {out!r}")
+    check(b"closed connection" not in err, f"the job's own clients were rejected: {err!r}")
+
+
+def case_store_attack():
+    # Rank 0 opens 1000 malformed connections, tries a wrong secret and replays a message; the
+    # store refuses each with a log line naming the peer, and the job still completes.
+    rc, out, err = run(["-np", "3", probe(), "attack", "1000"])
+    expect_rc((rc, out, err), 0)
+    check(b"[0]<stdout>:attacks done" in out, f"stdout {out!r}")
+    check(len([l for l in lines_of(out) if "exchanged with 3 ranks" in l]) == 3, f"stdout {out!r}")
+    rejected = [l for l in err.decode().splitlines()
+                if re.match(r"kolorun: store: closed connection from 127\.0\.0\.1:\d+: ", l)]
+    check(len(rejected) >= 1002, f"{len(rejected)} rejection lines, expected >= 1002")
+    check(any("replayed or reordered" in l for l in rejected), "no replay rejection logged")
+    check(any("authentication failed" in l for l in rejected), "no bad-MAC rejection logged")
+
+
+def case_start_timeout():
+    start = time.monotonic()
+    script = (f'case $KOLO_RANK in 1|3) exec sleep 30;; *) exec {probe()} hold 30;; esac')
+    rc, out, err = run(["-np", "4", "--start-timeout", "2", "sh", "-c", script])
+    elapsed = time.monotonic() - start
+    expect_rc((rc, out, err), 124)
+    check(b"2/4 ranks joined the store within --start-timeout 2 s; missing 1, 3" in err,
+          f"stderr {err!r}")
+    check(elapsed < 15, f"start timeout took {elapsed:.1f} s")
+
+
+def case_output_files_and_filter():
+    with tempfile.TemporaryDirectory() as tmp:
+        rc, out, err = run(["-np", "3", "--output-filename", tmp, "--ranks-filter", "1", "sh", "-c",
+                            'echo "out $KOLO_RANK"; echo "err $KOLO_RANK" >&2'])
+        expect_rc((rc, out, err), 0)
+        check(out == b"[1]<stdout>:out 1\n", f"filtered stdout {out!r}")
+        check(err == b"[1]<stderr>:err 1\n", f"filtered stderr {err!r}")
+        for r in range(3):
+            for stream in ("stdout", "stderr"):
+                with open(os.path.join(tmp, f"rank.{r}", stream), "rb") as f:
+                    data = f.read()
+                word = "out" if stream == "stdout" else "err"
+                check(data == f"{word} {r}\n".encode(), f"rank.{r}/{stream}: {data!r}")
+    rc, out, err = run(["-np", "2", "--ranks-filter", "2", "true"])
+    expect_rc((rc, out, err), 2)
+    check(b"--ranks-filter names rank 2 but the job has 2 rank(s)" in err, f"stderr {err!r}")
+
+
+def case_prefix_timestamp():
+    rc, out, err = run(["-np", "1", "--prefix-timestamp", "echo", "hi"])
+    expect_rc((rc, out, err), 0)
+    check(re.fullmatch(rb"\[\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\]\[0\]<stdout>:hi\n", out),
+          f"stdout {out!r}")
+
+
+def case_check_build_help_env():
+    rc, out, err = run(["--check-build"])
+    expect_rc((rc, out, err), 0)
+    for want in (b"[X] shm", b"[X] tcp", b"] MPI", b"] NCCL", b"] CUDA", b"] hwloc",
+                 b"] torch adapter"):
+        check(want in out, f"--check-build lacks {want!r}: {out!r}")
+    rc, out, err = run(["--help-env"])
+    expect_rc((rc, out, err), 0)
+    text = out.decode()
+    for name, default in (("KOLO_TIMEOUT_SECONDS", "300"), ("KOLO_START_TIMEOUT", "30"),
+                          ("KOLO_LOG_LEVEL", "warning"), ("KOLO_FUSION_THRESHOLD", "64M"),
+                          ("KOLO_TRANSPORT", "auto"), ("KOLO_CACHE_CAPACITY", "1024")):
+        check(re.search(rf"^{name}\s+{default}\s", text, re.M), f"--help-env row {name}: {text}")
+
+
+def case_failure_summary():
+    rc, out, err = run(["-np", "3", "sh", "-c",
+                        'if [ "$KOLO_RANK" = 1 ]; then echo first >&2; echo boom >&2; exit 3; fi;'
+                        ' exec sleep 30'])
+    expect_rc((rc, out, err), 3)
+    host = os.uname().nodename
+    check(re.search(rf"kolorun: first failure: rank 1 on host {re.escape(host)} \(pid \d+\) "
+                    rf"exited with code 3; its last stderr lines:\nkolorun:   \[1\]<stderr>:first\n"
+                    rf"kolorun:   \[1\]<stderr>:boom\n".encode(), err), f"stderr {err!r}")
+
+
+def case_mpi_delegation():
+    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+               OMPI_MCA_plm_rsh_agent="")
+    rc, out, err = run(["--mpi", "-np", "2", "--bind-to", "none", "-x", "FOO=bar", "sh", "-c",
+                        'echo "$OMPI_COMM_WORLD_RANK $FOO ${KOLO_STORE%:*} ${#KOLO_SECRET}"'],
+                       env=env)
+    expect_rc((rc, out, err), 0)
+    text = out.decode()
+    for r in range(2):
+        check(f"{r} bar tcp:127.0.0.1 64" in text, f"--mpi output {text!r} stderr {err!r}")
+
+
+def case_loopback_hosts_program():
+    # PROBE is a Kolo test program here (collectives or runtime); it must pass on every rank.
+    global DEADLINE_S
+    DEADLINE_S = 140
+    rc, out, err = run(["-H", "127.0.0.1:2,127.0.0.2:2", "--timeout", "130", "-x",
+                        "KOLO_TIMEOUT_SECONDS=60", probe()])
+    expect_rc((rc, out, err), 0)
+    text = out.decode()
+    for r in range(4):
+        check(re.search(rf"^\[{r}\]<stdout>:rank {r}\b.*\bpassed\b", text, re.M),
+              f"rank {r} did not report success:\n{text}\n{err.decode(errors='replace')}")
+    check(not re.search(r"\b[1-9]\d* failed|FAILED", text), f"failures reported:\n{text}")
+    if "over " in text:
+        check("over shm" not in text and "over tcp" in text,
+              f"ranks on different hosts must use TCP:\n{text}")
+
+
 def main():
-    global KOLORUN
-    if len(sys.argv) != 3:
-        sys.exit(f"usage: {sys.argv[0]} KOLORUN CASE")
+    global KOLORUN, PROBE
+    if len(sys.argv) not in (3, 4):
+        sys.exit(f"usage: {sys.argv[0]} KOLORUN CASE [STORE_PROBE]")
     KOLORUN = sys.argv[1]
+    PROBE = sys.argv[3] if len(sys.argv) == 4 else None
     case = globals().get("case_" + sys.argv[2])
     if case is None:
         sys.exit(f"unknown case {sys.argv[2]!r}")

@@ -91,5 +91,49 @@ TEST(LaunchOptions, HelpAndVersionExitZero) {
   EXPECT_NE(version.stdoutText.find("kolorun 0.1.0"), std::string::npos) << version.stdoutText;
 }
 
+TEST(LaunchOptions, HostsAndJobOptions) {
+  auto parsed =
+      parse({"-H", "a:2,b:2", "--start-timeout", "5", "--network-interface", "eth0",
+             "--output-filename", "/tmp/out", "--ranks-filter", "0,2-3", "--prefix-timestamp",
+             "--ssh-port", "2222", "--ssh-identity-file", "/k", "--mpi", "prog"});
+  ASSERT_FALSE(parsed.exitNow) << parsed.stderrText;
+  const LaunchOptions& o = parsed.options;
+  EXPECT_EQ(o.np, 0) << "without -np a host list runs one rank per slot";
+  EXPECT_EQ(o.hostList, "a:2,b:2");
+  EXPECT_EQ(o.startTimeoutSeconds, 5);
+  EXPECT_EQ(o.networkInterface, "eth0");
+  EXPECT_EQ(o.outputDir, "/tmp/out");
+  EXPECT_EQ(o.ranksFilter, (std::set<int>{0, 2, 3}));
+  EXPECT_TRUE(o.prefixTimestamp);
+  EXPECT_EQ(o.sshPort, 2222);
+  EXPECT_EQ(o.sshIdentityFile, "/k");
+  EXPECT_TRUE(o.useMpirun);
+  EXPECT_EQ(o.command, (Words{"prog"}));
+  EXPECT_EQ(parse({"--hostfile", "h", "prog"}).options.hostfile, "h");
+}
+
+TEST(LaunchOptions, HostOptionErrors) {
+  auto noRanks = parse({"prog"});
+  EXPECT_TRUE(noRanks.exitNow);
+  EXPECT_EQ(noRanks.exitCode, 2);
+  EXPECT_NE(noRanks.stderrText.find("-np is required"), std::string::npos) << noRanks.stderrText;
+  auto both = parse({"-H", "a", "--hostfile", "f", "prog"});
+  EXPECT_TRUE(both.exitNow);
+  EXPECT_NE(both.exitCode, 0);
+  auto badFilter = parse({"-np", "2", "--ranks-filter", "x", "prog"});
+  EXPECT_TRUE(badFilter.exitNow);
+  EXPECT_NE(badFilter.stderrText.find("--ranks-filter 'x'"), std::string::npos);
+}
+
+TEST(LaunchOptions, CheckBuildAndHelpEnvNeedNoRanks) {
+  auto build = parse({"--check-build"});
+  EXPECT_TRUE(build.exitNow);
+  EXPECT_EQ(build.exitCode, 0);
+  EXPECT_NE(build.stdoutText.find("[X] shm"), std::string::npos);
+  auto env = parse({"--help-env"});
+  EXPECT_TRUE(env.exitNow);
+  EXPECT_NE(env.stdoutText.find("KOLO_TIMEOUT_SECONDS"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace kolo::launcher

@@ -1,5 +1,5 @@
-// Per-job resources kolorun creates before spawning: the file store directory, the job id, a port
-// for MASTER_PORT and the local host name.
+// Per-job values kolorun draws before spawning: the job id, a port for MASTER_PORT and the local
+// host name. (The store secret comes from store_server.h.)
 //
 // Thread: the launcher's main thread.
 #pragma once
@@ -9,26 +9,6 @@
 #include "kolo/base/status.h"
 
 namespace kolo::launcher {
-
-// A fresh private directory (mode 0700) under $TMPDIR or /tmp, removed with everything in it when
-// this object is destroyed, so a finished job leaves no store files behind.
-class ScopedTempDir {
- public:
-  static Expected<ScopedTempDir> create(const std::string& namePrefix);
-  ScopedTempDir(ScopedTempDir&& other) noexcept;
-  ScopedTempDir& operator=(ScopedTempDir&& other) noexcept;
-  ScopedTempDir(const ScopedTempDir&) = delete;
-  ScopedTempDir& operator=(const ScopedTempDir&) = delete;
-  ~ScopedTempDir();
-
-  const std::string& path() const { return path_; }
-  // Removes the directory now; later calls and the destructor do nothing.
-  void remove();
-
- private:
-  explicit ScopedTempDir(std::string path) : path_(std::move(path)) {}
-  std::string path_;
-};
 
 // 32 hex digits from the kernel's random source: unique across concurrent jobs on a host.
 Expected<std::string> makeJobId();

@@ -3,7 +3,9 @@
 // Thread: the launcher's main thread.
 #pragma once
 
+#include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "kolo/launcher/rank_environment.h"
@@ -18,7 +20,20 @@ struct LaunchOptions {
   double killGraceSeconds = 2.0;
   bool dryRun = false;
   std::string bindTo = "core";  // core | none
+  std::string hostList;         // -H a:2,b:2
+  std::string hostfile;         // --hostfile FILE
+  double startTimeoutSeconds = 30;
+  std::string networkInterface;
+  std::string outputDir;      // --output-filename
+  std::set<int> ranksFilter;  // empty: every rank's output is shown
+  bool prefixTimestamp = false;
+  bool useMpirun = false;  // --mpi
+  int sshPort = 0;
+  std::string sshIdentityFile;
 };
+
+// "0,2,5-7" -> {0,2,5,6,7}; an error names the bad element.
+Expected<std::set<int>> parseRankList(std::string_view text);
 
 // Either options to run, or a reason to stop now (--help, --version, a usage error) with the text
 // to print and the exit code.
@@ -30,6 +45,8 @@ struct ParsedCommandLine {
   std::string stderrText;
 };
 
+// Accepts mpirun's single-dash "-np N". --check-build and --help-env print their report and
+// exit (no -np needed). Without -np, a -H / --hostfile job runs one rank per slot.
 // Accepts mpirun's single-dash "-np N" as well as "--np N" / "-n N". The command starts after
 // "--", or at the first argument that is not a kolorun option.
 ParsedCommandLine parseCommandLine(int argc, const char* const* argv);

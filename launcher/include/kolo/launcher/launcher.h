@@ -1,7 +1,8 @@
-// kolorun's top level: parse the command line, lay out the ranks, create the job's store
-// directory and id, then either describe the job (--dry-run) or spawn and supervise it.
+// kolorun's top level: parse the command line, place the ranks on hosts (-H, --hostfile, or this
+// machine), draw the job id and secret, start the authenticated store, then describe the job
+// (--dry-run), hand it to mpirun (--mpi), or spawn (directly or through ssh) and supervise it.
 //
-// Thread: the launcher's main thread (the process's only thread).
+// Thread: the launcher's main thread; the store server adds its own io thread.
 #pragma once
 
 #include <string>

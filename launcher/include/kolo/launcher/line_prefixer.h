@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -28,6 +29,10 @@ class LinePrefixer {
   // next line on the shared output never continues it.
   void finish(std::string& out);
 
+  // --prefix-timestamp: each emitted line starts with what `clock` returns (e.g.
+  // "[2026-01-02T03:04:05.678]"), ahead of the rank prefix. Injected so tests control the time.
+  void setClock(std::function<std::string()> clock) { clock_ = std::move(clock); }
+
   bool hasPending() const { return !pending_.empty(); }
   const std::string& prefix() const { return prefix_; }
 
@@ -39,7 +44,11 @@ class LinePrefixer {
   std::string prefix_;
   size_t maxLine_;
   std::string pending_;
+  std::function<std::string()> clock_;
 };
+
+// "[YYYY-MM-DDTHH:MM:SS.mmm]" in UTC, now.
+std::string utcTimestamp();
 
 // The length of the longest prefix of `text` (at most `limit` bytes) that does not end inside a
 // UTF-8 multibyte sequence. Invalid bytes count as single characters.

@@ -26,10 +26,13 @@ inline constexpr const char* kEnvTorchMasterPort = "MASTER_PORT";
 
 // Per-job values, the same for every rank.
 struct JobInfo {
-  std::string storeUrl;    // KOLO_STORE, e.g. "file:/tmp/kolo-job-ab12"
-  std::string jobId;       // KOLO_JOB_ID
-  std::string masterAddr;  // MASTER_ADDR: rank 0's host
-  int masterPort = 0;      // MASTER_PORT
+  std::string storeUrl;            // KOLO_STORE, e.g. "tcp:127.0.0.1:41234"
+  std::string jobId;               // KOLO_JOB_ID
+  std::string masterAddr;          // MASTER_ADDR: rank 0's host
+  int masterPort = 0;              // MASTER_PORT
+  std::string secretHex;           // KOLO_SECRET (omitted when empty)
+  double startTimeoutSeconds = 0;  // KOLO_START_TIMEOUT (omitted when 0)
+  std::string networkInterface;    // KOLO_NETWORK_INTERFACE (omitted when empty)
 };
 
 // One `-x NAME[=VALUE]`: without a value, kolorun's own value of NAME is passed on.
@@ -53,6 +56,11 @@ Environment contractEnvironment(const HostAssignment& assignment, int rank, cons
 // A setting without a value whose name is missing from `base` is skipped.
 Environment buildRankEnvironment(const HostAssignment& assignment, int rank, const JobInfo& job,
                                  const Environment& base, const std::vector<EnvSetting>& settings);
+
+// What a remote rank gets (through `env` on the ssh command line): the contract and the `-x`
+// settings, but not kolorun's own environment, which belongs to this machine.
+Environment remoteRankEnvironment(const HostAssignment& assignment, int rank, const JobInfo& job,
+                                  const Environment& base, const std::vector<EnvSetting>& settings);
 
 // "NAME=VALUE" strings for execve.
 std::vector<std::string> toEnvStrings(const Environment& env);

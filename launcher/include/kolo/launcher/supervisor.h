@@ -2,8 +2,10 @@
 // and stderr pipe and on a signalfd (SIGCHLD, SIGINT, SIGTERM); output is split into prefixed
 // lines, exits are reaped as they happen. The first rank to exit non-zero or die of a signal ends
 // the job: the others get SIGTERM, then SIGKILL after a grace period, and kolorun exits with that
-// rank's code (128 + signal for a signal). A job timeout exits 124; a SIGINT/SIGTERM sent to
-// kolorun is forwarded to every rank and kolorun exits 128 + that signal.
+// rank's code (128 + signal for a signal), after a summary naming that first rank, its host, pid,
+// exit and last stderr lines. A job timeout exits 124, and so does a start timeout (ranks still
+// running that never joined the store are named); a SIGINT/SIGTERM sent to kolorun is forwarded
+// to every rank and kolorun exits 128 + that signal.
 //
 // Thread: the launcher's main thread, which must have SIGCHLD, SIGINT and SIGTERM blocked
 // (blockSupervisorSignals) before the first rank is spawned, so no exit is missed.
@@ -11,7 +13,10 @@
 
 #include <sys/types.h>
 
+#include <deque>
+#include <functional>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -31,6 +36,16 @@ struct SupervisorOptions {
   double outputLingerSeconds = 1.0;
   int stdoutFd = 1;
   int stderrFd = 2;
+  // Start timeout: when it passes, every still-running rank that joinedRanks() does not report
+  // as joined is named and the job ends with kExitTimeout. 0 or no callback: no check.
+  double startTimeoutSeconds = 0;
+  std::function<std::vector<bool>()> joinedRanks;
+  // --output-filename: each rank's raw stdout and stderr also go to DIR/rank.N/{stdout,stderr}.
+  std::string outputDir;
+  // --ranks-filter: only these ranks' output reaches kolorun's stdout/stderr (empty: all).
+  // Filtered output still reaches the output files and the failure summary.
+  std::set<int> ranksFilter;
+  bool prefixTimestamp = false;
 };
 
 // Blocks the signals the supervisor reads through its signalfd and ignores SIGPIPE (a closed
@@ -49,8 +64,10 @@ class Supervisor {
 
   // Creates the signalfd. Call after blockSupervisorSignals().
   Status open();
-  // Takes ownership of the rank's pipes.
-  void addRank(const RankProcess& process);
+  // Creates the per-rank output files of `outputDir` (if any). Call before addRank.
+  Status prepareOutputFiles(int worldSize);
+  // Takes ownership of the rank's pipes. `host` is named in the failure summary.
+  void addRank(const RankProcess& process, const std::string& host = "");
   // Kills (SIGKILL) and reaps every rank added so far, without waiting for output; for when
   // spawning a later rank failed.
   void abortAll();
@@ -62,18 +79,29 @@ class Supervisor {
     int fd = -1;
     int outFd = -1;  // kolorun's stdout or stderr
     std::unique_ptr<LinePrefixer> prefixer;
+    int fileFd = -1;    // --output-filename copy, or -1
+    bool shown = true;  // false when --ranks-filter hides this rank
+    bool isStderr = false;
+    std::deque<std::string>* tail = nullptr;  // where stderr lines are kept for the summary
   };
   struct Rank {
     int rank = -1;
     pid_t pid = -1;
+    std::string host;
     bool reaped = false;
+    int stdinFd = -1;  // RankProcess::stdinFd, closed once the rank is reaped
     Stream streams[2];
+    std::unique_ptr<std::deque<std::string>> stderrTail;
   };
+  static constexpr size_t kTailLines = 8;
 
   void handleSignals();
   void reapExited();
   void onRankExit(Rank& rank, int waitStatus);
-  void readStream(Stream& stream);
+  // Reads one chunk; false when nothing was read (no data yet, or end of stream).
+  bool readStream(Stream& stream);
+  // Writes scratch_ (prefixed lines of `stream`) to the console and keeps stderr's tail.
+  void emit(Stream& stream);
   void closeStream(Stream& stream);
   void beginTermination(int exitCode);
   void signalRunning(int sig);
@@ -81,6 +109,7 @@ class Supervisor {
   bool anyStreamOpen() const;
   void writeOut(int fd, const std::string& text);
   void diagnostic(const std::string& line);
+  void checkStart();
 
   SupervisorOptions options_;
   int signalFd_ = -1;
@@ -88,6 +117,9 @@ class Supervisor {
   Deadline jobDeadline_ = Deadline::never();
   Deadline killDeadline_ = Deadline::never();
   Deadline lingerDeadline_ = Deadline::never();
+  Deadline startDeadline_ = Deadline::never();
+  bool startChecked_ = false;
+  std::vector<std::pair<int, int>> outputFiles_;  // per rank: stdout, stderr file descriptors
   bool terminating_ = false;
   bool killed_ = false;
   int exitCode_ = 0;

@@ -17,6 +17,13 @@ inline constexpr const char* kEnvStore = "KOLO_STORE";
 inline constexpr const char* kEnvJobId = "KOLO_JOB_ID";
 // Address this rank binds for TCP (the launcher's host assignment).
 inline constexpr const char* kEnvBindAddress = "KOLO_BIND_ADDRESS";
+// The job's 32-byte store secret as 64 hex digits. Passed through the environment (or ssh stdin),
+// never on a command line; every store message is authenticated with it.
+inline constexpr const char* kEnvSecret = "KOLO_SECRET";
+// Network interface the user asked ranks to use (--network-interface); empty means any.
+inline constexpr const char* kEnvNetworkInterface = "KOLO_NETWORK_INTERFACE";
+// Seconds a rank waits for the store and its peers at startup (kolorun --start-timeout).
+inline constexpr const char* kEnvStartTimeout = "KOLO_START_TIMEOUT";
 
 inline constexpr const char* kStoreSchemeFile = "file:";
 inline constexpr const char* kStoreSchemeTcp = "tcp:";

@@ -1,4 +1,6 @@
-// Opens the store named by a URL ("file:/dir"; "tcp:host:port" arrives with the launcher store).
+// Opens the store named by a URL: "file:/dir", or "tcp:host:port" (kolorun's authenticated
+// server; the secret comes from KOLO_SECRET, the rank from KOLO_RANK, the connect deadline from
+// KOLO_START_TIMEOUT, default 30 s).
 #pragma once
 
 #include <memory>

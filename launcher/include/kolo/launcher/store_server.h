@@ -1,0 +1,55 @@
+// StoreServer: kolorun's rendezvous key-value store (set, get with wait, add) over TCP, every
+// message authenticated with the job secret (kolo/protocol/store_wire.h). Boost.Asio only moves
+// bytes; framing and authentication are the protocol classes.
+//
+// A connection that sends garbage, fails authentication, replays a message or stays silent past
+// the handshake timeout is closed and reported through the log callback with its peer address;
+// other connections and waiting gets are not disturbed. The server also records which ranks have
+// authenticated, for the supervisor's start timeout.
+//
+// Thread: its own io thread runs every handler; start(), port(), joinedRanks() and the destructor
+// are called from the launcher's main thread. The log callback runs on the io thread.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kolo/base/status.h"
+
+namespace kolo::launcher {
+
+struct StoreServerOptions {
+  std::string bindAddress = "127.0.0.1";
+  int port = 0;        // 0: any free port
+  std::string secret;  // kSecretBytes raw bytes
+  int worldSize = 0;   // hellos from ranks outside 0..worldSize-1 are refused
+  double handshakeTimeoutSeconds = 10;
+  std::function<void(const std::string&)> log;  // one line, no newline; may be empty
+};
+
+class StoreServer {
+ public:
+  static Expected<std::unique_ptr<StoreServer>> start(StoreServerOptions options);
+  ~StoreServer();  // stops the io thread and closes every connection
+  StoreServer(const StoreServer&) = delete;
+  StoreServer& operator=(const StoreServer&) = delete;
+
+  int port() const;
+  // For each rank 0..worldSize-1, whether it has authenticated at least once.
+  std::vector<bool> joinedRanks() const;
+  // Connections closed for failing the protocol (bad frame, MAC, sequence, or silence).
+  int rejectedConnections() const;
+
+  class Impl;
+
+ private:
+  explicit StoreServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// 32 random bytes from the kernel for the job secret.
+Expected<std::string> makeSecret();
+
+}  // namespace kolo::launcher
