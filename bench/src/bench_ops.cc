@@ -266,6 +266,14 @@ Status CollectiveBench::run(Communicator& comm, const SizeShape& shape) {
   return makeStatus(Code::kInternal, "unknown collective");
 }
 
+const void* CollectiveBench::allreduceInput() const {
+  return inPlace() ? recv_->data : send_->data;
+}
+
+void* CollectiveBench::allreduceOutput() const {
+  return recv_->data;
+}
+
 uint64_t CollectiveBench::countWrong(const SizeShape& shape) const {
   const int rank = config_.rank;
   const DataType type = config_.type;

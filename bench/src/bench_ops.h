@@ -74,6 +74,11 @@ class CollectiveBench {
   void prepareFixedPoint(const SizeShape& shape);
   bool inPlace() const { return config_.inPlace && config_.collective == Collective::kAllreduce; }
   Status run(Communicator& comm, const SizeShape& shape);
+  // The allreduce's input and output buffers (the same buffer in place): the runtime path
+  // submits them to the Engine as a named tensor instead of calling run().
+  const void* allreduceInput() const;
+  void* allreduceOutput() const;
+  const OpConfig& config() const { return config_; }
   // Elements of this rank's output that differ from the exact result.
   uint64_t countWrong(const SizeShape& shape) const;
 

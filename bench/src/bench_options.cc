@@ -23,7 +23,12 @@ constexpr const char* kDescription =
     "median over iterations of the slowest rank's time for that iteration. #wrong counts\n"
     "wrong elements over every checked call and rank; any makes the exit status 1.\n"
     "Without -n/-w, sizes above 64 MiB run proportionally fewer iterations (at least 5\n"
-    "timed, 1 warmup) so a sweep to GiB sizes stays short.";
+    "timed, 1 warmup) so a sweep to GiB sizes stays short.\n"
+    "--path runtime submits every allreduce as a named tensor through the Kolo runtime\n"
+    "(submit -> negotiation/cache -> fusion -> collective -> handle ready). --workload\n"
+    "resnet50|bert-base|FILE replays a model's gradients (allreduce avg, backward order)\n"
+    "through the runtime, one step per iteration; with --compare mpi also Open MPI per\n"
+    "tensor and over one packed buffer.";
 
 Expected<uint64_t> parseSizeOption(const std::string& option, const std::string& text) {
   auto bytes = parseByteSize(text);
@@ -35,6 +40,10 @@ Expected<uint64_t> parseSizeOption(const std::string& option, const std::string&
 }
 
 }  // namespace
+
+std::string_view benchPathName(BenchPath path) {
+  return path == BenchPath::kRuntime ? "runtime" : "raw";
+}
 
 std::string_view collectiveName(Collective c) {
   switch (c) {
@@ -76,6 +85,7 @@ Expected<BenchOptions> parseBenchOptions(int argc, const char* const* argv) {
   std::string op = "sum";
   std::string algo = "auto";
   std::string compare;
+  std::string path = "raw";
   int iterations = kDefaultIterations;
   int warmup = kDefaultWarmup;
 
@@ -110,6 +120,10 @@ Expected<BenchOptions> parseBenchOptions(int argc, const char* const* argv) {
   app.add_option("--csv", options.csvPath, "write the result rows as CSV to this file");
   app.add_option("--compare", compare,
                  "mpi: also time Open MPI's collective per size (needs mpirun)");
+  app.add_option("--path", path, "raw (call the algorithm) | runtime (submit through the Engine)")
+      ->capture_default_str();
+  app.add_option("--workload", options.workload,
+                 "resnet50 | bert-base | FILE: replay a model's gradient allreduces");
 
   // CLI11 reports through exceptions; this is the program's edge, so they end here.
   try {
@@ -170,6 +184,17 @@ Expected<BenchOptions> parseBenchOptions(int argc, const char* const* argv) {
     }
     options.compareMpi = true;
   }
+  const std::string pathName = toLower(path);
+  if (pathName == "runtime") {
+    options.path = BenchPath::kRuntime;
+  } else if (pathName != "raw") {
+    return makeStatus(Code::kInvalidArgument, "--path '{}' is not raw or runtime", path);
+  }
+  if (options.path == BenchPath::kRuntime && options.collective != Collective::kAllreduce) {
+    return makeStatus(Code::kInvalidArgument, "--path runtime supports allreduce only, not {}",
+                      collectiveName(options.collective));
+  }
+  if (!options.workload.empty()) options.path = BenchPath::kRuntime;
   return options;
 }
 

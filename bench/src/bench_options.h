@@ -18,6 +18,11 @@ namespace kolo::bench {
 
 enum class Collective { kAllreduce, kAllgather, kBroadcast, kReduceScatter, kAlltoall };
 
+// raw: the collective algorithm called directly on the communicator. runtime: every call is a
+// named tensor submitted to the Engine (negotiation, response cache, fusion, handle wait).
+enum class BenchPath { kRaw, kRuntime };
+std::string_view benchPathName(BenchPath path);
+
 std::string_view collectiveName(Collective c);
 std::optional<Collective> parseCollective(std::string_view name);
 // Whether the collective combines values (and so has a meaningful redop column).
@@ -48,6 +53,9 @@ struct BenchOptions {
   std::string jsonPath;
   std::string csvPath;
   bool compareMpi = false;
+  BenchPath path = BenchPath::kRaw;  // --path; runtime supports allreduce only
+  // --workload: a built-in name (resnet50, bert-base) or a workload file; empty: size sweep.
+  std::string workload;
   bool helpRequested = false;  // --help was given; helpText holds what to print
   std::string helpText;
 };

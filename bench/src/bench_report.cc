@@ -129,6 +129,9 @@ std::string formatPreamble(const RunInfo& info) {
   out += fmt::format("# world size    : {}\n", info.worldSize);
   out += fmt::format("# hosts         : {}\n", summarizeHosts(info.hosts));
   out += fmt::format("# transport     : {}\n", info.transport);
+  if (info.path == BenchPath::kRuntime) {
+    out += "# path          : runtime (named tensor through the Engine: submit -> handle ready)\n";
+  }
   if (info.collective == Collective::kAllreduce) {
     out += fmt::format("# algorithm     : {} (--algo {})\n",
                        summarizeAlgorithms(info.algorithmBySize), info.algorithmRequest);
@@ -224,6 +227,7 @@ nlohmann::json toJson(const RunInfo& info, std::span<const RowResult> rows) {
       {"world_size", info.worldSize},
       {"hosts", info.hosts},
       {"transport", info.transport},
+      {"path", benchPathName(info.path)},
       {"reduce_kernel", info.kernelVariant},
       {"dtype", dataTypeName(info.dtype)},
       {"op", redopColumn(info)},

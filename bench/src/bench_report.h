@@ -42,6 +42,7 @@ struct RunInfo {
   bool checkEveryIteration = false;
   bool inPlace = false;  // allreduce: send == recv
   bool compareMpi = false;
+  BenchPath path = BenchPath::kRaw;  // --path
   MachineInfo machine;
 };
 

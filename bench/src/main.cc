@@ -12,6 +12,7 @@
 #include "bench_options.h"
 #include "bench_report.h"
 #include "bench_runner.h"
+#include "kolo/core/engine.h"
 #include "kolo/base/env.h"
 #include "kolo/base/logging.h"
 #include "kolo/collectives/algorithm_registry.h"
@@ -21,6 +22,8 @@
 #include "kolo/rendezvous/memory_store.h"
 #include "kolo/rendezvous/store_factory.h"
 #include "mpi_compare.h"
+#include "runtime_bench.h"
+#include "workload_bench.h"
 
 namespace kolo::bench {
 namespace {
@@ -32,8 +35,12 @@ constexpr size_t kHostNameBytes = 64;
 struct World {
   std::unique_ptr<MpiJob> mpi;  // declared first: finalized after the communicator is gone
   std::unique_ptr<KvStore> store;
-  std::unique_ptr<Communicator> comm;
+  std::shared_ptr<Communicator> comm;  // shared with the Engine on the runtime path
 };
+
+// Long enough for a 256 MiB allreduce on an oversubscribed machine; a dead peer still ends the
+// run (the transport names it) well before.
+constexpr double kHandleTimeoutSeconds = 120.0;
 
 Expected<World> connect(const BenchOptions& options, int* argc, char*** argv) {
   World world;
@@ -114,6 +121,43 @@ void printOnRankZero(const Communicator& comm, const std::string& text) {
   std::fflush(stdout);
 }
 
+// --workload: the Engine owns the communicator from here on; every exchange is an Engine op.
+Expected<int> runWorkloadMode(const BenchOptions& options, World& world) {
+  KOLO_ASSIGN_OR_RETURN(Workload workload, loadWorkload(options.workload));
+  Communicator& comm = *world.comm;
+  KOLO_ASSIGN_OR_RETURN(std::vector<std::string> hosts,
+                        gatherHosts(comm, probeMachine().hostname));
+  const std::string transport(comm.transport().name());
+  core::EngineConfig config = core::EngineConfig::fromEnv();
+  KOLO_ASSIGN_OR_RETURN(std::unique_ptr<core::Engine> engine,
+                        core::Engine::create(world.comm, config));
+  WorkloadOptions workloadOptions;
+  workloadOptions.iterations = options.iterations.value_or(kDefaultIterations);
+  workloadOptions.warmup = options.warmup.value_or(kDefaultWarmup);
+  workloadOptions.timeoutSeconds = kHandleTimeoutSeconds;
+  MpiJob* mpi = options.compareMpi ? world.mpi.get() : nullptr;
+  KOLO_ASSIGN_OR_RETURN(WorkloadResult result,
+                        runWorkload(*engine, workload, workloadOptions, mpi));
+  KOLO_RETURN_IF_ERROR(engine->shutdown().withContext("shutting the Engine down"));
+  engine.reset();  // closes the timeline file
+  if (comm.rank() != 0) return result.wrong == 0 ? 0 : kExitWrongResults;
+
+  if (!config.timelinePath.empty()) {
+    auto breakdown = readTimelineBreakdown(config.timelinePath, workloadTensorPrefix(workload));
+    if (breakdown) {
+      result.breakdown = *breakdown;
+    } else {
+      KOLO_LOG(kWarning, "bench", "no timeline breakdown: {}", breakdown.status().toString());
+    }
+  }
+  printOnRankZero(comm, formatWorkloadReport(result, summarizeHosts(hosts), transport));
+  if (!options.jsonPath.empty()) {
+    KOLO_RETURN_IF_ERROR(
+        writeTextFile(options.jsonPath, workloadJson(result).dump(2) + "\n"));
+  }
+  return result.wrong == 0 ? 0 : kExitWrongResults;
+}
+
 Expected<int> runBenchmark(const BenchOptions& options, int* argc, char*** argv) {
   auto algorithm = coll::parseAllreduceAlgorithm(options.algorithmName);
   if (!algorithm) {
@@ -122,6 +166,7 @@ Expected<int> runBenchmark(const BenchOptions& options, int* argc, char*** argv)
                       options.algorithmName);
   }
   KOLO_ASSIGN_OR_RETURN(World world, connect(options, argc, argv));
+  if (!options.workload.empty()) return runWorkloadMode(options, world);
   Communicator& comm = *world.comm;
   if (options.collective == Collective::kBroadcast && options.root >= comm.size()) {
     return makeStatus(Code::kInvalidArgument, "-r {} is not a rank of this world of {}",
@@ -143,6 +188,7 @@ Expected<int> runBenchmark(const BenchOptions& options, int* argc, char*** argv)
   info.iterationsText = iterationsText(options);
   info.checkEveryIteration = options.checkEveryIteration;
   info.compareMpi = options.compareMpi;
+  info.path = options.path;
 
   std::vector<SizeShape> shapes = shapedSweep(options, comm.size());
   if (options.collective == Collective::kAllreduce) {
@@ -163,11 +209,19 @@ Expected<int> runBenchmark(const BenchOptions& options, int* argc, char*** argv)
                                        *algorithm, comm.rank(), comm.size(), options.inPlace},
                               maxBytes));
   MpiJob* mpi = options.compareMpi ? world.mpi.get() : nullptr;
+  std::unique_ptr<core::Engine> engine;
+  if (options.path == BenchPath::kRuntime) {
+    KOLO_ASSIGN_OR_RETURN(engine,
+                          core::Engine::create(world.comm, core::EngineConfig::fromEnv()));
+  }
   std::vector<RowResult> rows;
   for (const auto& shape : shapes) {
     SizePlan plan{shape, warmupIterationsFor(options, shape.bytes),
                   timedIterationsFor(options, shape.bytes), options.checkEveryIteration};
-    KOLO_ASSIGN_OR_RETURN(RowResult row, runSize(comm, *bench, plan, mpi));
+    Expected<RowResult> measured =
+        engine ? runRuntimeSize(*engine, *bench, plan, kHandleTimeoutSeconds, mpi)
+               : runSize(comm, *bench, plan, mpi);
+    KOLO_ASSIGN_OR_RETURN(RowResult row, std::move(measured));
     rows.push_back(row);
     printOnRankZero(comm, formatRow(info, row));
   }
@@ -184,7 +238,12 @@ Expected<int> runBenchmark(const BenchOptions& options, int* argc, char*** argv)
   if (comm.rank() == 0 && written.isOk() && !options.csvPath.empty()) {
     written = writeTextFile(options.csvPath, toCsv(info, rows));
   }
-  KOLO_RETURN_IF_ERROR(coll::barrier(comm).withContext("final barrier"));
+  if (engine) {
+    // The Engine's shutdown agrees with every rank, so it is the final barrier.
+    KOLO_RETURN_IF_ERROR(engine->shutdown().withContext("shutting the Engine down"));
+  } else {
+    KOLO_RETURN_IF_ERROR(coll::barrier(comm).withContext("final barrier"));
+  }
   KOLO_RETURN_IF_ERROR(written);
   return wrong == 0 ? 0 : kExitWrongResults;
 }

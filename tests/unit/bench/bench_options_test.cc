@@ -196,5 +196,31 @@ TEST(SizeShape, SweepDropsSizesThatRoundToTheSameShape) {
   EXPECT_THAT(bytes, ElementsAre(0u, 16u, 32u, 64u));
 }
 
+TEST(BenchOptions, PathAndWorkload) {
+  auto options = parse({});
+  ASSERT_TRUE(options);
+  EXPECT_EQ(options->path, BenchPath::kRaw);
+  EXPECT_TRUE(options->workload.empty());
+
+  options = parse({"allreduce", "--path", "Runtime", "-b", "8", "-e", "8"});
+  ASSERT_TRUE(options) << options.status().toString();
+  EXPECT_EQ(options->path, BenchPath::kRuntime);
+  EXPECT_EQ(benchPathName(options->path), "runtime");
+
+  options = parse({"--workload", "resnet50", "-n", "4", "-w", "1", "--json", "w.json"});
+  ASSERT_TRUE(options) << options.status().toString();
+  EXPECT_EQ(options->workload, "resnet50");
+  EXPECT_EQ(options->path, BenchPath::kRuntime);  // a workload always runs through the Engine
+  EXPECT_EQ(options->iterations, 4);
+  EXPECT_EQ(options->jsonPath, "w.json");
+
+  options = parse({"--path", "fast"});
+  ASSERT_FALSE(options);
+  EXPECT_THAT(options.status().message(), HasSubstr("--path 'fast' is not raw or runtime"));
+  options = parse({"broadcast", "--path", "runtime"});
+  ASSERT_FALSE(options);
+  EXPECT_THAT(options.status().message(), HasSubstr("allreduce only, not broadcast"));
+}
+
 }  // namespace
 }  // namespace kolo::bench

@@ -1,0 +1,109 @@
+#include "runtime_bench.h"
+
+#include <fmt/format.h>
+
+#include "bench_stats.h"
+#include "mpi_compare.h"
+
+namespace kolo::bench {
+
+Expected<std::vector<double>> maxAcrossRanks(core::Engine& engine, const std::string& name,
+                                             std::span<const double> local) {
+  std::vector<double> values(local.begin(), local.end());
+  if (values.empty()) return values;
+  core::TensorArg tensor;
+  tensor.data = values.data();
+  tensor.output = values.data();
+  tensor.dtype = DataType::kFloat64;
+  tensor.shape = {static_cast<int64_t>(values.size())};
+  core::OpOptions options;
+  options.reduceOp = ReduceOp::kMax;
+  KOLO_ASSIGN_OR_RETURN(core::Handle handle, engine.allreduce(name, tensor, options));
+  KOLO_RETURN_IF_ERROR(handle.wait(Deadline::afterSeconds(120)).withContext(name));
+  return values;
+}
+
+Expected<uint64_t> sumAcrossRanks(core::Engine& engine, const std::string& name, uint64_t local) {
+  auto value = static_cast<int64_t>(local);
+  core::TensorArg tensor;
+  tensor.data = &value;
+  tensor.output = &value;
+  tensor.dtype = DataType::kInt64;
+  tensor.shape = {1};
+  KOLO_ASSIGN_OR_RETURN(core::Handle handle, engine.allreduce(name, tensor));
+  KOLO_RETURN_IF_ERROR(handle.wait(Deadline::afterSeconds(120)).withContext(name));
+  return static_cast<uint64_t>(value);
+}
+
+Status engineBarrier(core::Engine& engine, const std::string& name) {
+  KOLO_ASSIGN_OR_RETURN(core::Handle handle, engine.barrier(name));
+  return handle.wait(Deadline::afterSeconds(120)).withContext(name);
+}
+
+Status runtimeAllreduce(core::Engine& engine, CollectiveBench& bench, const SizeShape& shape,
+                        const std::string& name, double timeoutSeconds) {
+  const OpConfig& config = bench.config();
+  core::TensorArg tensor;
+  tensor.data = bench.allreduceInput();
+  tensor.output = bench.allreduceOutput();
+  tensor.dtype = config.type;
+  tensor.shape = {static_cast<int64_t>(shape.count)};
+  core::OpOptions options;
+  options.reduceOp = config.op;
+  KOLO_ASSIGN_OR_RETURN(core::Handle handle, engine.allreduce(name, tensor, options));
+  return handle.wait(Deadline::afterSeconds(timeoutSeconds));
+}
+
+Expected<RowResult> runRuntimeSize(core::Engine& engine, CollectiveBench& bench,
+                                   const SizePlan& plan, double timeoutSeconds, MpiJob* mpi) {
+  const SizeShape& shape = plan.shape;
+  // One name per size: repeated iterations hit the response cache, as a training loop does.
+  const std::string name = fmt::format("bench.allreduce.{}", shape.bytes);
+  uint64_t wrong = 0;
+  bench.prepare(shape);
+  if (bench.inPlace() && !plan.checkEveryIteration) bench.prepareFixedPoint(shape);
+  KOLO_RETURN_IF_ERROR(engineBarrier(engine, name + ".start"));
+  std::function<void()> poison;
+  std::function<void()> check;
+  if (plan.checkEveryIteration) {
+    poison = [&] { bench.poisonOutputs(shape); };
+    check = [&] { wrong += bench.countWrong(shape); };
+  }
+  KOLO_ASSIGN_OR_RETURN(
+      std::vector<double> local,
+      timeIterations(
+          plan.warmup, plan.iterations,
+          [&] { return runtimeAllreduce(engine, bench, shape, name, timeoutSeconds); }, poison,
+          check));
+
+  bench.prepare(shape);
+  KOLO_RETURN_IF_ERROR(
+      runtimeAllreduce(engine, bench, shape, name, timeoutSeconds).withContext("checked call"));
+  wrong += bench.countWrong(shape);
+
+  RowResult row;
+  row.shape = shape;
+  KOLO_ASSIGN_OR_RETURN(std::vector<double> slowest,
+                        maxAcrossRanks(engine, name + ".times", local));
+  KOLO_ASSIGN_OR_RETURN(row.wrong, sumAcrossRanks(engine, name + ".wrong", wrong));
+  row.medianUs = median(slowest);
+  row.p99Us = percentile(slowest, 99.0);
+
+  if (mpi != nullptr) {
+    MpiCall call = bench.prepareMpi(shape);
+    // Every rank decides alike (same dtype, op and count), so skipping stays collective.
+    if (mpiSupports(call)) {
+      KOLO_RETURN_IF_ERROR(mpi->barrier());
+      KOLO_ASSIGN_OR_RETURN(
+          std::vector<double> mpiLocal,
+          timeIterations(plan.warmup, plan.iterations, [&] { return mpi->run(call); }, {}, {}));
+      KOLO_ASSIGN_OR_RETURN(std::vector<double> mpiSlowest,
+                            maxAcrossRanks(engine, name + ".mpi_times", mpiLocal));
+      row.mpiMedianUs = median(mpiSlowest);
+      row.mpiP99Us = percentile(mpiSlowest, 99.0);
+    }
+  }
+  return row;
+}
+
+}  // namespace kolo::bench

@@ -1,0 +1,134 @@
+// The runtime path over Engines on threaded loopback worlds: the same checked results as the
+// raw path, and the workload replay's checked step.
+#include "runtime_bench.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "unit/engine/engine_world.h"
+#include "workload_bench.h"
+
+namespace kolo::bench {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(RuntimeBench, AllreduceThroughTheEngineIsExactAndPoisonIsCaught) {
+  struct Case {
+    DataType type;
+    ReduceOp op;
+    bool inPlace;
+  };
+  const Case cases[] = {{DataType::kFloat32, ReduceOp::kSum, true},
+                        {DataType::kInt32, ReduceOp::kMax, false},
+                        {DataType::kBFloat16, ReduceOp::kAverage, true}};
+  for (int n : {1, 2, 3}) {
+    for (const Case& c : cases) {
+      auto results = test::runEngines(n, [&](core::Engine& engine) -> Status {
+        OpConfig config{Collective::kAllreduce, c.type, c.op, 0, coll::AllreduceAlgorithm::kAuto,
+                        engine.rank(), engine.size(), c.inPlace};
+        KOLO_ASSIGN_OR_RETURN(auto bench, CollectiveBench::create(config, 40000));
+        for (uint64_t bytes : {uint64_t{8}, uint64_t{4004}, uint64_t{40000}}) {
+          SizeShape shape = shapeFor(Collective::kAllreduce, c.type, n, bytes);
+          bench->prepare(shape);
+          // The check is meaningful: rank 0's unreduced inputs are wrong once n > 1 (the
+          // last rank of an odd world contributes the average itself, so not every rank).
+          uint64_t before = bench->countWrong(shape);
+          KOLO_CHECK(n == 1 || engine.rank() != 0 || before > 0, "rank {}: unreduced data passed the check",
+                     engine.rank());
+          KOLO_RETURN_IF_ERROR(runtimeAllreduce(engine, *bench, shape, "t", 20));
+          uint64_t wrong = bench->countWrong(shape);
+          KOLO_CHECK(wrong == 0, "rank {} {} B {} {}: {} wrong of {}", engine.rank(), bytes,
+                     dataTypeName(c.type), static_cast<int>(c.op), wrong, shape.count);
+          SizePlan plan{shape, 1, 3, true};
+          KOLO_ASSIGN_OR_RETURN(RowResult row, runRuntimeSize(engine, *bench, plan, 20, nullptr));
+          KOLO_CHECK(row.wrong == 0, "rank {}: row of {} B has {} wrong", engine.rank(), bytes,
+                     row.wrong);
+          KOLO_CHECK(row.medianUs > 0 && row.p99Us >= row.medianUs && !row.mpiMedianUs,
+                     "rank {}: row times {} / {}", engine.rank(), row.medianUs, row.p99Us);
+        }
+        return Status::ok();
+      });
+      test::expectAllOk(results);
+    }
+  }
+}
+
+TEST(RuntimeBench, MaxAndSumAcrossRanksCombineEveryRank) {
+  auto results = test::runEngines(3, [](core::Engine& engine) -> Status {
+    const double r = engine.rank();
+    std::vector<double> mine = {r, 10 - r, r == 1 ? 50.0 : 1.0};
+    KOLO_ASSIGN_OR_RETURN(auto slowest, maxAcrossRanks(engine, "times", mine));
+    KOLO_CHECK((slowest == std::vector<double>{2, 10, 50}), "rank {}: max {} {} {}",
+               engine.rank(), slowest[0], slowest[1], slowest[2]);
+    KOLO_ASSIGN_OR_RETURN(uint64_t sum, sumAcrossRanks(engine, "wrong", engine.rank() + 1));
+    KOLO_CHECK(sum == 6, "rank {}: sum {}", engine.rank(), sum);
+    return Status::ok();
+  });
+  test::expectAllOk(results);
+}
+
+TEST(WorkloadBench, StepsAreCheckedAndEveryRankGetsTheSameResult) {
+  auto workload = parseWorkload("head.bias 10\nhead.weight 10x300\nbody 1000x1100\nstem 7\n",
+                                "tiny.txt");
+  ASSERT_TRUE(workload) << workload.status().toString();
+  for (int n : {2, 3}) {
+    std::vector<WorkloadResult> results(static_cast<size_t>(n));
+    auto statuses = test::runEngines(n, [&](core::Engine& engine) -> Status {
+      WorkloadOptions options;
+      options.iterations = 3;
+      options.warmup = 1;
+      options.timeoutSeconds = 20;
+      KOLO_ASSIGN_OR_RETURN(results[static_cast<size_t>(engine.rank())],
+                            runWorkload(engine, *workload, options, nullptr));
+      return Status::ok();
+    });
+    test::expectAllOk(statuses);
+    for (const auto& r : results) {
+      EXPECT_EQ(r.wrong, 0u);
+      EXPECT_EQ(r.tensors, 4u);
+      EXPECT_EQ(r.bytes, 4u * (10 + 3000 + 1100000 + 7));
+      EXPECT_EQ(r.worldSize, n);
+      EXPECT_GT(r.kolo.medianMs, 0.0);
+      EXPECT_EQ(r.kolo.medianMs, results[0].kolo.medianMs);
+      EXPECT_FALSE(r.mpiPerTensor);
+    }
+    std::string report = formatWorkloadReport(results[0], "host (n ranks)", "loopback");
+    EXPECT_THAT(report, HasSubstr("# kolo-bench workload tiny: 4 float32 tensors, 1103017"));
+    EXPECT_THAT(report, HasSubstr("# Out of bounds values : 0 OK"));
+    EXPECT_THAT(report, HasSubstr("run with KOLO_TIMELINE=FILE"));
+    nlohmann::json json = workloadJson(results[0]);
+    EXPECT_EQ(json["median_step_ms"], results[0].kolo.medianMs);
+    EXPECT_EQ(json["parameters"], 1103017);
+  }
+}
+
+TEST(WorkloadBench, ReportComparesWithTheFasterMpiStrategyAndShowsTheBreakdown) {
+  WorkloadResult r;
+  r.workload = "resnet50";
+  r.tensors = 161;
+  r.elements = 25557032;
+  r.bytes = 102228128;
+  r.worldSize = 2;
+  r.kolo = {20.0, 22.0, 19.0};
+  r.mpiPerTensor = StepTimes{25.0, 26.0, 24.0};
+  r.mpiPacked = StepTimes{40.0, 41.0, 39.0};
+  r.mpiPackCopies = StepTimes{15.0, 16.0, 14.0};
+  r.breakdown = TimelineBreakdown{120.0, 20.0, 40, 10};
+  r.timelineSteps = 10;
+  r.localAllStepsMs = 200.0;
+  std::string report = formatWorkloadReport(r, "host (2 ranks)", "shm");
+  EXPECT_THAT(report, HasSubstr("# kolo / faster mpi (per tensor): 0.80"));
+  EXPECT_THAT(report, HasSubstr("mean of 10 steps (20.00 ms, timeline on): "
+                                "collectives 12.00 ms (60%), fusion copies 2.00 ms (10%), "
+                                "negotiation/queueing/rest 6.00 ms (30%)"));
+  EXPECT_THAT(report, HasSubstr("# median step : 20.000 ms"));
+  EXPECT_THAT(report, HasSubstr("  of which pack+unpack copies"));
+  nlohmann::json json = workloadJson(r);
+  EXPECT_DOUBLE_EQ(json["kolo_over_faster_mpi"].get<double>(), 0.8);
+  EXPECT_DOUBLE_EQ(json["mpi_packed_copies"]["median_ms"].get<double>(), 15.0);
+  EXPECT_DOUBLE_EQ(json["timeline"]["copy_ms_per_step"].get<double>(), 2.0);
+}
+
+}  // namespace
+}  // namespace kolo::bench
