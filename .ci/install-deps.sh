@@ -12,7 +12,7 @@ PACKAGES=(
   libssl-dev
   libcli11-dev nlohmann-json3-dev libfmt-dev
   pybind11-dev python3-dev python3-numpy python3-pytest python3-torch python3-matplotlib
-  procps psmisc
+  procps psmisc iproute2 openssh-server openssh-client
 )
 
 missing=()

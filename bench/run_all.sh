@@ -75,7 +75,7 @@ done
 KOLO_TIMELINE="$out/raw/resnet50_timeline.json" run resnet50_np2_timeline "$kolorun" -np 2 \
   "$bench" --workload resnet50 -n 20 -w 5 --json "$out/raw/resnet50_np2_timeline_summary.json"
 
-python3 - "$out" "$reps" >"$out/summary.txt" <<'PY'
+/usr/bin/python3 - "$out" "$reps" >"$out/summary.txt" <<'PY'
 import json, os, statistics, sys
 
 out, reps = sys.argv[1], int(sys.argv[2])
