@@ -16,11 +16,17 @@ namespace kolo::shm {
 namespace {
 
 // A peer running on another core publishes within a microsecond or two of us, so spinning is
-// the fast path. But when the peer shares our core (oversubscribed, or a loaded machine) no
-// amount of spinning helps and only yielding lets it run. The spin budget adapts like an
-// adaptive mutex: halved after a wait that spinning did not satisfy, doubled after one it did.
+// the fast path. But when the peer shares our core (more ranks than cores) no amount of
+// spinning helps and only yielding lets it run. The spin budget adapts like an adaptive mutex:
+// halved after a wait that spinning did not satisfy, doubled after one it did.
+// When every rank has a core of its own, yielding is what hurts: another busy process on our
+// core then runs for a whole scheduler slice (4 ms) before we see the peer's flag, while
+// spinning keeps us running until the peer, on its own core, publishes. So the budget never
+// falls below 200 us there and may grow to 2 ms; only then does the rank yield and park.
 constexpr int64_t kMaxSpinNs = 20000;
 constexpr int64_t kMinSpinNs = 500;
+constexpr int64_t kDedicatedMaxSpinNs = 2000000;
+constexpr int64_t kDedicatedMinSpinNs = 200000;
 constexpr int kYieldRounds = 64;
 // A parked waiter re-checks its flags, the deadline and (every kPidProbe) its peers' pids.
 constexpr auto kParkSlice = std::chrono::milliseconds(10);
@@ -53,7 +59,12 @@ FlagWaiter::FlagWaiter(ShmSegment& segment, int rank, int size)
     : segment_(segment),
       bell_(segment.at<ArenaBell>(segment.layout().bellOffset())),
       rank_(rank),
-      size_(size) {}
+      size_(size) {
+  const bool dedicatedCores = size <= static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN));
+  minSpinNs_ = dedicatedCores ? kDedicatedMinSpinNs : kMinSpinNs;
+  maxSpinNs_ = dedicatedCores ? kDedicatedMaxSpinNs : kMaxSpinNs;
+  spinBudgetNs_ = dedicatedCores ? kDedicatedMinSpinNs : kMaxSpinNs;
+}
 
 bool FlagWaiter::reached(FlagArray flags, uint64_t target, int onlyRank) const {
   if (onlyRank >= 0) return flags.at(onlyRank).load(std::memory_order_acquire) >= target;
@@ -99,12 +110,12 @@ Status FlagWaiter::waitSlow(FlagArray flags, uint64_t target, Deadline deadline,
     for (int i = 0; i < 16; ++i) {
       _mm_pause();
       if (done()) {
-        spinBudgetNs_ = std::min(kMaxSpinNs, spinBudgetNs_ * 2);
+        spinBudgetNs_ = std::min(maxSpinNs_, spinBudgetNs_ * 2);
         return Status::ok();
       }
     }
   } while (Clock::now() < spinUntil);
-  spinBudgetNs_ = std::max(kMinSpinNs, spinBudgetNs_ / 2);
+  spinBudgetNs_ = std::max(minSpinNs_, spinBudgetNs_ / 2);
   for (int i = 0; i < kYieldRounds; ++i) {
     sched_yield();
     if (done()) return Status::ok();

@@ -93,7 +93,10 @@ class FlagWaiter {
   ArenaBell* bell_;
   int rank_;
   int size_;
-  int64_t spinBudgetNs_ = 20000;
+  // Bounds of the adaptive spin; wider when every rank of the host can have a core of its own.
+  int64_t minSpinNs_;
+  int64_t maxSpinNs_;
+  int64_t spinBudgetNs_;
 };
 
 }  // namespace kolo::shm
