@@ -60,10 +60,15 @@ Expected<std::unique_ptr<Engine>> Engine::fromEnv(EngineConfig config) {
   }
   if (launched && spec.size > 1) {
     auto url = getEnv(protocol::kEnvStore);
+    if (!url && launchedByMpi() && builtWithMpi()) {
+      // Under mpirun MPI itself is the rendezvous; it also picks a fresh job id per session.
+      KOLO_ASSIGN_OR_RETURN(std::unique_ptr<Communicator> comm, connectWorldFromMpi(spec));
+      return create(std::move(comm), std::move(config));
+    }
     if (!url) {
       return Status(Code::kInvalidUsage,
-                    "KOLO_STORE is not set: start the program with kolorun, which provides the "
-                    "rendezvous store");
+                    "KOLO_STORE is not set: start the program with kolorun (which provides the "
+                    "rendezvous store) or mpirun");
     }
     KOLO_ASSIGN_OR_RETURN(store, openStore(*url));
     // A process may shut down and init again within one job. Each rank counts its own inits

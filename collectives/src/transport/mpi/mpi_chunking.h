@@ -43,13 +43,22 @@ inline bool fitsMpiCounts(const size_t* counts, size_t n, size_t limit = kMpiMax
   return true;
 }
 
-// Maps a Kolo tag (collective sequence << 20 | step) into [0, tagUpperBound]. Kolo tags are
-// unique per collective, MPI tags need only be unique among messages in flight between two
-// ranks at once: both sides post in the same order and MPI never lets two messages with the
-// same (source, tag, communicator) overtake each other, so wrapping around is safe. Keeping
-// the low bits keeps the step, and neighbouring collectives stay apart.
+// Maps a Kolo tag into [0, tagUpperBound]. A Kolo tag's top byte is its space (bit 63: the
+// runtime's control messages; bits 56-62: the process set); the rest is collective sequence
+// << 20 | step. Within one space, wrapping around is safe: both sides post in the same order
+// and MPI never lets two messages with the same (source, tag, communicator) overtake each
+// other. Across spaces it is not, because different threads (the world's and each process
+// set's coordinator) post concurrently; so with a 31-bit tag range (Open MPI's) the space gets
+// bits 23-30 and the low 23 bits of the rest fill bits 0-22. A smaller range keeps only the
+// modulo, which is correct for one space at a time.
 inline int mpiTagFor(uint64_t tag, int tagUpperBound) {
   if (tagUpperBound <= 0) return 0;
+  constexpr int kLowBits = 23;
+  if (static_cast<uint64_t>(tagUpperBound) >= (uint64_t{1} << 31) - 1) {
+    const uint64_t space = tag >> 56;
+    const uint64_t low = tag & ((uint64_t{1} << kLowBits) - 1);
+    return static_cast<int>((space << kLowBits) | low);
+  }
   return static_cast<int>(tag % (static_cast<uint64_t>(tagUpperBound) + 1));
 }
 
