@@ -28,6 +28,20 @@ Expected<std::vector<double>> timeIterations(int warmup, int iterations,
   return micros;
 }
 
+void prepareTimedData(CollectiveBench& bench, const SizePlan& plan) {
+  bench.prepare(plan.shape);
+  if (bench.inPlace() && !plan.checkEveryIteration) bench.prepareFixedPoint(plan.shape);
+}
+
+CheckHooks makeCheckHooks(CollectiveBench& bench, const SizePlan& plan, uint64_t& wrong) {
+  CheckHooks hooks;
+  if (plan.checkEveryIteration) {
+    hooks.before = [&bench, &plan] { bench.poisonOutputs(plan.shape); };
+    hooks.after = [&bench, &plan, &wrong] { wrong += bench.countWrong(plan.shape); };
+  }
+  return hooks;
+}
+
 RowResult summarizeGathered(std::span<const double> gathered, int ranks, const SizePlan& plan,
                             int mpiIterations) {
   const size_t stride =
@@ -57,21 +71,16 @@ Expected<RowResult> runSize(Communicator& comm, CollectiveBench& bench, const Si
                             MpiJob* mpi) {
   const SizeShape& shape = plan.shape;
   uint64_t wrong = 0;
-  bench.prepare(shape);
-  if (bench.inPlace() && !plan.checkEveryIteration) bench.prepareFixedPoint(shape);
+  prepareTimedData(bench, plan);
   // Ranks enter the timed loop together; after that each iteration's slowest rank is what
   // the row reports, so drift between ranks shows up as time rather than hiding.
   KOLO_RETURN_IF_ERROR(coll::barrier(comm).withContext("barrier before the timed loop"));
-  std::function<void()> poison;
-  std::function<void()> check;
-  if (plan.checkEveryIteration) {
-    poison = [&] { bench.poisonOutputs(shape); };
-    check = [&] { wrong += bench.countWrong(shape); };
-  }
+  CheckHooks hooks = makeCheckHooks(bench, plan, wrong);
   KOLO_ASSIGN_OR_RETURN(
       std::vector<double> local,
       timeIterations(
-          plan.warmup, plan.iterations, [&] { return bench.run(comm, shape); }, poison, check));
+          plan.warmup, plan.iterations, [&] { return bench.run(comm, shape); }, hooks.before,
+          hooks.after));
 
   // The checked call, on freshly written inputs and poisoned outputs.
   bench.prepare(shape);

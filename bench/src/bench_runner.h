@@ -30,6 +30,18 @@ Expected<std::vector<double>> timeIterations(int warmup, int iterations,
                                              const std::function<void()>& beforeEach,
                                              const std::function<void()>& afterEach);
 
+// Writes a size's inputs before its timed loop. Repeated in-place calls without --check get a
+// fixed point of the op instead, so their data stays finite.
+void prepareTimedData(CollectiveBench& bench, const SizePlan& plan);
+
+// What runs around each timed iteration: with --check, reset the outputs before and add the
+// wrong elements to `wrong` after; otherwise nothing.
+struct CheckHooks {
+  std::function<void()> before;
+  std::function<void()> after;
+};
+CheckHooks makeCheckHooks(CollectiveBench& bench, const SizePlan& plan, uint64_t& wrong);
+
 // Reduces the gathered per-rank samples to a row. `gathered` is, per rank in rank order,
 // [kolo times (iterations), mpi times (mpiIterations), wrong elements].
 RowResult summarizeGathered(std::span<const double> gathered, int ranks, const SizePlan& plan,

@@ -60,21 +60,15 @@ Expected<RowResult> runRuntimeSize(core::Engine& engine, CollectiveBench& bench,
   // One name per size: repeated iterations hit the response cache, as a training loop does.
   const std::string name = fmt::format("bench.allreduce.{}", shape.bytes);
   uint64_t wrong = 0;
-  bench.prepare(shape);
-  if (bench.inPlace() && !plan.checkEveryIteration) bench.prepareFixedPoint(shape);
+  prepareTimedData(bench, plan);
   KOLO_RETURN_IF_ERROR(engineBarrier(engine, name + ".start"));
-  std::function<void()> poison;
-  std::function<void()> check;
-  if (plan.checkEveryIteration) {
-    poison = [&] { bench.poisonOutputs(shape); };
-    check = [&] { wrong += bench.countWrong(shape); };
-  }
+  CheckHooks hooks = makeCheckHooks(bench, plan, wrong);
   KOLO_ASSIGN_OR_RETURN(
       std::vector<double> local,
       timeIterations(
           plan.warmup, plan.iterations,
-          [&] { return runtimeAllreduce(engine, bench, shape, name, timeoutSeconds); }, poison,
-          check));
+          [&] { return runtimeAllreduce(engine, bench, shape, name, timeoutSeconds); },
+          hooks.before, hooks.after));
 
   bench.prepare(shape);
   KOLO_RETURN_IF_ERROR(
