@@ -80,12 +80,11 @@ Environment contractEnvironment(const HostAssignment& assignment, int rank, cons
   return env;
 }
 
-Environment buildRankEnvironment(const HostAssignment& assignment, int rank, const JobInfo& job,
-                                 const Environment& base, const std::vector<EnvSetting>& settings) {
-  Environment env = base;
-  for (auto& [name, value] : contractEnvironment(assignment, rank, job)) {
-    env.insert_or_assign(name, value);
-  }
+namespace {
+
+// -x settings on top of `env`: NAME=VALUE sets it, a bare NAME passes kolorun's own value on.
+void applySettings(Environment& env, const Environment& base,
+                   const std::vector<EnvSetting>& settings) {
   for (const EnvSetting& setting : settings) {
     if (setting.value) {
       env.insert_or_assign(setting.name, *setting.value);
@@ -93,6 +92,17 @@ Environment buildRankEnvironment(const HostAssignment& assignment, int rank, con
       env.insert_or_assign(setting.name, found->second);
     }
   }
+}
+
+}  // namespace
+
+Environment buildRankEnvironment(const HostAssignment& assignment, int rank, const JobInfo& job,
+                                 const Environment& base, const std::vector<EnvSetting>& settings) {
+  Environment env = base;
+  for (auto& [name, value] : contractEnvironment(assignment, rank, job)) {
+    env.insert_or_assign(name, value);
+  }
+  applySettings(env, base, settings);
   return env;
 }
 
@@ -100,13 +110,7 @@ Environment remoteRankEnvironment(const HostAssignment& assignment, int rank, co
                                   const Environment& base,
                                   const std::vector<EnvSetting>& settings) {
   Environment env = contractEnvironment(assignment, rank, job);
-  for (const EnvSetting& setting : settings) {
-    if (setting.value) {
-      env.insert_or_assign(setting.name, *setting.value);
-    } else if (auto found = base.find(setting.name); found != base.end()) {
-      env.insert_or_assign(setting.name, found->second);
-    }
-  }
+  applySettings(env, base, settings);
   return env;
 }
 
