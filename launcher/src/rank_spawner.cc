@@ -52,6 +52,13 @@ void closeIfOpen(int& fd) {
       ::_exit(127);
     }
   }
+  // Only stdin, stdout and stderr go to the rank. kolorun's other descriptors (the store's
+  // listening and client sockets, made by Asio without FD_CLOEXEC) would otherwise live on in
+  // every rank and its children: the store port would stay bound after kolorun died, and any of
+  // them could accept connections meant for it. reportFd is FD_CLOEXEC already.
+  if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
+    for (int fd = 3; fd < 65536; ++fd) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+  }
   ::execve(path, argv, envp);
   int error = errno;
   (void)!::write(reportFd, &error, sizeof(error));
@@ -83,8 +90,8 @@ Expected<std::string> resolveExecutable(const std::string& command, const std::s
 
 Expected<RankProcess> spawnRank(int rank, const std::string& executable,
                                 const std::vector<std::string>& argv,
-                                const std::vector<std::string>& env, int cpu,
-                                const std::string& stdinData) {
+                                const std::vector<std::string>& env,
+                                const std::vector<int>& cpus, const std::string& stdinData) {
   // Build the C arrays before fork: the child may not allocate.
   std::vector<char*> argvPtrs;
   argvPtrs.reserve(argv.size() + 1);
@@ -129,7 +136,13 @@ Expected<RankProcess> spawnRank(int rank, const std::string& executable,
 
   cpu_set_t cpuSet;
   CPU_ZERO(&cpuSet);
-  if (cpu >= 0 && cpu < CPU_SETSIZE) CPU_SET(cpu, &cpuSet);
+  bool bind = false;
+  for (int cpu : cpus) {
+    if (cpu >= 0 && cpu < CPU_SETSIZE) {
+      CPU_SET(cpu, &cpuSet);
+      bind = true;
+    }
+  }
   const pid_t parent = ::getpid();
   pid_t pid = ::fork();
   if (pid < 0) {
@@ -139,7 +152,7 @@ Expected<RankProcess> spawnRank(int rank, const std::string& executable,
   }
   if (pid == 0) {
     execChild(parent, outPipe[1], errPipe[1], nullFd, reportPipe[1], executable.c_str(),
-              argvPtrs.data(), envPtrs.data(), cpu >= 0 ? &cpuSet : nullptr);
+              argvPtrs.data(), envPtrs.data(), bind ? &cpuSet : nullptr);
   }
   // Also set the group here: whichever of parent and child runs first, the group exists before
   // kolorun might signal it.

@@ -30,14 +30,15 @@ struct RankProcess {
 Expected<std::string> resolveExecutable(const std::string& command, const std::string& searchPath);
 
 // Forks and execs `executable` with `argv` (argv[0] included) and `env` ("NAME=VALUE"), bound to
-// `cpu` unless it is negative. stdin is /dev/null, or, when `stdinData` is not empty, a pipe that
+// the CPUs `cpus` unless it is empty. stdin is /dev/null, or, when `stdinData` is not empty, a pipe that
 // delivers it and stays open (RankProcess::stdinFd): how a remote rank's secret travels through
 // ssh, and how the remote side notices kolorun is gone. Returns
 // once exec has succeeded; an exec failure (permission, bad format) comes back as an error naming
 // the executable and the rank, and the child is already reaped.
 Expected<RankProcess> spawnRank(int rank, const std::string& executable,
                                 const std::vector<std::string>& argv,
-                                const std::vector<std::string>& env, int cpu = -1,
+                                const std::vector<std::string>& env,
+                                const std::vector<int>& cpus = {},
                                 const std::string& stdinData = "");
 
 }  // namespace kolo::launcher

@@ -1,0 +1,50 @@
+#include "topology/host_topology.h"
+
+#include <mutex>
+#include <optional>
+
+#include "kolo/base/env.h"
+#include "kolo/base/logging.h"
+
+namespace kolo {
+
+const Topology* processTopology() {
+  static const std::optional<Topology> topology = [] {
+    std::optional<Topology> out;
+    // Only CPUs and caches: the PCI scan for GPUs and NICs would double the startup cost.
+    Expected<Topology> discovered = discoverTopology(TopologyOptions{.ioDevices = false});
+    if (discovered) {
+      out = std::move(discovered).value();
+      KOLO_LOG(kInfo, "topology", "this host: {}", summarizeTopology(*out));
+    } else {
+      KOLO_LOG(kInfo, "topology", "no topology ({}); shm chunk and ring order use defaults",
+               discovered.status().message());
+    }
+    return out;
+  }();
+  return topology ? &*topology : nullptr;
+}
+
+size_t shmChunkBytes(int localRanks, size_t pipelineDepth, size_t fallback) {
+  if (auto text = getEnv("KOLO_SHM_CHUNK_BYTES")) {
+    std::optional<uint64_t> bytes = parseByteSize(*text);
+    if (bytes && *bytes >= 4096 && *bytes % 64 == 0) return static_cast<size_t>(*bytes);
+    KOLO_LOG(kWarning, "topology",
+             "KOLO_SHM_CHUNK_BYTES={} is not a multiple of 64 of at least 4096; ignored", *text);
+  }
+  const Topology* topology = processTopology();
+  if (topology == nullptr) return fallback;
+  const uint64_t l2 = topology->cacheBytes(2);
+  const uint64_t l3 = topology->cacheBytes(3);
+  const size_t chunk = shmChunkBytesFor(l2, l3, localRanks, pipelineDepth, fallback);
+  static std::once_flag logged;
+  std::call_once(logged, [&] {
+    KOLO_LOG(kInfo, "topology",
+             "shm pipeline chunk {} for {} local ranks x {} slots (L2 {}, L3 {}; "
+             "KOLO_SHM_CHUNK_BYTES overrides)",
+             formatBytes(chunk), localRanks, pipelineDepth, formatBytes(l2), formatBytes(l3));
+  });
+  return chunk;
+}
+
+}  // namespace kolo

@@ -1,0 +1,22 @@
+// What the world bootstrap takes from this host's Topology: the topology itself (CPU part,
+// discovered once per process and logged once at KOLO_LOG_LEVEL=info) and the shm arena's
+// pipeline chunk derived from its cache sizes.
+// Thread: any; the first call discovers (about 20 ms), later calls return the same object.
+#pragma once
+
+#include <cstddef>
+
+#include "kolo/collectives/topology.h"
+
+namespace kolo {
+
+// Null when hwloc is unavailable (the reason is logged once at info level).
+const Topology* processTopology();
+
+// The large-allreduce chunk of a shm arena shared by `localRanks` ranks with `pipelineDepth`
+// slots each: KOLO_SHM_CHUNK_BYTES when set (a multiple of 64, at least 4096), otherwise
+// shmChunkBytesFor() of the L2 and L3 sizes, otherwise `fallback`. Every rank of the host
+// computes the same value from the same hardware; the segment rejects a rank that does not.
+size_t shmChunkBytes(int localRanks, size_t pipelineDepth, size_t fallback);
+
+}  // namespace kolo
