@@ -15,6 +15,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -29,54 +30,66 @@ struct ThreadedWorldOptions {
   std::shared_ptr<FaultPlan> faults;  // optional, shared with the loopback world
 };
 
-using RankBody = std::function<Status(Communicator&)>;
-
-inline std::vector<Status> runThreadedWorld(int n, const RankBody& body,
-                                            const ThreadedWorldOptions& options = {}) {
-  auto transports = makeLoopbackWorld(n, options.faults);
-  std::vector<Status> results(n);
-  std::vector<bool> finished(n, false);
+// Runs body(rank) for every rank of n, each on its own thread, and collects the Statuses; a body
+// that throws fails its rank. Past hardDeadlineSeconds the process names the stuck ranks of
+// `what` (e.g. "threaded world") on stderr and aborts: a hang fails the test binary at once.
+inline std::vector<Status> runRankThreads(int n, const std::function<Status(int)>& body,
+                                          double hardDeadlineSeconds, std::string_view what) {
+  std::vector<Status> results(static_cast<size_t>(n));
+  std::vector<bool> finished(static_cast<size_t>(n), false);
   std::mutex mu;
   std::condition_variable cv;
   int running = n;
   std::vector<std::thread> threads;
-  threads.reserve(n);
+  threads.reserve(static_cast<size_t>(n));
   for (int r = 0; r < n; ++r) {
     threads.emplace_back([&, r] {
       Status status;
-      {
-        CommunicatorOptions commOptions;
-        commOptions.timeoutSeconds = options.opTimeoutSeconds;
-        Communicator comm(transports[r], nullptr, commOptions);
-        try {
-          status = body(comm);
-        } catch (const std::exception& e) {
-          status = makeStatus(Code::kInternal, "rank {} threw: {}", r, e.what());
-        }
+      try {
+        status = body(r);
+      } catch (const std::exception& e) {
+        status = makeStatus(Code::kInternal, "rank {} threw: {}", r, e.what());
       }
       std::lock_guard lock(mu);
-      results[r] = std::move(status);
-      finished[r] = true;
+      results[static_cast<size_t>(r)] = std::move(status);
+      finished[static_cast<size_t>(r)] = true;
       --running;
       cv.notify_all();
     });
   }
   {
     std::unique_lock lock(mu);
-    auto limit = std::chrono::duration<double>(options.hardDeadlineSeconds);
+    auto limit = std::chrono::duration<double>(hardDeadlineSeconds);
     if (!cv.wait_for(lock, limit, [&] { return running == 0; })) {
       std::string stuck;
       for (int r = 0; r < n; ++r) {
-        if (!finished[r]) stuck += fmt::format(" {}", r);
+        if (!finished[static_cast<size_t>(r)]) stuck += fmt::format(" {}", r);
       }
-      std::fprintf(stderr, "threaded world of %d ranks hung for %.1f s; stuck ranks:%s\n", n,
-                   options.hardDeadlineSeconds, stuck.c_str());
+      std::fprintf(stderr, "%.*s of %d ranks hung for %.1f s; stuck ranks:%s\n",
+                   static_cast<int>(what.size()), what.data(), n, hardDeadlineSeconds,
+                   stuck.c_str());
       std::fflush(stderr);
       std::abort();
     }
   }
   for (auto& t : threads) t.join();
   return results;
+}
+
+using RankBody = std::function<Status(Communicator&)>;
+
+inline std::vector<Status> runThreadedWorld(int n, const RankBody& body,
+                                            const ThreadedWorldOptions& options = {}) {
+  auto transports = makeLoopbackWorld(n, options.faults);
+  return runRankThreads(
+      n,
+      [&](int r) {
+        CommunicatorOptions commOptions;
+        commOptions.timeoutSeconds = options.opTimeoutSeconds;
+        Communicator comm(transports[static_cast<size_t>(r)], nullptr, commOptions);
+        return body(comm);
+      },
+      options.hardDeadlineSeconds, "threaded world");
 }
 
 // "" when every rank succeeded, else one line per failed rank.

@@ -1,11 +1,14 @@
 // Ring allgather(v): n-1 steps; each rank forwards the block it received in the previous step,
-// chunk by chunk, so a rank sends and receives (n-1)/n of the result once.
+// chunk by chunk, so a rank sends and receives (n-1)/n of the result once. Across hosts the
+// selector may pick the hierarchical variant (hierarchical.h) instead.
 #include <cstring>
 #include <numeric>
 #include <vector>
 
+#include "algorithms/hierarchical.h"
 #include "algorithms/internal.h"
 #include "algorithms/ring.h"
+#include "kolo/collectives/algorithm_registry.h"
 #include "kolo/collectives/collectives.h"
 #include "kolo/collectives/native_collectives.h"
 
@@ -25,6 +28,9 @@ Status allgatherv(Communicator& comm, const void* send, void* recv,
     if (auto s = native->allgatherv(send, recv, bytesPerRank, comm.opDeadline())) {
       return s->withContext(fmt::format("{} ({})", kWhat, native->name()));
     }
+  }
+  if (n > 1 && selectHierarchicalAllgather(comm, total)) {
+    return hierarchicalAllgatherv(comm, send, recv, bytesPerRank).withContext(kWhat);
   }
   RingPlan plan = ringPlanFromCounts(bytesPerRank);
   auto* own = static_cast<std::byte*>(recv) + plan.offset[r];

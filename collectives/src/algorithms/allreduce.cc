@@ -1,7 +1,9 @@
 // allreduce entry point: checks arguments, picks the algorithm, runs it in place on recv.
 #include <cstring>
 
+#include "algorithms/hierarchical.h"
 #include "algorithms/internal.h"
+#include "kolo/base/fault_injection.h"
 #include "kolo/collectives/algorithm_registry.h"
 #include "kolo/collectives/collectives.h"
 #include "kolo/collectives/native_collectives.h"
@@ -43,11 +45,16 @@ Status allreduce(Communicator& comm, const void* send, void* recv, size_t count,
   KOLO_RETURN_IF_ERROR(checkBuffer(recv, count, "recv").withContext("allreduce"));
   const size_t bytes = count * dataTypeSize(type);
   const AllreduceAlgorithm requested = algorithm;
+  const bool hasSubgroups =
+      comm.subgroup(Subgroup::kNode) != nullptr && comm.subgroup(Subgroup::kCross) != nullptr;
   if (algorithm == AllreduceAlgorithm::kAuto ||
-      (algorithm == AllreduceAlgorithm::kShm && comm.arena() == nullptr)) {
+      (algorithm == AllreduceAlgorithm::kShm && comm.arena() == nullptr) ||
+      (algorithm == AllreduceAlgorithm::kHierarchical && !hasSubgroups)) {
     algorithm = selectAllreduce(comm, bytes);
   }
   const uint64_t tagBase = comm.beginCollective();
+  // Numbers this allreduce for KOLO_FAULT_INJECT (the runtime's executor already did).
+  FaultOpScope faultOp(comm.rank(), "allreduce");
   // An explicit algorithm runs Kolo's own over the transport; kAuto lets a native library run it.
   NativeCollectives* native = comm.transport().nativeCollectives();
   if (requested == AllreduceAlgorithm::kAuto && native != nullptr && comm.size() > 1) {
@@ -62,6 +69,9 @@ Status allreduce(Communicator& comm, const void* send, void* recv, size_t count,
   }
   if (send != recv && bytes != 0) std::memcpy(recv, send, bytes);
   if (comm.size() == 1) return Status::ok();
+  if (algorithm == AllreduceAlgorithm::kHierarchical) {
+    return hierarchicalAllreduce(comm, recv, count, type, op);
+  }
   if (algorithm == AllreduceAlgorithm::kRecursiveDoubling) {
     return recursiveDoublingAllreduce(comm, recv, count, type, op, tagBase)
         .withContext("allreduce (rd)");

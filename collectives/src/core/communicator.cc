@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <vector>
 
+#include "kolo/base/fault_injection.h"
+#include "kolo/base/job_abort.h"
 #include "kolo/collectives/shm_arena.h"
 
 namespace kolo {
@@ -14,6 +16,19 @@ Communicator::Communicator(std::shared_ptr<Transport> transport, std::shared_ptr
     : transport_(std::move(transport)), arena_(std::move(arena)), options_(options) {}
 
 Communicator::~Communicator() = default;
+
+void Communicator::attachSubgroups(HostLayout layout, std::unique_ptr<Communicator> node,
+                                   std::unique_ptr<Communicator> cross) {
+  layout_ = std::move(layout);
+  node_ = std::move(node);
+  cross_ = std::move(cross);
+}
+
+void Communicator::shareSubgroupsOf(const Communicator& other) {
+  layout_ = other.layout_;
+  node_ = other.node_;
+  cross_ = other.cross_;
+}
 
 Status Communicator::waitAll(std::span<const RequestPtr> requests, Deadline deadline) {
   // Spin a little (a peer on another core answers within microseconds), then yield, then park
@@ -58,6 +73,18 @@ Status Communicator::waitAll(std::span<const RequestPtr> requests, Deadline dead
     }
     ++idleRounds;
     if (idleRounds < kSpinRounds) continue;
+    // Checked only once spinning failed: the job may have been declared failed elsewhere
+    // (docs/RELIABILITY.md), and then nothing this wait expects will ever come.
+    if (jobAborted()) {
+      first = jobAbortStatus();
+      break;
+    }
+    if (faultSevered()) {
+      first = makeStatus(Code::kIoError,
+                         "rank {}: this rank dropped its connections (fault injection drop_conn)",
+                         rank());
+      break;
+    }
     if (idleRounds < kSpinRounds + kYieldRounds) {
       sched_yield();
       continue;

@@ -3,12 +3,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "kolo/base/env.h"
 #include "kolo/base/logging.h"
 #include "kolo/protocol/env_contract.h"
+#include "topology/host_topology.h"
 #include "transport/loopback/loopback_transport.h"
 #include "transport/shm/shm_bootstrap.h"
 #include "transport/tcp/tcp_bootstrap.h"
@@ -33,10 +35,61 @@ Expected<int> parseNonNegative(const std::string& text, const char* what) {
   return static_cast<int>(value);
 }
 
+// Segment sizes for a shm arena of `localRanks` ranks: the pipeline chunk follows the caches.
+ShmTuning shmTuningFor(int localRanks) {
+  ShmTuning tuning;
+  tuning.chunkBytes = shmChunkBytes(localRanks, tuning.pipelineDepth, tuning.chunkBytes);
+  return tuning;
+}
+
 std::string hostName() {
   char host[256] = {0};
   gethostname(host, sizeof(host) - 1);
   return host;
+}
+
+// One subgroup of the world: its own job id (so its store keys, shm segment name and TCP hellos
+// never meet the world's or another subgroup's), its own rank and size.
+WorldSpec subgroupSpec(const WorldSpec& world, const std::string& suffix, int rank, int size) {
+  WorldSpec spec = world;
+  spec.jobId = world.jobId + "." + suffix;
+  spec.rank = rank;
+  spec.size = size;
+  return spec;
+}
+
+// Node group over shm (with its arena, the same-host fast path), cross group over TCP. Every
+// rank builds the node group before the cross group, so the bootstraps cannot wait on each
+// other in a cycle.
+Status attachHostSubgroups(KvStore& store, const WorldSpec& world,
+                           std::span<const std::string> hostKeys, Communicator& comm) {
+  HostLayout layout = hostLayoutFromKeys(hostKeys, world.rank);
+  std::unique_ptr<Communicator> node;
+  if (layout.localSize == 1) {
+    node = std::make_unique<Communicator>(makeLoopbackWorld(1)[0], nullptr, world.options);
+  } else {
+    WorldSpec spec = subgroupSpec(world, fmt::format("node{}", layout.hostIndex), layout.localRank,
+                                  layout.localSize);
+    auto shm = connectShm(store, spec, shmTuningFor(spec.size));
+    if (!shm) return shm.status().withContext("building the node subgroup");
+    node = std::make_unique<Communicator>(std::move(shm->transport), std::move(shm->arena),
+                                          world.options);
+  }
+  std::unique_ptr<Communicator> cross;
+  if (layout.crossSize == 1) {
+    cross = std::make_unique<Communicator>(makeLoopbackWorld(1)[0], nullptr, world.options);
+  } else {
+    WorldSpec spec = subgroupSpec(world, fmt::format("cross{}", layout.localRank), layout.crossRank,
+                                  layout.crossSize);
+    auto tcp = connectTcpTransport(store, spec);
+    if (!tcp) return tcp.status().withContext("building the cross-host subgroup");
+    cross = std::make_unique<Communicator>(std::move(tcp).value(), nullptr, world.options);
+  }
+  KOLO_LOG(kDebug, "world", "rank {}: host {} of {}, local rank {} of {}, cross rank {} of {}",
+           world.rank, layout.hostIndex, layout.numHosts, layout.localRank, layout.localSize,
+           layout.crossRank, layout.crossSize);
+  comm.attachSubgroups(std::move(layout), std::move(node), std::move(cross));
+  return Status::ok();
 }
 
 }  // namespace
@@ -91,6 +144,7 @@ Expected<std::unique_ptr<Communicator>> connectWorld(KvStore& store, const World
   if (resolved.hostKey.empty()) resolved.hostKey = hostName();
   KOLO_RETURN_IF_ERROR(store.set(prefix + std::to_string(spec.rank), resolved.hostKey));
   bool allLocal = true;
+  std::vector<std::string> hostKeys;
   for (int r = 0; r < spec.size; ++r) {
     auto host = store.get(prefix + std::to_string(r), deadline);
     if (!host.hasValue()) {
@@ -99,6 +153,7 @@ Expected<std::unique_ptr<Communicator>> connectWorld(KvStore& store, const World
                       store.describe()));
     }
     allLocal = allLocal && host.value() == resolved.hostKey;
+    hostKeys.push_back(host.value());
   }
 
   std::string transport = spec.transport;
@@ -107,16 +162,19 @@ Expected<std::unique_ptr<Communicator>> connectWorld(KvStore& store, const World
     return Status(Code::kInvalidArgument,
                   "KOLO_TRANSPORT=shm needs every rank on one host, but the ranks span hosts");
   }
+  processTopology();  // discovered once per process; its facts are logged at info level
   KOLO_LOG(kDebug, "world", "rank {}/{} connecting with the {} transport", spec.rank, spec.size,
            transport);
   if (transport == "shm") {
-    KOLO_ASSIGN_OR_RETURN(ShmWorld shm, connectShm(store, resolved));
+    KOLO_ASSIGN_OR_RETURN(ShmWorld shm, connectShm(store, resolved, shmTuningFor(spec.size)));
     return std::make_unique<Communicator>(std::move(shm.transport), std::move(shm.arena),
                                           spec.options);
   }
   if (resolved.bindAddress.empty() && allLocal) resolved.bindAddress = "127.0.0.1";
   KOLO_ASSIGN_OR_RETURN(auto tcp, connectTcpTransport(store, resolved));
-  return std::make_unique<Communicator>(std::move(tcp), nullptr, spec.options);
+  auto comm = std::make_unique<Communicator>(std::move(tcp), nullptr, spec.options);
+  if (!allLocal) KOLO_RETURN_IF_ERROR(attachHostSubgroups(store, resolved, hostKeys, *comm));
+  return comm;
 }
 
 }  // namespace kolo

@@ -1,6 +1,7 @@
 // One rank of the multi-process collectives sweep: started by kolorun (or mpirun) with N ranks,
 // it connects the world from the KOLO_* environment (KOLO_TRANSPORT picks shm or tcp; under
-// mpirun KOLO_CPU_OPERATIONS=mpi|kolo picks MPI or Kolo's transports) and runs
+// mpirun KOLO_CPU_OPERATIONS=mpi|kolo picks MPI or Kolo's transports; under kolorun --local-hosts
+// -H a:2,b:2 the world spans simulated hosts and also runs the hierarchical allreduce) and runs
 // every collective over counts {0,1,7,1000,2^20+3} x dtypes x ops against the shared reference.
 // Exit code 0 only if every case on this rank matched the reference bit for bit.
 #include <cstdio>
@@ -185,11 +186,27 @@ int run() {
     return 2;
   }
   Communicator& c = *comm.value();
+  // Simulated multi-host runs name the host count they expect, so a world that silently came up
+  // without its node/cross subgroups (and so never ran a hierarchical algorithm) fails.
+  if (auto hosts = getEnv("KOLO_TEST_EXPECT_HOSTS")) {
+    const HostLayout* layout = c.hostLayout();
+    const int got = layout != nullptr && c.subgroup(Subgroup::kNode) != nullptr
+                        ? layout->numHosts
+                        : 1;
+    if (std::to_string(got) != *hosts) {
+      std::printf("FAIL rank %d: expected %s hosts with subgroups, got %d\n", c.rank(),
+                  hosts->c_str(), got);
+      return 1;
+    }
+  }
   Sweep sweep(c);
   sweep.allreduce(coll::AllreduceAlgorithm::kAuto);
   sweep.allreduce(coll::AllreduceAlgorithm::kRing);
   sweep.allreduce(coll::AllreduceAlgorithm::kRecursiveDoubling);
   if (c.arena() != nullptr) sweep.allreduce(coll::AllreduceAlgorithm::kShm);
+  if (c.subgroup(Subgroup::kNode) != nullptr) {
+    sweep.allreduce(coll::AllreduceAlgorithm::kHierarchical);
+  }
   sweep.reduceScatter();
   sweep.dataMovement();
   std::printf("rank %d of %d over %s: %d passed, %d failed\n", c.rank(), c.size(),

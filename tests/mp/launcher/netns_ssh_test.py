@@ -118,8 +118,11 @@ def main():
             with open(f"{tmp}/known_hosts", "w") as f:
                 for address in addresses:
                     f.write(f"{address} {host_key[0]} {host_key[1]}\n")
+            # KOLO_TEST_EXPECT_HOSTS: the world must come up with node (shm) and cross-host (TCP)
+            # subgroups, so the sweep also runs the hierarchical allreduce across the namespaces.
             result = subprocess.run(base + ["--timeout", "100", "-x", "KOLO_TIMEOUT_SECONDS=60",
-                                            program], capture_output=True, env=env, timeout=130)
+                                            "-x", "KOLO_TEST_EXPECT_HOSTS=2", program],
+                                    capture_output=True, env=env, timeout=130)
             out = result.stdout.decode(errors="replace")
             err = result.stderr.decode(errors="replace")
             if result.returncode != 0:

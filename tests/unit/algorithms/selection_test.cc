@@ -9,31 +9,14 @@
 #include "kolo/collectives/collectives.h"
 #include "kolo/collectives/shm_arena.h"
 #include "support/collective_reference.h"
+#include "support/scoped_env.h"
 #include "support/threaded_world.h"
 #include "transport/loopback/loopback_transport.h"
 
 namespace kolo::coll {
 namespace {
 
-// Sets an environment variable for one scope.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old;
-    ::setenv(name, value, 1);
-  }
-  ~ScopedEnv() {
-    if (old_) {
-      ::setenv(name_, old_->c_str(), 1);
-    } else {
-      ::unsetenv(name_);
-    }
-  }
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
+using test::ScopedEnv;
 
 // Stands in for the shm arena: records what it was asked and fills recv with a marker that no
 // channel algorithm would produce.

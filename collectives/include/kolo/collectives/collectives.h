@@ -17,6 +17,7 @@ enum class AllreduceAlgorithm {
   kRing,               // reduce-scatter + allgather over channels: bandwidth-optimal
   kRecursiveDoubling,  // log2(n) exchanges of the whole buffer: latency-optimal
   kShm,                // direct shared-memory algorithm, all ranks on one host
+  kHierarchical,       // node reduce-scatter, cross-host allreduce per shard, node allgather
 };
 
 // recv[i] = send_0[i] OP ... OP send_{n-1}[i] on every rank, bit-identical everywhere.
@@ -30,7 +31,8 @@ Status reduceScatter(Communicator& comm, const void* send, void* recv,
 
 // recv (size() * bytesPerRank bytes) = concatenation of every rank's send in rank order.
 Status allgather(Communicator& comm, const void* send, void* recv, size_t bytesPerRank);
-// Like allgather, but rank r contributes bytesPerRank[r] bytes.
+// Like allgather, but rank r contributes bytesPerRank[r] bytes. When the communicator spans
+// hosts the selector may run it hierarchically (KOLO_HIERARCHICAL_ALLGATHER=auto|1|0).
 Status allgatherv(Communicator& comm, const void* send, void* recv,
                   std::span<const size_t> bytesPerRank);
 

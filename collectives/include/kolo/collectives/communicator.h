@@ -1,15 +1,19 @@
-// Communicator: a group of ranks, a Channel to each peer, and (when every rank shares one
-// host) a shared-memory arena for direct algorithms. Collectives take a Communicator and
-// never see tensor names, the coordinator or the store.
+// Communicator: a group of ranks, a Channel to each peer, (when every rank shares one host) a
+// shared-memory arena for direct algorithms, and (when the ranks span hosts) two subgroups that
+// hierarchical algorithms compose: the node group (the ranks on this host, over shm with its
+// arena) and the cross group (the ranks with this local rank on the other hosts).
+// Collectives take a Communicator and never see tensor names, the coordinator or the store.
 // Thread: one collective at a time per Communicator, on the caller's thread.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 
 #include "kolo/base/deadline.h"
 #include "kolo/base/status.h"
+#include "kolo/collectives/host_layout.h"
 #include "kolo/collectives/transport.h"
 
 namespace kolo {
@@ -19,6 +23,11 @@ class ShmArena;  // collectives/src/transport/shm: same-host direct algorithms
 struct CommunicatorOptions {
   // Upper bound on one collective; a silent peer becomes kTimeout naming it.
   double timeoutSeconds = 300.0;
+};
+
+enum class Subgroup {
+  kNode,   // ranks on this rank's host, in local-rank order
+  kCross,  // ranks with this rank's local rank, one per host that has it, in host order
 };
 
 class Communicator {
@@ -34,6 +43,20 @@ class Communicator {
   // Non-null when every rank of this communicator maps one shared-memory arena.
   ShmArena* arena() const { return arena_.get(); }
   const CommunicatorOptions& options() const { return options_; }
+
+  // Null unless attachSubgroups() was called (connectWorld does when the ranks span hosts).
+  Communicator* subgroup(Subgroup which) const {
+    return which == Subgroup::kNode ? node_.get() : cross_.get();
+  }
+  // Where every rank of this communicator runs; null when unknown (no subgroups).
+  const HostLayout* hostLayout() const { return layout_ ? &*layout_ : nullptr; }
+  // `node` must have layout.localSize ranks with rank layout.localRank, `cross` layout.crossSize
+  // ranks with rank layout.crossRank.
+  void attachSubgroups(HostLayout layout, std::unique_ptr<Communicator> node,
+                       std::unique_ptr<Communicator> cross);
+  // Uses `other`'s subgroups too (the runtime's world process set runs over a view of the
+  // world's transport but the same hosts). Only one of the two may run collectives on them.
+  void shareSubgroupsOf(const Communicator& other);
   Deadline opDeadline() const { return Deadline::afterSeconds(options_.timeoutSeconds); }
 
   // Every rank calls collectives in the same order, so the n-th collective gets the same tag
@@ -51,6 +74,9 @@ class Communicator {
   std::shared_ptr<ShmArena> arena_;
   CommunicatorOptions options_;
   uint64_t sequence_ = 0;
+  std::optional<HostLayout> layout_;
+  std::shared_ptr<Communicator> node_;
+  std::shared_ptr<Communicator> cross_;
 };
 
 }  // namespace kolo

@@ -1,6 +1,8 @@
 // connectWorld: turns (rank, size, a KvStore) into a Communicator. Ranks publish their host
-// identity; when every rank shares one host the shm transport and arena are used, otherwise
-// TCP (KOLO_TRANSPORT=auto|shm|tcp overrides).
+// identity (KOLO_HOSTNAME, default the hostname); when every rank shares one host the shm
+// transport and arena are used, otherwise TCP (KOLO_TRANSPORT=auto|shm|tcp overrides), and then
+// the world also gets its node subgroup (this host's ranks, over shm with its arena) and cross
+// subgroup (this local rank on every other host, over TCP) for hierarchical algorithms.
 // Under mpirun, connectWorldFromMpi bootstraps from MPI instead of a store and
 // KOLO_CPU_OPERATIONS=mpi|kolo picks MPI or Kolo's own transports for the collectives.
 // Thread: caller's; every rank calls it once per world.
