@@ -32,6 +32,8 @@ if(KOLO_WITH_CUDA)
   enable_language(CUDA)
   set(CMAKE_CUDA_STANDARD 17)
   set(CMAKE_CUDA_STANDARD_REQUIRED ON)
+  # Every target links the shared CUDA runtime (CUDA::cudart), never a second, static copy.
+  set(CMAKE_CUDA_RUNTIME_LIBRARY Shared)
 endif()
 
 set(_kolo_nccl_found OFF)

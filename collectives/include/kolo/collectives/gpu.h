@@ -32,8 +32,9 @@ struct CopySegment {
 
 // Copies every segment with one kernel launch on `stream` (a cudaStream_t; null = default
 // stream), rather than one cudaMemcpyAsync per tensor: packing a fusion buffer of hundreds of
-// small gradients costs one launch. `segments` is a host array; it is staged to the device
-// inside the call. kUnavailable without CUDA.
+// small gradients costs one launch (one per 1024 chunks of 64 KiB; see gpu/device_copy.h,
+// which adds scaling). `segments` is a host array, passed to the kernel as its parameters, so
+// the call never allocates or waits. kUnavailable without CUDA.
 Status batchedCopy(const CopySegment* segments, size_t count, void* stream);
 
 }  // namespace kolo::gpu

@@ -24,15 +24,4 @@ BuildInfo buildInfo() {
   return info;
 }
 
-#ifndef KOLO_HAVE_CUDA
-Expected<int> deviceCount() {
-  return Status(Code::kUnavailable, "Kolo was built without CUDA (KOLO_WITH_CUDA=OFF)");
-}
-
-Status batchedCopy(const CopySegment*, size_t count, void*) {
-  if (count == 0) return Status::ok();
-  return Status(Code::kUnavailable, "Kolo was built without CUDA (KOLO_WITH_CUDA=OFF)");
-}
-#endif
-
 }  // namespace kolo::gpu

@@ -1,0 +1,103 @@
+// Allgather, alltoall and reducescatter of CUDA tensors on NCCL. Their outputs have sizes only
+// the negotiation knows and are returned in the op's host OpResult (the adapter moves them
+// where the framework wants them), so the device result is copied into a pinned buffer on
+// Kolo's stream, and from there into the OpResult once the work finished: the coordinator
+// never waits for the device.
+#include <cstring>
+
+#include "device_executor.h"
+#include "kolo/collectives/gpu/nccl_backend.h"
+#include "row_shapes.h"
+
+namespace kolo::core {
+
+Status DeviceExecutor::ncclRowOp(const Response& p, const PendingOpPtr& op,
+                                 std::vector<FusionBuffer>& leases,
+                                 std::function<void()>& copyOut) {
+  if (!op) {
+    return makeStatus(Code::kInternal, "rank {} has no op for {} '{}'", comm_.rank(),
+                      opTypeName(p.op), p.tensorNames.front());
+  }
+  const size_t n = members_.size();
+  const auto me = static_cast<size_t>(comm_.rank());
+  const int32_t device = op->tensor.device;
+  OpResult& result = op->state->mutableResult();
+  void* stream = nccl_->stream();
+  size_t outBytes = 0;
+  FusionBuffer deviceOut;
+  if (p.op == OpType::kAllgather) {
+    const uint64_t rowBytes = p.tensorBytes(0);
+    std::vector<size_t> bytes(n);
+    int64_t rows = 0;
+    for (size_t r = 0; r < n; ++r) {
+      bytes[r] = static_cast<size_t>(p.tensorSizes[r]) * rowBytes;
+      rows += p.tensorSizes[r];
+    }
+    outBytes = static_cast<size_t>(rows) * rowBytes;
+    KOLO_ASSIGN_OR_RETURN(deviceOut, pool_.acquire(device, outBytes));
+    result.shape = withFirstDim(op->request.shape, rows);
+    KOLO_RETURN_IF_ERROR(
+        nccl_->nccl().allgatherv(op->tensor.data, deviceOut.data(), bytes, stream));
+  } else if (p.op == OpType::kAlltoall) {
+    const uint64_t rowBytes = p.tensorBytes(0);
+    std::vector<size_t> sendBytes(n), recvBytes(n);
+    result.receivedSplits.assign(n, 0);
+    int64_t rows = 0;
+    for (size_t q = 0; q < n; ++q) {
+      sendBytes[q] = static_cast<size_t>(p.tensorSizes[me * n + q]) * rowBytes;
+      result.receivedSplits[q] = p.tensorSizes[q * n + me];
+      recvBytes[q] = static_cast<size_t>(result.receivedSplits[q]) * rowBytes;
+      rows += result.receivedSplits[q];
+    }
+    outBytes = static_cast<size_t>(rows) * rowBytes;
+    KOLO_ASSIGN_OR_RETURN(deviceOut, pool_.acquire(device, outBytes));
+    result.shape = withFirstDim(op->request.shape, rows);
+    KOLO_RETURN_IF_ERROR(
+        nccl_->nccl().alltoallv(op->tensor.data, sendBytes, deviceOut.data(), recvBytes, stream));
+  } else if (p.op == OpType::kReducescatter) {
+    const int64_t rows = op->request.shape.empty() ? 1 : op->request.shape[0];
+    const int64_t rowElements = trailingElements(op->request.shape);
+    const size_t base = static_cast<size_t>(rows) / n;
+    const size_t extra = static_cast<size_t>(rows) % n;
+    std::vector<size_t> counts(n);
+    size_t total = 0;
+    for (size_t r = 0; r < n; ++r) {
+      counts[r] = (base + (r < extra ? 1 : 0)) * static_cast<size_t>(rowElements);
+      total += counts[r];
+    }
+    const size_t typeSize = dataTypeSize(p.dtype);
+    const gpu::ReductionScaling s =
+        gpu::reductionScaling(p.reduceOp, p.prescale, p.postscale, static_cast<int>(n));
+    const void* in = op->tensor.data;
+    if (!s.before.isIdentity()) {
+      KOLO_ASSIGN_OR_RETURN(FusionBuffer scaled, pool_.acquire(device, total * typeSize));
+      const gpu::ScaledSegment seg{in, scaled.data(), total * typeSize};
+      KOLO_RETURN_IF_ERROR(gpu::scaledCopy(p.dtype, {&seg, 1}, s.before, stream));
+      in = scaled.data();
+      leases.push_back(std::move(scaled));
+    }
+    outBytes = counts[me] * typeSize;
+    KOLO_ASSIGN_OR_RETURN(deviceOut, pool_.acquire(device, outBytes));
+    result.shape = withFirstDim(op->request.shape, static_cast<int64_t>(base + (me < extra)));
+    KOLO_RETURN_IF_ERROR(
+        nccl_->nccl().reduceScatter(in, deviceOut.data(), counts, p.dtype, s.wireOp, stream));
+    KOLO_RETURN_IF_ERROR(nccl_->scale(p.dtype, deviceOut.data(), counts[me], s.after));
+  } else {
+    return makeStatus(Code::kInternal, "{} '{}' has no NCCL implementation", opTypeName(p.op),
+                      p.tensorNames.front());
+  }
+  KOLO_ASSIGN_OR_RETURN(FusionBuffer pinned, pool_.acquire(kPinnedHostDevice, outBytes));
+  KOLO_RETURN_IF_ERROR(gpu::copyAsync(pinned.data(), deviceOut.data(), outBytes,
+                                      gpu::CopyDirection::kDeviceToHost, stream));
+  const std::byte* staged = pinned.data();
+  copyOut = [op, staged, outBytes] {
+    OpResult& r = op->state->mutableResult();
+    r.data.resize(outBytes);
+    if (outBytes > 0) std::memcpy(r.data.data(), staged, outBytes);
+  };
+  leases.push_back(std::move(deviceOut));
+  leases.push_back(std::move(pinned));
+  return Status::ok();
+}
+
+}  // namespace kolo::core
