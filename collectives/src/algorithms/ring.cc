@@ -4,6 +4,7 @@
 
 #include "algorithms/internal.h"
 #include "algorithms/request_list.h"
+#include "kolo/base/fault_injection.h"
 #include "kolo/collectives/reduce.h"
 
 namespace kolo::coll {
@@ -94,6 +95,8 @@ Status runRing(Communicator& comm, const RingPlan& plan, void* buffer, uint64_t 
   RequestList recvs;
   RequestList nextRecvs;
   for (int t = 0; t < steps; ++t) {
+    if (t == 0 && plan.reduceSteps > 0) faultPoint(FaultPhase::kReduceScatter);
+    if (t == plan.reduceSteps) faultPoint(FaultPhase::kAllgather);
     if (t > 0) {
       KOLO_RETURN_IF_ERROR(comm.waitAll(sends[t - 1].all(), deadline));
       recvs = std::move(nextRecvs);

@@ -12,6 +12,9 @@
 #include <chrono>
 #include <string>
 
+#include "kolo/base/fault_injection.h"
+#include "kolo/base/job_abort.h"
+
 namespace kolo::shm {
 namespace {
 
@@ -132,6 +135,13 @@ Status FlagWaiter::waitSlow(FlagArray flags, uint64_t target, Deadline deadline,
     if (now - lastProbe >= kPidProbe) {
       lastProbe = now;
       KOLO_RETURN_IF_ERROR(checkPeersAlive(flags, target, onlyRank, stage));
+    }
+    // The job was declared failed (docs/RELIABILITY.md): a stopped peer never publishes.
+    if (jobAborted()) return jobAbortStatus().withContext(stageName(stage));
+    if (faultSevered()) {
+      return makeStatus(Code::kIoError,
+                        "{}: rank {} dropped its connections (fault injection drop_conn)",
+                        stageName(stage), rank_);
     }
     park(flags, target, onlyRank, escape);
   }

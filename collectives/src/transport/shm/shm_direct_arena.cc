@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "kolo/base/fault_injection.h"
 #include "kolo/collectives/reduce.h"
 #include "transport/shm/shm_copy.h"
 
@@ -71,10 +72,12 @@ Status ShmDirectArena::smallAllreduce(const void* send, void* recv, size_t count
   const uint64_t seq = ++smallOps_;
   const int parity = static_cast<int>(seq & 1);
   std::memcpy(smallData(rank_, parity), send, count * dataTypeSize(type));
+  faultPoint(FaultPhase::kReduceScatter);
   waiter_.publish(smallSeq_[parity].at(rank_), seq);
   Status st = waiter_.waitAll(smallSeq_[parity], seq, deadline,
                               WaitStage{"small allreduce", -1, "contribute its data"});
   if (!st.isOk()) return fail(st);
+  faultPoint(FaultPhase::kAllgather);
   // Rank order 0..n-1 on every rank: bit-identical results.
   reduceTwo(type, op, recv, smallData(0, parity), smallData(1, parity), count);
   for (int q = 2; q < size_; ++q) reduceInto(type, op, recv, smallData(q, parity), count);
@@ -179,6 +182,7 @@ Status ShmDirectArena::largeAllreduce(const void* sendPtr, void* recvPtr, size_t
   while (p.copied < p.numChunks) {
     bool progressed = false;
     if (p.canReduce()) {
+      if (p.reduced == 0) faultPoint(FaultPhase::kReduceScatter);
       reduceChunk(send, recv, chunk(p.reduced++), type, op);
       progressed = true;
     }
@@ -187,6 +191,7 @@ Status ShmDirectArena::largeAllreduce(const void* sendPtr, void* recvPtr, size_t
       progressed = true;
     }
     if (p.canCopy()) {
+      if (p.copied == 0) faultPoint(FaultPhase::kAllgather);
       copyOutChunk(recv, chunk(p.copied++), esize);
       progressed = true;
     }

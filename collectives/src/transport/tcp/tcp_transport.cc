@@ -1,8 +1,11 @@
 #include "transport/tcp/tcp_transport.h"
 
+#include <sys/socket.h>
+
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 
+#include "kolo/base/fault_injection.h"
 #include "kolo/base/logging.h"
 
 namespace kolo::tcp {
@@ -62,6 +65,14 @@ TcpTransport::TcpTransport(int rank, int size, std::unique_ptr<asio::io_context>
         std::make_unique<TcpChannel>(peers_[static_cast<size_t>(r)]);
     waitReadable(r);
   }
+  // KOLO_FAULT_INJECT action=drop_conn: the peers see these connections end at once.
+  std::vector<int> fds;
+  for (const TcpConnection& conn : connections_) {
+    if (conn.socket) fds.push_back(conn.socket->native_handle());
+  }
+  faultSeverId_ = registerFaultSever([fds] {
+    for (int fd : fds) ::shutdown(fd, SHUT_RDWR);
+  });
   // The bootstrap ran this io_context until it had no work left, which leaves it stopped.
   io_->restart();
   ioThread_ = std::thread([this] {
@@ -71,6 +82,7 @@ TcpTransport::TcpTransport(int rank, int size, std::unique_ptr<asio::io_context>
 }
 
 TcpTransport::~TcpTransport() {
+  unregisterFaultSever(faultSeverId_);
   Status shutdown = makeStatus(Code::kAborted, "rank {}: tcp transport shut down", rank_);
   for (auto& peer : peers_) {
     if (peer) peer->fail(shutdown, /*log=*/false);

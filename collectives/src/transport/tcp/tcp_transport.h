@@ -65,6 +65,7 @@ class TcpTransport final : public Transport {
   std::vector<std::shared_ptr<TcpPeer>> peers_;
   std::vector<std::unique_ptr<Channel>> channels_;
   std::thread ioThread_;
+  int faultSeverId_ = 0;  // registerFaultSever
 };
 
 }  // namespace kolo::tcp

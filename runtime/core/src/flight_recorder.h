@@ -1,0 +1,72 @@
+// FlightRecorder: the last N ops of this process (every process set), kept so that a failed,
+// timed-out or hung job can say what it was doing: name, op, bytes, state and which ranks had
+// submitted the name. Written to
+//   $KOLO_FLIGHT_RECORDER_DIR/kolo-flight.rank<R>.pid<P>.txt   (default directory: /tmp)
+// when a process set fails (peer failure, timeout, abort), and on SIGUSR1 at any time.
+//
+// Signal safety: the SIGUSR1 handler only write()s one byte to a pipe; a dump thread (one per
+// process, blocked in read() until then) formats and writes the file. The handler is installed
+// only when SIGUSR1 still has its default action, so a program's own handler is left alone.
+// Cost on the op path: one uncontended mutex per state change, no allocation once the ring has
+// filled except for names longer than the small-string buffer.
+// Thread: any (the coordinators record, the dump thread and failing coordinators dump).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "kolo/base/deadline.h"
+#include "kolo/base/status.h"
+
+namespace kolo::core {
+
+class FlightRecorder {
+ public:
+  enum class State { kNegotiating, kRunning, kDone, kFailed };
+
+  // capacity 0 disables recording (add returns 0, dump writes nothing).
+  FlightRecorder(size_t capacity, std::string directory, int rank);
+  ~FlightRecorder();
+  FlightRecorder(const FlightRecorder&) = delete;
+  FlightRecorder& operator=(const FlightRecorder&) = delete;
+
+  // KOLO_FLIGHT_RECORDER_SIZE (default 256 ops), KOLO_FLIGHT_RECORDER_DIR (default /tmp).
+  static std::shared_ptr<FlightRecorder> fromEnv(int rank);
+
+  // Returns the entry's id (never 0 while enabled); `arrived` describes who had submitted it.
+  uint64_t add(int32_t processSet, const std::string& name, std::string_view op, uint64_t bytes,
+               std::string arrived);
+  // No-op for id 0 or an entry already overwritten by newer ones.
+  void update(uint64_t id, State state, std::string arrived = {}, std::string error = {});
+
+  // Writes the file (temporary name, then rename, so readers never see half a dump).
+  Status dump(const std::string& why);
+  const std::string& path() const { return path_; }
+  size_t capacity() const { return entries_.size(); }
+
+ private:
+  struct Entry {
+    uint64_t id = 0;
+    int32_t processSet = 0;
+    std::string name;
+    std::string op;
+    uint64_t bytes = 0;
+    State state = State::kNegotiating;
+    std::string arrived;
+    std::string error;
+    Clock::time_point since{};
+  };
+
+  std::mutex mutex_;
+  std::vector<Entry> entries_;
+  uint64_t nextId_ = 1;
+  std::string path_;
+  int rank_;
+};
+
+const char* flightStateName(FlightRecorder::State state);
+
+}  // namespace kolo::core
