@@ -13,6 +13,9 @@ PACKAGES=(
   libcli11-dev nlohmann-json3-dev libfmt-dev
   pybind11-dev python3-dev python3-numpy python3-pytest python3-torch python3-matplotlib
   procps psmisc iproute2 openssh-server openssh-client
+  # tests/fuzz/run_fuzzers.sh: clang with libFuzzer and the sanitizer runtimes, and the symbolizer
+  # for readable reports
+  clang libclang-rt-14-dev llvm
 )
 
 missing=()

@@ -42,17 +42,22 @@ std::optional<uint64_t> parseByteSize(std::string_view text) {
   if (text.empty()) return std::nullopt;
   size_t i = 0;
   uint64_t value = 0;
+  // A value that does not fit in 64 bits is malformed, not silently wrapped to a small size.
+  bool overflow = false;
   while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) {
-    value = value * 10 + static_cast<uint64_t>(text[i] - '0');
+    overflow = overflow || __builtin_mul_overflow(value, uint64_t{10}, &value) ||
+               __builtin_add_overflow(value, static_cast<uint64_t>(text[i] - '0'), &value);
     ++i;
   }
-  if (i == 0) return std::nullopt;
+  if (i == 0 || overflow) return std::nullopt;
   std::string suffix = toLower(text.substr(i));
-  if (suffix.empty() || suffix == "b") return value;
-  if (suffix == "k" || suffix == "kb" || suffix == "kib") return value << 10;
-  if (suffix == "m" || suffix == "mb" || suffix == "mib") return value << 20;
-  if (suffix == "g" || suffix == "gb" || suffix == "gib") return value << 30;
-  return std::nullopt;
+  int shift = -1;
+  if (suffix.empty() || suffix == "b") shift = 0;
+  if (suffix == "k" || suffix == "kb" || suffix == "kib") shift = 10;
+  if (suffix == "m" || suffix == "mb" || suffix == "mib") shift = 20;
+  if (suffix == "g" || suffix == "gb" || suffix == "gib") shift = 30;
+  if (shift < 0 || value > (UINT64_MAX >> shift)) return std::nullopt;
+  return value << shift;
 }
 
 std::vector<std::string> splitString(std::string_view text, char separator) {

@@ -12,17 +12,11 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
+from case_driver import CaseFailed, check, run_case  # noqa: E402
+
 KOLORUN = None
 DEADLINE_S = 25  # any single kolorun run; the fail-fast cases must end far sooner than their sleeps
-
-
-class CaseFailed(Exception):
-    pass
-
-
-def check(condition, message):
-    if not condition:
-        raise CaseFailed(message)
 
 
 def run(args, **kwargs):
@@ -490,15 +484,7 @@ def main():
         sys.exit(f"usage: {sys.argv[0]} KOLORUN CASE [STORE_PROBE]")
     KOLORUN = sys.argv[1]
     PROBE = sys.argv[3] if len(sys.argv) == 4 else None
-    case = globals().get("case_" + sys.argv[2])
-    if case is None:
-        sys.exit(f"unknown case {sys.argv[2]!r}")
-    try:
-        case()
-    except CaseFailed as e:
-        print(f"FAILED {sys.argv[2]}: {e}", file=sys.stderr)
-        sys.exit(1)
-    print(f"PASSED {sys.argv[2]}")
+    sys.exit(run_case(globals(), sys.argv[2]))
 
 
 if __name__ == "__main__":

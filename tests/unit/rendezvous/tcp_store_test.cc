@@ -124,6 +124,21 @@ TEST_F(TcpStoreTest, SetGetAddAcrossClients) {
   EXPECT_EQ(a->add("counter", -201).value(), -1);
 }
 
+TEST_F(TcpStoreTest, AddPastTheInt64RangeIsAnErrorAndLeavesTheValue) {
+  auto store = client();
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(store->set("big", std::to_string(INT64_MAX)).isOk());
+  auto over = store->add("big", 1);
+  ASSERT_FALSE(over.hasValue());
+  EXPECT_EQ(over.status().code(), Code::kInvalidArgument) << over.status().toString();
+  EXPECT_NE(over.status().message().find("overflows"), std::string::npos)
+      << over.status().toString();
+  EXPECT_EQ(store->add("big", 0).value(), INT64_MAX);
+  ASSERT_TRUE(store->add("small", INT64_MIN).hasValue());
+  EXPECT_FALSE(store->add("small", -1).hasValue());
+  EXPECT_EQ(store->add("small", 0).value(), INT64_MIN);
+}
+
 TEST_F(TcpStoreTest, BlockedGetDoesNotHoldUpSetOnTheSameStore) {
   auto store = client();
   ASSERT_TRUE(store);

@@ -21,6 +21,19 @@ constexpr size_t kMaxPiece = size_t{4} << 20;
 constexpr size_t kStagingSize = size_t{256} << 10;
 constexpr int kMaxIov = 64;
 
+// Room for `n` more bytes at `offset` of an unexpected message's buffer announced as `limit`
+// bytes. The buffer grows (geometrically, never past `limit`) only as the payload arrives, so a
+// header alone cannot make this rank allocate what it announces, and each byte is zeroed once.
+std::byte* unexpectedSpace(std::vector<std::byte>& buffer, uint64_t offset, size_t n,
+                           uint64_t limit) {
+  const uint64_t need = offset + n;
+  if (need > buffer.size()) {
+    buffer.resize(
+        static_cast<size_t>(std::min(limit, std::max<uint64_t>(need, 2 * buffer.size()))));
+  }
+  return buffer.data() + offset;
+}
+
 class TcpRequest final : public Request {
  public:
   TcpRequest(std::shared_ptr<TcpPeer> peer, std::shared_ptr<TcpOp> op)
@@ -220,16 +233,16 @@ ssize_t TcpPeer::readOnceLocked() {
     ssize_t n;
     uint64_t remaining = decoder_.payloadRemaining();
     std::byte* direct = nullptr;
+    const size_t want = static_cast<size_t>(std::min<uint64_t>(remaining, kMaxPiece));
     if (remaining >= kDirectReadMin) {
       if (current_) {
         direct = current_->recvBuffer.data() + currentOffset_;
       } else if (currentUnexpected_) {
-        direct = unexpected_.data() + currentOffset_;
+        direct = unexpectedSpace(unexpected_, currentOffset_, want, currentOffset_ + remaining);
       }
     }
     if (direct != nullptr) {
       // Zero-copy: the kernel copies the payload into its final place.
-      size_t want = static_cast<size_t>(std::min<uint64_t>(remaining, kMaxPiece));
       n = ::recv(fd_, direct, want, MSG_DONTWAIT);
       if (n > 0) {
         currentOffset_ += static_cast<uint64_t>(n);
@@ -274,14 +287,18 @@ void TcpPeer::onHeader(uint64_t tag, uint64_t length) {
     return;
   }
   currentUnexpected_ = true;
-  unexpected_.assign(static_cast<size_t>(length), std::byte{0});
+  // Sized as the payload arrives (unexpectedSpace): the header may come from a corrupt stream.
+  unexpected_.clear();
 }
 
 void TcpPeer::onPayload(std::span<const std::byte> piece) {
   if (current_) {
     std::memcpy(current_->recvBuffer.data() + currentOffset_, piece.data(), piece.size());
   } else if (currentUnexpected_) {
-    std::memcpy(unexpected_.data() + currentOffset_, piece.data(), piece.size());
+    // Called before the decoder counts the piece, so the announced length is offset + remaining.
+    std::memcpy(unexpectedSpace(unexpected_, currentOffset_, piece.size(),
+                                currentOffset_ + decoder_.payloadRemaining()),
+                piece.data(), piece.size());
   }
   currentOffset_ += piece.size();
 }
@@ -336,7 +353,9 @@ void TcpPeer::failLocked(Status why, bool log) {
   writeWaiting_ = false;
   auto pending = std::move(pending_);
   pending_.clear();
-  for (auto& [raw, op] : pending) {
+  for (auto& entry : pending) {
+    // Not a structured binding: clang 14 cannot capture one in the lambda below.
+    const std::shared_ptr<TcpOp>& op = entry.second;
     if (!op->isSend) {
       matcher_.removePosted(op->tag, [&](const std::shared_ptr<TcpOp>& p) { return p == op; });
     }

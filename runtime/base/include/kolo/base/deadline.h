@@ -10,7 +10,13 @@ using Clock = std::chrono::steady_clock;
 class Deadline {
  public:
   static Deadline after(Clock::duration d) { return Deadline(Clock::now() + d); }
+  // Seconds as users write them (KOLO_TIMEOUT_SECONDS=1e12, "inf", "nan"): anything from a
+  // century on, and NaN, is never; converting such a value to the clock's 64-bit nanoseconds
+  // would be undefined behaviour.
   static Deadline afterSeconds(double s) {
+    constexpr double kNeverSeconds = 100.0 * 365 * 24 * 3600;
+    if (!(s < kNeverSeconds)) return never();
+    if (s <= 0) return after(Clock::duration::zero());
     return after(std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s)));
   }
   static Deadline never() { return Deadline(Clock::time_point::max()); }
