@@ -161,14 +161,12 @@ Expected<std::unique_ptr<CollectiveBench>> CollectiveBench::create(OpConfig conf
                                                                    uint64_t maxBytes) {
   const auto full = static_cast<size_t>(maxBytes);
   const size_t block = full / static_cast<size_t>(std::max(config.worldSize, 1));
+  // The receive buffer is always full size: the in-place forms keep the whole input there.
   size_t sendBytes = full;
   size_t recvBytes = full;
   switch (config.collective) {
     case Collective::kAllgather:
       sendBytes = block;
-      break;
-    case Collective::kReduceScatter:
-      recvBytes = block;
       break;
     case Collective::kBroadcast:
       sendBytes = 0;
@@ -195,30 +193,36 @@ size_t CollectiveBench::blockCount(const SizeShape& shape) const {
 
 void CollectiveBench::prepare(const SizeShape& shape) {
   const int rank = config_.rank;
+  const size_t block = blockCount(shape);
+  // In place, the inputs live where the outputs go (see OpConfig::inPlace).
+  std::byte* input = inPlace() ? recv_->data : send_->data;
   switch (config_.collective) {
     case Collective::kAllreduce:
     case Collective::kReduceScatter:
       for (size_t i = 0; i < shape.count; ++i) {
-        storeElement(config_.type, inPlace() ? recv_->data : send_->data, i,
-                     reduceInput(config_.op, rank, config_.worldSize, i));
+        storeElement(config_.type, input, i, reduceInput(config_.op, rank, config_.worldSize, i));
       }
       if (inPlace()) return;
       break;
     case Collective::kAllgather:
-      for (size_t i = 0; i < blockCount(shape); ++i) {
-        storeElement(config_.type, send_->data, i, allgatherValue(rank, i));
+      if (inPlace()) {
+        std::memset(recv_->data, static_cast<int>(kPoison), shape.bytes);
+        input = recv_->data + static_cast<size_t>(rank) * block * elementSize_;
       }
+      for (size_t i = 0; i < block; ++i) {
+        storeElement(config_.type, input, i, allgatherValue(rank, i));
+      }
+      if (inPlace()) return;
       break;
-    case Collective::kAlltoall: {
-      const size_t block = blockCount(shape);
+    case Collective::kAlltoall:
       for (int peer = 0; peer < config_.worldSize; ++peer) {
         for (size_t j = 0; j < block; ++j) {
-          storeElement(config_.type, send_->data, static_cast<size_t>(peer) * block + j,
+          storeElement(config_.type, input, static_cast<size_t>(peer) * block + j,
                        alltoallValue(rank, peer, j));
         }
       }
+      if (inPlace()) return;
       break;
-    }
     case Collective::kBroadcast:
       if (rank == config_.root) {
         for (size_t i = 0; i < shape.count; ++i) {
@@ -231,7 +235,7 @@ void CollectiveBench::prepare(const SizeShape& shape) {
 }
 
 void CollectiveBench::poisonOutputs(const SizeShape& shape) {
-  if (inPlace()) {
+  if (inPlace() && config_.collective != Collective::kBroadcast) {
     prepare(shape);
     return;
   }
@@ -248,20 +252,22 @@ void CollectiveBench::poisonOutputs(const SizeShape& shape) {
 
 Status CollectiveBench::run(Communicator& comm, const SizeShape& shape) {
   const size_t blockBytes = blockCount(shape) * elementSize_;
+  const void* send = inPlace() ? recv_->data : send_->data;
   switch (config_.collective) {
     case Collective::kAllreduce:
-      return coll::allreduce(comm, inPlace() ? recv_->data : send_->data, recv_->data,
-                             shape.count, config_.type, config_.op, config_.algorithm);
+      return coll::allreduce(comm, send, recv_->data, shape.count, config_.type, config_.op,
+                             config_.algorithm);
     case Collective::kAllgather:
-      return coll::allgather(comm, send_->data, recv_->data, blockBytes);
+      if (inPlace()) send = recv_->data + static_cast<size_t>(config_.rank) * blockBytes;
+      return coll::allgather(comm, send, recv_->data, blockBytes);
     case Collective::kBroadcast:
       return coll::broadcast(comm, recv_->data, static_cast<size_t>(shape.bytes), config_.root);
     case Collective::kReduceScatter: {
       std::vector<size_t> counts(static_cast<size_t>(config_.worldSize), blockCount(shape));
-      return coll::reduceScatter(comm, send_->data, recv_->data, counts, config_.type, config_.op);
+      return coll::reduceScatter(comm, send, recv_->data, counts, config_.type, config_.op);
     }
     case Collective::kAlltoall:
-      return coll::alltoall(comm, send_->data, recv_->data, blockBytes);
+      return coll::alltoall(comm, send, recv_->data, blockBytes);
   }
   return makeStatus(Code::kInternal, "unknown collective");
 }
@@ -332,7 +338,10 @@ void CollectiveBench::prepareFixedPoint(const SizeShape& shape) {
 }
 
 MpiCall CollectiveBench::prepareMpi(const SizeShape& shape) {
+  const bool wasInPlace = config_.inPlace;
+  config_.inPlace = false;
   prepare(shape);
+  config_.inPlace = wasInPlace;
   MpiCall call{config_.collective, config_.type, config_.op, config_.root,
                shape.count,        send_->data,  recv_->data};
   if (config_.collective == Collective::kAllreduce) prepareFixedPoint(shape);

@@ -51,7 +51,10 @@ struct OpConfig {
   coll::AllreduceAlgorithm algorithm = coll::AllreduceAlgorithm::kAuto;
   int rank = 0;
   int worldSize = 1;
-  bool inPlace = false;  // allreduce only: send == recv
+  // In place, as nccl-tests defines it: allreduce, reducescatter and alltoall with send ==
+  // recv; allgather with this rank's block already in the output (send == recv + rank's
+  // offset). Broadcast has one buffer and is always in place.
+  bool inPlace = false;
 };
 
 class CollectiveBench {
@@ -66,13 +69,16 @@ class CollectiveBench {
   // Writes the input pattern and poisons the outputs, so a call that does nothing is caught.
   void prepare(const SizeShape& shape);
   // Poisons only the outputs (for --check between timed iterations; inputs are unchanged by
-  // every collective here, broadcast's root buffer included). An in-place allreduce gets its
-  // inputs written again instead.
+  // every out-of-place collective here, broadcast's root buffer included). In place, the
+  // inputs are written again instead, since the previous call overwrote them.
   void poisonOutputs(const SizeShape& shape);
-  // Data for repeated timed calls that reduce in place: a fixed point of the op (zeros for
-  // sum, avg and prod; the same values on every rank for min and max), so it stays finite.
+  // Data for repeated timed calls that reduce in place (allreduce, reducescatter): a fixed
+  // point of the op (zeros for sum, avg and prod; the same values on every rank for min and
+  // max), so it stays finite.
   void prepareFixedPoint(const SizeShape& shape);
-  bool inPlace() const { return config_.inPlace && config_.collective == Collective::kAllreduce; }
+  bool inPlace() const { return config_.inPlace || config_.collective == Collective::kBroadcast; }
+  // Switches between the out-of-place and in-place forms; the buffers serve both.
+  void setInPlace(bool inPlace) { config_.inPlace = inPlace; }
   Status run(Communicator& comm, const SizeShape& shape);
   // The allreduce's input and output buffers (the same buffer in place): the runtime path
   // submits them to the Engine as a named tensor instead of calling run().
@@ -82,9 +88,10 @@ class CollectiveBench {
   // Elements of this rank's output that differ from the exact result.
   uint64_t countWrong(const SizeShape& shape) const;
 
-  // Fills the buffers for an MPI call of this collective and returns it. MPI allreduces in
-  // place, repeatedly, on the output buffer, so its data is a fixed point of the op (zeros
-  // for sum and prod, equal values on every rank for min and max): timed data stays finite.
+  // Fills the buffers for an MPI call of this collective and returns it (out of place, except
+  // allreduce and broadcast). MPI allreduces in place, repeatedly, on the output buffer, so its
+  // data is a fixed point of the op (zeros for sum and prod, equal values on every rank for min and
+  // max): timed data stays finite.
   MpiCall prepareMpi(const SizeShape& shape);
 
  private:

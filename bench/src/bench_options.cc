@@ -28,7 +28,12 @@ constexpr const char* kDescription =
     "(submit -> negotiation/cache -> fusion -> collective -> handle ready). --workload\n"
     "resnet50|bert-base|FILE replays a model's gradients (allreduce avg, backward order)\n"
     "through the runtime, one step per iteration; with --compare mpi also Open MPI per\n"
-    "tensor and over one packed buffer.";
+    "tensor and over one packed buffer. --sweep-fusion replays it once per fusion threshold\n"
+    "and coordinator cycle time (a fresh Engine each) and prints the fastest setting.\n"
+    "Every size runs out of place, then in place (nccl-tests' two column groups); time is\n"
+    "the median (p50), p99 the 99th percentile. Exit status: 0 on success, 1 on a wrong\n"
+    "element, 2 on an error, 3 when --baseline finds a size whose busbw fell more than\n"
+    "--max-regress percent below the earlier --json file.";
 
 Expected<uint64_t> parseSizeOption(const std::string& option, const std::string& text) {
   auto bytes = parseByteSize(text);
@@ -71,6 +76,10 @@ std::optional<Collective> parseCollective(std::string_view name) {
   return std::nullopt;
 }
 
+bool hasOutOfPlace(Collective c) {
+  return c != Collective::kBroadcast;
+}
+
 bool collectiveReduces(Collective c) {
   return c == Collective::kAllreduce || c == Collective::kReduceScatter;
 }
@@ -86,6 +95,8 @@ Expected<BenchOptions> parseBenchOptions(int argc, const char* const* argv) {
   std::string algo = "auto";
   std::string compare;
   std::string path = "raw";
+  std::string placement = "both";
+  std::vector<std::string> sweepThresholds;
   int iterations = kDefaultIterations;
   int warmup = kDefaultWarmup;
 
@@ -110,8 +121,9 @@ Expected<BenchOptions> parseBenchOptions(int argc, const char* const* argv) {
   app.add_option("-r,--root", options.root, "broadcast root")->capture_default_str();
   app.add_option("--algo", algo, "allreduce algorithm: auto | ring | rd | shm")
       ->capture_default_str();
-  app.add_option("--inplace", options.inPlace,
-                 "allreduce in place (1, send == recv) or out of place (0)")
+  app.add_option("--inplace", placement,
+                 "both (out-of-place and in-place columns), 1 (in place only) or 0 (out of "
+                 "place only)")
       ->capture_default_str();
   app.add_flag("-c,--check", options.checkEveryIteration,
                "check every iteration (refilled outside the timed region); the last call of "
@@ -124,6 +136,22 @@ Expected<BenchOptions> parseBenchOptions(int argc, const char* const* argv) {
       ->capture_default_str();
   app.add_option("--workload", options.workload,
                  "resnet50 | bert-base | FILE: replay a model's gradient allreduces");
+  app.add_option("--baseline", options.baselinePath,
+                 "earlier --json FILE of the same collective: fail (exit 3) on a busbw regression");
+  app.add_option("--max-regress", options.maxRegressPercent,
+                 "with --baseline: largest busbw drop allowed, in percent")
+      ->capture_default_str();
+  app.add_flag("--topology", options.topology,
+               "print NUMA nodes, cores, caches, GPUs, NICs and where each rank is bound (hwloc), "
+               "then exit");
+  app.add_flag("--sweep-fusion", options.sweepFusion,
+               "with --workload: replay per fusion threshold x cycle time, print the best");
+  app.add_option("--sweep-thresholds", sweepThresholds,
+                 "fusion thresholds to sweep (default 0,1M,4M,16M,64M,128M)")
+      ->delimiter(',');
+  app.add_option("--sweep-cycles", options.sweepCycleTimesMs,
+                 "coordinator cycle times in ms to sweep (default 0.5,1,5)")
+      ->delimiter(',');
 
   // CLI11 reports through exceptions; this is the program's edge, so they end here.
   try {
@@ -193,6 +221,46 @@ Expected<BenchOptions> parseBenchOptions(int argc, const char* const* argv) {
   if (options.path == BenchPath::kRuntime && options.collective != Collective::kAllreduce) {
     return makeStatus(Code::kInvalidArgument, "--path runtime supports allreduce only, not {}",
                       collectiveName(options.collective));
+  }
+  const std::string placementName = toLower(placement);
+  if (placementName == "both") {
+    options.placement = Placement::kBoth;
+  } else if (placementName == "1" || placementName == "in") {
+    options.placement = Placement::kInPlace;
+  } else if (placementName == "0" || placementName == "out") {
+    options.placement = Placement::kOutOfPlace;
+  } else {
+    return makeStatus(Code::kInvalidArgument, "--inplace '{}' is not both, 1 or 0", placement);
+  }
+  if (options.placement == Placement::kOutOfPlace && !hasOutOfPlace(options.collective)) {
+    return makeStatus(Code::kInvalidArgument, "--inplace 0: {} has no out-of-place form",
+                      collectiveName(options.collective));
+  }
+  if (!options.baselinePath.empty() &&
+      !(options.maxRegressPercent >= 0.0 && options.maxRegressPercent <= 100.0)) {
+    return makeStatus(Code::kInvalidArgument, "--max-regress {} is not a percentage (0..100)",
+                      options.maxRegressPercent);
+  }
+  for (const auto& text : sweepThresholds) {
+    KOLO_ASSIGN_OR_RETURN(uint64_t bytes, parseSizeOption("--sweep-thresholds", text));
+    options.sweepThresholds.push_back(bytes);
+  }
+  for (double ms : options.sweepCycleTimesMs) {
+    if (!(ms > 0.0 && std::isfinite(ms))) {
+      return makeStatus(Code::kInvalidArgument, "--sweep-cycles {} must be a positive number of ms",
+                        ms);
+    }
+  }
+  if (options.sweepFusion && options.workload.empty()) {
+    return makeStatus(Code::kInvalidArgument,
+                      "--sweep-fusion needs --workload (resnet50, bert-base or a file)");
+  }
+  if (options.sweepThresholds.empty()) {
+    options.sweepThresholds.assign(std::begin(kSweepFusionThresholds),
+                                   std::end(kSweepFusionThresholds));
+  }
+  if (options.sweepCycleTimesMs.empty()) {
+    options.sweepCycleTimesMs.assign(std::begin(kSweepCycleTimesMs), std::end(kSweepCycleTimesMs));
   }
   if (!options.workload.empty()) options.path = BenchPath::kRuntime;
   return options;

@@ -27,6 +27,20 @@ std::string_view collectiveName(Collective c);
 std::optional<Collective> parseCollective(std::string_view name);
 // Whether the collective combines values (and so has a meaningful redop column).
 bool collectiveReduces(Collective c);
+// Whether Kolo has an out-of-place form of the collective (broadcast has one buffer).
+bool hasOutOfPlace(Collective c);
+
+// Which of nccl-tests' two column groups a run measures (--inplace).
+enum class Placement { kBoth, kOutOfPlace, kInPlace };
+
+// --sweep-fusion's default grid: fusion thresholds (bytes) and coordinator cycle times (ms).
+inline constexpr uint64_t kSweepFusionThresholds[] = {0,
+                                                      uint64_t{1} << 20,
+                                                      uint64_t{4} << 20,
+                                                      uint64_t{16} << 20,
+                                                      uint64_t{64} << 20,
+                                                      uint64_t{128} << 20};
+inline constexpr double kSweepCycleTimesMs[] = {0.5, 1.0, 5.0};
 
 // Sizes above this run fewer iterations by default (see defaultIterationsFor).
 inline constexpr uint64_t kLargeSizeBytes = uint64_t{64} << 20;
@@ -48,14 +62,24 @@ struct BenchOptions {
   // the names), so a typo fails before any size runs.
   std::string algorithmName = "auto";
   bool checkEveryIteration = false;
-  // Allreduce in place (send == recv), as the figures in docs/PERFORMANCE.md are taken.
-  bool inPlace = true;
+  // Out-of-place and in-place columns side by side (nccl-tests), or only one of them.
+  Placement placement = Placement::kBoth;
   std::string jsonPath;
   std::string csvPath;
   bool compareMpi = false;
+  // --baseline FILE.json: an earlier --json of the same collective; a size whose busbw fell
+  // more than maxRegressPercent below it fails the run.
+  std::string baselinePath;
+  double maxRegressPercent = 10.0;
   BenchPath path = BenchPath::kRaw;  // --path; runtime supports allreduce only
   // --workload: a built-in name (resnet50, bert-base) or a workload file; empty: size sweep.
   std::string workload;
+  // --sweep-fusion (workload mode): one Engine per (threshold, cycle time) setting.
+  bool sweepFusion = false;
+  std::vector<uint64_t> sweepThresholds;  // --sweep-thresholds; empty: kSweepFusionThresholds
+  std::vector<double> sweepCycleTimesMs;  // --sweep-cycles; empty: kSweepCycleTimesMs
+  // --topology: print the host's hardware and where every rank is bound, then exit.
+  bool topology = false;
   bool helpRequested = false;  // --help was given; helpText holds what to print
   std::string helpText;
 };

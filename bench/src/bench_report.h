@@ -15,6 +15,10 @@
 #include "bench_options.h"
 #include "kolo/base/status.h"
 
+// Output columns, in nccl-tests' terms:
+//   algbw = bytes / time; busbw = algbw * busBandwidthFactor (bench_stats.h), comparable with
+//   the hardware's bandwidth whatever the collective and the number of ranks.
+
 namespace kolo::bench {
 
 struct MachineInfo {
@@ -34,27 +38,49 @@ struct RunInfo {
   int worldSize = 1;
   std::vector<std::string> hosts;  // per rank
   std::string transport;
+  // The preamble's transport and topology lines ("# "-prefixed, see topology_bench.h); empty:
+  // a plain transport line. Also written to --json as "topology".
+  std::string topologyText;
   std::string kernelVariant;
   std::string algorithmRequest = "auto";  // --algo
   // The allreduce algorithm each size runs (allreduce only; empty otherwise).
   std::vector<std::pair<uint64_t, std::string>> algorithmBySize;
   std::string iterationsText;  // "20 timed + 5 warmup per size"
   bool checkEveryIteration = false;
-  bool inPlace = false;  // allreduce: send == recv
+  Placement placement = Placement::kBoth;  // which column groups were measured
   bool compareMpi = false;
   BenchPath path = BenchPath::kRaw;  // --path
   MachineInfo machine;
 };
 
-struct RowResult {
-  SizeShape shape;
+// One column group at one size: per iteration the slowest rank's time, then p50 and p99.
+struct Timing {
   double medianUs = 0.0;
   double p99Us = 0.0;
   uint64_t wrong = 0;  // summed over ranks (and over checked iterations)
-  // Set when MPI timed this row; unset with --compare mpi means MPI cannot (f16/bf16, avg).
-  std::optional<double> mpiMedianUs;
-  std::optional<double> mpiP99Us;
 };
+
+// What measuring one side of one size returns: Kolo's timing and, when comparing, Open
+// MPI's (unset with --compare mpi means MPI cannot: f16/bf16, avg).
+struct SideResult {
+  Timing kolo;
+  std::optional<Timing> mpi;
+};
+
+// A table row: nccl-tests' out-of-place and in-place groups (unset: not measured, or no such
+// form) and the MPI comparison, which is set against peerSide().
+struct RowResult {
+  SizeShape shape;
+  std::optional<Timing> outOfPlace;
+  std::optional<Timing> inPlace;
+  std::optional<Timing> mpi;
+};
+
+// The side Open MPI's call is compared with: in place for allreduce (MPI_IN_PLACE) and
+// broadcast, out of place for the others; the other side when that one was not measured.
+const Timing* peerSide(const RunInfo& info, const RowResult& row);
+// Whether the peer side is the in-place one (the JSON and the header say which).
+bool peerIsInPlace(const RunInfo& info, const RowResult& row);
 
 // "8 B", "64 KiB", "1.5 MiB", "256 MiB".
 std::string formatBytes(uint64_t bytes);
@@ -66,7 +92,10 @@ std::string summarizeAlgorithms(std::span<const std::pair<uint64_t, std::string>
 std::string formatPreamble(const RunInfo& info);
 std::string formatTableHeader(const RunInfo& info);
 std::string formatRow(const RunInfo& info, const RowResult& row);
-// "# Out of bounds values : N OK|FAILED" and "# Avg bus bandwidth : X" (mean busbw of rows).
+// Wrong elements over both sides of every row.
+uint64_t wrongElements(std::span<const RowResult> rows);
+// "# Out of bounds values : N OK|FAILED" (both sides) and "# Avg bus bandwidth : X" (mean
+// busbw over every measured side of every row, as nccl-tests averages).
 std::string formatSummary(const RunInfo& info, std::span<const RowResult> rows);
 
 nlohmann::json toJson(const RunInfo& info, std::span<const RowResult> rows);

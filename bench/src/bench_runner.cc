@@ -30,7 +30,10 @@ Expected<std::vector<double>> timeIterations(int warmup, int iterations,
 
 void prepareTimedData(CollectiveBench& bench, const SizePlan& plan) {
   bench.prepare(plan.shape);
-  if (bench.inPlace() && !plan.checkEveryIteration) bench.prepareFixedPoint(plan.shape);
+  const Collective c = bench.config().collective;
+  const bool reducesInPlace =
+      bench.inPlace() && (c == Collective::kAllreduce || c == Collective::kReduceScatter);
+  if (reducesInPlace && !plan.checkEveryIteration) bench.prepareFixedPoint(plan.shape);
 }
 
 CheckHooks makeCheckHooks(CollectiveBench& bench, const SizePlan& plan, uint64_t& wrong) {
@@ -42,33 +45,31 @@ CheckHooks makeCheckHooks(CollectiveBench& bench, const SizePlan& plan, uint64_t
   return hooks;
 }
 
-RowResult summarizeGathered(std::span<const double> gathered, int ranks, const SizePlan& plan,
-                            int mpiIterations) {
+SideResult summarizeGathered(std::span<const double> gathered, int ranks, const SizePlan& plan,
+                             int mpiIterations) {
   const size_t stride =
       static_cast<size_t>(plan.iterations) + static_cast<size_t>(mpiIterations) + 1;
   std::vector<double> kolo;
   std::vector<double> mpi;
-  RowResult row;
-  row.shape = plan.shape;
+  SideResult result;
   for (int r = 0; r < ranks; ++r) {
     auto mine = gathered.subspan(static_cast<size_t>(r) * stride, stride);
     kolo.insert(kolo.end(), mine.begin(), mine.begin() + plan.iterations);
     mpi.insert(mpi.end(), mine.begin() + plan.iterations, mine.end() - 1);
-    row.wrong += static_cast<uint64_t>(mine.back());
+    result.kolo.wrong += static_cast<uint64_t>(mine.back());
   }
   auto koloSlowest = slowestPerIteration(kolo, ranks, plan.iterations);
-  row.medianUs = median(koloSlowest);
-  row.p99Us = percentile(koloSlowest, 99.0);
+  result.kolo.medianUs = median(koloSlowest);
+  result.kolo.p99Us = percentile(koloSlowest, 99.0);
   if (mpiIterations > 0) {
     auto mpiSlowest = slowestPerIteration(mpi, ranks, mpiIterations);
-    row.mpiMedianUs = median(mpiSlowest);
-    row.mpiP99Us = percentile(mpiSlowest, 99.0);
+    result.mpi = Timing{median(mpiSlowest), percentile(mpiSlowest, 99.0), 0};
   }
-  return row;
+  return result;
 }
 
-Expected<RowResult> runSize(Communicator& comm, CollectiveBench& bench, const SizePlan& plan,
-                            MpiJob* mpi) {
+Expected<SideResult> runSize(Communicator& comm, CollectiveBench& bench, const SizePlan& plan,
+                             MpiJob* mpi) {
   const SizeShape& shape = plan.shape;
   uint64_t wrong = 0;
   prepareTimedData(bench, plan);
@@ -76,11 +77,10 @@ Expected<RowResult> runSize(Communicator& comm, CollectiveBench& bench, const Si
   // the row reports, so drift between ranks shows up as time rather than hiding.
   KOLO_RETURN_IF_ERROR(coll::barrier(comm).withContext("barrier before the timed loop"));
   CheckHooks hooks = makeCheckHooks(bench, plan, wrong);
-  KOLO_ASSIGN_OR_RETURN(
-      std::vector<double> local,
-      timeIterations(
-          plan.warmup, plan.iterations, [&] { return bench.run(comm, shape); }, hooks.before,
-          hooks.after));
+  KOLO_ASSIGN_OR_RETURN(std::vector<double> local,
+                        timeIterations(
+                            plan.warmup, plan.iterations, [&] { return bench.run(comm, shape); },
+                            hooks.before, hooks.after));
 
   // The checked call, on freshly written inputs and poisoned outputs.
   bench.prepare(shape);

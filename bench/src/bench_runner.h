@@ -42,13 +42,15 @@ struct CheckHooks {
 };
 CheckHooks makeCheckHooks(CollectiveBench& bench, const SizePlan& plan, uint64_t& wrong);
 
-// Reduces the gathered per-rank samples to a row. `gathered` is, per rank in rank order,
+// Reduces the gathered per-rank samples to one side of a row (the side `bench` is set to:
+// out of place or in place). `gathered` is, per rank in rank order,
 // [kolo times (iterations), mpi times (mpiIterations), wrong elements].
-RowResult summarizeGathered(std::span<const double> gathered, int ranks, const SizePlan& plan,
-                            int mpiIterations);
+SideResult summarizeGathered(std::span<const double> gathered, int ranks, const SizePlan& plan,
+                             int mpiIterations);
 
-// Runs one size on every rank; each rank gets the same row. `mpi` is null unless comparing.
-Expected<RowResult> runSize(Communicator& comm, CollectiveBench& bench, const SizePlan& plan,
-                            MpiJob* mpi);
+// Runs one size, in the side `bench` is set to, on every rank; each rank gets the same result.
+// `mpi` is null unless comparing (main runs MPI next to one side only).
+Expected<SideResult> runSize(Communicator& comm, CollectiveBench& bench, const SizePlan& plan,
+                             MpiJob* mpi);
 
 }  // namespace kolo::bench

@@ -8,21 +8,24 @@
 #include <string>
 #include <vector>
 
+#include "bench_baseline.h"
 #include "bench_ops.h"
 #include "bench_options.h"
 #include "bench_report.h"
 #include "bench_runner.h"
-#include "kolo/core/engine.h"
+#include "fusion_sweep.h"
 #include "kolo/base/env.h"
 #include "kolo/base/logging.h"
 #include "kolo/collectives/algorithm_registry.h"
 #include "kolo/collectives/reduce.h"
 #include "kolo/collectives/world.h"
+#include "kolo/core/engine.h"
 #include "kolo/protocol/env_contract.h"
 #include "kolo/rendezvous/memory_store.h"
 #include "kolo/rendezvous/store_factory.h"
 #include "mpi_compare.h"
 #include "runtime_bench.h"
+#include "topology_bench.h"
 #include "workload_bench.h"
 
 namespace kolo::bench {
@@ -30,6 +33,7 @@ namespace {
 
 constexpr int kExitWrongResults = 1;
 constexpr int kExitError = 2;
+constexpr int kExitRegression = 3;
 constexpr size_t kHostNameBytes = 64;
 
 struct World {
@@ -107,6 +111,24 @@ Expected<std::vector<std::string>> gatherHosts(Communicator& comm, const std::st
   return hosts;
 }
 
+// The preamble's topology block (collectives/topology.h through topology_bench.h): rank 0's
+// hardware (NUMA, cores, caches, GPUs, NICs), a row per rank with its host, NUMA node and
+// binding, and the ring order with the transport of every hop. Collective; rank 0 gets the
+// text. Without hwloc it says why, and the transport line still names the transport.
+Expected<std::string> topologyBlock(Communicator& comm) {
+  const std::string hostKey = getEnv(protocol::kEnvHostname).value_or("");
+  auto report = gatherTopologyReport(comm, hostKey);
+  std::string out = fmt::format("# transport     : {}{}\n", comm.transport().name(),
+                                comm.arena() != nullptr ? " (direct shared-memory arena)" : "");
+  if (comm.rank() != 0) return out;
+  if (!report) {
+    // Only rank 0 learns of a failed discovery, after the exchange every rank took part in.
+    if (report.status().code() != Code::kUnavailable) return report.status();
+    return out + fmt::format("# topology      : unavailable ({})\n", report.status().message());
+  }
+  return out + *report;
+}
+
 std::string iterationsText(const BenchOptions& options) {
   std::string text =
       fmt::format("{} timed + {} warmup per size", options.iterations.value_or(kDefaultIterations),
@@ -121,12 +143,36 @@ void printOnRankZero(const Communicator& comm, const std::string& text) {
   std::fflush(stdout);
 }
 
+// --workload --sweep-fusion: a fresh Engine per setting on the same communicator.
+Expected<int> runFusionSweepMode(const BenchOptions& options, World& world,
+                                 const Workload& workload, const std::string& hosts) {
+  Communicator& comm = *world.comm;
+  const std::string transport(comm.transport().name());
+  WorkloadOptions workloadOptions;
+  workloadOptions.iterations = options.iterations.value_or(kDefaultIterations);
+  workloadOptions.warmup = options.warmup.value_or(kDefaultWarmup);
+  workloadOptions.timeoutSeconds = kHandleTimeoutSeconds;
+  std::vector<FusionSetting> grid = fusionGrid(options.sweepThresholds, options.sweepCycleTimesMs);
+  KOLO_ASSIGN_OR_RETURN(
+      FusionSweepResult result,
+      runFusionSweep(world.comm, core::EngineConfig::fromEnv(), workload, workloadOptions, grid));
+  const int code = fusionSweepWrong(result) == 0 ? 0 : kExitWrongResults;
+  if (comm.rank() != 0) return code;
+  printOnRankZero(comm, formatFusionSweep(result, hosts, transport));
+  if (!options.jsonPath.empty()) {
+    KOLO_RETURN_IF_ERROR(writeTextFile(options.jsonPath, fusionSweepJson(result).dump(2) + "\n"));
+  }
+  return code;
+}
+
 // --workload: the Engine owns the communicator from here on; every exchange is an Engine op.
 Expected<int> runWorkloadMode(const BenchOptions& options, World& world) {
   KOLO_ASSIGN_OR_RETURN(Workload workload, loadWorkload(options.workload));
   Communicator& comm = *world.comm;
-  KOLO_ASSIGN_OR_RETURN(std::vector<std::string> hosts,
+  KOLO_ASSIGN_OR_RETURN(std::vector<std::string> hostList,
                         gatherHosts(comm, probeMachine().hostname));
+  const std::string hosts = summarizeHosts(hostList);
+  if (options.sweepFusion) return runFusionSweepMode(options, world, workload, hosts);
   const std::string transport(comm.transport().name());
   core::EngineConfig config = core::EngineConfig::fromEnv();
   KOLO_ASSIGN_OR_RETURN(std::unique_ptr<core::Engine> engine,
@@ -150,12 +196,32 @@ Expected<int> runWorkloadMode(const BenchOptions& options, World& world) {
       KOLO_LOG(kWarning, "bench", "no timeline breakdown: {}", breakdown.status().toString());
     }
   }
-  printOnRankZero(comm, formatWorkloadReport(result, summarizeHosts(hosts), transport));
+  printOnRankZero(comm, formatWorkloadReport(result, hosts, transport));
   if (!options.jsonPath.empty()) {
-    KOLO_RETURN_IF_ERROR(
-        writeTextFile(options.jsonPath, workloadJson(result).dump(2) + "\n"));
+    KOLO_RETURN_IF_ERROR(writeTextFile(options.jsonPath, workloadJson(result).dump(2) + "\n"));
   }
   return result.wrong == 0 ? 0 : kExitWrongResults;
+}
+
+// Which column groups run, in order: out of place first, as nccl-tests prints them.
+std::vector<bool> sidesToRun(const BenchOptions& options) {
+  std::vector<bool> inPlace;
+  if (options.placement != Placement::kInPlace && hasOutOfPlace(options.collective)) {
+    inPlace.push_back(false);
+  }
+  if (options.placement != Placement::kOutOfPlace) inPlace.push_back(true);
+  return inPlace;
+}
+
+// Rank 0 compares the written JSON with --baseline; the text goes to stdout.
+Expected<bool> checkBaseline(const BenchOptions& options, const nlohmann::json& current) {
+  KOLO_ASSIGN_OR_RETURN(nlohmann::json baseline, readJsonFile(options.baselinePath));
+  auto check = compareWithBaseline(current, baseline, options.maxRegressPercent);
+  if (!check) return check.status().withContext(fmt::format("--baseline {}", options.baselinePath));
+  std::string text = formatBaselineCheck(*check, options.baselinePath, options.maxRegressPercent);
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  std::fflush(stdout);
+  return check->regressions.empty();
 }
 
 Expected<int> runBenchmark(const BenchOptions& options, int* argc, char*** argv) {
@@ -166,6 +232,14 @@ Expected<int> runBenchmark(const BenchOptions& options, int* argc, char*** argv)
                       options.algorithmName);
   }
   KOLO_ASSIGN_OR_RETURN(World world, connect(options, argc, argv));
+  if (options.topology) {
+    KOLO_ASSIGN_OR_RETURN(
+        std::string report,
+        gatherTopologyReport(*world.comm, getEnv(protocol::kEnvHostname).value_or("")));
+    printOnRankZero(*world.comm, report);
+    KOLO_RETURN_IF_ERROR(coll::barrier(*world.comm).withContext("final barrier"));
+    return 0;
+  }
   if (!options.workload.empty()) return runWorkloadMode(options, world);
   Communicator& comm = *world.comm;
   if (options.collective == Collective::kBroadcast && options.root >= comm.size()) {
@@ -182,9 +256,10 @@ Expected<int> runBenchmark(const BenchOptions& options, int* argc, char*** argv)
   info.machine = probeMachine();
   KOLO_ASSIGN_OR_RETURN(info.hosts, gatherHosts(comm, info.machine.hostname));
   info.transport = comm.transport().name();
+  KOLO_ASSIGN_OR_RETURN(info.topologyText, topologyBlock(comm));
   info.kernelVariant = reduceKernelVariant();
   info.algorithmRequest = options.algorithmName;
-  info.inPlace = options.inPlace;
+  info.placement = options.placement;
   info.iterationsText = iterationsText(options);
   info.checkEveryIteration = options.checkEveryIteration;
   info.compareMpi = options.compareMpi;
@@ -206,37 +281,61 @@ Expected<int> runBenchmark(const BenchOptions& options, int* argc, char*** argv)
   KOLO_ASSIGN_OR_RETURN(
       std::unique_ptr<CollectiveBench> bench,
       CollectiveBench::create(OpConfig{options.collective, options.dtype, options.op, options.root,
-                                       *algorithm, comm.rank(), comm.size(), options.inPlace},
+                                       *algorithm, comm.rank(), comm.size(), false},
                               maxBytes));
+  const std::vector<bool> sides = sidesToRun(options);
+  // Open MPI runs once per size, next to the side it is compared with (see peerSide).
+  const bool preferInPlace =
+      options.collective == Collective::kAllreduce || options.collective == Collective::kBroadcast;
+  const bool mpiInPlace = preferInPlace ? sides.back() : sides.front();
   MpiJob* mpi = options.compareMpi ? world.mpi.get() : nullptr;
   std::unique_ptr<core::Engine> engine;
   if (options.path == BenchPath::kRuntime) {
-    KOLO_ASSIGN_OR_RETURN(engine,
-                          core::Engine::create(world.comm, core::EngineConfig::fromEnv()));
+    KOLO_ASSIGN_OR_RETURN(engine, core::Engine::create(world.comm, core::EngineConfig::fromEnv()));
   }
   std::vector<RowResult> rows;
   for (const auto& shape : shapes) {
     SizePlan plan{shape, warmupIterationsFor(options, shape.bytes),
                   timedIterationsFor(options, shape.bytes), options.checkEveryIteration};
-    Expected<RowResult> measured =
-        engine ? runRuntimeSize(*engine, *bench, plan, kHandleTimeoutSeconds, mpi)
-               : runSize(comm, *bench, plan, mpi);
-    KOLO_ASSIGN_OR_RETURN(RowResult row, std::move(measured));
+    RowResult row;
+    row.shape = shape;
+    for (bool inPlace : sides) {
+      bench->setInPlace(inPlace);
+      MpiJob* peer = inPlace == mpiInPlace ? mpi : nullptr;
+      Expected<SideResult> measured =
+          engine ? runRuntimeSize(*engine, *bench, plan, kHandleTimeoutSeconds, peer)
+                 : runSize(comm, *bench, plan, peer);
+      if (!measured) {
+        return measured.status().withContext(
+            fmt::format("{} B {}", shape.bytes, inPlace ? "in place" : "out of place"));
+      }
+      (inPlace ? row.inPlace : row.outOfPlace) = measured->kolo;
+      if (measured->mpi) row.mpi = measured->mpi;
+    }
     rows.push_back(row);
     printOnRankZero(comm, formatRow(info, row));
   }
   printOnRankZero(comm, formatSummary(info, rows));
 
-  uint64_t wrong = 0;
-  for (const auto& row : rows) wrong += row.wrong;
-  // Written before the final barrier but reported after it, so a failed write on rank 0
-  // does not leave the other ranks waiting for it.
+  const uint64_t wrong = wrongElements(rows);
+  // Written and compared before the final barrier but reported after it, so a failure on
+  // rank 0 does not leave the other ranks waiting for it.
   Status written;
-  if (comm.rank() == 0 && !options.jsonPath.empty()) {
-    written = writeTextFile(options.jsonPath, toJson(info, rows).dump(2) + "\n");
-  }
-  if (comm.rank() == 0 && written.isOk() && !options.csvPath.empty()) {
-    written = writeTextFile(options.csvPath, toCsv(info, rows));
+  bool regressed = false;
+  if (comm.rank() == 0) {
+    const nlohmann::json json = toJson(info, rows);
+    if (!options.jsonPath.empty()) written = writeTextFile(options.jsonPath, json.dump(2) + "\n");
+    if (written.isOk() && !options.csvPath.empty()) {
+      written = writeTextFile(options.csvPath, toCsv(info, rows));
+    }
+    if (written.isOk() && !options.baselinePath.empty()) {
+      auto passed = checkBaseline(options, json);
+      if (passed) {
+        regressed = !*passed;
+      } else {
+        written = passed.status();
+      }
+    }
   }
   if (engine) {
     // The Engine's shutdown agrees with every rank, so it is the final barrier.
@@ -245,7 +344,8 @@ Expected<int> runBenchmark(const BenchOptions& options, int* argc, char*** argv)
     KOLO_RETURN_IF_ERROR(coll::barrier(comm).withContext("final barrier"));
   }
   KOLO_RETURN_IF_ERROR(written);
-  return wrong == 0 ? 0 : kExitWrongResults;
+  if (wrong != 0) return kExitWrongResults;
+  return regressed ? kExitRegression : 0;
 }
 
 }  // namespace

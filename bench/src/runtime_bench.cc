@@ -54,11 +54,12 @@ Status runtimeAllreduce(core::Engine& engine, CollectiveBench& bench, const Size
   return handle.wait(Deadline::afterSeconds(timeoutSeconds));
 }
 
-Expected<RowResult> runRuntimeSize(core::Engine& engine, CollectiveBench& bench,
-                                   const SizePlan& plan, double timeoutSeconds, MpiJob* mpi) {
+Expected<SideResult> runRuntimeSize(core::Engine& engine, CollectiveBench& bench,
+                                    const SizePlan& plan, double timeoutSeconds, MpiJob* mpi) {
   const SizeShape& shape = plan.shape;
   // One name per size: repeated iterations hit the response cache, as a training loop does.
-  const std::string name = fmt::format("bench.allreduce.{}", shape.bytes);
+  const std::string name = fmt::format("bench.allreduce.{}.{}",
+                                       bench.inPlace() ? "in_place" : "out_of_place", shape.bytes);
   uint64_t wrong = 0;
   prepareTimedData(bench, plan);
   KOLO_RETURN_IF_ERROR(engineBarrier(engine, name + ".start"));
@@ -75,13 +76,12 @@ Expected<RowResult> runRuntimeSize(core::Engine& engine, CollectiveBench& bench,
       runtimeAllreduce(engine, bench, shape, name, timeoutSeconds).withContext("checked call"));
   wrong += bench.countWrong(shape);
 
-  RowResult row;
-  row.shape = shape;
+  SideResult result;
   KOLO_ASSIGN_OR_RETURN(std::vector<double> slowest,
                         maxAcrossRanks(engine, name + ".times", local));
-  KOLO_ASSIGN_OR_RETURN(row.wrong, sumAcrossRanks(engine, name + ".wrong", wrong));
-  row.medianUs = median(slowest);
-  row.p99Us = percentile(slowest, 99.0);
+  KOLO_ASSIGN_OR_RETURN(result.kolo.wrong, sumAcrossRanks(engine, name + ".wrong", wrong));
+  result.kolo.medianUs = median(slowest);
+  result.kolo.p99Us = percentile(slowest, 99.0);
 
   if (mpi != nullptr) {
     MpiCall call = bench.prepareMpi(shape);
@@ -93,11 +93,10 @@ Expected<RowResult> runRuntimeSize(core::Engine& engine, CollectiveBench& bench,
           timeIterations(plan.warmup, plan.iterations, [&] { return mpi->run(call); }, {}, {}));
       KOLO_ASSIGN_OR_RETURN(std::vector<double> mpiSlowest,
                             maxAcrossRanks(engine, name + ".mpi_times", mpiLocal));
-      row.mpiMedianUs = median(mpiSlowest);
-      row.mpiP99Us = percentile(mpiSlowest, 99.0);
+      result.mpi = Timing{median(mpiSlowest), percentile(mpiSlowest, 99.0), 0};
     }
   }
-  return row;
+  return result;
 }
 
 }  // namespace kolo::bench

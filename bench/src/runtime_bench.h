@@ -34,7 +34,7 @@ Status runtimeAllreduce(core::Engine& engine, CollectiveBench& bench, const Size
 // runSize (bench_runner.h) over the Engine: warmup, timed submit->ready iterations, the
 // checked call, MPI's collective on the same buffers when `mpi` is set, and the
 // slowest-rank-per-iteration summary.
-Expected<RowResult> runRuntimeSize(core::Engine& engine, CollectiveBench& bench,
-                                   const SizePlan& plan, double timeoutSeconds, MpiJob* mpi);
+Expected<SideResult> runRuntimeSize(core::Engine& engine, CollectiveBench& bench,
+                                    const SizePlan& plan, double timeoutSeconds, MpiJob* mpi);
 
 }  // namespace kolo::bench

@@ -120,8 +120,8 @@ Status compareMpi(core::Engine& engine, const Workload& workload, GradientArena&
   const size_t n = workload.tensors.size();
   const int steps = options.warmup + options.iterations;
   auto callFor = [&](void* data, size_t count) {
-    return MpiCall{Collective::kAllreduce, DataType::kFloat32, ReduceOp::kSum, 0, count, nullptr,
-                   data};
+    return MpiCall{
+        Collective::kAllreduce, DataType::kFloat32, ReduceOp::kSum, 0, count, nullptr, data};
   };
   std::vector<double> perTensor;
   KOLO_RETURN_IF_ERROR(mpi.barrier());
@@ -223,14 +223,15 @@ Expected<WorkloadResult> runWorkload(core::Engine& engine, const Workload& workl
   }
   fillPattern(workload, arena, engine.rank(), engine.size());
   auto checkedStart = Clock::now();
-  KOLO_RETURN_IF_ERROR(runStep(engine, workload, arena, names, options.timeoutSeconds)
-                           .withContext("checked step"));
+  KOLO_RETURN_IF_ERROR(
+      runStep(engine, workload, arena, names, options.timeoutSeconds).withContext("checked step"));
   result.localAllStepsMs += millisSince(checkedStart);
   result.timelineSteps = options.warmup + options.iterations + 1;
   const uint64_t wrong = countWrong(workload, arena, engine.size());
   KOLO_ASSIGN_OR_RETURN(result.kolo, summarize(engine, own + ".steps", stepMs));
   KOLO_ASSIGN_OR_RETURN(result.wrong, sumAcrossRanks(engine, own + ".wrong", wrong));
-  if (mpi != nullptr) KOLO_RETURN_IF_ERROR(compareMpi(engine, workload, arena, options, *mpi, result));
+  if (mpi != nullptr)
+    KOLO_RETURN_IF_ERROR(compareMpi(engine, workload, arena, options, *mpi, result));
   return result;
 }
 
@@ -243,8 +244,8 @@ std::string formatWorkloadReport(const WorkloadResult& r, const std::string& hos
       "# fusion threshold {}, tensors from {} run in place; {} timed + {} warmup steps; time "
       "per step: the slowest rank's\n#\n",
       r.workload, r.tensors, r.elements, static_cast<double>(r.bytes) / 1e6, r.worldSize, hosts,
-      transport, formatBytes(r.fusionThresholdBytes), formatBytes(r.largeTensorBytes),
-      r.iterations, r.warmup);
+      transport, formatBytes(r.fusionThresholdBytes), formatBytes(r.largeTensorBytes), r.iterations,
+      r.warmup);
   out += fmt::format("# {:<34} {:>11} {:>10} {:>10} {:>9}\n", "strategy", "median(ms)", "p99(ms)",
                      "min(ms)", "GB/s");
   auto row = [&](const std::string& name, const StepTimes& t) {
@@ -260,9 +261,9 @@ std::string formatWorkloadReport(const WorkloadResult& r, const std::string& hos
   if (r.mpiPerTensor && r.mpiPacked) {
     const bool perTensorFaster = r.mpiPerTensor->medianMs <= r.mpiPacked->medianMs;
     const double faster = perTensorFaster ? r.mpiPerTensor->medianMs : r.mpiPacked->medianMs;
-    out += fmt::format("# kolo / faster mpi ({}): {:.2f}\n",
-                       perTensorFaster ? "per tensor" : "packed",
-                       faster > 0.0 ? r.kolo.medianMs / faster : 0.0);
+    out +=
+        fmt::format("# kolo / faster mpi ({}): {:.2f}\n", perTensorFaster ? "per tensor" : "packed",
+                    faster > 0.0 ? r.kolo.medianMs / faster : 0.0);
   }
   if (r.breakdown && r.timelineSteps > 0) {
     // Means over every step the timeline saw (the first one negotiates, later ones hit the
@@ -281,8 +282,9 @@ std::string formatWorkloadReport(const WorkloadResult& r, const std::string& hos
         static_cast<double>(r.breakdown->batches) / steps,
         static_cast<double>(r.breakdown->fusedBatches) / steps);
   } else {
-    out += "# timeline breakdown: run with KOLO_TIMELINE=FILE for the time in negotiation, "
-           "fusion copies and collectives\n";
+    out +=
+        "# timeline breakdown: run with KOLO_TIMELINE=FILE for the time in negotiation, "
+        "fusion copies and collectives\n";
   }
   out += fmt::format("# median step : {:.3f} ms\n", r.kolo.medianMs);
   out += fmt::format("# Out of bounds values : {} {}\n", r.wrong, r.wrong == 0 ? "OK" : "FAILED");
@@ -296,7 +298,9 @@ nlohmann::json workloadJson(const WorkloadResult& r) {
                           {"min_ms", t.minMs},
                           {"gbps", gbPerSecond(r.bytes, t.medianMs)}};
   };
-  nlohmann::json j{{"workload", r.workload},
+  nlohmann::json j{{"benchmark", "kolo-bench"},
+                   {"kind", "workload"},
+                   {"workload", r.workload},
                    {"tensors", r.tensors},
                    {"parameters", r.elements},
                    {"bytes", r.bytes},
@@ -317,6 +321,18 @@ nlohmann::json workloadJson(const WorkloadResult& r) {
     j["kolo_over_faster_mpi"] = faster > 0.0 ? r.kolo.medianMs / faster : 0.0;
   }
   if (r.breakdown && r.timelineSteps > 0) {
+    // The same split as the text report: the rest of rank 0's step is negotiation, the
+    // coordinator's cycles and handle completion.
+    // The spans can outlast rank 0's own wall time by a little (a batch that started before
+    // the step's clock); the fractions then describe the spans alone and still add up to 1.
+    const double coll = r.breakdown->collectiveMs / r.timelineSteps;
+    const double copy = r.breakdown->copyMs / r.timelineSteps;
+    const double step = std::max(r.localAllStepsMs / r.timelineSteps, coll + copy);
+    const double rest = step - coll - copy;
+    auto fraction = [&](double ms) { return step > 0.0 ? ms / step : 0.0; };
+    j["fractions"] = {{"collectives", fraction(coll)},
+                      {"fusion_copies", fraction(copy)},
+                      {"negotiation_and_rest", fraction(rest)}};
     j["timeline"] = {{"steps", r.timelineSteps},
                      {"rank0_mean_step_ms", r.localAllStepsMs / r.timelineSteps},
                      {"collective_ms_per_step", r.breakdown->collectiveMs / r.timelineSteps},

@@ -88,8 +88,9 @@ struct BenchCase {
   ReduceOp op;
 };
 
-// Every collective on worlds of 1..4 threads: the checked call has no wrong element, and a
-// call that wrote nothing (outputs still poisoned) is counted wrong element by element.
+// Every collective on worlds of 1..4 threads, in place and out of place: the checked call has
+// no wrong element, and a call that wrote nothing (outputs still poisoned) is counted wrong
+// element by element.
 TEST(CollectiveBench, CorrectRunHasNoWrongElementsAndPoisonIsCaught) {
   std::vector<BenchCase> cases;
   for (Collective c : kAllCollectives) {
@@ -108,6 +109,16 @@ TEST(CollectiveBench, CorrectRunHasNoWrongElementsAndPoisonIsCaught) {
                                        coll::AllreduceAlgorithm::kAuto, comm.rank(), comm.size()},
                               shape.bytes));
         CollectiveBench& bench = *created;
+        // In place (nccl-tests' second column group): the same exact results from the
+        // buffers that hold the inputs.
+        bench.setInPlace(true);
+        bench.prepare(shape);
+        KOLO_RETURN_IF_ERROR(bench.run(comm, shape).withContext("in place"));
+        if (uint64_t wrong = bench.countWrong(shape); wrong != 0) {
+          return makeStatus(Code::kInternal, "rank {}: {} wrong elements in place", comm.rank(),
+                            wrong);
+        }
+        bench.setInPlace(false);
         bench.prepare(shape);
         uint64_t untouched = bench.countWrong(shape);
         const bool rootKeepsItsData =

@@ -222,5 +222,59 @@ TEST(BenchOptions, PathAndWorkload) {
   EXPECT_THAT(options.status().message(), HasSubstr("allreduce only, not broadcast"));
 }
 
+TEST(BenchOptions, PlacementChoosesTheColumnGroups) {
+  auto options = parse({});
+  ASSERT_TRUE(options);
+  EXPECT_EQ(options->placement, Placement::kBoth);
+  options = parse({"--inplace", "1"});
+  ASSERT_TRUE(options);
+  EXPECT_EQ(options->placement, Placement::kInPlace);
+  options = parse({"alltoall", "--inplace", "0"});
+  ASSERT_TRUE(options);
+  EXPECT_EQ(options->placement, Placement::kOutOfPlace);
+  options = parse({"broadcast", "--inplace", "0"});
+  ASSERT_FALSE(options);
+  EXPECT_THAT(options.status().message(), HasSubstr("broadcast has no out-of-place form"));
+  options = parse({"--inplace", "sometimes"});
+  ASSERT_FALSE(options);
+  EXPECT_THAT(options.status().message(), HasSubstr("--inplace 'sometimes'"));
+}
+
+TEST(BenchOptions, BaselineAndMaxRegress) {
+  auto options = parse({"--baseline", "old.json", "--max-regress", "5"});
+  ASSERT_TRUE(options) << options.status().toString();
+  EXPECT_EQ(options->baselinePath, "old.json");
+  EXPECT_EQ(options->maxRegressPercent, 5.0);
+  options = parse({"--baseline", "old.json"});
+  ASSERT_TRUE(options);
+  EXPECT_EQ(options->maxRegressPercent, 10.0);
+  options = parse({"--baseline", "old.json", "--max-regress", "150"});
+  ASSERT_FALSE(options);
+  EXPECT_THAT(options.status().message(), HasSubstr("--max-regress 150 is not a percentage"));
+}
+
+TEST(BenchOptions, SweepFusionNeedsAWorkloadAndHasADefaultGrid) {
+  auto options = parse({"--workload", "resnet50", "--sweep-fusion"});
+  ASSERT_TRUE(options) << options.status().toString();
+  EXPECT_TRUE(options->sweepFusion);
+  EXPECT_EQ(options->sweepThresholds,
+            (std::vector<uint64_t>{0, 1u << 20, 4u << 20, 16u << 20, 64u << 20, 128u << 20}));
+  EXPECT_EQ(options->sweepCycleTimesMs, (std::vector<double>{0.5, 1.0, 5.0}));
+  options = parse({"--workload", "bert-base", "--sweep-fusion", "--sweep-thresholds", "0,2M",
+                   "--sweep-cycles", "1,10"});
+  ASSERT_TRUE(options) << options.status().toString();
+  EXPECT_EQ(options->sweepThresholds, (std::vector<uint64_t>{0, 2u << 20}));
+  EXPECT_EQ(options->sweepCycleTimesMs, (std::vector<double>{1.0, 10.0}));
+  options = parse({"--sweep-fusion"});
+  ASSERT_FALSE(options);
+  EXPECT_THAT(options.status().message(), HasSubstr("--sweep-fusion needs --workload"));
+  options = parse({"--workload", "resnet50", "--sweep-thresholds", "lots"});
+  ASSERT_FALSE(options);
+  EXPECT_THAT(options.status().message(), HasSubstr("--sweep-thresholds 'lots'"));
+  options = parse({"--workload", "resnet50", "--sweep-cycles", "0"});
+  ASSERT_FALSE(options);
+  EXPECT_THAT(options.status().message(), HasSubstr("--sweep-cycles 0 must be a positive"));
+}
+
 }  // namespace
 }  // namespace kolo::bench

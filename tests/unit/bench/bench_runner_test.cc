@@ -1,5 +1,6 @@
 #include "bench_runner.h"
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -54,48 +55,51 @@ TEST(BenchRunner, SummarizeTakesTheSlowestRankPerIteration) {
   // Per rank: 3 Kolo times, 2 MPI times, wrong elements.
   std::vector<double> gathered = {1, 5, 3, 10, 30, 0,  //
                                   4, 2, 6, 20, 10, 2};
-  RowResult row = summarizeGathered(gathered, 2, plan, 2);
-  EXPECT_EQ(row.shape.bytes, 4096u);
-  EXPECT_EQ(row.medianUs, 5.0);  // slowest per iteration: 4 5 6
-  EXPECT_EQ(row.p99Us, 6.0);
-  ASSERT_TRUE(row.mpiMedianUs.has_value());
-  EXPECT_EQ(*row.mpiMedianUs, 25.0);  // slowest per iteration: 20 30
-  EXPECT_EQ(*row.mpiP99Us, 30.0);
-  EXPECT_EQ(row.wrong, 2u);
+  SideResult row = summarizeGathered(gathered, 2, plan, 2);
+  EXPECT_EQ(row.kolo.medianUs, 5.0);  // slowest per iteration: 4 5 6
+  EXPECT_EQ(row.kolo.p99Us, 6.0);
+  ASSERT_TRUE(row.mpi.has_value());
+  EXPECT_EQ(row.mpi->medianUs, 25.0);  // slowest per iteration: 20 30
+  EXPECT_EQ(row.mpi->p99Us, 30.0);
+  EXPECT_EQ(row.kolo.wrong, 2u);
 
-  RowResult noMpi = summarizeGathered(std::vector<double>{1, 5, 3, 0, 4, 2, 6, 1}, 2, plan, 0);
-  EXPECT_EQ(noMpi.medianUs, 5.0);
-  EXPECT_FALSE(noMpi.mpiMedianUs.has_value());
-  EXPECT_EQ(noMpi.wrong, 1u);
+  SideResult noMpi = summarizeGathered(std::vector<double>{1, 5, 3, 0, 4, 2, 6, 1}, 2, plan, 0);
+  EXPECT_EQ(noMpi.kolo.medianUs, 5.0);
+  EXPECT_FALSE(noMpi.mpi.has_value());
+  EXPECT_EQ(noMpi.kolo.wrong, 1u);
 }
 
-// A whole size on three threads, checking every iteration: no wrong element, and every rank
-// ends with the same row (the times were gathered, not taken locally).
+// A whole size on three threads, out of place and in place, checking every iteration: no
+// wrong element, and every rank ends with the same row (the times were gathered, not taken
+// locally).
 TEST(BenchRunner, RunSizeGivesEveryRankTheSameCheckedRow) {
-  for (Collective c : {Collective::kAllreduce, Collective::kAlltoall, Collective::kBroadcast}) {
-    constexpr int kRanks = 3;
-    SizeShape shape = shapeFor(c, DataType::kInt32, kRanks, 12'000);
-    SizePlan plan{shape, 1, 4, true};
-    std::mutex mu;
-    std::vector<RowResult> rows(kRanks);
-    auto results = test::runThreadedWorld(kRanks, [&](Communicator& comm) -> Status {
-      KOLO_ASSIGN_OR_RETURN(auto bench,
-                            CollectiveBench::create(
-                                OpConfig{c, DataType::kInt32, ReduceOp::kMax, 1,
-                                         coll::AllreduceAlgorithm::kAuto, comm.rank(), comm.size()},
-                                shape.bytes));
-      KOLO_ASSIGN_OR_RETURN(RowResult row, runSize(comm, *bench, plan, nullptr));
-      std::lock_guard lock(mu);
-      rows[static_cast<size_t>(comm.rank())] = row;
-      return Status::ok();
-    });
-    for (int r = 0; r < kRanks; ++r) {
-      ASSERT_TRUE(results[r].isOk()) << collectiveName(c) << ": " << results[r].toString();
-      EXPECT_EQ(rows[r].wrong, 0u) << collectiveName(c) << " rank " << r;
-      EXPECT_EQ(rows[r].shape.bytes, shape.bytes);
-      EXPECT_EQ(rows[r].medianUs, rows[0].medianUs) << "rank " << r;
-      EXPECT_EQ(rows[r].p99Us, rows[0].p99Us) << "rank " << r;
-      EXPECT_FALSE(rows[r].mpiMedianUs.has_value());
+  for (Collective c : {Collective::kAllreduce, Collective::kAllgather, Collective::kReduceScatter,
+                       Collective::kAlltoall, Collective::kBroadcast}) {
+    for (bool inPlace : {false, true}) {
+      constexpr int kRanks = 3;
+      SizeShape shape = shapeFor(c, DataType::kInt32, kRanks, 12'000);
+      SizePlan plan{shape, 1, 4, true};
+      std::mutex mu;
+      std::vector<SideResult> rows(kRanks);
+      auto results = test::runThreadedWorld(kRanks, [&](Communicator& comm) -> Status {
+        KOLO_ASSIGN_OR_RETURN(
+            auto bench, CollectiveBench::create(OpConfig{c, DataType::kInt32, ReduceOp::kMax, 1,
+                                                         coll::AllreduceAlgorithm::kAuto,
+                                                         comm.rank(), comm.size(), inPlace},
+                                                shape.bytes));
+        KOLO_ASSIGN_OR_RETURN(SideResult row, runSize(comm, *bench, plan, nullptr));
+        std::lock_guard lock(mu);
+        rows[static_cast<size_t>(comm.rank())] = row;
+        return Status::ok();
+      });
+      const std::string what = fmt::format("{} {}", collectiveName(c), inPlace ? "in" : "out");
+      for (int r = 0; r < kRanks; ++r) {
+        ASSERT_TRUE(results[r].isOk()) << what << ": " << results[r].toString();
+        EXPECT_EQ(rows[r].kolo.wrong, 0u) << what << " rank " << r;
+        EXPECT_EQ(rows[r].kolo.medianUs, rows[0].kolo.medianUs) << "rank " << r;
+        EXPECT_EQ(rows[r].kolo.p99Us, rows[0].kolo.p99Us) << "rank " << r;
+        EXPECT_FALSE(rows[r].mpi.has_value());
+      }
     }
   }
 }

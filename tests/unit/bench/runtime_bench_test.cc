@@ -5,6 +5,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <thread>
+
+#include "fusion_sweep.h"
 #include "unit/engine/engine_world.h"
 #include "workload_bench.h"
 
@@ -25,8 +28,8 @@ TEST(RuntimeBench, AllreduceThroughTheEngineIsExactAndPoisonIsCaught) {
   for (int n : {1, 2, 3}) {
     for (const Case& c : cases) {
       auto results = test::runEngines(n, [&](core::Engine& engine) -> Status {
-        OpConfig config{Collective::kAllreduce, c.type, c.op, 0, coll::AllreduceAlgorithm::kAuto,
-                        engine.rank(), engine.size(), c.inPlace};
+        OpConfig config{Collective::kAllreduce,          c.type,        c.op,          0,
+                        coll::AllreduceAlgorithm::kAuto, engine.rank(), engine.size(), c.inPlace};
         KOLO_ASSIGN_OR_RETURN(auto bench, CollectiveBench::create(config, 40000));
         for (uint64_t bytes : {uint64_t{8}, uint64_t{4004}, uint64_t{40000}}) {
           SizeShape shape = shapeFor(Collective::kAllreduce, c.type, n, bytes);
@@ -34,18 +37,19 @@ TEST(RuntimeBench, AllreduceThroughTheEngineIsExactAndPoisonIsCaught) {
           // The check is meaningful: rank 0's unreduced inputs are wrong once n > 1 (the
           // last rank of an odd world contributes the average itself, so not every rank).
           uint64_t before = bench->countWrong(shape);
-          KOLO_CHECK(n == 1 || engine.rank() != 0 || before > 0, "rank {}: unreduced data passed the check",
-                     engine.rank());
+          KOLO_CHECK(n == 1 || engine.rank() != 0 || before > 0,
+                     "rank {}: unreduced data passed the check", engine.rank());
           KOLO_RETURN_IF_ERROR(runtimeAllreduce(engine, *bench, shape, "t", 20));
           uint64_t wrong = bench->countWrong(shape);
           KOLO_CHECK(wrong == 0, "rank {} {} B {} {}: {} wrong of {}", engine.rank(), bytes,
                      dataTypeName(c.type), static_cast<int>(c.op), wrong, shape.count);
           SizePlan plan{shape, 1, 3, true};
-          KOLO_ASSIGN_OR_RETURN(RowResult row, runRuntimeSize(engine, *bench, plan, 20, nullptr));
-          KOLO_CHECK(row.wrong == 0, "rank {}: row of {} B has {} wrong", engine.rank(), bytes,
-                     row.wrong);
-          KOLO_CHECK(row.medianUs > 0 && row.p99Us >= row.medianUs && !row.mpiMedianUs,
-                     "rank {}: row times {} / {}", engine.rank(), row.medianUs, row.p99Us);
+          KOLO_ASSIGN_OR_RETURN(SideResult row, runRuntimeSize(engine, *bench, plan, 20, nullptr));
+          KOLO_CHECK(row.kolo.wrong == 0, "rank {}: row of {} B has {} wrong", engine.rank(), bytes,
+                     row.kolo.wrong);
+          KOLO_CHECK(row.kolo.medianUs > 0 && row.kolo.p99Us >= row.kolo.medianUs && !row.mpi,
+                     "rank {}: row times {} / {}", engine.rank(), row.kolo.medianUs,
+                     row.kolo.p99Us);
         }
         return Status::ok();
       });
@@ -59,8 +63,8 @@ TEST(RuntimeBench, MaxAndSumAcrossRanksCombineEveryRank) {
     const double r = engine.rank();
     std::vector<double> mine = {r, 10 - r, r == 1 ? 50.0 : 1.0};
     KOLO_ASSIGN_OR_RETURN(auto slowest, maxAcrossRanks(engine, "times", mine));
-    KOLO_CHECK((slowest == std::vector<double>{2, 10, 50}), "rank {}: max {} {} {}",
-               engine.rank(), slowest[0], slowest[1], slowest[2]);
+    KOLO_CHECK((slowest == std::vector<double>{2, 10, 50}), "rank {}: max {} {} {}", engine.rank(),
+               slowest[0], slowest[1], slowest[2]);
     KOLO_ASSIGN_OR_RETURN(uint64_t sum, sumAcrossRanks(engine, "wrong", engine.rank() + 1));
     KOLO_CHECK(sum == 6, "rank {}: sum {}", engine.rank(), sum);
     return Status::ok();
@@ -69,8 +73,8 @@ TEST(RuntimeBench, MaxAndSumAcrossRanksCombineEveryRank) {
 }
 
 TEST(WorkloadBench, StepsAreCheckedAndEveryRankGetsTheSameResult) {
-  auto workload = parseWorkload("head.bias 10\nhead.weight 10x300\nbody 1000x1100\nstem 7\n",
-                                "tiny.txt");
+  auto workload =
+      parseWorkload("head.bias 10\nhead.weight 10x300\nbody 1000x1100\nstem 7\n", "tiny.txt");
   ASSERT_TRUE(workload) << workload.status().toString();
   for (int n : {2, 3}) {
     std::vector<WorkloadResult> results(static_cast<size_t>(n));
@@ -128,6 +132,77 @@ TEST(WorkloadBench, ReportComparesWithTheFasterMpiStrategyAndShowsTheBreakdown) 
   EXPECT_DOUBLE_EQ(json["kolo_over_faster_mpi"].get<double>(), 0.8);
   EXPECT_DOUBLE_EQ(json["mpi_packed_copies"]["median_ms"].get<double>(), 15.0);
   EXPECT_DOUBLE_EQ(json["timeline"]["copy_ms_per_step"].get<double>(), 2.0);
+}
+
+// --sweep-fusion: a fresh Engine per setting on one communicator per rank (the session is
+// re-initialised in-process), every setting checked, every rank with the same figures.
+TEST(FusionSweep, EverySettingRunsOnAFreshEngineOverOneCommunicator) {
+  auto workload = parseWorkload("a 10\nb 300x20\nc 70000\n", "tiny.txt");
+  ASSERT_TRUE(workload) << workload.status().toString();
+  constexpr int kRanks = 2;
+  const uint64_t thresholds[] = {0, uint64_t{1} << 20};
+  const double cycles[] = {0.5, 2.0};
+  const std::vector<FusionSetting> grid = fusionGrid(thresholds, cycles);
+  ASSERT_EQ(grid.size(), 4u);
+  EXPECT_EQ(grid[1].thresholdBytes, 0u);
+  EXPECT_EQ(grid[1].cycleTimeMs, 2.0);
+  EXPECT_EQ(grid[2].thresholdBytes, uint64_t{1} << 20);
+
+  auto transports = makeLoopbackWorld(kRanks, nullptr);
+  std::vector<Expected<FusionSweepResult>> results(kRanks, Status(Code::kInternal, "not run"));
+  std::vector<std::thread> threads;
+  for (int r = 0; r < kRanks; ++r) {
+    threads.emplace_back([&, r] {
+      CommunicatorOptions options;
+      options.timeoutSeconds = 20.0;
+      auto comm =
+          std::make_shared<Communicator>(transports[static_cast<size_t>(r)], nullptr, options);
+      WorkloadOptions workloadOptions;
+      workloadOptions.iterations = 2;
+      workloadOptions.warmup = 1;
+      workloadOptions.timeoutSeconds = 20;
+      results[static_cast<size_t>(r)] =
+          runFusionSweep(comm, test::testEngineConfig(), *workload, workloadOptions, grid);
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (int r = 0; r < kRanks; ++r) {
+    ASSERT_TRUE(results[r]) << "rank " << r << ": " << results[r].status().toString();
+    const FusionSweepResult& sweep = *results[r];
+    ASSERT_EQ(sweep.points.size(), grid.size());
+    EXPECT_EQ(fusionSweepWrong(sweep), 0u);
+    for (size_t i = 0; i < grid.size(); ++i) {
+      EXPECT_EQ(sweep.points[i].setting.thresholdBytes, grid[i].thresholdBytes);
+      EXPECT_GT(sweep.points[i].times.medianMs, 0.0);
+      EXPECT_EQ(sweep.points[i].times.medianMs, results[0]->points[i].times.medianMs);
+    }
+  }
+}
+
+TEST(FusionSweep, ReportNamesTheFastestSettingAsEnvironmentVariables) {
+  FusionSweepResult r;
+  r.workload = "resnet50";
+  r.tensors = 161;
+  r.bytes = 100'000'000;
+  r.worldSize = 2;
+  r.largeTensorBytes = 1 << 20;
+  r.points = {{{0, 1.0}, {30.0, 31.0, 29.0}, 0},
+              {{uint64_t{4} << 20, 1.0}, {20.0, 22.0, 19.0}, 0},
+              {{uint64_t{64} << 20, 5.0}, {20.0, 21.0, 19.0}, 0}};
+  EXPECT_EQ(bestFusionPoint(r.points), 1u);  // the first of equal medians
+  std::string report = formatFusionSweep(r, "vm (2 ranks)", "shm");
+  EXPECT_THAT(report, HasSubstr("# best : KOLO_FUSION_THRESHOLD=4194304 KOLO_CYCLE_TIME=1 "
+                                "(20.00 ms per step, 5.00 GB/s)"));
+  EXPECT_THAT(report, HasSubstr("0 (off)"));
+  EXPECT_THAT(report, HasSubstr("1.50"));  // 30 ms against the best 20
+  EXPECT_THAT(report, HasSubstr("# Out of bounds values : 0 OK"));
+  r.points[2].wrong = 4;
+  EXPECT_THAT(formatFusionSweep(r, "vm", "shm"), HasSubstr("# Out of bounds values : 4 FAILED"));
+  nlohmann::json json = fusionSweepJson(r);
+  EXPECT_EQ(json["kind"], "fusion_sweep");
+  EXPECT_EQ(json["best"]["fusion_threshold_bytes"], uint64_t{4} << 20);
+  ASSERT_EQ(json["points"].size(), 3u);
+  EXPECT_EQ(json["points"][2]["wrong"], 4);
 }
 
 }  // namespace
