@@ -35,7 +35,11 @@ std::vector<std::string> normalizeArguments(int argc, const char* const* argv) {
                                                     "--output-filename",
                                                     "--ranks-filter",
                                                     "--ssh-port",
-                                                    "--ssh-identity-file"};
+                                                    "--ssh-identity-file",
+                                                    "--min-np",
+                                                    "--reset-limit",
+                                                    "--max-np",
+                                                    "--host-discovery-script"};
   std::vector<std::string> args;
   bool inOptions = true;
   for (int i = 1; i < argc; ++i) {
@@ -114,6 +118,9 @@ ParsedCommandLine parseCommandLine(int argc, const char* const* argv) {
   app.add_option("--hostfile", options.hostfile,
                  "file with one host per line: 'host slots=N', 'host:N' or 'host'; # comments")
       ->excludes("-H");
+  app.add_flag("--local-hosts", options.localHosts,
+               "run every -H/--hostfile host on this machine (no ssh), each rank keeping its "
+               "host's name as KOLO_HOSTNAME: simulates a multi-host job here");
   app.add_option("--start-timeout", options.startTimeoutSeconds,
                  "seconds for every rank to join the rendezvous store; missing ranks are named "
                  "and the job stops")
@@ -134,7 +141,8 @@ ParsedCommandLine parseCommandLine(int argc, const char* const* argv) {
   app.add_option("--ssh-identity-file", options.sshIdentityFile,
                  "ssh private key for remote hosts");
   app.add_flag("--check-build", checkBuild,
-               "print which backends Kolo was built with (shm, tcp, MPI, NCCL, ...) and exit");
+               "print which backends Kolo was built with (shm, tcp, MPI, NCCL, ...) and this "
+               "machine's topology (kolo-bench --topology), and exit");
   app.add_flag("--help-env", helpEnv, "print every KOLO_* variable with its default and exit");
   app.add_option("-x", xSettings,
                  "NAME=VALUE sets a variable for every rank; NAME alone passes on kolorun's "
@@ -149,10 +157,26 @@ ParsedCommandLine parseCommandLine(int argc, const char* const* argv) {
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
   app.add_option("--bind-to", options.bindTo,
-                 "core: bind local rank i to the i-th usable CPU (nothing when the host is "
-                 "oversubscribed); none: leave placement to the scheduler")
+                 "core: bind local rank i to the i-th core (all its hardware threads), or "
+                 "nothing when the host has fewer cores than ranks; numa: split the local "
+                 "ranks into blocks, one per NUMA node; none: leave placement to the scheduler")
       ->capture_default_str()
-      ->check(CLI::IsMember({"core", "none"}));
+      ->check(CLI::IsMember({"core", "numa", "none"}));
+  app.add_option("--min-np", options.minNp,
+                 "elastic job: a failing rank does not end the job while at least this many "
+                 "ranks live; the survivors re-form through the store (kolo.torch.elastic)")
+      ->check(CLI::Range(1, 1 << 20));
+  app.add_option("--max-np", options.maxNp,
+                 "elastic job: most ranks the host-discovery script may grow the job to "
+                 "(default: -np)")
+      ->check(CLI::Range(1, 1 << 20));
+  app.add_option("--host-discovery-script", options.hostDiscoveryScript,
+                 "elastic job: a command printing the usable hosts ('host:slots' lines), run "
+                 "every KOLO_DISCOVERY_INTERVAL_SECONDS (1); new slots get new ranks, ranks on "
+                 "hosts that left are stopped");
+  app.add_option("--reset-limit", options.resetLimit,
+                 "elastic job: how many rank failures to survive at most (default: no limit)")
+      ->check(CLI::NonNegativeNumber);
   app.add_flag("--dry-run", options.dryRun,
                "print the rank map, commands and KOLO_* environment; start nothing");
   app.prefix_command();
@@ -176,6 +200,7 @@ ParsedCommandLine parseCommandLine(int argc, const char* const* argv) {
     result.exitNow = true;
     result.exitCode = 0;
     result.stdoutText = checkBuild ? checkBuildReport() : "";
+    result.showTopology = checkBuild;
     if (helpEnv) result.stdoutText += helpEnvTable();
     return result;
   }
@@ -194,6 +219,16 @@ ParsedCommandLine parseCommandLine(int argc, const char* const* argv) {
     return fail("no command given; usage: kolorun -np N [options] [--] command [args...]");
   if (options.np == 0 && options.hostList.empty() && options.hostfile.empty()) {
     return fail("-np is required (or -H/--hostfile, for one rank per slot)");
+  }
+  if (options.minNp > 0 && options.np > 0 && options.minNp > options.np) {
+    return fail(fmt::format("--min-np {} is more than -np {}", options.minNp, options.np));
+  }
+  if (!options.hostDiscoveryScript.empty() && options.minNp == 0) options.minNp = 1;
+  if (options.maxNp > 0 && options.np > 0 && options.maxNp < options.np) {
+    return fail(fmt::format("--max-np {} is less than -np {}", options.maxNp, options.np));
+  }
+  if (options.minNp > 0 && options.useMpirun) {
+    return fail("--min-np needs kolorun to supervise the ranks; it cannot be used with --mpi");
   }
   if (!ranksFilter.empty()) {
     auto ranks = parseRankList(ranksFilter);

@@ -10,14 +10,21 @@
 #include <cstring>
 #include <filesystem>
 
+#include "kolo/base/env.h"
+#include "kolo/base/job_abort.h"
+
+#include "kolo/launcher/check_build_topology.h"
+#include "kolo/launcher/elastic_job.h"
 #include "kolo/launcher/core_binding.h"
 #include "kolo/launcher/host_list.h"
 #include "kolo/launcher/job_resources.h"
+#include "kolo/launcher/rank_liveness.h"
 #include "kolo/launcher/rank_spawner.h"
 #include "kolo/launcher/remote_command.h"
 #include "kolo/launcher/store_server.h"
 #include "kolo/launcher/supervisor.h"
 #include "kolo/protocol/env_contract.h"
+#include "kolo/protocol/elastic.h"
 #include "kolo/protocol/store_wire.h"
 
 namespace kolo::launcher {
@@ -73,7 +80,13 @@ int runDelegated(const std::vector<std::string>& argv, const Environment& env) {
   ::posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   // The PATH search uses kolorun's PATH, which the delegated mpirun inherits anyway.
   pid_t pid = -1;
-  int rc = ::posix_spawnp(&pid, argv[0].c_str(), nullptr, &attr, argvPtrs.data(), envPtrs.data());
+  // Only stdin, stdout and stderr: mpirun and its ranks must not hold the store's sockets.
+  posix_spawn_file_actions_t actions;
+  ::posix_spawn_file_actions_init(&actions);
+  ::posix_spawn_file_actions_addclosefrom_np(&actions, 3);
+  int rc =
+      ::posix_spawnp(&pid, argv[0].c_str(), &actions, &attr, argvPtrs.data(), envPtrs.data());
+  ::posix_spawn_file_actions_destroy(&actions);
   ::posix_spawnattr_destroy(&attr);
   if (rc != 0) {
     printError(fmt::format("--mpi: cannot run {}: {}", argv[0], std::strerror(rc)));
@@ -133,6 +146,10 @@ int runKolorun(int argc, const char* const* argv, const char* const* envp) {
   ParsedCommandLine parsed = parseCommandLine(argc, argv);
   if (parsed.exitNow) {
     std::fputs(parsed.stdoutText.c_str(), stdout);
+    if (parsed.showTopology) {
+      std::fflush(stdout);
+      std::fputs(checkBuildTopology(selfExecutablePath(), envp).c_str(), stdout);
+    }
     std::fputs(parsed.stderrText.c_str(), stderr);
     return parsed.exitCode;
   }
@@ -162,6 +179,12 @@ int runKolorun(int argc, const char* const* argv, const char* const* envp) {
   }
   if (!options.hostList.empty() || !options.hostfile.empty()) {
     classifyHosts(*hosts, hostname, localAddress);
+    if (options.localHosts) {
+      for (HostSlots& host : *hosts) {
+        host.local = true;
+        host.address = localAddress;
+      }
+    }
     bool remoteHost = false;
     for (const HostSlots& host : *hosts) remoteHost = remoteHost || !host.local;
     // Remote ranks must reach this machine's ranks and store: loopback will not do.
@@ -205,9 +228,9 @@ int runKolorun(int argc, const char* const* argv, const char* const* envp) {
   job.secretHex = protocol::toHex(*secret);
   job.startTimeoutSeconds = options.startTimeoutSeconds;
   job.networkInterface = options.networkInterface;
-  // A single-host job's store listens on loopback only; with remote hosts it must be reachable.
-  const std::string storeBind =
-      remote ? (options.networkInterface.empty() ? "0.0.0.0" : localAddress) : "127.0.0.1";
+  // A single-host job's store listens on loopback only; with remote hosts it listens on the one
+  // address the ranks are given (KOLO_STORE), never on every interface.
+  const std::string storeBind = remote ? localAddress : "127.0.0.1";
   const std::string storeHost = remote ? localAddress : "127.0.0.1";
 
   if (options.dryRun) {
@@ -252,7 +275,8 @@ int runKolorun(int argc, const char* const* argv, const char* const* envp) {
   StoreServerOptions storeOptions;
   storeOptions.bindAddress = storeBind;
   storeOptions.secret = *secret;
-  storeOptions.worldSize = options.np;
+  // An elastic job's later ranks get launch ranks up to what discovery may add over time.
+  storeOptions.worldSize = options.hostDiscoveryScript.empty() ? options.np : (1 << 20);
   storeOptions.log = logLine;
   auto server = StoreServer::start(std::move(storeOptions));
   if (!server) {
@@ -260,6 +284,7 @@ int runKolorun(int argc, const char* const* argv, const char* const* envp) {
     return 1;
   }
   job.storeUrl = fmt::format("{}{}:{}", protocol::kStoreSchemeTcp, storeHost, (*server)->port());
+  job.elastic = options.minNp > 0;
 
   if (options.useMpirun) {
     if (options.timeoutSeconds > 0 || !options.outputDir.empty() || !options.ranksFilter.empty() ||
@@ -293,6 +318,52 @@ int runKolorun(int argc, const char* const* argv, const char* const* envp) {
   supervisorOptions.outputDir = options.outputDir;
   supervisorOptions.ranksFilter = options.ranksFilter;
   supervisorOptions.prefixTimestamp = options.prefixTimestamp;
+  ElasticOptions elasticOptions;
+  elasticOptions.minNp = options.minNp;
+  elasticOptions.maxNp = options.maxNp;
+  elasticOptions.resetLimit = options.resetLimit;
+  elasticOptions.discoveryScript = options.hostDiscoveryScript;
+  ElasticJob elastic(
+      elasticOptions, job.jobId,
+      [store](const std::string& key, std::string value) { store->set(key, std::move(value)); },
+      [&](std::vector<HostSlots>& found) {
+        classifyHosts(found, hostname, localAddress);
+        // Without --local-hosts, every name for this machine (localhost, 127.x, its hostname)
+        // is the one local host the job started on.
+        std::string here;
+        for (const HostSlots& host : assignment->hosts()) {
+          if (host.local && here.empty()) here = host.name;
+        }
+        for (HostSlots& host : found) {
+          if (options.localHosts) host.local = true;
+          if (host.local) host.address = localAddress;
+          if (host.local && !options.localHosts && !here.empty()) host.name = here;
+        }
+      });
+  if (job.elastic) {
+    supervisorOptions.tolerateFailure = [&elastic](int rank, int) {
+      return elastic.tolerateFailure(rank);
+    };
+  }
+  // Fault handling (docs/RELIABILITY.md): the first failure goes to the store for the
+  // survivors; heartbeats of open Kolo sessions catch frozen ranks kolorun cannot waitpid.
+  supervisorOptions.publishFailure = [store, key = jobAbortKey(job.jobId),
+                                      claim = jobAbortClaimKey(job.jobId)](const PeerFailure& f) {
+    store->setIfUnclaimed(key, f.encode(), claim);
+  };
+  supervisorOptions.abortGraceSeconds = envDouble("KOLO_ABORT_GRACE_SECONDS", 2.0);
+  supervisorOptions.heartbeatTimeoutSeconds = envDouble("KOLO_HEARTBEAT_TIMEOUT_SECONDS", 10.0);
+  supervisorOptions.heartbeats = [store, prefix = job.jobId + "/heartbeat/"] {
+    return parseHeartbeats(store->valuesWithPrefix(prefix, 0.5), prefix);
+  };
+  // Host discovery runs from the supervisor's loop; it needs spawnOne, defined further down.
+  std::function<void()> discoveryTick;
+  if (job.elastic && elastic.hasDiscovery()) {
+    supervisorOptions.tickSeconds = envDouble("KOLO_DISCOVERY_INTERVAL_SECONDS", 1.0);
+    supervisorOptions.onTick = [&discoveryTick] {
+      if (discoveryTick) discoveryTick();
+    };
+  }
   Supervisor supervisor(supervisorOptions);
   if (Status status = supervisor.open(); !status.isOk()) {
     printError(status.message());
@@ -307,7 +378,7 @@ int runKolorun(int argc, const char* const* argv, const char* const* envp) {
   for (size_t h = 0; h < assignment->hosts().size(); ++h) {
     if (assignment->hosts()[h].local) machineRanks += assignment->localSize(static_cast<int>(h));
   }
-  auto binding = planCoreBinding(options.bindTo, machineRanks, allowedCpus());
+  auto binding = planCpuBinding(options.bindTo, machineRanks, probeCpuLayout(allowedCpus()));
   if (!binding) {
     printError(binding.status().message());
     return 2;
@@ -325,28 +396,79 @@ int runKolorun(int argc, const char* const* argv, const char* const* envp) {
   std::error_code cwdError;
   const std::string workdir = std::filesystem::current_path(cwdError).string();
   int machineIndex = 0;
+  // One rank on `host`: locally (bound to the next CPUs of the plan) or through ssh. Ranks an
+  // elastic job adds later reuse rank 0's environment with their own rank and host.
+  auto spawnOne = [&](int rank, const HostSlots& host) -> Expected<RankProcess> {
+    const bool initial = rank < assignment->worldSize();
+    auto withIdentity = [&](Environment env) {
+      if (!initial) {
+        env[protocol::kEnvRank] = std::to_string(rank);
+        // Only a bound for the launch rank: an elastic rank's size comes from its generation.
+        env[protocol::kEnvSize] = std::to_string(rank + 1);
+        env[protocol::kEnvHostname] = host.name;
+        env[protocol::kEnvBindAddress] = host.address;
+        env["RANK"] = std::to_string(rank);
+      }
+      return env;
+    };
+    if (host.local) {
+      Environment env =
+          withIdentity(buildRankEnvironment(*assignment, initial ? rank : 0, job, base, options.env));
+      const int index = initial ? machineIndex++ : -1;
+      const std::vector<int> cpus = index >= 0 && index < static_cast<int>(binding->size())
+                                        ? (*binding)[index]
+                                        : std::vector<int>{};
+      return spawnRank(rank, executable, options.command, toEnvStrings(env), cpus);
+    }
+    if (sshExecutable.empty()) {
+      return Status(Code::kInvalidArgument, "no ssh to start rank " + std::to_string(rank) +
+                                                " on host " + host.name);
+    }
+    Environment vars = withIdentity(
+        remoteRankEnvironment(*assignment, initial ? rank : 0, job, base, options.env));
+    std::vector<std::string> sshArgv =
+        buildSshCommand(ssh, host.name, buildRemoteLine(vars, options.command, workdir));
+    return spawnRank(rank, sshExecutable, sshArgv, toEnvStrings(base), {},
+                     remoteStdin(job.secretHex));
+  };
+  std::map<int, std::string> hostOfRank;
   for (int rank = 0; rank < assignment->worldSize(); ++rank) {
     const HostSlots& host = assignment->hostOf(rank);
-    Expected<RankProcess> process = Status(Code::kInternal, "not spawned");
-    if (host.local) {
-      Environment env = buildRankEnvironment(*assignment, rank, job, base, options.env);
-      const int index = machineIndex++;
-      const int cpu = index < static_cast<int>(binding->size()) ? (*binding)[index] : -1;
-      process = spawnRank(rank, executable, options.command, toEnvStrings(env), cpu);
-    } else {
-      Environment vars = remoteRankEnvironment(*assignment, rank, job, base, options.env);
-      std::vector<std::string> sshArgv =
-          buildSshCommand(ssh, host.name, buildRemoteLine(vars, options.command, workdir));
-      process = spawnRank(rank, sshExecutable, sshArgv, toEnvStrings(base), -1,
-                          remoteStdin(job.secretHex));
-    }
+    Expected<RankProcess> process = spawnOne(rank, host);
     if (!process) {
       printError(process.status().message());
       supervisor.abortAll();
       return process.status().code() == Code::kInvalidArgument ? kExitCannotExecute : 1;
     }
     supervisor.addRank(*process, host.name);
+    hostOfRank[rank] = host.name;
   }
+  if (job.elastic) elastic.start(hostOfRank);
+  discoveryTick = [&] {
+    auto change = elastic.discover();
+    if (!change) {
+      printError("elastic: " + change.status().message());
+      return;
+    }
+    std::vector<ElasticStart> spawned;
+    for (const ElasticStart& start : change->start) {
+      Expected<RankProcess> process = spawnOne(start.rank, start.host);
+      if (!process) {
+        printError(fmt::format("elastic: cannot start rank {} on {}: {}", start.rank,
+                               start.host.name, process.status().message()));
+        continue;
+      }
+      supervisor.addRank(*process, start.host.name);
+      spawned.push_back(start);
+      printError(fmt::format("elastic: started rank {} on host {}", start.rank, start.host.name));
+    }
+    elastic.stopping(change->stop);
+    for (int rank : change->stop) {
+      printError(fmt::format("elastic: stopping rank {} (its host left the discovered set)", rank));
+      supervisor.signalRank(rank, SIGTERM);
+    }
+    elastic.started(spawned);
+  };
   return supervisor.run();
 }
 

@@ -6,6 +6,7 @@
 #include <string>
 #include <utility>
 
+#include "kolo/protocol/elastic.h"
 #include "kolo/protocol/env_contract.h"
 
 namespace kolo::launcher {
@@ -77,6 +78,7 @@ Environment contractEnvironment(const HostAssignment& assignment, int rank, cons
   if (job.startTimeoutSeconds > 0)
     env[p::kEnvStartTimeout] = fmt::format("{}", job.startTimeoutSeconds);
   if (!job.networkInterface.empty()) env[p::kEnvNetworkInterface] = job.networkInterface;
+  if (job.elastic) env[p::kEnvElastic] = "1";
   return env;
 }
 

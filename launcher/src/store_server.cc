@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <future>
 #include <map>
 #include <mutex>
 #include <set>
@@ -85,6 +86,8 @@ class StoreServer::Impl {
     joined_[rank] = true;
   }
   void countRejected() { rejected_.fetch_add(1); }
+  // Called on the io thread: stores the value and answers everyone waiting for the key.
+  void setValue(const std::string& key, std::string value);
 
   StoreServerOptions options_;
   asio::io_context io_;
@@ -150,6 +153,17 @@ class Connection : public std::enable_shared_from_this<Connection> {
     handshakeTimer_.cancel();
     socket_.shutdown(tcp::socket::shutdown_both, ec);
     socket_.close(ec);
+    // Its waiting gets go too: a rank that dies in a get without a deadline must not leave a
+    // timer behind for the rest of the job.
+    for (auto it = server_.waiters_.begin(); it != server_.waiters_.end();) {
+      std::erase_if(it->second, [this](const StoreServer::Impl::Waiter& w) {
+        auto owner = w.connection.lock();
+        if (owner && owner.get() != this) return false;
+        w.timer->cancel();
+        return true;
+      });
+      it = it->second.empty() ? server_.waiters_.erase(it) : std::next(it);
+    }
     server_.connections_.erase(shared_from_this());
   }
 
@@ -238,7 +252,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
             return;
           }
         }
-        std::string result = std::to_string(current + delta);
+        int64_t sum = 0;
+        if (__builtin_add_overflow(current, delta, &sum)) {
+          reply(StoreOp::kError,
+                protocol::encodeError(makeStatus(Code::kInvalidArgument,
+                                                 "add '{}': {} + {} overflows 64 bits", key,
+                                                 current, delta)));
+          return;
+        }
+        std::string result = std::to_string(sum);
         setValue(key, result);
         reply(StoreOp::kValue, protocol::PayloadWriter().str(result).take());
         return;
@@ -248,18 +270,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
   }
 
-  void setValue(const std::string& key, std::string value) {
-    server_.values_[key] = std::move(value);
-    auto it = server_.waiters_.find(key);
-    if (it == server_.waiters_.end()) return;
-    std::vector<StoreServer::Impl::Waiter> waiters = std::move(it->second);
-    server_.waiters_.erase(it);
-    const std::string payload = protocol::PayloadWriter().str(server_.values_[key]).take();
-    for (auto& waiter : waiters) {
-      waiter.timer->cancel();
-      if (auto connection = waiter.connection.lock()) connection->reply(StoreOp::kValue, payload);
-    }
-  }
+  void setValue(const std::string& key, std::string value) { server_.setValue(key, std::move(value)); }
 
   void getValue(const std::string& key, uint64_t timeoutMs) {
     if (auto it = server_.values_.find(key); it != server_.values_.end()) {
@@ -277,12 +288,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
     timer->async_wait([this, self = shared_from_this(), key,
                        raw = timer.get()](const boost::system::error_code& ec) {
       if (ec) return;  // cancelled: the key was set
+      // The key may have been set after the timer expired but before this handler ran: setValue
+      // then already answered and dropped the waiter, and a second reply would be read as the
+      // answer to this connection's next request.
       auto it = server_.waiters_.find(key);
-      if (it != server_.waiters_.end()) {
-        auto& list = it->second;
-        std::erase_if(list, [raw](const auto& w) { return w.timer.get() == raw; });
-        if (list.empty()) server_.waiters_.erase(it);
-      }
+      if (it == server_.waiters_.end()) return;
+      auto& list = it->second;
+      if (std::erase_if(list, [raw](const auto& w) { return w.timer.get() == raw; }) == 0) return;
+      if (list.empty()) server_.waiters_.erase(it);
       reply(StoreOp::kError, protocol::encodeError(makeStatus(
                                  Code::kTimeout, "key '{}' was not set before the deadline", key)));
     });
@@ -358,7 +371,53 @@ void StoreServer::Impl::accept() {
 
 StoreServer::StoreServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
+void StoreServer::Impl::setValue(const std::string& key, std::string value) {
+  values_[key] = std::move(value);
+  auto it = waiters_.find(key);
+  if (it == waiters_.end()) return;
+  std::vector<Waiter> waiters = std::move(it->second);
+  waiters_.erase(it);
+  const std::string payload = protocol::PayloadWriter().str(values_[key]).take();
+  for (auto& waiter : waiters) {
+    waiter.timer->cancel();
+    if (auto connection = waiter.connection.lock()) connection->reply(StoreOp::kValue, payload);
+  }
+}
+
 StoreServer::~StoreServer() = default;
+
+void StoreServer::set(const std::string& key, std::string value) {
+  asio::post(impl_->io_, [impl = impl_.get(), key, value = std::move(value)]() mutable {
+    impl->setValue(key, std::move(value));
+  });
+}
+
+void StoreServer::setIfUnclaimed(const std::string& key, std::string value,
+                                 const std::string& claimKey) {
+  asio::post(impl_->io_, [impl = impl_.get(), key, claimKey, value = std::move(value)]() mutable {
+    if (impl->values_.count(key) || impl->values_.count(claimKey)) return;
+    impl->values_[claimKey] = "1";
+    impl->setValue(key, std::move(value));
+  });
+}
+
+std::map<std::string, std::string> StoreServer::valuesWithPrefix(const std::string& prefix,
+                                                                 double timeoutSeconds) const {
+  auto result = std::make_shared<std::promise<std::map<std::string, std::string>>>();
+  auto future = result->get_future();
+  asio::post(impl_->io_, [impl = impl_.get(), prefix, result] {
+    std::map<std::string, std::string> found;
+    for (auto it = impl->values_.lower_bound(prefix);
+         it != impl->values_.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
+      found.insert(*it);
+    }
+    result->set_value(std::move(found));
+  });
+  if (future.wait_for(std::chrono::duration<double>(timeoutSeconds)) != std::future_status::ready) {
+    return {};
+  }
+  return future.get();
+}
 
 Expected<std::unique_ptr<StoreServer>> StoreServer::start(StoreServerOptions options) {
   if (options.secret.size() != protocol::kSecretBytes) {

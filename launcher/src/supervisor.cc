@@ -56,7 +56,11 @@ std::string signalName(int sig) {
   return fmt::format("SIG{}", abbrev);
 }
 
-Supervisor::Supervisor(SupervisorOptions options) : options_(std::move(options)) {
+Supervisor::Supervisor(SupervisorOptions options)
+    : options_(std::move(options)),
+      liveness_(options_.stoppedGraceSeconds,
+                options_.heartbeats ? options_.heartbeatTimeoutSeconds : 0.0) {
+  if (liveness_.watchesHeartbeats()) livenessDeadline_ = Deadline::afterSeconds(1.0);
   if (options_.timeoutSeconds > 0) jobDeadline_ = Deadline::afterSeconds(options_.timeoutSeconds);
   if (options_.startTimeoutSeconds > 0 && options_.joinedRanks) {
     startDeadline_ = Deadline::afterSeconds(options_.startTimeoutSeconds);
@@ -183,7 +187,15 @@ void Supervisor::abortAll() {
   }
 }
 
+bool Supervisor::signalRank(int rank, int sig) {
+  for (const Rank& r : ranks_) {
+    if (r.rank == rank && !r.reaped) return ::kill(-r.pid, sig) == 0;
+  }
+  return false;
+}
+
 int Supervisor::run() {
+  if (options_.onTick) tickDeadline_ = Deadline::afterSeconds(options_.tickSeconds);
   std::vector<pollfd> fds;
   std::vector<Stream*> owners;
   while (runningCount() > 0 || anyStreamOpen()) {
@@ -208,10 +220,13 @@ int Supervisor::run() {
         owners.push_back(&stream);
       }
     }
-    int timeout = pollTimeoutMs({terminating_ ? Deadline::never() : jobDeadline_,
-                                 killed_ ? Deadline::never() : killDeadline_,
-                                 runningCount() == 0 ? lingerDeadline_ : Deadline::never(),
-                                 startChecked_ ? Deadline::never() : startDeadline_});
+    int timeout =
+        pollTimeoutMs({terminating_ ? Deadline::never() : jobDeadline_,
+                       killed_ ? Deadline::never() : killDeadline_,
+                       terminating_ ? Deadline::never() : livenessDeadline_, termDeadline_,
+                       runningCount() == 0 ? lingerDeadline_ : Deadline::never(),
+                       startChecked_ ? Deadline::never() : startDeadline_,
+                       terminating_ ? Deadline::never() : tickDeadline_});
     int ready = ::poll(fds.data(), fds.size(), timeout);
     if (ready < 0 && errno != EINTR) {
       diagnostic(fmt::format("kolorun: poll failed: {}; killing all ranks", std::strerror(errno)));
@@ -226,6 +241,17 @@ int Supervisor::run() {
     if (ready > 0 && fds[0].revents != 0) handleSignals();
     reapExited();
     checkStart();
+    checkLiveness();
+    if (!terminating_ && options_.onTick && tickDeadline_.expired()) {
+      options_.onTick();
+      tickDeadline_ = Deadline::afterSeconds(options_.tickSeconds);
+    }
+    if (terminating_ && termDeadline_.expired() && runningCount() > 0) {
+      termDeadline_ = Deadline::never();
+      diagnostic(fmt::format("kolorun: sending SIGTERM to {} remaining rank(s)", runningCount()));
+      signalRunning(SIGTERM);
+      killDeadline_ = Deadline::afterSeconds(options_.killGraceSeconds);
+    }
 
     if (!terminating_ && jobDeadline_.expired()) {
       diagnostic(
@@ -264,8 +290,14 @@ void Supervisor::reapExited() {
   for (Rank& rank : ranks_) {
     if (rank.reaped) continue;
     int status = 0;
-    pid_t got = ::waitpid(rank.pid, &status, WNOHANG);
-    if (got == rank.pid) {
+    pid_t got = ::waitpid(rank.pid, &status, WNOHANG | WUNTRACED | WCONTINUED);
+    if (got == rank.pid && WIFSTOPPED(status)) {
+      liveness_.stopped(rank.rank, Clock::now());
+      livenessDeadline_ = Deadline::after(Clock::duration::zero());
+    } else if (got == rank.pid && WIFCONTINUED(status)) {
+      liveness_.continued(rank.rank);
+    } else if (got == rank.pid) {
+      liveness_.exited(rank.rank);
       rank.reaped = true;
       if (rank.stdinFd >= 0) ::close(rank.stdinFd);
       rank.stdinFd = -1;
@@ -294,7 +326,50 @@ void Supervisor::onRankExit(Rank& rank, int waitStatus) {
   }
   // Once the job is ending, further exits are consequences, not causes.
   if (!failed || terminating_) return;
+  if (options_.tolerateFailure && options_.tolerateFailure(rank.rank, code)) {
+    diagnostic(fmt::format("kolorun: rank {} (pid {}) {}; the elastic job goes on without it",
+                           rank.rank, rank.pid, what));
+    return;
+  }
+  reportFirstFailure(rank, code, what);
+}
+
+void Supervisor::checkLiveness() {
+  if (terminating_ || !livenessDeadline_.expired()) return;
+  const Clock::time_point now = Clock::now();
+  if (liveness_.watchesHeartbeats()) liveness_.observe(options_.heartbeats(), now);
+  const Clock::time_point next = liveness_.nextCheck(now);
+  livenessDeadline_ =
+      next == Clock::time_point::max() ? Deadline::never() : Deadline::after(next - now);
+  auto verdict = liveness_.check(now);
+  if (!verdict) return;
+  for (Rank& rank : ranks_) {
+    if (rank.rank != verdict->rank || rank.reaped) continue;
+    if (options_.tolerateFailure && options_.tolerateFailure(rank.rank, verdict->exitCode)) {
+      diagnostic(fmt::format("kolorun: rank {} (pid {}) {}; the elastic job goes on without it",
+                             rank.rank, rank.pid, verdict->reason));
+      ::kill(-rank.pid, SIGKILL);
+      liveness_.exited(rank.rank);
+      return;
+    }
+    reportFirstFailure(rank, verdict->exitCode, verdict->reason);
+    // It will not exit by itself (a stopped process does not even act on SIGTERM).
+    ::kill(-rank.pid, SIGKILL);
+    return;
+  }
+}
+
+void Supervisor::reportFirstFailure(Rank& rank, int code, const std::string& what) {
   diagnostic(fmt::format("kolorun: rank {} (pid {}) {}", rank.rank, rank.pid, what));
+  if (options_.publishFailure) {
+    PeerFailure failure;
+    failure.rank = rank.rank;
+    failure.host = rank.host.empty() ? "localhost" : rank.host;
+    failure.pid = rank.pid;
+    failure.reason = what;
+    failure.reporter = "kolorun";
+    options_.publishFailure(failure);
+  }
   // Whatever the rank wrote last is usually why; drain what is already in its pipe first.
   // Bounded: a background child may keep writing into the same pipe.
   for (Stream& stream : rank.streams) {
@@ -311,6 +386,16 @@ void Supervisor::onRankExit(Rank& rank, int waitStatus) {
     for (const std::string& line : *rank.stderrTail) summary += "\nkolorun:   " + line;
   }
   diagnostic(summary);
+  // Only ranks with an open Kolo session follow the record; other programs get SIGTERM at once.
+  const bool listeners = options_.heartbeats && !options_.heartbeats().empty();
+  if (options_.publishFailure && options_.abortGraceSeconds > 0 && listeners) {
+    // The survivors learn of the failure through the store and end their ops themselves (each
+    // naming this rank, flight recorders written); SIGTERM only for those that do not.
+    terminating_ = true;
+    exitCode_ = code;
+    termDeadline_ = Deadline::afterSeconds(options_.abortGraceSeconds);
+    return;
+  }
   beginTermination(code);
 }
 

@@ -35,7 +35,7 @@ TEST(RemoteCommand, SshCommandKeepsHostKeyCheckingAndPassesPortAndKey) {
 struct LocalShell {
   RankProcess process;
   explicit LocalShell(const std::string& line) {
-    auto spawned = spawnRank(0, "/bin/sh", {"sh", "-c", line}, {"PATH=/usr/bin:/bin"}, -1,
+    auto spawned = spawnRank(0, "/bin/sh", {"sh", "-c", line}, {"PATH=/usr/bin:/bin"}, {},
                              remoteStdin("s3cr3t"));
     EXPECT_TRUE(spawned.hasValue()) << spawned.status().toString();
     if (spawned) process = *spawned;

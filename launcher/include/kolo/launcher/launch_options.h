@@ -19,15 +19,24 @@ struct LaunchOptions {
   double timeoutSeconds = 0;         // 0: no limit
   double killGraceSeconds = 2.0;
   bool dryRun = false;
-  std::string bindTo = "core";  // core | none
+  std::string bindTo = "core";  // core | numa | none
   std::string hostList;         // -H a:2,b:2
   std::string hostfile;         // --hostfile FILE
+  // --local-hosts: every -H/--hostfile host runs on this machine, each keeping its name as the
+  // ranks' host identity (KOLO_HOSTNAME), so one machine simulates a multi-host job.
+  bool localHosts = false;
   double startTimeoutSeconds = 30;
   std::string networkInterface;
   std::string outputDir;      // --output-filename
   std::set<int> ranksFilter;  // empty: every rank's output is shown
   bool prefixTimestamp = false;
   bool useMpirun = false;  // --mpi
+  // Elastic (--min-np > 0): rank failures are survived while at least minNp ranks live, at
+  // most resetLimit times (negative: no limit).
+  int minNp = 0;
+  int resetLimit = -1;
+  int maxNp = 0;                    // elastic growth limit; 0: -np
+  std::string hostDiscoveryScript;  // prints the current hosts ("host:slots" lines)
   int sshPort = 0;
   std::string sshIdentityFile;
 };
@@ -43,6 +52,8 @@ struct ParsedCommandLine {
   int exitCode = 0;
   std::string stdoutText;
   std::string stderrText;
+  // --check-build: after stdoutText, print this machine's topology (check_build_topology.h).
+  bool showTopology = false;
 };
 
 // Accepts mpirun's single-dash "-np N". --check-build and --help-env print their report and

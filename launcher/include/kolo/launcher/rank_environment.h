@@ -33,6 +33,7 @@ struct JobInfo {
   std::string secretHex;           // KOLO_SECRET (omitted when empty)
   double startTimeoutSeconds = 0;  // KOLO_START_TIMEOUT (omitted when 0)
   std::string networkInterface;    // KOLO_NETWORK_INTERFACE (omitted when empty)
+  bool elastic = false;            // KOLO_ELASTIC=1 (kolorun --min-np)
 };
 
 // One `-x NAME[=VALUE]`: without a value, kolorun's own value of NAME is passed on.

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -37,10 +38,19 @@ class StoreServer {
   StoreServer& operator=(const StoreServer&) = delete;
 
   int port() const;
+  // Sets a key as a client's set would, from any thread (kolorun's own keys: the elastic
+  // membership). Applied on the io thread in call order.
+  void set(const std::string& key, std::string value);
   // For each rank 0..worldSize-1, whether it has authenticated at least once.
   std::vector<bool> joinedRanks() const;
   // Connections closed for failing the protocol (bad frame, MAC, sequence, or silence).
   int rejectedConnections() const;
+  // Sets `key` unless it or `claimKey` (its first-wins claim, see job_abort.h) already exists.
+  void setIfUnclaimed(const std::string& key, std::string value, const std::string& claimKey);
+  // Every key that starts with `prefix`, with its value (kolorun reads the ranks' heartbeats);
+  // empty when the io thread does not answer within the timeout.
+  std::map<std::string, std::string> valuesWithPrefix(const std::string& prefix,
+                                                      double timeoutSeconds = 1.0) const;
 
   class Impl;
 

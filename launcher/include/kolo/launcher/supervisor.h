@@ -15,13 +15,16 @@
 
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "kolo/base/deadline.h"
+#include "kolo/base/job_abort.h"
 #include "kolo/base/status.h"
+#include "kolo/launcher/rank_liveness.h"
 #include "kolo/launcher/line_prefixer.h"
 #include "kolo/launcher/rank_spawner.h"
 
@@ -46,6 +49,26 @@ struct SupervisorOptions {
   // Filtered output still reaches the output files and the failure summary.
   std::set<int> ranksFilter;
   bool prefixTimestamp = false;
+  // Elastic jobs: asked when a rank fails (launch rank, exit code as kolorun would report it).
+  // true: the failure is reported and the job goes on without that rank; false or unset: the
+  // job ends as usual.
+  std::function<bool(int rank, int exitCode)> tolerateFailure;
+  // Called about every tickSeconds while the job runs (elastic host discovery); it may add
+  // ranks (addRank) and signal them (signalRank).
+  std::function<void()> onTick;
+  double tickSeconds = 0;
+  // Fault handling (docs/RELIABILITY.md). Called once with the first failed rank, before any
+  // other rank is signalled: kolorun writes it to the store, so every survivor fails its
+  // pending and later ops naming that rank. The survivors then get `abortGraceSeconds` to
+  // report and exit on their own before SIGTERM.
+  std::function<void(const PeerFailure&)> publishFailure;
+  double abortGraceSeconds = 2.0;
+  // RankLiveness: a rank stopped this long has failed (code 128 + SIGSTOP).
+  double stoppedGraceSeconds = 0.5;
+  // Heartbeat counts of the ranks whose Kolo session is open (see RankLiveness); a count that
+  // stands still for heartbeatTimeoutSeconds fails the rank. Unset or 0: not checked.
+  std::function<std::map<int, int64_t>()> heartbeats;
+  double heartbeatTimeoutSeconds = 0;
 };
 
 // Blocks the signals the supervisor reads through its signalfd and ignores SIGPIPE (a closed
@@ -71,6 +94,8 @@ class Supervisor {
   // Kills (SIGKILL) and reaps every rank added so far, without waiting for output; for when
   // spawning a later rank failed.
   void abortAll();
+  // Sends `sig` to a running rank's process group; false when no such rank is running.
+  bool signalRank(int rank, int sig);
   // Runs until every rank has exited and its output is written; returns kolorun's exit code.
   int run();
 
@@ -98,6 +123,10 @@ class Supervisor {
   void handleSignals();
   void reapExited();
   void onRankExit(Rank& rank, int waitStatus);
+  // Ends the job for the first failed rank: summary, published record, then signals.
+  void reportFirstFailure(Rank& rank, int code, const std::string& what);
+  // Stopped ranks and heartbeats (RankLiveness).
+  void checkLiveness();
   // Reads one chunk; false when nothing was read (no data yet, or end of stream).
   bool readStream(Stream& stream);
   // Writes scratch_ (prefixed lines of `stream`) to the console and keeps stderr's tail.
@@ -120,6 +149,10 @@ class Supervisor {
   Deadline startDeadline_ = Deadline::never();
   bool startChecked_ = false;
   std::vector<std::pair<int, int>> outputFiles_;  // per rank: stdout, stderr file descriptors
+  RankLiveness liveness_;
+  Deadline livenessDeadline_ = Deadline::never();
+  Deadline tickDeadline_ = Deadline::never();
+  Deadline termDeadline_ = Deadline::never();  // SIGTERM once the survivors' grace is over
   bool terminating_ = false;
   bool killed_ = false;
   int exitCode_ = 0;
