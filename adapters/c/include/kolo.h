@@ -72,8 +72,13 @@ typedef struct kolo_config_t {
   const char* timeline_path;
 } kolo_config_t;
 
-/* A caller-owned tensor in host memory (device -1). data is the input; allreduce and
- * broadcast write to output (NULL: in place). Both stay valid until the handle completes. */
+/* A caller-owned tensor in host memory (device -1) or on CUDA device N (device N). data is the
+ * input; allreduce and broadcast write to output (NULL: in place). Both stay valid until the
+ * handle completes.
+ * stream (added in ABI 1 without a version bump; read only when struct_size covers it, so
+ * callers built against the older, shorter struct keep working): for CUDA tensors, the
+ * cudaStream_t that produced data (NULL: the legacy default stream). Kolo's work waits for it,
+ * and the stream waits for Kolo's result. */
 typedef struct kolo_tensor_t {
   size_t struct_size;
   const void* data;
@@ -82,6 +87,7 @@ typedef struct kolo_tensor_t {
   int32_t ndim;
   const int64_t* shape;
   int32_t device;
+  void* stream;
 } kolo_tensor_t;
 
 typedef struct kolo_op_options_t {
@@ -95,7 +101,19 @@ typedef struct kolo_op_options_t {
   int32_t num_splits;
 } kolo_op_options_t;
 
+/* What this build provides; fill with kolo_build_info(), which needs no session. */
+typedef struct kolo_build_info_t {
+  size_t struct_size;
+  int32_t mpi;          /* Open MPI backend and mpirun bootstrap */
+  int32_t cuda;         /* CUDA tensors (device >= 0) served by the runtime */
+  int32_t nccl;         /* ... on the NCCL backend (otherwise staged through host memory) */
+  int32_t nccl_version; /* e.g. 22803; 0 without NCCL */
+} kolo_build_info_t;
+
 KOLO_API int kolo_abi_version(void);
+/* info->struct_size must be set by the caller (sizeof(kolo_build_info_t)); fields beyond it
+ * are left alone, so a caller built against a shorter struct keeps working. */
+KOLO_API kolo_status_t kolo_build_info(kolo_build_info_t* info);
 KOLO_API const char* kolo_status_name(kolo_status_t status);
 /* The message of the last failure on this thread ("" if none). Valid until the next call. */
 KOLO_API const char* kolo_last_error(void);
@@ -169,6 +187,21 @@ KOLO_API void kolo_handle_free(kolo_handle_t* handle);
 KOLO_API kolo_status_t kolo_add_process_set(kolo_session_t* session, const int32_t* ranks,
                                             int32_t count, int32_t* id);
 KOLO_API kolo_status_t kolo_remove_process_set(kolo_session_t* session, int32_t id);
+
+/* A Chrome-trace timeline (what KOLO_TIMELINE writes) started and stopped at run time. Rank 0
+ * writes the file; on other ranks both calls succeed and do nothing. Starting again with the
+ * path already open is a no-op; another path while one is open is KOLO_INVALID_USAGE. Stopping
+ * closes the file as complete JSON; with none open it is a no-op. mark_cycles != 0 adds a mark
+ * per coordinator cycle. Not collective. */
+KOLO_API kolo_status_t kolo_start_timeline(kolo_session_t* session, const char* path,
+                                           int mark_cycles);
+KOLO_API kolo_status_t kolo_stop_timeline(kolo_session_t* session);
+
+/* Elastic jobs (kolorun --min-np): *joined receives the membership generation this session
+ * joined and *latest the newest kolorun has published (larger: ranks left or were added, and
+ * the job should re-form: shut down and init again). Both are -1 outside an elastic job. */
+KOLO_API kolo_status_t kolo_membership_generation(const kolo_session_t* session, int64_t* joined,
+                                                  int64_t* latest);
 
 #ifdef __cplusplus
 }

@@ -1,6 +1,7 @@
 // The C ABI over the public C++ API. Every entry point catches everything, so no exception
 // (not even std::bad_alloc) crosses into C, Python or a framework built with another libstdc++.
 // The only global state is the default session pointer and the thread-local error message.
+#include <cstddef>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -55,7 +56,8 @@ const kolo_session_t* resolve(const kolo_session_t* s) {
 
 kolo_status_t toTensor(const kolo_tensor_t* t, kolo::Tensor& out) {
   if (!t) return fail(KOLO_INVALID_ARGUMENT, "tensor is NULL");
-  if (t->struct_size < sizeof(kolo_tensor_t)) {
+  // The struct grew by `stream`: the shorter layout (up to `device`) is still accepted.
+  if (t->struct_size < offsetof(kolo_tensor_t, stream)) {
     return fail(KOLO_INVALID_ARGUMENT, "kolo_tensor_t.struct_size is " +
                                            std::to_string(t->struct_size) +
                                            "; initialize it with kolo_tensor_init()");
@@ -72,6 +74,8 @@ kolo_status_t toTensor(const kolo_tensor_t* t, kolo::Tensor& out) {
   out.dtype = static_cast<kolo::DataType>(t->dtype);
   out.shape.assign(t->shape, t->shape + t->ndim);
   out.device = t->device;
+  out.stream =
+      t->struct_size >= offsetof(kolo_tensor_t, stream) + sizeof(void*) ? t->stream : nullptr;
   return KOLO_OK;
 }
 
@@ -130,6 +134,21 @@ int kolo_abi_version(void) {
   return KOLO_ABI_VERSION;
 }
 
+kolo_status_t kolo_build_info(kolo_build_info_t* info) {
+  return guarded([&]() -> kolo_status_t {
+    if (!info || info->struct_size < offsetof(kolo_build_info_t, nccl_version) + sizeof(int32_t)) {
+      return fail(KOLO_INVALID_ARGUMENT,
+                  "kolo_build_info needs a kolo_build_info_t with struct_size set");
+    }
+    const kolo::BuildInfo b = kolo::buildInfo();
+    info->mpi = b.mpi ? 1 : 0;
+    info->cuda = b.cuda ? 1 : 0;
+    info->nccl = b.nccl ? 1 : 0;
+    info->nccl_version = b.ncclVersion;
+    return KOLO_OK;
+  });
+}
+
 const char* kolo_status_name(kolo_status_t status) {
   static const char* const kNames[] = {
       "KOLO_OK",          "KOLO_INVALID_ARGUMENT", "KOLO_INVALID_USAGE", "KOLO_MISMATCH",
@@ -150,7 +169,8 @@ void kolo_config_init(kolo_config_t* c) {
 
 void kolo_tensor_init(kolo_tensor_t* t) {
   if (!t) return;
-  *t = kolo_tensor_t{sizeof(kolo_tensor_t), nullptr, nullptr, KOLO_FLOAT32, 0, nullptr, -1};
+  *t =
+      kolo_tensor_t{sizeof(kolo_tensor_t), nullptr, nullptr, KOLO_FLOAT32, 0, nullptr, -1, nullptr};
 }
 
 void kolo_op_options_init(kolo_op_options_t* o) {
@@ -390,6 +410,39 @@ kolo_status_t kolo_remove_process_set(kolo_session_t* session, int32_t id) {
     kolo_session_t* s = resolve(session);
     if (!s) return fail(KOLO_INVALID_USAGE, "no session: call kolo_init first");
     kolo::Status st = s->session.removeProcessSet(id);
+    return st.isOk() ? KOLO_OK : fail(st);
+  });
+}
+
+kolo_status_t kolo_start_timeline(kolo_session_t* session, const char* path, int mark_cycles) {
+  return guarded([&]() -> kolo_status_t {
+    kolo_session_t* s = resolve(session);
+    if (!s) return fail(KOLO_INVALID_USAGE, "no session: call kolo_init first");
+    if (!path) return fail(KOLO_INVALID_ARGUMENT, "timeline path is NULL");
+    kolo::Status st = s->session.startTimeline(path, mark_cycles != 0);
+    return st.isOk() ? KOLO_OK : fail(st);
+  });
+}
+
+kolo_status_t kolo_membership_generation(const kolo_session_t* session, int64_t* joined,
+                                         int64_t* latest) {
+  return guarded([&]() -> kolo_status_t {
+    if (!joined || !latest) return fail(KOLO_INVALID_ARGUMENT, "output pointer is NULL");
+    const kolo_session_t* s = resolve(session);
+    if (!s) return fail(KOLO_INVALID_USAGE, "no session: call kolo_init first");
+    auto generations = s->session.membershipGeneration();
+    if (!generations.hasValue()) return fail(generations.status());
+    *joined = generations.value().first;
+    *latest = generations.value().second;
+    return KOLO_OK;
+  });
+}
+
+kolo_status_t kolo_stop_timeline(kolo_session_t* session) {
+  return guarded([&]() -> kolo_status_t {
+    kolo_session_t* s = resolve(session);
+    if (!s) return fail(KOLO_INVALID_USAGE, "no session: call kolo_init first");
+    kolo::Status st = s->session.stopTimeline();
     return st.isOk() ? KOLO_OK : fail(st);
   });
 }

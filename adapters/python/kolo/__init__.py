@@ -34,6 +34,17 @@ def is_initialized():
     return _runtime.is_initialized()
 
 
+def start_timeline(file_path, mark_cycles=False):
+    """Starts writing a Chrome-trace timeline (rank 0 writes it). Starting again with the same
+    path is a no-op; another path while one is open raises KoloError. Not collective."""
+    _runtime.start_timeline(file_path, mark_cycles)
+
+
+def stop_timeline():
+    """Closes the timeline as complete JSON; a no-op when none is open."""
+    _runtime.stop_timeline()
+
+
 def _query(fn):
     def query():
         _runtime.require_init()
@@ -57,5 +68,6 @@ __all__ = [
     "alltoall_async", "barrier", "barrier_async", "broadcast", "broadcast_async", "join",
     "join_async", "poll", "reducescatter", "reducescatter_async", "synchronize", "ProcessSet",
     "add_process_set", "global_process_set", "remove_process_set", "init", "shutdown",
-    "is_initialized", "rank", "size", "local_rank", "local_size", "cross_rank", "cross_size",
+    "is_initialized", "start_timeline", "stop_timeline", "rank", "size", "local_rank",
+    "local_size", "cross_rank", "cross_size",
 ]

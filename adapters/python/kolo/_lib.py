@@ -50,6 +50,17 @@ class TensorDesc(ctypes.Structure):
         ("ndim", ctypes.c_int32),
         ("shape", _c_int64_p),
         ("device", ctypes.c_int32),
+        ("stream", ctypes.c_void_p),  # CUDA tensors: the cudaStream_t that produced data
+    ]
+
+
+class BuildInfo(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", ctypes.c_size_t),
+        ("mpi", ctypes.c_int32),
+        ("cuda", ctypes.c_int32),
+        ("nccl", ctypes.c_int32),
+        ("nccl_version", ctypes.c_int32),
     ]
 
 
@@ -86,6 +97,7 @@ def _declare(lib):
     handle_out = ctypes.POINTER(ctypes.c_void_p)
     sigs = {
         "kolo_abi_version": ([], ctypes.c_int),
+        "kolo_build_info": ([ctypes.POINTER(BuildInfo)], st),
         "kolo_status_name": ([st], ctypes.c_char_p),
         "kolo_last_error": ([], ctypes.c_char_p),
         "kolo_config_init": ([ctypes.POINTER(Config)], None),
@@ -117,6 +129,10 @@ def _declare(lib):
             [vp, ctypes.POINTER(ctypes.c_int32), ctypes.c_int32, ctypes.POINTER(ctypes.c_int32)],
             st),
         "kolo_remove_process_set": ([vp, ctypes.c_int32], st),
+        "kolo_start_timeline": ([vp, ctypes.c_char_p, ctypes.c_int], st),
+        "kolo_stop_timeline": ([vp], st),
+        "kolo_membership_generation": ([vp, ctypes.POINTER(ctypes.c_int64),
+                                        ctypes.POINTER(ctypes.c_int64)], st),
     }
     for op in ("allreduce", "allgather", "broadcast", "alltoall", "reducescatter"):
         sigs["kolo_%s_async" % op] = (
@@ -126,7 +142,23 @@ def _declare(lib):
         fn = getattr(lib, name)
         fn.argtypes = args
         fn.restype = res
+    _check_layouts(lib)
     return lib
+
+
+def _check_layouts(lib):
+    """The *_init functions write the library's struct sizes: a library whose structs grew
+    past these declarations would write beyond them, so refuse it at import."""
+    for struct, init in ((Config, lib.kolo_config_init), (TensorDesc, lib.kolo_tensor_init),
+                         (OpOptions, lib.kolo_op_options_init)):
+        scratch = ctypes.create_string_buffer(ctypes.sizeof(struct) + 256)
+        init(ctypes.cast(scratch, ctypes.POINTER(struct)))
+        size = ctypes.c_size_t.from_buffer(scratch).value
+        if size != ctypes.sizeof(struct):
+            raise ImportError(
+                "libkolo.so (%s) has a %d-byte %s where this kolo package expects %d bytes: "
+                "the package and the library come from different Kolo versions"
+                % (lib._name, size, struct.__name__, ctypes.sizeof(struct)))
 
 
 lib = _declare(ctypes.CDLL(_find_library()))

@@ -10,6 +10,7 @@ a lock, and waiting happens in the C library with the GIL released.
 
 import ctypes
 import itertools
+import os
 import threading
 
 from . import _lib
@@ -23,15 +24,20 @@ _MAX_NDIM = 32
 
 
 class Buffer:
-    """Memory an op reads or writes: address, Kolo dtype, shape and the object owning it."""
+    """Memory an op reads or writes: address, Kolo dtype, shape and the object owning it;
+    for CUDA memory also the device index and the cudaStream_t (an int) that produced it."""
 
-    __slots__ = ("ptr", "dtype", "shape", "owner")
+    __slots__ = ("ptr", "dtype", "shape", "owner", "device", "stream")
 
-    def __init__(self, ptr, dtype, shape, owner):
+    def __init__(self, ptr, dtype, shape, owner, device=-1, stream=None):
         self.ptr = ptr
         self.dtype = dtype
-        self.shape = tuple(int(d) for d in shape)
+        # torch.Size and NumPy shapes are tuples of ints already: no per-dimension conversion
+        # on the per-op path.
+        self.shape = shape if isinstance(shape, tuple) else tuple(int(d) for d in shape)
         self.owner = owner
+        self.device = device
+        self.stream = stream
 
 
 class _Op:
@@ -49,6 +55,7 @@ _ops = {}
 _next_handle = itertools.count(1)
 _name_counters = {}
 _initialized = False
+_homogeneous = True
 
 
 def raise_last(status):
@@ -79,6 +86,30 @@ def init(fusion_threshold_bytes=None, timeline_path=None):
         check(lib.kolo_init(ctypes.byref(config), ctypes.byref(session)))
         _initialized = True
         _name_counters.clear()
+    _learn_homogeneity()
+
+
+def _learn_homogeneity():
+    """Horovod's is_homogeneous() (every host runs as many ranks) needs every host's rank
+    count; one allgather of local sizes at init answers it without a collective later."""
+    global _homogeneous
+    if size() == 1:
+        _homogeneous = True
+        return
+    mine = (ctypes.c_int32 * 1)(local_size())
+
+    def finish(handle):
+        ptr, nbytes, _ = output_of(handle)
+        sizes = ctypes.cast(ptr, ctypes.POINTER(ctypes.c_int32))[:nbytes // 4]
+        return len(set(sizes)) == 1
+    _homogeneous = synchronize(submit("allgather", "kolo.init.local_sizes",
+                                      Buffer(ctypes.addressof(mine), _lib.INT32, (1,), mine),
+                                      finish=finish))
+
+
+def is_homogeneous():
+    require_init()
+    return _homogeneous
 
 
 def shutdown():
@@ -117,20 +148,62 @@ def auto_name(kind, process_set=0):
     return "%s.noname.%d" % (kind, n)
 
 
+# Per-op costs matter: a training step submits one op per gradient (161 for ResNet-50), and
+# each microsecond here is one the step pays. The C library copies descriptors, shapes and
+# options during the submitting call, so the ctypes objects below are built once and shared:
+# never written after they are cached.
+def _defaults(struct, init):
+    value = struct()
+    init(ctypes.byref(value))
+    return bytes(value)
+
+
+_TENSOR_DEFAULTS = _defaults(_lib.TensorDesc, lib.kolo_tensor_init)
+_MAX_CACHED = 4096
+_shape_arrays = {}  # shape tuple -> int64 array
+_cached_options = {}  # (op, prescale, postscale, root, process set) -> OpOptions
+
+
+def _shape_array(shape):
+    array = _shape_arrays.get(shape)
+    if array is None:
+        array = (ctypes.c_int64 * max(1, len(shape)))(*shape)
+        if len(_shape_arrays) < _MAX_CACHED:
+            _shape_arrays[shape] = array
+    return array
+
+
 def describe(buf, output=None):
-    desc = _lib.TensorDesc()
-    lib.kolo_tensor_init(ctypes.byref(desc))
+    desc = _lib.TensorDesc.from_buffer_copy(_TENSOR_DEFAULTS)
     desc.data = buf.ptr
     desc.output = output.ptr if output is not None else None
     desc.dtype = buf.dtype
     desc.ndim = len(buf.shape)
-    shape = (ctypes.c_int64 * max(1, len(buf.shape)))(*buf.shape)
-    desc.shape = ctypes.cast(shape, ctypes.POINTER(ctypes.c_int64))
-    desc.device = -1
+    shape = _shape_array(buf.shape)
+    desc.shape = shape
+    if buf.device >= 0:  # the defaults say host memory and no stream
+        desc.device = buf.device
+        desc.stream = buf.stream
     return desc, shape
 
 
 def options(op=_lib.SUM, prescale=1.0, postscale=1.0, root_rank=0, process_set=0, splits=None):
+    """The op's options and what must stay referenced with them; without splits, a shared
+    cached struct (read only)."""
+    if splits is None:
+        # Keyed by the arguments as given, so a hit converts nothing; only plain numbers are
+        # cached (a tensor as a scale factor could change in place).
+        key = (op, prescale, postscale, root_rank, process_set)
+        cached = _cached_options.get(key)
+        if cached is None:
+            cached, _ = _new_options(*key)
+            if len(_cached_options) < _MAX_CACHED and all(type(v) in (int, float) for v in key):
+                _cached_options[key] = cached
+        return cached, None
+    return _new_options(op, prescale, postscale, root_rank, process_set, splits)
+
+
+def _new_options(op, prescale, postscale, root_rank, process_set, splits=None):
     opts = _lib.OpOptions()
     lib.kolo_op_options_init(ctypes.byref(opts))
     opts.reduce_op = int(op)
@@ -142,7 +215,7 @@ def options(op=_lib.SUM, prescale=1.0, postscale=1.0, root_rank=0, process_set=0
     if splits is not None:
         values = [int(s) for s in splits]
         keep = (ctypes.c_int64 * max(1, len(values)))(*values)
-        opts.splits = ctypes.cast(keep, ctypes.POINTER(ctypes.c_int64))
+        opts.splits = keep
         opts.num_splits = len(values)
     return opts, keep
 
@@ -155,14 +228,19 @@ def _register(handle, keepalive, finish):
     return key
 
 
-def submit(kind, name, buf, output=None, finish=None, **opts):
+_SUBMIT_FNS = {kind: getattr(lib, "kolo_%s_async" % kind) for kind in
+               ("allreduce", "allgather", "broadcast", "alltoall", "reducescatter")}
+
+
+def submit(kind, name, buf, output=None, finish=None, op=_lib.SUM, prescale=1.0, postscale=1.0,
+           root_rank=0, process_set=0, splits=None):
     """Starts a single-tensor op (`kind` is allreduce, allgather, broadcast, alltoall or
     reducescatter) and returns an integer handle for poll() and synchronize()."""
     require_init()
     desc, shape = describe(buf, output)
-    o, splits = options(**opts)
+    o, splits = options(op, prescale, postscale, root_rank, process_set, splits)
     handle = ctypes.c_void_p()
-    fn = getattr(lib, "kolo_%s_async" % kind)
+    fn = _SUBMIT_FNS.get(kind) or getattr(lib, "kolo_%s_async" % kind)
     check(fn(None, name.encode(), ctypes.byref(desc), ctypes.byref(o), ctypes.byref(handle)))
     return _register(handle, (buf, output, shape, splits), finish)
 
@@ -269,6 +347,40 @@ def add_process_set(ranks):
 def remove_process_set(pid):
     require_init()
     check(lib.kolo_remove_process_set(None, int(pid)))
+
+
+_build_info = None
+
+
+def build_info():
+    """What this libkolo.so was built with (mpi, cuda, nccl, nccl_version); cached."""
+    global _build_info
+    if _build_info is None:
+        info = _lib.BuildInfo()
+        info.struct_size = ctypes.sizeof(info)
+        check(lib.kolo_build_info(ctypes.byref(info)))
+        _build_info = info
+    return _build_info
+
+
+def start_timeline(file_path, mark_cycles=False):
+    """Starts a Chrome-trace timeline at `file_path` (written by rank 0; not collective)."""
+    require_init()
+    check(lib.kolo_start_timeline(None, os.fsencode(file_path), 1 if mark_cycles else 0))
+
+
+def stop_timeline():
+    """Closes the timeline file as complete JSON; a no-op when none is being written."""
+    require_init()
+    check(lib.kolo_stop_timeline(None))
+
+
+def membership_generation():
+    """Elastic jobs: (generation joined, newest published by kolorun); (-1, -1) otherwise."""
+    require_init()
+    joined, latest = ctypes.c_int64(), ctypes.c_int64()
+    check(lib.kolo_membership_generation(None, ctypes.byref(joined), ctypes.byref(latest)))
+    return joined.value, latest.value
 
 
 def rank():

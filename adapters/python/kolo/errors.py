@@ -25,6 +25,16 @@ class KoloPeerError(KoloError):
     """A peer failed, left or could not be reached; the job cannot continue."""
 
 
+class HostsUpdatedInterrupt(KoloError):
+    """Elastic jobs: ranks were added to or removed from the job; raised by
+    State.commit() on every rank at once, caught by the elastic run wrapper, which re-forms
+    the job without restoring (the state was just committed)."""
+
+    def __init__(self, skip_sync=False):
+        super().__init__("the job's membership changed", "KOLO_OK")
+        self.skip_sync = skip_sync
+
+
 class KoloInvalidArgumentError(KoloError, ValueError):
     """A call was rejected at once for a bad argument (dtype, shape, rank, name)."""
 

@@ -5,14 +5,21 @@ over all ranks and must happen in the same order everywhere.
 """
 
 from . import _runtime
+from .errors import KoloUnsupportedError
 
 
 class ProcessSet:
-    """A set of ranks; `process_set_id` is None until it is registered."""
+    """A set of ranks; `process_set_id` is None until it is registered. Horovod's argument
+    name (`ranks_or_comm`) is kept; an MPI communicator is not supported (KoloError)."""
 
-    def __init__(self, ranks=None):
-        self.ranks = None if ranks is None else sorted(int(r) for r in ranks)
+    def __init__(self, ranks_or_comm=None):
+        if ranks_or_comm is not None and not hasattr(ranks_or_comm, "__iter__"):
+            raise KoloUnsupportedError(
+                "ProcessSet(%r): process sets from MPI communicators are not supported by "
+                "Kolo; pass a list of ranks" % (ranks_or_comm,), "KOLO_INVALID_ARGUMENT")
+        self.ranks = None if ranks_or_comm is None else sorted(int(r) for r in ranks_or_comm)
         self.process_set_id = None
+        self.mpi_comm = None
 
     def _resolved_ranks(self):
         if self.ranks is None:

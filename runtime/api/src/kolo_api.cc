@@ -3,6 +3,8 @@
 #include <cstdlib>
 
 #include "kolo/base/env.h"
+#include "kolo/collectives/gpu.h"
+#include "kolo/collectives/world.h"
 #include "kolo/core/engine.h"
 #include "kolo/kolo.hpp"
 #include "kolo/protocol/env_contract.h"
@@ -17,6 +19,7 @@ core::TensorArg toInternal(const Tensor& t) {
   a.dtype = t.dtype;
   a.shape = t.shape;
   a.device = t.device;
+  a.stream = t.stream;
   return a;
 }
 
@@ -36,6 +39,11 @@ int envRankOr(const char* name, int fallback) {
 }
 
 }  // namespace
+
+BuildInfo buildInfo() {
+  const gpu::BuildInfo g = gpu::buildInfo();
+  return BuildInfo{builtWithMpi(), g.cuda, g.nccl, g.ncclVersion};
+}
 
 struct Handle::Impl {
   core::Handle handle;
@@ -103,6 +111,12 @@ Expected<Session> Session::init(const SessionConfig& config) {
                               static_cast<int>(envInt("OMPI_COMM_WORLD_LOCAL_SIZE", size)));
   impl->crossRank = envRankOr(protocol::kEnvCrossRank, 0);
   impl->crossSize = envRankOr(protocol::kEnvCrossSize, 1);
+  if (const auto& placement = impl->engine->placement()) {
+    impl->localRank = placement->localRank;
+    impl->localSize = placement->localSize;
+    impl->crossRank = placement->crossRank;
+    impl->crossSize = placement->crossSize;
+  }
   return Session(std::move(impl));
 }
 
@@ -189,6 +203,24 @@ Expected<int32_t> Session::addProcessSet(const std::vector<int32_t>& ranks) cons
 Status Session::removeProcessSet(int32_t id) const {
   KOLO_API_ENGINE();
   return engine.removeProcessSet(id);
+}
+
+Status Session::startTimeline(const std::string& path, bool markCycles) const {
+  KOLO_API_ENGINE();
+  return engine.startTimeline(path, markCycles);
+}
+
+Expected<std::pair<int64_t, int64_t>> Session::membershipGeneration() const {
+  if (!impl_ || !impl_->engine) {
+    return Status(Code::kInvalidUsage, "the session is not initialized or was moved");
+  }
+  KOLO_ASSIGN_OR_RETURN(int64_t latest, impl_->engine->latestGeneration());
+  return std::make_pair(impl_->engine->joinedGeneration(), latest);
+}
+
+Status Session::stopTimeline() const {
+  KOLO_API_ENGINE();
+  return engine.stopTimeline();
 }
 
 Status Session::shutdown() const {

@@ -7,12 +7,17 @@
 #include <cstdio>
 
 #include "kolo/base/env.h"
+#include "kolo/base/fault_injection.h"
 #include "kolo/base/logging.h"
 #include "kolo/collectives/collectives.h"
 #include "kolo/collectives/world.h"
+#include "kolo/core/elastic_round.h"
+#include "kolo/protocol/elastic.h"
 #include "kolo/protocol/env_contract.h"
 #include "kolo/rendezvous/memory_store.h"
 #include "kolo/rendezvous/store_factory.h"
+#include "flight_recorder.h"
+#include "job_abort_watcher.h"
 #include "process_set_runtime.h"
 #include "submit_validation.h"
 #include "timeline.h"
@@ -36,11 +41,31 @@ int32_t groupIdOf(std::vector<std::string> names) {
   return static_cast<int32_t>(h & 0x7fffffff);
 }
 
+// Under kolorun (its TCP store and job id in the environment, and this communicator is the
+// process's own rank, not a thread-rank of a test): follow kolorun's verdicts and beat this
+// rank's heartbeat. Elastic jobs survive failures and handle them themselves.
+Expected<std::unique_ptr<JobAbortWatcher>> watchLauncherFromEnv(int rank, int size) {
+  auto jobId = getEnv(protocol::kEnvJobId);
+  auto url = getEnv(protocol::kEnvStore);
+  auto envRank = getEnv(protocol::kEnvRank);
+  if (size <= 1 || !jobId || !url || !url->starts_with(protocol::kStoreSchemeTcp) || !envRank ||
+      *envRank != std::to_string(rank) || getEnv(protocol::kEnvElastic).value_or("0") == "1") {
+    return std::unique_ptr<JobAbortWatcher>();
+  }
+  JobAbortWatcherOptions watch;
+  watch.storeUrl = *url;
+  watch.jobId = *jobId;
+  watch.rank = rank;
+  watch.heartbeatSeconds = envDouble("KOLO_HEARTBEAT_SECONDS", 1.0);
+  return JobAbortWatcher::start(std::move(watch));
+}
+
 }  // namespace
 
 struct EngineShared {
   std::shared_ptr<std::mutex> transportMutex = std::make_shared<std::mutex>();
   std::shared_ptr<Timeline> timeline;
+  std::shared_ptr<FlightRecorder> recorder;
 };
 
 Engine::Engine(std::shared_ptr<Communicator> world, EngineConfig config)
@@ -51,6 +76,7 @@ Engine::~Engine() {
 }
 
 Expected<std::unique_ptr<Engine>> Engine::fromEnv(EngineConfig config) {
+  KOLO_RETURN_IF_ERROR(faultPlanStatus());
   const bool launched =
       getEnv(protocol::kEnvSize, {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_NTASKS"}).has_value();
   WorldSpec spec;  // a program started without a launcher is a world of one
@@ -58,7 +84,9 @@ Expected<std::unique_ptr<Engine>> Engine::fromEnv(EngineConfig config) {
   if (launched) {
     KOLO_ASSIGN_OR_RETURN(spec, worldSpecFromEnv());
   }
-  if (launched && spec.size > 1) {
+  // An elastic job may shrink to one rank and still needs its store for the next generation.
+  const bool elastic = launched && getEnv(protocol::kEnvElastic).value_or("0") == "1";
+  if (launched && (spec.size > 1 || elastic)) {
     auto url = getEnv(protocol::kEnvStore);
     if (!url && launchedByMpi() && builtWithMpi()) {
       // Under mpirun MPI itself is the rendezvous; it also picks a fresh job id per session.
@@ -71,6 +99,26 @@ Expected<std::unique_ptr<Engine>> Engine::fromEnv(EngineConfig config) {
                     "rendezvous store) or mpirun");
     }
     KOLO_ASSIGN_OR_RETURN(store, openStore(*url));
+    if (elastic) {
+      // Rank, size and job id come from the membership generation kolorun published.
+      const std::string launcherJob = spec.jobId;
+      KOLO_ASSIGN_OR_RETURN(
+          ElasticMembership membership,
+          joinElasticRound(*store, spec.jobId, spec.rank, spec.hostKey,
+                           Deadline::afterSeconds(spec.connectTimeoutSeconds)));
+      spec.rank = membership.rank;
+      spec.size = membership.size;
+      spec.jobId = membership.jobId;
+      setLogRank(spec.rank);
+      KOLO_ASSIGN_OR_RETURN(std::unique_ptr<Communicator> comm, connectWorld(*store, spec));
+      KOLO_ASSIGN_OR_RETURN(auto engine, create(std::move(comm), std::move(config)));
+      engine->store_ = std::move(store);
+      engine->placement_ = RankPlacement{membership.localRank, membership.localSize,
+                                         membership.crossRank, membership.crossSize};
+      engine->joinedGeneration_ = membership.generation;
+      engine->elasticJob_ = launcherJob;
+      return engine;
+    }
     // A process may shut down and init again within one job. Each rank counts its own inits
     // in the store, so the n-th session of every rank gets the same fresh key and segment
     // namespace without any process-wide counter.
@@ -92,8 +140,15 @@ Expected<std::unique_ptr<Engine>> Engine::create(std::shared_ptr<Communicator> w
   std::unique_ptr<Engine> engine(new Engine(std::move(world), std::move(config)));
   engine->shared_ = std::make_shared<EngineShared>();
   const int rank = engine->rank();
-  if (rank == 0 && !engine->config_.timelinePath.empty()) {
-    KOLO_ASSIGN_OR_RETURN(engine->shared_->timeline, Timeline::open(engine->config_.timelinePath));
+  engine->shared_->recorder = FlightRecorder::fromEnv(rank);
+  KOLO_ASSIGN_OR_RETURN(engine->abortWatcher_, watchLauncherFromEnv(rank, engine->size()));
+  if (rank == 0) {
+    // Rank 0 always holds a (closed) Timeline so that startTimeline() can open one later
+    // without reaching into running coordinators. KOLO_TIMELINE marks cycles, as it always has.
+    engine->shared_->timeline = std::make_shared<Timeline>();
+    if (!engine->config_.timelinePath.empty()) {
+      KOLO_RETURN_IF_ERROR(engine->shared_->timeline->start(engine->config_.timelinePath, true));
+    }
   }
   if (rank == 0 && engine->config_.printConfig) {
     std::fprintf(stderr, "KOLO configuration (world of %d):\n%s", engine->size(),
@@ -115,8 +170,12 @@ std::shared_ptr<ProcessSetRuntime> Engine::makeSet(int32_t id, std::vector<int32
     arena = std::shared_ptr<ShmArena>(world_, world_->arena());
   }
   auto comm = std::make_shared<Communicator>(view, arena, world_->options());
+  // The world set may run the hierarchical algorithms on the world's node and cross groups;
+  // nothing else uses them once the engine runs.
+  if (id == kWorldProcessSet) comm->shareSubgroupsOf(*world_);
   auto set = std::make_shared<ProcessSetRuntime>(id, std::move(members), world_->rank(),
                                                  std::move(comm), config_, shared_->timeline);
+  set->setFlightRecorder(shared_->recorder);
   set->start();
   return set;
 }
@@ -348,6 +407,21 @@ Expected<std::vector<int32_t>> Engine::processSetMembers(int32_t id) const {
   return sets_[static_cast<size_t>(id)]->members();
 }
 
+Status Engine::startTimeline(const std::string& path, bool markCycles) {
+  if (path.empty()) return Status(Code::kInvalidArgument, "the timeline path is empty");
+  {
+    std::lock_guard lock(setsMutex_);
+    if (shutDown_) return Status(Code::kInvalidUsage, "startTimeline: the session has shut down");
+  }
+  if (!shared_->timeline) return Status::ok();  // only rank 0 writes the timeline
+  return shared_->timeline->start(path, markCycles);
+}
+
+Status Engine::stopTimeline() {
+  if (shared_->timeline) shared_->timeline->stop();
+  return Status::ok();
+}
+
 Status Engine::shutdown() {
   std::vector<std::shared_ptr<ProcessSetRuntime>> sets;
   {
@@ -370,7 +444,20 @@ Status Engine::shutdown() {
     std::lock_guard lock(setsMutex_);
     sets_.clear();
   }
+  if (shared_->timeline) shared_->timeline->stop();  // the file is complete JSON from here on
+  if (abortWatcher_) abortWatcher_->stop();
   return first;
+}
+
+Expected<int64_t> Engine::latestGeneration() const {
+  if (joinedGeneration_ < 0 || !store_) return int64_t{-1};
+  KOLO_ASSIGN_OR_RETURN(std::string text, store_->get(protocol::elasticGenerationKey(elasticJob_),
+                                                      Deadline::afterSeconds(5)));
+  try {
+    return static_cast<int64_t>(std::stoll(text));
+  } catch (const std::exception&) {
+    return Status(Code::kInternal, "elastic generation key holds '" + text + "'");
+  }
 }
 
 }  // namespace kolo::core

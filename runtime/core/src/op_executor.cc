@@ -1,8 +1,10 @@
 #include "op_executor.h"
+#include "row_shapes.h"
 
 #include <algorithm>
 #include <cstring>
 
+#include "kolo/base/fault_injection.h"
 #include "kolo/collectives/collectives.h"
 #include "kolo/collectives/reduce.h"
 
@@ -16,22 +18,17 @@ void completeAll(const FusedBatch& b, const BatchOps& ops, const Status& status)
   }
 }
 
-int64_t trailingElements(const std::vector<int64_t>& shape) {
-  int64_t n = 1;
-  for (size_t i = 1; i < shape.size(); ++i) n *= shape[i];
-  return n;
-}
-
-std::vector<int64_t> withFirstDim(const std::vector<int64_t>& shape, int64_t rows) {
-  std::vector<int64_t> out = shape;
-  if (out.empty())
-    out.push_back(rows);
-  else
-    out[0] = rows;
-  return out;
-}
-
 }  // namespace
+
+OpExecutor::~OpExecutor() = default;
+
+size_t OpExecutor::pollDevice() {
+  return device_ ? device_->poll() : 0;
+}
+
+void OpExecutor::drainDevice(Deadline deadline) {
+  if (device_) device_->drain(deadline);
+}
 
 int OpExecutor::localIndex(int32_t globalRank) const {
   auto it = std::find(members_.begin(), members_.end(), globalRank);
@@ -40,14 +37,9 @@ int OpExecutor::localIndex(int32_t globalRank) const {
 
 Status OpExecutor::run(const FusedBatch& b, std::span<const Response> responses,
                        const BatchOps& ops) {
-  if (b.device != kCpuDevice) {
-    completeAll(b, ops,
-                makeStatus(Code::kUnavailable,
-                           "tensor '{}' is on device {}, but this build of Kolo has no backend "
-                           "for it",
-                           responses[b.entries.front().response].tensorNames.front(),
-                           deviceName(b.device)));
-    return Status::ok();
+  if (b.device != kCpuDevice && b.op != OpType::kBarrier && b.op != OpType::kJoin) {
+    if (!device_) device_ = std::make_unique<DeviceExecutor>(comm_, members_);
+    return device_->run(b, responses, ops, *this);
   }
   phases_ = {};
   Status s;
@@ -73,6 +65,7 @@ Status OpExecutor::run(const FusedBatch& b, std::span<const Response> responses,
         s = alltoall(p, op);
       else
         s = reducescatter(p, op);
+      if (!s.isOk() && failureFilter_) s = failureFilter_(s);
       op->state->complete(s);
       return s;
     }
@@ -89,6 +82,7 @@ Status OpExecutor::run(const FusedBatch& b, std::span<const Response> responses,
       }
       return Status::ok();
   }
+  if (!s.isOk() && failureFilter_) s = failureFilter_(s);
   completeAll(b, ops, s);
   return s;
 }
@@ -118,6 +112,7 @@ Status OpExecutor::allreduce(const FusedBatch& b, std::span<const Response> resp
   KOLO_ASSIGN_OR_RETURN(FusionBuffer buffer, pool_.acquire(b.device, b.totalBytes));
   std::byte* base = buffer.data();
   uint64_t filled = 0;
+  faultPoint(FaultPhase::kFusionCopy);
   for (const FusedEntry& e : b.entries) {
     // Alignment gaps are zeroed so the reduction never sees stale bytes (NaNs, traps).
     if (e.offset > filled) std::memset(base + filled, 0, e.offset - filled);
@@ -162,6 +157,7 @@ Status OpExecutor::broadcast(const FusedBatch& b, std::span<const Response> resp
   }
   KOLO_ASSIGN_OR_RETURN(FusionBuffer buffer, pool_.acquire(b.device, b.totalBytes));
   std::byte* base = buffer.data();
+  faultPoint(FaultPhase::kFusionCopy);
   if (isRoot) {
     std::memset(base, 0, b.totalBytes);
     for (const FusedEntry& e : b.entries) {

@@ -1,14 +1,18 @@
 // OpExecutor (the dispatcher of one process set): runs one FusedBatch with the host
 // collectives and completes the handles of its ops. Small allreduces/broadcasts arrive packed
 // (one copy in, one collective, one copy out); a single tensor runs in place, so a large
-// gradient is never copied. Prescale, average and postscale use the reduce kernels.
+// gradient is never copied. Prescale, average and postscale use the reduce kernels. Batches of
+// CUDA tensors go to DeviceExecutor (NCCL or host staging).
 // Thread: coordinator.
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <span>
 #include <vector>
 
+#include "device_executor.h"
 #include "kolo/base/status.h"
 #include "kolo/collectives/communicator.h"
 #include "kolo/core/fusion_buffer_pool.h"
@@ -26,10 +30,16 @@ class OpExecutor {
   // `members`: global ranks in set order; comm.rank() is this rank's index among them.
   OpExecutor(Communicator& comm, std::vector<int32_t> members, FusionBufferPool& pool)
       : comm_(comm), members_(std::move(members)), pool_(pool) {}
+  ~OpExecutor();
 
   // Completes every op of the batch. A non-OK return means the collective itself failed
   // (timeout, dead peer): the ranks may no longer be in step, so the caller stops the set.
   Status run(const FusedBatch& batch, std::span<const Response> responses, const BatchOps& ops);
+  // Applied to a failed host collective's status before its ops complete with it (the
+  // coordinator swaps a rank's partial view of a peer failure for the job's verdict).
+  void setFailureFilter(std::function<Status(Status)> filter) {
+    failureFilter_ = std::move(filter);
+  }
 
   // When the last packed batch finished its copy into the fusion buffer and its collective
   // (for the timeline); unset for batches that ran in place.
@@ -38,6 +48,12 @@ class OpExecutor {
     Clock::time_point reduced{};
   };
   const Phases& lastPhases() const { return phases_; }
+
+  // CUDA tensors run on DeviceExecutor (created by the first one): NCCL work completes later,
+  // so the coordinator calls pollDevice() every turn (it returns how many batches are still
+  // on the device) and drainDevice() before it stops.
+  size_t pollDevice();
+  void drainDevice(Deadline deadline);
 
  private:
   Status allreduce(const FusedBatch& b, std::span<const Response> responses, const BatchOps& ops);
@@ -51,6 +67,8 @@ class OpExecutor {
   std::vector<int32_t> members_;
   FusionBufferPool& pool_;
   Phases phases_;
+  std::unique_ptr<DeviceExecutor> device_;
+  std::function<Status(Status)> failureFilter_;
 };
 
 }  // namespace kolo::core

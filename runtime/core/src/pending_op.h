@@ -23,6 +23,7 @@ struct PendingOp {
   bool stallWarned = false;    // coordinator only: older than the warning time
   bool stallReported = false;  // coordinator only: the warning was logged
   bool taken = false;          // coordinator only: its response ran (or failed) this cycle
+  uint64_t flightId = 0;       // coordinator only: its FlightRecorder entry (0: none)
 
   // Where allreduce and broadcast write their result.
   void* output() const { return tensor.output ? tensor.output : const_cast<void*>(tensor.data); }

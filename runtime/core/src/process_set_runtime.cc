@@ -1,8 +1,13 @@
 #include "process_set_runtime.h"
 
+#include <fmt/ranges.h>
+
 #include <algorithm>
 #include <cstring>
+#include <thread>
 
+#include "kolo/base/fault_injection.h"
+#include "kolo/base/job_abort.h"
 #include "kolo/base/logging.h"
 #include "kolo/collectives/collectives.h"
 
@@ -12,6 +17,9 @@ namespace {
 // Longest single park when the transport can be woken: only bounds how late a forced stop
 // or a stall check is noticed; idle sets wake this rarely and do nothing.
 constexpr auto kWakeableParkSlice = std::chrono::milliseconds(50);
+// While CUDA work is in flight the coordinator checks its events this often: nothing wakes
+// the doorbell when a GPU finishes.
+constexpr auto kDevicePollSlice = std::chrono::microseconds(100);
 
 std::span<const std::byte> asBytes(const uint64_t& v) {
   return {reinterpret_cast<const std::byte*>(&v), sizeof v};
@@ -43,6 +51,7 @@ ProcessSetRuntime::~ProcessSetRuntime() {
 }
 
 void ProcessSetRuntime::start() {
+  executor_.setFailureFilter([this](Status s) { return agreeOnFailure(std::move(s)); });
   canWake_ = comm_->transport().wake();
   goRecv_.resize(members_.size());
   for (size_t p = 0; p < members_.size(); ++p) {
@@ -168,7 +177,12 @@ void ProcessSetRuntime::reapSends() {
 void ProcessSetRuntime::run() {
   Status failure;
   while (!forceStop_.load(std::memory_order_acquire)) {
+    if (jobAborted()) {
+      failure = jobAbortStatus();
+      break;
+    }
     checkStalls();
+    const size_t onDevice = executor_.pollDevice();
     uint64_t target = cycle_;
     const uint32_t epoch = comm_->transport().activityEpoch();
     failure = pollGo(target);
@@ -180,6 +194,7 @@ void ProcessSetRuntime::run() {
                    : std::chrono::microseconds(static_cast<int64_t>(config_.cycleTimeMs * 1000.0));
       slice = std::min(
           slice, std::chrono::duration_cast<std::chrono::microseconds>(stalls_.checkInterval()));
+      if (onDevice > 0) slice = std::min(slice, kDevicePollSlice);
       comm_->transport().waitForActivity(epoch, slice);
       continue;
     }
@@ -208,7 +223,54 @@ void ProcessSetRuntime::run() {
   if (failure.isOk() && forceStop_.load()) {
     failure = makeStatus(Code::kAborted, "rank {}: process set {} was stopped", globalRank_, id_);
   }
+  if (!failure.isOk()) failure = agreeOnFailure(failure);
   finish(failure);
+}
+
+Status ProcessSetRuntime::agreeOnFailure(Status local) {
+  // One second covers kolorun's reaction (it reaps a dead or stopped rank within milliseconds)
+  // and stays inside the liveness promise: failure + 1 s. Waited once per set.
+  constexpr auto kAgreement = std::chrono::seconds(1);
+  // kRemoteError: a verdict this rank published itself (corrupt message); another may have won.
+  const bool partialView = local.code() == Code::kIoError || local.code() == Code::kTimeout ||
+                           local.code() == Code::kRemoteError;
+  if (!jobAborted() && partialView && jobAbortWatched() && !faultSevered() && !agreementWaited_) {
+    agreementWaited_ = true;
+    const Deadline deadline = Deadline::after(kAgreement);
+    while (!jobAborted() && !deadline.expired()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+  // The record, without this rank's wait context, so every survivor's message is the same.
+  return jobAborted() ? jobAbortStatus() : local;
+}
+
+void ProcessSetRuntime::recordDrawn(PendingOp& op) {
+  if (!recorder_) return;
+  uint64_t bytes = dataTypeSize(op.request.dtype);
+  for (int64_t d : op.request.shape) bytes *= static_cast<uint64_t>(std::max<int64_t>(d, 0));
+  if (op.request.op == OpType::kBarrier || op.request.op == OpType::kJoin) bytes = 0;
+  op.flightId = recorder_->add(id_, op.request.tensorName, opTypeName(op.request.op), bytes,
+                               fmt::format("{}", globalRank_));
+}
+
+void ProcessSetRuntime::recordArrivals() {
+  if (!recorder_) return;
+  for (const PendingTensor& t : negotiator_.pendingTensors()) {
+    PendingOpPtr local = table_.find(t.name);
+    if (!local || local->flightId == 0) continue;
+    recorder_->update(local->flightId, FlightRecorder::State::kNegotiating,
+                      fmt::format("{} (missing {})", fmt::join(t.submittedRanks, ","),
+                                  fmt::join(t.missingRanks, ",")));
+  }
+}
+
+void ProcessSetRuntime::record(const PendingOpPtr& op, FlightRecorder::State state,
+                               const Status& status) {
+  if (!recorder_ || !op || op->flightId == 0) return;
+  recorder_->update(op->flightId, state,
+                    state == FlightRecorder::State::kRunning ? std::string("all") : std::string(),
+                    status.isOk() ? std::string() : status.toString());
 }
 
 void ProcessSetRuntime::checkStalls() {
@@ -234,6 +296,9 @@ void ProcessSetRuntime::abortStalled() {
 }
 
 void ProcessSetRuntime::finish(const Status& status) {
+  // Work already on the GPU finishes (or, after a failure, fails) before the set reports it
+  // stopped, so no handle is left pending.
+  executor_.drainDevice(status.isOk() ? comm_->opDeadline() : Deadline::afterSeconds(0));
   {
     std::lock_guard lock(stateMutex_);
     if (!status.isOk() && failure_.isOk()) failure_ = status;
@@ -254,9 +319,15 @@ void ProcessSetRuntime::finish(const Status& status) {
                        globalRank_)
           : status;
   for (const PendingOpPtr& op : table_.close()) {
+    record(op, FlightRecorder::State::kFailed, aborted);
     op->state->complete(aborted.withContext(op->request.tensorName));
   }
   unsent_.clear();
+  if (!status.isOk() && recorder_) {
+    Status dumped =
+        recorder_->dump(fmt::format("process set {} failed: {}", id_, status.toString()));
+    if (!dumped.isOk()) KOLO_LOG(kWarning, "flight", "{}", dumped.message());
+  }
 }
 
 }  // namespace kolo::core

@@ -30,6 +30,7 @@
 #include "kolo/core/fusion_planner.h"
 #include "kolo/core/negotiator.h"
 #include "kolo/core/response_cache.h"
+#include "flight_recorder.h"
 #include "op_executor.h"
 #include "pending_op.h"
 #include "stall_inspector.h"
@@ -51,6 +52,10 @@ class ProcessSetRuntime {
   ProcessSetRuntime(const ProcessSetRuntime&) = delete;
   ProcessSetRuntime& operator=(const ProcessSetRuntime&) = delete;
 
+  // Before start(): where this set records its ops (shared by the Engine's sets; may be null).
+  void setFlightRecorder(std::shared_ptr<FlightRecorder> recorder) {
+    recorder_ = std::move(recorder);
+  }
   void start();
   int32_t id() const { return id_; }
   const std::vector<int32_t>& members() const { return members_; }
@@ -77,6 +82,14 @@ class ProcessSetRuntime {
   void checkStalls();
   void abortStalled();
   void finish(const Status& status);
+  // A transport-level failure is this rank's partial view; when kolorun's verdict is watched,
+  // wait briefly for it so that every survivor reports the same failed rank.
+  Status agreeOnFailure(Status local);
+  // The verdict on a control message that failed its checksum (published to kolorun's store).
+  Status corruptMessage(int32_t sender, const char* what);
+  void recordDrawn(PendingOp& op);
+  void recordArrivals();
+  void record(const PendingOpPtr& op, FlightRecorder::State state, const Status& status = {});
 
   const int32_t id_;
   const std::vector<int32_t> members_;
@@ -84,6 +97,7 @@ class ProcessSetRuntime {
   std::shared_ptr<Communicator> comm_;
   const EngineConfig config_;
   std::shared_ptr<Timeline> timeline_;
+  std::shared_ptr<FlightRecorder> recorder_;
 
   TensorTable table_;
   FusionBufferPool pool_;
@@ -100,6 +114,7 @@ class ProcessSetRuntime {
   bool joinedLocal_ = false;
   bool shutdownSent_ = false;
   bool stallAbortLocal_ = false;  // this rank found an op past the stall shutdown time
+  bool agreementWaited_ = false;  // agreeOnFailure already waited for kolorun's verdict
   struct GoSlot {
     uint64_t value = 0;
     RequestPtr request;

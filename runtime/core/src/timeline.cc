@@ -31,21 +31,49 @@ std::string upper(std::string_view s) {
 
 }  // namespace
 
-Expected<std::shared_ptr<Timeline>> Timeline::open(const std::string& path) {
+Status Timeline::start(const std::string& path, bool markCycles) {
+  if (path.empty()) return Status(Code::kInvalidArgument, "the timeline path is empty");
+  std::lock_guard lock(mutex_);
+  if (file_) {
+    if (path == path_) return Status::ok();
+    return makeStatus(Code::kInvalidUsage,
+                      "a timeline is already being written to '{}'; stop it before starting '{}'",
+                      path_, path);
+  }
   std::FILE* f = std::fopen(path.c_str(), "w");
   if (!f) {
     return makeStatus(Code::kIoError, "cannot open the timeline file '{}': {}", path,
                       std::strerror(errno));
   }
   std::fputs("[\n", f);
-  return std::shared_ptr<Timeline>(new Timeline(f));
+  file_ = f;
+  path_ = path;
+  markCycles_ = markCycles;
+  origin_ = Clock::now();
+  rows_.clear();
+  submittedAt_.clear();
+  first_ = true;
+  active_.store(true, std::memory_order_release);
+  return Status::ok();
 }
 
-Timeline::Timeline(std::FILE* file) : file_(file) {}
+void Timeline::stop() {
+  std::lock_guard lock(mutex_);
+  close();
+}
 
-Timeline::~Timeline() {
+void Timeline::close() {
+  if (!file_) return;
+  active_.store(false, std::memory_order_release);
   std::fputs("\n]\n", file_);
   std::fclose(file_);
+  file_ = nullptr;
+  path_.clear();
+}
+
+Timeline::~Timeline() {
+  std::lock_guard lock(mutex_);
+  close();
 }
 
 double Timeline::micros(Clock::time_point t) const {
@@ -69,12 +97,16 @@ int Timeline::rowOf(int32_t processSet, const std::string& name) {
 }
 
 void Timeline::submitted(int32_t processSet, const std::string& name, Clock::time_point at) {
+  if (!active()) return;
   std::lock_guard lock(mutex_);
+  if (!file_) return;
   submittedAt_[{processSet, name}] = at;
 }
 
 void Timeline::cycle(int32_t processSet, uint64_t cycle, size_t responses) {
+  if (!active()) return;
   std::lock_guard lock(mutex_);
+  if (!file_ || !markCycles_) return;
   write(fmt::format(
       R"({{"name":"CYCLE {}","ph":"i","s":"p","pid":{},"tid":0,"ts":{:.3f},"args":{{"responses":{}}}}})",
       cycle, processSet, micros(Clock::now()), responses));
@@ -82,7 +114,9 @@ void Timeline::cycle(int32_t processSet, uint64_t cycle, size_t responses) {
 }
 
 void Timeline::arrived(int32_t processSet, const std::string& name, int32_t rank) {
+  if (!active()) return;
   std::lock_guard lock(mutex_);
+  if (!file_) return;
   const int row = rowOf(processSet, name);
   write(fmt::format(R"({{"name":"RANK {} READY","ph":"i","s":"t","pid":{},"tid":{},"ts":{:.3f}}})",
                     rank, processSet, row, micros(Clock::now())));
@@ -91,7 +125,9 @@ void Timeline::arrived(int32_t processSet, const std::string& name, int32_t rank
 void Timeline::batch(int32_t processSet, const FusedBatch& batch,
                      std::span<const Response> responses, Clock::time_point start,
                      Clock::time_point end, Clock::time_point packed, Clock::time_point reduced) {
+  if (!active()) return;
   std::lock_guard lock(mutex_);
+  if (!file_) return;
   const std::string activity = upper(opTypeName(batch.op));
   const bool phased =
       batch.needsPacking && packed != Clock::time_point{} && reduced != Clock::time_point{};

@@ -1,12 +1,16 @@
-// Timeline: a Chrome-trace JSON file (KOLO_TIMELINE=file.json, open in Perfetto or
-// chrome://tracing) written by rank 0. One row per tensor shows WAIT_FOR_PEERS from submit to
-// the start of its collective (with the fusion-buffer copies of packed batches), a "RANK r READY"
-// mark when each rank's request reached negotiation, then the collective itself (ALLREDUCE,
-// FUSED_ALLREDUCE, ...); a row per process set marks each coordinator cycle. Events are appended as
-// they happen, so a crashed job still leaves a readable prefix. Thread: any; one mutex around the
-// file (coordinators of several process sets share it).
+// Timeline: a Chrome-trace JSON file (KOLO_TIMELINE=file.json at init, or start()/stop() at run
+// time; open it in Perfetto or chrome://tracing) written by rank 0. One row per tensor shows
+// WAIT_FOR_PEERS from submit to the start of its collective (with the fusion-buffer copies of
+// packed batches), a "RANK r READY" mark when each rank's request reached negotiation, then the
+// collective itself (ALLREDUCE, FUSED_ALLREDUCE, ...); with cycle marking, a row per process set
+// marks each coordinator cycle. Events are appended as they happen, so a crashed job still leaves
+// a readable prefix; stop() closes the array so the file is complete JSON. While no file is open
+// every event method returns after one atomic load, so an idle Timeline costs the coordinator
+// nothing measurable. Thread: any; one mutex around the file (coordinators of several process
+// sets share it).
 #pragma once
 
+#include <atomic>
 #include <cstdio>
 #include <map>
 #include <mutex>
@@ -22,8 +26,17 @@ namespace kolo::core {
 
 class Timeline {
  public:
-  static Expected<std::shared_ptr<Timeline>> open(const std::string& path);
-  ~Timeline();
+  Timeline() = default;
+  ~Timeline();  // closes an open file
+  Timeline(const Timeline&) = delete;
+  Timeline& operator=(const Timeline&) = delete;
+
+  // Starts a new file at `path` (truncated). Starting again with the path already being
+  // written is a no-op; another path while one is open is kInvalidUsage (stop() first).
+  Status start(const std::string& path, bool markCycles);
+  // Closes the file, leaving complete JSON; a no-op when none is open.
+  void stop();
+  bool active() const { return active_.load(std::memory_order_acquire); }
 
   void submitted(int32_t processSet, const std::string& name, Clock::time_point at);
   void cycle(int32_t processSet, uint64_t cycle, size_t responses);
@@ -36,13 +49,16 @@ class Timeline {
              Clock::time_point reduced = {});
 
  private:
-  explicit Timeline(std::FILE* file);
   int rowOf(int32_t processSet, const std::string& name);  // caller holds mutex_
   void write(const std::string& event);                    // caller holds mutex_
+  void close();                                            // caller holds mutex_
   double micros(Clock::time_point t) const;
 
   std::mutex mutex_;
-  std::FILE* file_;
+  std::atomic<bool> active_{false};  // file_ is open; written under mutex_
+  std::FILE* file_ = nullptr;
+  std::string path_;
+  bool markCycles_ = false;
   Clock::time_point origin_ = Clock::now();
   std::map<std::pair<int32_t, std::string>, int> rows_;
   std::map<std::pair<int32_t, std::string>, Clock::time_point> submittedAt_;

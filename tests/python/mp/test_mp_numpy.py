@@ -63,6 +63,20 @@ def test_async_poll_then_synchronize(world):
         kolo.synchronize(handles[0])
 
 
+def test_poll_is_false_until_every_rank_submitted(world):
+    rank, size = world
+    if rank == 0:
+        # The others submit "np.poll.pending" only after the broadcast rank 0 sends once it
+        # has polled, so the op is certainly still pending at that poll.
+        h = kolo.allreduce_async(np.full(3, 2.0), op=kolo.Sum, name="np.poll.pending")
+        assert kolo.poll(h) is False
+        kolo.broadcast(np.ones(1), 0, name="np.poll.go")
+    else:
+        kolo.broadcast(np.zeros(1), 0, name="np.poll.go")
+        h = kolo.allreduce_async(np.full(3, 2.0), op=kolo.Sum, name="np.poll.pending")
+    np.testing.assert_array_equal(kolo.synchronize(h), np.full(3, 2.0 * size))
+
+
 def test_allgather_uneven_first_dimension(world):
     rank, size = world
     a = np.full((rank + 1, 3), rank, dtype=np.int64)

@@ -1,5 +1,7 @@
 """kolo.torch (horovod.torch's API) across real processes."""
 
+import gc
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -57,6 +59,38 @@ def test_async_forms_and_poll():
     assert torch.equal(total, torch.full((1000,), float(size * (size + 1) / 2)))
     assert torch.equal(a, torch.full((1000,), float(size)))
     assert hvd.poll(hvd.allreduce_async(a, name="async.c")) in (True, False)
+
+
+def test_poll_is_false_until_every_rank_submitted():
+    rank, size = hvd.rank(), hvd.size()
+    if rank == 0:
+        # Rank 0 submits first; the others submit only after the "go" broadcast below, which
+        # rank 0 sends after polling, so the op cannot have completed yet.
+        h = hvd.allreduce_async(torch.full((4,), 1.0), op=hvd.Sum, name="poll.pending")
+        assert hvd.poll(h) is False
+        gc.collect()  # the op holds its tensors: no reference here, yet still valid memory
+        hvd.broadcast_(torch.ones(1), 0, name="poll.go")
+        assert torch.equal(hvd.synchronize(h), torch.full((4,), float(size)))
+    else:
+        hvd.broadcast_(torch.zeros(1), 0, name="poll.go")
+        h = hvd.allreduce_async(torch.full((4,), 1.0), op=hvd.Sum, name="poll.pending")
+        assert torch.equal(hvd.synchronize(h), torch.full((4,), float(size)))
+    with pytest.raises(hvd.KoloError, match="unknown or was already synchronized"):
+        hvd.poll(h)
+
+
+def test_non_contiguous_out_of_place_and_broadcast():
+    rank, size = hvd.rank(), hvd.size()
+    base = torch.arange(12, dtype=torch.float64).reshape(3, 4)
+    t = (base * (rank + 1)).t()
+    out = hvd.allreduce(t, op=hvd.Sum)
+    assert torch.equal(out, base.t() * (size * (size + 1) / 2))
+    assert torch.equal(t, (base * (rank + 1)).t()), "the input is left as it was"
+    b = (base * (rank + 1))[:, ::2]
+    assert not b.is_contiguous()
+    assert hvd.broadcast_(b, size - 1) is b
+    assert torch.equal(b, (base * size)[:, ::2])
+    assert torch.equal(hvd.allgather(base.t()[:1]), base.t()[:1].repeat(size, 1))
 
 
 def test_non_contiguous_in_place_writes_back():
@@ -137,7 +171,9 @@ def test_every_async_form_polls_then_completes():
     assert torch.equal(out["allreduce"], torch.ones(size, 2))
     assert torch.equal(out["allgather"], ranks.repeat_interleave(size)[:, None].expand(-1, 2))
     assert torch.equal(out["broadcast"], torch.full((size, 2), float(size)))
-    assert torch.equal(out["alltoall"], ranks[:, None].expand(-1, 2))
+    # As with Horovod, synchronize() of an alltoall handle gives the received splits too.
+    assert torch.equal(out["alltoall"][0], ranks[:, None].expand(-1, 2))
+    assert out["alltoall"][1].tolist() == [1] * size
     assert torch.equal(out["reducescatter"], torch.full((1, 2), size * (size + 1) / 2))
     assert torch.equal(out["grouped_allgather"][1], ranks[:, None].expand(-1, 2))
     assert torch.equal(out["grouped_reducescatter"][0], torch.full((1, 2), float(size)))
@@ -175,6 +211,62 @@ def test_allreduce_is_differentiable():
     y = hvd.allreduce(x, op=hvd.Sum)
     (y * (rank + 1)).sum().backward()
     assert x.grad.tolist() == [float(size * (size + 1) / 2)] * 3
+
+
+def test_gradients_flow_through_every_collective():
+    rank, size = hvd.rank(), hvd.size()
+    ranks = torch.arange(size, dtype=torch.float64)
+    # allgather: the averaged output gradient, narrowed to this rank's rows (Horovod's rule).
+    x = torch.full((rank + 1, 2), 1.0, dtype=torch.float64, requires_grad=True)
+    g = hvd.allgather(x)
+    weights = torch.arange(g.shape[0], dtype=torch.float64)[:, None] * (rank + 1)
+    (g * weights).sum().backward()
+    offset = sum(r + 1 for r in range(rank))
+    want = torch.arange(offset, offset + rank + 1, dtype=torch.float64)[:, None] * \
+        (size + 1) / 2
+    assert torch.equal(x.grad, want.expand(-1, 2))
+    # broadcast: the averaged gradient on the root, zero elsewhere.
+    x = torch.ones(3, dtype=torch.float64, requires_grad=True)
+    (hvd.broadcast(x, 0) * (rank + 1)).sum().backward()
+    assert torch.equal(x.grad, torch.full((3,), (size + 1) / 2 if rank == 0 else 0.0,
+                                          dtype=torch.float64))
+    # alltoall: each received row's gradient goes back to the rank that sent it.
+    x = (torch.arange(size, dtype=torch.float64) + 10 * rank).requires_grad_(True)
+    y = hvd.alltoall(x)
+    (y * (ranks + 1) * (rank + 1)).sum().backward()
+    assert torch.equal(x.grad, (ranks + 1) * (rank + 1))
+    # reducescatter: the gathered output gradients, scaled as the forward was.
+    x = torch.ones(size, 2, dtype=torch.float64, requires_grad=True)
+    (hvd.reducescatter(x, op=hvd.Average, postscale_factor=3.0) * (rank + 1)).sum().backward()
+    assert torch.equal(x.grad, ((ranks + 1) * (3.0 / size))[:, None].expand(-1, 2))
+    # grouped allreduce: each tensor's gradient is the same reduction of its output's.
+    a = torch.ones(2, dtype=torch.float64, requires_grad=True)
+    b = torch.ones(3, dtype=torch.float64, requires_grad=True)
+    ya, yb = hvd.grouped_allreduce([a, b], op=hvd.Sum)
+    ((ya * (rank + 1)).sum() + (yb * 2).sum()).backward()
+    assert torch.equal(a.grad, torch.full((2,), size * (size + 1) / 2, dtype=torch.float64))
+    assert torch.equal(b.grad, torch.full((3,), 2.0 * size, dtype=torch.float64))
+
+
+def test_timeline_records_the_ops_of_every_rank(tmp_path):
+    rank, size = hvd.rank(), hvd.size()
+    path = tmp_path / ("timeline.%d.json" % rank)
+    hvd.start_timeline(str(path))
+    hvd.allreduce(torch.ones(8), name="mp.timeline.op")
+    # A handle completes before its event is written; the barrier's later cycle orders the
+    # write before stop_timeline().
+    hvd.barrier()
+    hvd.stop_timeline()
+    if rank != 0:
+        assert not path.exists(), "only rank 0 writes the timeline"
+        return
+    import json
+    events = json.loads(path.read_text())
+    rows = {e["args"]["name"] for e in events if e["name"] == "thread_name"}
+    assert "allreduce.mp.timeline.op" in rows
+    names = {e["name"] for e in events}
+    assert {"RANK %d READY" % r for r in range(size)} <= names
+    assert "ALLREDUCE" in names and not any(n.startswith("CYCLE ") for n in names)
 
 
 def test_objects_parameters_and_optimizer_state():

@@ -1,5 +1,7 @@
 """The API in a world of one (no launcher): results, errors and the handle life cycle."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -65,3 +67,20 @@ def test_shutdown_then_init_again():
     kolo.init()
     assert kolo.size() == 1
     np.testing.assert_array_equal(kolo.allreduce(np.ones(2)), np.ones(2))
+
+
+@pytest.mark.skipif(os.path.exists("/dev/nvidiactl"), reason="needs a machine without a GPU")
+def test_device_index_and_stream_reach_the_runtime():
+    # A buffer described as CUDA device 0 on a machine without a usable GPU: the runtime must
+    # see the device (the descriptor carries it through the C ABI) and fail the op naming it,
+    # and the session must go on.
+    from kolo import _lib, _runtime
+    a = np.ones(4, np.float32)
+    buf = _runtime.Buffer(a.ctypes.data, _lib.FLOAT32, a.shape, a, device=0, stream=1234)
+    desc, _ = _runtime.describe(buf, buf)
+    assert (desc.device, desc.stream) == (0, 1234)
+    with pytest.raises(kolo.KoloError) as info:
+        _runtime.synchronize(_runtime.submit("allreduce", "device.probe", buf, buf))
+    assert "device.probe" in str(info.value) and "gpu:0" in str(info.value)
+    np.testing.assert_array_equal(kolo.allreduce(np.ones(2), name="after.device.probe"),
+                                  np.ones(2))

@@ -2,24 +2,20 @@
 // error, struct_size checks, the default session and its lifetime.
 #include <gtest/gtest.h>
 
-#include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <thread>
 
 #include "kolo.h"
+#include "support/c_abi_fixture.h"
 
 namespace {
 
-class CAbi : public ::testing::Test {
- protected:
-  void SetUp() override {
-    for (const char* v :
-         {"KOLO_RANK", "KOLO_SIZE", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_NTASKS"}) {
-      ::unsetenv(v);
-    }
-  }
-};
+using kolo::test::hostTensor;
+
+class CAbi : public kolo::test::SingleProcessCAbi {};
 
 TEST_F(CAbi, AllreduceThroughTheDefaultSession) {
   kolo_session_t* s = nullptr;
@@ -28,11 +24,7 @@ TEST_F(CAbi, AllreduceThroughTheDefaultSession) {
   EXPECT_EQ(kolo_size(s), 1);
   float v[3] = {1, 2, 3};
   int64_t shape[1] = {3};
-  kolo_tensor_t t;
-  kolo_tensor_init(&t);
-  t.data = v;
-  t.ndim = 1;
-  t.shape = shape;
+  kolo_tensor_t t = hostTensor(v, 1, shape);
   kolo_op_options_t o;
   kolo_op_options_init(&o);
   o.postscale = 3.0;
@@ -56,11 +48,7 @@ TEST_F(CAbi, ArgumentErrorsNameTheProblemAndStayThreadLocal) {
   ASSERT_EQ(kolo_init(nullptr, &s), KOLO_OK) << kolo_last_error();
   float v[2] = {1, 1};
   int64_t shape[1] = {2};
-  kolo_tensor_t t;
-  kolo_tensor_init(&t);
-  t.data = v;
-  t.ndim = 1;
-  t.shape = shape;
+  kolo_tensor_t t = hostTensor(v, 1, shape);
   kolo_handle_t* h = nullptr;
 
   kolo_tensor_t old = t;
@@ -101,11 +89,7 @@ TEST_F(CAbi, AllgatherOutputComesThroughTheHandle) {
   ASSERT_EQ(kolo_init(nullptr, &s), KOLO_OK) << kolo_last_error();
   float v[4] = {1, 2, 3, 4};
   int64_t shape[2] = {2, 2};
-  kolo_tensor_t t;
-  kolo_tensor_init(&t);
-  t.data = v;
-  t.ndim = 2;
-  t.shape = shape;
+  kolo_tensor_t t = hostTensor(v, 2, shape);
   kolo_handle_t* h = nullptr;
   ASSERT_EQ(kolo_allgather_async(s, "g", &t, nullptr, &h), KOLO_OK) << kolo_last_error();
   ASSERT_EQ(kolo_handle_wait(h, 10.0), KOLO_OK) << kolo_last_error();
@@ -120,6 +104,66 @@ TEST_F(CAbi, AllgatherOutputComesThroughTheHandle) {
   EXPECT_EQ(std::memcmp(data, v, sizeof v), 0);
   kolo_handle_free(h);
   EXPECT_EQ(kolo_shutdown(s), KOLO_OK);
+}
+
+TEST_F(CAbi, BuildInfoNeedsNoSessionAndIsConsistent) {
+  kolo_build_info_t info{};
+  EXPECT_EQ(kolo_build_info(&info), KOLO_INVALID_ARGUMENT) << "struct_size unset";
+  EXPECT_NE(std::string(kolo_last_error()).find("struct_size"), std::string::npos);
+  EXPECT_EQ(kolo_build_info(nullptr), KOLO_INVALID_ARGUMENT);
+  info.struct_size = sizeof info;
+  info.nccl_version = -7;
+  ASSERT_EQ(kolo_build_info(&info), KOLO_OK) << kolo_last_error();
+  EXPECT_EQ(info.nccl != 0, info.nccl_version > 0) << info.nccl_version;
+  EXPECT_TRUE(!info.nccl || info.cuda) << "NCCL serves CUDA tensors, so it implies CUDA";
+}
+
+std::string readFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+TEST_F(CAbi, TimelineStartsAndStopsAtRunTime) {
+  kolo_session_t* s = nullptr;
+  ASSERT_EQ(kolo_init(nullptr, &s), KOLO_OK) << kolo_last_error();
+  const std::string path = ::testing::TempDir() + "kolo_c_abi_timeline.json";
+  const std::string other = ::testing::TempDir() + "kolo_c_abi_timeline_other.json";
+  EXPECT_EQ(kolo_stop_timeline(s), KOLO_OK) << "stopping with none open is a no-op";
+  EXPECT_EQ(kolo_start_timeline(s, nullptr, 0), KOLO_INVALID_ARGUMENT);
+  ASSERT_EQ(kolo_start_timeline(s, path.c_str(), 1), KOLO_OK) << kolo_last_error();
+  EXPECT_EQ(kolo_start_timeline(s, path.c_str(), 1), KOLO_OK) << "same path again: no-op";
+  EXPECT_EQ(kolo_start_timeline(s, other.c_str(), 0), KOLO_INVALID_USAGE);
+  EXPECT_NE(std::string(kolo_last_error()).find(path), std::string::npos) << kolo_last_error();
+  float v[2] = {1, 2};
+  int64_t shape[1] = {2};
+  kolo_tensor_t t = hostTensor(v, 1, shape);
+  kolo_handle_t* h = nullptr;
+  ASSERT_EQ(kolo_allreduce_async(s, "c.timeline.op", &t, nullptr, &h), KOLO_OK);
+  ASSERT_EQ(kolo_handle_wait(h, 10.0), KOLO_OK) << kolo_last_error();
+  kolo_handle_free(h);
+  // A handle completes just before its event is written; a barrier's later cycle orders
+  // that write before the stop.
+  ASSERT_EQ(kolo_barrier_async(s, "c.timeline.barrier", nullptr, &h), KOLO_OK);
+  ASSERT_EQ(kolo_handle_wait(h, 10.0), KOLO_OK) << kolo_last_error();
+  kolo_handle_free(h);
+  ASSERT_EQ(kolo_stop_timeline(s), KOLO_OK);
+  const std::string trace = readFile(path);
+  EXPECT_EQ(trace.rfind("[\n", 0), 0u) << trace;
+  EXPECT_EQ(trace.substr(trace.size() - 3), "\n]\n") << "stop() closes the JSON array";
+  EXPECT_NE(trace.find("\"c.timeline.op\""), std::string::npos) << trace;
+  EXPECT_NE(trace.find("\"ALLREDUCE\""), std::string::npos) << trace;
+  EXPECT_NE(trace.find("CYCLE "), std::string::npos) << "mark_cycles=1 marks cycles";
+  // Ops after stop() are not recorded; a new start truncates and begins a fresh file.
+  ASSERT_EQ(kolo_allreduce_async(s, "c.timeline.after", &t, nullptr, &h), KOLO_OK);
+  ASSERT_EQ(kolo_handle_wait(h, 10.0), KOLO_OK);
+  kolo_handle_free(h);
+  EXPECT_EQ(readFile(path), trace);
+  ASSERT_EQ(kolo_start_timeline(s, other.c_str(), 0), KOLO_OK) << kolo_last_error();
+  EXPECT_EQ(kolo_shutdown(s), KOLO_OK);
+  EXPECT_EQ(readFile(other), "[\n\n]\n") << "shutdown closes an open timeline";
+  EXPECT_EQ(kolo_start_timeline(nullptr, path.c_str(), 0), KOLO_INVALID_USAGE);
 }
 
 }  // namespace

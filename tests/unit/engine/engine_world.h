@@ -5,16 +5,12 @@
 
 #include <gtest/gtest.h>
 
-#include <chrono>
-#include <condition_variable>
-#include <cstdio>
 #include <functional>
 #include <memory>
-#include <mutex>
-#include <thread>
 #include <vector>
 
 #include "kolo/core/engine.h"
+#include "support/threaded_world.h"
 #include "transport/loopback/loopback_transport.h"
 
 namespace kolo::test {
@@ -32,50 +28,20 @@ inline std::vector<Status> runEngines(int n, const EngineBody& body,
                                       double hardDeadlineSeconds = 60.0,
                                       std::shared_ptr<FaultPlan> faults = nullptr) {
   auto transports = makeLoopbackWorld(n, std::move(faults));
-  std::vector<Status> results(static_cast<size_t>(n));
-  std::mutex mu;
-  std::condition_variable cv;
-  int running = n;
-  std::vector<bool> finished(static_cast<size_t>(n), false);
-  std::vector<std::thread> threads;
-  for (int r = 0; r < n; ++r) {
-    threads.emplace_back([&, r] {
-      Status status;
-      {
+  return runRankThreads(
+      n,
+      [&](int r) {
         CommunicatorOptions options;
         options.timeoutSeconds = 20.0;
         auto comm =
             std::make_shared<Communicator>(transports[static_cast<size_t>(r)], nullptr, options);
         auto engine = core::Engine::create(comm, config);
-        if (!engine.hasValue()) {
-          status = engine.status();
-        } else {
-          status = body(*engine.value());
-          Status s = engine.value()->shutdown();
-          if (status.isOk()) status = s;
-        }
-      }
-      std::lock_guard lock(mu);
-      results[static_cast<size_t>(r)] = std::move(status);
-      finished[static_cast<size_t>(r)] = true;
-      --running;
-      cv.notify_all();
-    });
-  }
-  {
-    std::unique_lock lock(mu);
-    if (!cv.wait_for(lock, std::chrono::duration<double>(hardDeadlineSeconds),
-                     [&] { return running == 0; })) {
-      std::fprintf(stderr, "engine world of %d ranks hung; stuck ranks:", n);
-      for (int r = 0; r < n; ++r) {
-        if (!finished[static_cast<size_t>(r)]) std::fprintf(stderr, " %d", r);
-      }
-      std::fprintf(stderr, "\n");
-      std::abort();
-    }
-  }
-  for (auto& t : threads) t.join();
-  return results;
+        if (!engine.hasValue()) return engine.status();
+        Status status = body(*engine.value());
+        Status s = engine.value()->shutdown();
+        return status.isOk() ? s : status;
+      },
+      hardDeadlineSeconds, "engine world");
 }
 
 inline void expectAllOk(const std::vector<Status>& results) {

@@ -2,14 +2,15 @@
 
     import kolo.torch as hvd
 
-Differences are documented where they apply: Adasum and sparse allreduce raise
-KoloUnsupportedError; timelines are chosen at init() (KOLO_TIMELINE), so start_timeline()
-after init raises; CUDA tensors are staged through host memory.
+Differences are documented where they apply: Adasum, sparse allreduce and
+init(comm=<subset or MPI communicator>) raise KoloUnsupportedError naming what is missing.
+`import kolo.torch.distributed` also registers Kolo as a torch.distributed backend.
 """
 
 from .. import _runtime
-from ..errors import (KoloError, KoloInvalidArgumentError, KoloMismatchError, KoloPeerError,
-                      KoloTimeoutError, KoloUnsupportedError)
+from . import elastic
+from ..errors import (HostsUpdatedInterrupt, KoloError, KoloInvalidArgumentError,
+                      KoloMismatchError, KoloPeerError, KoloTimeoutError, KoloUnsupportedError)
 from ..process_sets import ProcessSet, add_process_set, global_process_set, remove_process_set
 from .compression import Compression
 from .functions import (allgather_object, broadcast_object, broadcast_optimizer_state,
@@ -29,20 +30,27 @@ from .sync_batch_norm import SyncBatchNorm
 HorovodInternalError = KoloError
 
 
-class HostsUpdatedInterrupt(KoloError):
-    """Horovod's elastic-mode interrupt; Kolo has no elastic mode, so it is never raised."""
-
 
 def init(comm=None, process_sets=None):
-    """Joins the job; `process_sets` (ProcessSet objects) are registered right after.
-    An MPI communicator (`comm`) is not supported."""
-    if comm is not None:
-        raise KoloUnsupportedError("init(comm=...) with an MPI communicator is not supported "
-                                   "by Kolo; start ranks with kolorun", "KOLO_INVALID_ARGUMENT")
+    """Joins the job kolorun (or mpirun) describes; `process_sets` (ProcessSet objects) are
+    registered right after, "dynamic" allows add_process_set() later (always allowed here).
+    `comm` may list every rank (what Horovod does by default); a subset of ranks or an mpi4py
+    communicator is not supported, since Kolo's world is the launcher's."""
+    if comm is not None and not isinstance(comm, (list, tuple, range)):
+        raise KoloUnsupportedError("init(comm=<MPI communicator>) is not supported by Kolo; start "
+                                   "ranks with kolorun or mpirun", "KOLO_INVALID_ARGUMENT")
     _runtime.init()
-    if process_sets == "dynamic":
+    if comm is not None and list(comm) not in ([], list(range(_runtime.size()))):
+        _runtime.shutdown()  # every rank passed the same comm, so every rank leaves here
+        raise KoloUnsupportedError("init(comm=%r): running on a subset of ranks is not supported "
+                                   "by Kolo; use a ProcessSet instead" % (list(comm),),
+                                   "KOLO_INVALID_ARGUMENT")
+    if process_sets is None or isinstance(process_sets, str):
+        if isinstance(process_sets, str) and process_sets.lower() != "dynamic":
+            raise ValueError("process_sets must be a list of ProcessSet or 'dynamic', not %r"
+                             % (process_sets,))
         return
-    for ps in process_sets or []:
+    for ps in process_sets:
         add_process_set(ps)
 
 
@@ -72,10 +80,18 @@ cross_size = _query(_runtime.cross_size)
 
 
 def is_homogeneous():
-    return True
+    """True when every host runs the same number of ranks (learned at init)."""
+    if not _runtime.is_initialized():
+        raise ValueError("Kolo has not been initialized; use hvd.init().")
+    return _runtime.is_homogeneous()
 
+
+# Build and backend queries. The *_built ones report what this libkolo.so was compiled with;
+# the *_enabled ones Horovod's run-time controllers (MPI, Gloo), which Kolo replaces with its
+# own coordinator and transports, so they are False. DDL, oneCCL and ROCm are never built.
 
 def mpi_threads_supported():
+    """False: Kolo does not share an MPI communicator with other MPI libraries (mpi4py)."""
     return False
 
 
@@ -84,7 +100,8 @@ def mpi_enabled():
 
 
 def mpi_built():
-    return False
+    """True when Kolo was built with Open MPI (mpirun bootstrap, KOLO_CPU_OPERATIONS=mpi)."""
+    return bool(_runtime.build_info().mpi)
 
 
 def gloo_enabled():
@@ -96,7 +113,10 @@ def gloo_built():
 
 
 def nccl_built():
-    return 0
+    """NCCL's version code (e.g. 22803) when CUDA tensors can run on NCCL, as Horovod
+    answers; 0 otherwise."""
+    info = _runtime.build_info()
+    return int(info.nccl_version) if info.nccl else 0
 
 
 def ddl_built():
@@ -108,8 +128,9 @@ def ccl_built():
 
 
 def cuda_built():
-    """False: CUDA tensors work, staged through host memory, but no GPU path is built in."""
-    return False
+    """True when the runtime serves CUDA tensors itself (NCCL or its host staging); without
+    it CUDA tensors still work, staged through host memory by this adapter."""
+    return bool(_runtime.build_info().cuda)
 
 
 def rocm_built():
@@ -117,15 +138,20 @@ def rocm_built():
 
 
 def start_timeline(file_path, mark_cycles=False):
-    raise KoloUnsupportedError(
-        "start_timeline() at run time is not supported by Kolo; set KOLO_TIMELINE=%s before "
-        "init() to record a timeline" % file_path, "KOLO_INVALID_USAGE")
+    """Starts writing a Chrome-trace timeline to `file_path` (rank 0 writes it, as with
+    HOROVOD_TIMELINE); `mark_cycles` adds a mark per coordinator cycle. Starting again with
+    the same path is a no-op; another path while one is open raises KoloError. Not collective.
+    Raises ValueError before init(), like Horovod."""
+    if not _runtime.is_initialized():
+        raise ValueError("Kolo has not been initialized; use hvd.init().")
+    _runtime.start_timeline(file_path, mark_cycles)
 
 
 def stop_timeline():
-    raise KoloUnsupportedError("stop_timeline() is not supported by Kolo; the timeline set "
-                               "with KOLO_TIMELINE is closed at shutdown()",
-                               "KOLO_INVALID_USAGE")
+    """Closes the timeline file as complete JSON; a no-op when none is open."""
+    if not _runtime.is_initialized():
+        raise ValueError("Kolo has not been initialized; use hvd.init().")
+    _runtime.stop_timeline()
 
 
 __all__ = [
@@ -144,5 +170,5 @@ __all__ = [
     "size", "local_rank", "local_size", "cross_rank", "cross_size", "is_homogeneous",
     "mpi_threads_supported", "mpi_enabled", "mpi_built", "gloo_enabled", "gloo_built",
     "nccl_built", "ddl_built", "ccl_built", "cuda_built", "rocm_built", "start_timeline",
-    "stop_timeline",
+    "stop_timeline", "elastic",
 ]

@@ -22,12 +22,14 @@ def broadcast_parameters(params, root_rank, prefix=None):
     if isinstance(params, dict):
         items = sorted(params.items())
     elif isinstance(params, list) or hasattr(params, "__iter__"):
-        items = list(params)
+        # (name, tensor) pairs as named_parameters() yields, or bare tensors as parameters()
+        # does; a bare tensor is named by its position, the same on every rank.
+        items = [p if isinstance(p, tuple) else ("#%d" % i, p) for i, p in enumerate(params)]
     else:
         raise ValueError("invalid params of type %s" % type(params).__name__)
     handles = []
     for name, p in items:
-        if isinstance(p, torch.autograd.Variable) or torch.is_tensor(p):
+        if torch.is_tensor(p):
             tensor = p.data if isinstance(p, torch.nn.Parameter) else p
             full = "%s%s" % (prefix or "", name)
             handles.append(mpi_ops.broadcast_async_(tensor, root_rank, name="param." + full))

@@ -16,6 +16,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kolo/base/status.h"
@@ -30,7 +31,8 @@ struct Tensor {
   void* output = nullptr;
   DataType dtype = DataType::kFloat32;
   std::vector<int64_t> shape;
-  int32_t device = -1;  // -1: host memory
+  int32_t device = -1;     // -1: host memory
+  void* stream = nullptr;  // CUDA tensors: the cudaStream_t that produced data (null: default)
 };
 
 struct OpOptions {
@@ -50,6 +52,15 @@ struct SessionConfig {
   std::optional<double> stallShutdownSeconds;
   std::optional<std::string> timelinePath;
 };
+
+// What this build of Kolo provides (compile-time facts; no device or session needed).
+struct BuildInfo {
+  bool mpi = false;     // Open MPI backend and mpirun bootstrap (KOLO_WITH_MPI)
+  bool cuda = false;    // CUDA tensors served by the runtime (KOLO_WITH_CUDA)
+  bool nccl = false;    // the NCCL backend for them (KOLO_WITH_NCCL)
+  int ncclVersion = 0;  // e.g. 22803; 0 without NCCL
+};
+BuildInfo buildInfo();
 
 class Handle {
  public:
@@ -108,6 +119,15 @@ class Session {
   // Collective over every rank, called in the same order everywhere; returns the set's id.
   Expected<int32_t> addProcessSet(const std::vector<int32_t>& ranks) const;
   Status removeProcessSet(int32_t id) const;
+
+  // A Chrome-trace timeline (what KOLO_TIMELINE writes), started and stopped at run time;
+  // rank 0 writes it, elsewhere both are no-ops. Starting again with the open file's path is
+  // a no-op, another path while one is open is kInvalidUsage; stopping with none open is a
+  // no-op. markCycles adds a mark per coordinator cycle.
+  Status startTimeline(const std::string& path, bool markCycles = false) const;
+  Status stopTimeline() const;
+  // Elastic jobs: {generation joined, newest published}; {-1, -1} otherwise.
+  Expected<std::pair<int64_t, int64_t>> membershipGeneration() const;
 
   // Collective: returns once every rank shut down (or the shutdown timeout passed). Ops still
   // pending fail with kAborted. The Session (and its copies) is unusable afterwards.

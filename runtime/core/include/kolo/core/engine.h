@@ -5,6 +5,7 @@
 // There is no global state: several Engines (e.g. ranks as threads in tests) coexist.
 // Thread: submit/shutdown on any caller thread; collectives run on the coordinator threads.
 #pragma once
+#include <optional>
 
 #include <cstdint>
 #include <map>
@@ -22,7 +23,15 @@
 
 namespace kolo::core {
 
+struct RankPlacement {
+  int localRank = 0;
+  int localSize = 1;
+  int crossRank = 0;
+  int crossSize = 1;
+};
+
 class ProcessSetRuntime;
+class JobAbortWatcher;
 struct EngineShared;
 
 // A tensor the caller owns. `data` is the input; allreduce and broadcast write the result to
@@ -34,6 +43,9 @@ struct TensorArg {
   DataType dtype = DataType::kFloat32;
   std::vector<int64_t> shape;
   int32_t device = kCpuDevice;
+  // CUDA tensors: the cudaStream_t the caller produced `data` on (null: the legacy default
+  // stream). Kolo's work waits for it, and it waits for Kolo's result.
+  void* stream = nullptr;
 };
 
 struct OpOptions {
@@ -58,6 +70,13 @@ class Engine {
 
   int rank() const;
   int size() const;
+  // Local and cross placement when the engine computed it (an elastic job renumbers ranks per
+  // membership generation); empty when the launcher's environment says it.
+  const std::optional<RankPlacement>& placement() const { return placement_; }
+  // Elastic jobs: the membership generation this engine joined, and the newest kolorun has
+  // published (a later one means ranks left or joined). -1 for both outside an elastic job.
+  int64_t joinedGeneration() const { return joinedGeneration_; }
+  Expected<int64_t> latestGeneration() const;
   const EngineConfig& config() const { return config_; }
 
   Expected<Handle> allreduce(const std::string& name, const TensorArg& tensor,
@@ -88,6 +107,12 @@ class Engine {
   // Global ranks of a set, ascending; kInvalidArgument for an unknown id.
   Expected<std::vector<int32_t>> processSetMembers(int32_t id) const;
 
+  // Starts writing a Chrome-trace timeline to `path` (rank 0 writes it; elsewhere a no-op).
+  // Again with the same path: no-op; another path while one is open: kInvalidUsage.
+  Status startTimeline(const std::string& path, bool markCycles);
+  // Closes the timeline file as complete JSON; a no-op when none is open.
+  Status stopTimeline();
+
   // Waits (up to the config's shutdown timeout) until every rank has asked to shut down, then
   // stops the coordinators; ops that never completed fail with kAborted. Idempotent.
   Status shutdown();
@@ -108,6 +133,10 @@ class Engine {
   std::shared_ptr<EngineShared> shared_;  // transport lock and timeline, shared by the sets
   bool shutDown_ = false;                 // guarded by setsMutex_
   std::unique_ptr<KvStore> store_;        // kept alive for transports that use it after connect
+  std::unique_ptr<JobAbortWatcher> abortWatcher_;  // under kolorun: its verdicts, our heartbeat
+  std::optional<RankPlacement> placement_;  // set by an elastic join
+  int64_t joinedGeneration_ = -1;
+  std::string elasticJob_;  // the launcher's job id, where the generation keys live
 };
 
 }  // namespace kolo::core
