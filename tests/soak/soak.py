@@ -64,7 +64,7 @@ def main():
     rng = np.random.default_rng(12345)  # the same stream on every rank: same op sequence
     start = time.monotonic()
     warm_until = start + min(60.0, seconds / 5)
-    baseline, samples = None, []
+    baseline, samples, next_sample = None, [], 0.0
     ops = wrong = elements = 0
     step = 0
     while True:
@@ -113,8 +113,9 @@ def main():
         now = time.monotonic()
         if baseline is None and now >= warm_until:
             baseline = resources()
-        if step % 200 == 0:
+        if baseline is not None and now >= next_sample:
             samples.append(dict(resources(), t=round(now - start, 1), ops=ops))
+            next_sample = now + 2.0
     kolo.barrier()
     final = resources()
     kolo.shutdown()
