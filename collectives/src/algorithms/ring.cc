@@ -5,7 +5,9 @@
 #include "algorithms/internal.h"
 #include "algorithms/request_list.h"
 #include "kolo/base/fault_injection.h"
+#include "kolo/collectives/host_layout.h"
 #include "kolo/collectives/reduce.h"
+#include "kolo/collectives/topology.h"
 
 namespace kolo::coll {
 
@@ -36,7 +38,15 @@ RingPlan ringPlanFromCounts(std::span<const size_t> counts) {
 
 Status runRing(Communicator& comm, const RingPlan& plan, void* buffer, uint64_t tagBase) {
   const int n = comm.size();
-  const int r = comm.rank();
+  // This rank's position on the ring (its rank, unless the plan orders the ring).
+  const int r =
+      plan.order.empty()
+          ? comm.rank()
+          : static_cast<int>(std::find(plan.order.begin(), plan.order.end(), comm.rank()) -
+                             plan.order.begin());
+  auto rankAt = [&plan](int position) {
+    return plan.order.empty() ? position : plan.order[position];
+  };
   const int steps = plan.reduceSteps + plan.gatherSteps;
   if (n == 1 || steps == 0) return Status::ok();
   const size_t esize = dataTypeSize(plan.type);
@@ -49,8 +59,8 @@ Status runRing(Communicator& comm, const RingPlan& plan, void* buffer, uint64_t 
     size_t elems = std::min(chunkElems, plan.length[s] - first);
     return std::span<std::byte>(base + (plan.offset[s] + first) * esize, elems * esize);
   };
-  Channel& left = comm.peer(segment(r - 1));
-  Channel& right = comm.peer(segment(r + 1));
+  Channel& left = comm.peer(rankAt(segment(r - 1)));
+  Channel& right = comm.peer(rankAt(segment(r + 1)));
   const Deadline deadline = comm.opDeadline();
 
   // Incoming data of a reducing step lands in scratch slots first (the local segment is the
@@ -137,6 +147,13 @@ Status ringAllreduce(Communicator& comm, void* buffer, size_t count, DataType ty
   plan.reduceSteps = n - 1;
   plan.gatherSteps = n - 1;
   plan.divisor = op == ReduceOp::kAverage ? n : 0;
+  // Across hosts, each host's ranks sit next to each other on the ring, so only numHosts of
+  // its n edges cross the network, whatever order the launcher numbered the ranks in.
+  if (const HostLayout* layout = comm.hostLayout(); layout && layout->spansHosts()) {
+    std::vector<RankPlacement> placements(static_cast<size_t>(n));
+    for (int q = 0; q < n; ++q) placements[q].host = std::to_string(layout->hostOf[q]);
+    plan.order = topologyRingOrder(placements);
+  }
   return runRing(comm, plan, buffer, tagBase);
 }
 

@@ -31,6 +31,9 @@ struct RingPlan {
   int shift = 0;
   // After its last reduction step a segment is divided by this (kAverage); 0 = no division.
   int64_t divisor = 0;
+  // Ring positions: order[p] is the rank at position p (empty: rank order). Only for plans
+  // whose segments are not tied to ranks (allreduce); neighbours and segments follow positions.
+  std::vector<int> order;
 };
 
 // Segments of ~count/n elements: the first count % n segments get one element more.
