@@ -121,7 +121,7 @@ def shutdown():
         _initialized = False
         status = lib.kolo_shutdown(None)
         # The runtime no longer touches any buffer: drop the table so memory can be freed.
-        for op in _ops.values():
+        for op in list(_ops.values()):
             lib.kolo_handle_free(op.handle)
         _ops.clear()
     check(status)
@@ -173,6 +173,25 @@ def _shape_array(shape):
     return array
 
 
+_cached_descs = {}  # (data, output, dtype, shape, device, stream) -> (byref(desc), shape)
+
+
+def _describe_ref(buf, output):
+    """byref() of a descriptor for the submitting call, and what keeps it alive. Training
+    submits the same gradient buffers every step, so descriptors are cached by their content
+    (addresses and shape, not the tensors: the C library copies them during the call)."""
+    key = (buf.ptr, output.ptr if output is not None else None, buf.dtype, buf.shape,
+           buf.device, buf.stream)
+    cached = _cached_descs.get(key)
+    if cached is None:
+        desc, shape = describe(buf, output)
+        cached = (ctypes.byref(desc), shape)
+        if len(_cached_descs) >= _MAX_CACHED:
+            _cached_descs.clear()
+        _cached_descs[key] = cached
+    return cached
+
+
 def describe(buf, output=None):
     desc = _lib.TensorDesc.from_buffer_copy(_TENSOR_DEFAULTS)
     desc.data = buf.ptr
@@ -221,10 +240,9 @@ def _new_options(op, prescale, postscale, root_rank, process_set, splits=None):
 
 
 def _register(handle, keepalive, finish):
-    op = _Op(handle, keepalive, finish)
-    with _lock:
-        key = next(_next_handle)
-        _ops[key] = op
+    # next() on itertools.count and one dict store are atomic under the GIL: no lock needed.
+    key = next(_next_handle)
+    _ops[key] = _Op(handle, keepalive, finish)
     return key
 
 
@@ -236,12 +254,15 @@ def submit(kind, name, buf, output=None, finish=None, op=_lib.SUM, prescale=1.0,
            root_rank=0, process_set=0, splits=None):
     """Starts a single-tensor op (`kind` is allreduce, allgather, broadcast, alltoall or
     reducescatter) and returns an integer handle for poll() and synchronize()."""
-    require_init()
-    desc, shape = describe(buf, output)
+    if not _initialized:
+        require_init()
+    desc_ref, shape = _describe_ref(buf, output)
     o, splits = options(op, prescale, postscale, root_rank, process_set, splits)
     handle = ctypes.c_void_p()
     fn = _SUBMIT_FNS.get(kind) or getattr(lib, "kolo_%s_async" % kind)
-    check(fn(None, name.encode(), ctypes.byref(desc), ctypes.byref(o), ctypes.byref(handle)))
+    status = fn(None, name.encode(), desc_ref, ctypes.byref(o), ctypes.byref(handle))
+    if status:
+        raise_last(status)
     return _register(handle, (buf, output, shape, splits), finish)
 
 
@@ -280,8 +301,7 @@ def submit_join(process_set=0):
 
 
 def _lookup(key):
-    with _lock:
-        op = _ops.get(key)
+    op = _ops.get(key)
     if op is None:
         raise KoloError("handle %r is unknown or was already synchronized" % (key,),
                         "KOLO_INVALID_ARGUMENT")
@@ -311,8 +331,7 @@ def synchronize(key):
         check(status)
         return op.finish(op.handle) if op.finish else None
     finally:
-        with _lock:
-            _ops.pop(key, None)
+        _ops.pop(key, None)
         lib.kolo_handle_free(op.handle)
 
 
