@@ -267,3 +267,35 @@ PY
 add_section 70-hierarchical "Hierarchical allreduce across two simulated hosts" \
   "$out/hier/hier_summary.txt" \
   "kolorun -np 4 -H a:2,b:2 --local-hosts -x KOLO_ALLREDUCE_ALGO=hier|ring kolo-bench allreduce $(echo "${hier_sizes[@]}" "${hier_iters[@]}") --inplace 1"
+
+# ---- block: Kolo's Open MPI backend against its own transports --------------------------------
+# The same kolo-bench under mpirun -np 2 with KOLO_CPU_OPERATIONS=mpi (collectives on Open MPI)
+# and =kolo (Kolo's shm transport), at the hierarchical block's sizes, alternated REPS times.
+mkdir -p "$out/mpi_backend"
+for rep in $(seq 1 "$reps"); do
+  for ops in mpi kolo; do
+    run "mpi_backend_np2_${ops}_$rep" "${mpi[@]}" -np 2 -x KOLO_CPU_OPERATIONS=$ops "$bench" \
+      allreduce "${hier_sizes[@]}" "${hier_iters[@]}" --inplace 1 \
+      --json "$out/mpi_backend/np2_${ops}_$rep.json"
+  done
+done
+/usr/bin/python3 - "$out/mpi_backend" "$reps" >"$out/mpi_backend/summary.txt" <<'PY'
+import json, statistics, sys
+
+folder, reps = sys.argv[1], int(sys.argv[2])
+busbw = {}  # (operations, bytes) -> [GB/s per rep]
+for ops in ("mpi", "kolo"):
+    for rep in range(1, reps + 1):
+        for row in json.load(open(f"{folder}/np2_{ops}_{rep}.json"))["results"]:
+            busbw.setdefault((ops, row["bytes"]), []).append(row["in_place"]["busbw"])
+print("allreduce float32 sum in place, mpirun -np 2, KOLO_CPU_OPERATIONS=mpi vs kolo")
+print(f"median busbw (GB/s) over {reps} run(s)")
+print(f"{'size':>10} {'mpi':>8} {'kolo':>8} {'kolo/mpi':>10}")
+for size in sorted({b for _, b in busbw}):
+    m = statistics.median(busbw[("mpi", size)])
+    k = statistics.median(busbw[("kolo", size)])
+    print(f"{size >> 20:>7} MiB {m:>8.2f} {k:>8.2f} {k / m if m else float('nan'):>10.2f}")
+PY
+add_section 75-mpi-backend "Open MPI backend against Kolo's transports" \
+  "$out/mpi_backend/summary.txt" \
+  "mpirun -np 2 -x KOLO_CPU_OPERATIONS=mpi|kolo kolo-bench allreduce $(echo "${hier_sizes[@]}" "${hier_iters[@]}") --inplace 1"
