@@ -3,7 +3,10 @@
 #include <fmt/format.h>
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdlib>
+#include <mutex>
 #include <thread>
 
 #include "kolo/base/fault_injection.h"
@@ -23,9 +26,20 @@ struct JobAbortWatcher::State {
 namespace {
 
 // Set by an atexit handler registered after the store (and OpenSSL, which cleans up at exit)
-// was first used, so it runs first: a watcher whose session was never shut down must not touch
-// the store while the process's statics are being destroyed.
+// was first used, so it runs first: a watcher must not touch the store while the process's
+// statics are being destroyed. A watcher may still be inside a store get when the process
+// exits (stop() does not wait for it: the get lasts up to a heartbeat), and that get verifies
+// its reply with OpenSSL; so the handler also waits for running watchers to return.
 std::atomic<bool> gExiting{false};
+std::mutex gRunningMutex;
+std::condition_variable gRunningDone;
+int gRunning = 0;  // watcher threads inside watch(); guarded by gRunningMutex
+
+void waitForWatchersAtExit() {
+  gExiting.store(true);
+  std::unique_lock lock(gRunningMutex);
+  gRunningDone.wait_for(lock, std::chrono::seconds(5), [] { return gRunning == 0; });
+}
 
 void watch(const std::shared_ptr<JobAbortWatcher::State>& state) {
   const std::string abortKey = jobAbortKey(state->options.jobId);
@@ -72,8 +86,6 @@ Expected<std::unique_ptr<JobAbortWatcher>> JobAbortWatcher::start(JobAbortWatche
   KOLO_RETURN_IF_ERROR(
       state->store->set(jobHeartbeatKey(state->options.jobId, state->options.rank) + "/state",
                         fmt::format("open {}", state->options.heartbeatSeconds)));
-  static const bool exitHook = std::atexit([] { gExiting.store(true); }) == 0;
-  (void)exitHook;
   setJobAbortWatched(true);
   std::weak_ptr<State> weak = state;
   setJobAbortPublisher([weak](const PeerFailure& failure) {
@@ -85,7 +97,19 @@ Expected<std::unique_ptr<JobAbortWatcher>> JobAbortWatcher::start(JobAbortWatche
       (void)s->store->set(jobAbortKey(s->options.jobId), failure.encode());
     }
   });
-  std::thread([state] { watch(state); }).detach();
+  static const bool exitWait = std::atexit(waitForWatchersAtExit) == 0;
+  (void)exitWait;
+  {
+    std::lock_guard lock(gRunningMutex);
+    ++gRunning;
+  }
+  std::thread([state]() mutable {
+    watch(state);
+    state.reset();  // the store connection closes before an exiting process may go on
+    std::lock_guard lock(gRunningMutex);
+    --gRunning;
+    gRunningDone.notify_all();
+  }).detach();
   return std::unique_ptr<JobAbortWatcher>(new JobAbortWatcher(std::move(state)));
 }
 
