@@ -247,23 +247,9 @@ for rep in $(seq 1 "$reps"); do
       --inplace 1 --json "$out/hier/np4_2x2_${algo}_$rep.json"
   done
 done
-/usr/bin/python3 - "$out/hier" "$reps" >"$out/hier/hier_summary.txt" <<'PY'
-import json, statistics, sys
-
-folder, reps = sys.argv[1], int(sys.argv[2])
-busbw = {}  # (algo, bytes) -> [GB/s per rep]
-for algo in ("hier", "ring"):
-    for rep in range(1, reps + 1):
-        for row in json.load(open(f"{folder}/np4_2x2_{algo}_{rep}.json"))["results"]:
-            busbw.setdefault((algo, row["bytes"]), []).append(row["in_place"]["busbw"])
-print("allreduce float32 sum in place, np=4 as hosts a:2,b:2 (kolorun --local-hosts)")
-print(f"median busbw (GB/s) over {reps} run(s)")
-print(f"{'size':>10} {'hier':>8} {'ring':>8} {'hier/ring':>10}")
-for size in sorted({b for _, b in busbw}):
-    h = statistics.median(busbw[("hier", size)])
-    r = statistics.median(busbw[("ring", size)])
-    print(f"{size >> 20:>7} MiB {h:>8.2f} {r:>8.2f} {h / r if r else float('nan'):>10.2f}")
-PY
+/usr/bin/python3 "$here/compare_variants.py" "$out/hier" "$reps" \
+  "allreduce float32 sum in place, np=4 as hosts a:2,b:2 (kolorun --local-hosts)" \
+  "np4_2x2_{variant}_{rep}.json" hier ring >"$out/hier/hier_summary.txt"
 add_section 70-hierarchical "Hierarchical allreduce across two simulated hosts" \
   "$out/hier/hier_summary.txt" \
   "kolorun -np 4 -H a:2,b:2 --local-hosts -x KOLO_ALLREDUCE_ALGO=hier|ring kolo-bench allreduce $(echo "${hier_sizes[@]}" "${hier_iters[@]}") --inplace 1"
@@ -279,23 +265,9 @@ for rep in $(seq 1 "$reps"); do
       --json "$out/mpi_backend/np2_${ops}_$rep.json"
   done
 done
-/usr/bin/python3 - "$out/mpi_backend" "$reps" >"$out/mpi_backend/summary.txt" <<'PY'
-import json, statistics, sys
-
-folder, reps = sys.argv[1], int(sys.argv[2])
-busbw = {}  # (operations, bytes) -> [GB/s per rep]
-for ops in ("mpi", "kolo"):
-    for rep in range(1, reps + 1):
-        for row in json.load(open(f"{folder}/np2_{ops}_{rep}.json"))["results"]:
-            busbw.setdefault((ops, row["bytes"]), []).append(row["in_place"]["busbw"])
-print("allreduce float32 sum in place, mpirun -np 2, KOLO_CPU_OPERATIONS=mpi vs kolo")
-print(f"median busbw (GB/s) over {reps} run(s)")
-print(f"{'size':>10} {'mpi':>8} {'kolo':>8} {'kolo/mpi':>10}")
-for size in sorted({b for _, b in busbw}):
-    m = statistics.median(busbw[("mpi", size)])
-    k = statistics.median(busbw[("kolo", size)])
-    print(f"{size >> 20:>7} MiB {m:>8.2f} {k:>8.2f} {k / m if m else float('nan'):>10.2f}")
-PY
+/usr/bin/python3 "$here/compare_variants.py" "$out/mpi_backend" "$reps" \
+  "allreduce float32 sum in place, mpirun -np 2, KOLO_CPU_OPERATIONS=kolo vs mpi" \
+  "np2_{variant}_{rep}.json" kolo mpi >"$out/mpi_backend/summary.txt"
 add_section 75-mpi-backend "Open MPI backend against Kolo's transports" \
   "$out/mpi_backend/summary.txt" \
   "mpirun -np 2 -x KOLO_CPU_OPERATIONS=mpi|kolo kolo-bench allreduce $(echo "${hier_sizes[@]}" "${hier_iters[@]}") --inplace 1"

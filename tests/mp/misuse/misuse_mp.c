@@ -10,28 +10,10 @@
 #include <time.h>
 
 #include "kolo.h"
+#include "support/c_rank_check.h"
 
-static int g_failures = 0;
-static int g_rank = -1;
-
-#define CHECK(cond, ...)                                  \
-  do {                                                    \
-    if (!(cond)) {                                        \
-      printf("FAIL rank %d line %d: ", g_rank, __LINE__); \
-      printf(__VA_ARGS__);                                \
-      printf(" [last error: %s]\n", kolo_last_error());   \
-      fflush(stdout);                                     \
-      ++g_failures;                                       \
-    }                                                     \
-  } while (0)
 
 #define WAIT_TIMEOUT 60.0
-
-static double now_seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static kolo_tensor_t tensor_of(void* data, kolo_dtype_t dtype, int32_t ndim, const int64_t* shape) {
   kolo_tensor_t t;
