@@ -86,3 +86,13 @@ def write_json(path, data):
         json.dump(data, f, indent=2, sort_keys=True)
         f.write("\n")
     os.replace(tmp, path)
+
+
+def parse_variants(parser, text, known):
+    """The --variants comma list, checked against the variants a script knows."""
+    variants = [v for v in text.split(",") if v]
+    unknown = set(variants) - set(known)
+    if unknown:
+        parser.error("unknown variants %s" % ", ".join(sorted(unknown)))
+    return variants
+

@@ -32,8 +32,8 @@ import torch
 import torch.distributed as dist
 
 import kolo.torch as kt
-from bench_common import (read_workload, slowest, summarize, timed, total_over_ranks,
-                          workload_path, write_json)
+from bench_common import (parse_variants, read_workload, slowest, summarize, timed,
+                          total_over_ranks, workload_path, write_json)
 
 VARIANTS = ("kolo", "torch_async", "torch_buckets")
 _PATTERN_PERIOD = 97  # pattern values stay small integers: every sum and average is exact
@@ -53,10 +53,7 @@ def parse_args():
                    "MASTER_PORT from kolorun)")
     p.add_argument("--json", help="rank 0 writes the figures here")
     args = p.parse_args()
-    args.variants = [v for v in args.variants.split(",") if v]
-    unknown = set(args.variants) - set(VARIANTS)
-    if unknown:
-        p.error("unknown variants %s" % ", ".join(sorted(unknown)))
+    args.variants = parse_variants(p, args.variants, VARIANTS)
     if args.steps < 1 or args.rounds < 1 or args.warmup < 0:
         p.error("--steps and --rounds must be positive, --warmup non-negative")
     return args

@@ -24,7 +24,8 @@ import torch
 
 import kolo
 import kolo.torch as kt
-from bench_common import slowest, summarize, timed, total_over_ranks, write_json
+from bench_common import (parse_variants, slowest, summarize, timed, total_over_ranks,
+                          write_json)
 
 VARIANTS = ("numpy", "torch", "torch_inplace")
 
@@ -37,10 +38,7 @@ def parse_args():
     p.add_argument("--variants", default=",".join(VARIANTS))
     p.add_argument("--json", help="rank 0 writes the figures here")
     args = p.parse_args()
-    args.variants = [v for v in args.variants.split(",") if v]
-    unknown = set(args.variants) - set(VARIANTS)
-    if unknown:
-        p.error("unknown variants %s" % ", ".join(sorted(unknown)))
+    args.variants = parse_variants(p, args.variants, VARIANTS)
     if args.iters < 1 or args.rounds < 1 or args.warmup < 0:
         p.error("--iters and --rounds must be positive, --warmup non-negative")
     return args
