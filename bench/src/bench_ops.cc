@@ -259,15 +259,17 @@ Status CollectiveBench::run(Communicator& comm, const SizeShape& shape) {
                              config_.algorithm);
     case Collective::kAllgather:
       if (inPlace()) send = recv_->data + static_cast<size_t>(config_.rank) * blockBytes;
-      return coll::allgather(comm, send, recv_->data, blockBytes);
+      return coll::allgather(comm, send, recv_->data, blockBytes, config_.algorithm);
     case Collective::kBroadcast:
-      return coll::broadcast(comm, recv_->data, static_cast<size_t>(shape.bytes), config_.root);
+      return coll::broadcast(comm, recv_->data, static_cast<size_t>(shape.bytes), config_.root,
+                             config_.algorithm);
     case Collective::kReduceScatter: {
       std::vector<size_t> counts(static_cast<size_t>(config_.worldSize), blockCount(shape));
-      return coll::reduceScatter(comm, send, recv_->data, counts, config_.type, config_.op);
+      return coll::reduceScatter(comm, send, recv_->data, counts, config_.type, config_.op,
+                                 config_.algorithm);
     }
     case Collective::kAlltoall:
-      return coll::alltoall(comm, send, recv_->data, blockBytes);
+      return coll::alltoall(comm, send, recv_->data, blockBytes, config_.algorithm);
   }
   return makeStatus(Code::kInternal, "unknown collective");
 }

@@ -48,7 +48,7 @@ struct OpConfig {
   DataType type = DataType::kFloat32;
   ReduceOp op = ReduceOp::kSum;
   int root = 0;
-  coll::AllreduceAlgorithm algorithm = coll::AllreduceAlgorithm::kAuto;
+  std::string algorithm{coll::kAutoAlgorithm};  // a registry name for the collective, or auto
   int rank = 0;
   int worldSize = 1;
   // In place, as nccl-tests defines it: allreduce, reducescatter and alltoall with send ==

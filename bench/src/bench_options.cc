@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "kolo/base/env.h"
+#include "kolo/collectives/algorithm_registry.h"
 
 namespace kolo::bench {
 namespace {
@@ -44,10 +45,37 @@ Expected<uint64_t> parseSizeOption(const std::string& option, const std::string&
   return *bytes;
 }
 
+// --algo's help, from the algorithm registry: every collective's algorithm names.
+std::string algorithmHelp() {
+  std::string text = "algorithm of the collective (raw path): auto, or";
+  for (coll::CollectiveKind kind : coll::kAllCollectiveKinds) {
+    if (kind == coll::CollectiveKind::kBarrier) continue;
+    text += fmt::format(" {} {};", coll::collectiveName(kind), coll::algorithmNames(kind));
+  }
+  text.pop_back();
+  return text;
+}
+
 }  // namespace
 
 std::string_view benchPathName(BenchPath path) {
   return path == BenchPath::kRuntime ? "runtime" : "raw";
+}
+
+coll::CollectiveKind collectiveKind(Collective c) {
+  switch (c) {
+    case Collective::kAllreduce:
+      return coll::CollectiveKind::kAllreduce;
+    case Collective::kAllgather:
+      return coll::CollectiveKind::kAllgather;
+    case Collective::kBroadcast:
+      return coll::CollectiveKind::kBroadcast;
+    case Collective::kReduceScatter:
+      return coll::CollectiveKind::kReduceScatter;
+    case Collective::kAlltoall:
+      return coll::CollectiveKind::kAlltoall;
+  }
+  return coll::CollectiveKind::kAllreduce;
 }
 
 std::string_view collectiveName(Collective c) {
@@ -119,8 +147,7 @@ Expected<BenchOptions> parseBenchOptions(int argc, const char* const* argv) {
       ->capture_default_str();
   app.add_option("-o,--op", op, "sum | avg | min | max | prod")->capture_default_str();
   app.add_option("-r,--root", options.root, "broadcast root")->capture_default_str();
-  app.add_option("--algo", algo, "allreduce algorithm: auto | ring | rd | shm")
-      ->capture_default_str();
+  app.add_option("--algo", algo, algorithmHelp())->capture_default_str();
   app.add_option("--inplace", placement,
                  "both (out-of-place and in-place columns), 1 (in place only) or 0 (out of "
                  "place only)")

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "kolo/base/status.h"
+#include "kolo/collectives/algorithm_policy.h"
 #include "kolo/collectives/dtype.h"
 
 namespace kolo::bench {
@@ -24,6 +25,8 @@ enum class BenchPath { kRaw, kRuntime };
 std::string_view benchPathName(BenchPath path);
 
 std::string_view collectiveName(Collective c);
+// The algorithm registry's name for the same collective.
+coll::CollectiveKind collectiveKind(Collective c);
 std::optional<Collective> parseCollective(std::string_view name);
 // Whether the collective combines values (and so has a meaningful redop column).
 bool collectiveReduces(Collective c);
@@ -58,7 +61,7 @@ struct BenchOptions {
   DataType dtype = DataType::kFloat32;
   ReduceOp op = ReduceOp::kSum;
   int root = 0;
-  // --algo as typed; main resolves it with coll::parseAllreduceAlgorithm (the registry owns
+  // --algo as typed; main resolves it with coll::resolveAlgorithm (the registry owns
   // the names), so a typo fails before any size runs.
   std::string algorithmName = "auto";
   bool checkEveryIteration = false;

@@ -225,12 +225,9 @@ Expected<bool> checkBaseline(const BenchOptions& options, const nlohmann::json& 
 }
 
 Expected<int> runBenchmark(const BenchOptions& options, int* argc, char*** argv) {
-  auto algorithm = coll::parseAllreduceAlgorithm(options.algorithmName);
-  if (!algorithm) {
-    return makeStatus(Code::kInvalidArgument,
-                      "unknown --algo '{}' (expected auto, ring, rd or shm)",
-                      options.algorithmName);
-  }
+  const coll::CollectiveKind kind = collectiveKind(options.collective);
+  auto algorithm = coll::resolveAlgorithm(kind, options.algorithmName);
+  if (!algorithm) return algorithm.status().withContext("--algo");
   KOLO_ASSIGN_OR_RETURN(World world, connect(options, argc, argv));
   if (options.topology) {
     KOLO_ASSIGN_OR_RETURN(
@@ -268,11 +265,9 @@ Expected<int> runBenchmark(const BenchOptions& options, int* argc, char*** argv)
   std::vector<SizeShape> shapes = shapedSweep(options, comm.size());
   if (options.collective == Collective::kAllreduce) {
     for (const auto& shape : shapes) {
-      coll::AllreduceAlgorithm chosen = *algorithm == coll::AllreduceAlgorithm::kAuto
-                                            ? coll::selectAllreduce(comm, shape.bytes)
-                                            : *algorithm;
-      info.algorithmBySize.emplace_back(shape.bytes,
-                                        std::string(coll::allreduceAlgorithmName(chosen)));
+      const coll::AlgorithmEntry& chosen =
+          *algorithm != nullptr ? **algorithm : coll::selectAlgorithm(comm, kind, shape.bytes);
+      info.algorithmBySize.emplace_back(shape.bytes, std::string(chosen.name));
     }
   }
   printOnRankZero(comm, formatPreamble(info) + formatTableHeader(info));
@@ -281,7 +276,7 @@ Expected<int> runBenchmark(const BenchOptions& options, int* argc, char*** argv)
   KOLO_ASSIGN_OR_RETURN(
       std::unique_ptr<CollectiveBench> bench,
       CollectiveBench::create(OpConfig{options.collective, options.dtype, options.op, options.root,
-                                       *algorithm, comm.rank(), comm.size(), false},
+                                       options.algorithmName, comm.rank(), comm.size(), false},
                               maxBytes));
   const std::vector<bool> sides = sidesToRun(options);
   // Open MPI runs once per size, next to the side it is compared with (see peerSide).

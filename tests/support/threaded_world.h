@@ -28,6 +28,7 @@ struct ThreadedWorldOptions {
   double opTimeoutSeconds = 30.0;     // CommunicatorOptions::timeoutSeconds of every rank
   double hardDeadlineSeconds = 90.0;  // past this the test binary aborts
   std::shared_ptr<FaultPlan> faults;  // optional, shared with the loopback world
+  coll::SelectionPolicy algorithms;   // CommunicatorOptions::algorithms of every rank
 };
 
 // Runs body(rank) for every rank of n, each on its own thread, and collects the Statuses; a body
@@ -86,6 +87,7 @@ inline std::vector<Status> runThreadedWorld(int n, const RankBody& body,
       [&](int r) {
         CommunicatorOptions commOptions;
         commOptions.timeoutSeconds = options.opTimeoutSeconds;
+        commOptions.algorithms = options.algorithms;
         Communicator comm(transports[static_cast<size_t>(r)], nullptr, commOptions);
         return body(comm);
       },

@@ -14,8 +14,25 @@
 
 namespace kolo::coll {
 
+Status runRingAllgather(Communicator& comm, const CollectiveArgs& a) {
+  const int n = comm.size();
+  const int r = comm.rank();
+  RingPlan plan = ringPlanFromCounts(a.counts);
+  auto* own = static_cast<std::byte*>(a.recv) + plan.offset[r];
+  // memmove: send may be recv itself (in place), overlapping the own block.
+  if (a.counts[r] != 0 && a.send != own) std::memmove(own, a.send, a.counts[r]);
+  if (n == 1) return Status::ok();
+  plan.type = DataType::kUInt8;
+  plan.gatherSteps = n - 1;
+  return runRing(comm, plan, a.recv, a.tagBase);
+}
+
+Status runHierarchicalAllgather(Communicator& comm, const CollectiveArgs& a) {
+  return hierarchicalAllgatherv(comm, a.send, a.recv, a.counts);
+}
+
 Status allgatherv(Communicator& comm, const void* send, void* recv,
-                  std::span<const size_t> bytesPerRank) {
+                  std::span<const size_t> bytesPerRank, std::string_view algorithm) {
   constexpr const char* kWhat = "allgatherv";
   const int n = comm.size();
   const int r = comm.rank();
@@ -23,28 +40,23 @@ Status allgatherv(Communicator& comm, const void* send, void* recv,
   const size_t total = std::accumulate(bytesPerRank.begin(), bytesPerRank.end(), size_t{0});
   KOLO_RETURN_IF_ERROR(checkBuffer(send, bytesPerRank[r], "send").withContext(kWhat));
   KOLO_RETURN_IF_ERROR(checkBuffer(recv, total, "recv").withContext(kWhat));
+  KOLO_ASSIGN_OR_RETURN(const AlgorithmEntry* requested,
+                        resolveAlgorithm(CollectiveKind::kAllgather, algorithm));
   const uint64_t tagBase = comm.beginCollective();
-  if (NativeCollectives* native = comm.transport().nativeCollectives(); native && n > 1) {
+  NativeCollectives* native = comm.transport().nativeCollectives();
+  if (requested == nullptr && native != nullptr && n > 1) {
     if (auto s = native->allgatherv(send, recv, bytesPerRank, comm.opDeadline())) {
       return s->withContext(fmt::format("{} ({})", kWhat, native->name()));
     }
   }
-  if (n > 1 && selectHierarchicalAllgather(comm, total)) {
-    return hierarchicalAllgatherv(comm, send, recv, bytesPerRank).withContext(kWhat);
-  }
-  RingPlan plan = ringPlanFromCounts(bytesPerRank);
-  auto* own = static_cast<std::byte*>(recv) + plan.offset[r];
-  // memmove: send may be recv itself (in place), overlapping the own block.
-  if (bytesPerRank[r] != 0 && send != own) std::memmove(own, send, bytesPerRank[r]);
-  if (n == 1) return Status::ok();
-  plan.type = DataType::kUInt8;
-  plan.gatherSteps = n - 1;
-  return runRing(comm, plan, recv, tagBase).withContext(kWhat);
+  const CollectiveArgs args{.send = send, .recv = recv, .counts = bytesPerRank, .tagBase = tagBase};
+  return runChosen(comm, CollectiveKind::kAllgather, requested, total, args).withContext(kWhat);
 }
 
-Status allgather(Communicator& comm, const void* send, void* recv, size_t bytesPerRank) {
+Status allgather(Communicator& comm, const void* send, void* recv, size_t bytesPerRank,
+                 std::string_view algorithm) {
   std::vector<size_t> counts(static_cast<size_t>(comm.size()), bytesPerRank);
-  return allgatherv(comm, send, recv, counts);
+  return allgatherv(comm, send, recv, counts, algorithm);
 }
 
 }  // namespace kolo::coll

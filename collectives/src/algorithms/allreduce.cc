@@ -1,4 +1,5 @@
-// allreduce entry point: checks arguments, picks the algorithm, runs it in place on recv.
+// allreduce entry point (checks arguments, lets a native library or the registry's choice run
+// it) and the runners of its registry entries.
 #include <cstring>
 
 #include "algorithms/hierarchical.h"
@@ -11,72 +12,61 @@
 #include "kolo/collectives/shm_arena.h"
 
 namespace kolo::coll {
+namespace {
 
-Status checkBuffer(const void* buffer, size_t count, const char* name) {
-  if (buffer == nullptr && count != 0) {
-    return makeStatus(Code::kInvalidArgument, "{} is null but {} elements/bytes were requested",
-                      name, count);
-  }
-  return Status::ok();
+// Every allreduce runner works on recv: the channel algorithms reduce in place, so they first
+// copy send there (nothing to copy in place, nothing to reduce alone).
+bool copyToRecv(const Communicator& comm, const CollectiveArgs& args) {
+  const size_t bytes = args.count * dataTypeSize(args.type);
+  if (args.send != args.recv && bytes != 0) std::memcpy(args.recv, args.send, bytes);
+  return comm.size() > 1;
 }
 
-Status checkCounts(std::span<const size_t> counts, int worldSize, const char* name) {
-  if (counts.size() != static_cast<size_t>(worldSize)) {
-    return makeStatus(Code::kInvalidArgument, "{} has {} entries, expected one per rank ({})", name,
-                      counts.size(), worldSize);
-  }
-  return Status::ok();
+}  // namespace
+
+Status runShmAllreduce(Communicator& comm, const CollectiveArgs& a) {
+  return comm.arena()
+      ->allreduce(a.send, a.recv, a.count, a.type, a.op, comm.opDeadline())
+      .withContext("allreduce (shm)");
 }
 
-Status checkDataType(DataType type, ReduceOp op) {
-  if (dataTypeSize(type) == 0) {
-    return makeStatus(Code::kInvalidArgument, "unknown data type {}", static_cast<int>(type));
-  }
-  if (static_cast<int>(op) > static_cast<int>(ReduceOp::kProduct)) {
-    return makeStatus(Code::kInvalidArgument, "unknown reduce op {}", static_cast<int>(op));
-  }
-  return Status::ok();
+Status runHierarchicalAllreduce(Communicator& comm, const CollectiveArgs& a) {
+  if (!copyToRecv(comm, a)) return Status::ok();
+  return hierarchicalAllreduce(comm, a.recv, a.count, a.type, a.op);
+}
+
+Status runRecursiveDoublingAllreduce(Communicator& comm, const CollectiveArgs& a) {
+  if (!copyToRecv(comm, a)) return Status::ok();
+  return recursiveDoublingAllreduce(comm, a.recv, a.count, a.type, a.op, a.tagBase)
+      .withContext("allreduce (rd)");
+}
+
+Status runRingAllreduce(Communicator& comm, const CollectiveArgs& a) {
+  if (!copyToRecv(comm, a)) return Status::ok();
+  return ringAllreduce(comm, a.recv, a.count, a.type, a.op, a.tagBase)
+      .withContext("allreduce (ring)");
 }
 
 Status allreduce(Communicator& comm, const void* send, void* recv, size_t count, DataType type,
-                 ReduceOp op, AllreduceAlgorithm algorithm) {
+                 ReduceOp op, std::string_view algorithm) {
   KOLO_RETURN_IF_ERROR(checkDataType(type, op).withContext("allreduce"));
   KOLO_RETURN_IF_ERROR(checkBuffer(send, count, "send").withContext("allreduce"));
   KOLO_RETURN_IF_ERROR(checkBuffer(recv, count, "recv").withContext("allreduce"));
-  const size_t bytes = count * dataTypeSize(type);
-  const AllreduceAlgorithm requested = algorithm;
-  const bool hasSubgroups =
-      comm.subgroup(Subgroup::kNode) != nullptr && comm.subgroup(Subgroup::kCross) != nullptr;
-  if (algorithm == AllreduceAlgorithm::kAuto ||
-      (algorithm == AllreduceAlgorithm::kShm && comm.arena() == nullptr) ||
-      (algorithm == AllreduceAlgorithm::kHierarchical && !hasSubgroups)) {
-    algorithm = selectAllreduce(comm, bytes);
-  }
+  KOLO_ASSIGN_OR_RETURN(const AlgorithmEntry* requested,
+                        resolveAlgorithm(CollectiveKind::kAllreduce, algorithm));
   const uint64_t tagBase = comm.beginCollective();
   // Numbers this allreduce for KOLO_FAULT_INJECT (the runtime's executor already did).
   FaultOpScope faultOp(comm.rank(), "allreduce");
-  // An explicit algorithm runs Kolo's own over the transport; kAuto lets a native library run it.
+  // An explicit algorithm runs Kolo's own over the transport; auto lets a native library run it.
   NativeCollectives* native = comm.transport().nativeCollectives();
-  if (requested == AllreduceAlgorithm::kAuto && native != nullptr && comm.size() > 1) {
+  if (requested == nullptr && native != nullptr && comm.size() > 1) {
     if (auto s = native->allreduce(send, recv, count, type, op, comm.opDeadline())) {
       return s->withContext(fmt::format("allreduce ({})", native->name()));
     }
   }
-  if (algorithm == AllreduceAlgorithm::kShm) {
-    return comm.arena()
-        ->allreduce(send, recv, count, type, op, comm.opDeadline())
-        .withContext("allreduce (shm)");
-  }
-  if (send != recv && bytes != 0) std::memcpy(recv, send, bytes);
-  if (comm.size() == 1) return Status::ok();
-  if (algorithm == AllreduceAlgorithm::kHierarchical) {
-    return hierarchicalAllreduce(comm, recv, count, type, op);
-  }
-  if (algorithm == AllreduceAlgorithm::kRecursiveDoubling) {
-    return recursiveDoublingAllreduce(comm, recv, count, type, op, tagBase)
-        .withContext("allreduce (rd)");
-  }
-  return ringAllreduce(comm, recv, count, type, op, tagBase).withContext("allreduce (ring)");
+  const CollectiveArgs args{
+      .send = send, .recv = recv, .count = count, .type = type, .op = op, .tagBase = tagBase};
+  return runChosen(comm, CollectiveKind::kAllreduce, requested, count * dataTypeSize(type), args);
 }
 
 }  // namespace kolo::coll

@@ -13,29 +13,15 @@
 
 namespace kolo::coll {
 
-Status alltoallv(Communicator& comm, const void* send, std::span<const size_t> sendBytes,
-                 void* recv, std::span<const size_t> recvBytes) {
-  constexpr const char* kWhat = "alltoallv";
+Status runPairwiseAlltoall(Communicator& comm, const CollectiveArgs& a) {
   const int n = comm.size();
   const int r = comm.rank();
-  KOLO_RETURN_IF_ERROR(checkCounts(sendBytes, n, "sendBytes").withContext(kWhat));
-  KOLO_RETURN_IF_ERROR(checkCounts(recvBytes, n, "recvBytes").withContext(kWhat));
+  std::span<const size_t> sendBytes = a.counts;
+  std::span<const size_t> recvBytes = a.recvCounts;
   const size_t sendTotal = std::accumulate(sendBytes.begin(), sendBytes.end(), size_t{0});
-  const size_t recvTotal = std::accumulate(recvBytes.begin(), recvBytes.end(), size_t{0});
-  KOLO_RETURN_IF_ERROR(checkBuffer(send, sendTotal, "send").withContext(kWhat));
-  KOLO_RETURN_IF_ERROR(checkBuffer(recv, recvTotal, "recv").withContext(kWhat));
-  if (sendBytes[r] != recvBytes[r]) {
-    return makeStatus(Code::kInvalidArgument,
-                      "{}: rank {} sends {} B to itself but expects to receive {} B", kWhat, r,
-                      sendBytes[r], recvBytes[r]);
-  }
-  const uint64_t tagBase = comm.beginCollective();
-  if (NativeCollectives* native = comm.transport().nativeCollectives(); native && n > 1) {
-    if (auto s = native->alltoallv(send, sendBytes, recv, recvBytes, comm.opDeadline())) {
-      return s->withContext(fmt::format("{} ({})", kWhat, native->name()));
-    }
-  }
-
+  const void* send = a.send;
+  void* recv = a.recv;
+  const uint64_t tagBase = a.tagBase;
   // In place: the outgoing blocks must be saved before receives overwrite them.
   std::vector<std::byte> saved;
   const auto* out = static_cast<const std::byte*>(send);
@@ -63,12 +49,43 @@ Status alltoallv(Communicator& comm, const void* send, std::span<const size_t> s
     requests.add(comm.peer(to).postSend(
         tagBase, std::span<const std::byte>(out + sendOffset[to], sendBytes[to])));
   }
-  return comm.waitAll(requests.all()).withContext(kWhat);
+  return comm.waitAll(requests.all());
 }
 
-Status alltoall(Communicator& comm, const void* send, void* recv, size_t bytesPerPeer) {
+Status alltoallv(Communicator& comm, const void* send, std::span<const size_t> sendBytes,
+                 void* recv, std::span<const size_t> recvBytes, std::string_view algorithm) {
+  constexpr const char* kWhat = "alltoallv";
+  const int n = comm.size();
+  const int r = comm.rank();
+  KOLO_RETURN_IF_ERROR(checkCounts(sendBytes, n, "sendBytes").withContext(kWhat));
+  KOLO_RETURN_IF_ERROR(checkCounts(recvBytes, n, "recvBytes").withContext(kWhat));
+  const size_t sendTotal = std::accumulate(sendBytes.begin(), sendBytes.end(), size_t{0});
+  const size_t recvTotal = std::accumulate(recvBytes.begin(), recvBytes.end(), size_t{0});
+  KOLO_RETURN_IF_ERROR(checkBuffer(send, sendTotal, "send").withContext(kWhat));
+  KOLO_RETURN_IF_ERROR(checkBuffer(recv, recvTotal, "recv").withContext(kWhat));
+  if (sendBytes[r] != recvBytes[r]) {
+    return makeStatus(Code::kInvalidArgument,
+                      "{}: rank {} sends {} B to itself but expects to receive {} B", kWhat, r,
+                      sendBytes[r], recvBytes[r]);
+  }
+  KOLO_ASSIGN_OR_RETURN(const AlgorithmEntry* requested,
+                        resolveAlgorithm(CollectiveKind::kAlltoall, algorithm));
+  const uint64_t tagBase = comm.beginCollective();
+  NativeCollectives* native = comm.transport().nativeCollectives();
+  if (requested == nullptr && native != nullptr && n > 1) {
+    if (auto s = native->alltoallv(send, sendBytes, recv, recvBytes, comm.opDeadline())) {
+      return s->withContext(fmt::format("{} ({})", kWhat, native->name()));
+    }
+  }
+  const CollectiveArgs args{
+      .send = send, .recv = recv, .counts = sendBytes, .recvCounts = recvBytes, .tagBase = tagBase};
+  return runChosen(comm, CollectiveKind::kAlltoall, requested, sendTotal, args).withContext(kWhat);
+}
+
+Status alltoall(Communicator& comm, const void* send, void* recv, size_t bytesPerPeer,
+                std::string_view algorithm) {
   std::vector<size_t> counts(static_cast<size_t>(comm.size()), bytesPerPeer);
-  return alltoallv(comm, send, counts, recv, counts).withContext("alltoall");
+  return alltoallv(comm, send, counts, recv, counts, algorithm).withContext("alltoall");
 }
 
 }  // namespace kolo::coll

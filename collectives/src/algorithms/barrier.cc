@@ -11,18 +11,13 @@
 
 namespace kolo::coll {
 
-Status barrier(Communicator& comm) {
+Status runShmBarrier(Communicator& comm, const CollectiveArgs&) {
+  return comm.arena()->barrier(comm.opDeadline()).withContext("barrier");
+}
+
+Status runDisseminationBarrier(Communicator& comm, const CollectiveArgs& a) {
   const int n = comm.size();
   const int r = comm.rank();
-  const uint64_t tagBase = comm.beginCollective();
-  if (n == 1) return Status::ok();
-  if (NativeCollectives* native = comm.transport().nativeCollectives()) {
-    if (auto s = native->barrier(comm.opDeadline())) {
-      return s->withContext(fmt::format("barrier ({})", native->name()));
-    }
-  }
-  if (comm.arena() != nullptr)
-    return comm.arena()->barrier(comm.opDeadline()).withContext("barrier");
   const Deadline deadline = comm.opDeadline();
   // One-byte tokens: some transports treat empty messages specially.
   std::array<std::byte, 1> out{std::byte{1}};
@@ -30,11 +25,26 @@ Status barrier(Communicator& comm) {
   uint64_t round = 0;
   for (int distance = 1; distance < n; distance <<= 1, ++round) {
     RequestList requests;
-    requests.add(comm.peer((r - distance + n) % n).postRecv(tagBase + round, in));
-    requests.add(comm.peer((r + distance) % n).postSend(tagBase + round, out));
+    requests.add(comm.peer((r - distance + n) % n).postRecv(a.tagBase + round, in));
+    requests.add(comm.peer((r + distance) % n).postSend(a.tagBase + round, out));
     KOLO_RETURN_IF_ERROR(comm.waitAll(requests.all(), deadline).withContext("barrier"));
   }
   return Status::ok();
+}
+
+Status barrier(Communicator& comm, std::string_view algorithm) {
+  KOLO_ASSIGN_OR_RETURN(const AlgorithmEntry* requested,
+                        resolveAlgorithm(CollectiveKind::kBarrier, algorithm));
+  const uint64_t tagBase = comm.beginCollective();
+  if (comm.size() == 1) return Status::ok();
+  NativeCollectives* native = comm.transport().nativeCollectives();
+  if (requested == nullptr && native != nullptr) {
+    if (auto s = native->barrier(comm.opDeadline())) {
+      return s->withContext(fmt::format("barrier ({})", native->name()));
+    }
+  }
+  return runChosen(comm, CollectiveKind::kBarrier, requested, 0,
+                   CollectiveArgs{.tagBase = tagBase});
 }
 
 }  // namespace kolo::coll

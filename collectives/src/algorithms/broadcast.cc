@@ -4,6 +4,7 @@
 // of the message plus (n-2) chunk latencies. Same-host worlds use the arena's broadcast.
 #include "algorithms/internal.h"
 #include "algorithms/request_list.h"
+#include "kolo/collectives/algorithm_registry.h"
 #include "kolo/collectives/collectives.h"
 #include "kolo/collectives/native_collectives.h"
 #include "kolo/collectives/shm_arena.h"
@@ -57,7 +58,24 @@ Status chainBroadcast(Communicator& comm, std::span<std::byte> data, int root, u
 
 }  // namespace
 
-Status broadcast(Communicator& comm, void* buffer, size_t bytes, int root) {
+Status runShmBroadcast(Communicator& comm, const CollectiveArgs& a) {
+  return comm.arena()
+      ->broadcast(a.recv, a.count, a.root, comm.opDeadline())
+      .withContext("broadcast");
+}
+
+Status runBinomialBroadcast(Communicator& comm, const CollectiveArgs& a) {
+  return binomialBroadcast(comm, {static_cast<std::byte*>(a.recv), a.count}, a.root, a.tagBase)
+      .withContext("broadcast (binomial)");
+}
+
+Status runPipelineBroadcast(Communicator& comm, const CollectiveArgs& a) {
+  return chainBroadcast(comm, {static_cast<std::byte*>(a.recv), a.count}, a.root, a.tagBase)
+      .withContext("broadcast (pipeline)");
+}
+
+Status broadcast(Communicator& comm, void* buffer, size_t bytes, int root,
+                 std::string_view algorithm) {
   constexpr const char* kWhat = "broadcast";
   const int n = comm.size();
   if (root < 0 || root >= n) {
@@ -65,21 +83,18 @@ Status broadcast(Communicator& comm, void* buffer, size_t bytes, int root) {
                       n);
   }
   KOLO_RETURN_IF_ERROR(checkBuffer(buffer, bytes, "buffer").withContext(kWhat));
+  KOLO_ASSIGN_OR_RETURN(const AlgorithmEntry* requested,
+                        resolveAlgorithm(CollectiveKind::kBroadcast, algorithm));
   const uint64_t tagBase = comm.beginCollective();
   if (n == 1) return Status::ok();
-  if (NativeCollectives* native = comm.transport().nativeCollectives()) {
+  NativeCollectives* native = comm.transport().nativeCollectives();
+  if (requested == nullptr && native != nullptr) {
     if (auto s = native->broadcast(buffer, bytes, root, comm.opDeadline())) {
       return s->withContext(fmt::format("{} ({})", kWhat, native->name()));
     }
   }
-  if (comm.arena() != nullptr) {
-    return comm.arena()->broadcast(buffer, bytes, root, comm.opDeadline()).withContext(kWhat);
-  }
-  std::span<std::byte> data(static_cast<std::byte*>(buffer), bytes);
-  if (bytes < kSmallMessageBytes) {
-    return binomialBroadcast(comm, data, root, tagBase).withContext("broadcast (binomial)");
-  }
-  return chainBroadcast(comm, data, root, tagBase).withContext("broadcast (pipeline)");
+  const CollectiveArgs args{.recv = buffer, .count = bytes, .root = root, .tagBase = tagBase};
+  return runChosen(comm, CollectiveKind::kBroadcast, requested, bytes, args);
 }
 
 }  // namespace kolo::coll

@@ -77,9 +77,7 @@ Status hierarchicalAllreduce(Communicator& comm, void* buffer, size_t count, Dat
     faultPoint(FaultPhase::kHierCross);
     if (cross.size() > 1) {
       const size_t shardBytes = shards[me] * esize;
-      const AllreduceAlgorithm algorithm = shardBytes < kSmallMessageBytes
-                                               ? AllreduceAlgorithm::kRecursiveDoubling
-                                               : AllreduceAlgorithm::kRing;
+      const std::string_view algorithm = shardBytes < kSmallMessageBytes ? "rd" : "ring";
       KOLO_RETURN_IF_ERROR(
           allreduce(cross, myShard, myShard, shards[me], type, partialOp, algorithm)
               .withContext("allreduce (hier): cross phase"));

@@ -1,5 +1,5 @@
-// Pieces shared by the collective algorithms: argument checks and the channel-based allreduce
-// variants the dispatcher in allreduce.cc chooses between.
+// Pieces shared by the collective algorithms: argument checks, the channel-based allreduce
+// variants, and the runners the algorithm registry's entries point to.
 // Thread: caller's.
 #pragma once
 
@@ -7,6 +7,7 @@
 #include <span>
 
 #include "kolo/base/status.h"
+#include "kolo/collectives/algorithm_registry.h"
 #include "kolo/collectives/communicator.h"
 #include "kolo/collectives/dtype.h"
 
@@ -31,5 +32,25 @@ Status ringAllreduce(Communicator& comm, void* buffer, size_t count, DataType ty
                      uint64_t tagBase);
 Status recursiveDoublingAllreduce(Communicator& comm, void* buffer, size_t count, DataType type,
                                   ReduceOp op, uint64_t tagBase);
+
+// Runs `requested` when it can run on comm, otherwise (and when it is null) the algorithm the
+// selector chooses for `bytes` under comm's policy.
+Status runChosen(Communicator& comm, CollectiveKind kind, const AlgorithmEntry* requested,
+                 size_t bytes, const CollectiveArgs& args);
+
+// Runners of the registry's entries (algorithm_registry.cc), one per algorithm.
+Status runShmAllreduce(Communicator& comm, const CollectiveArgs& args);
+Status runHierarchicalAllreduce(Communicator& comm, const CollectiveArgs& args);
+Status runRecursiveDoublingAllreduce(Communicator& comm, const CollectiveArgs& args);
+Status runRingAllreduce(Communicator& comm, const CollectiveArgs& args);
+Status runHierarchicalAllgather(Communicator& comm, const CollectiveArgs& args);
+Status runRingAllgather(Communicator& comm, const CollectiveArgs& args);
+Status runShmBroadcast(Communicator& comm, const CollectiveArgs& args);
+Status runBinomialBroadcast(Communicator& comm, const CollectiveArgs& args);
+Status runPipelineBroadcast(Communicator& comm, const CollectiveArgs& args);
+Status runRingReduceScatter(Communicator& comm, const CollectiveArgs& args);
+Status runPairwiseAlltoall(Communicator& comm, const CollectiveArgs& args);
+Status runShmBarrier(Communicator& comm, const CollectiveArgs& args);
+Status runDisseminationBarrier(Communicator& comm, const CollectiveArgs& args);
 
 }  // namespace kolo::coll

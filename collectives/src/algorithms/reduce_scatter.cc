@@ -12,8 +12,34 @@
 
 namespace kolo::coll {
 
+Status runRingReduceScatter(Communicator& comm, const CollectiveArgs& a) {
+  const int n = comm.size();
+  const int r = comm.rank();
+  const size_t esize = dataTypeSize(a.type);
+  const size_t total = std::accumulate(a.counts.begin(), a.counts.end(), size_t{0});
+  RingPlan plan = ringPlanFromCounts(a.counts);
+  if (n == 1) {
+    if (a.send != a.recv && total != 0) std::memmove(a.recv, a.send, total * esize);
+    return Status::ok();
+  }
+  std::vector<std::byte> work(total * esize);
+  if (total != 0) std::memcpy(work.data(), a.send, work.size());
+  plan.type = a.type;
+  plan.op = a.op;
+  plan.reduceSteps = n - 1;
+  // Shifted by one so that rank r finishes holding block r rather than block r+1.
+  plan.shift = -1;
+  plan.divisor = a.op == ReduceOp::kAverage ? n : 0;
+  KOLO_RETURN_IF_ERROR(runRing(comm, plan, work.data(), a.tagBase));
+  if (a.counts[r] != 0) {
+    std::memcpy(a.recv, work.data() + plan.offset[r] * esize, a.counts[r] * esize);
+  }
+  return Status::ok();
+}
+
 Status reduceScatter(Communicator& comm, const void* send, void* recv,
-                     std::span<const size_t> recvCounts, DataType type, ReduceOp op) {
+                     std::span<const size_t> recvCounts, DataType type, ReduceOp op,
+                     std::string_view algorithm) {
   constexpr const char* kWhat = "reduceScatter";
   const int n = comm.size();
   const int r = comm.rank();
@@ -22,31 +48,20 @@ Status reduceScatter(Communicator& comm, const void* send, void* recv,
   const size_t total = std::accumulate(recvCounts.begin(), recvCounts.end(), size_t{0});
   KOLO_RETURN_IF_ERROR(checkBuffer(send, total, "send").withContext(kWhat));
   KOLO_RETURN_IF_ERROR(checkBuffer(recv, recvCounts[r], "recv").withContext(kWhat));
+  KOLO_ASSIGN_OR_RETURN(const AlgorithmEntry* requested,
+                        resolveAlgorithm(CollectiveKind::kReduceScatter, algorithm));
   const uint64_t tagBase = comm.beginCollective();
-  if (NativeCollectives* native = comm.transport().nativeCollectives(); native && n > 1) {
+  NativeCollectives* native = comm.transport().nativeCollectives();
+  if (requested == nullptr && native != nullptr && n > 1) {
     if (auto s = native->reduceScatter(send, recv, recvCounts, type, op, comm.opDeadline())) {
       return s->withContext(fmt::format("{} ({})", kWhat, native->name()));
     }
   }
-  const size_t esize = dataTypeSize(type);
-  RingPlan plan = ringPlanFromCounts(recvCounts);
-  if (n == 1) {
-    if (send != recv && total != 0) std::memmove(recv, send, total * esize);
-    return Status::ok();
-  }
-  std::vector<std::byte> work(total * esize);
-  if (total != 0) std::memcpy(work.data(), send, work.size());
-  plan.type = type;
-  plan.op = op;
-  plan.reduceSteps = n - 1;
-  // Shifted by one so that rank r finishes holding block r rather than block r+1.
-  plan.shift = -1;
-  plan.divisor = op == ReduceOp::kAverage ? n : 0;
-  KOLO_RETURN_IF_ERROR(runRing(comm, plan, work.data(), tagBase).withContext(kWhat));
-  if (recvCounts[r] != 0) {
-    std::memcpy(recv, work.data() + plan.offset[r] * esize, recvCounts[r] * esize);
-  }
-  return Status::ok();
+  const CollectiveArgs args{
+      .send = send, .recv = recv, .type = type, .op = op, .counts = recvCounts, .tagBase = tagBase};
+  return runChosen(comm, CollectiveKind::kReduceScatter, requested, total * dataTypeSize(type),
+                   args)
+      .withContext(kWhat);
 }
 
 }  // namespace kolo::coll

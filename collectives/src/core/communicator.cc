@@ -13,9 +13,17 @@ namespace kolo {
 
 Communicator::Communicator(std::shared_ptr<Transport> transport, std::shared_ptr<ShmArena> arena,
                            CommunicatorOptions options)
-    : transport_(std::move(transport)), arena_(std::move(arena)), options_(options) {}
+    : transport_(std::move(transport)), arena_(std::move(arena)), options_(std::move(options)) {}
 
 Communicator::~Communicator() = default;
+
+bool Communicator::firstChoice(uint64_t choiceKey) const {
+  if (std::find(loggedChoices_.begin(), loggedChoices_.end(), choiceKey) != loggedChoices_.end()) {
+    return false;
+  }
+  loggedChoices_.push_back(choiceKey);
+  return true;
+}
 
 void Communicator::attachSubgroups(HostLayout layout, std::unique_ptr<Communicator> node,
                                    std::unique_ptr<Communicator> cross) {
@@ -44,7 +52,10 @@ Status Communicator::waitAll(std::span<const RequestPtr> requests, Deadline dead
     bool progressed = false;
     for (size_t i = 0; i < requests.size(); ++i) {
       if (done[i] || !requests[i]) {
-        if (!done[i]) { done[i] = true; --remaining; }
+        if (!done[i]) {
+          done[i] = true;
+          --remaining;
+        }
         continue;
       }
       if (requests[i]->test()) {
@@ -67,8 +78,8 @@ Status Communicator::waitAll(std::span<const RequestPtr> requests, Deadline dead
         if (!pending.empty()) pending += "; ";
         pending += requests[i]->describe();
       }
-      first = makeStatus(Code::kTimeout, "rank {}: timed out after {:.3g} s waiting for {}",
-                         rank(), options_.timeoutSeconds, pending);
+      first = makeStatus(Code::kTimeout, "rank {}: timed out after {:.3g} s waiting for {}", rank(),
+                         options_.timeoutSeconds, pending);
       break;
     }
     ++idleRounds;
@@ -90,8 +101,8 @@ Status Communicator::waitAll(std::span<const RequestPtr> requests, Deadline dead
       continue;
     }
     auto left = std::chrono::duration_cast<std::chrono::microseconds>(deadline.remaining());
-    transport_->waitForActivity(epoch, std::min<std::chrono::microseconds>(
-                                           left, std::chrono::milliseconds(50)));
+    transport_->waitForActivity(
+        epoch, std::min<std::chrono::microseconds>(left, std::chrono::milliseconds(50)));
   }
   if (!first.isOk()) {
     for (size_t i = 0; i < requests.size(); ++i) {

@@ -9,6 +9,7 @@
 
 #include "kolo/base/env.h"
 #include "kolo/base/logging.h"
+#include "kolo/collectives/algorithm_policy.h"
 #include "kolo/protocol/env_contract.h"
 #include "topology/host_topology.h"
 #include "transport/loopback/loopback_transport.h"
@@ -117,6 +118,7 @@ Expected<WorldSpec> worldSpecFromEnv() {
   spec.cpuOperations = toLower(getEnv("KOLO_CPU_OPERATIONS").value_or("kolo"));
   KOLO_RETURN_IF_ERROR(checkCpuOperations(spec.cpuOperations));
   spec.options.timeoutSeconds = envDouble("KOLO_TIMEOUT_SECONDS", 300.0);
+  KOLO_ASSIGN_OR_RETURN(spec.options.algorithms, coll::selectionPolicyFromEnv());
   return spec;
 }
 
@@ -126,8 +128,8 @@ Expected<std::unique_ptr<Communicator>> connectWorld(KvStore& store, const World
                       spec.rank, spec.size);
   }
   if (spec.transport != "auto" && spec.transport != "shm" && spec.transport != "tcp") {
-    return makeStatus(Code::kInvalidArgument,
-                      "KOLO_TRANSPORT is '{}'; expected auto, shm or tcp", spec.transport);
+    return makeStatus(Code::kInvalidArgument, "KOLO_TRANSPORT is '{}'; expected auto, shm or tcp",
+                      spec.transport);
   }
   KOLO_RETURN_IF_ERROR(checkCpuOperations(spec.cpuOperations));
   if (spec.cpuOperations == "mpi") return connectWorldFromMpi(spec);
@@ -148,9 +150,8 @@ Expected<std::unique_ptr<Communicator>> connectWorld(KvStore& store, const World
   for (int r = 0; r < spec.size; ++r) {
     auto host = store.get(prefix + std::to_string(r), deadline);
     if (!host.hasValue()) {
-      return host.status().withContext(
-          fmt::format("rank {}: waiting for rank {} to join through {}", spec.rank, r,
-                      store.describe()));
+      return host.status().withContext(fmt::format(
+          "rank {}: waiting for rank {} to join through {}", spec.rank, r, store.describe()));
     }
     allLocal = allLocal && host.value() == resolved.hostKey;
     hostKeys.push_back(host.value());

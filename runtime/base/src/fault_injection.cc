@@ -312,14 +312,14 @@ std::string FaultSpec::describe() const {
 
 namespace fault_detail {
 
-bool openOpSlow(int rank, const char* op, int64_t count, int domain) {
+bool openOpSlow(int rank, std::string_view op, int64_t count, int domain) {
   if (gState.load() == 0) loadFromEnv();
   if (gState.load() != 2) return false;
   CurrentOp& cur = tCurrent;
   if (cur.depth++ > 0) return true;
   cur.rank = rank;
   cur.op = op;
-  cur.counted = *op != '\0';
+  cur.counted = !op.empty();
   if (cur.counted) {
     Plan& p = plan();
     std::lock_guard lock(p.mutex);

@@ -1,6 +1,7 @@
-// Allreduce sweeps: every world size x count x dtype x op for ring, recursive doubling and the
-// automatic choice, compared bit for bit with the rank-order reference (exact inputs, so any
-// correct algorithm must match it exactly, and therefore every rank matches every other).
+// Allreduce sweeps: every world size x count x dtype x op for every registry algorithm that runs
+// on a threaded world (ring, recursive doubling, ...) and the automatic choice, compared bit for
+// bit with the rank-order reference (exact inputs, so any correct algorithm must match it exactly,
+// and therefore every rank matches every other).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -9,6 +10,7 @@
 
 #include "kolo/collectives/algorithm_registry.h"
 #include "kolo/collectives/collectives.h"
+#include "support/algorithm_choice.h"
 #include "support/collective_reference.h"
 #include "support/threaded_world.h"
 
@@ -23,7 +25,7 @@ constexpr size_t kSmallCounts[] = {0, 1, 7, 1000};
 constexpr size_t kBigCount = (size_t{1} << 20) + 3;
 
 // Runs one allreduce on every rank (in place when `inPlace`) and checks it against `expected`.
-void checkAllreduce(int n, size_t count, DataType type, ReduceOp op, AllreduceAlgorithm algorithm,
+void checkAllreduce(int n, size_t count, DataType type, ReduceOp op, const std::string& algorithm,
                     bool inPlace = false) {
   const uint64_t seed =
       17 + count + static_cast<uint64_t>(type) * 131 + static_cast<uint64_t>(op) * 1009;
@@ -40,10 +42,10 @@ void checkAllreduce(int n, size_t count, DataType type, ReduceOp op, AllreduceAl
   });
   EXPECT_EQ(test::describeFailures(results), "")
       << "n=" << n << " count=" << count << " " << dataTypeName(type) << " " << reduceOpName(op)
-      << " " << allreduceAlgorithmName(algorithm);
+      << " " << algorithm;
 }
 
-class AllreduceSweep : public ::testing::TestWithParam<std::tuple<int, AllreduceAlgorithm>> {};
+class AllreduceSweep : public ::testing::TestWithParam<std::tuple<int, std::string>> {};
 
 TEST_P(AllreduceSweep, EveryDtypeAndOpAtSmallCounts) {
   auto [n, algorithm] = GetParam();
@@ -75,31 +77,34 @@ TEST_P(AllreduceSweep, InPlace) {
   checkAllreduce(n, 300000, DataType::kInt64, ReduceOp::kAverage, algorithm, /*inPlace=*/true);
 }
 
-std::string worldName(const ::testing::TestParamInfo<std::tuple<int, AllreduceAlgorithm>>& info) {
-  return "n" + std::to_string(std::get<0>(info.param)) + "_" +
-         std::string(allreduceAlgorithmName(std::get<1>(info.param)));
+std::string worldName(const ::testing::TestParamInfo<std::tuple<int, std::string>>& info) {
+  return "n" + std::to_string(std::get<0>(info.param)) + "_" + std::get<1>(info.param);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Worlds, AllreduceSweep,
-    ::testing::Combine(::testing::ValuesIn(kWorldSizes),
-                       ::testing::Values(AllreduceAlgorithm::kRing,
-                                         AllreduceAlgorithm::kRecursiveDoubling,
-                                         AllreduceAlgorithm::kAuto)),
-    worldName);
-INSTANTIATE_TEST_SUITE_P(
-    Worlds, AllreduceLarge,
-    ::testing::Combine(::testing::ValuesIn(kWorldSizes),
-                       ::testing::Values(AllreduceAlgorithm::kRing,
-                                         AllreduceAlgorithm::kRecursiveDoubling)),
-    worldName);
+// Every allreduce algorithm of the registry that runs on a threaded loopback world.
+std::vector<std::string> channelAlgorithms() {
+  return test::runnableAlgorithms(CollectiveKind::kAllreduce);
+}
+std::vector<std::string> channelAlgorithmsAndAuto() {
+  std::vector<std::string> names = channelAlgorithms();
+  names.emplace_back(kAutoAlgorithm);
+  return names;
+}
+
+INSTANTIATE_TEST_SUITE_P(Worlds, AllreduceSweep,
+                         ::testing::Combine(::testing::ValuesIn(kWorldSizes),
+                                            ::testing::ValuesIn(channelAlgorithmsAndAuto())),
+                         worldName);
+INSTANTIATE_TEST_SUITE_P(Worlds, AllreduceLarge,
+                         ::testing::Combine(::testing::ValuesIn(kWorldSizes),
+                                            ::testing::ValuesIn(channelAlgorithms())),
+                         worldName);
 
 // Inputs whose sums round (random fractions): results differ from a rank-order reference, but
 // must still be bit-identical on every rank.
 TEST(AllreduceBitIdentity, RoundedSumsAgreeOnEveryRank) {
   for (int n : {3, 5, 8}) {
-    for (AllreduceAlgorithm algorithm :
-         {AllreduceAlgorithm::kRing, AllreduceAlgorithm::kRecursiveDoubling}) {
+    for (const std::string& algorithm : channelAlgorithms()) {
       for (DataType type : {DataType::kFloat16, DataType::kBFloat16, DataType::kFloat32}) {
         const size_t count = 100003;
         std::vector<std::vector<std::byte>> out(n);
@@ -117,7 +122,7 @@ TEST(AllreduceBitIdentity, RoundedSumsAgreeOnEveryRank) {
         ASSERT_EQ(test::describeFailures(results), "");
         for (int r = 1; r < n; ++r) {
           EXPECT_EQ(compareExact(type, out[0].data(), out[r].data(), count), "")
-              << "rank " << r << " vs rank 0, n=" << n << " " << allreduceAlgorithmName(algorithm);
+              << "rank " << r << " vs rank 0, n=" << n << " " << algorithm;
         }
       }
     }

@@ -103,11 +103,10 @@ TEST(CollectiveBench, CorrectRunHasNoWrongElementsAndPoisonIsCaught) {
       const int root = n - 1;
       SizeShape shape = shapeFor(bc.collective, bc.type, n, 1003 * dataTypeSize(bc.type));
       auto results = test::runThreadedWorld(n, [&](Communicator& comm) -> Status {
-        KOLO_ASSIGN_OR_RETURN(
-            auto created, CollectiveBench::create(
-                              OpConfig{bc.collective, bc.type, bc.op, root,
-                                       coll::AllreduceAlgorithm::kAuto, comm.rank(), comm.size()},
-                              shape.bytes));
+        KOLO_ASSIGN_OR_RETURN(auto created,
+                              CollectiveBench::create(OpConfig{bc.collective, bc.type, bc.op, root,
+                                                               "auto", comm.rank(), comm.size()},
+                                                      shape.bytes));
         CollectiveBench& bench = *created;
         // In place (nccl-tests' second column group): the same exact results from the
         // buffers that hold the inputs.
@@ -152,9 +151,9 @@ TEST(CollectiveBench, MpiAllreduceDataIsAFixedPointOfTheOp) {
     SizeShape shape = shapeFor(Collective::kAllreduce, DataType::kFloat32, 2, 64);
     std::vector<std::vector<float>> perRank;
     for (int rank = 0; rank < 2; ++rank) {
-      auto bench = CollectiveBench::create(OpConfig{Collective::kAllreduce, DataType::kFloat32, op,
-                                                    0, coll::AllreduceAlgorithm::kAuto, rank, 2},
-                                           shape.bytes);
+      auto bench = CollectiveBench::create(
+          OpConfig{Collective::kAllreduce, DataType::kFloat32, op, 0, "auto", rank, 2},
+          shape.bytes);
       ASSERT_TRUE(bench) << bench.status().toString();
       MpiCall call = (*bench)->prepareMpi(shape);
       EXPECT_EQ(call.count, shape.count);

@@ -84,8 +84,7 @@ TEST(BenchRunner, RunSizeGivesEveryRankTheSameCheckedRow) {
       auto results = test::runThreadedWorld(kRanks, [&](Communicator& comm) -> Status {
         KOLO_ASSIGN_OR_RETURN(
             auto bench, CollectiveBench::create(OpConfig{c, DataType::kInt32, ReduceOp::kMax, 1,
-                                                         coll::AllreduceAlgorithm::kAuto,
-                                                         comm.rank(), comm.size(), inPlace},
+                                                         "auto", comm.rank(), comm.size(), inPlace},
                                                 shape.bytes));
         KOLO_ASSIGN_OR_RETURN(SideResult row, runSize(comm, *bench, plan, nullptr));
         std::lock_guard lock(mu);
@@ -115,10 +114,10 @@ TEST(BenchRunner, DeadPeerFailsTheSizeInsteadOfHanging) {
       2,
       [&](Communicator& comm) -> Status {
         KOLO_ASSIGN_OR_RETURN(
-            auto bench, CollectiveBench::create(
-                            OpConfig{Collective::kAllreduce, DataType::kFloat32, ReduceOp::kSum, 0,
-                                     coll::AllreduceAlgorithm::kAuto, comm.rank(), comm.size()},
-                            shape.bytes));
+            auto bench,
+            CollectiveBench::create(OpConfig{Collective::kAllreduce, DataType::kFloat32,
+                                             ReduceOp::kSum, 0, "auto", comm.rank(), comm.size()},
+                                    shape.bytes));
         return runSize(comm, *bench, plan, nullptr).status();
       },
       options);

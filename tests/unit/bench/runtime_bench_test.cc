@@ -28,8 +28,8 @@ TEST(RuntimeBench, AllreduceThroughTheEngineIsExactAndPoisonIsCaught) {
   for (int n : {1, 2, 3}) {
     for (const Case& c : cases) {
       auto results = test::runEngines(n, [&](core::Engine& engine) -> Status {
-        OpConfig config{Collective::kAllreduce,          c.type,        c.op,          0,
-                        coll::AllreduceAlgorithm::kAuto, engine.rank(), engine.size(), c.inPlace};
+        OpConfig config{Collective::kAllreduce, c.type,        c.op,     0, "auto",
+                        engine.rank(),          engine.size(), c.inPlace};
         KOLO_ASSIGN_OR_RETURN(auto bench, CollectiveBench::create(config, 40000));
         for (uint64_t bytes : {uint64_t{8}, uint64_t{4004}, uint64_t{40000}}) {
           SizeShape shape = shapeFor(Collective::kAllreduce, c.type, n, bytes);

@@ -1,6 +1,6 @@
 // The selector's inputs and choices for jobs that span hosts: the cost model, the switches
-// KOLO_ALLREDUCE_ALGO=hier and KOLO_HIERARCHICAL_ALLREDUCE/ALLGATHER=auto|1|0, and the context a
-// Communicator with subgroups reports.
+// KOLO_ALLREDUCE_ALGO=hier (per size range too) and KOLO_HIERARCHICAL_ALLREDUCE/ALLGATHER=auto|1|0,
+// and the context a Communicator with subgroups reports.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -9,6 +9,8 @@
 
 #include "hierarchical_world.h"
 #include "kolo/collectives/algorithm_registry.h"
+#include "support/algorithm_choice.h"
+#include "support/scoped_env.h"
 #include "support/threaded_world.h"
 
 namespace kolo::coll {
@@ -25,38 +27,42 @@ SelectionContext spanning(size_t bytes, int hosts, int minLocal, int maxLocal, i
   return ctx;
 }
 
+constexpr auto kAllreduce = CollectiveKind::kAllreduce;
+constexpr auto kAllgather = CollectiveKind::kAllgather;
+
+CollectivePolicy forced(CollectiveKind kind, std::string_view spec, std::optional<bool> hier) {
+  return test::policyFromSpec(kind, spec, hier);
+}
+CollectivePolicy hierarchical(std::optional<bool> on) {
+  return CollectivePolicy{{}, on};
+}
+
 TEST(HierarchicalSelection, CostModelPrefersHierarchicalWhenHostsHoldSeveralRanks) {
-  const SelectionPolicy automatic;
   for (size_t bytes : {size_t{8}, size_t{1} << 20, size_t{64} << 20}) {
-    EXPECT_EQ(chooseAllreduce(spanning(bytes, 2, 2, 2, 4), automatic),
-              AllreduceAlgorithm::kHierarchical)
-        << bytes;
-    EXPECT_EQ(chooseAllreduce(spanning(bytes, 4, 8, 8, 32), automatic),
-              AllreduceAlgorithm::kHierarchical)
-        << bytes;
-    EXPECT_TRUE(chooseHierarchicalAllgather(spanning(bytes, 2, 4, 4, 8), automatic)) << bytes;
+    EXPECT_EQ(test::chosenName(kAllreduce, spanning(bytes, 2, 2, 2, 4)), "hier") << bytes;
+    EXPECT_EQ(test::chosenName(kAllreduce, spanning(bytes, 4, 8, 8, 32)), "hier") << bytes;
+    EXPECT_EQ(test::chosenName(kAllgather, spanning(bytes, 2, 4, 4, 8)), "hier") << bytes;
   }
   // One rank per host: hierarchical only adds node phases to the same cross-host traffic.
-  EXPECT_EQ(chooseAllreduce(spanning(64 << 20, 4, 1, 1, 4), automatic), AllreduceAlgorithm::kRing);
-  EXPECT_EQ(chooseAllreduce(spanning(8, 4, 1, 1, 4), automatic),
-            AllreduceAlgorithm::kRecursiveDoubling);
-  EXPECT_FALSE(chooseHierarchicalAllgather(spanning(64 << 20, 4, 1, 1, 4), automatic));
+  EXPECT_EQ(test::chosenName(kAllreduce, spanning(64 << 20, 4, 1, 1, 4)), "ring");
+  EXPECT_EQ(test::chosenName(kAllreduce, spanning(8, 4, 1, 1, 4)), "rd");
+  EXPECT_EQ(test::chosenName(kAllgather, spanning(64 << 20, 4, 1, 1, 4)), "ring");
   // Without subgroups it is never chosen, whatever the policy.
   SelectionContext flat = spanning(64 << 20, 2, 2, 2, 4);
   flat.hasSubgroups = false;
-  EXPECT_EQ(chooseAllreduce(flat, SelectionPolicy{AllreduceAlgorithm::kHierarchical, true}),
-            AllreduceAlgorithm::kRing);
-  EXPECT_FALSE(chooseHierarchicalAllgather(flat, SelectionPolicy{std::nullopt, true}));
+  EXPECT_EQ(test::chosenName(kAllreduce, flat, forced(kAllreduce, "hier", true)), "ring");
+  EXPECT_EQ(test::chosenName(kAllgather, flat, hierarchical(true)), "ring");
 }
 
 TEST(HierarchicalSelection, CostsComeFromTheRegistry) {
-  const AlgorithmInfo* hier = findAlgorithm("allreduce", "hier");
-  const AlgorithmInfo* ring = findAlgorithm("allreduce", "ring");
+  const AlgorithmEntry* hier = findAlgorithm(kAllreduce, "hier");
+  const AlgorithmEntry* ring = findAlgorithm(kAllreduce, "ring");
   ASSERT_NE(hier, nullptr);
   ASSERT_NE(ring, nullptr);
-  EXPECT_EQ(hier->id, static_cast<int>(AllreduceAlgorithm::kHierarchical));
+  EXPECT_EQ(hier->id, 4);
+  EXPECT_TRUE(hier->hierarchical);
   ASSERT_NE(hier->estimateSeconds, nullptr);
-  ASSERT_NE(findAlgorithm("allgather", "hier"), nullptr);
+  ASSERT_NE(findAlgorithm(kAllgather, "hier"), nullptr);
   // 64 MiB over 2 hosts of 2: half the bytes cross hosts, once; the ring sends 1.5x over TCP.
   SelectionContext ctx = spanning(64 << 20, 2, 2, 2, 4);
   EXPECT_LT(hier->estimateSeconds(ctx), ring->estimateSeconds(ctx));
@@ -64,50 +70,66 @@ TEST(HierarchicalSelection, CostsComeFromTheRegistry) {
   ctx.links.interBytesPerSecond = 1e12;
   ctx.links.interLatency = ctx.links.intraLatency;
   EXPECT_GT(hier->estimateSeconds(ctx), ring->estimateSeconds(ctx));
-  EXPECT_EQ(chooseAllreduce(ctx, SelectionPolicy{}), AllreduceAlgorithm::kRing);
+  EXPECT_EQ(test::chosenName(kAllreduce, ctx), "ring");
 }
 
 TEST(HierarchicalSelection, SwitchesForceOrDisable) {
   const SelectionContext ctx = spanning(64 << 20, 4, 1, 1, 4);  // auto would pick ring
-  EXPECT_EQ(chooseAllreduce(ctx, SelectionPolicy{std::nullopt, true}),
-            AllreduceAlgorithm::kHierarchical);
-  EXPECT_EQ(chooseAllreduce(ctx, SelectionPolicy{AllreduceAlgorithm::kHierarchical, {}}),
-            AllreduceAlgorithm::kHierarchical);
-  EXPECT_TRUE(chooseHierarchicalAllgather(ctx, SelectionPolicy{std::nullopt, true}));
+  EXPECT_EQ(test::chosenName(kAllreduce, ctx, hierarchical(true)), "hier");
+  EXPECT_EQ(test::chosenName(kAllreduce, ctx, forced(kAllreduce, "hier", std::nullopt)), "hier");
+  EXPECT_EQ(test::chosenName(kAllgather, ctx, hierarchical(true)), "hier");
   const SelectionContext good = spanning(64 << 20, 2, 2, 2, 4);  // auto would pick hier
-  EXPECT_EQ(chooseAllreduce(good, SelectionPolicy{std::nullopt, false}), AllreduceAlgorithm::kRing);
-  EXPECT_FALSE(chooseHierarchicalAllgather(good, SelectionPolicy{std::nullopt, false}));
-  // An explicit algorithm wins over the hierarchical switch.
-  EXPECT_EQ(chooseAllreduce(good, SelectionPolicy{AllreduceAlgorithm::kRing, true}),
-            AllreduceAlgorithm::kRing);
+  EXPECT_EQ(test::chosenName(kAllreduce, good, hierarchical(false)), "ring");
+  EXPECT_EQ(test::chosenName(kAllgather, good, hierarchical(false)), "ring");
+  // An explicit algorithm wins over the hierarchical switch, for the sizes it covers.
+  EXPECT_EQ(test::chosenName(kAllreduce, good, forced(kAllreduce, "ring", true)), "ring");
+  const CollectivePolicy ranged = forced(kAllreduce, "ring:0-1M", true);
+  EXPECT_EQ(test::chosenName(kAllreduce, spanning(4096, 2, 2, 2, 4), ranged), "ring");
+  EXPECT_EQ(test::chosenName(kAllreduce, good, ranged), "hier");
 }
 
 TEST(HierarchicalSelection, EnvironmentSpellings) {
-  EXPECT_EQ(parseAllreduceAlgorithm("hier"), AllreduceAlgorithm::kHierarchical);
-  EXPECT_EQ(parseAllreduceAlgorithm("Hierarchical"), AllreduceAlgorithm::kHierarchical);
-  EXPECT_EQ(allreduceAlgorithmName(AllreduceAlgorithm::kHierarchical), "hier");
-  ::unsetenv("KOLO_ALLREDUCE_ALGO");
-  ::setenv("KOLO_HIERARCHICAL_ALLREDUCE", "0", 1);
-  EXPECT_EQ(allreducePolicyFromEnv().hierarchical, false);
-  ::setenv("KOLO_HIERARCHICAL_ALLREDUCE", "auto", 1);
-  EXPECT_EQ(allreducePolicyFromEnv().hierarchical, std::nullopt);
-  ::unsetenv("KOLO_HIERARCHICAL_ALLREDUCE");
-  ::setenv("HOROVOD_HIERARCHICAL_ALLREDUCE", "1", 1);
-  EXPECT_EQ(allreducePolicyFromEnv().hierarchical, true);
-  ::unsetenv("HOROVOD_HIERARCHICAL_ALLREDUCE");
-  ::setenv("KOLO_HIERARCHICAL_ALLGATHER", "1", 1);
-  EXPECT_EQ(allgatherPolicyFromEnv().hierarchical, true);
-  ::unsetenv("KOLO_HIERARCHICAL_ALLGATHER");
-  ::setenv("KOLO_ALLREDUCE_ALGO", "hier", 1);
-  EXPECT_EQ(allreducePolicyFromEnv().forced, AllreduceAlgorithm::kHierarchical);
-  ::setenv("KOLO_ALLREDUCE_ALGO", "auto", 1);
-  EXPECT_EQ(allreducePolicyFromEnv().forced, std::nullopt);
-  ::unsetenv("KOLO_ALLREDUCE_ALGO");
+  EXPECT_EQ(findAlgorithm(kAllreduce, "hier")->name, "hier");
+  EXPECT_EQ(findAlgorithm(kAllreduce, "Hierarchical")->name, "hier");
+  auto read = [](CollectiveKind kind) {
+    auto policy = selectionPolicyFromEnv();
+    EXPECT_TRUE(policy.hasValue()) << policy.status().toString();
+    return policy.hasValue() ? policy->of(kind) : CollectivePolicy{};
+  };
+  {
+    test::ScopedEnv off("KOLO_HIERARCHICAL_ALLREDUCE", "0");
+    EXPECT_EQ(read(kAllreduce).hierarchical, false);
+  }
+  {
+    test::ScopedEnv automatic("KOLO_HIERARCHICAL_ALLREDUCE", "auto");
+    EXPECT_EQ(read(kAllreduce).hierarchical, std::nullopt);
+  }
+  {
+    test::ScopedEnv horovod("HOROVOD_HIERARCHICAL_ALLREDUCE", "1");
+    EXPECT_EQ(read(kAllreduce).hierarchical, true);
+  }
+  {
+    test::ScopedEnv gather("KOLO_HIERARCHICAL_ALLGATHER", "1");
+    EXPECT_EQ(read(kAllgather).hierarchical, true);
+  }
+  {
+    test::ScopedEnv algo("KOLO_ALLREDUCE_ALGO", "hier");
+    EXPECT_EQ(read(kAllreduce).forcedFor(1)->name, "hier");
+  }
+  {
+    test::ScopedEnv algo("KOLO_ALLREDUCE_ALGO", "auto");
+    EXPECT_TRUE(read(kAllreduce).rules.empty());
+  }
+  {
+    test::ScopedEnv bad("KOLO_HIERARCHICAL_ALLGATHER", "sometimes");
+    auto policy = selectionPolicyFromEnv();
+    ASSERT_FALSE(policy.hasValue());
+    EXPECT_EQ(policy.status().message(),
+              "KOLO_HIERARCHICAL_ALLGATHER='sometimes' is not auto, 1 or 0");
+  }
 }
 
 TEST(HierarchicalSelection, CommunicatorReportsItsHosts) {
-  ::unsetenv("KOLO_ALLREDUCE_ALGO");
-  ::unsetenv("KOLO_HIERARCHICAL_ALLREDUCE");
   auto results = test::runHierarchicalWorld({"a", "b", "a", "c", "c"}, [](Communicator& comm) {
     SelectionContext ctx = selectionContext(comm, 1000);
     if (ctx.numHosts != 3 || ctx.minLocalSize != 1 || ctx.maxLocalSize != 2 || !ctx.hasSubgroups ||
@@ -116,8 +138,8 @@ TEST(HierarchicalSelection, CommunicatorReportsItsHosts) {
                         ctx.minLocalSize, ctx.maxLocalSize, ctx.hasSubgroups);
     }
     // Every rank must reach the same choice, whatever its own host's size.
-    if (selectAllreduce(comm, 1000) != chooseAllreduce(ctx, SelectionPolicy{})) {
-      return Status(Code::kInternal, "selectAllreduce disagrees with chooseAllreduce");
+    if (&selectAlgorithm(comm, kAllreduce, 1000) != &chooseAlgorithm(kAllreduce, ctx, {})) {
+      return Status(Code::kInternal, "selectAlgorithm disagrees with chooseAlgorithm");
     }
     return Status::ok();
   });

@@ -63,10 +63,9 @@ TEST_P(Hierarchical, AllreduceMatchesReferenceForEveryDtypeAndOp) {
     auto results = test::runHierarchicalWorld(layout.hosts, [&](Communicator& comm) -> Status {
       for (DataType type : kAllDataTypes) {
         for (ReduceOp op : kAllReduceOps) {
-          for (AllreduceAlgorithm algorithm :
-               {AllreduceAlgorithm::kHierarchical, AllreduceAlgorithm::kRing}) {
+          for (std::string_view algorithm : {"hier", "ring"}) {
             if (!wanted(count, type, op)) continue;
-            if (algorithm == AllreduceAlgorithm::kRing && count == kLargeCount &&
+            if (algorithm == "ring" && count == kLargeCount &&
                 !(type == DataType::kFloat32 && op == ReduceOp::kSum)) {
               continue;
             }
@@ -81,9 +80,8 @@ TEST_P(Hierarchical, AllreduceMatchesReferenceForEveryDtypeAndOp) {
             KOLO_RETURN_IF_ERROR(allreduce(comm, input.data(), recv, count, type, op, algorithm));
             std::string diff = test::compareExact(type, expected.data(), recv, count);
             if (!diff.empty()) {
-              return makeStatus(Code::kInternal, "{} count={} {} {}: {}",
-                                allreduceAlgorithmName(algorithm), count, dataTypeName(type),
-                                reduceOpName(op), diff);
+              return makeStatus(Code::kInternal, "{} count={} {} {}: {}", algorithm, count,
+                                dataTypeName(type), reduceOpName(op), diff);
             }
           }
         }
@@ -112,8 +110,7 @@ TEST_P(Hierarchical, RandomFloatsAreDeterministicAndCloseToRing) {
     const int r = comm.rank();
     for (auto* out : {&hier1[r], &hier2[r], &ring[r]}) {
       *out = inputs[r];
-      const auto algorithm =
-          out == &ring[r] ? AllreduceAlgorithm::kRing : AllreduceAlgorithm::kHierarchical;
+      const std::string_view algorithm = out == &ring[r] ? "ring" : "hier";
       KOLO_RETURN_IF_ERROR(allreduce(comm, out->data(), out->data(), count, DataType::kFloat32,
                                      ReduceOp::kSum, algorithm));
     }
@@ -171,29 +168,33 @@ TEST_P(Hierarchical, SwitchesRouteThePublicEntryPoints) {
   const int n = static_cast<int>(layout.hosts.size());
   ScopedEnv gather("KOLO_HIERARCHICAL_ALLGATHER", "1");
   ScopedEnv reduce("KOLO_HIERARCHICAL_ALLREDUCE", "1");
+  auto policy = selectionPolicyFromEnv();
+  ASSERT_TRUE(policy.hasValue()) << policy.status().toString();
   const size_t bytes = 4099;
-  auto results = test::runHierarchicalWorld(layout.hosts, [&](Communicator& comm) -> Status {
-    if (!selectHierarchicalAllgather(comm, bytes * n) ||
-        selectAllreduce(comm, bytes) != AllreduceAlgorithm::kHierarchical) {
-      return Status(Code::kInternal, "the switches did not select the hierarchical algorithms");
-    }
-    std::vector<size_t> each(n, bytes);
-    std::vector<std::byte> expected(bytes * n), recv(bytes * n);
-    test::referenceAllgatherv(each, 5, expected.data());
-    test::fillBytes(comm.rank(), bytes, 5, recv.data() + bytes * comm.rank());
-    KOLO_RETURN_IF_ERROR(allgather(comm, recv.data() + bytes * comm.rank(), recv.data(), bytes));
-    std::string diff = test::compareBytes(expected.data(), recv.data(), recv.size());
-    if (!diff.empty()) return Status(Code::kInternal, diff);
-    const size_t count = 1000;
-    auto input = test::makeInput(DataType::kInt64, ReduceOp::kSum, comm.rank(), n, count, 3);
-    std::vector<std::byte> want(input.size());
-    test::referenceAllreduce(DataType::kInt64, ReduceOp::kSum, n, count, 3, want.data());
-    KOLO_RETURN_IF_ERROR(
-        allreduce(comm, input.data(), input.data(), count, DataType::kInt64, ReduceOp::kSum));
-    diff = test::compareExact(DataType::kInt64, want.data(), input.data(), count);
-    if (!diff.empty()) return Status(Code::kInternal, diff);
-    return Status::ok();
-  });
+  auto results =
+      test::runHierarchicalWorld(layout.hosts, *policy, [&](Communicator& comm) -> Status {
+        if (!selectAlgorithm(comm, CollectiveKind::kAllgather, bytes * n).hierarchical ||
+            !selectAlgorithm(comm, CollectiveKind::kAllreduce, bytes).hierarchical) {
+          return Status(Code::kInternal, "the switches did not select the hierarchical algorithms");
+        }
+        std::vector<size_t> each(n, bytes);
+        std::vector<std::byte> expected(bytes * n), recv(bytes * n);
+        test::referenceAllgatherv(each, 5, expected.data());
+        test::fillBytes(comm.rank(), bytes, 5, recv.data() + bytes * comm.rank());
+        KOLO_RETURN_IF_ERROR(
+            allgather(comm, recv.data() + bytes * comm.rank(), recv.data(), bytes));
+        std::string diff = test::compareBytes(expected.data(), recv.data(), recv.size());
+        if (!diff.empty()) return Status(Code::kInternal, diff);
+        const size_t count = 1000;
+        auto input = test::makeInput(DataType::kInt64, ReduceOp::kSum, comm.rank(), n, count, 3);
+        std::vector<std::byte> want(input.size());
+        test::referenceAllreduce(DataType::kInt64, ReduceOp::kSum, n, count, 3, want.data());
+        KOLO_RETURN_IF_ERROR(
+            allreduce(comm, input.data(), input.data(), count, DataType::kInt64, ReduceOp::kSum));
+        diff = test::compareExact(DataType::kInt64, want.data(), input.data(), count);
+        if (!diff.empty()) return Status(Code::kInternal, diff);
+        return Status::ok();
+      });
   EXPECT_EQ(test::describeFailures(results), "") << layout.name;
 }
 
@@ -219,7 +220,7 @@ TEST(HierarchicalErrors, WithoutSubgroupsTheAlgorithmsSayWhy) {
     }
     // The public entry point falls back to a flat algorithm instead.
     KOLO_RETURN_IF_ERROR(allreduce(comm, data.data(), data.data(), data.size(), DataType::kInt32,
-                                   ReduceOp::kSum, AllreduceAlgorithm::kHierarchical));
+                                   ReduceOp::kSum, "hier"));
     if (data[0] != 2) return makeStatus(Code::kInternal, "fallback gave {}", data[0]);
     return Status::ok();
   });

@@ -19,7 +19,10 @@ namespace kolo::test {
 
 using HierarchicalBody = std::function<Status(Communicator&)>;
 
+// Every rank's communicators get `policy` (KOLO_*_ALGO as a world built from the environment
+// would carry it).
 inline std::vector<Status> runHierarchicalWorld(const std::vector<std::string>& hostKeys,
+                                                const coll::SelectionPolicy& policy,
                                                 const HierarchicalBody& body,
                                                 double hardDeadlineSeconds = 120.0) {
   const int n = static_cast<int>(hostKeys.size());
@@ -38,6 +41,7 @@ inline std::vector<Status> runHierarchicalWorld(const std::vector<std::string>& 
       [&](int r) {
         CommunicatorOptions options;
         options.timeoutSeconds = 60.0;
+        options.algorithms = policy;
         const HostLayout& l = layouts[static_cast<size_t>(r)];
         Communicator comm(world[static_cast<size_t>(r)], nullptr, options);
         comm.attachSubgroups(
@@ -48,6 +52,12 @@ inline std::vector<Status> runHierarchicalWorld(const std::vector<std::string>& 
         return body(comm);
       },
       hardDeadlineSeconds, "hierarchical world");
+}
+
+inline std::vector<Status> runHierarchicalWorld(const std::vector<std::string>& hostKeys,
+                                                const HierarchicalBody& body,
+                                                double hardDeadlineSeconds = 120.0) {
+  return runHierarchicalWorld(hostKeys, coll::SelectionPolicy{}, body, hardDeadlineSeconds);
 }
 
 }  // namespace kolo::test

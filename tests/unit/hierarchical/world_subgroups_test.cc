@@ -65,8 +65,8 @@ TEST(WorldSubgroups, UnevenInterleavedHostsGetNodeAndCrossGroups) {
         auto data = test::makeInput(type, op, comm.rank(), n, count, count + 1);
         std::vector<std::byte> want(data.size());
         test::referenceAllreduce(type, op, n, count, count + 1, want.data());
-        KOLO_RETURN_IF_ERROR(coll::allreduce(comm, data.data(), data.data(), count, type, op,
-                                             coll::AllreduceAlgorithm::kHierarchical));
+        KOLO_RETURN_IF_ERROR(
+            coll::allreduce(comm, data.data(), data.data(), count, type, op, "hier"));
         std::string diff = test::compareExact(type, want.data(), data.data(), count);
         if (!diff.empty()) return makeStatus(Code::kInternal, "allreduce {}: {}", count, diff);
       }

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <span>
+#include <string_view>
 
 #include "kolo/base/status.h"
 #include "kolo/collectives/communicator.h"
@@ -12,41 +13,46 @@
 
 namespace kolo::coll {
 
-enum class AllreduceAlgorithm {
-  kAuto,               // selector decides by size and topology (KOLO_ALLREDUCE_ALGO overrides)
-  kRing,               // reduce-scatter + allgather over channels: bandwidth-optimal
-  kRecursiveDoubling,  // log2(n) exchanges of the whole buffer: latency-optimal
-  kShm,                // direct shared-memory algorithm, all ranks on one host
-  kHierarchical,       // node reduce-scatter, cross-host allreduce per shard, node allgather
-};
+// `algorithm` names an entry of the algorithm registry (algorithm_registry.h) for the
+// collective, e.g. "ring"; "auto" lets a native library (MPI) run the collective, or else the
+// selector choose under the communicator's policy (KOLO_<COLLECTIVE>_ALGO). An unknown name is
+// kInvalidArgument listing the known ones; a known one that cannot run on this communicator
+// (shm without an arena, hier without subgroups) gives way to the selector's choice.
+inline constexpr std::string_view kAutoAlgorithm = "auto";
 
 // recv[i] = send_0[i] OP ... OP send_{n-1}[i] on every rank, bit-identical everywhere.
 Status allreduce(Communicator& comm, const void* send, void* recv, size_t count, DataType type,
-                 ReduceOp op, AllreduceAlgorithm algorithm = AllreduceAlgorithm::kAuto);
+                 ReduceOp op, std::string_view algorithm = kAutoAlgorithm);
 
 // send holds sum(recvCounts) elements in rank order; rank r receives the reduction of block r
 // (recvCounts[r] elements) in recv.
 Status reduceScatter(Communicator& comm, const void* send, void* recv,
-                     std::span<const size_t> recvCounts, DataType type, ReduceOp op);
+                     std::span<const size_t> recvCounts, DataType type, ReduceOp op,
+                     std::string_view algorithm = kAutoAlgorithm);
 
 // recv (size() * bytesPerRank bytes) = concatenation of every rank's send in rank order.
-Status allgather(Communicator& comm, const void* send, void* recv, size_t bytesPerRank);
+Status allgather(Communicator& comm, const void* send, void* recv, size_t bytesPerRank,
+                 std::string_view algorithm = kAutoAlgorithm);
 // Like allgather, but rank r contributes bytesPerRank[r] bytes. When the communicator spans
 // hosts the selector may run it hierarchically (KOLO_HIERARCHICAL_ALLGATHER=auto|1|0).
 Status allgatherv(Communicator& comm, const void* send, void* recv,
-                  std::span<const size_t> bytesPerRank);
+                  std::span<const size_t> bytesPerRank,
+                  std::string_view algorithm = kAutoAlgorithm);
 
 // buffer on every rank = buffer on root. Binomial tree for small messages, pipelined chain
 // for large ones.
-Status broadcast(Communicator& comm, void* buffer, size_t bytes, int root);
+Status broadcast(Communicator& comm, void* buffer, size_t bytes, int root,
+                 std::string_view algorithm = kAutoAlgorithm);
 
 // Block p of send (bytesPerPeer bytes) goes to rank p; recv block p comes from rank p.
-Status alltoall(Communicator& comm, const void* send, void* recv, size_t bytesPerPeer);
+Status alltoall(Communicator& comm, const void* send, void* recv, size_t bytesPerPeer,
+                std::string_view algorithm = kAutoAlgorithm);
 // sendBytes[p] bytes (consecutive, in peer order) to rank p; recvBytes[p] from rank p.
 Status alltoallv(Communicator& comm, const void* send, std::span<const size_t> sendBytes,
-                 void* recv, std::span<const size_t> recvBytes);
+                 void* recv, std::span<const size_t> recvBytes,
+                 std::string_view algorithm = kAutoAlgorithm);
 
 // Returns once every rank has entered it.
-Status barrier(Communicator& comm);
+Status barrier(Communicator& comm, std::string_view algorithm = kAutoAlgorithm);
 
 }  // namespace kolo::coll

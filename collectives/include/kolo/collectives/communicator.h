@@ -10,9 +10,11 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <vector>
 
 #include "kolo/base/deadline.h"
 #include "kolo/base/status.h"
+#include "kolo/collectives/algorithm_policy.h"
 #include "kolo/collectives/host_layout.h"
 #include "kolo/collectives/transport.h"
 
@@ -23,6 +25,8 @@ class ShmArena;  // collectives/src/transport/shm: same-host direct algorithms
 struct CommunicatorOptions {
   // Upper bound on one collective; a silent peer becomes kTimeout naming it.
   double timeoutSeconds = 300.0;
+  // KOLO_*_ALGO and KOLO_HIERARCHICAL_* as parsed when the world was built (default: auto).
+  coll::SelectionPolicy algorithms;
 };
 
 enum class Subgroup {
@@ -63,6 +67,10 @@ class Communicator {
   // base everywhere; an algorithm adds its step number (< 2^20) to it.
   uint64_t beginCollective() { return (++sequence_) << 20; }
 
+  // True the first time `choiceKey` is seen on this communicator: the selector logs each
+  // (collective, size class, algorithm) once per communicator, not once per op.
+  bool firstChoice(uint64_t choiceKey) const;
+
   // Waits until every request finished or the deadline passed. Spins briefly, then parks on
   // the transport's doorbell. Returns the first failure; on timeout cancels what is pending
   // and returns kTimeout naming each pending request (and so each silent peer).
@@ -74,6 +82,7 @@ class Communicator {
   std::shared_ptr<ShmArena> arena_;
   CommunicatorOptions options_;
   uint64_t sequence_ = 0;
+  mutable std::vector<uint64_t> loggedChoices_;
   std::optional<HostLayout> layout_;
   std::shared_ptr<Communicator> node_;
   std::shared_ptr<Communicator> cross_;

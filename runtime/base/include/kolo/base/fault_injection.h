@@ -54,7 +54,7 @@ namespace fault_detail {
 // 0: KOLO_FAULT_INJECT not read yet, 1: unset (the hooks return at once), 2: armed.
 extern std::atomic<int> gState;
 void fireSlow(FaultPhase phase, std::span<std::byte> payload);
-bool openOpSlow(int rank, const char* op, int64_t count, int domain);
+bool openOpSlow(int rank, std::string_view op, int64_t count, int domain);
 void closeOpSlow();
 }  // namespace fault_detail
 
@@ -82,7 +82,9 @@ inline constexpr int kExecutionCount = 0;
 inline constexpr int kNegotiationCount = 1;
 class FaultOpScope {
  public:
-  FaultOpScope(int rank, const char* op, int64_t count = 1, int domain = kExecutionCount) {
+  // `op` is only read when a fault plan is armed, so callers pass a name they already have
+  // (no string is built per op when KOLO_FAULT_INJECT is unset).
+  FaultOpScope(int rank, std::string_view op, int64_t count = 1, int domain = kExecutionCount) {
 #if KOLO_FAULT_INJECTION
     if (fault_detail::gState.load(std::memory_order_relaxed) != 1) [[unlikely]] {
       opened_ = fault_detail::openOpSlow(rank, op, count, domain);
