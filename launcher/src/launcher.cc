@@ -121,7 +121,7 @@ std::string describeJob(const HostAssignment& assignment, const JobInfo& job,
   }
   const std::string command = joinCommand(options.command);
   for (int rank = 0; rank < assignment.worldSize(); ++rank) {
-    const RankPlacement& place = assignment.placement(rank);
+    const LaunchPlacement& place = assignment.placement(rank);
     text += fmt::format("rank {}: host {} local rank {}: {}\n", rank, assignment.hostOf(rank).name,
                         place.localRank, command);
     Environment shown = contractEnvironment(assignment, rank, job);
