@@ -62,7 +62,9 @@ SupervisedJob::SupervisedJob(const LaunchOptions& options, const LaunchSite& sit
       executable_(std::move(executable)),
       elastic_(
           elasticOptionsFor(options), job.jobId,
-          [&store](const std::string& key, std::string value) { store.set(key, std::move(value)); },
+          [store = &store](const std::string& key, std::string value) {
+            store->set(key, std::move(value));
+          },
           [this](std::vector<HostSlots>& found) {
             classifyDiscoveredHosts(found, site_, options_.localHosts);
           }),
