@@ -29,7 +29,7 @@ Expected<HostAssignment> HostAssignment::blockPlace(std::vector<HostSlots> hosts
     int hostIndex = static_cast<int>(assignment.hosts_.size());
     int onHost = 0;
     for (; onHost < host.slots && rank < worldSize; ++onHost, ++rank) {
-      assignment.placements_.push_back(RankPlacement{hostIndex, onHost});
+      assignment.placements_.push_back(LaunchPlacement{hostIndex, onHost});
     }
     assignment.hosts_.push_back(std::move(host));
     assignment.localSizes_.push_back(onHost);

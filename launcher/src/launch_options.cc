@@ -90,25 +90,20 @@ Expected<std::set<int>> parseRankList(std::string_view text) {
   return ranks;
 }
 
-ParsedCommandLine parseCommandLine(int argc, const char* const* argv) {
-  ParsedCommandLine result;
-  LaunchOptions& options = result.options;
-  std::vector<std::string> xSettings;
+namespace {
 
-  CLI::App app{
-      "kolorun: start N ranks of a Kolo job on this host or on -H/--hostfile hosts (local ones\n"
-      "directly, others through ssh), host the job's authenticated rendezvous store, stream\n"
-      "their output with [rank]<stdout>: prefixes, and stop the whole job when one rank fails.",
-      "kolorun"};
-  app.footer(
-      "Usage: kolorun -np N [-H host1:slots,... | --hostfile FILE] [options] [--] command "
-      "[args...]\n"
-      "--help-env lists every KOLO_* variable; --check-build the compiled backends.\n"
-      "Exit code: the first failing rank's (128 + signal if killed), 124 on --timeout.");
-  app.set_version_flag("--version", fmt::format("kolorun {}", kVersion));
+// What the command line gives as text or flags, turned into LaunchOptions after parsing.
+struct RawArguments {
+  std::vector<std::string> xSettings;  // -x, unparsed
+  std::string ranksFilter;             // --ranks-filter, unparsed
   bool checkBuild = false;
   bool helpEnv = false;
-  std::string ranksFilter;
+};
+
+// The options are declared in the order --help lists them.
+
+// How many ranks, on which hosts, and how they meet.
+void addPlacementOptions(CLI::App& app, LaunchOptions& options) {
   app.add_option("-n,--np", options.np,
                  "number of ranks to start (default with -H/--hostfile: one per slot)")
       ->check(CLI::Range(1, 1 << 20));
@@ -128,23 +123,37 @@ ParsedCommandLine parseCommandLine(int argc, const char* const* argv) {
       ->check(CLI::NonNegativeNumber);
   app.add_option("--network-interface", options.networkInterface,
                  "interface whose address ranks and the store use (e.g. eth0)");
+}
+
+void addOutputOptions(CLI::App& app, LaunchOptions& options, RawArguments& raw) {
   app.add_option("--output-filename", options.outputDir,
                  "also write each rank's stdout/stderr to DIR/rank.N/stdout and stderr");
-  app.add_option("--ranks-filter", ranksFilter,
+  app.add_option("--ranks-filter", raw.ranksFilter,
                  "show only these ranks' output, e.g. 0 or 0,2-3 (files get everything)");
   app.add_flag("--prefix-timestamp", options.prefixTimestamp,
                "start each output line with a UTC timestamp");
+}
+
+// Who starts the ranks that kolorun does not fork itself: mpirun, or ssh for remote hosts.
+void addStarterOptions(CLI::App& app, LaunchOptions& options) {
   app.add_flag("--mpi", options.useMpirun,
                "start the ranks with mpirun (equivalent flags; Kolo reads Open MPI's env)");
   app.add_option("--ssh-port", options.sshPort, "ssh port for remote hosts")
       ->check(CLI::Range(1, 65535));
   app.add_option("--ssh-identity-file", options.sshIdentityFile,
                  "ssh private key for remote hosts");
-  app.add_flag("--check-build", checkBuild,
+}
+
+void addReportFlags(CLI::App& app, RawArguments& raw) {
+  app.add_flag("--check-build", raw.checkBuild,
                "print which backends Kolo was built with (shm, tcp, MPI, NCCL, ...) and this "
                "machine's topology (kolo-bench --topology), and exit");
-  app.add_flag("--help-env", helpEnv, "print every KOLO_* variable with its default and exit");
-  app.add_option("-x", xSettings,
+  app.add_flag("--help-env", raw.helpEnv, "print every KOLO_* variable with its default and exit");
+}
+
+// What each rank gets and how long it may run.
+void addRankOptions(CLI::App& app, LaunchOptions& options, RawArguments& raw) {
+  app.add_option("-x", raw.xSettings,
                  "NAME=VALUE sets a variable for every rank; NAME alone passes on kolorun's "
                  "value (repeatable)")
       ->allow_extra_args(false);
@@ -162,6 +171,9 @@ ParsedCommandLine parseCommandLine(int argc, const char* const* argv) {
                  "ranks into blocks, one per NUMA node; none: leave placement to the scheduler")
       ->capture_default_str()
       ->check(CLI::IsMember({"core", "numa", "none"}));
+}
+
+void addElasticOptions(CLI::App& app, LaunchOptions& options) {
   app.add_option("--min-np", options.minNp,
                  "elastic job: a failing rank does not end the job while at least this many "
                  "ranks live; the survivors re-form through the store (kolo.torch.elastic)")
@@ -177,10 +189,28 @@ ParsedCommandLine parseCommandLine(int argc, const char* const* argv) {
   app.add_option("--reset-limit", options.resetLimit,
                  "elastic job: how many rank failures to survive at most (default: no limit)")
       ->check(CLI::NonNegativeNumber);
+}
+
+void declareOptions(CLI::App& app, LaunchOptions& options, RawArguments& raw) {
+  app.footer(
+      "Usage: kolorun -np N [-H host1:slots,... | --hostfile FILE] [options] [--] command "
+      "[args...]\n"
+      "--help-env lists every KOLO_* variable; --check-build the compiled backends.\n"
+      "Exit code: the first failing rank's (128 + signal if killed), 124 on --timeout.");
+  app.set_version_flag("--version", fmt::format("kolorun {}", kVersion));
+  addPlacementOptions(app, options);
+  addOutputOptions(app, options, raw);
+  addStarterOptions(app, options);
+  addReportFlags(app, raw);
+  addRankOptions(app, options, raw);
+  addElasticOptions(app, options);
   app.add_flag("--dry-run", options.dryRun,
                "print the rank map, commands and KOLO_* environment; start nothing");
   app.prefix_command();
+}
 
+// CLI11's own stops (--help, --version, a malformed option) fill `result` and return false.
+bool parseArguments(CLI::App& app, int argc, const char* const* argv, ParsedCommandLine& result) {
   std::vector<std::string> args = normalizeArguments(argc, argv);
   // CLI11 parses a reversed vector (it pops from the back).
   std::vector<std::string> reversed(args.rbegin(), args.rend());
@@ -193,53 +223,93 @@ ParsedCommandLine parseCommandLine(int argc, const char* const* argv) {
     result.exitCode = app.exit(e, out, err);
     result.stdoutText = out.str();
     result.stderrText = err.str();
-    return result;
+    return false;
   }
+  return true;
+}
 
-  if (checkBuild || helpEnv) {
-    result.exitNow = true;
-    result.exitCode = 0;
-    result.stdoutText = checkBuild ? checkBuildReport() : "";
-    result.showTopology = checkBuild;
-    if (helpEnv) result.stdoutText += helpEnvTable();
-    return result;
+// --check-build and --help-env print their reports and exit without a command.
+void reportAndExit(const RawArguments& raw, ParsedCommandLine& result) {
+  result.exitNow = true;
+  result.exitCode = 0;
+  result.stdoutText = raw.checkBuild ? checkBuildReport() : "";
+  result.showTopology = raw.checkBuild;
+  if (raw.helpEnv) result.stdoutText += helpEnvTable();
+}
+
+// The command follows the options, after an optional "--".
+std::vector<std::string> commandAfterOptions(const CLI::App& app) {
+  std::vector<std::string> command = app.remaining();
+  if (!command.empty() && command.front() == "--") command.erase(command.begin());
+  return command;
+}
+
+// Checks the options against each other; an elastic job with a discovery script and no
+// --min-np gets --min-np 1.
+Status checkAndDeriveOptions(LaunchOptions& options) {
+  if (options.command.empty()) {
+    return Status(Code::kInvalidArgument,
+                  "no command given; usage: kolorun -np N [options] [--] command [args...]");
   }
-  options.command = app.remaining();
-  if (!options.command.empty() && options.command.front() == "--") {
-    options.command.erase(options.command.begin());
-  }
-  auto fail = [&](const std::string& message) {
-    result.exitNow = true;
-    result.exitCode = 2;
-    result.stderrText =
-        fmt::format("kolorun: {}\nRun with --help for more information.\n", message);
-    return result;
-  };
-  if (options.command.empty())
-    return fail("no command given; usage: kolorun -np N [options] [--] command [args...]");
   if (options.np == 0 && options.hostList.empty() && options.hostfile.empty()) {
-    return fail("-np is required (or -H/--hostfile, for one rank per slot)");
+    return Status(Code::kInvalidArgument,
+                  "-np is required (or -H/--hostfile, for one rank per slot)");
   }
   if (options.minNp > 0 && options.np > 0 && options.minNp > options.np) {
-    return fail(fmt::format("--min-np {} is more than -np {}", options.minNp, options.np));
+    return makeStatus(Code::kInvalidArgument, "--min-np {} is more than -np {}", options.minNp,
+                      options.np);
   }
   if (!options.hostDiscoveryScript.empty() && options.minNp == 0) options.minNp = 1;
   if (options.maxNp > 0 && options.np > 0 && options.maxNp < options.np) {
-    return fail(fmt::format("--max-np {} is less than -np {}", options.maxNp, options.np));
+    return makeStatus(Code::kInvalidArgument, "--max-np {} is less than -np {}", options.maxNp,
+                      options.np);
   }
   if (options.minNp > 0 && options.useMpirun) {
-    return fail("--min-np needs kolorun to supervise the ranks; it cannot be used with --mpi");
+    return Status(Code::kInvalidArgument,
+                  "--min-np needs kolorun to supervise the ranks; it cannot be used with --mpi");
   }
-  if (!ranksFilter.empty()) {
-    auto ranks = parseRankList(ranksFilter);
-    if (!ranks) return fail(ranks.status().message());
-    options.ranksFilter = std::move(*ranks);
+  return Status::ok();
+}
+
+// --ranks-filter and -x values, parsed into options.
+Status parseRawValues(const RawArguments& raw, LaunchOptions& options) {
+  if (!raw.ranksFilter.empty()) {
+    KOLO_ASSIGN_OR_RETURN(options.ranksFilter, parseRankList(raw.ranksFilter));
   }
-  for (const std::string& text : xSettings) {
-    auto setting = parseEnvSetting(text);
-    if (!setting) return fail(setting.status().message());
-    options.env.push_back(std::move(setting).value());
+  for (const std::string& text : raw.xSettings) {
+    KOLO_ASSIGN_OR_RETURN(EnvSetting setting, parseEnvSetting(text));
+    options.env.push_back(std::move(setting));
   }
+  return Status::ok();
+}
+
+void usageError(const std::string& message, ParsedCommandLine& result) {
+  result.exitNow = true;
+  result.exitCode = 2;
+  result.stderrText = fmt::format("kolorun: {}\nRun with --help for more information.\n", message);
+}
+
+}  // namespace
+
+ParsedCommandLine parseCommandLine(int argc, const char* const* argv) {
+  ParsedCommandLine result;
+  LaunchOptions& options = result.options;
+  RawArguments raw;
+  CLI::App app{
+      "kolorun: start N ranks of a Kolo job on this host or on -H/--hostfile hosts (local ones\n"
+      "directly, others through ssh), host the job's authenticated rendezvous store, stream\n"
+      "their output with [rank]<stdout>: prefixes, and stop the whole job when one rank fails.",
+      "kolorun"};
+  declareOptions(app, options, raw);
+  if (!parseArguments(app, argc, argv, result)) return result;
+  if (raw.checkBuild || raw.helpEnv) {
+    reportAndExit(raw, result);
+    return result;
+  }
+  options.command = commandAfterOptions(app);
+  Status status = checkAndDeriveOptions(options);
+  if (status.isOk()) status = parseRawValues(raw, options);
+  if (!status.isOk()) usageError(status.message(), result);
   return result;
 }
 

@@ -53,7 +53,7 @@ Environment environmentFrom(const char* const* envp) {
 
 Environment contractEnvironment(const HostAssignment& assignment, int rank, const JobInfo& job) {
   namespace p = kolo::protocol;
-  const RankPlacement& place = assignment.placement(rank);
+  const LaunchPlacement& place = assignment.placement(rank);
   const HostSlots& host = assignment.hostOf(rank);
   const std::string worldSize = std::to_string(assignment.worldSize());
   const std::string localSize = std::to_string(assignment.localSize(place.hostIndex));

@@ -65,6 +65,112 @@ void closeIfOpen(int& fd) {
   ::_exit(127);
 }
 
+// Built before fork: the child may not allocate.
+std::vector<char*> nullTerminated(const std::vector<std::string>& strings) {
+  std::vector<char*> pointers;
+  pointers.reserve(strings.size() + 1);
+  for (const std::string& s : strings) pointers.push_back(const_cast<char*>(s.c_str()));
+  pointers.push_back(nullptr);
+  return pointers;
+}
+
+// The child's stdin: /dev/null, or the read end of a pipe that already holds `stdinData`, whose
+// write end goes to `writeEnd`. -1 (with errno set) when neither could be made.
+int openChildStdin(const std::string& stdinData, int& writeEnd) {
+  if (stdinData.empty()) return ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  int inPipe[2] = {-1, -1};
+  if (::pipe2(inPipe, O_CLOEXEC) != 0) return -1;
+  // The data is a line or two: far below the pipe's capacity, so this write cannot block.
+  if (::write(inPipe[1], stdinData.data(), stdinData.size()) ==
+      static_cast<ssize_t>(stdinData.size())) {
+    writeEnd = inPipe[1];
+    return inPipe[0];
+  }
+  closeIfOpen(inPipe[1]);
+  closeIfOpen(inPipe[0]);
+  return -1;
+}
+
+// The descriptors of one spawn: the rank's stdout and stderr pipes, the pipe on which the child
+// reports a failed exec, and the rank's stdin.
+struct SpawnPipes {
+  int out[2] = {-1, -1};
+  int err[2] = {-1, -1};
+  int report[2] = {-1, -1};
+  int childStdin = -1;
+  int stdinWrite = -1;  // RankProcess::stdinFd
+
+  Status open(int rank, const std::string& stdinData) {
+    childStdin = openChildStdin(stdinData, stdinWrite);
+    if (childStdin < 0 || ::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0 ||
+        ::pipe2(report, O_CLOEXEC) != 0) {
+      int error = errno;
+      closeAll();
+      return makeStatus(Code::kIoError, "rank {}: cannot create pipes: {}", rank,
+                        std::strerror(error));
+    }
+    return Status::ok();
+  }
+  // After fork the parent keeps the read ends (and the write end of the rank's stdin).
+  void closeChildEnds() {
+    closeIfOpen(out[1]);
+    closeIfOpen(err[1]);
+    closeIfOpen(report[1]);
+    closeIfOpen(childStdin);
+  }
+  void closeAll() {
+    for (int* fd :
+         {&out[0], &out[1], &err[0], &err[1], &report[0], &report[1], &childStdin, &stdinWrite}) {
+      closeIfOpen(*fd);
+    }
+  }
+};
+
+// false (bind nothing) when no CPU of `cpus` fits a cpu_set_t.
+bool toCpuSet(const std::vector<int>& cpus, cpu_set_t& cpuSet) {
+  CPU_ZERO(&cpuSet);
+  bool bind = false;
+  for (int cpu : cpus) {
+    if (cpu >= 0 && cpu < CPU_SETSIZE) {
+      CPU_SET(cpu, &cpuSet);
+      bind = true;
+    }
+  }
+  return bind;
+}
+
+// The report pipe closes on a successful exec; an errno arriving on it means exec failed, and
+// the child (which then exits 127) is reaped here. Closes `reportRead` either way.
+Status confirmExec(int rank, pid_t pid, int& reportRead, const std::string& executable) {
+  int childErrno = 0;
+  ssize_t got;
+  do {
+    got = ::read(reportRead, &childErrno, sizeof(childErrno));
+  } while (got < 0 && errno == EINTR);
+  closeIfOpen(reportRead);
+  if (got > 0) {
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    return makeStatus(Code::kInvalidArgument, "rank {}: cannot execute '{}': {}", rank, executable,
+                      std::strerror(childErrno));
+  }
+  return Status::ok();
+}
+
+RankProcess runningRank(int rank, pid_t pid, const SpawnPipes& pipes) {
+  for (int fd : {pipes.out[0], pipes.err[0]}) {
+    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+  }
+  RankProcess process;
+  process.rank = rank;
+  process.pid = pid;
+  process.stdoutFd = pipes.out[0];
+  process.stderrFd = pipes.err[0];
+  process.stdinFd = pipes.stdinWrite;
+  return process;
+}
+
 }  // namespace
 
 Expected<std::string> resolveExecutable(const std::string& command, const std::string& searchPath) {
@@ -90,103 +196,34 @@ Expected<std::string> resolveExecutable(const std::string& command, const std::s
 
 Expected<RankProcess> spawnRank(int rank, const std::string& executable,
                                 const std::vector<std::string>& argv,
-                                const std::vector<std::string>& env,
-                                const std::vector<int>& cpus, const std::string& stdinData) {
-  // Build the C arrays before fork: the child may not allocate.
-  std::vector<char*> argvPtrs;
-  argvPtrs.reserve(argv.size() + 1);
-  for (const std::string& arg : argv) argvPtrs.push_back(const_cast<char*>(arg.c_str()));
-  argvPtrs.push_back(nullptr);
-  std::vector<char*> envPtrs;
-  envPtrs.reserve(env.size() + 1);
-  for (const std::string& entry : env) envPtrs.push_back(const_cast<char*>(entry.c_str()));
-  envPtrs.push_back(nullptr);
-
-  int outPipe[2] = {-1, -1};
-  int errPipe[2] = {-1, -1};
-  int reportPipe[2] = {-1, -1};
-  int inPipe[2] = {-1, -1};
-  int nullFd = -1;
-  if (stdinData.empty()) {
-    nullFd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-  } else if (::pipe2(inPipe, O_CLOEXEC) == 0) {
-    // The data is a line or two: far below the pipe's capacity, so this write cannot block.
-    if (::write(inPipe[1], stdinData.data(), stdinData.size()) ==
-        static_cast<ssize_t>(stdinData.size())) {
-      nullFd = inPipe[0];
-      inPipe[0] = -1;
-    } else {
-      closeIfOpen(inPipe[1]);
-    }
-    closeIfOpen(inPipe[0]);
-  }
-  auto closeAll = [&] {
-    for (int* fd : {&outPipe[0], &outPipe[1], &errPipe[0], &errPipe[1], &reportPipe[0],
-                    &reportPipe[1], &nullFd, &inPipe[1]}) {
-      closeIfOpen(*fd);
-    }
-  };
-  if (nullFd < 0 || ::pipe2(outPipe, O_CLOEXEC) != 0 || ::pipe2(errPipe, O_CLOEXEC) != 0 ||
-      ::pipe2(reportPipe, O_CLOEXEC) != 0) {
-    int error = errno;
-    closeAll();
-    return makeStatus(Code::kIoError, "rank {}: cannot create pipes: {}", rank,
-                      std::strerror(error));
-  }
-
+                                const std::vector<std::string>& env, const std::vector<int>& cpus,
+                                const std::string& stdinData) {
+  std::vector<char*> argvPtrs = nullTerminated(argv);
+  std::vector<char*> envPtrs = nullTerminated(env);
+  SpawnPipes pipes;
+  KOLO_RETURN_IF_ERROR(pipes.open(rank, stdinData));
   cpu_set_t cpuSet;
-  CPU_ZERO(&cpuSet);
-  bool bind = false;
-  for (int cpu : cpus) {
-    if (cpu >= 0 && cpu < CPU_SETSIZE) {
-      CPU_SET(cpu, &cpuSet);
-      bind = true;
-    }
-  }
+  const bool bind = toCpuSet(cpus, cpuSet);
   const pid_t parent = ::getpid();
   pid_t pid = ::fork();
   if (pid < 0) {
     int error = errno;
-    closeAll();
+    pipes.closeAll();
     return makeStatus(Code::kIoError, "rank {}: fork failed: {}", rank, std::strerror(error));
   }
   if (pid == 0) {
-    execChild(parent, outPipe[1], errPipe[1], nullFd, reportPipe[1], executable.c_str(),
-              argvPtrs.data(), envPtrs.data(), bind ? &cpuSet : nullptr);
+    execChild(parent, pipes.out[1], pipes.err[1], pipes.childStdin, pipes.report[1],
+              executable.c_str(), argvPtrs.data(), envPtrs.data(), bind ? &cpuSet : nullptr);
   }
   // Also set the group here: whichever of parent and child runs first, the group exists before
   // kolorun might signal it.
   ::setpgid(pid, pid);
-  closeIfOpen(outPipe[1]);
-  closeIfOpen(errPipe[1]);
-  closeIfOpen(reportPipe[1]);
-  closeIfOpen(nullFd);
-
-  int childErrno = 0;
-  ssize_t got;
-  do {
-    got = ::read(reportPipe[0], &childErrno, sizeof(childErrno));
-  } while (got < 0 && errno == EINTR);
-  closeIfOpen(reportPipe[0]);
-  if (got > 0) {
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    closeAll();
-    return makeStatus(Code::kInvalidArgument, "rank {}: cannot execute '{}': {}", rank, executable,
-                      std::strerror(childErrno));
+  pipes.closeChildEnds();
+  if (Status exec = confirmExec(rank, pid, pipes.report[0], executable); !exec.isOk()) {
+    pipes.closeAll();
+    return exec;
   }
-
-  for (int fd : {outPipe[0], errPipe[0]}) {
-    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
-  }
-  RankProcess process;
-  process.rank = rank;
-  process.pid = pid;
-  process.stdoutFd = outPipe[0];
-  process.stderrFd = errPipe[0];
-  process.stdinFd = inPipe[1];
-  return process;
+  return runningRank(rank, pid, pipes);
 }
 
 }  // namespace kolo::launcher

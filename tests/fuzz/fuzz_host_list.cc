@@ -46,7 +46,7 @@ void checkPlacement(const std::vector<HostSlots>& hosts, int worldSize) {
              assignment.value().worldSize(), worldSize);
   std::vector<int> perHost(assignment.value().hosts().size(), 0);
   for (int rank = 0; rank < worldSize; ++rank) {
-    const RankPlacement& place = assignment.value().placement(rank);
+    const LaunchPlacement& place = assignment.value().placement(rank);
     FUZZ_CHECK(place.localRank == perHost.at(static_cast<size_t>(place.hostIndex))++,
                "rank %d has local rank %d", rank, place.localRank);
     FUZZ_CHECK(assignment.value().crossSize(rank) >= 1, "rank %d: cross size < 1", rank);

@@ -19,7 +19,9 @@ struct HostSlots {
   bool local = false;   // spawned directly rather than through a remote shell
 };
 
-struct RankPlacement {
+// Where kolorun puts one rank: a slot of one of the job's hosts. (Not the runtime's or the
+// collectives' placement of a rank, which describe a running rank's node and cores.)
+struct LaunchPlacement {
   int hostIndex = 0;  // into HostAssignment::hosts()
   int localRank = 0;  // 0 .. localSize(hostIndex) - 1
 };
@@ -34,7 +36,7 @@ class HostAssignment {
 
   int worldSize() const { return static_cast<int>(placements_.size()); }
   const std::vector<HostSlots>& hosts() const { return hosts_; }
-  const RankPlacement& placement(int rank) const { return placements_.at(rank); }
+  const LaunchPlacement& placement(int rank) const { return placements_.at(rank); }
   const HostSlots& hostOf(int rank) const { return hosts_.at(placement(rank).hostIndex); }
   int localSize(int hostIndex) const { return localSizes_.at(hostIndex); }
   // One "cross" communicator per local rank spans the hosts: with block placement a rank's cross
@@ -44,7 +46,7 @@ class HostAssignment {
 
  private:
   std::vector<HostSlots> hosts_;
-  std::vector<RankPlacement> placements_;
+  std::vector<LaunchPlacement> placements_;
   std::vector<int> localSizes_;
 };
 
