@@ -94,7 +94,6 @@ Expected<World> connect(const BenchOptions& options, int* argc, char*** argv) {
                         protocol::kEnvStore, spec.size);
     }
   }
-  setLogRank(spec.rank);
   KOLO_ASSIGN_OR_RETURN(world.comm, connectWorld(*world.store, spec));
   return world;
 }

@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "kolo/base/logging.h"
 #include "kolo/collectives/communicator.h"
 #include "transport/loopback/loopback_transport.h"
 
@@ -46,6 +47,7 @@ inline std::vector<Status> runRankThreads(int n, const std::function<Status(int)
   for (int r = 0; r < n; ++r) {
     threads.emplace_back([&, r] {
       Status status;
+      LogRankScope logRank(r);  // ranks as threads: each logs as its own rank
       try {
         status = body(r);
       } catch (const std::exception& e) {

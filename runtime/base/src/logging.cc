@@ -14,7 +14,10 @@
 namespace kolo {
 namespace {
 
+// Process-wide by nature: one rank per process outside tests. Threads override it below.
 std::atomic<int> gRank{-1};
+constexpr int kNoThreadRank = -2;
+thread_local int tRank = kNoThreadRank;
 
 struct LogConfig {
   LogLevel level = LogLevel::kWarning;
@@ -51,19 +54,38 @@ const LogConfig& config() {
 
 const char* levelName(LogLevel level) {
   switch (level) {
-    case LogLevel::kTrace: return "TRACE";
-    case LogLevel::kDebug: return "DEBUG";
-    case LogLevel::kInfo: return "INFO";
-    case LogLevel::kWarning: return "WARN";
-    case LogLevel::kError: return "ERROR";
-    case LogLevel::kNone: return "NONE";
+    case LogLevel::kTrace:
+      return "TRACE";
+    case LogLevel::kDebug:
+      return "DEBUG";
+    case LogLevel::kInfo:
+      return "INFO";
+    case LogLevel::kWarning:
+      return "WARN";
+    case LogLevel::kError:
+      return "ERROR";
+    case LogLevel::kNone:
+      return "NONE";
   }
   return "?";
 }
 
 }  // namespace
 
-void setLogRank(int rank) { gRank.store(rank, std::memory_order_relaxed); }
+void setLogRank(int rank) {
+  gRank.store(rank, std::memory_order_relaxed);
+}
+
+int logRank() {
+  return tRank != kNoThreadRank ? tRank : gRank.load(std::memory_order_relaxed);
+}
+
+LogRankScope::LogRankScope(int rank) : previous_(tRank) {
+  tRank = rank;
+}
+LogRankScope::~LogRankScope() {
+  tRank = previous_;
+}
 
 bool logEnabled(LogLevel level, std::string_view subsys) {
   const LogConfig& c = config();
@@ -78,11 +100,11 @@ bool logEnabled(LogLevel level, std::string_view subsys) {
 
 void logWrite(LogLevel level, std::string_view subsys, std::string_view message) {
   const LogConfig& c = config();
-  int rank = gRank.load(std::memory_order_relaxed);
+  const int rank = logRank();
   std::string rankText = rank < 0 ? std::string("?") : std::to_string(rank);
   std::string line = fmt::format("{}:{}:{} [{}] KOLO {} {}: {}\n", c.host, getpid(),
-                                 static_cast<long>(syscall(SYS_gettid)), rankText,
-                                 levelName(level), subsys, message);
+                                 static_cast<long>(syscall(SYS_gettid)), rankText, levelName(level),
+                                 subsys, message);
   // One write per line keeps lines from different threads whole.
   std::fwrite(line.data(), 1, line.size(), stderr);
 }

@@ -109,7 +109,6 @@ Expected<std::unique_ptr<Engine>> Engine::fromEnv(EngineConfig config) {
       spec.rank = membership.rank;
       spec.size = membership.size;
       spec.jobId = membership.jobId;
-      setLogRank(spec.rank);
       KOLO_ASSIGN_OR_RETURN(std::unique_ptr<Communicator> comm, connectWorld(*store, spec));
       KOLO_ASSIGN_OR_RETURN(auto engine, create(std::move(comm), std::move(config)));
       engine->store_ = std::move(store);
