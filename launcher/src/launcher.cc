@@ -10,8 +10,8 @@
 #include <cstring>
 #include <filesystem>
 
-#include "kolo/base/env.h"
 #include "kolo/base/job_abort.h"
+#include "kolo/base/settings.h"
 
 #include "kolo/launcher/check_build_topology.h"
 #include "kolo/launcher/elastic_job.h"
@@ -160,6 +160,9 @@ int runKolorun(int argc, const char* const* argv, const char* const* envp) {
       printError(fmt::format("warning: -x {}: {} is not set in kolorun's environment; not passed",
                              setting.name, setting.name));
     }
+  }
+  for (const std::string& warning : unknownSettingsWarnings(base, options.env)) {
+    printError("warning: " + warning);
   }
 
   auto hosts = hostsFor(options);
@@ -351,15 +354,15 @@ int runKolorun(int argc, const char* const* argv, const char* const* envp) {
                                       claim = jobAbortClaimKey(job.jobId)](const PeerFailure& f) {
     store->setIfUnclaimed(key, f.encode(), claim);
   };
-  supervisorOptions.abortGraceSeconds = envDouble("KOLO_ABORT_GRACE_SECONDS", 2.0);
-  supervisorOptions.heartbeatTimeoutSeconds = envDouble("KOLO_HEARTBEAT_TIMEOUT_SECONDS", 10.0);
+  supervisorOptions.abortGraceSeconds = settingSeconds("KOLO_ABORT_GRACE_SECONDS");
+  supervisorOptions.heartbeatTimeoutSeconds = settingSeconds("KOLO_HEARTBEAT_TIMEOUT_SECONDS");
   supervisorOptions.heartbeats = [store, prefix = job.jobId + "/heartbeat/"] {
     return parseHeartbeats(store->valuesWithPrefix(prefix, 0.5), prefix);
   };
   // Host discovery runs from the supervisor's loop; it needs spawnOne, defined further down.
   std::function<void()> discoveryTick;
   if (job.elastic && elastic.hasDiscovery()) {
-    supervisorOptions.tickSeconds = envDouble("KOLO_DISCOVERY_INTERVAL_SECONDS", 1.0);
+    supervisorOptions.tickSeconds = settingSeconds("KOLO_DISCOVERY_INTERVAL_SECONDS");
     supervisorOptions.onTick = [&discoveryTick] {
       if (discoveryTick) discoveryTick();
     };
