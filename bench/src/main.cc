@@ -16,6 +16,7 @@
 #include "fusion_sweep.h"
 #include "kolo/base/env.h"
 #include "kolo/base/logging.h"
+#include "kolo/base/settings.h"
 #include "kolo/collectives/algorithm_registry.h"
 #include "kolo/collectives/reduce.h"
 #include "kolo/collectives/world.h"
@@ -75,14 +76,14 @@ Expected<World> connect(const BenchOptions& options, int* argc, char*** argv) {
   } else {
     // Started by hand, with no launcher variables at all: a world of one rank (kernel and
     // transport-free timings). Malformed launcher variables are still an error.
-    const bool standalone = !fromEnv && !getEnv(protocol::kEnvRank) &&
-                            !getEnv(protocol::kEnvSize) && !getEnv("SLURM_PROCID") &&
+    const bool standalone = !fromEnv && !settingText(protocol::kEnvRank) &&
+                            !settingText(protocol::kEnvSize) && !getEnv("SLURM_PROCID") &&
                             !getEnv("PMI_RANK");
     if (!standalone) {
       KOLO_RETURN_IF_ERROR(fromEnv.status().withContext("reading the KOLO_* environment"));
       spec = *fromEnv;
     }
-    auto url = getEnv(protocol::kEnvStore);
+    auto url = settingText(protocol::kEnvStore);
     if (url) {
       KOLO_ASSIGN_OR_RETURN(world.store, openStore(*url));
     } else if (spec.size == 1) {
@@ -115,7 +116,7 @@ Expected<std::vector<std::string>> gatherHosts(Communicator& comm, const std::st
 // binding, and the ring order with the transport of every hop. Collective; rank 0 gets the
 // text. Without hwloc it says why, and the transport line still names the transport.
 Expected<std::string> topologyBlock(Communicator& comm) {
-  const std::string hostKey = getEnv(protocol::kEnvHostname).value_or("");
+  const std::string hostKey = settingText(protocol::kEnvHostname).value_or("");
   auto report = gatherTopologyReport(comm, hostKey);
   std::string out = fmt::format("# transport     : {}{}\n", comm.transport().name(),
                                 comm.arena() != nullptr ? " (direct shared-memory arena)" : "");
@@ -231,7 +232,7 @@ Expected<int> runBenchmark(const BenchOptions& options, int* argc, char*** argv)
   if (options.topology) {
     KOLO_ASSIGN_OR_RETURN(
         std::string report,
-        gatherTopologyReport(*world.comm, getEnv(protocol::kEnvHostname).value_or("")));
+        gatherTopologyReport(*world.comm, settingText(protocol::kEnvHostname).value_or("")));
     printOnRankZero(*world.comm, report);
     KOLO_RETURN_IF_ERROR(coll::barrier(*world.comm).withContext("final barrier"));
     return 0;

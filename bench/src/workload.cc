@@ -8,7 +8,7 @@
 #include <set>
 #include <sstream>
 
-#include "kolo/base/env.h"
+#include "kolo/base/settings.h"
 
 #ifndef KOLO_BENCH_WORKLOAD_DIR
 #define KOLO_BENCH_WORKLOAD_DIR ""
@@ -113,7 +113,7 @@ Expected<Workload> loadWorkload(const std::string& nameOrPath) {
     return parseWorkload(text, nameOrPath);
   }
   std::vector<fs::path> directories;
-  if (auto dir = getEnv("KOLO_BENCH_WORKLOADS")) directories.emplace_back(*dir);
+  if (auto dir = settingText("KOLO_BENCH_WORKLOADS")) directories.emplace_back(*dir);
   fs::path self = fs::read_symlink("/proc/self/exe", ec);
   if (!ec) directories.push_back(self.parent_path() / "workloads");
   if (std::strlen(KOLO_BENCH_WORKLOAD_DIR) > 0) directories.emplace_back(KOLO_BENCH_WORKLOAD_DIR);

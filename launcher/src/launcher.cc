@@ -36,13 +36,17 @@ int printParserOutcome(const ParsedCommandLine& parsed, const char* const* envp)
   return parsed.exitCode;
 }
 
-// A bare `-x NAME` passes on kolorun's value; say so when there is none.
+// A bare `-x NAME` passes on kolorun's value; say so when there is none. A KOLO_* name Kolo does
+// not declare (a typo) gets a warning naming the closest declared one.
 void warnUnsetPassThrough(const std::vector<EnvSetting>& settings, const Environment& base) {
   for (const EnvSetting& setting : settings) {
     if (!setting.value && base.count(setting.name) == 0) {
       printError(fmt::format("warning: -x {}: {} is not set in kolorun's environment; not passed",
                              setting.name, setting.name));
     }
+  }
+  for (const std::string& warning : unknownSettingsWarnings(base, settings)) {
+    printError("warning: " + warning);
   }
 }
 

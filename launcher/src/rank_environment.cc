@@ -6,6 +6,7 @@
 #include <string>
 #include <utility>
 
+#include "kolo/base/settings_report.h"
 #include "kolo/protocol/elastic.h"
 #include "kolo/protocol/env_contract.h"
 
@@ -114,6 +115,19 @@ Environment remoteRankEnvironment(const HostAssignment& assignment, int rank, co
   Environment env = contractEnvironment(assignment, rank, job);
   applySettings(env, base, settings);
   return env;
+}
+
+std::vector<std::string> unknownSettingsWarnings(const Environment& base,
+                                                 const std::vector<EnvSetting>& settings) {
+  std::vector<std::string> warnings;
+  auto check = [&](const std::string& name) {
+    if (auto warning = unknownSettingWarning(name)) warnings.push_back(std::move(*warning));
+  };
+  for (const auto& entry : base) check(entry.first);
+  for (const EnvSetting& setting : settings) {
+    if (setting.value && base.count(setting.name) == 0) check(setting.name);
+  }
+  return warnings;
 }
 
 std::vector<std::string> toEnvStrings(const Environment& env) {

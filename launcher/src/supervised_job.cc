@@ -6,7 +6,7 @@
 #include <map>
 #include <utility>
 
-#include "kolo/base/env.h"
+#include "kolo/base/settings.h"
 #include "kolo/base/job_abort.h"
 #include "kolo/launcher/core_binding.h"
 #include "kolo/launcher/kolorun_messages.h"
@@ -38,9 +38,9 @@ SupervisorOptions supervisionFor(const LaunchOptions& options) {
 
 // The supervisor's KOLO_* settings.
 void supervisorSettingsFromEnv(SupervisorOptions& supervision, bool hostDiscovery) {
-  supervision.abortGraceSeconds = envDouble("KOLO_ABORT_GRACE_SECONDS", 2.0);
-  supervision.heartbeatTimeoutSeconds = envDouble("KOLO_HEARTBEAT_TIMEOUT_SECONDS", 10.0);
-  if (hostDiscovery) supervision.tickSeconds = envDouble("KOLO_DISCOVERY_INTERVAL_SECONDS", 1.0);
+  supervision.abortGraceSeconds = settingSeconds("KOLO_ABORT_GRACE_SECONDS");
+  supervision.heartbeatTimeoutSeconds = settingSeconds("KOLO_HEARTBEAT_TIMEOUT_SECONDS");
+  if (hostDiscovery) supervision.tickSeconds = settingSeconds("KOLO_DISCOVERY_INTERVAL_SECONDS");
 }
 
 // ssh's path in kolorun's PATH (/usr/bin:/bin without one).

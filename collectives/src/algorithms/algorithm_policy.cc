@@ -4,6 +4,7 @@
 #include <cctype>
 
 #include "kolo/base/env.h"
+#include "kolo/base/settings.h"
 #include "kolo/collectives/algorithm_registry.h"
 
 namespace kolo::coll {
@@ -124,14 +125,13 @@ Expected<SelectionPolicy> selectionPolicyFromEnv() {
   SelectionPolicy policy;
   for (CollectiveKind kind : kAllCollectiveKinds) {
     const std::string name = algorithmSettingName(kind);
-    if (auto text = getEnv(name.c_str())) {
+    if (auto text = settingText(name)) {
       KOLO_ASSIGN_OR_RETURN(policy.of(kind).rules, parseAlgorithmSpec(kind, *text));
     }
   }
   for (CollectiveKind kind : {CollectiveKind::kAllreduce, CollectiveKind::kAllgather}) {
     const std::string name = hierarchicalSettingName(kind);
-    const std::string alias = "HOROVOD_HIERARCHICAL_" + upper(collectiveName(kind));
-    if (auto text = getEnv(name.c_str(), {alias.c_str()})) {
+    if (auto text = settingText(name)) {  // or its Horovod alias
       KOLO_ASSIGN_OR_RETURN(policy.of(kind).hierarchical, parseHierarchicalSwitch(name, *text));
     }
   }

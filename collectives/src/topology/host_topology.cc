@@ -3,8 +3,8 @@
 #include <mutex>
 #include <optional>
 
-#include "kolo/base/env.h"
 #include "kolo/base/logging.h"
+#include "kolo/base/settings.h"
 
 namespace kolo {
 
@@ -26,11 +26,10 @@ const Topology* processTopology() {
 }
 
 size_t shmChunkBytes(int localRanks, size_t pipelineDepth, size_t fallback) {
-  if (auto text = getEnv("KOLO_SHM_CHUNK_BYTES")) {
-    std::optional<uint64_t> bytes = parseByteSize(*text);
-    if (bytes && *bytes >= 4096 && *bytes % 64 == 0) return static_cast<size_t>(*bytes);
+  if (std::optional<uint64_t> bytes = settingBytesIfSet("KOLO_SHM_CHUNK_BYTES")) {
+    if (*bytes >= 4096 && *bytes % 64 == 0) return static_cast<size_t>(*bytes);
     KOLO_LOG(kWarning, "topology",
-             "KOLO_SHM_CHUNK_BYTES={} is not a multiple of 64 of at least 4096; ignored", *text);
+             "KOLO_SHM_CHUNK_BYTES={} is not a multiple of 64 of at least 4096; ignored", *bytes);
   }
   const Topology* topology = processTopology();
   if (topology == nullptr) return fallback;

@@ -9,6 +9,7 @@
 
 #include "kolo/base/env.h"
 #include "kolo/base/logging.h"
+#include "kolo/base/settings.h"
 #include "kolo/collectives/algorithm_policy.h"
 #include "kolo/protocol/env_contract.h"
 #include "topology/host_topology.h"
@@ -20,8 +21,10 @@ namespace kolo {
 namespace {
 
 // Rank and size as kolorun, Open MPI, MPICH/PMI or Slurm publish them, in that order.
-std::optional<std::string> firstEnv(std::initializer_list<const char*> names) {
-  for (const char* name : names) {
+std::optional<std::string> launcherValue(const char* koloName,
+                                         std::initializer_list<const char*> others) {
+  if (auto v = settingText(koloName)) return v;
+  for (const char* name : others) {
     if (auto v = getEnv(name)) return v;
   }
   return std::nullopt;
@@ -97,8 +100,10 @@ Status attachHostSubgroups(KvStore& store, const WorldSpec& world,
 
 Expected<WorldSpec> worldSpecFromEnv() {
   WorldSpec spec;
-  auto rank = firstEnv({protocol::kEnvRank, "OMPI_COMM_WORLD_RANK", "PMI_RANK", "SLURM_PROCID"});
-  auto size = firstEnv({protocol::kEnvSize, "OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_NTASKS"});
+  auto rank =
+      launcherValue(protocol::kEnvRank, {"OMPI_COMM_WORLD_RANK", "PMI_RANK", "SLURM_PROCID"});
+  auto size =
+      launcherValue(protocol::kEnvSize, {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_NTASKS"});
   if (!rank || !size) {
     return Status(Code::kInvalidUsage,
                   "KOLO_RANK and KOLO_SIZE are not set: start the program with kolorun "
@@ -110,14 +115,13 @@ Expected<WorldSpec> worldSpecFromEnv() {
     return makeStatus(Code::kInvalidArgument, "rank {} is out of range for world size {}",
                       spec.rank, spec.size);
   }
-  spec.jobId = getEnv(protocol::kEnvJobId).value_or("kolo");
-  spec.hostKey = getEnv(protocol::kEnvHostname).value_or(hostName());
-  spec.bindAddress = getEnv(protocol::kEnvBindAddress).value_or("");
-  spec.transport = toLower(getEnv("KOLO_TRANSPORT").value_or("auto"));
-  spec.connectTimeoutSeconds = envDouble("KOLO_START_TIMEOUT", 30.0);
-  spec.cpuOperations = toLower(getEnv("KOLO_CPU_OPERATIONS").value_or("kolo"));
-  KOLO_RETURN_IF_ERROR(checkCpuOperations(spec.cpuOperations));
-  spec.options.timeoutSeconds = envDouble("KOLO_TIMEOUT_SECONDS", 300.0);
+  spec.jobId = settingTextOrDefault(protocol::kEnvJobId);
+  spec.hostKey = settingText(protocol::kEnvHostname).value_or(hostName());
+  spec.bindAddress = settingText(protocol::kEnvBindAddress).value_or("");
+  KOLO_ASSIGN_OR_RETURN(spec.transport, settingChoiceChecked("KOLO_TRANSPORT"));
+  spec.connectTimeoutSeconds = settingSeconds(protocol::kEnvStartTimeout);
+  KOLO_ASSIGN_OR_RETURN(spec.cpuOperations, settingChoiceChecked("KOLO_CPU_OPERATIONS"));
+  spec.options.timeoutSeconds = settingSeconds("KOLO_TIMEOUT_SECONDS");
   KOLO_ASSIGN_OR_RETURN(spec.options.algorithms, coll::selectionPolicyFromEnv());
   return spec;
 }

@@ -2,12 +2,14 @@
 // Without KOLO_HAVE_MPI only the checks remain and connectWorldFromMpi reports kUnavailable.
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <string>
 
 #include "kolo/base/env.h"
 #include "kolo/base/logging.h"
+#include "kolo/base/settings.h"
 #include "kolo/collectives/world.h"
 #include "kolo/protocol/env_contract.h"
 
@@ -72,7 +74,7 @@ Expected<std::string> mpiHostKey(int worldRank) {
 // Names shm segments and store keys; KOLO_JOB_ID wins, otherwise rank 0 picks one per job so
 // two mpirun jobs on one host never share segments.
 Expected<std::string> mpiJobId(const WorldSpec& spec, int worldRank) {
-  if (getEnv(protocol::kEnvJobId)) return spec.jobId;
+  if (settingText(protocol::kEnvJobId)) return spec.jobId;
   char id[64] = {};
   if (worldRank == 0) {
     const auto now = std::chrono::steady_clock::now().time_since_epoch().count();
@@ -100,7 +102,8 @@ Expected<std::unique_ptr<Communicator>> connectWorldFromMpi(const WorldSpec& spe
   if (resolved.cpuOperations == "mpi") {
     // KOLO_MPI_MAX_COUNT lowers the per-call count limit so tests exercise chunking with
     // ordinary buffer sizes.
-    const auto maxCount = static_cast<size_t>(envInt("KOLO_MPI_MAX_COUNT", 0));
+    const auto maxCount =
+        static_cast<size_t>(std::max<int64_t>(0, settingInt("KOLO_MPI_MAX_COUNT")));
     KOLO_ASSIGN_OR_RETURN(auto transport,
                           MpiTransport::create(MPI_COMM_WORLD, maxCount, /*native=*/true));
     KOLO_LOG(kDebug, "world", "rank {}/{} runs its collectives on MPI", resolved.rank,

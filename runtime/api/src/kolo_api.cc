@@ -3,6 +3,7 @@
 #include <cstdlib>
 
 #include "kolo/base/env.h"
+#include "kolo/base/settings.h"
 #include "kolo/collectives/gpu.h"
 #include "kolo/collectives/world.h"
 #include "kolo/core/engine.h"
@@ -35,7 +36,7 @@ core::OpOptions toInternal(const OpOptions& o) {
 }
 
 int envRankOr(const char* name, int fallback) {
-  return static_cast<int>(envInt(name, fallback));
+  return static_cast<int>(settingIntIfSet(name).value_or(fallback));
 }
 
 }  // namespace

@@ -14,7 +14,7 @@
 #include <tuple>
 #include <utility>
 
-#include "kolo/base/env.h"
+#include "kolo/base/settings.h"
 
 namespace kolo {
 namespace fault_detail {
@@ -169,7 +169,7 @@ void loadFromEnv() {
   Plan& p = plan();
   std::lock_guard lock(p.mutex);
   if (fault_detail::gState.load() != 0) return;
-  auto text = getEnv("KOLO_FAULT_INJECT");
+  auto text = settingText("KOLO_FAULT_INJECT");
   if (!text) {
     fault_detail::gState.store(1);
     return;
@@ -395,7 +395,7 @@ bool faultSevered() {
 }
 
 Status faultPlanStatus() {
-  auto text = getEnv("KOLO_FAULT_INJECT");
+  auto text = settingText("KOLO_FAULT_INJECT");
   if (!text) return Status::ok();
   auto parsed = FaultSpec::parseList(*text);
   return parsed.hasValue() ? Status::ok() : parsed.status();

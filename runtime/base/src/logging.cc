@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "kolo/base/env.h"
+#include "kolo/base/settings.h"
 
 namespace kolo {
 namespace {
@@ -39,8 +40,9 @@ LogLevel parseLevel(std::string_view s) {
 const LogConfig& config() {
   static const LogConfig cfg = [] {
     LogConfig c;
-    if (auto v = getEnv("KOLO_LOG_LEVEL", {"HOROVOD_LOG_LEVEL"})) c.level = parseLevel(toLower(*v));
-    if (auto v = getEnv("KOLO_LOG_SUBSYS"); v && *v != "all" && !v->empty()) {
+    // Read as plain text: a typed reader's warning would log from inside the logger's setup.
+    if (auto v = settingText("KOLO_LOG_LEVEL")) c.level = parseLevel(toLower(*v));
+    if (auto v = settingText("KOLO_LOG_SUBSYS"); v && *v != "all") {
       c.allSubsystems = false;
       c.subsystems = splitString(*v, ',');
     }

@@ -4,8 +4,8 @@
 #include <algorithm>
 #include <cstring>
 
-#include "kolo/base/env.h"
 #include "kolo/base/logging.h"
+#include "kolo/base/settings.h"
 #include "kolo/collectives/collectives.h"
 #include "kolo/collectives/gpu.h"
 #include "kolo/collectives/gpu/nccl_backend.h"
@@ -58,15 +58,9 @@ void addStream(std::vector<void*>& streams, void* s) {
 }  // namespace
 
 GpuOperations gpuOperationsFromEnv() {
-  const auto value = getEnv("KOLO_GPU_OPERATIONS");
-  if (!value) return GpuOperations::kAuto;
-  const std::string v = toLower(*value);
-  if (v == "nccl") return GpuOperations::kNccl;
-  if (v == "host") return GpuOperations::kHost;
-  if (v != "auto") {
-    KOLO_LOG(kWarning, "gpu", "KOLO_GPU_OPERATIONS={} is not auto, nccl or host; using auto",
-             *value);
-  }
+  const std::string value = settingChoice("KOLO_GPU_OPERATIONS");
+  if (value == "nccl") return GpuOperations::kNccl;
+  if (value == "host") return GpuOperations::kHost;
   return GpuOperations::kAuto;
 }
 

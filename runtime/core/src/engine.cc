@@ -9,6 +9,8 @@
 #include "kolo/base/env.h"
 #include "kolo/base/fault_injection.h"
 #include "kolo/base/logging.h"
+#include "kolo/base/settings.h"
+#include "kolo/base/settings_report.h"
 #include "kolo/collectives/collectives.h"
 #include "kolo/collectives/world.h"
 #include "kolo/core/elastic_round.h"
@@ -45,18 +47,18 @@ int32_t groupIdOf(std::vector<std::string> names) {
 // process's own rank, not a thread-rank of a test): follow kolorun's verdicts and beat this
 // rank's heartbeat. Elastic jobs survive failures and handle them themselves.
 Expected<std::unique_ptr<JobAbortWatcher>> watchLauncherFromEnv(int rank, int size) {
-  auto jobId = getEnv(protocol::kEnvJobId);
-  auto url = getEnv(protocol::kEnvStore);
-  auto envRank = getEnv(protocol::kEnvRank);
+  auto jobId = settingText(protocol::kEnvJobId);
+  auto url = settingText(protocol::kEnvStore);
+  auto envRank = settingText(protocol::kEnvRank);
   if (size <= 1 || !jobId || !url || !url->starts_with(protocol::kStoreSchemeTcp) || !envRank ||
-      *envRank != std::to_string(rank) || getEnv(protocol::kEnvElastic).value_or("0") == "1") {
+      *envRank != std::to_string(rank) || settingBool(protocol::kEnvElastic)) {
     return std::unique_ptr<JobAbortWatcher>();
   }
   JobAbortWatcherOptions watch;
   watch.storeUrl = *url;
   watch.jobId = *jobId;
   watch.rank = rank;
-  watch.heartbeatSeconds = envDouble("KOLO_HEARTBEAT_SECONDS", 1.0);
+  watch.heartbeatSeconds = settingSeconds("KOLO_HEARTBEAT_SECONDS");
   return JobAbortWatcher::start(std::move(watch));
 }
 
@@ -77,17 +79,17 @@ Engine::~Engine() {
 
 Expected<std::unique_ptr<Engine>> Engine::fromEnv(EngineConfig config) {
   KOLO_RETURN_IF_ERROR(faultPlanStatus());
-  const bool launched =
-      getEnv(protocol::kEnvSize, {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_NTASKS"}).has_value();
+  const bool launched = settingText(protocol::kEnvSize) ||
+                        getEnv("OMPI_COMM_WORLD_SIZE", {"PMI_SIZE", "SLURM_NTASKS"});
   WorldSpec spec;  // a program started without a launcher is a world of one
   std::unique_ptr<KvStore> store;
   if (launched) {
     KOLO_ASSIGN_OR_RETURN(spec, worldSpecFromEnv());
   }
   // An elastic job may shrink to one rank and still needs its store for the next generation.
-  const bool elastic = launched && getEnv(protocol::kEnvElastic).value_or("0") == "1";
+  const bool elastic = launched && settingBool(protocol::kEnvElastic);
   if (launched && (spec.size > 1 || elastic)) {
-    auto url = getEnv(protocol::kEnvStore);
+    auto url = settingText(protocol::kEnvStore);
     if (!url && launchedByMpi() && builtWithMpi()) {
       // Under mpirun MPI itself is the rendezvous; it also picks a fresh job id per session.
       KOLO_ASSIGN_OR_RETURN(std::unique_ptr<Communicator> comm, connectWorldFromMpi(spec));
@@ -149,6 +151,7 @@ Expected<std::unique_ptr<Engine>> Engine::create(std::shared_ptr<Communicator> w
       KOLO_RETURN_IF_ERROR(engine->shared_->timeline->start(engine->config_.timelinePath, true));
     }
   }
+  if (rank == 0) warnAboutUnknownSettings();
   if (rank == 0 && engine->config_.printConfig) {
     std::fprintf(stderr, "KOLO configuration (world of %d):\n%s", engine->size(),
                  engine->config_.describe().c_str());

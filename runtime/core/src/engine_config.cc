@@ -2,7 +2,8 @@
 
 #include <fmt/format.h>
 
-#include "kolo/base/env.h"
+#include "kolo/base/settings.h"
+#include "kolo/base/settings_report.h"
 #include "kolo/core/response_cache.h"
 
 namespace kolo::core {
@@ -11,40 +12,31 @@ EngineConfig EngineConfig::fromEnv() {
   EngineConfig c;
   c.fusion = fusionOptionsFromEnv();
   c.cacheCapacity = cacheCapacityFromEnv();
-  c.cycleTimeMs = envDouble("KOLO_CYCLE_TIME", c.cycleTimeMs, {"HOROVOD_CYCLE_TIME"});
+  c.cycleTimeMs = settingMilliseconds("KOLO_CYCLE_TIME");
   if (!(c.cycleTimeMs > 0.0)) c.cycleTimeMs = 1.0;
-  c.timelinePath = getEnv("KOLO_TIMELINE", {"HOROVOD_TIMELINE"}).value_or("");
-  c.stallWarningSeconds = envDouble("KOLO_STALL_WARNING_SECONDS", c.stallWarningSeconds,
-                                    {"HOROVOD_STALL_CHECK_TIME_SECONDS"});
-  c.stallShutdownSeconds = envDouble("KOLO_STALL_SHUTDOWN_SECONDS", c.stallShutdownSeconds,
-                                     {"HOROVOD_STALL_SHUTDOWN_TIME_SECONDS"});
-  c.shutdownTimeoutSeconds = envDouble("KOLO_SHUTDOWN_TIMEOUT_SECONDS", c.shutdownTimeoutSeconds);
-  c.printConfig = envBool("KOLO_PRINT_CONFIG", false);
+  c.timelinePath = settingText("KOLO_TIMELINE").value_or("");
+  c.stallWarningSeconds = settingSeconds("KOLO_STALL_WARNING_SECONDS");
+  c.stallShutdownSeconds = settingSeconds("KOLO_STALL_SHUTDOWN_SECONDS");
+  c.shutdownTimeoutSeconds = settingSeconds("KOLO_SHUTDOWN_TIMEOUT_SECONDS");
+  c.printConfig = settingBool("KOLO_PRINT_CONFIG");
   return c;
 }
 
 std::string EngineConfig::describe() const {
-  std::string out;
-  auto line = [&](const char* name, const std::string& value, const char* meaning) {
-    out += fmt::format("{:<30} = {:<12} ({})\n", name, value, meaning);
+  // The values this config holds, which the program (kolo.init's arguments) may have changed
+  // from what the environment says; the table marks those "program".
+  const HeldSetting held[] = {
+      {"KOLO_FUSION_THRESHOLD", std::to_string(fusion.thresholdBytes)},
+      {"KOLO_FUSION_LARGE_TENSOR", std::to_string(fusion.largeTensorBytes)},
+      {"KOLO_CACHE_CAPACITY", std::to_string(cacheCapacity)},
+      {"KOLO_CYCLE_TIME", fmt::format("{}", cycleTimeMs)},
+      {"KOLO_TIMELINE", timelinePath.empty() ? "off" : timelinePath},
+      {"KOLO_STALL_WARNING_SECONDS", fmt::format("{}", stallWarningSeconds)},
+      {"KOLO_STALL_SHUTDOWN_SECONDS", fmt::format("{}", stallShutdownSeconds)},
+      {"KOLO_SHUTDOWN_TIMEOUT_SECONDS", fmt::format("{}", shutdownTimeoutSeconds)},
+      {"KOLO_PRINT_CONFIG", printConfig ? "1" : "0"},
   };
-  line("KOLO_FUSION_THRESHOLD", std::to_string(fusion.thresholdBytes),
-       "most bytes in one fusion buffer; 0 disables fusion; alias HOROVOD_FUSION_THRESHOLD");
-  line("KOLO_FUSION_LARGE_TENSOR", std::to_string(fusion.largeTensorBytes),
-       "tensors of at least this many bytes run in place, never packed");
-  line("KOLO_CACHE_CAPACITY", std::to_string(cacheCapacity),
-       "response cache entries; 0 disables; alias HOROVOD_CACHE_CAPACITY");
-  line("KOLO_CYCLE_TIME", fmt::format("{}", cycleTimeMs),
-       "ms; longest coordinator park on transports without wake(); alias HOROVOD_CYCLE_TIME");
-  line("KOLO_TIMELINE", timelinePath.empty() ? "off" : timelinePath,
-       "Chrome trace file; alias HOROVOD_TIMELINE");
-  line("KOLO_STALL_WARNING_SECONDS", fmt::format("{}", stallWarningSeconds),
-       "warn about tensors some ranks have not submitted; 0 disables");
-  line("KOLO_STALL_SHUTDOWN_SECONDS", fmt::format("{}", stallShutdownSeconds),
-       "fail stalled ops after this long; 0 disables");
-  line("KOLO_SHUTDOWN_TIMEOUT_SECONDS", fmt::format("{}", shutdownTimeoutSeconds),
-       "how long shutdown waits for the other ranks");
-  return out;
+  return settingsInEffectTable(held);
 }
 
 }  // namespace kolo::core

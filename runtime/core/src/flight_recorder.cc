@@ -10,8 +10,8 @@
 #include <cstdio>
 #include <thread>
 
-#include "kolo/base/env.h"
 #include "kolo/base/logging.h"
+#include "kolo/base/settings.h"
 
 namespace kolo::core {
 namespace {
@@ -110,10 +110,9 @@ FlightRecorder::~FlightRecorder() {
 }
 
 std::shared_ptr<FlightRecorder> FlightRecorder::fromEnv(int rank) {
-  const int64_t size = envInt("KOLO_FLIGHT_RECORDER_SIZE", 256);
+  const int64_t size = settingInt("KOLO_FLIGHT_RECORDER_SIZE");
   return std::make_shared<FlightRecorder>(static_cast<size_t>(std::max<int64_t>(0, size)),
-                                          getEnv("KOLO_FLIGHT_RECORDER_DIR").value_or("/tmp"),
-                                          rank);
+                                          settingTextOrDefault("KOLO_FLIGHT_RECORDER_DIR"), rank);
 }
 
 uint64_t FlightRecorder::add(int32_t processSet, const std::string& name, std::string_view op,

@@ -4,8 +4,8 @@
 #include <map>
 #include <tuple>
 
-#include "kolo/base/env.h"
 #include "kolo/base/logging.h"
+#include "kolo/base/settings.h"
 
 namespace kolo::core {
 namespace {
@@ -42,26 +42,12 @@ FusedBatch batchFor(const Response& p) {
   return b;
 }
 
-uint64_t byteOption(const char* name, uint64_t fallback,
-                    std::initializer_list<const char*> aliases) {
-  auto text = getEnv(name, aliases);
-  if (!text) return fallback;
-  auto parsed = parseByteSize(*text);
-  if (!parsed) {
-    KOLO_LOG(kWarning, "fusion", "{}='{}' is not a byte size (e.g. 67108864 or 64M); using {}",
-             name, *text, fallback);
-    return fallback;
-  }
-  return *parsed;
-}
-
 }  // namespace
 
 FusionOptions fusionOptionsFromEnv() {
   FusionOptions o;
-  o.thresholdBytes =
-      byteOption("KOLO_FUSION_THRESHOLD", o.thresholdBytes, {"HOROVOD_FUSION_THRESHOLD"});
-  o.largeTensorBytes = byteOption("KOLO_FUSION_LARGE_TENSOR", o.largeTensorBytes, {});
+  o.thresholdBytes = settingBytes("KOLO_FUSION_THRESHOLD");
+  o.largeTensorBytes = settingBytes("KOLO_FUSION_LARGE_TENSOR");
   return o;
 }
 

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 
-#include "kolo/base/env.h"
 #include "kolo/base/logging.h"
+#include "kolo/base/settings.h"
 
 namespace kolo::core {
 namespace {
@@ -25,8 +25,7 @@ size_t cacheCapacityFromEnv() {
   // Bits cost capacity / 8 bytes of every cycle's allreduce (x3) and an entry slot each;
   // a million is far beyond any model's tensor count.
   constexpr int64_t kMaxCapacity = int64_t{1} << 20;
-  int64_t v = envInt("KOLO_CACHE_CAPACITY", static_cast<int64_t>(kDefaultCacheCapacity),
-                     {"HOROVOD_CACHE_CAPACITY"});
+  int64_t v = settingInt("KOLO_CACHE_CAPACITY");
   if (v > kMaxCapacity) {
     KOLO_LOG(kWarning, "cache", "KOLO_CACHE_CAPACITY={} is above the limit; using {}", v,
              kMaxCapacity);

@@ -438,6 +438,23 @@ def case_check_build_help_env():
         check(re.search(rf"^{name}\s+{default}\s", text, re.M), f"--help-env row {name}: {text}")
 
 
+def case_unknown_setting():
+    # A misspelt KOLO_* variable, inherited or passed with -x, gets one warning naming the
+    # setting it was probably meant to be; declared ones (also what tests set) get none.
+    env = dict(os.environ, KOLO_CYCLE_TIM="2",  # undeclared on purpose
+               KOLO_TIMEOUT_SECONDS="30", KOLO_TEST_PASSED="x")
+    rc, out, err = run(["-np", "1", "-x", "KOLO_FUSION_TRESHOLD=1M",  # undeclared on purpose
+                        "true"], env=env)
+    expect_rc((rc, out, err), 0)
+    text = err.decode()
+    for line in ("kolorun: warning: KOLO_CYCLE_TIM is not a Kolo setting; did you mean "
+                 "KOLO_CYCLE_TIME?",
+                 "kolorun: warning: KOLO_FUSION_TRESHOLD is not a Kolo setting; did you mean "
+                 "KOLO_FUSION_THRESHOLD?"):
+        check(text.count(line) == 1, f"expected one {line!r} in stderr {text!r}")
+    check(text.count("is not a Kolo setting") == 2, f"stderr {text!r}")
+
+
 def case_failure_summary():
     rc, out, err = run(["-np", "3", "sh", "-c",
                         'if [ "$KOLO_RANK" = 1 ]; then echo first >&2; echo boom >&2; exit 3; fi;'

@@ -8,6 +8,7 @@
 #include <set>
 #include <string>
 
+#include "kolo/base/settings.h"
 #include "kolo/collectives/algorithm_registry.h"
 #include "kolo/collectives/collectives.h"
 #include "kolo/collectives/shm_arena.h"
@@ -179,6 +180,21 @@ TEST(AlgorithmSpec, ReadOnceFromTheEnvironment) {
     EXPECT_THAT(policy.status().message(),
                 ::testing::HasSubstr("KOLO_BROADCAST_ALGO='ring' (expected auto, one of shm, "
                                      "binomial, pipeline or rules like shm:0-64K,pipeline:64K-)"));
+  }
+}
+
+// The policy reads names it builds from the collectives' names, which no lint can see: every
+// one of them must be a declared setting (reading an undeclared one aborts).
+TEST(AlgorithmSpec, EverySettingTheSelectorReadsIsDeclared) {
+  for (CollectiveKind kind : kAllCollectiveKinds) {
+    EXPECT_NE(findSetting(algorithmSettingName(kind)), nullptr) << algorithmSettingName(kind);
+  }
+  for (CollectiveKind kind : {CollectiveKind::kAllreduce, CollectiveKind::kAllgather}) {
+    const SettingDecl* decl = findSetting(hierarchicalSettingName(kind));
+    ASSERT_NE(decl, nullptr) << hierarchicalSettingName(kind);
+    EXPECT_EQ(decl->alias, "HOROVOD_HIERARCHICAL_" + std::string(kind == CollectiveKind::kAllreduce
+                                                                     ? "ALLREDUCE"
+                                                                     : "ALLGATHER"));
   }
 }
 

@@ -112,5 +112,30 @@ TEST(RankEnvironment, EnvironmentFromAndToStrings) {
   EXPECT_TRUE(environmentFrom(nullptr).empty());
 }
 
+// kolorun warns about a KOLO_* variable that is not a setting, in its own environment or in a
+// -x NAME=VALUE, and about nothing it sets or declares itself.
+TEST(RankEnvironment, WarnsAboutUnknownKoloVariables) {
+  const Environment base = {{"PATH", "/bin"},
+                            {"KOLO_FUSION_TRESHOLD", "1M"},
+                            {"KOLO_TIMEOUT_SECONDS", "9"},
+                            {"KOLO_FAULT_MATRIX_CASE", "x"}};
+  const std::vector<EnvSetting> settings = {
+      {"KOLO_CYCLE_TIM", "2"}, {"KOLO_TEST_SET", "a=b"}, {"KOLO_FUSION_TRESHOLD", std::nullopt}};
+  EXPECT_EQ(unknownSettingsWarnings(base, settings),
+            (std::vector<std::string>{
+                "KOLO_FUSION_TRESHOLD is not a Kolo setting; did you mean KOLO_FUSION_THRESHOLD?",
+                "KOLO_CYCLE_TIM is not a Kolo setting; did you mean KOLO_CYCLE_TIME?"}));
+  JobInfo job = testJob();
+  job.secretHex = std::string(64, 'a');
+  job.elastic = true;
+  job.networkInterface = "eth0";
+  job.startTimeoutSeconds = 5;
+  auto assignment = HostAssignment::localOnly("node7", 3);
+  ASSERT_TRUE(assignment);
+  const Environment exported = contractEnvironment(*assignment, 1, job);
+  EXPECT_EQ(exported.count("KOLO_ELASTIC"), 1u);
+  EXPECT_TRUE(unknownSettingsWarnings(exported, {}).empty());
+}
+
 }  // namespace
 }  // namespace kolo::launcher

@@ -11,8 +11,8 @@
 #include <climits>
 #include <functional>
 
-#include "kolo/base/env.h"
 #include "kolo/base/logging.h"
+#include "kolo/base/settings.h"
 #include "transport/tcp/tcp_handshake.h"
 #include "transport/tcp/tcp_transport.h"
 
@@ -269,6 +269,82 @@ struct Bootstrap : std::enable_shared_from_this<Bootstrap> {
   }
 };
 
+// Binds spec.bindAddress (127.0.0.1 when empty) on an ephemeral port, publishes "addr:port"
+// in the store and starts accepting hellos.
+Status listenAndPublish(Bootstrap& boot, KvStore& store, const WorldSpec& spec) {
+  std::string bindText = spec.bindAddress.empty() ? "127.0.0.1" : spec.bindAddress;
+  error_code ec;
+  ip::address bindAddress = ip::make_address(bindText, ec);
+  if (ec) {
+    return makeStatus(Code::kInvalidArgument,
+                      "tcp transport: bind address '{}' is not an IP "
+                      "address: {}",
+                      bindText, ec.message());
+  }
+  ip::tcp::endpoint listenAt(bindAddress, 0);
+  boot.acceptor.open(listenAt.protocol(), ec);
+  if (!ec) boot.acceptor.set_option(ip::tcp::acceptor::reuse_address(true), ec);
+  if (!ec) boot.acceptor.bind(listenAt, ec);
+  if (!ec) boot.acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  ip::tcp::endpoint local;
+  if (!ec) local = boot.acceptor.local_endpoint(ec);
+  if (ec) {
+    return makeStatus(Code::kIoError, "rank {}: cannot listen on {}: {}", spec.rank, bindText,
+                      ec.message());
+  }
+  std::string published = formatEndpoint(local.address(), local.port());
+  KOLO_RETURN_IF_ERROR(store.set(tcpAddressKey(spec.jobId, spec.rank), published)
+                           .withContext(fmt::format("rank {}: publishing tcp address", spec.rank)));
+  boot.startAccept();
+  return Status::ok();
+}
+
+// Connects to every lower rank as its address appears in the store while serving the hellos
+// of higher ranks, so a rank waiting for rank 0 to publish never leaves them unanswered.
+// Returns when every peer is connected or the deadline passes; addressKnown[p] tells which
+// lower ranks had published by then.
+Status connectPeers(Bootstrap& boot, KvStore& store, const WorldSpec& spec, Deadline deadline,
+                    std::vector<bool>& addressKnown) {
+  addressKnown.assign(static_cast<size_t>(spec.rank), false);
+  int unknown = spec.rank;
+  while (boot.connected < spec.size - 1 && !deadline.expired()) {
+    for (int p = 0; p < spec.rank && unknown > 0; ++p) {
+      if (addressKnown[static_cast<size_t>(p)]) continue;
+      auto value = store.get(tcpAddressKey(spec.jobId, p), Deadline::after(Clock::duration(0)));
+      if (!value) {
+        if (value.status().code() == Code::kTimeout) continue;
+        return value.status().withContext(
+            fmt::format("rank {}: reading rank {}'s tcp address", spec.rank, p));
+      }
+      KOLO_ASSIGN_OR_RETURN(ip::tcp::endpoint target, parseEndpoint(*value, p));
+      addressKnown[static_cast<size_t>(p)] = true;
+      --unknown;
+      boot.startConnect(p, target, *value);
+    }
+    auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(deadline.remaining());
+    wait = std::min<std::chrono::milliseconds>(
+        wait, unknown > 0 ? kStorePollInterval : std::chrono::milliseconds(100));
+    if (boot.io.stopped()) boot.io.restart();
+    boot.io.run_one_for(wait);
+  }
+  return Status::ok();
+}
+
+// "1, 3 (never published its address)": the peers still unconnected after the deadline.
+std::string missingPeers(const Bootstrap& boot, const WorldSpec& spec,
+                         const std::vector<bool>& addressKnown) {
+  std::string missing;
+  for (int p = 0; p < spec.size; ++p) {
+    if (p == spec.rank || boot.isConnected(p)) continue;
+    if (!missing.empty()) missing += ", ";
+    missing += std::to_string(p);
+    if (p < spec.rank && !addressKnown[static_cast<size_t>(p)]) {
+      missing += " (never published its address)";
+    }
+  }
+  return missing;
+}
+
 }  // namespace
 
 std::string tcpAddressKey(const std::string& jobId, int rank) {
@@ -277,15 +353,12 @@ std::string tcpAddressKey(const std::string& jobId, int rank) {
 
 TcpOptions tcpOptionsFromEnv() {
   TcpOptions options;
-  options.handshakeTimeoutSeconds =
-      envDouble("KOLO_TCP_HANDSHAKE_TIMEOUT", options.handshakeTimeoutSeconds);
-  if (auto text = getEnv("KOLO_TCP_SOCKET_BUFFER")) {
-    auto bytes = parseByteSize(*text);
-    if (bytes && *bytes <= static_cast<uint64_t>(INT32_MAX)) {
-      options.socketBufferBytes = static_cast<int>(*bytes);
-    } else {
-      KOLO_LOG(kWarning, "tcp", "ignoring KOLO_TCP_SOCKET_BUFFER='{}' (not a byte size)", *text);
-    }
+  options.handshakeTimeoutSeconds = settingSeconds("KOLO_TCP_HANDSHAKE_TIMEOUT");
+  const uint64_t bufferBytes = settingBytes("KOLO_TCP_SOCKET_BUFFER");
+  if (bufferBytes <= static_cast<uint64_t>(INT32_MAX)) {
+    options.socketBufferBytes = static_cast<int>(bufferBytes);
+  } else {
+    KOLO_LOG(kWarning, "tcp", "ignoring KOLO_TCP_SOCKET_BUFFER={} (above 2 GiB)", bufferBytes);
   }
   return options;
 }
@@ -307,78 +380,17 @@ Expected<std::shared_ptr<Transport>> connectTcpTransport(KvStore& store, const W
         spec.rank, spec.size, std::move(io), std::vector<TcpConnection>{},
         options.socketBufferBytes));
   }
-
-  std::string bindText = spec.bindAddress.empty() ? "127.0.0.1" : spec.bindAddress;
-  error_code ec;
-  ip::address bindAddress = ip::make_address(bindText, ec);
-  if (ec) {
-    return makeStatus(Code::kInvalidArgument,
-                      "tcp transport: bind address '{}' is not an IP "
-                      "address: {}",
-                      bindText, ec.message());
-  }
   auto boot = std::make_shared<Bootstrap>(*io, spec, options);
-  ip::tcp::endpoint listenAt(bindAddress, 0);
-  boot->acceptor.open(listenAt.protocol(), ec);
-  if (!ec) boot->acceptor.set_option(ip::tcp::acceptor::reuse_address(true), ec);
-  if (!ec) boot->acceptor.bind(listenAt, ec);
-  if (!ec) boot->acceptor.listen(asio::socket_base::max_listen_connections, ec);
-  ip::tcp::endpoint local;
-  if (!ec) local = boot->acceptor.local_endpoint(ec);
-  if (ec) {
-    return makeStatus(Code::kIoError, "rank {}: cannot listen on {}: {}", spec.rank, bindText,
-                      ec.message());
-  }
-  std::string published = formatEndpoint(local.address(), local.port());
-  KOLO_RETURN_IF_ERROR(store.set(tcpAddressKey(spec.jobId, spec.rank), published)
-                           .withContext(fmt::format("rank {}: publishing tcp address", spec.rank)));
-  boot->startAccept();
-
-  // Lower ranks' addresses are fetched while the loop also serves incoming hellos, so a rank
-  // waiting for rank 0 to publish never leaves higher ranks' hellos unanswered.
-  std::vector<bool> addressKnown(static_cast<size_t>(spec.rank), false);
-  int unknown = spec.rank;
-  while (boot->connected < spec.size - 1 && !deadline.expired()) {
-    for (int p = 0; p < spec.rank && unknown > 0; ++p) {
-      if (addressKnown[static_cast<size_t>(p)]) continue;
-      auto value = store.get(tcpAddressKey(spec.jobId, p), Deadline::after(Clock::duration(0)));
-      if (!value) {
-        if (value.status().code() == Code::kTimeout) continue;
-        boot->finish();
-        return value.status().withContext(
-            fmt::format("rank {}: reading rank {}'s tcp address", spec.rank, p));
-      }
-      auto target = parseEndpoint(*value, p);
-      if (!target) {
-        boot->finish();
-        return target.status();
-      }
-      addressKnown[static_cast<size_t>(p)] = true;
-      --unknown;
-      boot->startConnect(p, *target, *value);
-    }
-    auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(deadline.remaining());
-    wait = std::min<std::chrono::milliseconds>(
-        wait, unknown > 0 ? kStorePollInterval : std::chrono::milliseconds(100));
-    if (io->stopped()) io->restart();
-    io->run_one_for(wait);
-  }
+  KOLO_RETURN_IF_ERROR(listenAndPublish(*boot, store, spec));
+  std::vector<bool> addressKnown;
+  Status connecting = connectPeers(*boot, store, spec, deadline, addressKnown);
   boot->finish();
-
+  KOLO_RETURN_IF_ERROR(connecting);
   if (boot->connected < spec.size - 1) {
-    std::string missing;
-    for (int p = 0; p < spec.size; ++p) {
-      if (p == spec.rank || boot->isConnected(p)) continue;
-      if (!missing.empty()) missing += ", ";
-      missing += std::to_string(p);
-      if (p < spec.rank && !addressKnown[static_cast<size_t>(p)]) {
-        missing += " (never published its address)";
-      }
-    }
     return makeStatus(
         Code::kTimeout,
         "rank {}: tcp connect timed out after {:.3g} s; no connection with rank(s) {}", spec.rank,
-        spec.connectTimeoutSeconds, missing);
+        spec.connectTimeoutSeconds, missingPeers(*boot, spec, addressKnown));
   }
   return std::shared_ptr<Transport>(
       std::make_shared<tcp::TcpTransport>(spec.rank, spec.size, std::move(io),

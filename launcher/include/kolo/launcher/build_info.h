@@ -12,7 +12,8 @@ namespace kolo::launcher {
 // The --check-build report: one "[X] name" / "[ ] name" line per backend and adapter.
 std::string checkBuildReport();
 
-// The --help-env table: variable, default, meaning; one row per KOLO_* variable.
+// The --help-env table: variable, default, type, meaning; one row per declared KOLO_* setting
+// (runtime/base's settings table, the same list KOLO_PRINT_CONFIG=1 prints).
 std::string helpEnvTable();
 
 }  // namespace kolo::launcher

@@ -63,6 +63,11 @@ Environment buildRankEnvironment(const HostAssignment& assignment, int rank, con
 Environment remoteRankEnvironment(const HostAssignment& assignment, int rank, const JobInfo& job,
                                   const Environment& base, const std::vector<EnvSetting>& settings);
 
+// One warning per KOLO_* variable the ranks would get (from `base` or a -x NAME=VALUE) that is
+// not a declared Kolo setting, naming the closest declared name.
+std::vector<std::string> unknownSettingsWarnings(const Environment& base,
+                                                 const std::vector<EnvSetting>& settings);
+
 // "NAME=VALUE" strings for execve.
 std::vector<std::string> toEnvStrings(const Environment& env);
 

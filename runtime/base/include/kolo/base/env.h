@@ -1,5 +1,6 @@
-// Environment access. Every KOLO_* knob goes through here so that Horovod's
-// HOROVOD_* spellings work as aliases and KOLO_PRINT_CONFIG can list them.
+// Raw environment access, for variables that are not Kolo's (OMPI_*, PMI_*, SLURM_*), and string
+// helpers. KOLO_* settings are read through their declarations instead (kolo/base/settings.h),
+// which add Horovod's aliases, parsing by type and the KOLO_PRINT_CONFIG table.
 #pragma once
 
 #include <cstdint>

@@ -1,6 +1,6 @@
-// EngineConfig: every runtime knob, declared once in engine_config.cc, read from the
-// environment once when a session starts, and printable (KOLO_PRINT_CONFIG=1 logs the table
-// on rank 0). Horovod's spellings are accepted as aliases for the knobs users already set.
+// EngineConfig: the coordinator's knobs, read from the environment once when a session starts
+// through the declared settings (kolo/base/settings.h: name, Horovod alias, type, default).
+// KOLO_PRINT_CONFIG=1 prints the whole settings table on rank 0, with this config's values.
 // Thread: any (plain value).
 #pragma once
 
@@ -26,7 +26,7 @@ struct EngineConfig {
   bool printConfig = false;              // KOLO_PRINT_CONFIG
 
   static EngineConfig fromEnv();
-  // One line per knob: "KOLO_FUSION_THRESHOLD = 67108864 (bytes in one fusion buffer ...)".
+  // Every setting: name, value in effect (this config's where it holds one), source, meaning.
   std::string describe() const;
 };
 
