@@ -4,12 +4,95 @@
 // Kolo's stream, and from there into the OpResult once the work finished: the coordinator
 // never waits for the device.
 #include <cstring>
+#include <vector>
 
 #include "device_executor.h"
 #include "kolo/collectives/gpu/nccl_backend.h"
 #include "row_shapes.h"
 
 namespace kolo::core {
+namespace {
+
+// Where a row op's result lands on the device before it is staged to the host.
+struct DeviceRows {
+  FusionBuffer buffer;
+  size_t bytes = 0;
+};
+
+// Every member's rows, concatenated in member order.
+Status allgatherRows(gpu::NcclBackend& nccl, FusionBufferPool& pool, const Response& p,
+                     PendingOp& op, size_t n, DeviceRows& out) {
+  const uint64_t rowBytes = p.tensorBytes(0);
+  std::vector<size_t> bytes(n);
+  int64_t rows = 0;
+  for (size_t r = 0; r < n; ++r) {
+    bytes[r] = static_cast<size_t>(p.tensorSizes[r]) * rowBytes;
+    rows += p.tensorSizes[r];
+  }
+  out.bytes = static_cast<size_t>(rows) * rowBytes;
+  KOLO_ASSIGN_OR_RETURN(out.buffer, pool.acquire(op.tensor.device, out.bytes));
+  op.state->mutableResult().shape = withFirstDim(op.request.shape, rows);
+  return nccl.nccl().allgatherv(op.tensor.data, out.buffer.data(), bytes, nccl.stream());
+}
+
+// tensorSizes is the n x n matrix of rows member i sends to member j.
+Status alltoallRows(gpu::NcclBackend& nccl, FusionBufferPool& pool, const Response& p,
+                    PendingOp& op, size_t n, size_t me, DeviceRows& out) {
+  OpResult& result = op.state->mutableResult();
+  const uint64_t rowBytes = p.tensorBytes(0);
+  std::vector<size_t> sendBytes(n), recvBytes(n);
+  result.receivedSplits.assign(n, 0);
+  int64_t rows = 0;
+  for (size_t q = 0; q < n; ++q) {
+    sendBytes[q] = static_cast<size_t>(p.tensorSizes[me * n + q]) * rowBytes;
+    result.receivedSplits[q] = p.tensorSizes[q * n + me];
+    recvBytes[q] = static_cast<size_t>(result.receivedSplits[q]) * rowBytes;
+    rows += result.receivedSplits[q];
+  }
+  out.bytes = static_cast<size_t>(rows) * rowBytes;
+  KOLO_ASSIGN_OR_RETURN(out.buffer, pool.acquire(op.tensor.device, out.bytes));
+  result.shape = withFirstDim(op.request.shape, rows);
+  return nccl.nccl().alltoallv(op.tensor.data, sendBytes, out.buffer.data(), recvBytes,
+                               nccl.stream());
+}
+
+// Member r keeps rows/n rows, the first rows%n members one more. A prescaled input is scaled
+// into a buffer of `leases` first.
+Status reducescatterRows(gpu::NcclBackend& nccl, FusionBufferPool& pool, const Response& p,
+                         PendingOp& op, size_t n, size_t me, DeviceRows& out,
+                         std::vector<FusionBuffer>& leases) {
+  const int64_t rows = op.request.shape.empty() ? 1 : op.request.shape[0];
+  const int64_t rowElements = trailingElements(op.request.shape);
+  const size_t base = static_cast<size_t>(rows) / n;
+  const size_t extra = static_cast<size_t>(rows) % n;
+  std::vector<size_t> counts(n);
+  size_t total = 0;
+  for (size_t r = 0; r < n; ++r) {
+    counts[r] = (base + (r < extra ? 1 : 0)) * static_cast<size_t>(rowElements);
+    total += counts[r];
+  }
+  const size_t typeSize = dataTypeSize(p.dtype);
+  const gpu::ReductionScaling s =
+      gpu::reductionScaling(p.reduceOp, p.prescale, p.postscale, static_cast<int>(n));
+  void* stream = nccl.stream();
+  const void* in = op.tensor.data;
+  if (!s.before.isIdentity()) {
+    KOLO_ASSIGN_OR_RETURN(FusionBuffer scaled, pool.acquire(op.tensor.device, total * typeSize));
+    const gpu::ScaledSegment seg{in, scaled.data(), total * typeSize};
+    KOLO_RETURN_IF_ERROR(gpu::scaledCopy(p.dtype, {&seg, 1}, s.before, stream));
+    in = scaled.data();
+    leases.push_back(std::move(scaled));
+  }
+  out.bytes = counts[me] * typeSize;
+  KOLO_ASSIGN_OR_RETURN(out.buffer, pool.acquire(op.tensor.device, out.bytes));
+  op.state->mutableResult().shape =
+      withFirstDim(op.request.shape, static_cast<int64_t>(base + (me < extra)));
+  KOLO_RETURN_IF_ERROR(
+      nccl.nccl().reduceScatter(in, out.buffer.data(), counts, p.dtype, s.wireOp, stream));
+  return nccl.scale(p.dtype, out.buffer.data(), counts[me], s.after);
+}
+
+}  // namespace
 
 Status DeviceExecutor::ncclRowOp(const Response& p, const PendingOpPtr& op,
                                  std::vector<FusionBuffer>& leases,
@@ -20,82 +103,28 @@ Status DeviceExecutor::ncclRowOp(const Response& p, const PendingOpPtr& op,
   }
   const size_t n = members_.size();
   const auto me = static_cast<size_t>(comm_.rank());
-  const int32_t device = op->tensor.device;
-  OpResult& result = op->state->mutableResult();
-  void* stream = nccl_->stream();
-  size_t outBytes = 0;
-  FusionBuffer deviceOut;
+  DeviceRows out;
   if (p.op == OpType::kAllgather) {
-    const uint64_t rowBytes = p.tensorBytes(0);
-    std::vector<size_t> bytes(n);
-    int64_t rows = 0;
-    for (size_t r = 0; r < n; ++r) {
-      bytes[r] = static_cast<size_t>(p.tensorSizes[r]) * rowBytes;
-      rows += p.tensorSizes[r];
-    }
-    outBytes = static_cast<size_t>(rows) * rowBytes;
-    KOLO_ASSIGN_OR_RETURN(deviceOut, pool_.acquire(device, outBytes));
-    result.shape = withFirstDim(op->request.shape, rows);
-    KOLO_RETURN_IF_ERROR(
-        nccl_->nccl().allgatherv(op->tensor.data, deviceOut.data(), bytes, stream));
+    KOLO_RETURN_IF_ERROR(allgatherRows(*nccl_, pool_, p, *op, n, out));
   } else if (p.op == OpType::kAlltoall) {
-    const uint64_t rowBytes = p.tensorBytes(0);
-    std::vector<size_t> sendBytes(n), recvBytes(n);
-    result.receivedSplits.assign(n, 0);
-    int64_t rows = 0;
-    for (size_t q = 0; q < n; ++q) {
-      sendBytes[q] = static_cast<size_t>(p.tensorSizes[me * n + q]) * rowBytes;
-      result.receivedSplits[q] = p.tensorSizes[q * n + me];
-      recvBytes[q] = static_cast<size_t>(result.receivedSplits[q]) * rowBytes;
-      rows += result.receivedSplits[q];
-    }
-    outBytes = static_cast<size_t>(rows) * rowBytes;
-    KOLO_ASSIGN_OR_RETURN(deviceOut, pool_.acquire(device, outBytes));
-    result.shape = withFirstDim(op->request.shape, rows);
-    KOLO_RETURN_IF_ERROR(
-        nccl_->nccl().alltoallv(op->tensor.data, sendBytes, deviceOut.data(), recvBytes, stream));
+    KOLO_RETURN_IF_ERROR(alltoallRows(*nccl_, pool_, p, *op, n, me, out));
   } else if (p.op == OpType::kReducescatter) {
-    const int64_t rows = op->request.shape.empty() ? 1 : op->request.shape[0];
-    const int64_t rowElements = trailingElements(op->request.shape);
-    const size_t base = static_cast<size_t>(rows) / n;
-    const size_t extra = static_cast<size_t>(rows) % n;
-    std::vector<size_t> counts(n);
-    size_t total = 0;
-    for (size_t r = 0; r < n; ++r) {
-      counts[r] = (base + (r < extra ? 1 : 0)) * static_cast<size_t>(rowElements);
-      total += counts[r];
-    }
-    const size_t typeSize = dataTypeSize(p.dtype);
-    const gpu::ReductionScaling s =
-        gpu::reductionScaling(p.reduceOp, p.prescale, p.postscale, static_cast<int>(n));
-    const void* in = op->tensor.data;
-    if (!s.before.isIdentity()) {
-      KOLO_ASSIGN_OR_RETURN(FusionBuffer scaled, pool_.acquire(device, total * typeSize));
-      const gpu::ScaledSegment seg{in, scaled.data(), total * typeSize};
-      KOLO_RETURN_IF_ERROR(gpu::scaledCopy(p.dtype, {&seg, 1}, s.before, stream));
-      in = scaled.data();
-      leases.push_back(std::move(scaled));
-    }
-    outBytes = counts[me] * typeSize;
-    KOLO_ASSIGN_OR_RETURN(deviceOut, pool_.acquire(device, outBytes));
-    result.shape = withFirstDim(op->request.shape, static_cast<int64_t>(base + (me < extra)));
-    KOLO_RETURN_IF_ERROR(
-        nccl_->nccl().reduceScatter(in, deviceOut.data(), counts, p.dtype, s.wireOp, stream));
-    KOLO_RETURN_IF_ERROR(nccl_->scale(p.dtype, deviceOut.data(), counts[me], s.after));
+    KOLO_RETURN_IF_ERROR(reducescatterRows(*nccl_, pool_, p, *op, n, me, out, leases));
   } else {
     return makeStatus(Code::kInternal, "{} '{}' has no NCCL implementation", opTypeName(p.op),
                       p.tensorNames.front());
   }
+  const size_t outBytes = out.bytes;
   KOLO_ASSIGN_OR_RETURN(FusionBuffer pinned, pool_.acquire(kPinnedHostDevice, outBytes));
-  KOLO_RETURN_IF_ERROR(gpu::copyAsync(pinned.data(), deviceOut.data(), outBytes,
-                                      gpu::CopyDirection::kDeviceToHost, stream));
+  KOLO_RETURN_IF_ERROR(gpu::copyAsync(pinned.data(), out.buffer.data(), outBytes,
+                                      gpu::CopyDirection::kDeviceToHost, nccl_->stream()));
   const std::byte* staged = pinned.data();
   copyOut = [op, staged, outBytes] {
     OpResult& r = op->state->mutableResult();
     r.data.resize(outBytes);
     if (outBytes > 0) std::memcpy(r.data.data(), staged, outBytes);
   };
-  leases.push_back(std::move(deviceOut));
+  leases.push_back(std::move(out.buffer));
   leases.push_back(std::move(pinned));
   return Status::ok();
 }

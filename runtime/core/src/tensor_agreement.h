@@ -1,7 +1,8 @@
 // Cross-rank agreement for one ready name: checks that every rank that submitted it agrees on
 // the fields its op needs and builds the response, or an error response that names the
 // tensor, the field, the values and which ranks sent which.
-// Thread: coordinator (rank 0 of the process set), called by Negotiator.
+// Thread: coordinator (of every member: each runs its own Negotiator replica), called by
+// Negotiator.
 #pragma once
 
 #include <cstdint>

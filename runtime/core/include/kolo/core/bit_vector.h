@@ -1,6 +1,6 @@
 // BitVector: a fixed-size set of cache bits, stored as 64-bit words so the coordinator can
-// combine every rank's vector with one bitwise allreduce (AND for hits, OR for invalidations)
-// over words().
+// combine every rank's vector word by word: it allgathers words() and ANDs them locally (ORs
+// are sent as complements, see CacheVote).
 // Thread: caller's (plain value).
 #pragma once
 

@@ -1,8 +1,10 @@
-// Negotiator: rank 0's readiness table for one process set. Each cycle the coordinator feeds
-// it every member's RequestList (addRequests) and asks for what became ready
-// (computeResponses). A name is ready once every member has submitted it (a joined member
-// counts as submitted for allreduce and barrier); the answer is validated across ranks and
-// comes out in one deterministic order: by the cycle in which names became ready, ties by
+// Negotiator: the readiness table of one process set. Every member runs its own replica: each
+// cycle the coordinator feeds it every member's RequestList, allgathered (addRequests), and
+// asks for what became ready (computeResponses). The replicas see the same lists in the same
+// cycles and the table is deterministic, so every member computes the same answer and no rank
+// has to broadcast a decision. A name is ready once every member has submitted it (a joined
+// member counts as submitted for allreduce and barrier); the answer is validated across ranks
+// and comes out in one deterministic order: by the cycle in which names became ready, ties by
 // name, so it does not depend on the order in which ranks or their requests arrived.
 // Thread: coordinator (plain class, no locking, no clock; the stall inspector times it).
 #pragma once

@@ -1,6 +1,6 @@
-// Response: rank 0's answer for one ready name (or one grouped allreduce): what to run, with
-// which agreed parameters, or why it cannot run. ResponseList: one cycle's answers, in the
-// single order every rank executes them.
+// Response: the answer for one ready name (or one grouped allreduce), the same from every
+// member's Negotiator replica: what to run, with which agreed parameters, or why it cannot
+// run. ResponseList: one cycle's answers, in the single order every rank executes them.
 // Thread: any (values); built on the coordinator thread.
 #pragma once
 

@@ -1,14 +1,15 @@
 // ResponseCache: the steady-state fast path. A tensor negotiated once keeps its response under
 // a cache bit; in later cycles each rank votes with the bits of its locally ready, unchanged
-// tensors, the coordinator combines the votes across ranks (one bitwise-AND allreduce, see
-// CacheVote), and the bits every rank holds become responses without a gather to rank 0.
+// tensors, the coordinator combines the votes across ranks (one allgather of the vote words,
+// ANDed locally, see CacheVote), and the bits every rank holds become responses without
+// gathering and negotiating the requests.
 //
 // Every rank's cache must stay identical (same bit for the same name), so it only changes
 // through agreed events, applied in the same order on every rank, once per cycle:
 //   1. apply(combinedVote)  -- erases what any rank found invalid, returns the common hits
-//   2. put(response, local) for each response rank 0 negotiated, in ResponseList order
+//   2. put(response, local) for each negotiated response, in ResponseList order
 // Lookups are valid for one cycle only: a bit may be reassigned in step 2, so a pending
-// request is looked up again every cycle until it completes or goes to rank 0.
+// request is looked up again every cycle until it completes or goes to negotiation.
 // Capacity 0 disables the cache (every lookup misses). LRU eviction in step 2 is driven by
 // the same sequence everywhere, so it evicts the same entry on every rank. One cache per
 // process set, like the Negotiator.
@@ -37,10 +38,10 @@ inline constexpr size_t kDefaultCacheCapacity = 1024;
 size_t cacheCapacityFromEnv();
 
 enum class CacheState : uint8_t {
-  kMiss,     // never negotiated (or evicted): send the request to rank 0
+  kMiss,     // never negotiated (or evicted): send the request to negotiation
   kHit,      // same signature as when negotiated: vote for `bit`, keep the request local
   kInvalid,  // negotiated under a different signature: vote to erase `bit` and send the
-             // request to rank 0
+             // request to negotiation
 };
 
 struct CacheLookup {
@@ -51,8 +52,8 @@ struct CacheLookup {
 // One rank's vote in a cycle, and the rule that combines votes. A hit runs only if every rank
 // holds it (AND of `hits`), at least one rank really submitted it (OR of `submitted`: when
 // every rank has joined, nobody did) and no rank found its entry stale (OR of `invalid`).
-// andWords()/fromAndWords() turn the two ORs into ANDs of complements, so one bitwise-AND
-// allreduce over 3 x capacity bits combines everything.
+// andWords()/fromAndWords() turn the two ORs into ANDs of complements, so one bitwise AND of
+// every rank's words (3 x capacity bits each, allgathered) combines everything.
 struct CacheVote {
   CacheVote() = default;
   explicit CacheVote(size_t bits) : hits(bits), submitted(bits), invalid(bits) {}
@@ -90,7 +91,7 @@ class ResponseCache {
 
   // The vote of a rank that has joined: a hit for entries a joined rank takes part in
   // (allreduce with sum/average, barrier) and an invalidation for the rest, which then
-  // renegotiate through rank 0 and fail there with a message naming the joined rank.
+  // renegotiate and fail in every Negotiator replica with a message naming the joined rank.
   void voteAsJoined(CacheVote& vote) const;
 
   // Step 1: erases the entries any rank found invalid and returns the responses of the common

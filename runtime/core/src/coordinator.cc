@@ -1,0 +1,182 @@
+#include "coordinator.h"
+
+#include <algorithm>
+
+#include "kolo/base/job_abort.h"
+
+namespace kolo::core {
+namespace {
+
+// Longest single park when the transport can be woken: only bounds how late a forced stop
+// or a stall check is noticed; idle sets wake this rarely and do nothing.
+constexpr auto kWakeableParkSlice = std::chrono::milliseconds(50);
+// While CUDA work is in flight the coordinator checks its events this often: nothing wakes
+// the doorbell when a GPU finishes.
+constexpr auto kDevicePollSlice = std::chrono::microseconds(100);
+
+}  // namespace
+
+Coordinator::Coordinator(const SetIdentity& set, Communicator& comm, double cycleTimeMs,
+                         CoordinatorRoles roles)
+    : set_(set),
+      comm_(comm),
+      unwakeableSlice_(static_cast<int64_t>(cycleTimeMs * 1000.0)),
+      table_(roles.table),
+      go_(roles.go),
+      negotiation_(roles.negotiation),
+      runner_(roles.runner),
+      stalls_(roles.stalls),
+      agreement_(roles.agreement),
+      recording_(roles.recording) {}
+
+Coordinator::~Coordinator() {
+  if (thread_.joinable()) stop();
+}
+
+void Coordinator::start() {
+  go_.start();
+  thread_ = std::thread([this] { run(); });
+}
+
+Status Coordinator::submit(const std::vector<PendingOpPtr>& ops) {
+  KOLO_RETURN_IF_ERROR(lifecycle_.open(set_.id));
+  const bool isJoin = !ops.empty() && ops.front()->request.op == OpType::kJoin;
+  if (lifecycle_.joinPending()) {
+    return makeStatus(Code::kInvalidUsage,
+                      "rank {} has joined process set {}: submit '{}' after the join completes",
+                      set_.globalRank, set_.id, ops.empty() ? "" : ops.front()->request.tensorName);
+  }
+  if (isJoin) lifecycle_.setJoinPending(true);
+  Status s = table_.add(ops);
+  if (!s.isOk()) {
+    if (isJoin) lifecycle_.setJoinPending(false);
+    return s;
+  }
+  go_.wake();
+  return Status::ok();
+}
+
+void Coordinator::requestShutdown() {
+  lifecycle_.requestShutdown();
+  go_.wake();
+}
+
+Status Coordinator::waitStopped(Deadline deadline) {
+  Status result;
+  if (!lifecycle_.waitStopped(deadline)) {
+    result = makeStatus(Code::kTimeout,
+                        "rank {}: process set {} did not shut down in time: some members never "
+                        "called shutdown",
+                        set_.globalRank, set_.id);
+  }
+  stop();
+  return result;
+}
+
+void Coordinator::stop() {
+  lifecycle_.forceStop();
+  go_.wake();
+  if (thread_.joinable()) thread_.join();
+}
+
+bool Coordinator::hasLocalWork() const {
+  return table_.hasIncoming() || negotiation_.wantsCycle(lifecycle_.shutdownRequested());
+}
+
+void Coordinator::run() {
+  Status failure;
+  while (!lifecycle_.forcedStop()) {
+    if (jobAborted()) {
+      failure = jobAbortStatus();
+      break;
+    }
+    checkStalls();
+    const size_t onDevice = runner_.pollDevice();
+    uint64_t target = cycle_;
+    const uint32_t epoch = comm_.transport().activityEpoch();
+    failure = go_.poll(target);
+    if (!failure.isOk()) break;
+    if (!hasLocalWork() && target <= cycle_) {
+      park(epoch, onDevice);
+      continue;
+    }
+    failure = enterCycle(target);
+    if (!failure.isOk()) break;
+    failure = runCycle();
+    if (!failure.isOk() || lifecycle_.stopped()) break;
+  }
+  if (failure.isOk() && lifecycle_.forcedStop()) {
+    failure =
+        makeStatus(Code::kAborted, "rank {}: process set {} was stopped", set_.globalRank, set_.id);
+  }
+  if (!failure.isOk()) failure = agreement_.agree(failure);
+  finish(failure);
+}
+
+void Coordinator::park(uint32_t epoch, size_t onDevice) {
+  auto slice = go_.canWake()
+                   ? std::chrono::duration_cast<std::chrono::microseconds>(kWakeableParkSlice)
+                   : unwakeableSlice_;
+  slice = std::min(slice,
+                   std::chrono::duration_cast<std::chrono::microseconds>(stalls_.checkInterval()));
+  if (onDevice > 0) slice = std::min(slice, std::chrono::microseconds(kDevicePollSlice));
+  comm_.transport().waitForActivity(epoch, slice);
+}
+
+Status Coordinator::enterCycle(uint64_t target) {
+  if (target > cycle_ + 1) {
+    return makeStatus(Code::kInternal,
+                      "process set {}: rank {} is in cycle {} but a peer started cycle {}", set_.id,
+                      set_.globalRank, cycle_, target);
+  }
+  // A peer's go for the next cycle means it already told everyone; otherwise this rank
+  // starts the cycle and must tell them.
+  if (target <= cycle_) go_.send(cycle_ + 1);
+  ++cycle_;
+  return Status::ok();
+}
+
+Status Coordinator::runCycle() {
+  std::vector<Response> ordered;
+  NegotiationCycle::Outcome outcome;
+  KOLO_RETURN_IF_ERROR(negotiation_.run(cycle_, lifecycle_.shutdownRequested(),
+                                        stalls_.takeAbortVote(), ordered, outcome));
+  if (outcome.shutdown) lifecycle_.markStopped();
+  if (outcome.joinCompleted) lifecycle_.setJoinPending(false);
+  KOLO_RETURN_IF_ERROR(runner_.run(ordered));
+  if (outcome.stallAbort) abortStalled();
+  negotiation_.settle();
+  return Status::ok();
+}
+
+void Coordinator::checkStalls() {
+  if (stalls_.check(table_, negotiation_.negotiator())) negotiation_.requestRetry();
+}
+
+void Coordinator::abortStalled() {
+  stalls_.abort(table_, negotiation_.negotiator());
+  // Every member resets in the same cycle, so the replicas stay identical.
+  negotiation_.reset();
+  lifecycle_.setJoinPending(false);
+}
+
+void Coordinator::finish(const Status& status) {
+  // Work already on the GPU finishes (or, after a failure, fails) before the set reports it
+  // stopped, so no handle is left pending.
+  runner_.drainDevice(status.isOk() ? comm_.opDeadline() : Deadline::afterSeconds(0));
+  lifecycle_.markStopped(status);
+  go_.cancel();
+  const Status aborted =
+      status.isOk()
+          ? makeStatus(Code::kAborted, "rank {}: the session shut down before the op completed",
+                       set_.globalRank)
+          : status;
+  for (const PendingOpPtr& op : table_.close()) {
+    recording_.update(op, FlightRecorder::State::kFailed, aborted);
+    op->state->complete(aborted.withContext(op->request.tensorName));
+  }
+  negotiation_.abandon();
+  if (!status.isOk()) recording_.dump(status);
+}
+
+}  // namespace kolo::core

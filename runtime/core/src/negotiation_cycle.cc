@@ -1,0 +1,168 @@
+#include "negotiation_cycle.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <string>
+
+#include "kolo/base/fault_injection.h"
+#include "kolo/base/logging.h"
+#include "timeline.h"
+
+namespace kolo::core {
+
+Status NegotiationCycle::run(uint64_t cycle, bool shutdownRequested, bool stallAbortVote,
+                             std::vector<Response>& ordered, Outcome& outcome) {
+  const DrawnKinds drawnKinds = drawIncoming();
+  CacheVote vote = cache_.emptyVote();
+  RequestList list;
+  list.rank = set_.globalRank;
+  splitCandidates(vote, list, shutdownRequested);
+
+  std::vector<std::byte> listBytes;
+  if (!list.requests.empty() || list.shutdown) {
+    listBytes = serialize(list);
+    ControlExchange::sealList(listBytes, cycle);
+  }
+  const std::span<std::byte> sealed =
+      exchange_.sealVote(vote.andWords(), listBytes.size(), stallAbortVote, cycle);
+  for (const auto& [kind, count] : drawnKinds) {
+    FaultOpScope faultOp(set_.globalRank, std::string(opTypeName(kind)).c_str(), count,
+                         kNegotiationCount);
+    faultPoint(FaultPhase::kNegotiation, sealed);
+  }
+  KOLO_RETURN_IF_ERROR(exchange_.gatherVotes(cycle));
+
+  std::vector<size_t> listSizes(set_.members.size());
+  bool anyList = false;
+  ordered = combineVotes(listSizes, anyList, outcome.stallAbort);
+  if (anyList) {
+    KOLO_RETURN_IF_ERROR(negotiateLists(cycle, listBytes, listSizes, ordered, outcome));
+  }
+  if (timeline_) timeline_->cycle(set_.id, cycle, ordered.size());
+  return Status::ok();
+}
+
+NegotiationCycle::DrawnKinds NegotiationCycle::drawIncoming() {
+  DrawnKinds drawnKinds;
+  for (PendingOpPtr& op : table_.takeIncoming()) {
+    if (op->request.op == OpType::kJoin) joinedLocal_ = true;
+    op->drawn = true;
+    if (timeline_) timeline_->submitted(set_.id, op->request.tensorName, op->submittedAt);
+    recording_.drawn(*op);
+    auto kind = std::find_if(drawnKinds.begin(), drawnKinds.end(),
+                             [&](const auto& k) { return k.first == op->request.op; });
+    if (kind == drawnKinds.end()) {
+      drawnKinds.emplace_back(op->request.op, 1);
+    } else {
+      ++kind->second;
+    }
+    unsent_.push_back(std::move(op));
+  }
+  return drawnKinds;
+}
+
+void NegotiationCycle::splitCandidates(CacheVote& vote, RequestList& list, bool shutdownRequested) {
+  if (shutdownRequested && !shutdownSent_) {
+    list.shutdown = true;
+    shutdownSent_ = true;
+  }
+  // A pending cache hit stays local and is looked up again next cycle; a name some member
+  // already sent to negotiation (the replicas know it) must be negotiated by everyone, so it
+  // is sent too.
+  std::vector<PendingOpPtr> keep;
+  for (PendingOpPtr& op : unsent_) {
+    const CacheLookup lookup = cache_.lookup(op->request);
+    if (lookup.state == CacheState::kHit && !op->stallWarned &&
+        !negotiator_.isPending(op->request.tensorName)) {
+      vote.record(lookup);
+      keep.push_back(std::move(op));
+      continue;
+    }
+    if (lookup.state == CacheState::kInvalid) vote.record(lookup);
+    list.requests.push_back(op->request);
+    op->sent = true;
+  }
+  unsent_ = std::move(keep);
+  retryNeeded_ = false;
+  if (joinedLocal_) cache_.voteAsJoined(vote);
+}
+
+std::vector<Response> NegotiationCycle::combineVotes(std::vector<size_t>& listSizes, bool& anyList,
+                                                     bool& stallAbort) {
+  const size_t voteCount = exchange_.voteWordCount();
+  std::vector<uint64_t> anded(voteCount, ~uint64_t{0});
+  for (size_t r = 0; r < listSizes.size(); ++r) {
+    const uint64_t* words = exchange_.voteWordsOf(r);
+    for (size_t w = 0; w < voteCount; ++w) anded[w] &= words[w];
+    listSizes[r] = exchange_.listBytesOf(r);
+    anyList = anyList || listSizes[r] > 0;
+    stallAbort = stallAbort || exchange_.stallAbortOf(r);
+  }
+  return cache_.apply(CacheVote::fromAndWords(cache_.capacity(), anded));
+}
+
+Status NegotiationCycle::negotiateLists(uint64_t cycle, std::span<const std::byte> mine,
+                                        const std::vector<size_t>& listSizes,
+                                        std::vector<Response>& ordered, Outcome& outcome) {
+  size_t total = 0;
+  for (size_t s : listSizes) total += s;
+  std::vector<std::byte> lists(total);
+  KOLO_RETURN_IF_ERROR(exchange_.gatherLists(mine, listSizes, lists));
+  size_t offset = 0;
+  for (size_t r = 0; r < listSizes.size(); ++r) {
+    if (listSizes[r] == 0) continue;
+    KOLO_RETURN_IF_ERROR(addList(r, std::span(lists).subspan(offset, listSizes[r]), cycle));
+    offset += listSizes[r];
+  }
+  ResponseList negotiated = negotiator_.computeResponses();
+  recording_.arrivals(negotiator_, table_);
+  for (Response& p : negotiated.responses) {
+    // Joins never come from the cache, so this is where a join's response appears.
+    if (p.op == OpType::kJoin) {
+      joinedLocal_ = false;
+      outcome.joinCompleted = true;
+    }
+    PendingOpPtr local = p.tensorNames.size() == 1 ? table_.find(p.tensorNames[0]) : nullptr;
+    cache_.put(p, local ? &local->request : nullptr);
+    ordered.push_back(std::move(p));
+  }
+  outcome.shutdown = negotiated.shutdown;
+  return Status::ok();
+}
+
+Status NegotiationCycle::addList(size_t member, std::span<const std::byte> sealed, uint64_t cycle) {
+  const int32_t rank = set_.members[member];
+  KOLO_ASSIGN_OR_RETURN(const std::span<const std::byte> body,
+                        exchange_.openList(member, sealed, cycle));
+  auto parsed = parseRequestList(body);
+  if (!parsed.hasValue()) {
+    return parsed.status().withContext(
+        fmt::format("process set {}: request list of rank {}", set_.id, rank));
+  }
+  if (timeline_) {
+    for (const Request& q : parsed.value().requests)
+      timeline_->arrived(set_.id, q.tensorName, rank);
+  }
+  Status s = negotiator_.addRequests(rank, parsed.value());
+  if (!s.isOk()) KOLO_LOG(kWarning, "coordinator", "{}", s.toString());
+  return Status::ok();
+}
+
+void NegotiationCycle::settle() {
+  std::erase_if(unsent_, [](const PendingOpPtr& op) { return op->taken; });
+  for (const PendingOpPtr& op : unsent_) {
+    if (cache_.lookup(op->request).state != CacheState::kHit ||
+        negotiator_.isPending(op->request.tensorName)) {
+      retryNeeded_ = true;
+    }
+  }
+}
+
+void NegotiationCycle::reset() {
+  unsent_.clear();
+  negotiator_ = Negotiator(set_.id, set_.members);
+  joinedLocal_ = false;
+}
+
+}  // namespace kolo::core

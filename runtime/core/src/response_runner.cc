@@ -1,0 +1,86 @@
+#include "response_runner.h"
+
+#include <string>
+
+#include "kolo/base/fault_injection.h"
+#include "timeline.h"
+
+namespace kolo::core {
+
+ResponseRunner::ResponseRunner(const SetIdentity& set, Communicator& comm,
+                               const FusionOptions& fusion, TensorTable& table,
+                               FlightRecording& recording, FailureAgreement& agreement,
+                               Timeline* timeline)
+    : set_(set),
+      table_(table),
+      recording_(recording),
+      timeline_(timeline),
+      planner_(fusion),
+      executor_(comm, set.members, pool_) {
+  executor_.setFailureFilter([&agreement](Status s) { return agreement.agree(std::move(s)); });
+}
+
+Status ResponseRunner::run(const std::vector<Response>& ordered) {
+  if (ordered.empty()) return Status::ok();
+  const BatchOps ops = takeOps(ordered);
+  const std::vector<FusedBatch> batches = planner_.plan(ordered);
+  for (size_t b = 0; b < batches.size(); ++b) {
+    const Clock::time_point start = Clock::now();
+    for (const FusedEntry& e : batches[b].entries) {
+      recording_.update(ops[e.response][e.tensor], FlightRecorder::State::kRunning);
+    }
+    // Numbers the batch's tensors for KOLO_FAULT_INJECT in the order every rank runs them.
+    FaultOpScope faultOp(set_.globalRank, std::string(opTypeName(batches[b].op)).c_str(),
+                         static_cast<int64_t>(batches[b].entries.size()));
+    Status s = executor_.run(batches[b], ordered, ops);
+    for (const FusedEntry& e : batches[b].entries) {
+      recording_.update(ops[e.response][e.tensor],
+                        s.isOk() ? FlightRecorder::State::kDone : FlightRecorder::State::kFailed,
+                        s);
+    }
+    if (timeline_) {
+      timeline_->batch(set_.id, batches[b], ordered, start, Clock::now(),
+                       executor_.lastPhases().packed, executor_.lastPhases().reduced);
+    }
+    if (!s.isOk()) {
+      failBatches(batches, b + 1, ops, s);
+      return s;
+    }
+  }
+  return Status::ok();
+}
+
+BatchOps ResponseRunner::takeOps(const std::vector<Response>& ordered) {
+  BatchOps ops(ordered.size());
+  for (size_t i = 0; i < ordered.size(); ++i) {
+    const Response& p = ordered[i];
+    ops[i].resize(p.tensorNames.size());
+    for (size_t t = 0; t < p.tensorNames.size(); ++t) {
+      PendingOpPtr op = table_.take(p.tensorNames[t]);
+      if (op) op->taken = true;
+      ops[i][t] = std::move(op);
+    }
+    if (p.isError()) {
+      const Status error(p.errorCode, p.errorMessage);
+      for (const PendingOpPtr& op : ops[i]) {
+        recording_.update(op, FlightRecorder::State::kFailed, error);
+        if (op) op->state->complete(error);
+      }
+    }
+  }
+  return ops;
+}
+
+void ResponseRunner::failBatches(const std::vector<FusedBatch>& batches, size_t from,
+                                 const BatchOps& ops, const Status& status) {
+  for (size_t rest = from; rest < batches.size(); ++rest) {
+    for (const FusedEntry& e : batches[rest].entries) {
+      if (const PendingOpPtr& op = ops[e.response][e.tensor]) {
+        recording_.update(op, FlightRecorder::State::kFailed, status);
+        op->state->complete(status);
+      }
+    }
+  }
+}
+
+}  // namespace kolo::core

@@ -1,0 +1,57 @@
+// ResponseRunner: the execution step of a cycle. It takes this rank's op for every response
+// of the ordered list out of the TensorTable, fails the ops of error responses, lets
+// FusionPlanner group the rest into batches and runs them on OpExecutor, which completes the
+// handles. Work on a GPU completes later, from pollDevice().
+// Thread: coordinator.
+#pragma once
+
+#include <vector>
+
+#include "failure_agreement.h"
+#include "flight_recording.h"
+#include "kolo/collectives/communicator.h"
+#include "kolo/core/fusion_buffer_pool.h"
+#include "kolo/core/fusion_planner.h"
+#include "kolo/core/response.h"
+#include "op_executor.h"
+#include "set_identity.h"
+#include "tensor_table.h"
+
+namespace kolo::core {
+
+class Timeline;
+
+class ResponseRunner {
+ public:
+  // A failed host collective's status goes through `agreement` before its ops complete with
+  // it. `timeline` may be null.
+  ResponseRunner(const SetIdentity& set, Communicator& comm, const FusionOptions& fusion,
+                 TensorTable& table, FlightRecording& recording, FailureAgreement& agreement,
+                 Timeline* timeline);
+
+  // Runs the cycle's responses in order. A non-OK return means a collective failed: the
+  // members may no longer be in step, so the ops of the later batches fail with it and the
+  // caller stops the set.
+  Status run(const std::vector<Response>& ordered);
+
+  // How many batches are still on a GPU (their ops complete here).
+  size_t pollDevice() { return executor_.pollDevice(); }
+  // Before the set stops: waits for work on a GPU until the deadline, then fails the rest.
+  void drainDevice(Deadline deadline) { executor_.drainDevice(deadline); }
+
+ private:
+  // This rank's op for each (response, tensor); the ops of error responses fail here.
+  BatchOps takeOps(const std::vector<Response>& ordered);
+  void failBatches(const std::vector<FusedBatch>& batches, size_t from, const BatchOps& ops,
+                   const Status& status);
+
+  const SetIdentity& set_;
+  TensorTable& table_;
+  FlightRecording& recording_;
+  Timeline* timeline_;
+  FusionBufferPool pool_;  // before executor_, which borrows it
+  FusionPlanner planner_;
+  OpExecutor executor_;
+};
+
+}  // namespace kolo::core
