@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "kolo/base/job_abort.h"
+#include "kolo/base/logging.h"
 
 namespace kolo::core {
 namespace {
@@ -35,7 +36,10 @@ Coordinator::~Coordinator() {
 
 void Coordinator::start() {
   go_.start();
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    LogRankScope logRank(set_.globalRank);  // several engines in one process log as themselves
+    run();
+  });
 }
 
 Status Coordinator::submit(const std::vector<PendingOpPtr>& ops) {

@@ -27,8 +27,7 @@ Status NegotiationCycle::run(uint64_t cycle, bool shutdownRequested, bool stallA
   const std::span<std::byte> sealed =
       exchange_.sealVote(vote.andWords(), listBytes.size(), stallAbortVote, cycle);
   for (const auto& [kind, count] : drawnKinds) {
-    FaultOpScope faultOp(set_.globalRank, std::string(opTypeName(kind)).c_str(), count,
-                         kNegotiationCount);
+    FaultOpScope faultOp(set_.globalRank, opTypeName(kind), count, kNegotiationCount);
     faultPoint(FaultPhase::kNegotiation, sealed);
   }
   KOLO_RETURN_IF_ERROR(exchange_.gatherVotes(cycle));

@@ -30,7 +30,7 @@ Status ResponseRunner::run(const std::vector<Response>& ordered) {
       recording_.update(ops[e.response][e.tensor], FlightRecorder::State::kRunning);
     }
     // Numbers the batch's tensors for KOLO_FAULT_INJECT in the order every rank runs them.
-    FaultOpScope faultOp(set_.globalRank, std::string(opTypeName(batches[b].op)).c_str(),
+    FaultOpScope faultOp(set_.globalRank, opTypeName(batches[b].op),
                          static_cast<int64_t>(batches[b].entries.size()));
     Status s = executor_.run(batches[b], ordered, ops);
     for (const FusedEntry& e : batches[b].entries) {
