@@ -114,7 +114,7 @@ Expected<std::unique_ptr<Engine>> Engine::fromEnv(EngineConfig config) {
       KOLO_ASSIGN_OR_RETURN(std::unique_ptr<Communicator> comm, connectWorld(*store, spec));
       KOLO_ASSIGN_OR_RETURN(auto engine, create(std::move(comm), std::move(config)));
       engine->store_ = std::move(store);
-      engine->placement_ = RankPlacement{membership.localRank, membership.localSize,
+      engine->placement_ = HostPosition{membership.localRank, membership.localSize,
                                          membership.crossRank, membership.crossSize};
       engine->joinedGeneration_ = membership.generation;
       engine->elasticJob_ = launcherJob;

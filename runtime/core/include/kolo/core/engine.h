@@ -2,7 +2,8 @@
 // set and the in-flight ops of each. Callers submit named tensors from any thread; submit
 // validates at once and returns a Handle that the coordinator completes once every rank of
 // the process set has submitted the name, the ranks agreed on it, and the collective ran.
-// There is no global state: several Engines (e.g. ranks as threads in tests) coexist.
+// An Engine owns its state: several Engines (e.g. ranks as threads in tests) coexist. What is
+// per process and why is listed in docs/ARCHITECTURE.md ("Process-wide state").
 // Thread: submit/shutdown on any caller thread; collectives run on the coordinator threads.
 #pragma once
 #include <optional>
@@ -23,7 +24,10 @@
 
 namespace kolo::core {
 
-struct RankPlacement {
+// Where this rank sits among hosts (Horovod's local and cross ranks), as an elastic join
+// renumbered it. Not a hardware placement (that is collectives' RankPlacement) nor a launch
+// slot (the launcher's LaunchPlacement).
+struct HostPosition {
   int localRank = 0;
   int localSize = 1;
   int crossRank = 0;
@@ -72,7 +76,7 @@ class Engine {
   int size() const;
   // Local and cross placement when the engine computed it (an elastic job renumbers ranks per
   // membership generation); empty when the launcher's environment says it.
-  const std::optional<RankPlacement>& placement() const { return placement_; }
+  const std::optional<HostPosition>& placement() const { return placement_; }
   // Elastic jobs: the membership generation this engine joined, and the newest kolorun has
   // published (a later one means ranks left or joined). -1 for both outside an elastic job.
   int64_t joinedGeneration() const { return joinedGeneration_; }
@@ -134,7 +138,7 @@ class Engine {
   bool shutDown_ = false;                 // guarded by setsMutex_
   std::unique_ptr<KvStore> store_;        // kept alive for transports that use it after connect
   std::unique_ptr<JobAbortWatcher> abortWatcher_;  // under kolorun: its verdicts, our heartbeat
-  std::optional<RankPlacement> placement_;  // set by an elastic join
+  std::optional<HostPosition> placement_;  // set by an elastic join
   int64_t joinedGeneration_ = -1;
   std::string elasticJob_;  // the launcher's job id, where the generation keys live
 };
