@@ -60,7 +60,7 @@ class StatusError : public std::runtime_error {
 template <typename T>
 class [[nodiscard]] Expected {
  public:
-  Expected(T value) : data_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Expected(T value) : data_(std::move(value)) {}        // NOLINT(google-explicit-constructor)
   Expected(Status status) : data_(std::move(status)) {  // NOLINT(google-explicit-constructor)
     if (std::get<Status>(data_).isOk()) {
       data_ = Status(Code::kInternal, "Expected constructed from an OK status");
