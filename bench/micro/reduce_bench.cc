@@ -9,14 +9,13 @@
 #include <string>
 #include <vector>
 
-#include "kolo/collectives/reduce.h"
-#include "reduce/reduce_kernels.h"
+#include "kolo/collectives/reduce_variants.h"
 
 namespace {
 
 using kolo::DataType;
 using kolo::ReduceOp;
-using kolo::reduce_detail::ReduceKernels;
+using kolo::ReduceVariant;
 
 constexpr size_t kSizes[] = {size_t{8} << 10, size_t{32} << 10, size_t{1} << 20, size_t{64} << 20};
 
@@ -53,7 +52,7 @@ std::vector<char> patternBuffer(size_t bytes, DataType type) {
   return buf;
 }
 
-void reduceBench(benchmark::State& state, const ReduceKernels* kernels, DataType type, ReduceOp op,
+void reduceBench(benchmark::State& state, const ReduceVariant* kernels, DataType type, ReduceOp op,
                  size_t bytes) {
   auto dst = patternBuffer(bytes, type);
   const auto src = patternBuffer(bytes, type);
@@ -75,7 +74,7 @@ void memcpyBench(benchmark::State& state, size_t bytes) {
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * bytes * 2));
 }
 
-void scaleBench(benchmark::State& state, const ReduceKernels* kernels, DataType type,
+void scaleBench(benchmark::State& state, const ReduceVariant* kernels, DataType type,
                 size_t bytes) {
   auto buf = patternBuffer(bytes, type);
   const size_t count = bytes / kolo::dataTypeSize(type);
@@ -107,7 +106,10 @@ int main(int argc, char** argv) {
   for (const size_t bytes : kSizes) {
     benchmark::RegisterBenchmark(("memcpy/" + sizeName(bytes)).c_str(), memcpyBench, bytes);
   }
-  for (const ReduceKernels* k : kolo::reduce_detail::supportedReduceKernels()) {
+  // Registered benchmarks keep a pointer to their variant: the list lives until main returns.
+  const std::vector<ReduceVariant> variants = kolo::supportedReduceVariants();
+  for (const ReduceVariant& variant : variants) {
+    const ReduceVariant* k = &variant;
     for (const Case& c : cases) {
       for (const size_t bytes : kSizes) {
         const std::string name = std::string(k->name) + "/" +

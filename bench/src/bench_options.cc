@@ -112,8 +112,11 @@ bool collectiveReduces(Collective c) {
   return c == Collective::kAllreduce || c == Collective::kReduceScatter;
 }
 
-Expected<BenchOptions> parseBenchOptions(int argc, const char* const* argv) {
-  BenchOptions options;
+namespace {
+
+// The command line as typed, before it is checked and turned into BenchOptions (options that
+// need no check are parsed straight into BenchOptions).
+struct CommandLine {
   std::string collective = "allreduce";
   std::string minBytes = "8";
   std::string maxBytes = "128M";
@@ -127,39 +130,51 @@ Expected<BenchOptions> parseBenchOptions(int argc, const char* const* argv) {
   std::vector<std::string> sweepThresholds;
   int iterations = kDefaultIterations;
   int warmup = kDefaultWarmup;
+  CLI::Option* iterationsOption = nullptr;  // given: count() > 0
+  CLI::Option* warmupOption = nullptr;
+};
 
-  CLI::App app(kDescription, "kolo-bench");
-  app.add_option("collective", collective,
+// What one sweep runs: the collective, its sizes and iterations, its elements and algorithm.
+void addSweepOptions(CLI::App& app, CommandLine& line, BenchOptions& options) {
+  app.add_option("collective", line.collective,
                  "allreduce | allgather | broadcast | reducescatter | alltoall")
       ->capture_default_str();
-  app.add_option("-b,--minbytes", minBytes, "smallest size (K/M/G suffixes)")
+  app.add_option("-b,--minbytes", line.minBytes, "smallest size (K/M/G suffixes)")
       ->capture_default_str();
-  app.add_option("-e,--maxbytes", maxBytes, "largest size (K/M/G suffixes)")->capture_default_str();
+  app.add_option("-e,--maxbytes", line.maxBytes, "largest size (K/M/G suffixes)")
+      ->capture_default_str();
   app.add_option("-f,--stepfactor", options.stepFactor, "multiply the size by this each step")
       ->capture_default_str();
-  app.add_option("-i,--stepbytes", stepBytes, "add this many bytes each step (instead of -f)");
-  auto* iterOpt =
-      app.add_option("-n,--iters", iterations, "timed iterations per size")->capture_default_str();
-  auto* warmOpt = app.add_option("-w,--warmup_iters", warmup, "untimed iterations per size")
-                      ->capture_default_str();
-  app.add_option("-d,--datatype", dtype,
+  app.add_option("-i,--stepbytes", line.stepBytes, "add this many bytes each step (instead of -f)");
+  line.iterationsOption = app.add_option("-n,--iters", line.iterations, "timed iterations per size")
+                              ->capture_default_str();
+  line.warmupOption =
+      app.add_option("-w,--warmup_iters", line.warmup, "untimed iterations per size")
+          ->capture_default_str();
+  app.add_option("-d,--datatype", line.dtype,
                  "float16 | bfloat16 | float32 | float64 | int8 | uint8 | int32 | int64")
       ->capture_default_str();
-  app.add_option("-o,--op", op, "sum | avg | min | max | prod")->capture_default_str();
+  app.add_option("-o,--op", line.op, "sum | avg | min | max | prod")->capture_default_str();
   app.add_option("-r,--root", options.root, "broadcast root")->capture_default_str();
-  app.add_option("--algo", algo, algorithmHelp())->capture_default_str();
-  app.add_option("--inplace", placement,
+  app.add_option("--algo", line.algo, algorithmHelp())->capture_default_str();
+  app.add_option("--inplace", line.placement,
                  "both (out-of-place and in-place columns), 1 (in place only) or 0 (out of "
                  "place only)")
       ->capture_default_str();
   app.add_flag("-c,--check", options.checkEveryIteration,
                "check every iteration (refilled outside the timed region); the last call of "
                "each size is always checked");
+}
+
+// Where results go, what they are compared with, and the other modes (runtime path,
+// workloads, topology, fusion sweep).
+void addOutputAndModeOptions(CLI::App& app, CommandLine& line, BenchOptions& options) {
   app.add_option("--json", options.jsonPath, "write results as JSON to this file");
   app.add_option("--csv", options.csvPath, "write the result rows as CSV to this file");
-  app.add_option("--compare", compare,
+  app.add_option("--compare", line.compare,
                  "mpi: also time Open MPI's collective per size (needs mpirun)");
-  app.add_option("--path", path, "raw (call the algorithm) | runtime (submit through the Engine)")
+  app.add_option("--path", line.path,
+                 "raw (call the algorithm) | runtime (submit through the Engine)")
       ->capture_default_str();
   app.add_option("--workload", options.workload,
                  "resnet50 | bert-base | FILE: replay a model's gradient allreduces");
@@ -173,35 +188,27 @@ Expected<BenchOptions> parseBenchOptions(int argc, const char* const* argv) {
                "then exit");
   app.add_flag("--sweep-fusion", options.sweepFusion,
                "with --workload: replay per fusion threshold x cycle time, print the best");
-  app.add_option("--sweep-thresholds", sweepThresholds,
+  app.add_option("--sweep-thresholds", line.sweepThresholds,
                  "fusion thresholds to sweep (default 0,1M,4M,16M,64M,128M)")
       ->delimiter(',');
   app.add_option("--sweep-cycles", options.sweepCycleTimesMs,
                  "coordinator cycle times in ms to sweep (default 0.5,1,5)")
       ->delimiter(',');
+}
 
-  // CLI11 reports through exceptions; this is the program's edge, so they end here.
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp&) {
-    options.helpRequested = true;
-    options.helpText = app.help();
-    return options;
-  } catch (const CLI::ParseError& e) {
-    return makeStatus(Code::kInvalidArgument, "{} (see kolo-bench --help)", e.what());
-  }
-
-  auto c = parseCollective(collective);
+// The collective, -b/-e/-i/-f and -n/-w.
+Status applySizes(const CommandLine& line, BenchOptions& options) {
+  auto c = parseCollective(line.collective);
   if (!c) {
     return makeStatus(Code::kInvalidArgument,
                       "unknown collective '{}' (expected allreduce, allgather, broadcast, "
                       "reducescatter or alltoall)",
-                      collective);
+                      line.collective);
   }
   options.collective = *c;
-  KOLO_ASSIGN_OR_RETURN(options.minBytes, parseSizeOption("-b", minBytes));
-  KOLO_ASSIGN_OR_RETURN(options.maxBytes, parseSizeOption("-e", maxBytes));
-  KOLO_ASSIGN_OR_RETURN(options.stepBytes, parseSizeOption("-i", stepBytes));
+  KOLO_ASSIGN_OR_RETURN(options.minBytes, parseSizeOption("-b", line.minBytes));
+  KOLO_ASSIGN_OR_RETURN(options.maxBytes, parseSizeOption("-e", line.maxBytes));
+  KOLO_ASSIGN_OR_RETURN(options.stepBytes, parseSizeOption("-i", line.stepBytes));
   if (options.minBytes > options.maxBytes) {
     return makeStatus(Code::kInvalidArgument, "-b {} is larger than -e {}", options.minBytes,
                       options.maxBytes);
@@ -210,46 +217,56 @@ Expected<BenchOptions> parseBenchOptions(int argc, const char* const* argv) {
     return makeStatus(Code::kInvalidArgument, "-f {} must be a finite factor above 1",
                       options.stepFactor);
   }
-  if (iterOpt->count() > 0) {
-    if (iterations < 1) {
-      return makeStatus(Code::kInvalidArgument, "-n {} must be at least 1", iterations);
+  if (line.iterationsOption->count() > 0) {
+    if (line.iterations < 1) {
+      return makeStatus(Code::kInvalidArgument, "-n {} must be at least 1", line.iterations);
     }
-    options.iterations = iterations;
+    options.iterations = line.iterations;
   }
-  if (warmOpt->count() > 0) {
-    if (warmup < 0) {
-      return makeStatus(Code::kInvalidArgument, "-w {} must not be negative", warmup);
+  if (line.warmupOption->count() > 0) {
+    if (line.warmup < 0) {
+      return makeStatus(Code::kInvalidArgument, "-w {} must not be negative", line.warmup);
     }
-    options.warmup = warmup;
+    options.warmup = line.warmup;
   }
-  auto type = parseDataType(dtype);
-  if (!type) return makeStatus(Code::kInvalidArgument, "unknown datatype '{}'", dtype);
+  return Status::ok();
+}
+
+// -d, -o, -r and --algo (the name only; main.cc resolves it).
+Status applyElements(const CommandLine& line, BenchOptions& options) {
+  auto type = parseDataType(line.dtype);
+  if (!type) return makeStatus(Code::kInvalidArgument, "unknown datatype '{}'", line.dtype);
   options.dtype = *type;
-  auto reduceOp = parseReduceOp(op);
-  if (!reduceOp) return makeStatus(Code::kInvalidArgument, "unknown reduction op '{}'", op);
+  auto reduceOp = parseReduceOp(line.op);
+  if (!reduceOp) return makeStatus(Code::kInvalidArgument, "unknown reduction op '{}'", line.op);
   options.op = *reduceOp;
   if (options.root < 0) {
     return makeStatus(Code::kInvalidArgument, "-r {} must not be negative", options.root);
   }
-  options.algorithmName = toLower(algo);
-  if (!compare.empty()) {
-    if (toLower(compare) != "mpi") {
+  options.algorithmName = toLower(line.algo);
+  return Status::ok();
+}
+
+// --compare, --path and --inplace, each against the collective.
+Status applyPathAndPlacement(const CommandLine& line, BenchOptions& options) {
+  if (!line.compare.empty()) {
+    if (toLower(line.compare) != "mpi") {
       return makeStatus(Code::kInvalidArgument, "--compare '{}' is not supported (only mpi)",
-                        compare);
+                        line.compare);
     }
     options.compareMpi = true;
   }
-  const std::string pathName = toLower(path);
+  const std::string pathName = toLower(line.path);
   if (pathName == "runtime") {
     options.path = BenchPath::kRuntime;
   } else if (pathName != "raw") {
-    return makeStatus(Code::kInvalidArgument, "--path '{}' is not raw or runtime", path);
+    return makeStatus(Code::kInvalidArgument, "--path '{}' is not raw or runtime", line.path);
   }
   if (options.path == BenchPath::kRuntime && options.collective != Collective::kAllreduce) {
     return makeStatus(Code::kInvalidArgument, "--path runtime supports allreduce only, not {}",
                       collectiveName(options.collective));
   }
-  const std::string placementName = toLower(placement);
+  const std::string placementName = toLower(line.placement);
   if (placementName == "both") {
     options.placement = Placement::kBoth;
   } else if (placementName == "1" || placementName == "in") {
@@ -257,18 +274,24 @@ Expected<BenchOptions> parseBenchOptions(int argc, const char* const* argv) {
   } else if (placementName == "0" || placementName == "out") {
     options.placement = Placement::kOutOfPlace;
   } else {
-    return makeStatus(Code::kInvalidArgument, "--inplace '{}' is not both, 1 or 0", placement);
+    return makeStatus(Code::kInvalidArgument, "--inplace '{}' is not both, 1 or 0", line.placement);
   }
   if (options.placement == Placement::kOutOfPlace && !hasOutOfPlace(options.collective)) {
     return makeStatus(Code::kInvalidArgument, "--inplace 0: {} has no out-of-place form",
                       collectiveName(options.collective));
   }
+  return Status::ok();
+}
+
+// --max-regress, the fusion sweep's lists (defaults when not given) and --workload, which
+// always runs on the runtime path.
+Status applyBaselineAndWorkload(const CommandLine& line, BenchOptions& options) {
   if (!options.baselinePath.empty() &&
       !(options.maxRegressPercent >= 0.0 && options.maxRegressPercent <= 100.0)) {
     return makeStatus(Code::kInvalidArgument, "--max-regress {} is not a percentage (0..100)",
                       options.maxRegressPercent);
   }
-  for (const auto& text : sweepThresholds) {
+  for (const auto& text : line.sweepThresholds) {
     KOLO_ASSIGN_OR_RETURN(uint64_t bytes, parseSizeOption("--sweep-thresholds", text));
     options.sweepThresholds.push_back(bytes);
   }
@@ -290,6 +313,32 @@ Expected<BenchOptions> parseBenchOptions(int argc, const char* const* argv) {
     options.sweepCycleTimesMs.assign(std::begin(kSweepCycleTimesMs), std::end(kSweepCycleTimesMs));
   }
   if (!options.workload.empty()) options.path = BenchPath::kRuntime;
+  return Status::ok();
+}
+
+}  // namespace
+
+Expected<BenchOptions> parseBenchOptions(int argc, const char* const* argv) {
+  BenchOptions options;
+  CommandLine line;
+  CLI::App app(kDescription, "kolo-bench");
+  addSweepOptions(app, line, options);
+  addOutputAndModeOptions(app, line, options);
+
+  // CLI11 reports through exceptions; this is the program's edge, so they end here.
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    options.helpRequested = true;
+    options.helpText = app.help();
+    return options;
+  } catch (const CLI::ParseError& e) {
+    return makeStatus(Code::kInvalidArgument, "{} (see kolo-bench --help)", e.what());
+  }
+  KOLO_RETURN_IF_ERROR(applySizes(line, options));
+  KOLO_RETURN_IF_ERROR(applyElements(line, options));
+  KOLO_RETURN_IF_ERROR(applyPathAndPlacement(line, options));
+  KOLO_RETURN_IF_ERROR(applyBaselineAndWorkload(line, options));
   return options;
 }
 

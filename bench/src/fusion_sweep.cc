@@ -5,7 +5,6 @@
 #include <algorithm>
 
 #include "bench_report.h"
-#include "kolo/core/engine.h"
 
 namespace kolo::bench {
 namespace {
@@ -26,7 +25,7 @@ std::vector<FusionSetting> fusionGrid(std::span<const uint64_t> thresholds,
 }
 
 Expected<FusionSweepResult> runFusionSweep(const std::shared_ptr<Communicator>& world,
-                                           const core::EngineConfig& base, const Workload& workload,
+                                           const BenchSessionConfig& base, const Workload& workload,
                                            const WorkloadOptions& options,
                                            std::span<const FusionSetting> grid) {
   FusionSweepResult result;
@@ -36,21 +35,20 @@ Expected<FusionSweepResult> runFusionSweep(const std::shared_ptr<Communicator>& 
   result.worldSize = world->size();
   result.iterations = options.iterations;
   result.warmup = options.warmup;
-  result.largeTensorBytes = base.fusion.largeTensorBytes;
   for (const FusionSetting& setting : grid) {
-    core::EngineConfig config = base;
-    config.fusion.thresholdBytes = setting.thresholdBytes;
+    BenchSessionConfig config = base;
+    config.session.fusionThresholdBytes = setting.thresholdBytes;
     config.cycleTimeMs = setting.cycleTimeMs;
-    config.timelinePath.clear();
+    config.session.timelinePath = std::string();  // off
     const std::string label = fmt::format("fusion threshold {} B, cycle time {} ms",
                                           setting.thresholdBytes, setting.cycleTimeMs);
-    KOLO_ASSIGN_OR_RETURN(std::unique_ptr<core::Engine> engine,
-                          core::Engine::create(world, config));
-    auto measured = runWorkload(*engine, workload, options, nullptr);
+    KOLO_ASSIGN_OR_RETURN(Session session, openBenchSession(world, config));
+    auto measured = runWorkload(session, workload, options, nullptr);
     // Shut down even after a failure, so the other ranks are not left waiting on this one.
-    Status stopped = engine->shutdown();
+    Status stopped = session.shutdown();
     if (!measured) return measured.status().withContext(label);
     KOLO_RETURN_IF_ERROR(stopped.withContext(label));
+    result.largeTensorBytes = measured->largeTensorBytes;  // the same in every setting
     result.points.push_back(FusionSweepPoint{setting, measured->kolo, measured->wrong});
   }
   return result;

@@ -1,9 +1,9 @@
 // `kolo-bench --workload W --sweep-fusion`: replays the workload once per (fusion threshold,
-// coordinator cycle time) setting and reports the fastest. Each setting gets a fresh Engine on
-// the same world communicator (a session re-initialised in-process: the Engine has no global
-// state, and shutdown leaves the communicator idle), so no process restarts between settings.
-// The timeline is off during a sweep: one file per setting would overwrite the last.
-// Thread: the caller's (main) thread; each Engine's coordinator runs its collectives.
+// coordinator cycle time) setting and reports the fastest. Each setting gets a fresh session
+// (openBenchSession, kolo/bench_interface.h) on the same world communicator: the runtime has no
+// global state, and shutdown leaves the communicator idle, so no process restarts between
+// settings. The timeline is off during a sweep: one file per setting would overwrite the last.
+// Thread: the caller's (main) thread; each session's coordinator runs its collectives.
 #pragma once
 
 #include <cstdint>
@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "kolo/base/status.h"
+#include "kolo/bench_interface.h"
 #include "kolo/collectives/communicator.h"
-#include "kolo/core/engine_config.h"
 #include "workload_bench.h"
 
 namespace kolo::bench {
@@ -47,7 +47,7 @@ std::vector<FusionSetting> fusionGrid(std::span<const uint64_t> thresholds,
                                       std::span<const double> cycleTimesMs);
 
 Expected<FusionSweepResult> runFusionSweep(const std::shared_ptr<Communicator>& world,
-                                           const core::EngineConfig& base, const Workload& workload,
+                                           const BenchSessionConfig& base, const Workload& workload,
                                            const WorkloadOptions& options,
                                            std::span<const FusionSetting> grid);
 

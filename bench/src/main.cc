@@ -17,10 +17,10 @@
 #include "kolo/base/env.h"
 #include "kolo/base/logging.h"
 #include "kolo/base/settings.h"
+#include "kolo/bench_interface.h"
 #include "kolo/collectives/algorithm_registry.h"
 #include "kolo/collectives/reduce.h"
 #include "kolo/collectives/world.h"
-#include "kolo/core/engine.h"
 #include "kolo/protocol/env_contract.h"
 #include "kolo/rendezvous/memory_store.h"
 #include "kolo/rendezvous/store_factory.h"
@@ -40,7 +40,7 @@ constexpr size_t kHostNameBytes = 64;
 struct World {
   std::unique_ptr<MpiJob> mpi;  // declared first: finalized after the communicator is gone
   std::unique_ptr<KvStore> store;
-  std::shared_ptr<Communicator> comm;  // shared with the Engine on the runtime path
+  std::shared_ptr<Communicator> comm;  // shared with the session on the runtime path
 };
 
 // Long enough for a 256 MiB allreduce on an oversubscribed machine; a dead peer still ends the
@@ -143,7 +143,7 @@ void printOnRankZero(const Communicator& comm, const std::string& text) {
   std::fflush(stdout);
 }
 
-// --workload --sweep-fusion: a fresh Engine per setting on the same communicator.
+// --workload --sweep-fusion: a fresh session per setting on the same communicator.
 Expected<int> runFusionSweepMode(const BenchOptions& options, World& world,
                                  const Workload& workload, const std::string& hosts) {
   Communicator& comm = *world.comm;
@@ -153,9 +153,8 @@ Expected<int> runFusionSweepMode(const BenchOptions& options, World& world,
   workloadOptions.warmup = options.warmup.value_or(kDefaultWarmup);
   workloadOptions.timeoutSeconds = kHandleTimeoutSeconds;
   std::vector<FusionSetting> grid = fusionGrid(options.sweepThresholds, options.sweepCycleTimesMs);
-  KOLO_ASSIGN_OR_RETURN(
-      FusionSweepResult result,
-      runFusionSweep(world.comm, core::EngineConfig::fromEnv(), workload, workloadOptions, grid));
+  KOLO_ASSIGN_OR_RETURN(FusionSweepResult result, runFusionSweep(world.comm, BenchSessionConfig{},
+                                                                 workload, workloadOptions, grid));
   const int code = fusionSweepWrong(result) == 0 ? 0 : kExitWrongResults;
   if (comm.rank() != 0) return code;
   printOnRankZero(comm, formatFusionSweep(result, hosts, transport));
@@ -165,7 +164,7 @@ Expected<int> runFusionSweepMode(const BenchOptions& options, World& world,
   return code;
 }
 
-// --workload: the Engine owns the communicator from here on; every exchange is an Engine op.
+// --workload: the session owns the communicator from here on; every exchange is a session op.
 Expected<int> runWorkloadMode(const BenchOptions& options, World& world) {
   KOLO_ASSIGN_OR_RETURN(Workload workload, loadWorkload(options.workload));
   Communicator& comm = *world.comm;
@@ -174,22 +173,21 @@ Expected<int> runWorkloadMode(const BenchOptions& options, World& world) {
   const std::string hosts = summarizeHosts(hostList);
   if (options.sweepFusion) return runFusionSweepMode(options, world, workload, hosts);
   const std::string transport(comm.transport().name());
-  core::EngineConfig config = core::EngineConfig::fromEnv();
-  KOLO_ASSIGN_OR_RETURN(std::unique_ptr<core::Engine> engine,
-                        core::Engine::create(world.comm, config));
+  KOLO_ASSIGN_OR_RETURN(Session session, openBenchSession(world.comm));
+  KOLO_ASSIGN_OR_RETURN(BenchSessionSettings settings, benchSessionSettings(session));
   WorkloadOptions workloadOptions;
   workloadOptions.iterations = options.iterations.value_or(kDefaultIterations);
   workloadOptions.warmup = options.warmup.value_or(kDefaultWarmup);
   workloadOptions.timeoutSeconds = kHandleTimeoutSeconds;
   MpiJob* mpi = options.compareMpi ? world.mpi.get() : nullptr;
   KOLO_ASSIGN_OR_RETURN(WorkloadResult result,
-                        runWorkload(*engine, workload, workloadOptions, mpi));
-  KOLO_RETURN_IF_ERROR(engine->shutdown().withContext("shutting the Engine down"));
-  engine.reset();  // closes the timeline file
+                        runWorkload(session, workload, workloadOptions, mpi));
+  KOLO_RETURN_IF_ERROR(session.shutdown().withContext("shutting the Engine down"));
+  session = Session();  // the last reference: closes the timeline file
   if (comm.rank() != 0) return result.wrong == 0 ? 0 : kExitWrongResults;
 
-  if (!config.timelinePath.empty()) {
-    auto breakdown = readTimelineBreakdown(config.timelinePath, workloadTensorPrefix(workload));
+  if (!settings.timelinePath.empty()) {
+    auto breakdown = readTimelineBreakdown(settings.timelinePath, workloadTensorPrefix(workload));
     if (breakdown) {
       result.breakdown = *breakdown;
     } else {
@@ -224,26 +222,39 @@ Expected<bool> checkBaseline(const BenchOptions& options, const nlohmann::json& 
   return check->regressions.empty();
 }
 
-Expected<int> runBenchmark(const BenchOptions& options, int* argc, char*** argv) {
-  const coll::CollectiveKind kind = collectiveKind(options.collective);
-  auto algorithm = coll::resolveAlgorithm(kind, options.algorithmName);
+// --algo: the registry's algorithm for the swept collective (null: auto, chosen per size, see
+// algorithmForSize). Resolved before connecting, so a bad name fails at once.
+Expected<const coll::AlgorithmEntry*> resolveAlgorithm(const BenchOptions& options) {
+  auto algorithm =
+      coll::resolveAlgorithm(collectiveKind(options.collective), options.algorithmName);
   if (!algorithm) return algorithm.status().withContext("--algo");
-  KOLO_ASSIGN_OR_RETURN(World world, connect(options, argc, argv));
-  if (options.topology) {
-    KOLO_ASSIGN_OR_RETURN(
-        std::string report,
-        gatherTopologyReport(*world.comm, settingText(protocol::kEnvHostname).value_or("")));
-    printOnRankZero(*world.comm, report);
-    KOLO_RETURN_IF_ERROR(coll::barrier(*world.comm).withContext("final barrier"));
-    return 0;
-  }
-  if (!options.workload.empty()) return runWorkloadMode(options, world);
-  Communicator& comm = *world.comm;
-  if (options.collective == Collective::kBroadcast && options.root >= comm.size()) {
-    return makeStatus(Code::kInvalidArgument, "-r {} is not a rank of this world of {}",
-                      options.root, comm.size());
-  }
+  return *algorithm;
+}
 
+// The name of the algorithm an allreduce of `bytes` runs with, as the preamble prints it.
+std::string algorithmForSize(const Communicator& comm, const coll::AlgorithmEntry* algorithm,
+                             uint64_t bytes) {
+  const coll::AlgorithmEntry& chosen =
+      algorithm != nullptr ? *algorithm
+                           : coll::selectAlgorithm(comm, coll::CollectiveKind::kAllreduce, bytes);
+  return std::string(chosen.name);
+}
+
+// --topology: rank 0 prints the report; every rank then meets at a barrier.
+Expected<int> runTopologyMode(World& world) {
+  KOLO_ASSIGN_OR_RETURN(
+      std::string report,
+      gatherTopologyReport(*world.comm, settingText(protocol::kEnvHostname).value_or("")));
+  printOnRankZero(*world.comm, report);
+  KOLO_RETURN_IF_ERROR(coll::barrier(*world.comm).withContext("final barrier"));
+  return 0;
+}
+
+// What the preamble, the rows and the JSON describe: the options, this world and its machine.
+// Collective (host names and the topology are gathered).
+Expected<RunInfo> describeRun(const BenchOptions& options, Communicator& comm,
+                              const coll::AlgorithmEntry* algorithm,
+                              const std::vector<SizeShape>& shapes) {
   RunInfo info;
   info.collective = options.collective;
   info.dtype = options.dtype;
@@ -261,33 +272,34 @@ Expected<int> runBenchmark(const BenchOptions& options, int* argc, char*** argv)
   info.checkEveryIteration = options.checkEveryIteration;
   info.compareMpi = options.compareMpi;
   info.path = options.path;
-
-  std::vector<SizeShape> shapes = shapedSweep(options, comm.size());
   if (options.collective == Collective::kAllreduce) {
     for (const auto& shape : shapes) {
-      const coll::AlgorithmEntry& chosen =
-          *algorithm != nullptr ? **algorithm : coll::selectAlgorithm(comm, kind, shape.bytes);
-      info.algorithmBySize.emplace_back(shape.bytes, std::string(chosen.name));
+      info.algorithmBySize.emplace_back(shape.bytes,
+                                        algorithmForSize(comm, algorithm, shape.bytes));
     }
   }
-  printOnRankZero(comm, formatPreamble(info) + formatTableHeader(info));
+  return info;
+}
 
-  uint64_t maxBytes = shapes.empty() ? 0 : shapes.back().bytes;
-  KOLO_ASSIGN_OR_RETURN(
-      std::unique_ptr<CollectiveBench> bench,
-      CollectiveBench::create(OpConfig{options.collective, options.dtype, options.op, options.root,
-                                       options.algorithmName, comm.rank(), comm.size(), false},
-                              maxBytes));
+// Where each size runs: the collective called directly, or (--path runtime) a session that
+// owns the communicator until the run ends.
+struct SweepTarget {
+  Communicator& comm;
+  CollectiveBench& bench;
+  const Session* session = nullptr;
+  MpiJob* mpi = nullptr;  // --compare mpi
+};
+
+// Every size of the sweep, each side (out of place, in place) in turn; rank 0 prints a row as
+// soon as it is measured.
+Expected<std::vector<RowResult>> runSweep(const BenchOptions& options, const RunInfo& info,
+                                          const std::vector<SizeShape>& shapes,
+                                          SweepTarget target) {
   const std::vector<bool> sides = sidesToRun(options);
   // Open MPI runs once per size, next to the side it is compared with (see peerSide).
   const bool preferInPlace =
       options.collective == Collective::kAllreduce || options.collective == Collective::kBroadcast;
   const bool mpiInPlace = preferInPlace ? sides.back() : sides.front();
-  MpiJob* mpi = options.compareMpi ? world.mpi.get() : nullptr;
-  std::unique_ptr<core::Engine> engine;
-  if (options.path == BenchPath::kRuntime) {
-    KOLO_ASSIGN_OR_RETURN(engine, core::Engine::create(world.comm, core::EngineConfig::fromEnv()));
-  }
   std::vector<RowResult> rows;
   for (const auto& shape : shapes) {
     SizePlan plan{shape, warmupIterationsFor(options, shape.bytes),
@@ -295,11 +307,12 @@ Expected<int> runBenchmark(const BenchOptions& options, int* argc, char*** argv)
     RowResult row;
     row.shape = shape;
     for (bool inPlace : sides) {
-      bench->setInPlace(inPlace);
-      MpiJob* peer = inPlace == mpiInPlace ? mpi : nullptr;
+      target.bench.setInPlace(inPlace);
+      MpiJob* peer = inPlace == mpiInPlace ? target.mpi : nullptr;
       Expected<SideResult> measured =
-          engine ? runRuntimeSize(*engine, *bench, plan, kHandleTimeoutSeconds, peer)
-                 : runSize(comm, *bench, plan, peer);
+          target.session != nullptr
+              ? runRuntimeSize(*target.session, target.bench, plan, kHandleTimeoutSeconds, peer)
+              : runSize(target.comm, target.bench, plan, peer);
       if (!measured) {
         return measured.status().withContext(
             fmt::format("{} B {}", shape.bytes, inPlace ? "in place" : "out of place"));
@@ -308,39 +321,69 @@ Expected<int> runBenchmark(const BenchOptions& options, int* argc, char*** argv)
       if (measured->mpi) row.mpi = measured->mpi;
     }
     rows.push_back(row);
-    printOnRankZero(comm, formatRow(info, row));
+    printOnRankZero(target.comm, formatRow(info, row));
   }
+  return rows;
+}
+
+// Rank 0 writes --json and --csv and checks --baseline; true when the baseline check found a
+// regression. Run before the final barrier but reported after it, so a failure on rank 0 does
+// not leave the other ranks waiting for it.
+Expected<bool> writeResults(const BenchOptions& options, const RunInfo& info,
+                            const std::vector<RowResult>& rows) {
+  const nlohmann::json json = toJson(info, rows);
+  if (!options.jsonPath.empty()) {
+    KOLO_RETURN_IF_ERROR(writeTextFile(options.jsonPath, json.dump(2) + "\n"));
+  }
+  if (!options.csvPath.empty()) {
+    KOLO_RETURN_IF_ERROR(writeTextFile(options.csvPath, toCsv(info, rows)));
+  }
+  if (options.baselinePath.empty()) return false;
+  KOLO_ASSIGN_OR_RETURN(bool passed, checkBaseline(options, json));
+  return !passed;
+}
+
+Expected<int> runBenchmark(const BenchOptions& options, int* argc, char*** argv) {
+  KOLO_ASSIGN_OR_RETURN(const coll::AlgorithmEntry* algorithm, resolveAlgorithm(options));
+  KOLO_ASSIGN_OR_RETURN(World world, connect(options, argc, argv));
+  if (options.topology) return runTopologyMode(world);
+  if (!options.workload.empty()) return runWorkloadMode(options, world);
+  Communicator& comm = *world.comm;
+  if (options.collective == Collective::kBroadcast && options.root >= comm.size()) {
+    return makeStatus(Code::kInvalidArgument, "-r {} is not a rank of this world of {}",
+                      options.root, comm.size());
+  }
+  const std::vector<SizeShape> shapes = shapedSweep(options, comm.size());
+  KOLO_ASSIGN_OR_RETURN(RunInfo info, describeRun(options, comm, algorithm, shapes));
+  printOnRankZero(comm, formatPreamble(info) + formatTableHeader(info));
+
+  const uint64_t maxBytes = shapes.empty() ? 0 : shapes.back().bytes;
+  KOLO_ASSIGN_OR_RETURN(
+      std::unique_ptr<CollectiveBench> bench,
+      CollectiveBench::create(OpConfig{options.collective, options.dtype, options.op, options.root,
+                                       options.algorithmName, comm.rank(), comm.size(), false},
+                              maxBytes));
+  Session session;
+  if (options.path == BenchPath::kRuntime) {
+    KOLO_ASSIGN_OR_RETURN(session, openBenchSession(world.comm));
+  }
+  SweepTarget target{comm, *bench, session.valid() ? &session : nullptr,
+                     options.compareMpi ? world.mpi.get() : nullptr};
+  KOLO_ASSIGN_OR_RETURN(std::vector<RowResult> rows, runSweep(options, info, shapes, target));
   printOnRankZero(comm, formatSummary(info, rows));
 
   const uint64_t wrong = wrongElements(rows);
-  // Written and compared before the final barrier but reported after it, so a failure on
-  // rank 0 does not leave the other ranks waiting for it.
-  Status written;
-  bool regressed = false;
-  if (comm.rank() == 0) {
-    const nlohmann::json json = toJson(info, rows);
-    if (!options.jsonPath.empty()) written = writeTextFile(options.jsonPath, json.dump(2) + "\n");
-    if (written.isOk() && !options.csvPath.empty()) {
-      written = writeTextFile(options.csvPath, toCsv(info, rows));
-    }
-    if (written.isOk() && !options.baselinePath.empty()) {
-      auto passed = checkBaseline(options, json);
-      if (passed) {
-        regressed = !*passed;
-      } else {
-        written = passed.status();
-      }
-    }
-  }
-  if (engine) {
-    // The Engine's shutdown agrees with every rank, so it is the final barrier.
-    KOLO_RETURN_IF_ERROR(engine->shutdown().withContext("shutting the Engine down"));
+  Expected<bool> regressed = false;
+  if (comm.rank() == 0) regressed = writeResults(options, info, rows);
+  if (session.valid()) {
+    // The session's shutdown agrees with every rank, so it is the final barrier.
+    KOLO_RETURN_IF_ERROR(session.shutdown().withContext("shutting the Engine down"));
   } else {
     KOLO_RETURN_IF_ERROR(coll::barrier(comm).withContext("final barrier"));
   }
-  KOLO_RETURN_IF_ERROR(written);
+  KOLO_RETURN_IF_ERROR(regressed.status());
   if (wrong != 0) return kExitWrongResults;
-  return regressed ? kExitRegression : 0;
+  return *regressed ? kExitRegression : 0;
 }
 
 }  // namespace

@@ -8,13 +8,21 @@
 #include <filesystem>
 #include <vector>
 
-#include "transport/mpi/mpi_env.h"
-
 namespace kolo::bench {
 namespace {
 
 // Longest store path rank 0 broadcasts; mkdtemp under TMPDIR stays far below it.
 constexpr int kMaxPathBytes = 4096;
+
+// MPI_SUCCESS -> ok; otherwise kIoError "<what> failed: <MPI's error string>". The bench calls
+// MPI only from its main thread, so it needs none of the runtime's MPI serialisation.
+Status mpiStatus(int rc, const char* what) {
+  if (rc == MPI_SUCCESS) return Status::ok();
+  char text[MPI_MAX_ERROR_STRING] = {};
+  int length = 0;
+  MPI_Error_string(rc, text, &length);
+  return makeStatus(Code::kIoError, "{} failed: {}", what, text);
+}
 
 std::optional<MPI_Datatype> mpiType(DataType type) {
   switch (type) {

@@ -6,55 +6,62 @@
 #include "mpi_compare.h"
 
 namespace kolo::bench {
+namespace {
 
-Expected<std::vector<double>> maxAcrossRanks(core::Engine& engine, const std::string& name,
+// The bench's own exchanges (barriers, gathering times and wrong counts) are small; a rank
+// that has not joined one within this is gone.
+constexpr double kExchangeTimeoutSeconds = 120.0;
+
+}  // namespace
+
+Expected<std::vector<double>> maxAcrossRanks(const Session& session, const std::string& name,
                                              std::span<const double> local) {
   std::vector<double> values(local.begin(), local.end());
   if (values.empty()) return values;
-  core::TensorArg tensor;
+  Tensor tensor;
   tensor.data = values.data();
   tensor.output = values.data();
   tensor.dtype = DataType::kFloat64;
   tensor.shape = {static_cast<int64_t>(values.size())};
-  core::OpOptions options;
+  OpOptions options;
   options.reduceOp = ReduceOp::kMax;
-  KOLO_ASSIGN_OR_RETURN(core::Handle handle, engine.allreduce(name, tensor, options));
-  KOLO_RETURN_IF_ERROR(handle.wait(Deadline::afterSeconds(120)).withContext(name));
+  KOLO_ASSIGN_OR_RETURN(Handle handle, session.allreduce(name, tensor, options));
+  KOLO_RETURN_IF_ERROR(handle.wait(kExchangeTimeoutSeconds).withContext(name));
   return values;
 }
 
-Expected<uint64_t> sumAcrossRanks(core::Engine& engine, const std::string& name, uint64_t local) {
+Expected<uint64_t> sumAcrossRanks(const Session& session, const std::string& name, uint64_t local) {
   auto value = static_cast<int64_t>(local);
-  core::TensorArg tensor;
+  Tensor tensor;
   tensor.data = &value;
   tensor.output = &value;
   tensor.dtype = DataType::kInt64;
   tensor.shape = {1};
-  KOLO_ASSIGN_OR_RETURN(core::Handle handle, engine.allreduce(name, tensor));
-  KOLO_RETURN_IF_ERROR(handle.wait(Deadline::afterSeconds(120)).withContext(name));
+  KOLO_ASSIGN_OR_RETURN(Handle handle, session.allreduce(name, tensor));
+  KOLO_RETURN_IF_ERROR(handle.wait(kExchangeTimeoutSeconds).withContext(name));
   return static_cast<uint64_t>(value);
 }
 
-Status engineBarrier(core::Engine& engine, const std::string& name) {
-  KOLO_ASSIGN_OR_RETURN(core::Handle handle, engine.barrier(name));
-  return handle.wait(Deadline::afterSeconds(120)).withContext(name);
+Status sessionBarrier(const Session& session, const std::string& name) {
+  KOLO_ASSIGN_OR_RETURN(Handle handle, session.barrier(name));
+  return handle.wait(kExchangeTimeoutSeconds).withContext(name);
 }
 
-Status runtimeAllreduce(core::Engine& engine, CollectiveBench& bench, const SizeShape& shape,
+Status runtimeAllreduce(const Session& session, CollectiveBench& bench, const SizeShape& shape,
                         const std::string& name, double timeoutSeconds) {
   const OpConfig& config = bench.config();
-  core::TensorArg tensor;
+  Tensor tensor;
   tensor.data = bench.allreduceInput();
   tensor.output = bench.allreduceOutput();
   tensor.dtype = config.type;
   tensor.shape = {static_cast<int64_t>(shape.count)};
-  core::OpOptions options;
+  OpOptions options;
   options.reduceOp = config.op;
-  KOLO_ASSIGN_OR_RETURN(core::Handle handle, engine.allreduce(name, tensor, options));
-  return handle.wait(Deadline::afterSeconds(timeoutSeconds));
+  KOLO_ASSIGN_OR_RETURN(Handle handle, session.allreduce(name, tensor, options));
+  return handle.wait(timeoutSeconds);
 }
 
-Expected<SideResult> runRuntimeSize(core::Engine& engine, CollectiveBench& bench,
+Expected<SideResult> runRuntimeSize(const Session& session, CollectiveBench& bench,
                                     const SizePlan& plan, double timeoutSeconds, MpiJob* mpi) {
   const SizeShape& shape = plan.shape;
   // One name per size: repeated iterations hit the response cache, as a training loop does.
@@ -62,24 +69,24 @@ Expected<SideResult> runRuntimeSize(core::Engine& engine, CollectiveBench& bench
                                        bench.inPlace() ? "in_place" : "out_of_place", shape.bytes);
   uint64_t wrong = 0;
   prepareTimedData(bench, plan);
-  KOLO_RETURN_IF_ERROR(engineBarrier(engine, name + ".start"));
+  KOLO_RETURN_IF_ERROR(sessionBarrier(session, name + ".start"));
   CheckHooks hooks = makeCheckHooks(bench, plan, wrong);
   KOLO_ASSIGN_OR_RETURN(
       std::vector<double> local,
       timeIterations(
           plan.warmup, plan.iterations,
-          [&] { return runtimeAllreduce(engine, bench, shape, name, timeoutSeconds); },
+          [&] { return runtimeAllreduce(session, bench, shape, name, timeoutSeconds); },
           hooks.before, hooks.after));
 
   bench.prepare(shape);
   KOLO_RETURN_IF_ERROR(
-      runtimeAllreduce(engine, bench, shape, name, timeoutSeconds).withContext("checked call"));
+      runtimeAllreduce(session, bench, shape, name, timeoutSeconds).withContext("checked call"));
   wrong += bench.countWrong(shape);
 
   SideResult result;
   KOLO_ASSIGN_OR_RETURN(std::vector<double> slowest,
-                        maxAcrossRanks(engine, name + ".times", local));
-  KOLO_ASSIGN_OR_RETURN(result.kolo.wrong, sumAcrossRanks(engine, name + ".wrong", wrong));
+                        maxAcrossRanks(session, name + ".times", local));
+  KOLO_ASSIGN_OR_RETURN(result.kolo.wrong, sumAcrossRanks(session, name + ".wrong", wrong));
   result.kolo.medianUs = median(slowest);
   result.kolo.p99Us = percentile(slowest, 99.0);
 
@@ -92,7 +99,7 @@ Expected<SideResult> runRuntimeSize(core::Engine& engine, CollectiveBench& bench
           std::vector<double> mpiLocal,
           timeIterations(plan.warmup, plan.iterations, [&] { return mpi->run(call); }, {}, {}));
       KOLO_ASSIGN_OR_RETURN(std::vector<double> mpiSlowest,
-                            maxAcrossRanks(engine, name + ".mpi_times", mpiLocal));
+                            maxAcrossRanks(session, name + ".mpi_times", mpiLocal));
       result.mpi = Timing{median(mpiSlowest), percentile(mpiSlowest, 99.0), 0};
     }
   }

@@ -12,6 +12,7 @@
 #include "bench_ops.h"
 #include "bench_report.h"
 #include "bench_stats.h"
+#include "kolo/bench_interface.h"
 #include "mpi_compare.h"
 #include "runtime_bench.h"
 
@@ -80,31 +81,33 @@ uint64_t countWrong(const Workload& workload, const GradientArena& arena, int wo
   return wrong;
 }
 
-Status runStep(core::Engine& engine, const Workload& workload, const GradientArena& arena,
+Status runStep(const Session& session, const Workload& workload, const GradientArena& arena,
                const std::vector<std::string>& names, double timeoutSeconds) {
-  std::vector<core::Handle> handles;
+  std::vector<Handle> handles;
   handles.reserve(workload.tensors.size());
-  core::OpOptions options;
+  OpOptions options;
   options.reduceOp = ReduceOp::kAverage;
   for (size_t t = 0; t < workload.tensors.size(); ++t) {
-    core::TensorArg tensor;
+    Tensor tensor;
     tensor.data = arena.tensor(t);
     tensor.output = arena.tensor(t);
     tensor.dtype = DataType::kFloat32;
     tensor.shape = workload.tensors[t].shape;
-    KOLO_ASSIGN_OR_RETURN(core::Handle handle, engine.allreduce(names[t], tensor, options));
+    KOLO_ASSIGN_OR_RETURN(Handle handle, session.allreduce(names[t], tensor, options));
     handles.push_back(std::move(handle));
   }
-  const Deadline deadline = Deadline::afterSeconds(timeoutSeconds);
-  for (const auto& handle : handles) {
-    KOLO_RETURN_IF_ERROR(handle.wait(deadline).withContext(handle.name()));
+  // One deadline for the whole step, counted from the last submission.
+  const auto submitted = Clock::now();
+  for (size_t t = 0; t < handles.size(); ++t) {
+    const double left = std::max(0.0, timeoutSeconds - millisSince(submitted) / 1000.0);
+    KOLO_RETURN_IF_ERROR(handles[t].wait(left).withContext(names[t]));
   }
   return Status::ok();
 }
 
-Expected<StepTimes> summarize(core::Engine& engine, const std::string& name,
+Expected<StepTimes> summarize(const Session& session, const std::string& name,
                               const std::vector<double>& localMs) {
-  KOLO_ASSIGN_OR_RETURN(std::vector<double> slowest, maxAcrossRanks(engine, name, localMs));
+  KOLO_ASSIGN_OR_RETURN(std::vector<double> slowest, maxAcrossRanks(session, name, localMs));
   StepTimes times;
   times.medianMs = median(slowest);
   times.p99Ms = percentile(slowest, 99.0);
@@ -114,7 +117,7 @@ Expected<StepTimes> summarize(core::Engine& engine, const std::string& name,
 
 // Open MPI both ways, on the same arena (zeros, so repeated in-place sums stay finite). MPI
 // has no average: it sums, as the frameworks' MPI paths do before scaling.
-Status compareMpi(core::Engine& engine, const Workload& workload, GradientArena& arena,
+Status compareMpi(const Session& session, const Workload& workload, GradientArena& arena,
                   const WorkloadOptions& options, MpiJob& mpi, WorkloadResult& result) {
   arena.zero();
   const size_t n = workload.tensors.size();
@@ -167,9 +170,9 @@ Status compareMpi(core::Engine& engine, const Workload& workload, GradientArena&
     }
   }
   const std::string base = "kolo-bench." + workload.name + ".mpi";
-  KOLO_ASSIGN_OR_RETURN(result.mpiPerTensor, summarize(engine, base + ".per_tensor", perTensor));
-  KOLO_ASSIGN_OR_RETURN(result.mpiPacked, summarize(engine, base + ".packed", total));
-  KOLO_ASSIGN_OR_RETURN(result.mpiPackCopies, summarize(engine, base + ".copies", copies));
+  KOLO_ASSIGN_OR_RETURN(result.mpiPerTensor, summarize(session, base + ".per_tensor", perTensor));
+  KOLO_ASSIGN_OR_RETURN(result.mpiPacked, summarize(session, base + ".packed", total));
+  KOLO_ASSIGN_OR_RETURN(result.mpiPackCopies, summarize(session, base + ".copies", copies));
   return Status::ok();
 }
 
@@ -183,18 +186,19 @@ std::string workloadTensorPrefix(const Workload& workload) {
   return workload.name + ".";
 }
 
-Expected<WorkloadResult> runWorkload(core::Engine& engine, const Workload& workload,
+Expected<WorkloadResult> runWorkload(const Session& session, const Workload& workload,
                                      const WorkloadOptions& options, MpiJob* mpi) {
   WorkloadResult result;
   result.workload = workload.name;
   result.tensors = workload.tensors.size();
   result.elements = workload.totalElements();
   result.bytes = workload.totalBytes();
-  result.worldSize = engine.size();
+  result.worldSize = session.size();
   result.iterations = options.iterations;
   result.warmup = options.warmup;
-  result.fusionThresholdBytes = engine.config().fusion.thresholdBytes;
-  result.largeTensorBytes = engine.config().fusion.largeTensorBytes;
+  KOLO_ASSIGN_OR_RETURN(BenchSessionSettings settings, benchSessionSettings(session));
+  result.fusionThresholdBytes = settings.fusionThresholdBytes;
+  result.largeTensorBytes = settings.largeTensorBytes;
 
   std::vector<uint64_t> counts;
   for (const auto& t : workload.tensors) counts.push_back(t.elements);
@@ -211,27 +215,27 @@ Expected<WorkloadResult> runWorkload(core::Engine& engine, const Workload& workl
   // The bench's own ops are named apart from the workload's tensors, so the timeline
   // breakdown (rows starting with `prefix`) counts only the gradients.
   const std::string own = "kolo-bench." + workload.name;
-  KOLO_RETURN_IF_ERROR(engineBarrier(engine, own + ".start"));
+  KOLO_RETURN_IF_ERROR(sessionBarrier(session, own + ".start"));
   std::vector<double> stepMs;
   for (int step = 0; step < options.warmup + options.iterations; ++step) {
     auto start = Clock::now();
-    KOLO_RETURN_IF_ERROR(runStep(engine, workload, arena, names, options.timeoutSeconds)
+    KOLO_RETURN_IF_ERROR(runStep(session, workload, arena, names, options.timeoutSeconds)
                              .withContext(fmt::format("step {}", step)));
     const double ms = millisSince(start);
     result.localAllStepsMs += ms;
     if (step >= options.warmup) stepMs.push_back(ms);
   }
-  fillPattern(workload, arena, engine.rank(), engine.size());
+  fillPattern(workload, arena, session.rank(), session.size());
   auto checkedStart = Clock::now();
   KOLO_RETURN_IF_ERROR(
-      runStep(engine, workload, arena, names, options.timeoutSeconds).withContext("checked step"));
+      runStep(session, workload, arena, names, options.timeoutSeconds).withContext("checked step"));
   result.localAllStepsMs += millisSince(checkedStart);
   result.timelineSteps = options.warmup + options.iterations + 1;
-  const uint64_t wrong = countWrong(workload, arena, engine.size());
-  KOLO_ASSIGN_OR_RETURN(result.kolo, summarize(engine, own + ".steps", stepMs));
-  KOLO_ASSIGN_OR_RETURN(result.wrong, sumAcrossRanks(engine, own + ".wrong", wrong));
+  const uint64_t wrong = countWrong(workload, arena, session.size());
+  KOLO_ASSIGN_OR_RETURN(result.kolo, summarize(session, own + ".steps", stepMs));
+  KOLO_ASSIGN_OR_RETURN(result.wrong, sumAcrossRanks(session, own + ".wrong", wrong));
   if (mpi != nullptr)
-    KOLO_RETURN_IF_ERROR(compareMpi(engine, workload, arena, options, *mpi, result));
+    KOLO_RETURN_IF_ERROR(compareMpi(session, workload, arena, options, *mpi, result));
   return result;
 }
 

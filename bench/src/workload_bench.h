@@ -4,7 +4,7 @@
 // rank's, the figure is the median over steps. With --compare mpi the same bytes go through
 // Open MPI both ways a framework would: one in-place MPI_Allreduce per tensor, and one flat
 // MPI_Allreduce over a packed buffer (pack and unpack copies included and reported apart).
-// Thread: the caller's (main) thread; the Engine's coordinator runs the collectives.
+// Thread: the caller's (main) thread; the session's coordinator runs the collectives.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -12,7 +12,7 @@
 #include <string>
 
 #include "kolo/base/status.h"
-#include "kolo/core/engine.h"
+#include "kolo/kolo.hpp"
 #include "timeline_breakdown.h"
 #include "workload.h"
 
@@ -24,7 +24,7 @@ struct WorkloadOptions {
   int iterations = 20;
   int warmup = 5;
   double timeoutSeconds = 120.0;  // deadline of each handle wait
-  // The Engine's KOLO_TIMELINE file; rank 0 reads the breakdown from it after shutdown.
+  // The session's KOLO_TIMELINE file; rank 0 reads the breakdown from it after shutdown.
   std::string timelinePath;
 };
 
@@ -49,15 +49,15 @@ struct WorkloadResult {
   std::optional<StepTimes> mpiPerTensor;
   std::optional<StepTimes> mpiPacked;      // pack + MPI_Allreduce + unpack
   std::optional<StepTimes> mpiPackCopies;  // the pack and unpack part of it
-  // Filled by the caller from the timeline, after the Engine closed it.
+  // Filled by the caller from the timeline, after the session closed it.
   std::optional<TimelineBreakdown> breakdown;
-  int timelineSteps = 0;  // steps the timeline covers (warmup, timed and the checked one)
+  int timelineSteps = 0;         // steps the timeline covers (warmup, timed and the checked one)
   double localAllStepsMs = 0.0;  // this rank's wall time over those steps (differs by rank)
 };
 
 // Runs warmup + timed steps, one checked step, then the MPI strategies when `mpi` is set.
 // Every rank returns the same result.
-Expected<WorkloadResult> runWorkload(core::Engine& engine, const Workload& workload,
+Expected<WorkloadResult> runWorkload(const Session& session, const Workload& workload,
                                      const WorkloadOptions& options, MpiJob* mpi);
 
 // The tensor names the workload submits: "<workload>.<tensor>" (the timeline's row names).

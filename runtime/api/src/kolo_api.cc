@@ -9,6 +9,7 @@
 #include "kolo/core/engine.h"
 #include "kolo/kolo.hpp"
 #include "kolo/protocol/env_contract.h"
+#include "session_internals.h"
 
 namespace kolo {
 namespace {
@@ -46,24 +47,6 @@ BuildInfo buildInfo() {
   return BuildInfo{builtWithMpi(), g.cuda, g.nccl, g.ncclVersion};
 }
 
-struct Handle::Impl {
-  core::Handle handle;
-};
-
-struct Session::Impl {
-  std::unique_ptr<core::Engine> engine;
-  int localRank = 0, localSize = 1, crossRank = 0, crossSize = 1;
-
-  Expected<Handle> wrap(Expected<core::Handle> h) const {
-    if (!h.hasValue()) return h.status();
-    return Handle(std::make_shared<const Handle::Impl>(Handle::Impl{std::move(h).value()}));
-  }
-  Status usable() const {
-    if (!engine) return Status(Code::kInvalidUsage, "the session was not initialized");
-    return Status::ok();
-  }
-};
-
 bool Handle::poll() const {
   return impl_ && impl_->handle.poll();
 }
@@ -95,15 +78,19 @@ int32_t Handle::lastJoinedRank() const {
   return poll() ? impl_->handle.result().lastJoinedRank : -1;
 }
 
-Expected<Session> Session::init(const SessionConfig& config) {
+core::EngineConfig SessionInternals::engineConfig(const SessionConfig& config) {
   core::EngineConfig c = core::EngineConfig::fromEnv();
   if (config.fusionThresholdBytes) c.fusion.thresholdBytes = *config.fusionThresholdBytes;
   if (config.cacheCapacity) c.cacheCapacity = *config.cacheCapacity;
   if (config.stallWarningSeconds) c.stallWarningSeconds = *config.stallWarningSeconds;
   if (config.stallShutdownSeconds) c.stallShutdownSeconds = *config.stallShutdownSeconds;
   if (config.timelinePath) c.timelinePath = *config.timelinePath;
-  auto impl = std::make_shared<Impl>();
-  KOLO_ASSIGN_OR_RETURN(impl->engine, core::Engine::fromEnv(std::move(c)));
+  return c;
+}
+
+Session SessionInternals::wrapEngine(std::unique_ptr<core::Engine> engine) {
+  auto impl = std::make_shared<Session::Impl>();
+  impl->engine = std::move(engine);
   const int rank = impl->engine->rank();
   const int size = impl->engine->size();
   impl->localRank = envRankOr(protocol::kEnvLocalRank,
@@ -119,6 +106,16 @@ Expected<Session> Session::init(const SessionConfig& config) {
     impl->crossSize = placement->crossSize;
   }
   return Session(std::move(impl));
+}
+
+const core::Engine* SessionInternals::engineOf(const Session& session) {
+  return session.impl_ ? session.impl_->engine.get() : nullptr;
+}
+
+Expected<Session> Session::init(const SessionConfig& config) {
+  KOLO_ASSIGN_OR_RETURN(std::unique_ptr<core::Engine> engine,
+                        core::Engine::fromEnv(SessionInternals::engineConfig(config)));
+  return SessionInternals::wrapEngine(std::move(engine));
 }
 
 int Session::rank() const {

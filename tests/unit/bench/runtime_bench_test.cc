@@ -1,5 +1,5 @@
-// The runtime path over Engines on threaded loopback worlds: the same checked results as the
-// raw path, and the workload replay's checked step.
+// The runtime path over sessions (kolo/bench_interface.h) on threaded loopback worlds: the same
+// checked results as the raw path, and the workload replay's checked step.
 #include "runtime_bench.h"
 
 #include <gmock/gmock.h>
@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "fusion_sweep.h"
+#include "kolo/bench_interface.h"
 #include "unit/engine/engine_world.h"
 #include "workload_bench.h"
 
@@ -16,7 +17,27 @@ namespace {
 
 using ::testing::HasSubstr;
 
-TEST(RuntimeBench, AllreduceThroughTheEngineIsExactAndPoisonIsCaught) {
+// One session per rank (openBenchSession over a loopback communicator), ranks as threads, as
+// kolo-bench opens it over the world it connected.
+std::vector<Status> runSessions(int n, const std::function<Status(const Session&)>& body) {
+  auto transports = makeLoopbackWorld(n, nullptr);
+  return test::runRankThreads(
+      n,
+      [&](int r) {
+        CommunicatorOptions options;
+        options.timeoutSeconds = 20.0;
+        auto comm =
+            std::make_shared<Communicator>(transports[static_cast<size_t>(r)], nullptr, options);
+        auto session = openBenchSession(comm);
+        if (!session) return session.status();
+        Status status = body(*session);
+        Status stopped = session->shutdown();
+        return status.isOk() ? stopped : status;
+      },
+      60.0, "session world");
+}
+
+TEST(RuntimeBench, AllreduceThroughTheSessionIsExactAndPoisonIsCaught) {
   struct Case {
     DataType type;
     ReduceOp op;
@@ -27,9 +48,9 @@ TEST(RuntimeBench, AllreduceThroughTheEngineIsExactAndPoisonIsCaught) {
                         {DataType::kBFloat16, ReduceOp::kAverage, true}};
   for (int n : {1, 2, 3}) {
     for (const Case& c : cases) {
-      auto results = test::runEngines(n, [&](core::Engine& engine) -> Status {
-        OpConfig config{Collective::kAllreduce, c.type,        c.op,     0, "auto",
-                        engine.rank(),          engine.size(), c.inPlace};
+      auto results = runSessions(n, [&](const Session& session) -> Status {
+        OpConfig config{Collective::kAllreduce, c.type,         c.op,           0, "auto",
+                        session.rank(),         session.size(), c.inPlace};
         KOLO_ASSIGN_OR_RETURN(auto bench, CollectiveBench::create(config, 40000));
         for (uint64_t bytes : {uint64_t{8}, uint64_t{4004}, uint64_t{40000}}) {
           SizeShape shape = shapeFor(Collective::kAllreduce, c.type, n, bytes);
@@ -37,18 +58,18 @@ TEST(RuntimeBench, AllreduceThroughTheEngineIsExactAndPoisonIsCaught) {
           // The check is meaningful: rank 0's unreduced inputs are wrong once n > 1 (the
           // last rank of an odd world contributes the average itself, so not every rank).
           uint64_t before = bench->countWrong(shape);
-          KOLO_CHECK(n == 1 || engine.rank() != 0 || before > 0,
-                     "rank {}: unreduced data passed the check", engine.rank());
-          KOLO_RETURN_IF_ERROR(runtimeAllreduce(engine, *bench, shape, "t", 20));
+          KOLO_CHECK(n == 1 || session.rank() != 0 || before > 0,
+                     "rank {}: unreduced data passed the check", session.rank());
+          KOLO_RETURN_IF_ERROR(runtimeAllreduce(session, *bench, shape, "t", 20));
           uint64_t wrong = bench->countWrong(shape);
-          KOLO_CHECK(wrong == 0, "rank {} {} B {} {}: {} wrong of {}", engine.rank(), bytes,
+          KOLO_CHECK(wrong == 0, "rank {} {} B {} {}: {} wrong of {}", session.rank(), bytes,
                      dataTypeName(c.type), static_cast<int>(c.op), wrong, shape.count);
           SizePlan plan{shape, 1, 3, true};
-          KOLO_ASSIGN_OR_RETURN(SideResult row, runRuntimeSize(engine, *bench, plan, 20, nullptr));
-          KOLO_CHECK(row.kolo.wrong == 0, "rank {}: row of {} B has {} wrong", engine.rank(), bytes,
-                     row.kolo.wrong);
+          KOLO_ASSIGN_OR_RETURN(SideResult row, runRuntimeSize(session, *bench, plan, 20, nullptr));
+          KOLO_CHECK(row.kolo.wrong == 0, "rank {}: row of {} B has {} wrong", session.rank(),
+                     bytes, row.kolo.wrong);
           KOLO_CHECK(row.kolo.medianUs > 0 && row.kolo.p99Us >= row.kolo.medianUs && !row.mpi,
-                     "rank {}: row times {} / {}", engine.rank(), row.kolo.medianUs,
+                     "rank {}: row times {} / {}", session.rank(), row.kolo.medianUs,
                      row.kolo.p99Us);
         }
         return Status::ok();
@@ -59,14 +80,14 @@ TEST(RuntimeBench, AllreduceThroughTheEngineIsExactAndPoisonIsCaught) {
 }
 
 TEST(RuntimeBench, MaxAndSumAcrossRanksCombineEveryRank) {
-  auto results = test::runEngines(3, [](core::Engine& engine) -> Status {
-    const double r = engine.rank();
+  auto results = runSessions(3, [](const Session& session) -> Status {
+    const double r = session.rank();
     std::vector<double> mine = {r, 10 - r, r == 1 ? 50.0 : 1.0};
-    KOLO_ASSIGN_OR_RETURN(auto slowest, maxAcrossRanks(engine, "times", mine));
-    KOLO_CHECK((slowest == std::vector<double>{2, 10, 50}), "rank {}: max {} {} {}", engine.rank(),
+    KOLO_ASSIGN_OR_RETURN(auto slowest, maxAcrossRanks(session, "times", mine));
+    KOLO_CHECK((slowest == std::vector<double>{2, 10, 50}), "rank {}: max {} {} {}", session.rank(),
                slowest[0], slowest[1], slowest[2]);
-    KOLO_ASSIGN_OR_RETURN(uint64_t sum, sumAcrossRanks(engine, "wrong", engine.rank() + 1));
-    KOLO_CHECK(sum == 6, "rank {}: sum {}", engine.rank(), sum);
+    KOLO_ASSIGN_OR_RETURN(uint64_t sum, sumAcrossRanks(session, "wrong", session.rank() + 1));
+    KOLO_CHECK(sum == 6, "rank {}: sum {}", session.rank(), sum);
     return Status::ok();
   });
   test::expectAllOk(results);
@@ -78,13 +99,13 @@ TEST(WorkloadBench, StepsAreCheckedAndEveryRankGetsTheSameResult) {
   ASSERT_TRUE(workload) << workload.status().toString();
   for (int n : {2, 3}) {
     std::vector<WorkloadResult> results(static_cast<size_t>(n));
-    auto statuses = test::runEngines(n, [&](core::Engine& engine) -> Status {
+    auto statuses = runSessions(n, [&](const Session& session) -> Status {
       WorkloadOptions options;
       options.iterations = 3;
       options.warmup = 1;
       options.timeoutSeconds = 20;
-      KOLO_ASSIGN_OR_RETURN(results[static_cast<size_t>(engine.rank())],
-                            runWorkload(engine, *workload, options, nullptr));
+      KOLO_ASSIGN_OR_RETURN(results[static_cast<size_t>(session.rank())],
+                            runWorkload(session, *workload, options, nullptr));
       return Status::ok();
     });
     test::expectAllOk(statuses);
@@ -93,6 +114,9 @@ TEST(WorkloadBench, StepsAreCheckedAndEveryRankGetsTheSameResult) {
       EXPECT_EQ(r.tensors, 4u);
       EXPECT_EQ(r.bytes, 4u * (10 + 3000 + 1100000 + 7));
       EXPECT_EQ(r.worldSize, n);
+      // What benchSessionSettings reads back: the built-in defaults (no KOLO_* set here).
+      EXPECT_EQ(r.fusionThresholdBytes, uint64_t{64} << 20);
+      EXPECT_EQ(r.largeTensorBytes, uint64_t{1} << 20);
       EXPECT_GT(r.kolo.medianMs, 0.0);
       EXPECT_EQ(r.kolo.medianMs, results[0].kolo.medianMs);
       EXPECT_FALSE(r.mpiPerTensor);
@@ -134,9 +158,9 @@ TEST(WorkloadBench, ReportComparesWithTheFasterMpiStrategyAndShowsTheBreakdown) 
   EXPECT_DOUBLE_EQ(json["timeline"]["copy_ms_per_step"].get<double>(), 2.0);
 }
 
-// --sweep-fusion: a fresh Engine per setting on one communicator per rank (the session is
-// re-initialised in-process), every setting checked, every rank with the same figures.
-TEST(FusionSweep, EverySettingRunsOnAFreshEngineOverOneCommunicator) {
+// --sweep-fusion: a fresh session per setting on one communicator per rank (re-initialised
+// in-process), every setting checked, every rank with the same figures.
+TEST(FusionSweep, EverySettingRunsOnAFreshSessionOverOneCommunicator) {
   auto workload = parseWorkload("a 10\nb 300x20\nc 70000\n", "tiny.txt");
   ASSERT_TRUE(workload) << workload.status().toString();
   constexpr int kRanks = 2;
@@ -162,7 +186,7 @@ TEST(FusionSweep, EverySettingRunsOnAFreshEngineOverOneCommunicator) {
       workloadOptions.warmup = 1;
       workloadOptions.timeoutSeconds = 20;
       results[static_cast<size_t>(r)] =
-          runFusionSweep(comm, test::testEngineConfig(), *workload, workloadOptions, grid);
+          runFusionSweep(comm, BenchSessionConfig{}, *workload, workloadOptions, grid);
     });
   }
   for (auto& t : threads) t.join();
@@ -170,6 +194,7 @@ TEST(FusionSweep, EverySettingRunsOnAFreshEngineOverOneCommunicator) {
     ASSERT_TRUE(results[r]) << "rank " << r << ": " << results[r].status().toString();
     const FusionSweepResult& sweep = *results[r];
     ASSERT_EQ(sweep.points.size(), grid.size());
+    EXPECT_EQ(sweep.largeTensorBytes, uint64_t{1} << 20);
     EXPECT_EQ(fusionSweepWrong(sweep), 0u);
     for (size_t i = 0; i < grid.size(); ++i) {
       EXPECT_EQ(sweep.points[i].setting.thresholdBytes, grid[i].thresholdBytes);

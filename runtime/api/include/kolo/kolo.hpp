@@ -19,7 +19,9 @@
 #include <utility>
 #include <vector>
 
-#include "kolo/base/status.h"
+// Only self-contained vocabulary headers (standard library alone; tests/lint checks it): a
+// program that includes kolo.hpp needs neither fmt nor any of Kolo's internal headers.
+#include "kolo/base/status_types.h"
 #include "kolo/collectives/dtype.h"
 
 namespace kolo {
@@ -134,6 +136,7 @@ class Session {
   Status shutdown() const;
 
  private:
+  friend struct SessionInternals;  // runtime/api's own sources: wraps and reads the Engine
   struct Impl;
   explicit Session(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
   std::shared_ptr<Impl> impl_;
