@@ -40,7 +40,7 @@ PY_READ = re.compile(r"(?:os\.environ\.get|os\.getenv|environ\.get)\(\s*[\"'](" 
 SH_READ = re.compile(r"\$\{?(" + NAME + r")")
 SET = re.compile(r"(?<![A-Za-z0-9_])-x[\"', ]+(" + NAME + r")"
                  r"|(?<![A-Za-z0-9_-])(" + NAME + r")=(?!ON\b|OFF\b)"
-                 r"|\[\s*[\"'](" + NAME + r")[\"']\s*\]\s*="
+                 r"|\[\s*[\"'](" + NAME + r")[\"']\s*\]\s*=(?!=)"
                  r"|(?<![A-Za-z0-9_])(" + NAME + r")\s*:-")
 CPP_EXT = (".cc", ".h", ".hpp", ".cpp", ".c")
 SCRIPT_EXT = (".sh", ".py", ".txt", ".cmake")
