@@ -108,7 +108,7 @@ void checkPeer(FuzzInput& in, std::string_view stream) {
 
   struct Posted {
     std::vector<std::byte> buffer;
-    kolo::RequestPtr request;
+    kolo::TransferRequestPtr request;
   };
   std::vector<Posted> posted(in.u8() % 4);
   for (Posted& p : posted) {
@@ -141,7 +141,7 @@ void checkPeer(FuzzInput& in, std::string_view stream) {
   // A receive posted after the failure finishes at once: with a message that had arrived whole,
   // or with the connection's error.
   std::vector<std::byte> late(in.u8());
-  kolo::RequestPtr after = peer->postRecv(in.u8(), late);
+  kolo::TransferRequestPtr after = peer->postRecv(in.u8(), late);
   FUZZ_CHECK(after->test(), "a receive posted on a dead connection is pending");
   posted.clear();
   after.reset();

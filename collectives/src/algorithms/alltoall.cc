@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "algorithms/internal.h"
-#include "algorithms/request_list.h"
+#include "algorithms/transfer_request_list.h"
 #include "kolo/collectives/collectives.h"
 #include "kolo/collectives/native_collectives.h"
 
@@ -38,7 +38,7 @@ Status runPairwiseAlltoall(Communicator& comm, const CollectiveArgs& a) {
   if (sendBytes[r] != 0) std::memmove(in + recvOffset[r], out + sendOffset[r], sendBytes[r]);
   if (n == 1) return Status::ok();
 
-  RequestList requests;
+  TransferRequestList requests;
   for (int i = 1; i < n; ++i) {
     const int from = (r - i + n) % n;
     requests.add(comm.peer(from).postRecv(

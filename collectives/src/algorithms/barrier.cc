@@ -4,7 +4,7 @@
 #include <array>
 
 #include "algorithms/internal.h"
-#include "algorithms/request_list.h"
+#include "algorithms/transfer_request_list.h"
 #include "kolo/collectives/collectives.h"
 #include "kolo/collectives/native_collectives.h"
 #include "kolo/collectives/shm_arena.h"
@@ -24,7 +24,7 @@ Status runDisseminationBarrier(Communicator& comm, const CollectiveArgs& a) {
   std::array<std::byte, 1> in{};
   uint64_t round = 0;
   for (int distance = 1; distance < n; distance <<= 1, ++round) {
-    RequestList requests;
+    TransferRequestList requests;
     requests.add(comm.peer((r - distance + n) % n).postRecv(a.tagBase + round, in));
     requests.add(comm.peer((r + distance) % n).postSend(a.tagBase + round, out));
     KOLO_RETURN_IF_ERROR(comm.waitAll(requests.all(), deadline).withContext("barrier"));

@@ -3,7 +3,7 @@
 // rank forwards chunk k while chunk k+1 is still arriving, so the time approaches one transfer
 // of the message plus (n-2) chunk latencies. Same-host worlds use the arena's broadcast.
 #include "algorithms/internal.h"
-#include "algorithms/request_list.h"
+#include "algorithms/transfer_request_list.h"
 #include "kolo/collectives/algorithm_registry.h"
 #include "kolo/collectives/collectives.h"
 #include "kolo/collectives/native_collectives.h"
@@ -20,14 +20,14 @@ Status binomialBroadcast(Communicator& comm, std::span<std::byte> data, int root
   int mask = 1;
   while (mask < n) {
     if (self & mask) {
-      RequestList recv;
+      TransferRequestList recv;
       recv.add(comm.peer(real(self - mask)).postRecv(tag, data));
       KOLO_RETURN_IF_ERROR(comm.waitAll(recv.all(), deadline));
       break;
     }
     mask <<= 1;
   }
-  RequestList sends;
+  TransferRequestList sends;
   for (mask >>= 1; mask > 0; mask >>= 1) {
     if (self + mask < n) sends.add(comm.peer(real(self + mask)).postSend(tag, data));
   }
@@ -42,12 +42,12 @@ Status chainBroadcast(Communicator& comm, std::span<std::byte> data, int root, u
   auto chunk = [&](size_t k) {
     return data.subspan(k * kChunkBytes, std::min(kChunkBytes, data.size() - k * kChunkBytes));
   };
-  RequestList recvs;
+  TransferRequestList recvs;
   if (self > 0) {
     Channel& prev = comm.peer((comm.rank() - 1 + n) % n);
     for (size_t k = 0; k < chunks; ++k) recvs.add(prev.postRecv(tag, chunk(k)));
   }
-  RequestList sends;
+  TransferRequestList sends;
   Channel* next = self + 1 < n ? &comm.peer((comm.rank() + 1) % n) : nullptr;
   for (size_t k = 0; k < chunks; ++k) {
     if (self > 0) KOLO_RETURN_IF_ERROR(comm.waitAll(recvs.one(k), deadline));

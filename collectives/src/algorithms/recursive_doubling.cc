@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "algorithms/internal.h"
-#include "algorithms/request_list.h"
+#include "algorithms/transfer_request_list.h"
 #include "kolo/collectives/reduce.h"
 
 namespace kolo::coll {
@@ -35,12 +35,12 @@ Status recursiveDoublingAllreduce(Communicator& comm, void* buffer, size_t count
   int virtualRank;  // -1: folded away, waits for the result
   if (r < 2 * extra) {
     if (r % 2 == 0) {
-      RequestList send;
+      TransferRequestList send;
       send.add(comm.peer(r + 1).postSend(tagBase + kFoldTag, whole));
       KOLO_RETURN_IF_ERROR(comm.waitAll(send.all(), deadline));
       virtualRank = -1;
     } else {
-      RequestList recv;
+      TransferRequestList recv;
       recv.add(comm.peer(r - 1).postRecv(tagBase + kFoldTag, incoming));
       KOLO_RETURN_IF_ERROR(comm.waitAll(recv.all(), deadline));
       // The even rank is the lower one: result = even OP odd.
@@ -57,7 +57,7 @@ Status recursiveDoublingAllreduce(Communicator& comm, void* buffer, size_t count
     for (int mask = 1; mask < p; mask <<= 1, ++round) {
       const int partnerVirtual = virtualRank ^ mask;
       Channel& partner = comm.peer(realRank(partnerVirtual));
-      RequestList requests;
+      TransferRequestList requests;
       requests.add(partner.postRecv(tagBase + kRoundTag + round, incoming));
       requests.add(partner.postSend(tagBase + kRoundTag + round, whole));
       KOLO_RETURN_IF_ERROR(comm.waitAll(requests.all(), deadline));
@@ -70,7 +70,7 @@ Status recursiveDoublingAllreduce(Communicator& comm, void* buffer, size_t count
   }
 
   if (r < 2 * extra) {
-    RequestList unfold;
+    TransferRequestList unfold;
     if (r % 2 == 0) {
       unfold.add(comm.peer(r + 1).postRecv(tagBase + kUnfoldTag, whole));
     } else {

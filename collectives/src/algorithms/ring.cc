@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "algorithms/internal.h"
-#include "algorithms/request_list.h"
+#include "algorithms/transfer_request_list.h"
 #include "kolo/base/fault_injection.h"
 #include "kolo/collectives/host_layout.h"
 #include "kolo/collectives/reduce.h"
@@ -83,7 +83,7 @@ Status runRing(Communicator& comm, const RingPlan& plan, void* buffer, uint64_t 
     return std::span<std::byte>(scratch.data() + slot * slotBytes, local.size());
   };
   // Posts step t's receives up to chunk `limit` (exclusive).
-  auto postUpTo = [&](RequestList& recvs, int t, size_t limit) {
+  auto postUpTo = [&](TransferRequestList& recvs, int t, size_t limit) {
     limit = std::min(limit, chunksOf(recvSegment(t)));
     while (recvs.size() < limit) {
       recvs.add(left.postRecv(tagBase + static_cast<uint64_t>(t), incomingOf(t, recvs.size())));
@@ -97,20 +97,20 @@ Status runRing(Communicator& comm, const RingPlan& plan, void* buffer, uint64_t 
   // sends[t]: the chunks transmitted as step t. They are posted one step early (as soon as the
   // chunk they carry is final) and waited for at the start of step t+1, before this rank
   // overwrites any segment it sent.
-  std::vector<RequestList> sends(steps);
+  std::vector<TransferRequestList> sends(steps);
   const int firstSend = segment(r + plan.shift);
   for (size_t k = 0; k < chunksOf(firstSend); ++k) {
     sends[0].add(right.postSend(tagBase, chunkSpan(firstSend, k)));
   }
-  RequestList recvs;
-  RequestList nextRecvs;
+  TransferRequestList recvs;
+  TransferRequestList nextRecvs;
   for (int t = 0; t < steps; ++t) {
     if (t == 0 && plan.reduceSteps > 0) faultPoint(FaultPhase::kReduceScatter);
     if (t == plan.reduceSteps) faultPoint(FaultPhase::kAllgather);
     if (t > 0) {
       KOLO_RETURN_IF_ERROR(comm.waitAll(sends[t - 1].all(), deadline));
       recvs = std::move(nextRecvs);
-      nextRecvs = RequestList();
+      nextRecvs = TransferRequestList();
     }
     postUpTo(recvs, t, kRingWindow);
     if (postEarly && t + 1 < steps) postUpTo(nextRecvs, t + 1, kRingWindow);

@@ -38,7 +38,7 @@ void Communicator::shareSubgroupsOf(const Communicator& other) {
   cross_ = other.cross_;
 }
 
-Status Communicator::waitAll(std::span<const RequestPtr> requests, Deadline deadline) {
+Status Communicator::waitAll(std::span<const TransferRequestPtr> requests, Deadline deadline) {
   // Spin a little (a peer on another core answers within microseconds), then yield, then park
   // on the doorbell so an idle or oversubscribed rank does not steal a core.
   constexpr int kSpinRounds = 2000;

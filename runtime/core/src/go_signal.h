@@ -47,11 +47,11 @@ class GoSignal {
 
   struct Slot {
     uint64_t value = 0;
-    RequestPtr request;
+    TransferRequestPtr request;
   };
   struct Send {
     std::unique_ptr<uint64_t> value;  // stable address while the send is in flight
-    RequestPtr request;
+    TransferRequestPtr request;
   };
 
   Communicator& comm_;

@@ -5,9 +5,9 @@
 namespace kolo::core {
 namespace {
 
-class ViewRequest final : public Request {
+class ViewRequest final : public TransferRequest {
  public:
-  ViewRequest(RequestPtr inner, std::shared_ptr<std::mutex> mutex)
+  ViewRequest(TransferRequestPtr inner, std::shared_ptr<std::mutex> mutex)
       : inner_(std::move(inner)), mutex_(std::move(mutex)) {}
   ~ViewRequest() override {
     std::lock_guard lock(*mutex_);
@@ -27,7 +27,7 @@ class ViewRequest final : public Request {
   }
 
  private:
-  RequestPtr inner_;
+  TransferRequestPtr inner_;
   std::shared_ptr<std::mutex> mutex_;
   bool done_ = false;
 };
@@ -37,11 +37,11 @@ class ViewChannel final : public Channel {
   ViewChannel(Channel& inner, int peer, std::shared_ptr<std::mutex> mutex, uint64_t tagBits)
       : inner_(inner), peer_(peer), mutex_(std::move(mutex)), tagBits_(tagBits) {}
   int peer() const override { return peer_; }
-  RequestPtr postSend(uint64_t tag, std::span<const std::byte> data) override {
+  TransferRequestPtr postSend(uint64_t tag, std::span<const std::byte> data) override {
     std::lock_guard lock(*mutex_);
     return std::make_unique<ViewRequest>(inner_.postSend(tag | tagBits_, data), mutex_);
   }
-  RequestPtr postRecv(uint64_t tag, std::span<std::byte> data) override {
+  TransferRequestPtr postRecv(uint64_t tag, std::span<std::byte> data) override {
     std::lock_guard lock(*mutex_);
     return std::make_unique<ViewRequest>(inner_.postRecv(tag | tagBits_, data), mutex_);
   }

@@ -42,8 +42,8 @@ std::byte patternByte(int rank, size_t i) {
   return static_cast<std::byte>((static_cast<size_t>(rank) * 131 + i * 7 + i / 251) & 0xff);
 }
 
-Status waitOne(Communicator& comm, RequestPtr request, double seconds) {
-  std::vector<RequestPtr> requests;
+Status waitOne(Communicator& comm, TransferRequestPtr request, double seconds) {
+  std::vector<TransferRequestPtr> requests;
   requests.push_back(std::move(request));
   return comm.waitAll(requests, Deadline::afterSeconds(seconds));
 }
@@ -56,7 +56,7 @@ void pointToPoint(Communicator& comm) {
   for (uint64_t tag : {uint64_t{3}, (uint64_t{1} << 40) + 5}) {
     std::vector<std::byte> out(10007), in(10007);
     for (size_t i = 0; i < out.size(); ++i) out[i] = patternByte(r, i);
-    std::vector<RequestPtr> requests;
+    std::vector<TransferRequestPtr> requests;
     requests.push_back(comm.peer(from).postRecv(tag, in));
     requests.push_back(comm.peer(to).postSend(tag, out));
     checkOk(comm.waitAll(requests, Deadline::afterSeconds(30)), "chunked ring exchange");
@@ -65,7 +65,7 @@ void pointToPoint(Communicator& comm) {
     check(wrong == 0, std::to_string(wrong) + " bytes differ after the chunked exchange");
   }
   {  // empty messages still match
-    std::vector<RequestPtr> requests;
+    std::vector<TransferRequestPtr> requests;
     requests.push_back(comm.peer(from).postRecv(7, {}));
     requests.push_back(comm.peer(to).postSend(7, {}));
     checkOk(comm.waitAll(requests, Deadline::afterSeconds(30)), "empty message");
@@ -111,7 +111,8 @@ void nativeCollectives(Communicator& comm) {
 
   std::vector<std::byte> buffer(5001);
   const int root = n - 1;
-  for (size_t i = 0; i < buffer.size(); ++i) buffer[i] = r == root ? patternByte(root, i) : std::byte{0};
+  for (size_t i = 0; i < buffer.size(); ++i)
+    buffer[i] = r == root ? patternByte(root, i) : std::byte{0};
   checkOk(coll::broadcast(comm, buffer.data(), buffer.size(), root), "chunked MPI broadcast");
   wrong = 0;
   for (size_t i = 0; i < buffer.size(); ++i) wrong += buffer[i] != patternByte(root, i);
@@ -138,8 +139,8 @@ void store(int rank, int size) {
   for (int p = 0; p < size; ++p) {
     auto value = kv.get("rank/" + std::to_string(p), Deadline::afterSeconds(30));
     check(value.hasValue() && value.value() == "value-" + std::to_string(p * 10),
-          "get of rank " + std::to_string(p) + "'s key: " +
-              (value.hasValue() ? value.value() : value.status().toString()));
+          "get of rank " + std::to_string(p) +
+              "'s key: " + (value.hasValue() ? value.value() : value.status().toString()));
   }
   auto missing = kv.get("never-set", Deadline::afterSeconds(0.05));
   checkError(missing.status(), Code::kTimeout, "never-set", "get of a missing key");
@@ -185,4 +186,6 @@ int run() {
 }  // namespace
 }  // namespace kolo
 
-int main() { return kolo::run(); }
+int main() {
+  return kolo::run();
+}

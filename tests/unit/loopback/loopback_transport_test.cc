@@ -18,9 +18,10 @@ std::span<std::byte> bytesOf(std::vector<uint8_t>& v) {
 }
 
 // Waits through a Communicator so every test has a deadline.
-Status waitOne(const std::shared_ptr<Transport>& t, const RequestPtr& r, double seconds = 5.0) {
+Status waitOne(const std::shared_ptr<Transport>& t, const TransferRequestPtr& r,
+               double seconds = 5.0) {
   Communicator comm(t, nullptr, CommunicatorOptions{seconds});
-  return comm.waitAll(std::span<const RequestPtr>(&r, 1));
+  return comm.waitAll(std::span<const TransferRequestPtr>(&r, 1));
 }
 
 TEST(LoopbackTransport, ReportsRankSizeAndName) {
@@ -84,7 +85,7 @@ TEST(LoopbackTransport, SizeMismatchNamesBothSizesAndPeer) {
   for (bool recvFirst : {true, false}) {
     auto world = makeLoopbackWorld(2);
     std::vector<uint8_t> sent(16, 1), got(8, 0);
-    RequestPtr recv, send;
+    TransferRequestPtr recv, send;
     if (recvFirst) recv = world[1]->channel(0).postRecv(3, bytesOf(got));
     send = world[0]->channel(1).postSend(3, bytesOf(sent));
     if (!recvFirst) recv = world[1]->channel(0).postRecv(3, bytesOf(got));

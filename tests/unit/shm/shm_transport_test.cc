@@ -26,7 +26,7 @@ std::vector<std::byte> pattern(size_t bytes, int seed) {
   return v;
 }
 
-Status waitAll(Transport& t, std::vector<RequestPtr>& reqs, double seconds = 20) {
+Status waitAll(Transport& t, std::vector<TransferRequestPtr>& reqs, double seconds = 20) {
   Communicator comm(std::shared_ptr<Transport>(&t, [](Transport*) {}), nullptr,
                     CommunicatorOptions{seconds});
   return comm.waitAll(reqs, Deadline::afterSeconds(seconds));
@@ -44,7 +44,7 @@ TEST(ShmTransport, MessagesLargerThanTheRingWrapAroundBothWays) {
   runShmWorld(2, tinyRing(), [&](int rank, ShmWorld& w) {
     int peer = 1 - rank;
     std::vector<std::vector<std::byte>> out, in;
-    std::vector<RequestPtr> reqs;
+    std::vector<TransferRequestPtr> reqs;
     for (size_t i = 0; i < sizes.size(); ++i) {
       out.push_back(pattern(sizes[i], rank * 100 + int(i)));
       in.emplace_back(sizes[i]);
@@ -69,11 +69,11 @@ TEST(ShmTransport, CyclicSendsLargerThanTheRingDrainOtherChannelsWhileWaiting) {
     const int next = (rank + 1) % 3, prev = (rank + 2) % 3;
     auto out = pattern(100000, rank);
     std::vector<std::byte> in(100000);
-    std::vector<RequestPtr> sends;
+    std::vector<TransferRequestPtr> sends;
     sends.push_back(w.transport->channel(next).postSend(7, out));
     Status sent = waitAll(*w.transport, sends, 10);
     ASSERT_TRUE(sent.isOk()) << "rank " << rank << ": " << sent.toString();
-    std::vector<RequestPtr> recvs;
+    std::vector<TransferRequestPtr> recvs;
     recvs.push_back(w.transport->channel(prev).postRecv(7, in));
     ASSERT_TRUE(waitAll(*w.transport, recvs, 10).isOk());
     EXPECT_EQ(in, pattern(100000, prev));
@@ -86,7 +86,7 @@ TEST(ShmTransport, ReceivesPostedInAnotherOrderMatchByTag) {
     const std::vector<size_t> sizes = {10, 9000, 0, 3};
     if (rank == 0) {
       std::vector<std::vector<std::byte>> out;
-      std::vector<RequestPtr> reqs;
+      std::vector<TransferRequestPtr> reqs;
       for (size_t i = 0; i < sizes.size(); ++i) out.push_back(pattern(sizes[i], int(i)));
       for (size_t i = 0; i < sizes.size(); ++i) {
         reqs.push_back(w.transport->channel(1).postSend(100 + i, out[i]));
@@ -97,10 +97,10 @@ TEST(ShmTransport, ReceivesPostedInAnotherOrderMatchByTag) {
       // does not fit the ring, so it is drained into an unexpected buffer to make room).
       std::vector<std::vector<std::byte>> in;
       for (size_t s : sizes) in.emplace_back(s);
-      std::vector<RequestPtr> reqs;
+      std::vector<TransferRequestPtr> reqs;
       for (size_t i = sizes.size(); i-- > 0;) {
         reqs.push_back(w.transport->channel(0).postRecv(100 + i, in[i]));
-        std::vector<RequestPtr> one;
+        std::vector<TransferRequestPtr> one;
         one.push_back(std::move(reqs.back()));
         reqs.pop_back();
         ASSERT_TRUE(waitAll(*w.transport, one).isOk());
@@ -112,7 +112,7 @@ TEST(ShmTransport, ReceivesPostedInAnotherOrderMatchByTag) {
 
 TEST(ShmTransport, SameTagMatchesInSendOrder) {
   runShmWorld(2, tinyRing(), [&](int rank, ShmWorld& w) {
-    std::vector<RequestPtr> reqs;
+    std::vector<TransferRequestPtr> reqs;
     std::vector<uint32_t> vals = {1, 2, 3};
     std::vector<uint32_t> got(3, 0);
     for (int i = 0; i < 3; ++i) {
@@ -134,7 +134,7 @@ TEST(ShmTransport, SizeMismatchNamesBothSizesAndThePeer) {
   runShmWorld(2, tinyRing(), [&](int rank, ShmWorld& w) {
     std::vector<std::byte> big(10000), small(64), after(5);
     std::vector<std::byte> expectedAfter = pattern(5, 9);
-    std::vector<RequestPtr> reqs;
+    std::vector<TransferRequestPtr> reqs;
     if (rank == 0) {
       reqs.push_back(w.transport->channel(1).postSend(42, big));
       reqs.push_back(w.transport->channel(1).postSend(43, expectedAfter));
@@ -147,7 +147,7 @@ TEST(ShmTransport, SizeMismatchNamesBothSizesAndThePeer) {
       EXPECT_THAT(st.message(), HasSubstr("holds 64 B"));
       EXPECT_THAT(st.message(), HasSubstr("tag 0x2a"));
       // The mismatched payload is drained; the stream stays in step.
-      std::vector<RequestPtr> next;
+      std::vector<TransferRequestPtr> next;
       next.push_back(w.transport->channel(0).postRecv(43, after));
       ASSERT_TRUE(waitAll(*w.transport, next).isOk());
       EXPECT_EQ(after, expectedAfter);
@@ -162,7 +162,7 @@ TEST(ShmTransport, AllPairsExchangeLargeMessagesWithoutDeadlock) {
     runShmWorld(size, tinyRing(), [&](int rank, ShmWorld& w) {
       const size_t bytes = 300000;
       std::vector<std::vector<std::byte>> out(size), in(size);
-      std::vector<RequestPtr> reqs;
+      std::vector<TransferRequestPtr> reqs;
       for (int p = 0; p < size; ++p) {
         if (p == rank) continue;
         out[p] = pattern(bytes, rank * 10 + p);
@@ -186,7 +186,7 @@ TEST(ShmTransport, SilentPeerTimesOutNamingIt) {
   runShmWorld(2, tinyRing(), [&](int rank, ShmWorld& w) {
     if (rank == 1) return;
     std::vector<std::byte> buf(8);
-    std::vector<RequestPtr> reqs;
+    std::vector<TransferRequestPtr> reqs;
     reqs.push_back(w.transport->channel(1).postRecv(77, buf));
     Status st = waitAll(*w.transport, reqs, 0.2);
     EXPECT_EQ(st.code(), Code::kTimeout);

@@ -157,7 +157,7 @@ TEST(TcpBootstrap, StrangersBeforeTheRealPeersDoNotBreakTheJob) {
   auto statuses = runRanks(world, [&](int rank, Communicator& comm) -> Status {
     std::vector<std::vector<std::byte>> ins(kSize, std::vector<std::byte>(16));
     auto out = patternBytes(16, static_cast<uint32_t>(rank));
-    std::vector<RequestPtr> reqs;
+    std::vector<TransferRequestPtr> reqs;
     for (int p = 0; p < kSize; ++p) {
       if (p == rank) continue;
       reqs.push_back(comm.peer(p).postSend(1, out));

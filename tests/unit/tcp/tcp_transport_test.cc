@@ -24,12 +24,12 @@ TEST(TcpTransport, PingPong) {
     for (int round = 0; round < 100; ++round) {
       uint64_t tag = static_cast<uint64_t>(round);
       if ((round % 2) == rank) {
-        std::vector<RequestPtr> reqs;
+        std::vector<TransferRequestPtr> reqs;
         reqs.push_back(comm.peer(1 - rank).postSend(tag, ball));
         KOLO_RETURN_IF_ERROR(comm.waitAll(reqs));
       } else {
         Bytes in(ball.size());
-        std::vector<RequestPtr> reqs;
+        std::vector<TransferRequestPtr> reqs;
         reqs.push_back(comm.peer(1 - rank).postRecv(tag, in));
         KOLO_RETURN_IF_ERROR(comm.waitAll(reqs));
         KOLO_RETURN_IF_ERROR(expectBytes(in, ball, fmt::format("round {}", round)));
@@ -58,7 +58,7 @@ TEST_P(TcpAllPairs, ManyTagsOutOfOrder) {
   auto results = runRanks(world, [&](int rank, Communicator& comm) -> Status {
     std::mt19937 rng(static_cast<uint32_t>(rank) + 7);
     std::vector<Bytes> outs, ins;
-    std::vector<RequestPtr> reqs;
+    std::vector<TransferRequestPtr> reqs;
     std::vector<std::pair<int, int>> sends, recvs;
     for (int p = 0; p < n; ++p) {
       if (p == rank) continue;
@@ -109,7 +109,7 @@ TEST(TcpTransport, ZeroByteAnd64MiBMessagesBothWays) {
     Bytes big = patternBytes(kBig, static_cast<uint32_t>(rank));
     Bytes bigIn(kBig);
     Bytes empty, emptyIn;
-    std::vector<RequestPtr> reqs;
+    std::vector<TransferRequestPtr> reqs;
     reqs.push_back(comm.peer(peer).postSend(1, empty));
     reqs.push_back(comm.peer(peer).postRecv(2, bigIn));
     reqs.push_back(comm.peer(peer).postSend(2, big));
@@ -130,9 +130,9 @@ TEST(TcpTransport, SizeMismatchFailsTheReceiveAndKeepsTheStreamInSync) {
   // Tag 5 is received into a buffer posted before the message arrives; tag 6 is received
   // after it arrived (unexpected path); tag 7 checks the stream is still in sync.
   Bytes small(50), wrong(300), last(7);
-  std::vector<RequestPtr> first;
+  std::vector<TransferRequestPtr> first;
   first.push_back(t1.channel(0).postRecv(5, small));
-  std::vector<RequestPtr> sends;
+  std::vector<TransferRequestPtr> sends;
   sends.push_back(t0.channel(1).postSend(5, a));
   sends.push_back(t0.channel(1).postSend(6, b));
   sends.push_back(t0.channel(1).postSend(7, c));
@@ -142,11 +142,11 @@ TEST(TcpTransport, SizeMismatchFailsTheReceiveAndKeepsTheStreamInSync) {
       << s5.message();
   EXPECT_NE(s5.message().find("rank 0"), std::string::npos) << s5.message();
   // Tag 7 arriving proves tag 6 arrived whole before it.
-  std::vector<RequestPtr> third;
+  std::vector<TransferRequestPtr> third;
   third.push_back(t1.channel(0).postRecv(7, last));
   ASSERT_TRUE(c1.waitAll(third, Deadline::afterSeconds(10)).isOk());
   EXPECT_EQ(last, c);
-  std::vector<RequestPtr> second;
+  std::vector<TransferRequestPtr> second;
   second.push_back(t1.channel(0).postRecv(6, wrong));
   Status s6 = c1.waitAll(second, Deadline::afterSeconds(10));
   EXPECT_EQ(s6.code(), Code::kMismatch);
@@ -161,12 +161,12 @@ TEST(TcpTransport, DestroyedPeerFailsPendingAndLaterRequestsWithIoErrorNamingIt)
   auto world = connectTcpWorld(3, store, uniqueJobId("dead"));
   Communicator c1(world[1], nullptr, CommunicatorOptions{10.0});
   Bytes in(64), in2(64);
-  std::vector<RequestPtr> pending;
+  std::vector<TransferRequestPtr> pending;
   pending.push_back(world[1]->channel(0).postRecv(3, in));
   // A message that arrived whole before the peer died can still be received.
   Bytes last = patternBytes(64, 9);
   {
-    std::vector<RequestPtr> lastSend;
+    std::vector<TransferRequestPtr> lastSend;
     lastSend.push_back(world[0]->channel(1).postSend(4, last));
     Communicator c0(world[0], nullptr, CommunicatorOptions{10.0});
     ASSERT_TRUE(c0.waitAll(lastSend, Deadline::afterSeconds(10)).isOk());
@@ -189,7 +189,7 @@ TEST(TcpTransport, DestroyedPeerFailsPendingAndLaterRequestsWithIoErrorNamingIt)
 
   // Rank 2 is unaffected by rank 0's death.
   Bytes ok = patternBytes(10, 1), okIn(10);
-  std::vector<RequestPtr> live;
+  std::vector<TransferRequestPtr> live;
   live.push_back(world[2]->channel(1).postSend(1, ok));
   live.push_back(world[1]->channel(2).postRecv(1, okIn));
   EXPECT_TRUE(c1.waitAll(live, Deadline::afterSeconds(10)).isOk());
@@ -203,7 +203,7 @@ TEST(TcpTransport, SilentPeerTimesOutNamingItAndCancelledBufferIsNeverTouched) {
   constexpr size_t kSize = 1u << 20;
   Bytes sentinel(kSize, std::byte{0xee});
   Bytes in = sentinel;
-  std::vector<RequestPtr> reqs;
+  std::vector<TransferRequestPtr> reqs;
   reqs.push_back(world[1]->channel(0).postRecv(7, in));
   Status s = c1.waitAll(reqs, Deadline::afterSeconds(0.2));
   EXPECT_EQ(s.code(), Code::kTimeout) << s.toString();
@@ -215,7 +215,7 @@ TEST(TcpTransport, SilentPeerTimesOutNamingItAndCancelledBufferIsNeverTouched) {
   // The late message must not land in the cancelled buffer; a second receive on the same tag
   // gets it.
   Bytes late = patternBytes(kSize, 3), lateIn(kSize);
-  std::vector<RequestPtr> sends, recvs;
+  std::vector<TransferRequestPtr> sends, recvs;
   sends.push_back(world[0]->channel(1).postSend(7, late));
   recvs.push_back(world[1]->channel(0).postRecv(7, lateIn));
   Communicator c0(world[0], nullptr, CommunicatorOptions{10.0});
@@ -241,7 +241,7 @@ TEST(TcpTransport, ReceiveCancelledWhilePayloadStreamsInDiscardsTheRest) {
   std::fill(in.begin(), in.end(), std::byte{0x11});
   auto recv2 = world[1]->channel(0).postRecv(2, tailIn);
   Communicator c1(world[1], nullptr, CommunicatorOptions{10.0});
-  std::vector<RequestPtr> reqs;
+  std::vector<TransferRequestPtr> reqs;
   reqs.push_back(std::move(recv2));
   reqs.push_back(std::move(send));
   reqs.push_back(std::move(send2));
@@ -271,7 +271,7 @@ TEST(TcpTransport, SendCancelledHalfWrittenStillDeliversTheOriginalBytes) {
   EXPECT_EQ(send->status().code(), Code::kAborted);
   std::fill(data.begin(), data.end(), std::byte{0});
   Bytes in(kSize);
-  std::vector<RequestPtr> reqs;
+  std::vector<TransferRequestPtr> reqs;
   reqs.push_back(world[1]->channel(0).postRecv(3, in));
   Communicator c1(world[1], nullptr, CommunicatorOptions{10.0});
   ASSERT_TRUE(c1.waitAll(reqs, Deadline::afterSeconds(20)).isOk());

@@ -74,8 +74,10 @@ class Communicator {
   // Waits until every request finished or the deadline passed. Spins briefly, then parks on
   // the transport's doorbell. Returns the first failure; on timeout cancels what is pending
   // and returns kTimeout naming each pending request (and so each silent peer).
-  Status waitAll(std::span<const RequestPtr> requests, Deadline deadline);
-  Status waitAll(std::span<const RequestPtr> requests) { return waitAll(requests, opDeadline()); }
+  Status waitAll(std::span<const TransferRequestPtr> requests, Deadline deadline);
+  Status waitAll(std::span<const TransferRequestPtr> requests) {
+    return waitAll(requests, opDeadline());
+  }
 
  private:
   std::shared_ptr<Transport> transport_;

@@ -1,5 +1,5 @@
 // The transport interface: one Channel per peer, postSend/postRecv(tag, bytes)
-// returning a Request. Algorithms post requests and wait with waitAll(), which
+// returning a TransferRequest. Algorithms post requests and wait with waitAll(), which
 // always has a deadline. Implementations: shm/ (same host), tcp/ (Boost.Asio), loopback/
 // (in-process, fault injection).
 //
@@ -20,9 +20,9 @@ namespace kolo {
 
 class NativeCollectives;  // native_collectives.h
 
-class Request {
+class TransferRequest {
  public:
-  virtual ~Request() = default;
+  virtual ~TransferRequest() = default;
   // Non-blocking: makes whatever progress this request can make now (a shm transport copies
   // here) and returns true once the request has finished, successfully or not.
   virtual bool test() = 0;
@@ -34,18 +34,18 @@ class Request {
   // buffer again. Only called on unfinished requests.
   virtual void cancel() = 0;
 };
-using RequestPtr = std::unique_ptr<Request>;
+using TransferRequestPtr = std::unique_ptr<TransferRequest>;
 
 class Channel {
  public:
   virtual ~Channel() = default;
   virtual int peer() const = 0;
   // Sends data.size() bytes under `tag`. `data` must stay valid until the request finishes.
-  virtual RequestPtr postSend(uint64_t tag, std::span<const std::byte> data) = 0;
+  virtual TransferRequestPtr postSend(uint64_t tag, std::span<const std::byte> data) = 0;
   // Receives the message sent under `tag` by this peer. Messages with other tags that arrive
   // first are kept until a matching receive is posted. A message whose size differs from
   // data.size() fails the request with kMismatch naming both sizes.
-  virtual RequestPtr postRecv(uint64_t tag, std::span<std::byte> data) = 0;
+  virtual TransferRequestPtr postRecv(uint64_t tag, std::span<std::byte> data) = 0;
 };
 
 class Transport {

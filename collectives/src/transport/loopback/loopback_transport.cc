@@ -101,7 +101,7 @@ bool flushDue(Mailbox& box, int to) {
   return moved;
 }
 
-class LoopbackSend final : public Request {
+class LoopbackSend final : public TransferRequest {
  public:
   LoopbackSend(Status status, std::string what)
       : status_(std::move(status)), what_(std::move(what)) {}
@@ -115,7 +115,7 @@ class LoopbackSend final : public Request {
   std::string what_;
 };
 
-class LoopbackRecv final : public Request {
+class LoopbackRecv final : public TransferRequest {
  public:
   LoopbackRecv(std::shared_ptr<World> world, int self, RecvPtr state)
       : world_(std::move(world)), self_(self), state_(std::move(state)) {}
@@ -165,7 +165,7 @@ class LoopbackChannel final : public Channel {
       : world_(std::move(world)), self_(self), peer_(peer) {}
   int peer() const override { return peer_; }
 
-  RequestPtr postSend(uint64_t tag, std::span<const std::byte> data) override {
+  TransferRequestPtr postSend(uint64_t tag, std::span<const std::byte> data) override {
     std::string what = fmt::format("send of {} B to rank {} (tag {:#x})", data.size(), peer_, tag);
     std::string death = world_->deathMessage(self_, peer_);
     if (!death.empty()) {
@@ -195,7 +195,7 @@ class LoopbackChannel final : public Channel {
     return std::make_unique<LoopbackSend>(Status::ok(), std::move(what));
   }
 
-  RequestPtr postRecv(uint64_t tag, std::span<std::byte> data) override {
+  TransferRequestPtr postRecv(uint64_t tag, std::span<std::byte> data) override {
     auto state = std::make_shared<RecvState>();
     state->buffer = data;
     state->tag = tag;

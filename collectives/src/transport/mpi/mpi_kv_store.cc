@@ -16,7 +16,7 @@ namespace {
 constexpr int kRequestTag = 1;
 constexpr int kReplyTag = 2;
 
-// Request: op (1 byte), request id (4 bytes), key length (4 bytes), key, payload.
+// TransferRequest: op (1 byte), request id (4 bytes), key length (4 bytes), key, payload.
 // Reply: the request id (4 bytes), then the answer. The id lets a client drop a reply to a
 // request it gave up on instead of taking it for the answer to its next one.
 constexpr size_t kHeaderBytes = 9;
@@ -36,8 +36,8 @@ Status sendBytes(const std::string& bytes, int dest, int tag, MPI_Comm comm, Dea
   MPI_Request request = MPI_REQUEST_NULL;
   {
     auto lock = mpiCallLock();
-    KOLO_RETURN_IF_ERROR(mpiStatus(MPI_Isend(bytes.data(), static_cast<int>(bytes.size()),
-                                             MPI_BYTE, dest, tag, comm, &request),
+    KOLO_RETURN_IF_ERROR(mpiStatus(MPI_Isend(bytes.data(), static_cast<int>(bytes.size()), MPI_BYTE,
+                                             dest, tag, comm, &request),
                                    "MPI_Isend (store)"));
   }
   return waitMpi(&request, deadline, "a store message send");
@@ -54,9 +54,9 @@ Expected<std::optional<std::pair<int, std::string>>> tryReceive(int source, int 
   int count = 0;
   MPI_Get_count(&status, MPI_BYTE, &count);
   std::string bytes(static_cast<size_t>(count), '\0');
-  KOLO_RETURN_IF_ERROR(mpiStatus(MPI_Recv(bytes.data(), count, MPI_BYTE, status.MPI_SOURCE, tag,
-                                          comm, MPI_STATUS_IGNORE),
-                                 "MPI_Recv (store)"));
+  KOLO_RETURN_IF_ERROR(mpiStatus(
+      MPI_Recv(bytes.data(), count, MPI_BYTE, status.MPI_SOURCE, tag, comm, MPI_STATUS_IGNORE),
+      "MPI_Recv (store)"));
   return std::optional<std::pair<int, std::string>>(std::in_place, status.MPI_SOURCE,
                                                     std::move(bytes));
 }
@@ -161,8 +161,7 @@ Expected<std::string> MpiKvStore::call(Op op, const std::string& key, std::strin
   const Deadline deadline = Deadline::afterSeconds(timeoutSeconds_);
   const uint32_t id = ++nextRequestId_;
   KOLO_RETURN_IF_ERROR(
-      sendBytes(encode(static_cast<uint8_t>(op), id, key, payload), 0, kRequestTag, comm_,
-                deadline)
+      sendBytes(encode(static_cast<uint8_t>(op), id, key, payload), 0, kRequestTag, comm_, deadline)
           .withContext(fmt::format("rank {}: asking rank 0's MPI store about '{}'", rank_, key)));
   for (;;) {
     auto message = tryReceive(0, kReplyTag, comm_);
@@ -201,8 +200,7 @@ Expected<std::string> MpiKvStore::get(const std::string& key, Deadline deadline)
 Expected<int64_t> MpiKvStore::add(const std::string& key, int64_t delta) {
   std::string payload(sizeof(delta), '\0');
   std::memcpy(payload.data(), &delta, sizeof(delta));
-  KOLO_ASSIGN_OR_RETURN(std::string reply,
-                        call(Op::kAdd, key, payload));
+  KOLO_ASSIGN_OR_RETURN(std::string reply, call(Op::kAdd, key, payload));
   return static_cast<int64_t>(std::stoll(reply));
 }
 

@@ -12,7 +12,7 @@ namespace {
 
 // One Kolo message: one MPI request per chunk. Chunks of one message share the MPI tag; MPI's
 // non-overtaking rule keeps them in order.
-class MpiRequest final : public Request {
+class MpiRequest final : public TransferRequest {
  public:
   MpiRequest(MpiTransport& transport, bool isSend, int peer, uint64_t tag, std::byte* data,
              size_t bytes)
@@ -61,14 +61,14 @@ class MpiRequest final : public Request {
     int rc;
     {
       auto lock = mpiCallLock();
-      rc = MPI_Testall(static_cast<int>(requests_.size()), requests_.data(), &done,
-                       statuses.data());
+      rc =
+          MPI_Testall(static_cast<int>(requests_.size()), requests_.data(), &done, statuses.data());
     }
     if (rc == MPI_ERR_IN_STATUS) {
       for (const MPI_Status& s : statuses) {
         if (s.MPI_ERROR == MPI_ERR_TRUNCATE) {
-          status_ = makeStatus(Code::kMismatch, "{}: the peer sent more than {} B", describe(),
-                               bytes_);
+          status_ =
+              makeStatus(Code::kMismatch, "{}: the peer sent more than {} B", describe(), bytes_);
           break;
         }
         if (s.MPI_ERROR != MPI_SUCCESS && s.MPI_ERROR != MPI_ERR_PENDING) {
@@ -147,12 +147,12 @@ class MpiChannel final : public Channel {
  public:
   MpiChannel(MpiTransport& transport, int peer) : transport_(transport), peer_(peer) {}
   int peer() const override { return peer_; }
-  RequestPtr postSend(uint64_t tag, std::span<const std::byte> data) override {
+  TransferRequestPtr postSend(uint64_t tag, std::span<const std::byte> data) override {
     // MPI_Isend does not write the buffer; its C API just predates const.
     return std::make_unique<MpiRequest>(transport_, true, peer_, tag,
                                         const_cast<std::byte*>(data.data()), data.size());
   }
-  RequestPtr postRecv(uint64_t tag, std::span<std::byte> data) override {
+  TransferRequestPtr postRecv(uint64_t tag, std::span<std::byte> data) override {
     return std::make_unique<MpiRequest>(transport_, false, peer_, tag, data.data(), data.size());
   }
 
@@ -183,8 +183,8 @@ Expected<std::unique_ptr<MpiTransport>> MpiTransport::create(MPI_Comm parent, si
       new MpiTransport(comm, rank, size, tagUb, maxCount, nativeCollectives));
 }
 
-MpiTransport::MpiTransport(MPI_Comm comm, int rank, int size, int tagUpperBound,
-                           size_t maxCount, bool native)
+MpiTransport::MpiTransport(MPI_Comm comm, int rank, int size, int tagUpperBound, size_t maxCount,
+                           bool native)
     : comm_(comm),
       rank_(rank),
       size_(size),
@@ -209,7 +209,9 @@ MpiTransport::~MpiTransport() {
   }
 }
 
-int MpiTransport::mpiTag(uint64_t tag) const { return mpiTagFor(tag, tagUpperBound_); }
+int MpiTransport::mpiTag(uint64_t tag) const {
+  return mpiTagFor(tag, tagUpperBound_);
+}
 
 void MpiTransport::waitForActivity(uint32_t seenEpoch, std::chrono::microseconds timeout) {
   bell_.bell().wait(seenEpoch, std::min(timeout, kParkSlice));

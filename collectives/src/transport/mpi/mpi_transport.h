@@ -1,7 +1,7 @@
 // MpiTransport: Kolo's Transport over MPI point-to-point on a private duplicate of a
 // communicator. postSend/postRecv become MPI_Isend/MPI_Irecv of MPI_BYTE, split into chunks
 // of at most maxCount bytes (MPI counts are int; nothing is truncated), with Kolo's 64-bit tags
-// folded into MPI_TAG_UB (see mpiTagFor). Request::test() is MPI_Test.
+// folded into MPI_TAG_UB (see mpiTagFor). TransferRequest::test() is MPI_Test.
 // It also carries MpiCollectives, which kolo::coll uses for the operations MPI has natively.
 // Thread: caller's (one collective at a time), like every Transport. Below
 // MPI_THREAD_MULTIPLE each MPI call takes mpiCallLock().
@@ -41,9 +41,7 @@ class MpiTransport final : public Transport {
     bell_.bell().ring();
     return true;
   }
-  NativeCollectives* nativeCollectives() override {
-    return native_ ? collectives_.get() : nullptr;
-  }
+  NativeCollectives* nativeCollectives() override { return native_ ? collectives_.get() : nullptr; }
 
   MPI_Comm comm() const { return comm_; }
   size_t maxCount() const { return maxCount_; }

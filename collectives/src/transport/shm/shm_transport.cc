@@ -35,10 +35,9 @@ void ShmRequest::cancel() {
 
 ShmChannel::ShmChannel(ShmTransport* transport, int rank, int peer, ByteRing out, ByteRing in,
                        Doorbell peerBell)
-    : transport_(transport),
-      rank_(rank), peer_(peer), out_(out), in_(in), peerBell_(peerBell) {}
+    : transport_(transport), rank_(rank), peer_(peer), out_(out), in_(in), peerBell_(peerBell) {}
 
-RequestPtr ShmChannel::postSend(uint64_t tag, std::span<const std::byte> data) {
+TransferRequestPtr ShmChannel::postSend(uint64_t tag, std::span<const std::byte> data) {
   // The transport only reads a send's buffer; the request type is shared with receives.
   auto req = std::make_unique<ShmRequest>(this, true, tag, const_cast<std::byte*>(data.data()),
                                           data.size());
@@ -51,7 +50,7 @@ RequestPtr ShmChannel::postSend(uint64_t tag, std::span<const std::byte> data) {
   return req;
 }
 
-RequestPtr ShmChannel::postRecv(uint64_t tag, std::span<std::byte> data) {
+TransferRequestPtr ShmChannel::postRecv(uint64_t tag, std::span<std::byte> data) {
   auto req = std::make_unique<ShmRequest>(this, false, tag, data.data(), data.size());
   if (!broken_.isOk()) {
     req->finish(broken_);

@@ -3,7 +3,7 @@
 //
 // A message is a 16-byte frame header (tag, size) followed by its payload, streamed through the
 // ring in pieces, so a message of any size passes through a ring of fixed size. There is no
-// background thread: Request::test() moves bytes on the caller's thread. A send copies what
+// background thread: TransferRequest::test() moves bytes on the caller's thread. A send copies what
 // fits into the ring; a receive drains its peer's ring into the posted buffer when the tag
 // matches, or into an unexpected message that the channel's TagMatcher keeps until its receive
 // is posted. After writing, a sender rings the receiver's doorbell; after consuming, a receiver
@@ -32,7 +32,7 @@ class ShmTransport;
 // One posted send or receive. test() progresses every channel of the transport: a rank waiting
 // on one peer must still drain the rings of the others, or ranks blocked on full rings in a
 // cycle (a ring allreduce whose sends all wait for space) would wait for each other forever.
-class ShmRequest final : public Request {
+class ShmRequest final : public TransferRequest {
  public:
   ShmRequest(ShmChannel* channel, bool isSend, uint64_t tag, std::byte* data, size_t bytes)
       : channel_(channel), isSend_(isSend), tag_(tag), data_(data), bytes_(bytes) {}
@@ -67,8 +67,8 @@ class ShmChannel final : public Channel {
              Doorbell peerBell);
   ShmTransport& transport() { return *transport_; }
   int peer() const override { return peer_; }
-  RequestPtr postSend(uint64_t tag, std::span<const std::byte> data) override;
-  RequestPtr postRecv(uint64_t tag, std::span<std::byte> data) override;
+  TransferRequestPtr postSend(uint64_t tag, std::span<const std::byte> data) override;
+  TransferRequestPtr postRecv(uint64_t tag, std::span<std::byte> data) override;
 
   // Moves whatever bytes can move now in both directions.
   void progress();

@@ -34,7 +34,7 @@ std::byte* unexpectedSpace(std::vector<std::byte>& buffer, uint64_t offset, size
   return buffer.data() + offset;
 }
 
-class TcpRequest final : public Request {
+class TcpRequest final : public TransferRequest {
  public:
   TcpRequest(std::shared_ptr<TcpPeer> peer, std::shared_ptr<TcpOp> op)
       : peer_(std::move(peer)), op_(std::move(op)) {}
@@ -90,7 +90,7 @@ void TcpPeer::completeLocked(TcpOp& op, Status status) {
   bell_->bell().ring();
 }
 
-RequestPtr TcpPeer::postSend(uint64_t tag, std::span<const std::byte> data) {
+TransferRequestPtr TcpPeer::postSend(uint64_t tag, std::span<const std::byte> data) {
   auto op = std::make_shared<TcpOp>();
   op->isSend = true;
   op->tag = tag;
@@ -112,7 +112,7 @@ RequestPtr TcpPeer::postSend(uint64_t tag, std::span<const std::byte> data) {
   return std::make_unique<TcpRequest>(shared_from_this(), std::move(op));
 }
 
-RequestPtr TcpPeer::postRecv(uint64_t tag, std::span<std::byte> data) {
+TransferRequestPtr TcpPeer::postRecv(uint64_t tag, std::span<std::byte> data) {
   auto op = std::make_shared<TcpOp>();
   op->tag = tag;
   op->recvBuffer = data;

@@ -31,7 +31,7 @@
 
 namespace kolo::tcp {
 
-// One posted send or receive; shared by its Request and the peer until it finishes.
+// One posted send or receive; shared by its TransferRequest and the peer until it finishes.
 struct TcpOp {
   bool isSend = false;
   uint64_t tag = 0;
@@ -57,8 +57,8 @@ class TcpPeer final : public std::enable_shared_from_this<TcpPeer>, private Fram
   const std::string& endpoint() const { return endpoint_; }
 
   // Caller thread.
-  RequestPtr postSend(uint64_t tag, std::span<const std::byte> data);
-  RequestPtr postRecv(uint64_t tag, std::span<std::byte> data);
+  TransferRequestPtr postSend(uint64_t tag, std::span<const std::byte> data);
+  TransferRequestPtr postRecv(uint64_t tag, std::span<std::byte> data);
   void cancel(TcpOp& op);
   std::string describe(const TcpOp& op) const;
 

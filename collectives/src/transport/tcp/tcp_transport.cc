@@ -22,10 +22,10 @@ class TcpTransport::TcpChannel final : public Channel {
  public:
   explicit TcpChannel(std::shared_ptr<TcpPeer> peer) : peer_(std::move(peer)) {}
   int peer() const override { return peer_->peerRank(); }
-  RequestPtr postSend(uint64_t tag, std::span<const std::byte> data) override {
+  TransferRequestPtr postSend(uint64_t tag, std::span<const std::byte> data) override {
     return peer_->postSend(tag, data);
   }
-  RequestPtr postRecv(uint64_t tag, std::span<std::byte> data) override {
+  TransferRequestPtr postRecv(uint64_t tag, std::span<std::byte> data) override {
     return peer_->postRecv(tag, data);
   }
 
