@@ -40,20 +40,13 @@ Status alltoallRows(gpu::NcclBackend& nccl, FusionBufferPool& pool, const Respon
                     PendingOp& op, size_t n, size_t me, DeviceRows& out) {
   OpResult& result = op.state->mutableResult();
   const uint64_t rowBytes = p.tensorBytes(0);
-  std::vector<size_t> sendBytes(n), recvBytes(n);
-  result.receivedSplits.assign(n, 0);
-  int64_t rows = 0;
-  for (size_t q = 0; q < n; ++q) {
-    sendBytes[q] = static_cast<size_t>(p.tensorSizes[me * n + q]) * rowBytes;
-    result.receivedSplits[q] = p.tensorSizes[q * n + me];
-    recvBytes[q] = static_cast<size_t>(result.receivedSplits[q]) * rowBytes;
-    rows += result.receivedSplits[q];
-  }
-  out.bytes = static_cast<size_t>(rows) * rowBytes;
+  AlltoallSplits splits = alltoallSplits(p.tensorSizes, n, me, rowBytes);
+  result.receivedSplits = std::move(splits.receivedRows);
+  out.bytes = static_cast<size_t>(splits.rows) * rowBytes;
   KOLO_ASSIGN_OR_RETURN(out.buffer, pool.acquire(op.tensor.device, out.bytes));
-  result.shape = withFirstDim(op.request.shape, rows);
-  return nccl.nccl().alltoallv(op.tensor.data, sendBytes, out.buffer.data(), recvBytes,
-                               nccl.stream());
+  result.shape = withFirstDim(op.request.shape, splits.rows);
+  return nccl.nccl().alltoallv(op.tensor.data, splits.sendBytes, out.buffer.data(),
+                               splits.recvBytes, nccl.stream());
 }
 
 // Member r keeps rows/n rows, the first rows%n members one more. A prescaled input is scaled

@@ -194,19 +194,13 @@ Status OpExecutor::alltoall(const Response& p, const PendingOpPtr& op) {
   const size_t n = members_.size();
   const auto me = static_cast<size_t>(comm_.rank());
   const uint64_t rowBytes = p.tensorBytes(0);
-  std::vector<size_t> sendBytes(n), recvBytes(n);
+  AlltoallSplits splits = alltoallSplits(p.tensorSizes, n, me, rowBytes);
   OpResult& result = op->state->mutableResult();
-  result.receivedSplits.assign(n, 0);
-  int64_t rows = 0;
-  for (size_t q = 0; q < n; ++q) {
-    sendBytes[q] = static_cast<size_t>(p.tensorSizes[me * n + q]) * rowBytes;
-    result.receivedSplits[q] = p.tensorSizes[q * n + me];
-    recvBytes[q] = static_cast<size_t>(result.receivedSplits[q]) * rowBytes;
-    rows += result.receivedSplits[q];
-  }
-  result.data.resize(static_cast<size_t>(rows) * rowBytes);
-  result.shape = withFirstDim(op->request.shape, rows);
-  return coll::alltoallv(comm_, op->tensor.data, sendBytes, result.data.data(), recvBytes);
+  result.receivedSplits = std::move(splits.receivedRows);
+  result.data.resize(static_cast<size_t>(splits.rows) * rowBytes);
+  result.shape = withFirstDim(op->request.shape, splits.rows);
+  return coll::alltoallv(comm_, op->tensor.data, splits.sendBytes, result.data.data(),
+                         splits.recvBytes);
 }
 
 Status OpExecutor::reducescatter(const Response& p, const PendingOpPtr& op) {

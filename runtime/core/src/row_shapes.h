@@ -2,6 +2,7 @@
 // rows, the rest is one row. Shared by the host and the device executors.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -22,6 +23,28 @@ inline std::vector<int64_t> withFirstDim(const std::vector<int64_t>& shape, int6
   else
     out[0] = rows;
   return out;
+}
+
+// This member's side of an alltoall whose n x n matrix `sizes` (row-major) counts the rows
+// member i sends to member j: the bytes it sends to and receives from each member, the rows it
+// receives from each (what the caller reports as received splits) and their total.
+struct AlltoallSplits {
+  std::vector<size_t> sendBytes;
+  std::vector<size_t> recvBytes;
+  std::vector<int64_t> receivedRows;
+  int64_t rows = 0;
+};
+
+inline AlltoallSplits alltoallSplits(const std::vector<int64_t>& sizes, size_t n, size_t me,
+                                     uint64_t rowBytes) {
+  AlltoallSplits s{std::vector<size_t>(n), std::vector<size_t>(n), std::vector<int64_t>(n), 0};
+  for (size_t q = 0; q < n; ++q) {
+    s.sendBytes[q] = static_cast<size_t>(sizes[me * n + q]) * rowBytes;
+    s.receivedRows[q] = sizes[q * n + me];
+    s.recvBytes[q] = static_cast<size_t>(s.receivedRows[q]) * rowBytes;
+    s.rows += s.receivedRows[q];
+  }
+  return s;
 }
 
 }  // namespace kolo::core
