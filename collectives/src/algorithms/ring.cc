@@ -36,106 +36,153 @@ RingPlan ringPlanFromCounts(std::span<const size_t> counts) {
   return plan;
 }
 
-Status runRing(Communicator& comm, const RingPlan& plan, void* buffer, uint64_t tagBase) {
-  const int n = comm.size();
-  // This rank's position on the ring (its rank, unless the plan orders the ring).
-  const int r =
-      plan.order.empty()
-          ? comm.rank()
-          : static_cast<int>(std::find(plan.order.begin(), plan.order.end(), comm.rank()) -
-                             plan.order.begin());
-  auto rankAt = [&plan](int position) {
-    return plan.order.empty() ? position : plan.order[position];
-  };
-  const int steps = plan.reduceSteps + plan.gatherSteps;
-  if (n == 1 || steps == 0) return Status::ok();
-  const size_t esize = dataTypeSize(plan.type);
-  const size_t chunkElems = std::max<size_t>(1, kChunkBytes / esize);
-  auto* base = static_cast<std::byte*>(buffer);
-  auto segment = [n](int i) { return ((i % n) + n) % n; };
-  auto chunksOf = [&](int s) { return (plan.length[s] + chunkElems - 1) / chunkElems; };
-  auto chunkSpan = [&](int s, size_t k) {
-    size_t first = k * chunkElems;
-    size_t elems = std::min(chunkElems, plan.length[s] - first);
-    return std::span<std::byte>(base + (plan.offset[s] + first) * esize, elems * esize);
-  };
-  Channel& left = comm.peer(rankAt(segment(r - 1)));
-  Channel& right = comm.peer(rankAt(segment(r + 1)));
-  const Deadline deadline = comm.opDeadline();
+namespace {
 
-  // Incoming data of a reducing step lands in scratch slots first (the local segment is the
-  // reduction's destination). At most kRingWindow chunks per step are posted at a time, so
-  // scratch stays cache-sized whatever the message size; two sets of slots, because step t+1's
-  // first receives are posted while step t's data is still being reduced.
-  const size_t slotBytes = chunkElems * esize;
-  std::vector<std::byte> scratch;
-  if (plan.reduceSteps > 0) {
-    const size_t longest = *std::max_element(plan.length.begin(), plan.length.end());
-    const size_t slots = std::min(kRingWindow, (longest + chunkElems - 1) / chunkElems);
-    scratch.resize(2 * slots * slotBytes);
+// One run of a RingPlan on this rank: the ring's geometry, the chunking, the scratch slots that
+// a reducing step receives into, and the steps themselves.
+// Thread: caller's.
+class RingRun {
+ public:
+  RingRun(Communicator& comm, const RingPlan& plan, void* buffer, uint64_t tagBase)
+      : comm_(comm),
+        plan_(plan),
+        base_(static_cast<std::byte*>(buffer)),
+        tagBase_(tagBase),
+        n_(comm.size()),
+        r_(positionOf(plan, comm.rank())),
+        steps_(plan.reduceSteps + plan.gatherSteps),
+        esize_(dataTypeSize(plan.type)),
+        chunkElems_(std::max<size_t>(1, kChunkBytes / esize_)),
+        deadline_(comm.opDeadline()) {}
+
+  Status run();
+
+ private:
+  // This rank's position on the ring (its rank, unless the plan orders the ring).
+  static int positionOf(const RingPlan& plan, int rank) {
+    if (plan.order.empty()) return rank;
+    return static_cast<int>(std::find(plan.order.begin(), plan.order.end(), rank) -
+                            plan.order.begin());
   }
-  const size_t slotsPerStep = scratch.size() / (2 * std::max<size_t>(slotBytes, 1));
-  auto recvSegment = [&](int t) { return segment(r - t - 1 + plan.shift); };
-  auto incomingOf = [&](int t, size_t k) {
-    std::span<std::byte> local = chunkSpan(recvSegment(t), k);
-    if (t >= plan.reduceSteps) return local;
-    const size_t slot = static_cast<size_t>(t % 2) * slotsPerStep + k % slotsPerStep;
-    return std::span<std::byte>(scratch.data() + slot * slotBytes, local.size());
-  };
-  // Posts step t's receives up to chunk `limit` (exclusive).
-  auto postUpTo = [&](TransferRequestList& recvs, int t, size_t limit) {
-    limit = std::min(limit, chunksOf(recvSegment(t)));
-    while (recvs.size() < limit) {
-      recvs.add(left.postRecv(tagBase + static_cast<uint64_t>(t), incomingOf(t, recvs.size())));
+  int segment(int i) const { return ((i % n_) + n_) % n_; }
+  int rankAt(int position) const { return plan_.order.empty() ? position : plan_.order[position]; }
+  size_t chunksOf(int s) const { return (plan_.length[s] + chunkElems_ - 1) / chunkElems_; }
+  std::span<std::byte> chunkSpan(int s, size_t k) const {
+    const size_t first = k * chunkElems_;
+    const size_t elems = std::min(chunkElems_, plan_.length[s] - first);
+    return {base_ + (plan_.offset[s] + first) * esize_, elems * esize_};
+  }
+  int recvSegment(int t) const { return segment(r_ - t - 1 + plan_.shift); }
+  void allocateScratch();
+  std::span<std::byte> incomingOf(int t, size_t k);
+  void postUpTo(TransferRequestList& recvs, int t, size_t limit);
+  Status runStep(int t, TransferRequestList& recvs);
+
+  Communicator& comm_;
+  const RingPlan& plan_;
+  std::byte* base_;
+  const uint64_t tagBase_;
+  const int n_, r_, steps_;
+  const size_t esize_, chunkElems_;
+  const Deadline deadline_;
+  Channel* left_ = nullptr;
+  Channel* right_ = nullptr;
+  // Two sets of slotsPerStep_ slots of one chunk each (see allocateScratch).
+  std::vector<std::byte> scratch_;
+  size_t slotsPerStep_ = 0;
+  // sends_[t]: the chunks transmitted as step t. They are posted one step early (as soon as the
+  // chunk they carry is final) and waited for at the start of step t+1, before this rank
+  // overwrites any segment it sent.
+  std::vector<TransferRequestList> sends_;
+};
+
+// Incoming data of a reducing step lands in scratch slots first (the local segment is the
+// reduction's destination). At most kRingWindow chunks per step are posted at a time, so
+// scratch stays cache-sized whatever the message size; two sets of slots, because step t+1's
+// first receives are posted while step t's data is still being reduced.
+void RingRun::allocateScratch() {
+  if (plan_.reduceSteps == 0) return;
+  const size_t longest = *std::max_element(plan_.length.begin(), plan_.length.end());
+  slotsPerStep_ = std::min(kRingWindow, (longest + chunkElems_ - 1) / chunkElems_);
+  scratch_.resize(2 * slotsPerStep_ * chunkElems_ * esize_);
+}
+
+std::span<std::byte> RingRun::incomingOf(int t, size_t k) {
+  std::span<std::byte> local = chunkSpan(recvSegment(t), k);
+  if (t >= plan_.reduceSteps) return local;
+  const size_t slot = static_cast<size_t>(t % 2) * slotsPerStep_ + k % slotsPerStep_;
+  return {scratch_.data() + slot * chunkElems_ * esize_, local.size()};
+}
+
+// Posts step t's receives up to chunk `limit` (exclusive).
+void RingRun::postUpTo(TransferRequestList& recvs, int t, size_t limit) {
+  limit = std::min(limit, chunksOf(recvSegment(t)));
+  while (recvs.size() < limit) {
+    recvs.add(left_->postRecv(tagBase_ + static_cast<uint64_t>(t), incomingOf(t, recvs.size())));
+  }
+}
+
+// Step t: every chunk of the segment arriving from the left is reduced into (or, gathering,
+// lands in) the local segment and is forwarded to the right as step t+1 as soon as it is final.
+Status RingRun::runStep(int t, TransferRequestList& recvs) {
+  const int s = recvSegment(t);
+  const bool reducing = t < plan_.reduceSteps;
+  const bool lastReduce = t == plan_.reduceSteps - 1;
+  const size_t chunks = chunksOf(s);
+  for (size_t k = 0; k < chunks; ++k) {
+    KOLO_RETURN_IF_ERROR(comm_.waitAll(recvs.one(k), deadline_));
+    std::span<std::byte> local = chunkSpan(s, k);
+    const size_t elems = local.size() / esize_;
+    if (reducing) {
+      reduceInto(plan_.type, plan_.op, local.data(), incomingOf(t, k).data(), elems);
+      if (lastReduce && plan_.divisor != 0) {
+        divideBuffer(plan_.type, local.data(), elems, plan_.divisor);
+      }
     }
-  };
+    if (t + 1 < steps_) {
+      sends_[t + 1].add(right_->postSend(tagBase_ + static_cast<uint64_t>(t + 1), local));
+    }
+    // Chunk k's slot is free again.
+    postUpTo(recvs, t, k + 1 + kRingWindow);
+  }
+  return Status::ok();
+}
+
+Status RingRun::run() {
+  if (n_ == 1 || steps_ == 0) return Status::ok();
+  left_ = &comm_.peer(rankAt(segment(r_ - 1)));
+  right_ = &comm_.peer(rankAt(segment(r_ + 1)));
+  allocateScratch();
   // Posting step t+1's first receives during step t lets the sender's chunks land in place
   // instead of being buffered as unexpected messages. With two ranks the segment step t+1
   // receives into is the one step t is still sending from, so there they wait for step t+1.
-  const bool postEarly = n >= 3;
-
-  // sends[t]: the chunks transmitted as step t. They are posted one step early (as soon as the
-  // chunk they carry is final) and waited for at the start of step t+1, before this rank
-  // overwrites any segment it sent.
-  std::vector<TransferRequestList> sends(steps);
-  const int firstSend = segment(r + plan.shift);
+  const bool postEarly = n_ >= 3;
+  sends_.resize(static_cast<size_t>(steps_));
+  const int firstSend = segment(r_ + plan_.shift);
   for (size_t k = 0; k < chunksOf(firstSend); ++k) {
-    sends[0].add(right.postSend(tagBase, chunkSpan(firstSend, k)));
+    sends_[0].add(right_->postSend(tagBase_, chunkSpan(firstSend, k)));
   }
   TransferRequestList recvs;
   TransferRequestList nextRecvs;
-  for (int t = 0; t < steps; ++t) {
-    if (t == 0 && plan.reduceSteps > 0) faultPoint(FaultPhase::kReduceScatter);
-    if (t == plan.reduceSteps) faultPoint(FaultPhase::kAllgather);
+  for (int t = 0; t < steps_; ++t) {
+    if (t == 0 && plan_.reduceSteps > 0) faultPoint(FaultPhase::kReduceScatter);
+    if (t == plan_.reduceSteps) faultPoint(FaultPhase::kAllgather);
     if (t > 0) {
-      KOLO_RETURN_IF_ERROR(comm.waitAll(sends[t - 1].all(), deadline));
+      KOLO_RETURN_IF_ERROR(comm_.waitAll(sends_[t - 1].all(), deadline_));
       recvs = std::move(nextRecvs);
       nextRecvs = TransferRequestList();
     }
     postUpTo(recvs, t, kRingWindow);
-    if (postEarly && t + 1 < steps) postUpTo(nextRecvs, t + 1, kRingWindow);
-    const int s = recvSegment(t);
-    const bool reducing = t < plan.reduceSteps;
-    const bool lastReduce = t == plan.reduceSteps - 1;
-    const size_t chunks = chunksOf(s);
-    for (size_t k = 0; k < chunks; ++k) {
-      KOLO_RETURN_IF_ERROR(comm.waitAll(recvs.one(k), deadline));
-      std::span<std::byte> local = chunkSpan(s, k);
-      const size_t elems = local.size() / esize;
-      if (reducing) {
-        reduceInto(plan.type, plan.op, local.data(), incomingOf(t, k).data(), elems);
-        if (lastReduce && plan.divisor != 0) {
-          divideBuffer(plan.type, local.data(), elems, plan.divisor);
-        }
-      }
-      if (t + 1 < steps) {
-        sends[t + 1].add(right.postSend(tagBase + static_cast<uint64_t>(t + 1), local));
-      }
-      // Chunk k's slot is free again.
-      postUpTo(recvs, t, k + 1 + kRingWindow);
-    }
+    if (postEarly && t + 1 < steps_) postUpTo(nextRecvs, t + 1, kRingWindow);
+    KOLO_RETURN_IF_ERROR(runStep(t, recvs));
   }
-  return comm.waitAll(sends[steps - 1].all(), deadline);
+  return comm_.waitAll(sends_[steps_ - 1].all(), deadline_);
+}
+
+}  // namespace
+
+Status runRing(Communicator& comm, const RingPlan& plan, void* buffer, uint64_t tagBase) {
+  return RingRun(comm, plan, buffer, tagBase).run();
 }
 
 Status ringAllreduce(Communicator& comm, void* buffer, size_t count, DataType type, ReduceOp op,

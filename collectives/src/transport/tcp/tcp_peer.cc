@@ -152,7 +152,7 @@ void TcpPeer::cancel(TcpOp& op) {
   } else {
     matcher_.removePosted(op.tag, [&](const std::shared_ptr<TcpOp>& p) { return p.get() == &op; });
     // If its payload is being read, the rest of the frame is discarded.
-    if (current_.get() == &op) current_.reset();
+    if (incoming_.op.get() == &op) incoming_.op.reset();
   }
   completeLocked(op, std::move(cancelled));
 }
@@ -235,17 +235,18 @@ ssize_t TcpPeer::readOnceLocked() {
     std::byte* direct = nullptr;
     const size_t want = static_cast<size_t>(std::min<uint64_t>(remaining, kMaxPiece));
     if (remaining >= kDirectReadMin) {
-      if (current_) {
-        direct = current_->recvBuffer.data() + currentOffset_;
-      } else if (currentUnexpected_) {
-        direct = unexpectedSpace(unexpected_, currentOffset_, want, currentOffset_ + remaining);
+      if (incoming_.op) {
+        direct = incoming_.op->recvBuffer.data() + incoming_.offset;
+      } else if (incoming_.unexpected) {
+        direct = unexpectedSpace(incoming_.unexpectedBytes, incoming_.offset, want,
+                                 incoming_.offset + remaining);
       }
     }
     if (direct != nullptr) {
       // Zero-copy: the kernel copies the payload into its final place.
       n = ::recv(fd_, direct, want, MSG_DONTWAIT);
       if (n > 0) {
-        currentOffset_ += static_cast<uint64_t>(n);
+        incoming_.offset += static_cast<uint64_t>(n);
         decoder_.skipPayload(static_cast<uint64_t>(n), *this);
       }
     } else {
@@ -272,10 +273,10 @@ ssize_t TcpPeer::readOnceLocked() {
 }
 
 void TcpPeer::onHeader(uint64_t tag, uint64_t length) {
-  currentTag_ = tag;
-  currentOffset_ = 0;
-  current_.reset();
-  currentUnexpected_ = false;
+  incoming_.tag = tag;
+  incoming_.offset = 0;
+  incoming_.op.reset();
+  incoming_.unexpected = false;
   if (auto recv = matcher_.match(tag)) {
     TcpOp& op = **recv;
     if (op.recvBuffer.size() != length) {
@@ -283,51 +284,53 @@ void TcpPeer::onHeader(uint64_t tag, uint64_t length) {
       completeLocked(op, mismatchStatus(tag, op.recvBuffer.size(), length));
       return;
     }
-    current_ = std::move(*recv);
+    incoming_.op = std::move(*recv);
     return;
   }
-  currentUnexpected_ = true;
+  incoming_.unexpected = true;
   // Sized as the payload arrives (unexpectedSpace): the header may come from a corrupt stream.
-  unexpected_.clear();
+  incoming_.unexpectedBytes.clear();
 }
 
 void TcpPeer::onPayload(std::span<const std::byte> piece) {
-  if (current_) {
-    std::memcpy(current_->recvBuffer.data() + currentOffset_, piece.data(), piece.size());
-  } else if (currentUnexpected_) {
+  if (incoming_.op) {
+    std::memcpy(incoming_.op->recvBuffer.data() + incoming_.offset, piece.data(), piece.size());
+  } else if (incoming_.unexpected) {
     // Called before the decoder counts the piece, so the announced length is offset + remaining.
-    std::memcpy(unexpectedSpace(unexpected_, currentOffset_, piece.size(),
-                                currentOffset_ + decoder_.payloadRemaining()),
+    std::memcpy(unexpectedSpace(incoming_.unexpectedBytes, incoming_.offset, piece.size(),
+                                incoming_.offset + decoder_.payloadRemaining()),
                 piece.data(), piece.size());
   }
-  currentOffset_ += piece.size();
+  incoming_.offset += piece.size();
 }
 
 void TcpPeer::onFrameEnd() {
-  if (current_) {
-    std::shared_ptr<TcpOp> op = std::move(current_);
+  if (incoming_.op) {
+    std::shared_ptr<TcpOp> op = std::move(incoming_.op);
     completeLocked(*op, Status::ok());
-  } else if (currentUnexpected_) {
-    currentUnexpected_ = false;
+  } else if (incoming_.unexpected) {
+    incoming_.unexpected = false;
     // A receive may have been posted while this frame was arriving; it must get this message,
     // not the next one with the same tag.
-    if (auto recv = matcher_.match(currentTag_)) {
+    if (auto recv = matcher_.match(incoming_.tag)) {
       TcpOp& op = **recv;
-      if (op.recvBuffer.size() != unexpected_.size()) {
-        completeLocked(op, mismatchStatus(currentTag_, op.recvBuffer.size(), unexpected_.size()));
+      if (op.recvBuffer.size() != incoming_.unexpectedBytes.size()) {
+        completeLocked(op, mismatchStatus(incoming_.tag, op.recvBuffer.size(),
+                                          incoming_.unexpectedBytes.size()));
       } else {
-        if (!unexpected_.empty()) {
-          std::memcpy(op.recvBuffer.data(), unexpected_.data(), unexpected_.size());
+        if (!incoming_.unexpectedBytes.empty()) {
+          std::memcpy(op.recvBuffer.data(), incoming_.unexpectedBytes.data(),
+                      incoming_.unexpectedBytes.size());
         }
         completeLocked(op, Status::ok());
       }
-      unexpected_.clear();
+      incoming_.unexpectedBytes.clear();
     } else {
-      matcher_.storeUnexpected(currentTag_, std::move(unexpected_));
-      unexpected_ = {};
+      matcher_.storeUnexpected(incoming_.tag, std::move(incoming_.unexpectedBytes));
+      incoming_.unexpectedBytes = {};
     }
   }
-  current_.reset();
+  incoming_.op.reset();
 }
 
 void TcpPeer::fail(Status why, bool log) {
@@ -347,8 +350,8 @@ void TcpPeer::failLocked(Status why, bool log) {
     }
   }
   fd_ = -1;
-  current_.reset();
-  currentUnexpected_ = false;
+  incoming_.op.reset();
+  incoming_.unexpected = false;
   sendQueue_.clear();
   writeWaiting_ = false;
   auto pending = std::move(pending_);

@@ -105,13 +105,16 @@ class TcpPeer final : public std::enable_shared_from_this<TcpPeer>, private Fram
   std::unordered_map<TcpOp*, std::shared_ptr<TcpOp>> pending_;
   TagMatcher<std::shared_ptr<TcpOp>> matcher_;
   FrameDecoder decoder_;
-  // Where the payload of the frame being read goes: a posted receive, an unexpected-message
+  // The frame being read and where its payload goes: a posted receive, an unexpected-message
   // buffer, or nowhere (size mismatch, cancelled receive).
-  std::shared_ptr<TcpOp> current_;
-  bool currentUnexpected_ = false;
-  std::vector<std::byte> unexpected_;
-  uint64_t currentTag_ = 0;
-  uint64_t currentOffset_ = 0;
+  struct IncomingFrame {
+    std::shared_ptr<TcpOp> op;
+    bool unexpected = false;
+    std::vector<std::byte> unexpectedBytes;
+    uint64_t tag = 0;
+    uint64_t offset = 0;
+  };
+  IncomingFrame incoming_;
   std::vector<std::byte> staging_;
 };
 
