@@ -7,6 +7,7 @@
 
 #include "algorithms/algorithm_costs.h"
 #include "algorithms/internal.h"
+#include "kolo/collectives/collectives.h"
 #include "kolo/base/env.h"
 
 namespace kolo::coll {
@@ -136,6 +137,11 @@ std::span<const AlgorithmEntry> algorithmsFor(CollectiveKind kind) {
 }
 
 const AlgorithmEntry* findAlgorithm(CollectiveKind kind, std::string_view name) {
+  // The exact name first: what code passes (hierarchical's cross phase names "rd" or "ring" on
+  // every call), found without building a string.
+  for (const AlgorithmEntry& entry : algorithmsFor(kind)) {
+    if (entry.name == name) return &entry;
+  }
   const std::string lowered = toLower(name);
   for (const AlgorithmEntry& entry : algorithmsFor(kind)) {
     if (nameMatches(entry, lowered)) return &entry;
@@ -157,7 +163,10 @@ bool canRun(const AlgorithmEntry& entry, const SelectionContext& ctx) {
 }
 
 Expected<const AlgorithmEntry*> resolveAlgorithm(CollectiveKind kind, std::string_view name) {
-  if (name.empty() || toLower(name) == "auto") return static_cast<const AlgorithmEntry*>(nullptr);
+  // Every collective call passes through here, almost always with "auto": no string built then.
+  if (name.empty() || name == kAutoAlgorithm || toLower(name) == kAutoAlgorithm) {
+    return static_cast<const AlgorithmEntry*>(nullptr);
+  }
   if (const AlgorithmEntry* entry = findAlgorithm(kind, name)) return entry;
   return makeStatus(Code::kInvalidArgument, "unknown {} algorithm '{}' (known: auto|{})",
                     collectiveName(kind), name, algorithmNames(kind));

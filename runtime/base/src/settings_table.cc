@@ -162,8 +162,7 @@ constexpr SettingDecl kSettings[] = {
     {.name = "KOLO_ALLREDUCE_ALGO",
      .type = T::kAlgorithmSpec,
      .defaultValue = "auto",
-     .meaning = "auto, one algorithm name (kolo-bench --help lists them), or rules per size "
-                "range: shm:0-64K,ring:64K-"},
+     .meaning = "auto, one algorithm name, or per size range: shm:0-64K,ring:64K-"},
     {.name = "KOLO_ALLGATHER_ALGO",
      .type = T::kAlgorithmSpec,
      .defaultValue = "auto",
