@@ -70,14 +70,6 @@ std::string_view collectiveName(CollectiveKind kind) {
   return kCollectiveNames[static_cast<size_t>(kind)];
 }
 
-std::optional<CollectiveKind> parseCollectiveName(std::string_view name) {
-  const std::string lowered = toLower(name);
-  for (CollectiveKind kind : kAllCollectiveKinds) {
-    if (collectiveName(kind) == lowered) return kind;
-  }
-  return std::nullopt;
-}
-
 std::string algorithmSettingName(CollectiveKind kind) {
   return "KOLO_" + upper(collectiveName(kind)) + "_ALGO";
 }

@@ -41,7 +41,6 @@ inline constexpr size_t kCollectiveKindCount = std::size(kAllCollectiveKinds);
 
 // "allreduce", "allgather", "broadcast", "reducescatter", "alltoall", "barrier".
 std::string_view collectiveName(CollectiveKind kind);
-std::optional<CollectiveKind> parseCollectiveName(std::string_view name);
 // KOLO_ALLREDUCE_ALGO, KOLO_ALLGATHER_ALGO, ...
 std::string algorithmSettingName(CollectiveKind kind);
 // KOLO_HIERARCHICAL_ALLREDUCE, ... (only allreduce and allgather have hierarchical entries).
