@@ -30,6 +30,7 @@ struct ThreadedWorldOptions {
   double hardDeadlineSeconds = 90.0;  // past this the test binary aborts
   std::shared_ptr<FaultPlan> faults;  // optional, shared with the loopback world
   coll::SelectionPolicy algorithms;   // CommunicatorOptions::algorithms of every rank
+  std::shared_ptr<AbortToken> abort;  // the world's job verdict, shared by every rank (null: own)
 };
 
 // Runs body(rank) for every rank of n, each on its own thread, and collects the Statuses; a body
@@ -90,6 +91,7 @@ inline std::vector<Status> runThreadedWorld(int n, const RankBody& body,
         CommunicatorOptions commOptions;
         commOptions.timeoutSeconds = options.opTimeoutSeconds;
         commOptions.algorithms = options.algorithms;
+        commOptions.abort = options.abort;
         Communicator comm(transports[static_cast<size_t>(r)], nullptr, commOptions);
         return body(comm);
       },

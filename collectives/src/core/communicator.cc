@@ -6,14 +6,16 @@
 #include <vector>
 
 #include "kolo/base/fault_injection.h"
-#include "kolo/base/job_abort.h"
 #include "kolo/collectives/shm_arena.h"
 
 namespace kolo {
 
 Communicator::Communicator(std::shared_ptr<Transport> transport, std::shared_ptr<ShmArena> arena,
                            CommunicatorOptions options)
-    : transport_(std::move(transport)), arena_(std::move(arena)), options_(std::move(options)) {}
+    : transport_(std::move(transport)), arena_(std::move(arena)), options_(std::move(options)) {
+  if (!options_.abort) options_.abort = std::make_shared<AbortToken>();
+  if (arena_) arena_->watchAbort(options_.abort);
+}
 
 Communicator::~Communicator() = default;
 
@@ -86,8 +88,8 @@ Status Communicator::waitAll(std::span<const TransferRequestPtr> requests, Deadl
     if (idleRounds < kSpinRounds) continue;
     // Checked only once spinning failed: the job may have been declared failed elsewhere
     // (docs/RELIABILITY.md), and then nothing this wait expects will ever come.
-    if (jobAborted()) {
-      first = jobAbortStatus();
+    if (abortToken().aborted()) {
+      first = abortToken().status();
       break;
     }
     if (faultSevered()) {

@@ -2,28 +2,8 @@
 
 #include <fmt/format.h>
 
-#include <mutex>
-
 namespace kolo {
-namespace job_abort_detail {
-std::atomic<bool> gAborted{false};
-}  // namespace job_abort_detail
-
 namespace {
-
-std::mutex& abortMutex() {
-  static auto* m = new std::mutex;
-  return *m;
-}
-Status& abortStatus() {
-  static auto* s = new Status;
-  return *s;
-}
-std::atomic<bool> gWatched{false};
-std::function<void(const PeerFailure&)>& publisher() {
-  static auto* p = new std::function<void(const PeerFailure&)>;
-  return *p;
-}
 
 std::string oneLine(std::string_view text) {
   std::string out(text);
@@ -91,49 +71,6 @@ std::string jobHeartbeatKey(std::string_view jobId, int rank) {
 
 std::string jobAbortClaimKey(std::string_view jobId) {
   return fmt::format("{}/abort.claim", jobId);
-}
-
-void setJobAbortPublisher(std::function<void(const PeerFailure&)> p) {
-  std::lock_guard lock(abortMutex());
-  publisher() = std::move(p);
-}
-
-bool publishJobAbort(const PeerFailure& failure) {
-  std::function<void(const PeerFailure&)> p;
-  {
-    std::lock_guard lock(abortMutex());
-    p = publisher();
-  }
-  if (!p) return false;
-  p(failure);
-  return true;
-}
-
-Status jobAbortStatus() {
-  std::lock_guard lock(abortMutex());
-  return abortStatus();
-}
-
-bool raiseJobAbort(const Status& status) {
-  std::lock_guard lock(abortMutex());
-  if (job_abort_detail::gAborted.load()) return false;
-  abortStatus() = status;
-  job_abort_detail::gAborted.store(true, std::memory_order_release);
-  return true;
-}
-
-void setJobAbortWatched(bool watched) {
-  gWatched.store(watched);
-}
-
-bool jobAbortWatched() {
-  return gWatched.load();
-}
-
-void resetJobAbortForTesting() {
-  std::lock_guard lock(abortMutex());
-  abortStatus() = Status();
-  job_abort_detail::gAborted.store(false);
 }
 
 }  // namespace kolo

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-#include "kolo/base/job_abort.h"
 #include "kolo/base/logging.h"
 
 namespace kolo::core {
@@ -90,8 +89,8 @@ bool Coordinator::hasLocalWork() const {
 void Coordinator::run() {
   Status failure;
   while (!lifecycle_.forcedStop()) {
-    if (jobAborted()) {
-      failure = jobAbortStatus();
+    if (comm_.abortToken().aborted()) {
+      failure = comm_.abortToken().status();
       break;
     }
     checkStalls();

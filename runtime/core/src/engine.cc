@@ -46,7 +46,8 @@ int32_t groupIdOf(std::vector<std::string> names) {
 // Under kolorun (its TCP store and job id in the environment, and this communicator is the
 // process's own rank, not a thread-rank of a test): follow kolorun's verdicts and beat this
 // rank's heartbeat. Elastic jobs survive failures and handle them themselves.
-Expected<std::unique_ptr<JobAbortWatcher>> watchLauncherFromEnv(int rank, int size) {
+Expected<std::unique_ptr<JobAbortWatcher>> watchLauncherFromEnv(int rank, int size,
+                                                                std::shared_ptr<AbortToken> abort) {
   auto jobId = settingText(protocol::kEnvJobId);
   auto url = settingText(protocol::kEnvStore);
   auto envRank = settingText(protocol::kEnvRank);
@@ -59,6 +60,7 @@ Expected<std::unique_ptr<JobAbortWatcher>> watchLauncherFromEnv(int rank, int si
   watch.jobId = *jobId;
   watch.rank = rank;
   watch.heartbeatSeconds = settingSeconds("KOLO_HEARTBEAT_SECONDS");
+  watch.abort = std::move(abort);
   return JobAbortWatcher::start(std::move(watch));
 }
 
@@ -142,7 +144,7 @@ Expected<std::unique_ptr<Engine>> Engine::create(std::shared_ptr<Communicator> w
   engine->shared_ = std::make_shared<EngineShared>();
   const int rank = engine->rank();
   engine->shared_->recorder = FlightRecorder::fromEnv(rank);
-  KOLO_ASSIGN_OR_RETURN(engine->abortWatcher_, watchLauncherFromEnv(rank, engine->size()));
+  KOLO_ASSIGN_OR_RETURN(engine->abortWatcher_, watchLauncherFromEnv(rank, engine->size(), engine->world_->options().abort));
   if (rank == 0) {
     // Rank 0 always holds a (closed) Timeline so that startTimeline() can open one later
     // without reaching into running coordinators. KOLO_TIMELINE marks cycles, as it always has.

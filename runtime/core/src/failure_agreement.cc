@@ -7,7 +7,6 @@
 
 #include "kolo/base/deadline.h"
 #include "kolo/base/fault_injection.h"
-#include "kolo/base/job_abort.h"
 
 namespace kolo::core {
 
@@ -18,15 +17,15 @@ Status FailureAgreement::agree(Status local) {
   // kRemoteError: a verdict this rank published itself (corrupt message); another may have won.
   const bool partialView = local.code() == Code::kIoError || local.code() == Code::kTimeout ||
                            local.code() == Code::kRemoteError;
-  if (!jobAborted() && partialView && jobAbortWatched() && !faultSevered() && !waited_) {
+  if (!abort_.aborted() && partialView && abort_.watched() && !faultSevered() && !waited_) {
     waited_ = true;
     const Deadline deadline = Deadline::after(kAgreement);
-    while (!jobAborted() && !deadline.expired()) {
+    while (!abort_.aborted() && !deadline.expired()) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
   }
   // The record, without this rank's wait context, so every survivor's message is the same.
-  return jobAborted() ? jobAbortStatus() : local;
+  return abort_.aborted() ? abort_.status() : local;
 }
 
 Status FailureAgreement::corruptMessage(int32_t sender, const char* what) {
@@ -36,7 +35,7 @@ Status FailureAgreement::corruptMessage(int32_t sender, const char* what) {
   failure.rank = sender;
   failure.reason = fmt::format("sent a corrupt control message ({}: bad checksum)", what);
   failure.reporter = fmt::format("rank {}", globalRank_);
-  publishJobAbort(failure);
+  abort_.publish(failure);
   return failure.toStatus();
 }
 

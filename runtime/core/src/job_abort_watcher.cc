@@ -53,7 +53,7 @@ void watch(const std::shared_ptr<JobAbortWatcher::State>& state) {
       Status status =
           failure ? failure->toStatus()
                   : makeStatus(Code::kRemoteError, "the job was aborted: {}", record.value());
-      if (raiseJobAbort(status)) {
+      if (state->options.abort->raise(status)) {
         KOLO_LOG(kWarning, "abort", "rank {}: {}", state->options.rank, status.message());
       }
       return;
@@ -69,7 +69,7 @@ void watch(const std::shared_ptr<JobAbortWatcher::State>& state) {
                              "the launcher's store ({}) stopped answering: {}; kolorun died or "
                              "this host lost its network",
                              state->store->describe(), record.status().message());
-    if (raiseJobAbort(gone))
+    if (state->options.abort->raise(gone))
       KOLO_LOG(kError, "abort", "rank {}: {}", state->options.rank, gone.message());
     return;
   }
@@ -78,6 +78,9 @@ void watch(const std::shared_ptr<JobAbortWatcher::State>& state) {
 }  // namespace
 
 Expected<std::unique_ptr<JobAbortWatcher>> JobAbortWatcher::start(JobAbortWatcherOptions options) {
+  if (!options.abort) {
+    return Status(Code::kInvalidArgument, "JobAbortWatcher::start needs the job's abort token");
+  }
   auto state = std::make_shared<State>();
   state->options = std::move(options);
   if (!(state->options.heartbeatSeconds > 0)) state->options.heartbeatSeconds = 1.0;
@@ -86,9 +89,10 @@ Expected<std::unique_ptr<JobAbortWatcher>> JobAbortWatcher::start(JobAbortWatche
   KOLO_RETURN_IF_ERROR(
       state->store->set(jobHeartbeatKey(state->options.jobId, state->options.rank) + "/state",
                         fmt::format("open {}", state->options.heartbeatSeconds)));
-  setJobAbortWatched(true);
+  AbortToken& abort = *state->options.abort;
+  abort.setWatched(true);
   std::weak_ptr<State> weak = state;
-  setJobAbortPublisher([weak](const PeerFailure& failure) {
+  abort.setPublisher([weak](const PeerFailure& failure) {
     auto s = weak.lock();
     if (!s) return;
     // First claim wins, whether kolorun's or a rank's; later verdicts are dropped.
@@ -119,9 +123,10 @@ JobAbortWatcher::~JobAbortWatcher() {
 
 void JobAbortWatcher::stop() {
   if (!state_ || state_->stopping.exchange(true)) return;
-  setJobAbortWatched(false);
-  setJobAbortPublisher({});
-  if (jobAborted()) return;  // the store may be gone; nobody holds this rank to anything now
+  AbortToken& abort = *state_->options.abort;
+  abort.setWatched(false);
+  abort.setPublisher({});
+  if (abort.aborted()) return;  // the store may be gone; nobody holds this rank to anything now
   // The watcher thread's get is on another pooled connection, so this set is not queued
   // behind it.
   Status s = state_->store->set(

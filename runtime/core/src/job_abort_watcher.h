@@ -1,7 +1,7 @@
 // JobAbortWatcher: a rank's link to kolorun's verdicts. One thread per process (while a session
 // launched by kolorun is open) blocks on the store's "<job>/abort" key; when kolorun (or the
-// rank that was told to drop its connections) writes the record, raiseJobAbort() makes every
-// pending and later op of every process set fail with the same kRemoteError naming the failed
+// rank that was told to drop its connections) writes the record, raising the job's AbortToken makes
+// every pending and later op of every process set fail with the same kRemoteError naming the failed
 // rank. Between waits it beats "<job>/heartbeat/<rank>", which kolorun watches for ranks it
 // cannot waitpid() (remote hosts). A store that stops answering means kolorun is gone: the
 // watcher then aborts the job too, so ranks do not outlive their launcher.
@@ -16,6 +16,7 @@
 #include <memory>
 #include <string>
 
+#include "kolo/base/abort_token.h"
 #include "kolo/base/status.h"
 
 namespace kolo::core {
@@ -25,6 +26,7 @@ struct JobAbortWatcherOptions {
   std::string jobId;     // KOLO_JOB_ID (without the session generation)
   int rank = 0;
   double heartbeatSeconds = 1.0;  // KOLO_HEARTBEAT_SECONDS
+  std::shared_ptr<AbortToken> abort;  // the job's token (the world communicator's); required
 };
 
 class JobAbortWatcher {

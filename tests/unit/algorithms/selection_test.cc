@@ -45,6 +45,7 @@ class RecordingArena final : public ShmArena {
     ++barriers;
     return Status::ok();
   }
+  void watchAbort(std::shared_ptr<const AbortToken>) override {}
   int allreduces = 0;
   int broadcasts = 0;
   int barriers = 0;

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -35,11 +36,9 @@ class EngineFaultsTest : public ::testing::Test {
            ("kolo-engine-faults." + std::to_string(::getpid()));
     std::filesystem::create_directories(dir_);
     ::setenv("KOLO_FLIGHT_RECORDER_DIR", dir_.c_str(), 1);
-    resetJobAbortForTesting();
   }
   void TearDown() override {
     ::unsetenv("KOLO_FLIGHT_RECORDER_DIR");
-    resetJobAbortForTesting();
     setFaultActionHookForTesting(nullptr);
     setFaultPlanForTesting({});
     std::filesystem::remove_all(dir_);
@@ -56,10 +55,13 @@ TEST_F(EngineFaultsTest, AbortRecordFailsPendingAndLaterOpsWithTheSameStatus) {
   failure.reporter = "kolorun";
   const std::string expected = failure.toStatus().message();
   std::atomic<int> pendingSeen{0};
+  // Each rank's watcher raises its own engine's token when kolorun's record lands.
+  std::array<std::atomic<core::Engine*>, 3> engines{};
   auto results = runEngines(3, [&](core::Engine& e) -> Status {
     std::vector<float> v(1000, 1.0f);
     // Rank 2 never submits "stuck": the others' op stays pending in negotiation.
     Expected<core::Handle> h = Status(Code::kInternal, "not submitted");
+    engines[static_cast<size_t>(e.rank())] = &e;
     if (e.rank() != 2) {
       h = e.allreduce("stuck", floats(v));
       if (!h.hasValue()) return h.status();
@@ -68,7 +70,7 @@ TEST_F(EngineFaultsTest, AbortRecordFailsPendingAndLaterOpsWithTheSameStatus) {
     if (e.rank() == 2) {
       while (pendingSeen.load() < 2) std::this_thread::sleep_for(std::chrono::milliseconds(1));
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      raiseJobAbort(failure.toStatus());  // what the watcher does when kolorun's record lands
+      for (auto& engine : engines) engine.load()->abortToken().raise(failure.toStatus());
       return Status::ok();
     }
     const auto start = std::chrono::steady_clock::now();

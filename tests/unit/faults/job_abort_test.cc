@@ -2,6 +2,15 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "kolo/base/abort_token.h"
+#include "kolo/collectives/collectives.h"
+#include "support/threaded_world.h"
+
 namespace kolo {
 namespace {
 
@@ -33,31 +42,76 @@ TEST(PeerFailure, RecordsWithoutARankAreRejected) {
   EXPECT_TRUE(PeerFailure::decode("rank=0\n").has_value());
 }
 
-TEST(JobAbort, FirstVerdictWins) {
-  resetJobAbortForTesting();
-  EXPECT_FALSE(jobAborted());
-  EXPECT_TRUE(jobAbortStatus().isOk());
-  EXPECT_TRUE(raiseJobAbort(Status(Code::kRemoteError, "rank 1 failed: first")));
-  EXPECT_FALSE(raiseJobAbort(Status(Code::kRemoteError, "rank 2 failed: second")));
-  EXPECT_TRUE(jobAborted());
-  EXPECT_EQ(jobAbortStatus().message(), "rank 1 failed: first");
-  resetJobAbortForTesting();
-  EXPECT_FALSE(jobAborted());
+TEST(AbortToken, FirstVerdictWins) {
+  AbortToken token;
+  EXPECT_FALSE(token.aborted());
+  EXPECT_TRUE(token.status().isOk());
+  EXPECT_TRUE(token.raise(Status(Code::kRemoteError, "rank 1 failed: first")));
+  EXPECT_FALSE(token.raise(Status(Code::kRemoteError, "rank 2 failed: second")));
+  EXPECT_TRUE(token.aborted());
+  EXPECT_EQ(token.status().message(), "rank 1 failed: first");
 }
 
-TEST(JobAbort, PublisherIsCalledOnlyWhileSet) {
+TEST(AbortToken, PublisherIsCalledOnlyWhileSet) {
+  AbortToken token;
   PeerFailure f;
   f.rank = 1;
-  EXPECT_FALSE(publishJobAbort(f));
+  EXPECT_FALSE(token.publish(f));
   int published = -1;
-  setJobAbortPublisher([&](const PeerFailure& p) { published = p.rank; });
-  EXPECT_TRUE(publishJobAbort(f));
+  token.setPublisher([&](const PeerFailure& p) { published = p.rank; });
+  EXPECT_TRUE(token.publish(f));
   EXPECT_EQ(published, 1);
-  setJobAbortPublisher({});
-  EXPECT_FALSE(publishJobAbort(f));
+  token.setPublisher({});
+  EXPECT_FALSE(token.publish(f));
+  EXPECT_FALSE(token.watched());
+  token.setWatched(true);
+  EXPECT_TRUE(token.watched());
   EXPECT_EQ(jobAbortKey("job7"), "job7/abort");
   EXPECT_EQ(jobAbortClaimKey("job7"), "job7/abort.claim");
   EXPECT_EQ(jobHeartbeatKey("job7", 3), "job7/heartbeat/3");
+}
+
+// Two jobs in one process: the verdict on one fails its pending collective with the verdict's
+// status and leaves the other job's collectives running.
+TEST(AbortToken, AbortsOnlyTheJobThatOwnsIt) {
+  const Status verdict(Code::kRemoteError, "rank 1 (host b, pid 9) failed: was stopped (SIGSTOP)");
+  test::ThreadedWorldOptions failed;
+  failed.abort = std::make_shared<AbortToken>();
+  failed.opTimeoutSeconds = 20.0;
+  auto results = test::runThreadedWorld(
+      2,
+      [&](Communicator& comm) -> Status {
+        if (comm.rank() == 1) {  // never joins: rank 0 waits until the verdict arrives
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+          comm.abortToken().raise(verdict);
+          return Status::ok();
+        }
+        std::vector<float> v(1024, 1.0f);
+        return coll::allreduce(comm, v.data(), v.data(), v.size(), DataType::kFloat32,
+                               ReduceOp::kSum);
+      },
+      failed);
+  EXPECT_EQ(results[0].code(), Code::kRemoteError) << results[0].toString();
+  EXPECT_NE(results[0].message().find(verdict.message()), std::string::npos) << results[0].message();
+  EXPECT_TRUE(results[1].isOk()) << results[1].toString();
+  ASSERT_TRUE(failed.abort->aborted());
+
+  test::ThreadedWorldOptions healthy;
+  healthy.abort = std::make_shared<AbortToken>();
+  auto sums = test::runThreadedWorld(
+      2,
+      [&](Communicator& comm) -> Status {
+        std::vector<float> v(1024, static_cast<float>(comm.rank() + 1));
+        KOLO_RETURN_IF_ERROR(coll::allreduce(comm, v.data(), v.data(), v.size(),
+                                             DataType::kFloat32, ReduceOp::kSum));
+        for (float x : v) {
+          if (x != 3.0f) return makeStatus(Code::kInternal, "sum {} != 3", x);
+        }
+        return Status::ok();
+      },
+      healthy);
+  for (const Status& s : sums) EXPECT_TRUE(s.isOk()) << s.toString();
+  EXPECT_FALSE(healthy.abort->aborted());
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include <span>
 #include <vector>
 
+#include "kolo/base/abort_token.h"
 #include "kolo/base/deadline.h"
 #include "kolo/base/status.h"
 #include "kolo/collectives/algorithm_policy.h"
@@ -27,6 +28,9 @@ struct CommunicatorOptions {
   double timeoutSeconds = 300.0;
   // KOLO_*_ALGO and KOLO_HIERARCHICAL_* as parsed when the world was built (default: auto).
   coll::SelectionPolicy algorithms;
+  // The job's failure verdict, shared by every communicator of one job (subgroups, process
+  // sets, the arena). Null: the Communicator makes a token of its own.
+  std::shared_ptr<AbortToken> abort;
 };
 
 enum class Subgroup {
@@ -47,6 +51,9 @@ class Communicator {
   // Non-null when every rank of this communicator maps one shared-memory arena.
   ShmArena* arena() const { return arena_.get(); }
   const CommunicatorOptions& options() const { return options_; }
+  // Raised once the job failed (kolorun's verdict): every wait of this communicator then ends
+  // with its status.
+  AbortToken& abortToken() const { return *options_.abort; }
 
   // Null unless attachSubgroups() was called (connectWorld does when the ranks span hosts).
   Communicator* subgroup(Subgroup which) const {

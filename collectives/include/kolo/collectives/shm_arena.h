@@ -6,7 +6,9 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 
+#include "kolo/base/abort_token.h"
 #include "kolo/base/deadline.h"
 #include "kolo/base/status.h"
 #include "kolo/collectives/dtype.h"
@@ -23,6 +25,9 @@ class ShmArena {
                            ReduceOp op, Deadline deadline) = 0;
   virtual Status broadcast(void* buffer, size_t bytes, int root, Deadline deadline) = 0;
   virtual Status barrier(Deadline deadline) = 0;
+  // Waits end with the token's status once it is raised. A Communicator built on the arena
+  // hands it its own token; communicators sharing an arena belong to one job and share it.
+  virtual void watchAbort(std::shared_ptr<const AbortToken> token) = 0;
 };
 
 }  // namespace kolo

@@ -13,7 +13,6 @@
 #include <string>
 
 #include "kolo/base/fault_injection.h"
-#include "kolo/base/job_abort.h"
 
 namespace kolo::shm {
 namespace {
@@ -137,7 +136,7 @@ Status FlagWaiter::waitSlow(FlagArray flags, uint64_t target, Deadline deadline,
       KOLO_RETURN_IF_ERROR(checkPeersAlive(flags, target, onlyRank, stage));
     }
     // The job was declared failed (docs/RELIABILITY.md): a stopped peer never publishes.
-    if (jobAborted()) return jobAbortStatus().withContext(stageName(stage));
+    if (abort_ && abort_->aborted()) return abort_->status().withContext(stageName(stage));
     if (faultSevered()) {
       return makeStatus(Code::kIoError,
                         "{}: rank {} dropped its connections (fault injection drop_conn)",

@@ -13,7 +13,9 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 
+#include "kolo/base/abort_token.h"
 #include "kolo/base/deadline.h"
 #include "kolo/base/status.h"
 #include "transport/shm/shm_segment.h"
@@ -61,6 +63,9 @@ class FlagWaiter {
     if (bell_->sleepers.load(std::memory_order_relaxed) != 0) wakeAll();
   }
 
+  // A raised token ends every later wait with its status (the job was declared failed).
+  void watchAbort(std::shared_ptr<const AbortToken> token) { abort_ = std::move(token); }
+
   // Waits until every rank's flag (or only `onlyRank`'s when >= 0) is >= target, or `escape`
   // holds. Errors name the ranks whose flag is missing.
   Status waitAll(FlagArray flags, uint64_t target, Deadline deadline, WaitStage stage,
@@ -97,6 +102,7 @@ class FlagWaiter {
   int64_t minSpinNs_;
   int64_t maxSpinNs_;
   int64_t spinBudgetNs_;
+  std::shared_ptr<const AbortToken> abort_;  // null until a Communicator adopts the arena
 };
 
 }  // namespace kolo::shm

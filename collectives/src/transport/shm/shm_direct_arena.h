@@ -47,6 +47,9 @@ class ShmDirectArena final : public ShmArena {
                    Deadline deadline) override;
   Status broadcast(void* buffer, size_t bytes, int root, Deadline deadline) override;
   Status barrier(Deadline deadline) override;
+  void watchAbort(std::shared_ptr<const AbortToken> token) override {
+    waiter_.watchAbort(std::move(token));
+  }
 
  private:
   struct Chunk {

@@ -1,17 +1,15 @@
-// JobAbort: the process's verdict that the job has failed, and the record kolorun publishes in
-// its store (key "<job id>/abort") so that every rank reports the same failed rank.
+// JobAbort: the record kolorun publishes in its store (key "<job id>/abort") when the job has
+// failed, so that every rank reports the same failed rank. A rank holds the verdict in its
+// job's AbortToken (kolo/base/abort_token.h).
 //
 // A peer failure is first seen by whoever is closest to it: kolorun reaps a rank that exited,
 // died of a signal or stopped (SIGSTOP); a rank's transport sees a TCP connection end or a
 // shared-memory peer's pid vanish. Local views differ (in a ring, rank 2 only sees that rank 1
 // went quiet when rank 0 died), so ranks do not guess: they fail with the one record in the
-// store. raiseJobAbort() is first-wins; every wait of the collectives checks jobAborted() each
-// time it parks, so pending ops end within a park slice (<= 50 ms) of the record arriving.
+// store.
 // Thread: any.
 #pragma once
 
-#include <atomic>
-#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -39,30 +37,8 @@ std::string jobAbortKey(std::string_view jobId);
 // The store key a rank's liveness counter lives under.
 std::string jobHeartbeatKey(std::string_view jobId, int rank);
 
-namespace job_abort_detail {
-extern std::atomic<bool> gAborted;
-}
-
-inline bool jobAborted() {
-  return job_abort_detail::gAborted.load(std::memory_order_acquire);
-}
-// The first status raised; OK when none was.
-Status jobAbortStatus();
-// First wins; later calls are ignored. Returns true when this call set it.
-bool raiseJobAbort(const Status& status);
-// A watcher of the store record runs in this process (kolorun launched it): on a local failure
-// the coordinator waits briefly for the record rather than report its own partial view.
-void setJobAbortWatched(bool watched);
-bool jobAbortWatched();
 // The store key a rank claims (add 1; the first to get 1 wins) before writing the record, so
 // that kolorun and the ranks never overwrite each other's first verdict.
 std::string jobAbortClaimKey(std::string_view jobId);
-// Where publishJobAbort() sends a failure this rank diagnosed itself (a peer's corrupt control
-// message): set by the watcher of kolorun's store while a session runs; empty otherwise.
-void setJobAbortPublisher(std::function<void(const PeerFailure&)> publisher);
-// False when nobody publishes (not launched by kolorun).
-bool publishJobAbort(const PeerFailure& failure);
-// Tests only.
-void resetJobAbortForTesting();
 
 }  // namespace kolo

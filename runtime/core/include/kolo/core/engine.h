@@ -74,6 +74,9 @@ class Engine {
 
   int rank() const;
   int size() const;
+  // This job's failure verdict (its world communicator's): raised by the launcher's watcher,
+  // it fails every pending and later op of every process set with the same status.
+  AbortToken& abortToken() const { return world_->abortToken(); }
   // Local and cross placement when the engine computed it (an elastic job renumbers ranks per
   // membership generation); empty when the launcher's environment says it.
   const std::optional<HostPosition>& placement() const { return placement_; }
