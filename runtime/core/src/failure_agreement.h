@@ -1,9 +1,9 @@
 // FailureAgreement: one verdict on a failed op, agreed across the ranks of a job. A
 // transport-level failure (timeout, dead peer) is only this rank's partial view; when kolorun's
-// verdict is watched (the job's AbortToken), the set waits briefly for it so that every survivor reports the same
-// failed rank. A control message that fails its checksum is judged the same way on every
-// member, and that verdict is published to kolorun's store so it becomes the job's.
-// Thread: coordinator (also as OpExecutor's failure filter, which runs there).
+// verdict is watched (the job's AbortToken), the set waits briefly for it so that every survivor
+// reports the same failed rank. A control message that fails its checksum is judged the same way on
+// every member, and that verdict is published to kolorun's store so it becomes the job's. Thread:
+// coordinator (also as OpExecutor's failure filter, which runs there).
 #pragma once
 
 #include <cstdint>
@@ -15,7 +15,8 @@ namespace kolo::core {
 
 class FailureAgreement {
  public:
-  FailureAgreement(int32_t globalRank, AbortToken& abort) : globalRank_(globalRank), abort_(abort) {}
+  FailureAgreement(int32_t globalRank, AbortToken& abort)
+      : globalRank_(globalRank), abort_(abort) {}
 
   // The job's verdict when there is one (waited for once per set, at most one second), else
   // `local`.
@@ -26,7 +27,7 @@ class FailureAgreement {
 
  private:
   const int32_t globalRank_;
-  AbortToken& abort_;  // the job's verdict (the set's communicator's token)
+  AbortToken& abort_;    // the job's verdict (the set's communicator's token)
   bool waited_ = false;  // agree() already waited for kolorun's verdict
 };
 

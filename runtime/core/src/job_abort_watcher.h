@@ -25,7 +25,7 @@ struct JobAbortWatcherOptions {
   std::string storeUrl;  // KOLO_STORE
   std::string jobId;     // KOLO_JOB_ID (without the session generation)
   int rank = 0;
-  double heartbeatSeconds = 1.0;  // KOLO_HEARTBEAT_SECONDS
+  double heartbeatSeconds = 1.0;      // KOLO_HEARTBEAT_SECONDS
   std::shared_ptr<AbortToken> abort;  // the job's token (the world communicator's); required
 };
 

@@ -92,7 +92,8 @@ TEST(AbortToken, AbortsOnlyTheJobThatOwnsIt) {
       },
       failed);
   EXPECT_EQ(results[0].code(), Code::kRemoteError) << results[0].toString();
-  EXPECT_NE(results[0].message().find(verdict.message()), std::string::npos) << results[0].message();
+  EXPECT_NE(results[0].message().find(verdict.message()), std::string::npos)
+      << results[0].message();
   EXPECT_TRUE(results[1].isOk()) << results[1].toString();
   ASSERT_TRUE(failed.abort->aborted());
 
@@ -102,8 +103,8 @@ TEST(AbortToken, AbortsOnlyTheJobThatOwnsIt) {
       2,
       [&](Communicator& comm) -> Status {
         std::vector<float> v(1024, static_cast<float>(comm.rank() + 1));
-        KOLO_RETURN_IF_ERROR(coll::allreduce(comm, v.data(), v.data(), v.size(),
-                                             DataType::kFloat32, ReduceOp::kSum));
+        KOLO_RETURN_IF_ERROR(coll::allreduce(comm, v.data(), v.data(), v.size(), DataType::kFloat32,
+                                             ReduceOp::kSum));
         for (float x : v) {
           if (x != 3.0f) return makeStatus(Code::kInternal, "sum {} != 3", x);
         }

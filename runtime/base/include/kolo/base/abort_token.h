@@ -41,7 +41,7 @@ class AbortToken {
   std::atomic<bool> aborted_{false};
   std::atomic<bool> watched_{false};
   mutable std::mutex mutex_;
-  Status status_;                                       // guarded by mutex_
+  Status status_;                                      // guarded by mutex_
   std::function<void(const PeerFailure&)> publisher_;  // guarded by mutex_
 };
 
