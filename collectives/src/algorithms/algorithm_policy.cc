@@ -110,7 +110,8 @@ Expected<std::optional<bool>> parseHierarchicalSwitch(std::string_view setting,
   if (v == "auto" || v.empty()) return std::optional<bool>();
   if (v == "1" || v == "on" || v == "true" || v == "yes") return std::optional<bool>(true);
   if (v == "0" || v == "off" || v == "false" || v == "no") return std::optional<bool>(false);
-  return makeStatus(Code::kInvalidArgument, "{}='{}' is not auto, 1 or 0", setting, text);
+  return makeStatus(Code::kInvalidArgument,
+                    "{}='{}' is not auto, 1 or 0 (or on/off, true/false, yes/no)", setting, text);
 }
 
 Expected<SelectionPolicy> selectionPolicyFromEnv() {

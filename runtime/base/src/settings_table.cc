@@ -188,13 +188,13 @@ constexpr SettingDecl kSettings[] = {
      .type = T::kChoice,
      .defaultValue = "auto",
      .meaning = "node/cross-host allreduce across hosts: 1 forces it, 0 disables it",
-     .choices = "auto|1|0"},
+     .choices = "auto|1|0|on|off|true|false|yes|no"},
     {.name = "KOLO_HIERARCHICAL_ALLGATHER",
      .alias = "HOROVOD_HIERARCHICAL_ALLGATHER",
      .type = T::kChoice,
      .defaultValue = "auto",
      .meaning = "node/cross-host allgather across hosts: 1 forces it, 0 disables it",
-     .choices = "auto|1|0"},
+     .choices = "auto|1|0|on|off|true|false|yes|no"},
 
     // The runtime's coordinator (EngineConfig).
     {.name = "KOLO_FUSION_THRESHOLD",

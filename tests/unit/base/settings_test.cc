@@ -65,7 +65,7 @@ TEST(SettingsTable, DeclaresWhatKolorunExportsAndTheAlgorithmChoices) {
   const SettingDecl* hier = findSetting("KOLO_HIERARCHICAL_ALLREDUCE");
   ASSERT_NE(hier, nullptr);
   EXPECT_EQ(hier->alias, "HOROVOD_HIERARCHICAL_ALLREDUCE");
-  EXPECT_EQ(hier->choices, "auto|1|0");
+  EXPECT_EQ(hier->choices, "auto|1|0|on|off|true|false|yes|no");
   EXPECT_EQ(findSetting("KOLO_HIERARCHICAL_ALLGATHER")->alias, "HOROVOD_HIERARCHICAL_ALLGATHER");
   EXPECT_EQ(findSetting("HOROVOD_FUSION_THRESHOLD"), nullptr) << "aliases are not names";
   EXPECT_EQ(findSetting("KOLO_FUSION_TRESHOLD"), nullptr);

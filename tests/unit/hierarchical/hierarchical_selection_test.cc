@@ -8,6 +8,9 @@
 #include <string>
 
 #include "hierarchical_world.h"
+#include "kolo/base/env.h"
+#include "kolo/base/settings.h"
+#include "kolo/collectives/algorithm_policy.h"
 #include "kolo/collectives/algorithm_registry.h"
 #include "support/algorithm_choice.h"
 #include "support/scoped_env.h"
@@ -125,7 +128,16 @@ TEST(HierarchicalSelection, EnvironmentSpellings) {
     auto policy = selectionPolicyFromEnv();
     ASSERT_FALSE(policy.hasValue());
     EXPECT_EQ(policy.status().message(),
-              "KOLO_HIERARCHICAL_ALLGATHER='sometimes' is not auto, 1 or 0");
+              "KOLO_HIERARCHICAL_ALLGATHER='sometimes' is not auto, 1 or 0 (or on/off, "
+              "true/false, yes/no)");
+  }
+  // The parser takes exactly what the settings table declares (and so what --help-env shows).
+  const SettingDecl* decl = findSetting("KOLO_HIERARCHICAL_ALLREDUCE");
+  ASSERT_NE(decl, nullptr);
+  for (const std::string& choice : splitString(decl->choices, '|')) {
+    auto parsed = parseHierarchicalSwitch("KOLO_HIERARCHICAL_ALLREDUCE", choice);
+    ASSERT_TRUE(parsed.hasValue()) << choice << ": " << parsed.status().toString();
+    EXPECT_EQ(parsed.value().has_value(), choice != "auto") << choice;
   }
 }
 
