@@ -21,8 +21,6 @@ namespace {
 
 using core::Engine;
 using core::Handle;
-using core::OpOptions;
-using core::TensorArg;
 
 // Small integers: exact in every dtype, products stay in range at np=1.
 std::vector<std::byte> values(DataType t, size_t count, int salt) {
@@ -113,8 +111,8 @@ Status runAllCollectives(Engine& e, DataType t, cudaStream_t stream) {
     for (size_t i = 0; i < counts.size(); ++i) {
       const std::string name = fmt::format("ar.{}.{}.{}", dt, o, i);
       const int64_t n = static_cast<int64_t>(counts[i]);
-      TensorArg d{dev[i].data, nullptr, t, {n}, 0, stream};
-      TensorArg h{ref[i].data(), nullptr, t, {n}, core::kCpuDevice};
+      Tensor d{dev[i].data, nullptr, t, {n}, 0, stream};
+      Tensor h{ref[i].data(), nullptr, t, {n}, kCpuDevice};
       KOLO_ASSIGN_OR_RETURN(Handle dh, e.allreduce("gpu." + name, d, optionSets[o]));
       KOLO_ASSIGN_OR_RETURN(Handle hh, e.allreduce("host." + name, h, optionSets[o]));
       devHandles.push_back(dh);
@@ -146,7 +144,7 @@ Status runAllCollectives(Engine& e, DataType t, cudaStream_t stream) {
           cudaMemcpyAsync(in[i].data, in[i].host.data(), bytes, cudaMemcpyHostToDevice, stream),
           "input copy"));
       KOLO_RETURN_IF_ERROR(cudaOk(cudaMemsetAsync(out[i].data, 0x5a, bytes, stream), "memset"));
-      TensorArg d{in[i].data, out[i].data, t, {static_cast<int64_t>(100 * (i + 1))}, 0, stream};
+      Tensor d{in[i].data, out[i].data, t, {static_cast<int64_t>(100 * (i + 1))}, 0, stream};
       OpOptions root;
       KOLO_ASSIGN_OR_RETURN(Handle h, e.broadcast(fmt::format("bc.{}.{}", dt, i), d, root));
       handles.push_back(h);
@@ -168,14 +166,14 @@ Status runAllCollectives(Engine& e, DataType t, cudaStream_t stream) {
   KOLO_RETURN_IF_ERROR(cudaOk(cudaMemcpyAsync(rows.data, rows.host.data(), rows.host.size(),
                                               cudaMemcpyHostToDevice, stream),
                               "input copy"));
-  TensorArg d{rows.data, nullptr, t, shape, 0, stream};
-  TensorArg h{rows.host.data(), nullptr, t, shape, core::kCpuDevice};
+  Tensor d{rows.data, nullptr, t, shape, 0, stream};
+  Tensor h{rows.host.data(), nullptr, t, shape, kCpuDevice};
   OpOptions rs;
   rs.reduceOp = isFloat ? ReduceOp::kAverage : ReduceOp::kSum;
   rs.postscale = isFloat ? 0.25 : 1.0;
   struct RowOp {
     const char* name;
-    Expected<Handle> (Engine::*fn)(const std::string&, const TensorArg&, const OpOptions&);
+    Expected<Handle> (Engine::*fn)(const std::string&, const Tensor&, const OpOptions&);
     OpOptions options;
   };
   const RowOp ops[] = {{"allgather", &Engine::allgather, {}},

@@ -11,7 +11,8 @@ make_tree() {
   local tree
   tree=$(mktemp -d)
   for header in runtime/api/include/kolo/kolo.hpp runtime/base/include/kolo/base/status_types.h \
-                collectives/include/kolo/collectives/dtype.h; do
+                collectives/include/kolo/collectives/dtype.h \
+                runtime/core/include/kolo/core/tensor.h; do
     mkdir -p "$tree/$(dirname "$header")"
     cp "$root/$header" "$tree/$header"
   done
@@ -62,6 +63,9 @@ expect public_api_pulls_in_fmt 1 "runtime/api/include/kolo/kolo.hpp: #include <f
   'sed -i "s|#include <cstddef>|#include <fmt/format.h>|" runtime/api/include/kolo/kolo.hpp'
 expect public_api_pulls_in_an_internal_header 1 "(not a public vocabulary header)" \
   'sed -i "s|kolo/base/status_types.h|kolo/base/status.h|" runtime/api/include/kolo/kolo.hpp'
+expect vocabulary_header_pulls_in_an_internal_header 1 \
+  'runtime/core/include/kolo/core/tensor.h: #include "kolo/core/request.h" (not a public vocabulary header)' \
+  'sed -i "s|#include <vector>|#include \"kolo/core/request.h\"|" runtime/core/include/kolo/core/tensor.h'
 
 [ "$failures" -eq 0 ] && echo "all layering rules caught"
 exit $((failures > 0))

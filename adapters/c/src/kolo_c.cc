@@ -54,9 +54,14 @@ const kolo_session_t* resolve(const kolo_session_t* s) {
   return resolve(const_cast<kolo_session_t*>(s));
 }
 
-kolo_status_t toTensor(const kolo_tensor_t* t, kolo::Tensor& out) {
+// kolo_tensor_t grew by `stream` within ABI 1: a caller's shorter struct (up to `device`) is
+// still accepted, and has no stream.
+bool hasStream(const kolo_tensor_t& t) {
+  return t.struct_size >= offsetof(kolo_tensor_t, stream) + sizeof(void*);
+}
+
+kolo_status_t checkTensor(const kolo_tensor_t* t) {
   if (!t) return fail(KOLO_INVALID_ARGUMENT, "tensor is NULL");
-  // The struct grew by `stream`: the shorter layout (up to `device`) is still accepted.
   if (t->struct_size < offsetof(kolo_tensor_t, stream)) {
     return fail(KOLO_INVALID_ARGUMENT, "kolo_tensor_t.struct_size is " +
                                            std::to_string(t->struct_size) +
@@ -69,14 +74,18 @@ kolo_status_t toTensor(const kolo_tensor_t* t, kolo::Tensor& out) {
   if (static_cast<int>(t->dtype) < 0 || static_cast<int>(t->dtype) > KOLO_INT64) {
     return fail(KOLO_INVALID_ARGUMENT, "unknown dtype " + std::to_string(t->dtype));
   }
-  out.data = t->data;
-  out.output = t->output;
-  out.dtype = static_cast<kolo::DataType>(t->dtype);
-  out.shape.assign(t->shape, t->shape + t->ndim);
-  out.device = t->device;
-  out.stream =
-      t->struct_size >= offsetof(kolo_tensor_t, stream) + sizeof(void*) ? t->stream : nullptr;
   return KOLO_OK;
+}
+
+// kolo_tensor_t as the kolo::Tensor the runtime takes: the same fields (the shape copied out
+// of the caller's array), nothing else. `t` passed checkTensor.
+kolo::Tensor toTensor(const kolo_tensor_t& t) {
+  return kolo::Tensor{t.data,
+                      t.output,
+                      static_cast<kolo::DataType>(t.dtype),
+                      std::vector<int64_t>(t.shape, t.shape + t.ndim),
+                      t.device,
+                      hasStream(t) ? t.stream : nullptr};
 }
 
 kolo_status_t toOptions(const kolo_op_options_t* o, kolo::OpOptions& out) {
@@ -118,11 +127,10 @@ kolo_status_t tensorOp(kolo_session_t* session, const char* name, const kolo_ten
     kolo_session_t* s = resolve(session);
     if (!s) return fail(KOLO_INVALID_USAGE, "no session: call kolo_init first");
     if (!name) return fail(KOLO_INVALID_ARGUMENT, "tensor name is NULL");
-    kolo::Tensor t;
     kolo::OpOptions o;
-    if (kolo_status_t st = toTensor(tensor, t); st != KOLO_OK) return st;
+    if (kolo_status_t st = checkTensor(tensor); st != KOLO_OK) return st;
     if (kolo_status_t st = toOptions(options, o); st != KOLO_OK) return st;
-    return deliver(submit(s->session, std::string(name), t, o), handle);
+    return deliver(submit(s->session, std::string(name), toTensor(*tensor), o), handle);
   });
 }
 
@@ -289,13 +297,13 @@ kolo_status_t kolo_grouped_allreduce_async(kolo_session_t* session, int32_t coun
       return fail(KOLO_INVALID_ARGUMENT, "grouped allreduce needs count > 0, names and tensors");
     }
     std::vector<std::string> ns;
-    std::vector<kolo::Tensor> ts(static_cast<size_t>(count));
+    std::vector<kolo::Tensor> ts;
+    ts.reserve(static_cast<size_t>(count));
     for (int32_t i = 0; i < count; ++i) {
       if (!names[i]) return fail(KOLO_INVALID_ARGUMENT, "name " + std::to_string(i) + " is NULL");
       ns.emplace_back(names[i]);
-      if (kolo_status_t st = toTensor(&tensors[i], ts[static_cast<size_t>(i)]); st != KOLO_OK) {
-        return st;
-      }
+      if (kolo_status_t st = checkTensor(&tensors[i]); st != KOLO_OK) return st;
+      ts.push_back(toTensor(tensors[i]));
     }
     kolo::OpOptions o;
     if (kolo_status_t st = toOptions(options, o); st != KOLO_OK) return st;

@@ -29,6 +29,9 @@ SUM, AVERAGE, MIN, MAX, PRODUCT = range(5)
 
 _c_int64_p = ctypes.POINTER(ctypes.c_int64)
 
+# kolo.h's structs, field for field and in order (tests/python/abi/test_abi_structs.py holds
+# them to the header): TensorDesc is kolo_tensor_t, OpOptions kolo_op_options_t.
+
 
 class Config(ctypes.Structure):
     _fields_ = [

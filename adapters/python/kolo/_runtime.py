@@ -1,8 +1,9 @@
 """Session state, op submission and the handle table shared by the NumPy and torch layers.
 
-Frameworks describe their memory as a `Buffer` (address, Kolo dtype, shape, and the object
-that owns the memory). An op keeps every Buffer it was given referenced until it is
-synchronized, so the memory stays valid while the runtime's threads read and write it.
+Frameworks describe their memory as a `TensorRef`: the fields of the C ABI's kolo_tensor_t
+(data, dtype, shape, device, stream; `_lib.TensorDesc` is its ctypes mirror) and the object that
+owns the memory. An op keeps every TensorRef it was given referenced until it is synchronized,
+so the memory stays valid while the runtime's threads read and write it.
 
 Thread: every function may be called from any Python thread; the handle table is guarded by
 a lock, and waiting happens in the C library with the GIL released.
@@ -23,14 +24,15 @@ _WAIT_SLICE_SECONDS = 0.5
 _MAX_NDIM = 32
 
 
-class Buffer:
-    """Memory an op reads or writes: address, Kolo dtype, shape and the object owning it;
-    for CUDA memory also the device index and the cudaStream_t (an int) that produced it."""
+class TensorRef:
+    """A tensor an op reads or writes, named as kolo_tensor_t names it: data (address), Kolo
+    dtype, shape, device (-1: host memory) and, for CUDA memory, the cudaStream_t (an int)
+    that produced it; plus `owner`, the Python object that keeps the memory alive."""
 
-    __slots__ = ("ptr", "dtype", "shape", "owner", "device", "stream")
+    __slots__ = ("data", "dtype", "shape", "device", "stream", "owner")
 
-    def __init__(self, ptr, dtype, shape, owner, device=-1, stream=None):
-        self.ptr = ptr
+    def __init__(self, data, dtype, shape, owner, device=-1, stream=None):
+        self.data = data
         self.dtype = dtype
         # torch.Size and NumPy shapes are tuples of ints already: no per-dimension conversion
         # on the per-op path.
@@ -103,7 +105,7 @@ def _learn_homogeneity():
         sizes = ctypes.cast(ptr, ctypes.POINTER(ctypes.c_int32))[:nbytes // 4]
         return len(set(sizes)) == 1
     _homogeneous = synchronize(submit("allgather", "kolo.init.local_sizes",
-                                      Buffer(ctypes.addressof(mine), _lib.INT32, (1,), mine),
+                                      TensorRef(ctypes.addressof(mine), _lib.INT32, (1,), mine),
                                       finish=finish))
 
 
@@ -176,15 +178,15 @@ def _shape_array(shape):
 _cached_descs = {}  # (data, output, dtype, shape, device, stream) -> (byref(desc), shape)
 
 
-def _describe_ref(buf, output):
+def _describe_ref(ref, output):
     """byref() of a descriptor for the submitting call, and what keeps it alive. Training
     submits the same gradient buffers every step, so descriptors are cached by their content
     (addresses and shape, not the tensors: the C library copies them during the call)."""
-    key = (buf.ptr, output.ptr if output is not None else None, buf.dtype, buf.shape,
-           buf.device, buf.stream)
+    key = (ref.data, output.data if output is not None else None, ref.dtype, ref.shape,
+           ref.device, ref.stream)
     cached = _cached_descs.get(key)
     if cached is None:
-        desc, shape = describe(buf, output)
+        desc, shape = describe(ref, output)
         cached = (ctypes.byref(desc), shape)
         if len(_cached_descs) >= _MAX_CACHED:
             _cached_descs.clear()
@@ -192,17 +194,19 @@ def _describe_ref(buf, output):
     return cached
 
 
-def describe(buf, output=None):
+def describe(ref, output=None):
+    """The TensorDesc (kolo_tensor_t) of a TensorRef, writing to `output`'s data, and the
+    shape array it points to."""
     desc = _lib.TensorDesc.from_buffer_copy(_TENSOR_DEFAULTS)
-    desc.data = buf.ptr
-    desc.output = output.ptr if output is not None else None
-    desc.dtype = buf.dtype
-    desc.ndim = len(buf.shape)
-    shape = _shape_array(buf.shape)
+    desc.data = ref.data
+    desc.output = output.data if output is not None else None
+    desc.dtype = ref.dtype
+    desc.ndim = len(ref.shape)
+    shape = _shape_array(ref.shape)
     desc.shape = shape
-    if buf.device >= 0:  # the defaults say host memory and no stream
-        desc.device = buf.device
-        desc.stream = buf.stream
+    if ref.device >= 0:  # the defaults say host memory and no stream
+        desc.device = ref.device
+        desc.stream = ref.stream
     return desc, shape
 
 
@@ -250,29 +254,29 @@ _SUBMIT_FNS = {kind: getattr(lib, "kolo_%s_async" % kind) for kind in
                ("allreduce", "allgather", "broadcast", "alltoall", "reducescatter")}
 
 
-def submit(kind, name, buf, output=None, finish=None, op=_lib.SUM, prescale=1.0, postscale=1.0,
+def submit(kind, name, ref, output=None, finish=None, op=_lib.SUM, prescale=1.0, postscale=1.0,
            root_rank=0, process_set=0, splits=None):
     """Starts a single-tensor op (`kind` is allreduce, allgather, broadcast, alltoall or
     reducescatter) and returns an integer handle for poll() and synchronize()."""
     if not _initialized:
         require_init()
-    desc_ref, shape = _describe_ref(buf, output)
+    desc_ref, shape = _describe_ref(ref, output)
     o, splits = options(op, prescale, postscale, root_rank, process_set, splits)
     handle = ctypes.c_void_p()
     fn = _SUBMIT_FNS.get(kind) or getattr(lib, "kolo_%s_async" % kind)
     status = fn(None, name.encode(), desc_ref, ctypes.byref(o), ctypes.byref(handle))
     if status:
         raise_last(status)
-    return _register(handle, (buf, output, shape, splits), finish)
+    return _register(handle, (ref, output, shape, splits), finish)
 
 
-def submit_grouped_allreduce(names, bufs, outputs, finish=None, **opts):
+def submit_grouped_allreduce(names, refs, outputs, finish=None, **opts):
     require_init()
-    count = len(bufs)
+    count = len(refs)
     descs = (_lib.TensorDesc * count)()
     shapes = []
-    for i, (b, out) in enumerate(zip(bufs, outputs)):
-        d, s = describe(b, out)
+    for i, (r, out) in enumerate(zip(refs, outputs)):
+        d, s = describe(r, out)
         descs[i] = d
         shapes.append(s)
     encoded = [n.encode() for n in names]
@@ -281,7 +285,7 @@ def submit_grouped_allreduce(names, bufs, outputs, finish=None, **opts):
     handle = ctypes.c_void_p()
     check(lib.kolo_grouped_allreduce_async(None, count, cnames, descs, ctypes.byref(o),
                                            ctypes.byref(handle)))
-    return _register(handle, (bufs, outputs, shapes, descs, cnames, encoded), finish)
+    return _register(handle, (refs, outputs, shapes, descs, cnames, encoded), finish)
 
 
 def submit_barrier(name, process_set=0):

@@ -64,7 +64,7 @@ class State:
         flag = (ctypes.c_int32 * 1)(1 if latest > joined else 0)
         _runtime.synchronize(_runtime.submit(
             "allreduce", "kolo.elastic.host_updates",
-            _runtime.Buffer(ctypes.addressof(flag), _lib.INT32, (1,), flag), op=_lib.MAX))
+            _runtime.TensorRef(ctypes.addressof(flag), _lib.INT32, (1,), flag), op=_lib.MAX))
         if flag[0]:
             raise HostsUpdatedInterrupt(skip_sync=False)
 

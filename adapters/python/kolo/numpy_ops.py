@@ -30,14 +30,14 @@ _DTYPES = {
 }
 
 
-def _buffer(array):
+def _tensor_ref(array):
     array = np.ascontiguousarray(array)
     kdtype = _DTYPES.get(array.dtype)
     if kdtype is None:
         raise KoloInvalidArgumentError(
             "unsupported dtype %s; Kolo reduces float16, float32, float64, int8, uint8, int32 "
             "and int64" % array.dtype, "KOLO_INVALID_ARGUMENT")
-    return _runtime.Buffer(array.ctypes.data, kdtype, array.shape, array), array
+    return _runtime.TensorRef(array.ctypes.data, kdtype, array.shape, array), array
 
 
 def _copy_output(dtype):
@@ -60,10 +60,10 @@ def _name(kind, name, process_set):
 
 def allreduce_async(array, op=Average, name=None, process_set=global_process_set,
                     prescale_factor=1.0, postscale_factor=1.0):
-    buf, src = _buffer(array)
+    ref, src = _tensor_ref(array)
     out = np.empty_like(src)
-    obuf = _runtime.Buffer(out.ctypes.data, buf.dtype, out.shape, out)
-    return _runtime.submit("allreduce", _name("allreduce", name, process_set), buf, obuf,
+    out_ref = _runtime.TensorRef(out.ctypes.data, ref.dtype, out.shape, out)
+    return _runtime.submit("allreduce", _name("allreduce", name, process_set), ref, out_ref,
                            finish=lambda h: out, op=op, prescale=prescale_factor,
                            postscale=postscale_factor, process_set=set_id(process_set))
 
@@ -76,8 +76,8 @@ def allreduce(array, op=Average, name=None, process_set=global_process_set,
 
 
 def allgather_async(array, name=None, process_set=global_process_set):
-    buf, src = _buffer(array)
-    return _runtime.submit("allgather", _name("allgather", name, process_set), buf,
+    ref, src = _tensor_ref(array)
+    return _runtime.submit("allgather", _name("allgather", name, process_set), ref,
                            finish=_copy_output(src.dtype), process_set=set_id(process_set))
 
 
@@ -88,10 +88,10 @@ def allgather(array, name=None, process_set=global_process_set):
 
 
 def broadcast_async(array, root_rank, name=None, process_set=global_process_set):
-    buf, src = _buffer(array)
+    ref, src = _tensor_ref(array)
     out = np.empty_like(src)
-    obuf = _runtime.Buffer(out.ctypes.data, buf.dtype, out.shape, out)
-    return _runtime.submit("broadcast", _name("broadcast", name, process_set), buf, obuf,
+    out_ref = _runtime.TensorRef(out.ctypes.data, ref.dtype, out.shape, out)
+    return _runtime.submit("broadcast", _name("broadcast", name, process_set), ref, out_ref,
                            finish=lambda h: out, root_rank=root_rank,
                            process_set=set_id(process_set))
 
@@ -102,7 +102,7 @@ def broadcast(array, root_rank, name=None, process_set=global_process_set):
 
 
 def alltoall_async(array, splits=None, name=None, process_set=global_process_set):
-    buf, src = _buffer(array)
+    ref, src = _tensor_ref(array)
     copy = _copy_output(src.dtype)
 
     def finish(handle):
@@ -110,7 +110,7 @@ def alltoall_async(array, splits=None, name=None, process_set=global_process_set
         if splits is None:
             return out
         return out, np.asarray(_runtime.received_splits_of(handle), dtype=np.int32)
-    return _runtime.submit("alltoall", _name("alltoall", name, process_set), buf,
+    return _runtime.submit("alltoall", _name("alltoall", name, process_set), ref,
                            finish=finish, splits=None if splits is None else list(splits),
                            process_set=set_id(process_set))
 
@@ -123,8 +123,8 @@ def alltoall(array, splits=None, name=None, process_set=global_process_set):
 
 def reducescatter_async(array, op=Average, name=None, process_set=global_process_set,
                         prescale_factor=1.0, postscale_factor=1.0):
-    buf, src = _buffer(array)
-    return _runtime.submit("reducescatter", _name("reducescatter", name, process_set), buf,
+    ref, src = _tensor_ref(array)
+    return _runtime.submit("reducescatter", _name("reducescatter", name, process_set), ref,
                            finish=_copy_output(src.dtype), op=op, prescale=prescale_factor,
                            postscale=postscale_factor, process_set=set_id(process_set))
 

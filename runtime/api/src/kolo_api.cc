@@ -1,4 +1,5 @@
-// The public C++ API over core::Engine: the only place public types become internal ones.
+// The public C++ API over core::Engine, which takes the same Tensor and OpOptions
+// (kolo/core/tensor.h): a session forwards them unchanged and wraps the Engine's handles.
 #include <algorithm>
 #include <cstdlib>
 
@@ -13,28 +14,6 @@
 
 namespace kolo {
 namespace {
-
-core::TensorArg toInternal(const Tensor& t) {
-  core::TensorArg a;
-  a.data = t.data;
-  a.output = t.output;
-  a.dtype = t.dtype;
-  a.shape = t.shape;
-  a.device = t.device;
-  a.stream = t.stream;
-  return a;
-}
-
-core::OpOptions toInternal(const OpOptions& o) {
-  core::OpOptions c;
-  c.reduceOp = o.reduceOp;
-  c.prescale = o.prescale;
-  c.postscale = o.postscale;
-  c.rootRank = o.rootRank;
-  c.processSetId = o.processSet;
-  c.splits = o.splits;
-  return c;
-}
 
 int envRankOr(const char* name, int fallback) {
   return static_cast<int>(settingIntIfSet(name).value_or(fallback));
@@ -146,51 +125,48 @@ int Session::crossSize() const {
 Expected<Handle> Session::allreduce(const std::string& name, const Tensor& tensor,
                                     const OpOptions& options) const {
   KOLO_API_ENGINE();
-  return impl_->wrap(engine.allreduce(name, toInternal(tensor), toInternal(options)));
+  return impl_->wrap(engine.allreduce(name, tensor, options));
 }
 
 Expected<Handle> Session::groupedAllreduce(const std::vector<std::string>& names,
                                            const std::vector<Tensor>& tensors,
                                            const OpOptions& options) const {
   KOLO_API_ENGINE();
-  std::vector<core::TensorArg> args;
-  args.reserve(tensors.size());
-  for (const Tensor& t : tensors) args.push_back(toInternal(t));
-  return impl_->wrap(engine.groupedAllreduce(names, args, toInternal(options)));
+  return impl_->wrap(engine.groupedAllreduce(names, tensors, options));
 }
 
 Expected<Handle> Session::allgather(const std::string& name, const Tensor& tensor,
                                     const OpOptions& options) const {
   KOLO_API_ENGINE();
-  return impl_->wrap(engine.allgather(name, toInternal(tensor), toInternal(options)));
+  return impl_->wrap(engine.allgather(name, tensor, options));
 }
 
 Expected<Handle> Session::broadcast(const std::string& name, const Tensor& tensor,
                                     const OpOptions& options) const {
   KOLO_API_ENGINE();
-  return impl_->wrap(engine.broadcast(name, toInternal(tensor), toInternal(options)));
+  return impl_->wrap(engine.broadcast(name, tensor, options));
 }
 
 Expected<Handle> Session::alltoall(const std::string& name, const Tensor& tensor,
                                    const OpOptions& options) const {
   KOLO_API_ENGINE();
-  return impl_->wrap(engine.alltoall(name, toInternal(tensor), toInternal(options)));
+  return impl_->wrap(engine.alltoall(name, tensor, options));
 }
 
 Expected<Handle> Session::reducescatter(const std::string& name, const Tensor& tensor,
                                         const OpOptions& options) const {
   KOLO_API_ENGINE();
-  return impl_->wrap(engine.reducescatter(name, toInternal(tensor), toInternal(options)));
+  return impl_->wrap(engine.reducescatter(name, tensor, options));
 }
 
 Expected<Handle> Session::barrier(const std::string& name, const OpOptions& options) const {
   KOLO_API_ENGINE();
-  return impl_->wrap(engine.barrier(name, toInternal(options)));
+  return impl_->wrap(engine.barrier(name, options));
 }
 
 Expected<Handle> Session::join(const OpOptions& options) const {
   KOLO_API_ENGINE();
-  return impl_->wrap(engine.join(toInternal(options)));
+  return impl_->wrap(engine.join(options));
 }
 
 Expected<int32_t> Session::addProcessSet(const std::vector<int32_t>& ranks) const {

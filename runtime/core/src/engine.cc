@@ -197,7 +197,7 @@ std::shared_ptr<ProcessSetRuntime> Engine::findSet(int32_t id) const {
   return sets_[static_cast<size_t>(id)];
 }
 
-Expected<Handle> Engine::submit(std::vector<Request> requests, std::vector<TensorArg> tensors,
+Expected<Handle> Engine::submit(std::vector<Request> requests, std::vector<Tensor> tensors,
                                 int32_t processSetId) {
   {
     std::lock_guard lock(setsMutex_);
@@ -240,7 +240,7 @@ Expected<Handle> Engine::submit(std::vector<Request> requests, std::vector<Tenso
 
 namespace {
 
-Request requestFor(const std::string& name, OpType op, const TensorArg& t, const OpOptions& o) {
+Request requestFor(const std::string& name, OpType op, const Tensor& t, const OpOptions& o) {
   Request q;
   q.tensorName = name;
   q.op = op;
@@ -259,14 +259,14 @@ Request requestFor(const std::string& name, OpType op, const TensorArg& t, const
 
 }  // namespace
 
-Expected<Handle> Engine::allreduce(const std::string& name, const TensorArg& tensor,
+Expected<Handle> Engine::allreduce(const std::string& name, const Tensor& tensor,
                                    const OpOptions& options) {
   return submit({requestFor(name, OpType::kAllreduce, tensor, options)}, {tensor},
-                options.processSetId);
+                options.processSet);
 }
 
 Expected<Handle> Engine::groupedAllreduce(const std::vector<std::string>& names,
-                                          const std::vector<TensorArg>& tensors,
+                                          const std::vector<Tensor>& tensors,
                                           const OpOptions& options) {
   if (names.empty() || names.size() != tensors.size()) {
     return makeStatus(Code::kInvalidArgument,
@@ -282,44 +282,43 @@ Expected<Handle> Engine::groupedAllreduce(const std::vector<std::string>& names,
     q.groupSize = static_cast<int32_t>(names.size());
     requests.push_back(std::move(q));
   }
-  return submit(std::move(requests), tensors, options.processSetId);
+  return submit(std::move(requests), tensors, options.processSet);
 }
 
-Expected<Handle> Engine::allgather(const std::string& name, const TensorArg& tensor,
+Expected<Handle> Engine::allgather(const std::string& name, const Tensor& tensor,
                                    const OpOptions& options) {
   return submit({requestFor(name, OpType::kAllgather, tensor, options)}, {tensor},
-                options.processSetId);
+                options.processSet);
 }
 
-Expected<Handle> Engine::broadcast(const std::string& name, const TensorArg& tensor,
+Expected<Handle> Engine::broadcast(const std::string& name, const Tensor& tensor,
                                    const OpOptions& options) {
   return submit({requestFor(name, OpType::kBroadcast, tensor, options)}, {tensor},
-                options.processSetId);
+                options.processSet);
 }
 
-Expected<Handle> Engine::alltoall(const std::string& name, const TensorArg& tensor,
+Expected<Handle> Engine::alltoall(const std::string& name, const Tensor& tensor,
                                   const OpOptions& options) {
   return submit({requestFor(name, OpType::kAlltoall, tensor, options)}, {tensor},
-                options.processSetId);
+                options.processSet);
 }
 
-Expected<Handle> Engine::reducescatter(const std::string& name, const TensorArg& tensor,
+Expected<Handle> Engine::reducescatter(const std::string& name, const Tensor& tensor,
                                        const OpOptions& options) {
   return submit({requestFor(name, OpType::kReducescatter, tensor, options)}, {tensor},
-                options.processSetId);
+                options.processSet);
 }
 
 Expected<Handle> Engine::barrier(const std::string& name, const OpOptions& options) {
-  TensorArg none;
+  Tensor none;
   none.dtype = DataType::kUInt8;
-  return submit({requestFor(name, OpType::kBarrier, none, options)}, {none}, options.processSetId);
+  return submit({requestFor(name, OpType::kBarrier, none, options)}, {none}, options.processSet);
 }
 
 Expected<Handle> Engine::join(const OpOptions& options) {
-  TensorArg none;
+  Tensor none;
   none.dtype = DataType::kUInt8;
-  return submit({requestFor(kJoinName, OpType::kJoin, none, options)}, {none},
-                options.processSetId);
+  return submit({requestFor(kJoinName, OpType::kJoin, none, options)}, {none}, options.processSet);
 }
 
 Expected<int32_t> Engine::addProcessSet(std::vector<int32_t> members) {
@@ -345,7 +344,7 @@ Expected<int32_t> Engine::addProcessSet(std::vector<int32_t> members) {
   // coordinator (a different length already fails negotiation) and compared here.
   std::vector<int64_t> agreed(members.begin(), members.end());
   const std::vector<int64_t> mine = agreed;
-  TensorArg list;
+  Tensor list;
   list.data = agreed.data();
   list.output = agreed.data();
   list.dtype = DataType::kInt64;
@@ -357,7 +356,7 @@ Expected<int32_t> Engine::addProcessSet(std::vector<int32_t> members) {
   KOLO_RETURN_IF_ERROR(h.wait(world_->opDeadline()));
   // Then every rank learns whether any rank disagreed, so all fail together or none does.
   int32_t disagree = agreed != mine ? 1 : 0;
-  TensorArg flag;
+  Tensor flag;
   flag.data = &disagree;
   flag.output = &disagree;
   flag.dtype = DataType::kInt32;

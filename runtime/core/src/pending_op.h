@@ -6,15 +6,15 @@
 #include <memory>
 
 #include "kolo/base/deadline.h"
-#include "kolo/core/engine.h"
 #include "kolo/core/handle.h"
 #include "kolo/core/request.h"
+#include "kolo/core/tensor.h"
 
 namespace kolo::core {
 
 struct PendingOp {
   Request request;
-  TensorArg tensor;
+  Tensor tensor;
   std::shared_ptr<OpState> state;
   Clock::time_point submittedAt = Clock::now();
   // Coordinator only: the request went to negotiation (it is no longer a cache candidate).

@@ -8,8 +8,7 @@
 
 namespace kolo::core {
 
-Status validateSubmission(const Request& q, const TensorArg& t,
-                          const std::vector<int32_t>& members) {
+Status validateSubmission(const Request& q, const Tensor& t, const std::vector<int32_t>& members) {
   const std::string& name = q.tensorName;
   const auto op = opTypeName(q.op);
   if (name.empty()) {

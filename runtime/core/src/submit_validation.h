@@ -7,13 +7,13 @@
 #include <vector>
 
 #include "kolo/base/status.h"
-#include "kolo/core/engine.h"
 #include "kolo/core/request.h"
+#include "kolo/core/tensor.h"
 
 namespace kolo::core {
 
 // `members`: global ranks of the target process set.
-Status validateSubmission(const Request& request, const TensorArg& tensor,
+Status validateSubmission(const Request& request, const Tensor& tensor,
                           const std::vector<int32_t>& members);
 
 }  // namespace kolo::core

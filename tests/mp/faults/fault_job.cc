@@ -15,12 +15,12 @@ namespace {
 
 using kolo::Deadline;
 using kolo::Status;
+using kolo::Tensor;
 using kolo::core::Engine;
 using kolo::core::Handle;
-using kolo::core::TensorArg;
 
-TensorArg floats(std::vector<float>& v) {
-  TensorArg t;
+Tensor floats(std::vector<float>& v) {
+  Tensor t;
   t.data = v.data();
   t.output = v.data();
   t.dtype = kolo::DataType::kFloat32;

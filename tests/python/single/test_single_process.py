@@ -76,11 +76,11 @@ def test_device_index_and_stream_reach_the_runtime():
     # and the session must go on.
     from kolo import _lib, _runtime
     a = np.ones(4, np.float32)
-    buf = _runtime.Buffer(a.ctypes.data, _lib.FLOAT32, a.shape, a, device=0, stream=1234)
-    desc, _ = _runtime.describe(buf, buf)
-    assert (desc.device, desc.stream) == (0, 1234)
+    ref = _runtime.TensorRef(a.ctypes.data, _lib.FLOAT32, a.shape, a, device=0, stream=1234)
+    desc, _ = _runtime.describe(ref, ref)
+    assert (desc.data, desc.device, desc.stream) == (a.ctypes.data, 0, 1234)
     with pytest.raises(kolo.KoloError) as info:
-        _runtime.synchronize(_runtime.submit("allreduce", "device.probe", buf, buf))
+        _runtime.synchronize(_runtime.submit("allreduce", "device.probe", ref, ref))
     assert "device.probe" in str(info.value) and "gpu:0" in str(info.value)
     np.testing.assert_array_equal(kolo.allreduce(np.ones(2), name="after.device.probe"),
                                   np.ones(2))

@@ -68,9 +68,9 @@ TEST(EngineAllreduceOps, AverageMinMaxProductAndScaling) {
     std::vector<int32_t> sum(5, r + 1), avg(5, 3 * (r + 1)), mn(5, 10 - r), mx(5, r * 4),
         prod(5, r + 2), scaled(5, r + 1);
     std::vector<float> fav(4, static_cast<float>(r)), out(4, -1.0f);
-    core::OpOptions o;
+    OpOptions o;
     std::vector<core::Handle> hs;
-    auto add = [&](const std::string& name, core::TensorArg t, core::OpOptions opt) -> Status {
+    auto add = [&](const std::string& name, Tensor t, OpOptions opt) -> Status {
       auto h = e.allreduce(name, t, opt);
       if (!h.hasValue()) return h.status();
       hs.push_back(h.value());
@@ -84,12 +84,12 @@ TEST(EngineAllreduceOps, AverageMinMaxProductAndScaling) {
     KOLO_RETURN_IF_ERROR(add("max", tensorOf(mx), o));
     o.reduceOp = ReduceOp::kProduct;
     KOLO_RETURN_IF_ERROR(add("prod", tensorOf(prod), o));
-    core::OpOptions s;
+    OpOptions s;
     s.prescale = 2.0;
     s.postscale = 0.5;
     KOLO_RETURN_IF_ERROR(add("scaled", tensorOf(scaled), s));
     KOLO_RETURN_IF_ERROR(add("sum", tensorOf(sum), {}));
-    core::TensorArg outOfPlace = tensorOf(fav);
+    Tensor outOfPlace = tensorOf(fav);
     outOfPlace.output = out.data();
     o.reduceOp = ReduceOp::kAverage;
     KOLO_RETURN_IF_ERROR(add("float.avg", outOfPlace, o));

@@ -10,22 +10,21 @@ namespace {
 struct MismatchCase {
   const char* label;
   // Adjusts rank 1's submission.
-  std::function<void(core::TensorArg&, core::OpOptions&)> skew;
+  std::function<void(Tensor&, OpOptions&)> skew;
   const char* field;  // must appear in the message
 };
 
 TEST(EngineErrors, EveryMismatchKindReachesEveryRankAndSessionGoesOn) {
   const std::vector<MismatchCase> cases = {
       {"shape",
-       [](core::TensorArg& t, core::OpOptions&) {
+       [](Tensor& t, OpOptions&) {
          t.shape = {2, 3};
        },
        "shape"},
-      {"dtype", [](core::TensorArg& t, core::OpOptions&) { t.dtype = DataType::kInt32; }, "dtype"},
-      {"reduce op", [](core::TensorArg&, core::OpOptions& o) { o.reduceOp = ReduceOp::kMax; },
-       "reduce op"},
-      {"prescale", [](core::TensorArg&, core::OpOptions& o) { o.prescale = 2.0; }, "prescale"},
-      {"postscale", [](core::TensorArg&, core::OpOptions& o) { o.postscale = 3.0; }, "postscale"},
+      {"dtype", [](Tensor& t, OpOptions&) { t.dtype = DataType::kInt32; }, "dtype"},
+      {"reduce op", [](Tensor&, OpOptions& o) { o.reduceOp = ReduceOp::kMax; }, "reduce op"},
+      {"prescale", [](Tensor&, OpOptions& o) { o.prescale = 2.0; }, "prescale"},
+      {"postscale", [](Tensor&, OpOptions& o) { o.postscale = 3.0; }, "postscale"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.label);
@@ -33,8 +32,8 @@ TEST(EngineErrors, EveryMismatchKindReachesEveryRankAndSessionGoesOn) {
       // First a good round, so the name is in the response cache.
       for (int round = 0; round < 2; ++round) {
         std::vector<float> v(6, 1.0f);
-        core::TensorArg t = tensorOf(v);
-        core::OpOptions o;
+        Tensor t = tensorOf(v);
+        OpOptions o;
         if (round == 1 && e.rank() == 1) c.skew(t, o);
         auto start = Clock::now();
         auto h = e.allreduce("w", t, o);
@@ -65,7 +64,7 @@ TEST(EngineErrors, EveryMismatchKindReachesEveryRankAndSessionGoesOn) {
 TEST(EngineErrors, BroadcastRootMismatchNamesBothRoots) {
   expectAllOk(runEngines(2, [](core::Engine& e) {
     std::vector<float> v(3, 1.0f);
-    core::OpOptions o;
+    OpOptions o;
     o.rootRank = e.rank();
     auto h = e.broadcast("b", tensorOf(v), o);
     if (!h.hasValue()) return h.status();
@@ -111,19 +110,19 @@ TEST(EngineErrors, BadArgumentsFailAtSubmit) {
                  h.hasValue() ? "a handle" : h.status().toString());
       return Status::ok();
     };
-    core::TensorArg negative = tensorOf(v, {-1});
+    Tensor negative = tensorOf(v, {-1});
     KOLO_RETURN_IF_ERROR(expectInvalid(e.allreduce("neg", negative), "negative dim"));
     KOLO_RETURN_IF_ERROR(expectInvalid(e.allreduce("", tensorOf(v)), "empty name"));
-    core::TensorArg null = tensorOf(v);
+    Tensor null = tensorOf(v);
     null.data = nullptr;
     KOLO_RETURN_IF_ERROR(expectInvalid(e.allreduce("null", null), "null data"));
-    core::OpOptions root;
+    OpOptions root;
     root.rootRank = 5;
     KOLO_RETURN_IF_ERROR(expectInvalid(e.broadcast("root", tensorOf(v), root), "bad root"));
-    core::OpOptions splits;
+    OpOptions splits;
     splits.splits = {3};
     KOLO_RETURN_IF_ERROR(expectInvalid(e.alltoall("split", tensorOf(v), splits), "bad splits"));
-    core::TensorArg scalar = tensorOf(v);
+    Tensor scalar = tensorOf(v);
     scalar.shape.clear();
     KOLO_RETURN_IF_ERROR(expectInvalid(e.allgather("scalar", scalar), "scalar allgather"));
     return Status::ok();

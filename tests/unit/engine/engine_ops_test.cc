@@ -48,7 +48,7 @@ TEST(EngineOps, BroadcastFromEachRootFusedAndAlone) {
     size_t i = 0;
     for (int root = 0; root < 4; ++root) {
       for (int k = 0; k < 2; ++k, ++i) {
-        core::OpOptions o;
+        OpOptions o;
         o.rootRank = root;
         auto h = e.broadcast(fmt::format("bcast.{}.{}", root, k), tensorOf(bufs[i]), o);
         if (!h.hasValue()) return h.status();
@@ -72,7 +72,7 @@ TEST(EngineOps, AlltoallWithSplits) {
     const int r = e.rank();
     // Rank r sends q+1 rows to rank q; every row holds 100*r + q.
     std::vector<float> send;
-    core::OpOptions o;
+    OpOptions o;
     for (int q = 0; q < 3; ++q) {
       o.splits.push_back(q + 1);
       send.insert(send.end(), static_cast<size_t>(q + 1), static_cast<float>(100 * r + q));
@@ -116,7 +116,7 @@ TEST(EngineOps, GroupedAllreduceCompletesTogether) {
     std::vector<float> a(5, 1.0f), b(300000, 2.0f), c(1, 3.0f);
     std::vector<std::string> names = {"g.a", "g.b", "g.c"};
     if (e.rank() == 1) std::swap(names[0], names[2]);  // order within the group is free
-    std::vector<core::TensorArg> ts = {tensorOf(a), tensorOf(b), tensorOf(c)};
+    std::vector<Tensor> ts = {tensorOf(a), tensorOf(b), tensorOf(c)};
     if (e.rank() == 1) std::swap(ts[0], ts[2]);
     auto h = e.groupedAllreduce(names, ts);
     if (!h.hasValue()) return h.status();
@@ -132,7 +132,7 @@ TEST(EngineOps, JoinWithUnevenBatchesContributesZeros) {
     // Rank r runs r+1 steps of an averaged allreduce, then joins.
     for (int step = 0; step <= e.rank(); ++step) {
       std::vector<float> g(4, 6.0f);
-      core::OpOptions o;
+      OpOptions o;
       o.reduceOp = ReduceOp::kAverage;
       auto h = e.allreduce(fmt::format("step.{}", step), tensorOf(g), o);
       if (!h.hasValue()) return h.status();
@@ -167,8 +167,8 @@ TEST(EngineOps, DisjointProcessSetsRunConcurrently) {
     KOLO_CHECK(even.value() == 1 && odd.value() == 2, "ids {} {}", even.value(), odd.value());
     for (int round = 0; round < 3; ++round) {
       std::vector<int32_t> v(100, e.rank());
-      core::OpOptions o;
-      o.processSetId = mine;
+      OpOptions o;
+      o.processSet = mine;
       auto h = e.allreduce("set.grad", tensorOf(v), o);
       if (!h.hasValue()) return h.status();
       std::vector<int32_t> w(3, 1);
@@ -182,8 +182,8 @@ TEST(EngineOps, DisjointProcessSetsRunConcurrently) {
     }
     // An op on a set this rank is not in fails at once.
     std::vector<int32_t> x(1, 0);
-    core::OpOptions other;
-    other.processSetId = e.rank() % 2 == 0 ? odd.value() : even.value();
+    OpOptions other;
+    other.processSet = e.rank() % 2 == 0 ? odd.value() : even.value();
     auto bad = e.allreduce("not.mine", tensorOf(x), other);
     KOLO_CHECK(!bad.hasValue() && bad.status().code() == Code::kInvalidUsage,
                "op on a foreign set: {}", bad.status().toString());

@@ -56,8 +56,8 @@ inline void expectAllOk(const std::vector<Status>& results) {
     if (!(cond)) return ::kolo::makeStatus(::kolo::Code::kInternal, __VA_ARGS__); \
   } while (0)
 
-inline core::TensorArg tensorOf(std::vector<float>& v, std::vector<int64_t> shape = {}) {
-  core::TensorArg t;
+inline Tensor tensorOf(std::vector<float>& v, std::vector<int64_t> shape = {}) {
+  Tensor t;
   t.data = v.data();
   t.output = v.data();
   t.dtype = DataType::kFloat32;
@@ -65,8 +65,8 @@ inline core::TensorArg tensorOf(std::vector<float>& v, std::vector<int64_t> shap
   return t;
 }
 
-inline core::TensorArg tensorOf(std::vector<int32_t>& v, std::vector<int64_t> shape = {}) {
-  core::TensorArg t;
+inline Tensor tensorOf(std::vector<int32_t>& v, std::vector<int64_t> shape = {}) {
+  Tensor t;
   t.data = v.data();
   t.output = v.data();
   t.dtype = DataType::kInt32;

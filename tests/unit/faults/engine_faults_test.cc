@@ -20,8 +20,8 @@
 namespace kolo::test {
 namespace {
 
-core::TensorArg floats(std::vector<float>& v) {
-  core::TensorArg t;
+Tensor floats(std::vector<float>& v) {
+  Tensor t;
   t.data = v.data();
   t.output = v.data();
   t.dtype = DataType::kFloat32;

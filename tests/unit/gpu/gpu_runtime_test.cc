@@ -17,8 +17,6 @@ namespace {
 
 using core::Engine;
 using core::Handle;
-using core::OpOptions;
-using core::TensorArg;
 
 bool hasDevice() {
   return gpu::deviceCount().hasValue();
@@ -48,7 +46,7 @@ TEST_P(GpuWithoutDevice, EveryCollectiveOnACudaTensorFailsNamingTheDeviceThenHos
   const int n = GetParam();
   auto results = test::runEngines(n, [n](Engine& e) -> Status {
     std::vector<float> data(16, 1.0f);
-    TensorArg gpuTensor{data.data(), nullptr, DataType::kFloat32, {16}, 0};
+    Tensor gpuTensor{data.data(), nullptr, DataType::kFloat32, {16}, 0};
     OpOptions opts;
     KOLO_RETURN_IF_ERROR(expectNamedFailure(e.allreduce("grad.w", gpuTensor), "grad.w", e.rank()));
     KOLO_RETURN_IF_ERROR(expectNamedFailure(
@@ -60,7 +58,7 @@ TEST_P(GpuWithoutDevice, EveryCollectiveOnACudaTensorFailsNamingTheDeviceThenHos
     KOLO_RETURN_IF_ERROR(expectNamedFailure(e.reducescatter("rs.w", gpuTensor), "rs.w", e.rank()));
     // The set is still in step: a host allreduce gives the exact sum.
     std::vector<float> host(5, static_cast<float>(e.rank() + 1));
-    TensorArg hostTensor{host.data(), nullptr, DataType::kFloat32, {5}, core::kCpuDevice};
+    Tensor hostTensor{host.data(), nullptr, DataType::kFloat32, {5}, kCpuDevice};
     auto h = e.allreduce("host.after", hostTensor);
     if (!h.hasValue()) return h.status();
     KOLO_RETURN_IF_ERROR(h.value().wait(Deadline::afterSeconds(20)));

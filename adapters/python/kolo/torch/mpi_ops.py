@@ -78,12 +78,12 @@ def _staged(tensor, keep_device=False):
     return t.contiguous()
 
 
-def _buffer(t):
+def _tensor_ref(t):
     if t.is_cpu:
-        return _runtime.Buffer(t.data_ptr(), _DTYPES[t.dtype], t.shape, t)
+        return _runtime.TensorRef(t.data_ptr(), _DTYPES[t.dtype], t.shape, t)
     # The runtime orders its work after the current stream and the stream after the result.
-    return _runtime.Buffer(t.data_ptr(), _DTYPES[t.dtype], t.shape, t, t.device.index,
-                           torch.cuda.current_stream(t.device).cuda_stream)
+    return _runtime.TensorRef(t.data_ptr(), _DTYPES[t.dtype], t.shape, t, t.device.index,
+                              torch.cuda.current_stream(t.device).cuda_stream)
 
 
 def _same_memory(a, b):
@@ -112,8 +112,8 @@ def _allreduce_submit(tensor, output, name, op, prescale_factor, postscale_facto
     """Reduces `tensor` into `output` (which may be the same tensor)."""
     src = _staged(tensor, keep_device=True)
     if output is tensor and (src is tensor or _same_memory(src, tensor)):
-        buf = _buffer(src)
-        return _runtime.submit("allreduce", _name("allreduce", name, process_set), buf, buf,
+        ref = _tensor_ref(src)
+        return _runtime.submit("allreduce", _name("allreduce", name, process_set), ref, ref,
                                finish=lambda handle: output, op=op, prescale=prescale_factor,
                                postscale=postscale_factor, process_set=set_id(process_set))
     # Kolo writes `output` directly when it can (a contiguous CPU tensor like the input, as
@@ -126,8 +126,8 @@ def _allreduce_submit(tensor, output, name, op, prescale_factor, postscale_facto
         if dst is not output:
             output.copy_(dst.view(output.shape))
         return output
-    return _runtime.submit("allreduce", _name("allreduce", name, process_set), _buffer(src),
-                           _buffer(dst),
+    return _runtime.submit("allreduce", _name("allreduce", name, process_set),
+                           _tensor_ref(src), _tensor_ref(dst),
                            finish=finish, op=op, prescale=prescale_factor,
                            postscale=postscale_factor, process_set=set_id(process_set))
 
@@ -210,7 +210,7 @@ def _grouped_submit(tensors, outputs, name, op, prescale_factor, postscale_facto
                 out.copy_(dst.view(out.shape))
         return list(outputs)
     return _runtime.submit_grouped_allreduce(
-        names, [_buffer(s) for s in srcs], [_buffer(d) for d in dsts], finish=finish, op=op,
+        names, list(map(_tensor_ref, srcs)), list(map(_tensor_ref, dsts)), finish=finish, op=op,
         prescale=prescale_factor, postscale=postscale_factor, process_set=set_id(process_set))
 
 
@@ -268,8 +268,8 @@ def grouped_allreduce_(tensors, average=None, name=None, op=None, prescale_facto
 
 def allgather_async(tensor, name=None, process_set=global_process_set):
     src = _staged(tensor)
-    return _runtime.submit("allgather", _name("allgather", name, process_set), _buffer(src),
-                           finish=_kolo_output(src.dtype, tensor.device),
+    return _runtime.submit("allgather", _name("allgather", name, process_set),
+                           _tensor_ref(src), finish=_kolo_output(src.dtype, tensor.device),
                            process_set=set_id(process_set))
 
 
@@ -316,8 +316,8 @@ def _broadcast_submit(tensor, output, root_rank, name, process_set):
         if not _same_memory(dst, output):
             output.copy_(dst.view(output.shape))
         return output
-    return _runtime.submit("broadcast", _name("broadcast", name, process_set), _buffer(src),
-                           _buffer(dst),
+    return _runtime.submit("broadcast", _name("broadcast", name, process_set),
+                           _tensor_ref(src), _tensor_ref(dst),
                            finish=finish, root_rank=root_rank,
                            process_set=set_id(process_set))
 
@@ -359,8 +359,8 @@ def alltoall_async(tensor, splits=None, name=None, process_set=global_process_se
 
     def finish(handle):
         return copy(handle), torch.tensor(_runtime.received_splits_of(handle), dtype=torch.int32)
-    return _runtime.submit("alltoall", _name("alltoall", name, process_set), _buffer(src),
-                           finish=finish,
+    return _runtime.submit("alltoall", _name("alltoall", name, process_set),
+                           _tensor_ref(src), finish=finish,
                            splits=splits, process_set=set_id(process_set))
 
 
@@ -396,8 +396,8 @@ def reducescatter_async(tensor, name=None, op=Average, process_set=global_proces
                         prescale_factor=1.0, postscale_factor=1.0):
     op = _resolve_op(None, op)
     src = _staged(tensor)
-    return _runtime.submit("reducescatter", _name("reducescatter", name, process_set), _buffer(src),
-                           finish=_kolo_output(src.dtype, tensor.device), op=op,
+    return _runtime.submit("reducescatter", _name("reducescatter", name, process_set),
+                           _tensor_ref(src), finish=_kolo_output(src.dtype, tensor.device), op=op,
                            prescale=prescale_factor, postscale=postscale_factor,
                            process_set=set_id(process_set))
 

@@ -23,28 +23,9 @@
 // program that includes kolo.hpp needs neither fmt nor any of Kolo's internal headers.
 #include "kolo/base/status_types.h"
 #include "kolo/collectives/dtype.h"
+#include "kolo/core/tensor.h"  // Tensor, OpOptions: the types the Engine itself takes
 
 namespace kolo {
-
-// A caller-owned tensor. `data` is the input; allreduce and broadcast write to `output`
-// (null: in place). Both must stay valid until the handle completes.
-struct Tensor {
-  const void* data = nullptr;
-  void* output = nullptr;
-  DataType dtype = DataType::kFloat32;
-  std::vector<int64_t> shape;
-  int32_t device = -1;     // -1: host memory
-  void* stream = nullptr;  // CUDA tensors: the cudaStream_t that produced data (null: default)
-};
-
-struct OpOptions {
-  ReduceOp reduceOp = ReduceOp::kSum;
-  double prescale = 1.0;
-  double postscale = 1.0;
-  int32_t rootRank = 0;         // broadcast
-  int32_t processSet = 0;       // 0: every rank
-  std::vector<int64_t> splits;  // alltoall: rows to each member; empty: even split
-};
 
 // Unset fields keep what the KOLO_* environment (or the built-in default) says.
 struct SessionConfig {

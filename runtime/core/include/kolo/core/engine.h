@@ -21,6 +21,7 @@
 #include "kolo/core/engine_config.h"
 #include "kolo/core/handle.h"
 #include "kolo/core/request.h"
+#include "kolo/core/tensor.h"
 
 namespace kolo::core {
 
@@ -37,29 +38,6 @@ struct HostPosition {
 class ProcessSetRuntime;
 class JobAbortWatcher;
 struct EngineShared;
-
-// A tensor the caller owns. `data` is the input; allreduce and broadcast write the result to
-// `output` (which may equal `data`; null means in place). Both must stay valid until the
-// handle completes.
-struct TensorArg {
-  const void* data = nullptr;
-  void* output = nullptr;
-  DataType dtype = DataType::kFloat32;
-  std::vector<int64_t> shape;
-  int32_t device = kCpuDevice;
-  // CUDA tensors: the cudaStream_t the caller produced `data` on (null: the legacy default
-  // stream). Kolo's work waits for it, and it waits for Kolo's result.
-  void* stream = nullptr;
-};
-
-struct OpOptions {
-  ReduceOp reduceOp = ReduceOp::kSum;
-  double prescale = 1.0;
-  double postscale = 1.0;
-  int32_t rootRank = 0;  // broadcast: global rank of the source
-  int32_t processSetId = kWorldProcessSet;
-  std::vector<int64_t> splits;  // alltoall: rows to each member of the set; empty = even
-};
 
 class Engine {
  public:
@@ -86,22 +64,22 @@ class Engine {
   Expected<int64_t> latestGeneration() const;
   const EngineConfig& config() const { return config_; }
 
-  Expected<Handle> allreduce(const std::string& name, const TensorArg& tensor,
+  Expected<Handle> allreduce(const std::string& name, const Tensor& tensor,
                              const OpOptions& options = {});
   // The tensors are negotiated as one unit and complete together; names must be distinct.
   Expected<Handle> groupedAllreduce(const std::vector<std::string>& names,
-                                    const std::vector<TensorArg>& tensors,
+                                    const std::vector<Tensor>& tensors,
                                     const OpOptions& options = {});
   // shape[0] may differ per rank; the result (rows of every member, in set order) is in
   // Handle::result().
-  Expected<Handle> allgather(const std::string& name, const TensorArg& tensor,
+  Expected<Handle> allgather(const std::string& name, const Tensor& tensor,
                              const OpOptions& options = {});
-  Expected<Handle> broadcast(const std::string& name, const TensorArg& tensor,
+  Expected<Handle> broadcast(const std::string& name, const Tensor& tensor,
                              const OpOptions& options);
-  Expected<Handle> alltoall(const std::string& name, const TensorArg& tensor,
+  Expected<Handle> alltoall(const std::string& name, const Tensor& tensor,
                             const OpOptions& options = {});
   // Reduces and splits shape[0] across the members (the first shape[0] % n get one row more).
-  Expected<Handle> reducescatter(const std::string& name, const TensorArg& tensor,
+  Expected<Handle> reducescatter(const std::string& name, const Tensor& tensor,
                                  const OpOptions& options = {});
   Expected<Handle> barrier(const std::string& name, const OpOptions& options = {});
   // Until every member has joined, this rank contributes zeros to the others' allreduces.
@@ -126,7 +104,7 @@ class Engine {
 
  private:
   Engine(std::shared_ptr<Communicator> world, EngineConfig config);
-  Expected<Handle> submit(std::vector<Request> requests, std::vector<TensorArg> tensors,
+  Expected<Handle> submit(std::vector<Request> requests, std::vector<Tensor> tensors,
                           int32_t processSetId);
   std::shared_ptr<ProcessSetRuntime> findSet(int32_t id) const;
   std::shared_ptr<ProcessSetRuntime> makeSet(int32_t id, std::vector<int32_t> members);

@@ -13,6 +13,7 @@
 
 #include "kolo/base/status.h"
 #include "kolo/collectives/dtype.h"
+#include "kolo/core/tensor.h"  // kCpuDevice, kWorldProcessSet
 
 // kolo::core rather than kolo: kolo::Request already names a transport request.
 namespace kolo::core {
@@ -29,9 +30,7 @@ enum class OpType : uint8_t {
 inline constexpr int kOpTypeCount = 7;
 std::string_view opTypeName(OpType op);  // "allreduce", "allgather", ...
 
-inline constexpr int32_t kCpuDevice = -1;
 inline constexpr int32_t kNoGroup = -1;
-inline constexpr int32_t kWorldProcessSet = 0;
 
 // "cpu" or "gpu:N".
 std::string deviceName(int32_t device);
