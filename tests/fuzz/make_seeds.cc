@@ -13,6 +13,7 @@
 #include "kolo/core/request.h"
 #include "kolo/core/response.h"
 #include "kolo/protocol/store_wire.h"
+#include "transport/tcp/crc32c.h"
 #include "transport/tcp/frame_codec.h"
 
 namespace {
@@ -44,7 +45,8 @@ std::string asString(const Bytes& bytes) {
 // ---- tcp_frame ----------------------------------------------------------------------------
 
 std::string frame(uint64_t tag, const std::string& payload) {
-  return asString(tcp::FrameEncoder::encodeHeader(tag, payload.size())) + payload;
+  return asString(tcp::FrameEncoder::encodeHeader(tag, payload.size())) + payload +
+         asString(tcp::FrameEncoder::encodeTrailer(tcp::crc32c(std::as_bytes(std::span(payload)))));
 }
 
 void tcpFrameSeeds() {

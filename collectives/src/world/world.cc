@@ -12,6 +12,7 @@
 #include "kolo/base/settings.h"
 #include "kolo/collectives/algorithm_policy.h"
 #include "kolo/protocol/env_contract.h"
+#include "kolo/protocol/store_wire.h"
 #include "topology/host_topology.h"
 #include "transport/loopback/loopback_transport.h"
 #include "transport/shm/shm_bootstrap.h"
@@ -116,6 +117,9 @@ Expected<WorldSpec> worldSpecFromEnv() {
                       spec.rank, spec.size);
   }
   spec.jobId = settingTextOrDefault(protocol::kEnvJobId);
+  if (auto secret = settingText(protocol::kEnvSecret)) {
+    KOLO_ASSIGN_OR_RETURN(spec.secret, protocol::decodeSecret(*secret));
+  }
   spec.hostKey = settingText(protocol::kEnvHostname).value_or(hostName());
   spec.bindAddress = settingText(protocol::kEnvBindAddress).value_or("");
   KOLO_ASSIGN_OR_RETURN(spec.transport, settingChoiceChecked("KOLO_TRANSPORT"));

@@ -12,6 +12,7 @@ import os
 import re
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -263,19 +264,28 @@ def case_listeners_loopback_hosts():
 
 
 def case_garbage_on_transport_port():
-    # Strangers on a rank's TCP transport port during the bootstrap: HTTP text, a fake hello with
-    # a wrong job id, a silent connection. Each is dropped with a warning that names it, and the
-    # job still completes well within its deadline.
+    # Strangers on rank 0's TCP transport port during the bootstrap: HTTP text, a fake hello with
+    # a wrong job id, a hello with the right job id (read from a rank's environment: it is not a
+    # secret) followed by a proof made without the job secret, a silent connection. Each is
+    # dropped with a warning that names it, and the job still completes well within its
+    # deadline.
     proc = start(["-np", "2", "-x", "KOLO_TCP_HANDSHAKE_TIMEOUT=1", *late_last_rank(6)])
     socks = []
     try:
         found = wait_for_listeners(proc, 2)
-        rank_ports = [(a, port) for a, port, pid in found if pid != proc.pid]
-        check(rank_ports, f"no rank listener in {found}")
-        address, port = rank_ports[0]
+        rank0 = [(a, port, pid) for a, port, pid in found
+                 if pid != proc.pid and environ_of(pid).get("KOLO_RANK") == "0"]
+        check(rank0, f"no listener of rank 0 in {found}")
+        address, port, pid = rank0[0]
+        job = environ_of(pid)["KOLO_JOB_ID"]
+
+        def hello(job_id):
+            # magic "KOLH", version 2, rank 1, size 2, job id length, a 32-byte nonce, the job id
+            return (b"KOLH" + struct.pack("<HHIII", 2, 0, 1, 2, len(job_id)) + os.urandom(32) +
+                    job_id.encode())
         junk = [b"GET / HTTP/1.1\r\nHost: kolo\r\n\r\n",
-                # magic "KOLH", version 1, rank 1, size 2, a job id that is not this job's
-                b"KOLH\x01\x00\x00\x00\x01\x00\x00\x00\x02\x00\x00\x00\x05\x00\x00\x00other",
+                hello("other"),
+                hello(job) + os.urandom(32),
                 b""]
         for payload in junk:
             s = socket.create_connection((address, port), timeout=5)
@@ -291,9 +301,11 @@ def case_garbage_on_transport_port():
     check(time.monotonic() - started < 20, "the job took too long after the strangers came")
     text = (out + err).decode(errors="replace")
     dropped = re.findall(r"dropped tcp connection from 127\.0\.0\.1:\d+: (.*)", text)
-    check(len(dropped) >= 2, f"{len(dropped)} dropped-connection warnings:\n{text[-3000:]}")
+    check(len(dropped) >= 3, f"{len(dropped)} dropped-connection warnings:\n{text[-3000:]}")
     check(any("bad magic" in d for d in dropped), f"no bad-magic rejection in {dropped}")
     check(any("job id" in d for d in dropped), f"no job-id rejection in {dropped}")
+    check(any("did not prove the job secret" in d for d in dropped),
+          f"no rejection of the unproven hello in {dropped}")
 
 
 def case_wrong_secret_fails_fast():

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "transport/tcp/crc32c.h"
+
 namespace kolo::tcp {
 namespace {
 
@@ -58,6 +60,8 @@ std::vector<std::byte> encodeStream(const std::vector<Frame>& frames) {
     auto header = FrameEncoder::encodeHeader(f.tag, f.payload.size());
     stream.insert(stream.end(), header.begin(), header.end());
     stream.insert(stream.end(), f.payload.begin(), f.payload.end());
+    auto trailer = FrameEncoder::encodeTrailer(crc32c(f.payload));
+    stream.insert(stream.end(), trailer.begin(), trailer.end());
   }
   return stream;
 }
@@ -113,9 +117,9 @@ TEST(FrameDecoder, SkipPayloadAccountsForBytesDeliveredElsewhere) {
   EXPECT_TRUE(decoder.inPayload());
   EXPECT_EQ(decoder.currentTag(), 9u);
   EXPECT_EQ(decoder.payloadRemaining(), 90u);
-  decoder.skipPayload(90, sink);
+  decoder.skipPayload(all.subspan(kFrameHeaderSize + 10, 90));
   EXPECT_FALSE(decoder.inPayload());
-  EXPECT_FALSE(sink.open());
+  EXPECT_TRUE(sink.open()) << "the frame ends only once its trailer checked out";
   ASSERT_TRUE(decoder.feed(all.subspan(kFrameHeaderSize + 100), sink).isOk());
   ASSERT_EQ(sink.frames.size(), 2u);
   EXPECT_EQ(sink.frames[0].payload.size(), 10u);
@@ -137,9 +141,58 @@ TEST(FrameDecoder, GarbageHeaderIsIoErrorNamingThePeerAndSticks) {
   EXPECT_TRUE(sink.frames.empty());
 }
 
+TEST(Crc32c, KnownValuesAndExtension) {
+  const std::string check = "123456789";
+  EXPECT_EQ(crc32c(std::as_bytes(std::span(check))), 0xe3069283u);
+  EXPECT_EQ(crc32c({}), 0u);
+  auto data = pattern(1000, 7);
+  const uint32_t whole = crc32c(data);
+  for (size_t split : {0, 1, 7, 8, 9, 500, 999, 1000}) {
+    std::span<const std::byte> all(data);
+    EXPECT_EQ(crc32cExtend(crc32c(all.first(split)), all.subspan(split)), whole) << split;
+  }
+}
+
+TEST(FrameEncoder, TrailerIsTheLittleEndianCrc32c) {
+  auto t = FrameEncoder::encodeTrailer(0xe3069283u);
+  const uint8_t expected[4] = {0x83, 0x92, 0x06, 0xe3};
+  for (size_t i = 0; i < t.size(); ++i) EXPECT_EQ(std::to_integer<uint8_t>(t[i]), expected[i]) << i;
+}
+
+// One flipped bit anywhere in a payload, whether it came through feed() or landed directly, is
+// an error naming the peer and the tag, and the frame never ends (its receive never completes).
+TEST(FrameDecoder, AFlippedPayloadBitFailsTheChecksumNamingThePeer) {
+  const std::vector<Frame> frames = {{5, pattern(100, 4)}};
+  for (bool direct : {false, true}) {
+    for (size_t at : {size_t{0}, size_t{63}, size_t{99}}) {
+      auto stream = encodeStream(frames);
+      stream[kFrameHeaderSize + at] ^= std::byte{0x10};
+      FrameDecoder decoder("rank 2 (10.0.0.9:4000)");
+      RecordingSink sink;
+      sink.allowSkipped = direct;
+      std::span<const std::byte> all(stream);
+      Status status;
+      if (direct) {
+        ASSERT_TRUE(decoder.feed(all.first(kFrameHeaderSize), sink).isOk());
+        decoder.skipPayload(all.subspan(kFrameHeaderSize, 100));
+        status = decoder.feed(all.subspan(kFrameHeaderSize + 100), sink);
+      } else {
+        status = decoder.feed(all, sink);
+      }
+      EXPECT_EQ(status.code(), Code::kIoError) << direct << " " << at;
+      EXPECT_NE(status.message().find("rank 2 (10.0.0.9:4000)"), std::string::npos)
+          << status.message();
+      EXPECT_NE(status.message().find("tag 0x5) failed its CRC32C check"), std::string::npos)
+          << status.message();
+      EXPECT_TRUE(sink.open()) << "a corrupt frame must not end";
+    }
+  }
+}
+
 TEST(FrameDecoder, CorruptionAfterAValidFrameIsDetected) {
   auto stream = encodeStream({{1, pattern(8, 0)}, {2, pattern(8, 1)}});
-  stream[kFrameHeaderSize + 8] = std::byte{0};  // first byte of the second magic
+  // first byte of the second magic
+  stream[kFrameHeaderSize + 8 + kFrameTrailerSize] = std::byte{0};
   FrameDecoder decoder("rank 0 (x)");
   RecordingSink sink;
   EXPECT_EQ(decoder.feed(stream, sink).code(), Code::kIoError);

@@ -8,6 +8,7 @@
 #include <cstdlib>
 
 #include "tcp_world.h"
+#include "transport/tcp/crc32c.h"
 #include "transport/tcp/frame_codec.h"
 #include "transport/tcp/tcp_handshake.h"
 
@@ -61,6 +62,42 @@ class RawClient {
  private:
   int fd_ = -1;
   bool connected_ = false;
+};
+
+// Plays the connector's side of the handshake for `rank` on a raw socket: sends its hello,
+// reads the acceptor's hello and proof, checks that proof under `secret`, and answers with its
+// own proof (or with `forgedProof` when given).
+struct StandIn {
+  RawClient client;
+  tcp::Hello mine;
+  tcp::Hello theirs;
+  bool acceptorProved = false;
+
+  StandIn(const std::string& address, int rank, int size, const std::string& job)
+      : client(address), mine{rank, size, job, tcp::freshNonce()} {}
+
+  void hello() { client.send(tcp::encodeHello(mine)); }
+  // Reads the acceptor's answer (its hello, then its proof) and checks the proof.
+  void readAnswer(const std::string& secret) {
+    auto bytes = client.recvExact(tcp::kHelloFixedSize + mine.jobId.size() + tcp::kProofSize);
+    ASSERT_FALSE(bytes.empty());
+    auto length = tcp::decodeHelloFixed(std::span(bytes).first(tcp::kHelloFixedSize), theirs, "0");
+    ASSERT_TRUE(length) << length.status().toString();
+    theirs.jobId.assign(reinterpret_cast<const char*>(bytes.data()) + tcp::kHelloFixedSize,
+                        *length);
+    tcp::HelloProof proof{};
+    std::copy(bytes.end() - tcp::kProofSize, bytes.end(), proof.begin());
+    acceptorProved =
+        tcp::proofMatches(proof, tcp::proveHello(secret, tcp::HelloRole::kAcceptor, mine, theirs));
+  }
+  void prove(const std::string& secret) {
+    client.send(tcp::proveHello(secret, tcp::HelloRole::kConnector, mine, theirs));
+  }
+  void handshake(const std::string& secret) {
+    hello();
+    readAnswer(secret);
+    prove(secret);
+  }
 };
 
 TEST(TcpBootstrap, OptionsFromEnvironment) {
@@ -135,8 +172,8 @@ TEST(TcpBootstrap, StrangersBeforeTheRealPeersDoNotBreakTheJob) {
               silent.connected());
   std::string http = "GET / HTTP/1.1\r\nHost: kolo\r\n\r\n";
   garbage.send(std::as_bytes(std::span(http)));
-  wrongJob.send(tcp::encodeHello({1, kSize, "another-job"}));
-  badRank.send(tcp::encodeHello({7, kSize, job}));
+  wrongJob.send(tcp::encodeHello({1, kSize, "another-job", tcp::freshNonce()}));
+  badRank.send(tcp::encodeHello({7, kSize, job, tcp::freshNonce()}));
   EXPECT_TRUE(garbage.closedByPeer());
   EXPECT_TRUE(wrongJob.closedByPeer());
   EXPECT_TRUE(badRank.closedByPeer());
@@ -183,29 +220,33 @@ TEST(TcpBootstrap, SecondConnectionClaimingAConnectedRankIsDropped) {
   std::thread rank0([&] { r0 = connectTcpTransport(store, tcpSpec(0, 3, job)); });
   auto address = store.get(tcpAddressKey(job, 0), Deadline::afterSeconds(10));
   ASSERT_TRUE(address) << address.status().toString();
-  size_t replySize = tcp::kHelloFixedSize + job.size();
 
-  RawClient first(*address);
-  first.send(tcp::encodeHello({1, 3, job}));
-  auto reply = first.recvExact(replySize);
-  ASSERT_EQ(reply, tcp::encodeHello({0, 3, job}));
-  RawClient duplicate(*address);
-  duplicate.send(tcp::encodeHello({1, 3, job}));
-  EXPECT_TRUE(duplicate.closedByPeer());
-  RawClient second(*address);
-  second.send(tcp::encodeHello({2, 3, job}));
-  ASSERT_EQ(second.recvExact(replySize), tcp::encodeHello({0, 3, job}));
+  StandIn first(*address, 1, 3, job);
+  first.handshake(kTestSecret);
+  EXPECT_TRUE(first.acceptorProved);
+  EXPECT_EQ(first.theirs.rank, 0);
+  StandIn duplicate(*address, 1, 3, job);
+  duplicate.hello();
+  EXPECT_TRUE(duplicate.client.closedByPeer());
+  StandIn second(*address, 2, 3, job);
+  second.handshake(kTestSecret);
+  EXPECT_TRUE(second.acceptorProved);
+  EXPECT_NE(first.theirs.nonce, second.theirs.nonce) << "a nonce was reused";
   rank0.join();
   ASSERT_TRUE(r0) << r0.status().toString();
+  RawClient& firstClient = first.client;
 
   // A frame rank 0 sends to rank 1 arrives on the first connection, header and payload intact.
   std::vector<std::byte> payload = patternBytes(5, 1);
   auto send = (*r0)->channel(1).postSend(0x42, payload);
-  auto frame = first.recvExact(tcp::kFrameHeaderSize + payload.size());
+  auto frame =
+      firstClient.recvExact(tcp::kFrameHeaderSize + payload.size() + tcp::kFrameTrailerSize);
   auto header = tcp::FrameEncoder::encodeHeader(0x42, payload.size());
-  ASSERT_EQ(frame.size(), header.size() + payload.size());
+  auto trailer = tcp::FrameEncoder::encodeTrailer(tcp::crc32c(payload));
+  ASSERT_EQ(frame.size(), header.size() + payload.size() + trailer.size());
   EXPECT_TRUE(std::equal(header.begin(), header.end(), frame.begin()));
   EXPECT_TRUE(std::equal(payload.begin(), payload.end(), frame.begin() + header.size()));
+  EXPECT_TRUE(std::equal(trailer.begin(), trailer.end(), frame.end() - trailer.size()));
   EXPECT_TRUE(send->test());
 }
 
@@ -222,8 +263,8 @@ TEST(TcpBootstrap, SilentAndHalfHelloConnectionsAreDroppedAfterTheHandshakeTimeo
   ASSERT_TRUE(address) << address.status().toString();
   RawClient silent(*address), half(*address);
   ASSERT_TRUE(silent.connected() && half.connected());
-  auto hello = tcp::encodeHello({1, 2, job});
-  half.send(std::span(hello).first(10));
+  auto hello = tcp::encodeHello({1, 2, job, tcp::freshNonce()});
+  half.send(std::span(hello).first(30));
   // Rank 0 is still waiting for rank 1, so only the timeout can close these.
   EXPECT_TRUE(silent.closedByPeer());
   EXPECT_TRUE(half.closedByPeer());
@@ -231,6 +272,71 @@ TEST(TcpBootstrap, SilentAndHalfHelloConnectionsAreDroppedAfterTheHandshakeTimeo
   rank0.join();
   ASSERT_TRUE(r0) << r0.status().toString();
   ASSERT_TRUE(r1) << r1.status().toString();
+}
+
+// A process that knows the job id (it is not a secret) but not KOLO_SECRET gets nowhere: rank 0
+// does not accept it as rank 1, and it can tell that rank 0's proof is not under its key. The
+// real rank 1 then joins.
+TEST(TcpBootstrap, KnowingTheJobIdWithoutTheSecretIsRefused) {
+  MemoryStore store;
+  std::string job = uniqueJobId("nosecret");
+  Expected<std::shared_ptr<Transport>> r0 = makeStatus(Code::kInternal, "not run");
+  std::thread rank0([&] { r0 = connectTcpTransport(store, tcpSpec(0, 2, job)); });
+  auto address = store.get(tcpAddressKey(job, 0), Deadline::afterSeconds(10));
+  ASSERT_TRUE(address) << address.status().toString();
+  const std::string guess(32, 'g');
+  StandIn impostor(*address, 1, 2, job);
+  impostor.handshake(guess);
+  EXPECT_FALSE(impostor.acceptorProved);
+  EXPECT_TRUE(impostor.client.closedByPeer());
+  auto r1 = connectTcpTransport(store, tcpSpec(1, 2, job));
+  rank0.join();
+  ASSERT_TRUE(r0) << r0.status().toString();
+  ASSERT_TRUE(r1) << r1.status().toString();
+}
+
+// A hello and proof that were valid on another connection (captured, or from another job run
+// with the same secret) are refused: rank 0's fresh nonce is not the one they were made for.
+TEST(TcpBootstrap, AReplayedHelloAndProofAreRefused) {
+  MemoryStore store;
+  std::string job = uniqueJobId("replay");
+  Expected<std::shared_ptr<Transport>> r0 = makeStatus(Code::kInternal, "not run");
+  std::thread rank0([&] { r0 = connectTcpTransport(store, tcpSpec(0, 2, job)); });
+  auto address = store.get(tcpAddressKey(job, 0), Deadline::afterSeconds(10));
+  ASSERT_TRUE(address) << address.status().toString();
+  // What rank 1 sent on an earlier connection whose acceptor used another nonce.
+  const tcp::Hello recordedConnector{1, 2, job, tcp::freshNonce()};
+  const tcp::Hello earlierAcceptor{0, 2, job, tcp::freshNonce()};
+  const tcp::HelloProof recordedProof =
+      tcp::proveHello(kTestSecret, tcp::HelloRole::kConnector, recordedConnector, earlierAcceptor);
+  RawClient replay(*address);
+  replay.send(tcp::encodeHello(recordedConnector));
+  ASSERT_FALSE(replay.recvExact(tcp::kHelloFixedSize + job.size() + tcp::kProofSize).empty());
+  replay.send(recordedProof);
+  EXPECT_TRUE(replay.closedByPeer());
+  auto r1 = connectTcpTransport(store, tcpSpec(1, 2, job));
+  rank0.join();
+  ASSERT_TRUE(r0) << r0.status().toString();
+  ASSERT_TRUE(r1) << r1.status().toString();
+}
+
+// Two real ranks that hold different secrets never connect; the timeout says why.
+TEST(TcpBootstrap, RanksWithDifferentSecretsFailNamingTheSecret) {
+  MemoryStore store;
+  std::string job = uniqueJobId("twosecrets");
+  Expected<std::shared_ptr<Transport>> r0 = makeStatus(Code::kInternal, "not run");
+  std::thread rank0([&] { r0 = connectTcpTransport(store, tcpSpec(0, 2, job, 1.0)); });
+  WorldSpec other = tcpSpec(1, 2, job, 1.0);
+  other.secret = std::string(32, 'x');
+  auto r1 = connectTcpTransport(store, other);
+  rank0.join();
+  ASSERT_FALSE(r1);
+  EXPECT_EQ(r1.status().code(), Code::kTimeout);
+  EXPECT_NE(r1.status().message().find("did not prove the job secret (KOLO_SECRET)"),
+            std::string::npos)
+      << r1.status().message();
+  ASSERT_FALSE(r0);
+  EXPECT_EQ(r0.status().code(), Code::kTimeout);
 }
 
 }  // namespace

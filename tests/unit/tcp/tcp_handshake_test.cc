@@ -28,6 +28,39 @@ TEST(TcpHandshake, RoundTrip) {
   EXPECT_TRUE(validateHello(*hello, "job-42", 8, 5, 7, "x").isOk());
 }
 
+TEST(TcpHandshake, NonceRoundTripsAndIsFresh) {
+  Hello sent{1, 2, "j", freshNonce()};
+  auto hello = decode(encodeHello(sent));
+  ASSERT_TRUE(hello) << hello.status().toString();
+  EXPECT_EQ(hello->nonce, sent.nonce);
+  EXPECT_NE(freshNonce(), freshNonce());
+}
+
+TEST(TcpHandshake, ProofsBindTheSecretTheRoleAndBothHellos) {
+  const std::string secret(32, 'k');
+  const Hello connector{1, 2, "job", freshNonce()};
+  const Hello acceptor{0, 2, "job", freshNonce()};
+  const HelloProof proof = proveHello(secret, HelloRole::kConnector, connector, acceptor);
+  EXPECT_TRUE(proofMatches(proof, proveHello(secret, HelloRole::kConnector, connector, acceptor)));
+  // Another key, the other role (reflection), another nonce of either side (replay), another
+  // rank or job: each changes the proof.
+  EXPECT_FALSE(proofMatches(
+      proof, proveHello(std::string(32, 'x'), HelloRole::kConnector, connector, acceptor)));
+  EXPECT_FALSE(proofMatches(proof, proveHello(secret, HelloRole::kAcceptor, connector, acceptor)));
+  Hello other = acceptor;
+  other.nonce = freshNonce();
+  EXPECT_FALSE(proofMatches(proof, proveHello(secret, HelloRole::kConnector, connector, other)));
+  other = connector;
+  other.nonce = freshNonce();
+  EXPECT_FALSE(proofMatches(proof, proveHello(secret, HelloRole::kConnector, other, acceptor)));
+  other = connector;
+  other.rank = 3;
+  EXPECT_FALSE(proofMatches(proof, proveHello(secret, HelloRole::kConnector, other, acceptor)));
+  other = connector;
+  other.jobId = "jot";
+  EXPECT_FALSE(proofMatches(proof, proveHello(secret, HelloRole::kConnector, other, acceptor)));
+}
+
 TEST(TcpHandshake, BadMagicNamesTheEndpoint) {
   auto bytes = encodeHello({1, 2, "j"});
   bytes[0] = std::byte{'G'};

@@ -26,8 +26,12 @@ inline std::string uniqueJobId(const std::string& base) {
   return fmt::format("{}-{}-{}", base, ::getpid(), counter.fetch_add(1));
 }
 
+// The job secret the tests' ranks share (32 bytes, as KOLO_SECRET decodes to).
+inline const std::string kTestSecret(32, 's');
+
 inline WorldSpec tcpSpec(int rank, int size, const std::string& jobId, double timeout = 10.0) {
   WorldSpec spec;
+  spec.secret = kTestSecret;
   spec.rank = rank;
   spec.size = size;
   spec.jobId = jobId;

@@ -24,6 +24,9 @@ struct WorldSpec {
   std::string bindAddress;      // TCP listen address (default: 127.0.0.1 when all local)
   std::string transport = "auto";  // auto | shm | tcp
   double connectTimeoutSeconds = 30.0;
+  // KOLO_SECRET's 32 bytes: TCP connections prove it to each other (tcp_handshake.h). Empty
+  // (no kolorun, a file: store): hellos are checked, not authenticated.
+  std::string secret;
   // KOLO_CPU_OPERATIONS: "kolo" runs the collectives on Kolo's shm/tcp transports, "mpi" on
   // MPI (its collectives where it has them, its point-to-point under Kolo's otherwise).
   std::string cpuOperations = "kolo";

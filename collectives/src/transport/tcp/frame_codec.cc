@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "transport/tcp/crc32c.h"
+
 namespace kolo::tcp {
 namespace {
 
@@ -32,14 +34,24 @@ FrameHeaderBytes FrameEncoder::encodeHeader(uint64_t tag, uint64_t length) {
   return out;
 }
 
+FrameTrailerBytes FrameEncoder::encodeTrailer(uint32_t payloadCrc) {
+  FrameTrailerBytes out{};
+  storeLe<uint32_t>(out.data(), payloadCrc);
+  return out;
+}
+
 Status FrameDecoder::feed(std::span<const std::byte> bytes, FrameSink& sink) {
   if (!failed_.isOk()) return failed_;
   while (!bytes.empty()) {
     if (inPayload_) {
       size_t n = static_cast<size_t>(std::min<uint64_t>(remaining_, bytes.size()));
       sink.onPayload(bytes.first(n));
+      skipPayload(bytes.first(n));
       bytes = bytes.subspan(n);
-      skipPayload(n, sink);
+      continue;
+    }
+    if (inTrailer_) {
+      KOLO_RETURN_IF_ERROR(takeTrailer(bytes, sink));
       continue;
     }
     size_t n = std::min(kFrameHeaderSize - headerFill_, bytes.size());
@@ -57,19 +69,41 @@ Status FrameDecoder::feed(std::span<const std::byte> bytes, FrameSink& sink) {
       return failed_;
     }
     tag_ = loadLe<uint64_t>(header_.data() + 4);
-    remaining_ = loadLe<uint64_t>(header_.data() + 12);
-    inPayload_ = true;
+    length_ = remaining_ = loadLe<uint64_t>(header_.data() + 12);
+    crc_ = 0;
+    inPayload_ = remaining_ > 0;
+    inTrailer_ = remaining_ == 0;
     sink.onHeader(tag_, remaining_);
-    if (remaining_ == 0) skipPayload(0, sink);
   }
   return Status::ok();
 }
 
-void FrameDecoder::skipPayload(uint64_t n, FrameSink& sink) {
-  remaining_ -= n;
+Status FrameDecoder::takeTrailer(std::span<const std::byte>& bytes, FrameSink& sink) {
+  size_t n = std::min(kFrameTrailerSize - trailerFill_, bytes.size());
+  std::memcpy(trailer_.data() + trailerFill_, bytes.data(), n);
+  trailerFill_ += n;
+  bytes = bytes.subspan(n);
+  if (trailerFill_ < kFrameTrailerSize) return Status::ok();
+  trailerFill_ = 0;
+  inTrailer_ = false;
+  const auto sent = loadLe<uint32_t>(trailer_.data());
+  if (sent != crc_) {
+    failed_ = makeStatus(Code::kIoError,
+                         "the {} B payload from {} (tag 0x{:x}) failed its CRC32C check (sent "
+                         "0x{:08x}, arrived as 0x{:08x}): the data was corrupted in transit",
+                         length_, peer_, tag_, sent, crc_);
+    return failed_;
+  }
+  sink.onFrameEnd();
+  return Status::ok();
+}
+
+void FrameDecoder::skipPayload(std::span<const std::byte> landed) {
+  crc_ = crc32cExtend(crc_, landed);
+  remaining_ -= landed.size();
   if (remaining_ == 0) {
     inPayload_ = false;
-    sink.onFrameEnd();
+    inTrailer_ = true;
   }
 }
 

@@ -1,5 +1,8 @@
 // Framing of the TCP byte stream: every message is a 20-byte header (magic u32, tag u64,
-// payload length u64, all little-endian) followed by the payload.
+// payload length u64, all little-endian), the payload, and a 4-byte trailer: the payload's
+// CRC32C (crc32c.h), little-endian. The sender folds the checksum in piece by piece as it writes
+// (the bytes are in cache for the socket copy anyway) and the receiver as they land, so a
+// payload corrupted in transit is an error naming the peer before its receive completes.
 // Plain classes without sockets or locking, so the stream rules are unit-tested byte by byte;
 // the transport's io thread only moves bytes in and out.
 // Thread: whoever owns the object (the io thread in the transport).
@@ -17,17 +20,19 @@ namespace kolo::tcp {
 
 inline constexpr uint32_t kFrameMagic = 0x464c4f4b;  // "KOLF" in memory order
 inline constexpr size_t kFrameHeaderSize = 4 + 8 + 8;
+inline constexpr size_t kFrameTrailerSize = 4;
 
 using FrameHeaderBytes = std::array<std::byte, kFrameHeaderSize>;
+using FrameTrailerBytes = std::array<std::byte, kFrameTrailerSize>;
 
 class FrameEncoder {
  public:
   static FrameHeaderBytes encodeHeader(uint64_t tag, uint64_t length);
+  static FrameTrailerBytes encodeTrailer(uint32_t payloadCrc);
 };
 
 // Receives the decoder's events. onPayload may be called several times per frame with
-// consecutive pieces; onFrameEnd follows the last piece (at once after onHeader for an empty
-// payload).
+// consecutive pieces; onFrameEnd follows once the trailer confirmed the payload's checksum.
 class FrameSink {
  public:
   virtual ~FrameSink() = default;
@@ -41,26 +46,35 @@ class FrameDecoder {
   // `peer` names the other end in errors ("rank 3 (127.0.0.1:4000)").
   explicit FrameDecoder(std::string peer) : peer_(std::move(peer)) {}
 
-  // Consumes all of `bytes`, which may split headers and payloads anywhere. A bad magic is
-  // kIoError naming the peer; the decoder then stays failed (the stream cannot be resynced).
+  // Consumes all of `bytes`, which may split headers, payloads and trailers anywhere. A bad
+  // magic or a payload whose checksum does not match its trailer is kIoError naming the peer;
+  // the decoder then stays failed (the stream cannot be trusted any more).
   Status feed(std::span<const std::byte> bytes, FrameSink& sink);
 
   // True between a header and the end of its payload.
   bool inPayload() const { return inPayload_; }
   uint64_t payloadRemaining() const { return inPayload_ ? remaining_ : 0; }
   uint64_t currentTag() const { return tag_; }
-  // `n` payload bytes were delivered outside feed() (read straight into their destination).
-  // Precondition: n <= payloadRemaining(). Emits onFrameEnd when the payload is complete.
-  void skipPayload(uint64_t n, FrameSink& sink);
+  // `landed` payload bytes were delivered outside feed() (read straight into their
+  // destination); they are folded into the checksum. Precondition: landed.size() <=
+  // payloadRemaining(). The trailer then comes through feed().
+  void skipPayload(std::span<const std::byte> landed);
 
  private:
   std::string peer_;
   FrameHeaderBytes header_{};
   size_t headerFill_ = 0;
+  FrameTrailerBytes trailer_{};
+  size_t trailerFill_ = 0;
   bool inPayload_ = false;
+  bool inTrailer_ = false;
   uint64_t tag_ = 0;
+  uint64_t length_ = 0;
   uint64_t remaining_ = 0;
+  uint32_t crc_ = 0;
   Status failed_;
+
+  Status takeTrailer(std::span<const std::byte>& bytes, FrameSink& sink);
 };
 
 }  // namespace kolo::tcp

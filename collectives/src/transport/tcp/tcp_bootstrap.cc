@@ -10,6 +10,7 @@
 #include <charconv>
 #include <climits>
 #include <functional>
+#include <optional>
 
 #include "kolo/base/logging.h"
 #include "kolo/base/settings.h"
@@ -72,7 +73,9 @@ struct Handshake {
   std::array<std::byte, tcp::kHelloFixedSize> fixed{};
   std::string jobIdBytes;
   std::vector<std::byte> out;
-  Hello hello;
+  Hello hello;              // the peer's
+  Hello mine;               // ours, with this connection's fresh nonce
+  tcp::HelloProof proof{};  // the peer's proof, as received
   std::string remote;
   int expectedPeer = -1;
   ip::tcp::endpoint target;
@@ -84,13 +87,19 @@ using HandshakePtr = std::shared_ptr<Handshake>;
 // io.run_one_for(), so no locking.
 struct Bootstrap : std::enable_shared_from_this<Bootstrap> {
   Bootstrap(asio::io_context& ioc, const WorldSpec& s, const TcpOptions& o)
-      : io(ioc), spec(s), options(o), acceptor(ioc), connections(static_cast<size_t>(s.size)) {}
+      : io(ioc),
+        spec(s),
+        options(o),
+        acceptor(ioc),
+        connections(static_cast<size_t>(s.size)),
+        lastFailure(static_cast<size_t>(s.size)) {}
 
   asio::io_context& io;
   WorldSpec spec;
   TcpOptions options;
   ip::tcp::acceptor acceptor;
   std::vector<TcpConnection> connections;
+  std::vector<std::string> lastFailure;  // why the last attempt to reach each lower rank failed
   std::vector<HandshakePtr> live;
   std::vector<std::shared_ptr<asio::steady_timer>> retries;
   int connected = 0;
@@ -152,6 +161,7 @@ struct Bootstrap : std::enable_shared_from_this<Bootstrap> {
     }
     KOLO_LOG(kDebug, "tcp", "rank {}: connecting to rank {} at {} failed ({}); retrying", spec.rank,
              hs->expectedPeer, hs->remote, why);
+    lastFailure[static_cast<size_t>(hs->expectedPeer)] = why;
     later([self = shared_from_this(), peer = hs->expectedPeer, target = hs->target,
            remote = hs->remote] { self->startConnect(peer, target, remote); });
   }
@@ -166,12 +176,29 @@ struct Bootstrap : std::enable_shared_from_this<Bootstrap> {
     });
   }
 
+  // Reads a hello in three steps: the prefix (checked at once), the rest of the fixed part,
+  // and the job id it announces.
   void readHello(const HandshakePtr& hs, const std::function<void()>& then) {
-    asio::async_read(hs->socket, asio::buffer(hs->fixed),
+    auto prefix = asio::buffer(hs->fixed.data(), tcp::kHelloPrefixSize);
+    asio::async_read(
+        hs->socket, prefix, [self = shared_from_this(), hs, then](const error_code& ec, size_t) {
+          if (hs->done || self->finished) return;
+          if (ec) return self->failHandshake(hs, "closed before its hello: " + ec.message());
+          Status ok =
+              tcp::checkHelloPrefix(std::span(hs->fixed).first(tcp::kHelloPrefixSize), hs->remote);
+          if (!ok.isOk()) return self->failHandshake(hs, ok.message());
+          self->readHelloRest(hs, then);
+        });
+  }
+
+  void readHelloRest(const HandshakePtr& hs, const std::function<void()>& then) {
+    auto rest = asio::buffer(hs->fixed.data() + tcp::kHelloPrefixSize,
+                             tcp::kHelloFixedSize - tcp::kHelloPrefixSize);
+    asio::async_read(hs->socket, rest,
                      [self = shared_from_this(), hs, then](const error_code& ec, size_t) {
                        if (hs->done || self->finished) return;
                        if (ec)
-                         return self->failHandshake(hs, "closed before its hello: " + ec.message());
+                         return self->failHandshake(hs, "closed during its hello: " + ec.message());
                        auto length = tcp::decodeHelloFixed(hs->fixed, hs->hello, hs->remote);
                        if (!length) return self->failHandshake(hs, length.status().message());
                        hs->jobIdBytes.assign(*length, '\0');
@@ -201,21 +228,62 @@ struct Bootstrap : std::enable_shared_from_this<Bootstrap> {
       return failHandshake(
           hs, fmt::format("claims rank {}, which is already connected", hs->hello.rank));
     }
-    sendHello(hs, [self = shared_from_this(), hs] {
-      if (self->isConnected(hs->hello.rank)) {
-        return self->failHandshake(
-            hs, fmt::format("claims rank {}, which is already connected", hs->hello.rank));
-      }
-      self->adopt(hs, hs->hello.rank);
-    });
+    hs->mine = ownHello();
+    sendHello(
+        hs, tcp::proveHello(spec.secret, tcp::HelloRole::kAcceptor, hs->hello, hs->mine),
+        [self = shared_from_this(), hs] {
+          self->readProof(hs, [self, hs] {
+            const tcp::HelloProof expected =
+                tcp::proveHello(self->spec.secret, tcp::HelloRole::kConnector, hs->hello, hs->mine);
+            if (!tcp::proofMatches(hs->proof, expected)) {
+              return self->failHandshake(
+                  hs, fmt::format("claims rank {} but did not prove the job secret "
+                                  "(KOLO_SECRET)",
+                                  hs->hello.rank));
+            }
+            if (self->isConnected(hs->hello.rank)) {
+              return self->failHandshake(
+                  hs, fmt::format("claims rank {}, which is already connected", hs->hello.rank));
+            }
+            self->adopt(hs, hs->hello.rank);
+          });
+        });
   }
 
-  void sendHello(const HandshakePtr& hs, const std::function<void()>& then) {
-    hs->out = tcp::encodeHello(Hello{spec.rank, spec.size, spec.jobId});
+  Hello ownHello() const { return Hello{spec.rank, spec.size, spec.jobId, tcp::freshNonce()}; }
+
+  // Sends hs->mine, followed by `proof` when one is given (the acceptor's answer).
+  void sendHello(const HandshakePtr& hs, std::optional<tcp::HelloProof> proof,
+                 const std::function<void()>& then) {
+    hs->out = tcp::encodeHello(hs->mine);
+    if (proof) hs->out.insert(hs->out.end(), proof->begin(), proof->end());
+    sendOut(hs, "hello", then);
+  }
+
+  void sendProof(const HandshakePtr& hs, const tcp::HelloProof& proof,
+                 const std::function<void()>& then) {
+    hs->out.assign(proof.begin(), proof.end());
+    sendOut(hs, "proof", then);
+  }
+
+  void readProof(const HandshakePtr& hs, const std::function<void()>& then) {
+    asio::async_read(hs->socket, asio::buffer(hs->proof),
+                     [self = shared_from_this(), hs, then](const error_code& ec, size_t) {
+                       if (hs->done || self->finished) return;
+                       if (ec)
+                         return self->failHandshake(hs, "closed before its proof: " + ec.message());
+                       then();
+                     });
+  }
+
+  void sendOut(const HandshakePtr& hs, const char* what, const std::function<void()>& then) {
     asio::async_write(hs->socket, asio::buffer(hs->out),
-                      [self = shared_from_this(), hs, then](const error_code& ec, size_t) {
+                      [self = shared_from_this(), hs, what, then](const error_code& ec, size_t) {
                         if (hs->done || self->finished) return;
-                        if (ec) return self->failHandshake(hs, "hello not sent: " + ec.message());
+                        if (ec) {
+                          return self->failHandshake(
+                              hs, fmt::format("{} not sent: {}", what, ec.message()));
+                        }
                         then();
                       });
   }
@@ -241,15 +309,30 @@ struct Bootstrap : std::enable_shared_from_this<Bootstrap> {
     hs->socket.async_connect(target, [self = shared_from_this(), hs](const error_code& ec) {
       if (hs->done || self->finished) return;
       if (ec) return self->failHandshake(hs, ec.message());
-      self->sendHello(hs, [self, hs] {
-        self->readHello(hs, [self, hs] {
-          int peer = hs->expectedPeer;
-          Status valid = tcp::validateHello(hs->hello, self->spec.jobId, self->spec.size, peer,
-                                            peer, hs->remote);
-          if (!valid.isOk()) return self->failHandshake(hs, valid.message());
-          self->adopt(hs, peer);
-        });
+      hs->mine = self->ownHello();
+      self->sendHello(hs, std::nullopt, [self, hs] {
+        self->readHello(hs, [self, hs] { self->onAcceptorHello(hs); });
       });
+    });
+  }
+
+  // The connector's side: the acceptor's hello names the expected rank and its proof checks
+  // out; then this end proves itself and the connection is ready.
+  void onAcceptorHello(const HandshakePtr& hs) {
+    const int peer = hs->expectedPeer;
+    Status valid = tcp::validateHello(hs->hello, spec.jobId, spec.size, peer, peer, hs->remote);
+    if (!valid.isOk()) return failHandshake(hs, valid.message());
+    readProof(hs, [self = shared_from_this(), hs, peer] {
+      const tcp::HelloProof expected =
+          tcp::proveHello(self->spec.secret, tcp::HelloRole::kAcceptor, hs->mine, hs->hello);
+      if (!tcp::proofMatches(hs->proof, expected)) {
+        return self->failHandshake(
+            hs, fmt::format("rank {} at {} did not prove the job secret (KOLO_SECRET)", peer,
+                            hs->remote));
+      }
+      self->sendProof(
+          hs, tcp::proveHello(self->spec.secret, tcp::HelloRole::kConnector, hs->mine, hs->hello),
+          [self, hs, peer] { self->adopt(hs, peer); });
     });
   }
 
@@ -340,6 +423,8 @@ std::string missingPeers(const Bootstrap& boot, const WorldSpec& spec,
     missing += std::to_string(p);
     if (p < spec.rank && !addressKnown[static_cast<size_t>(p)]) {
       missing += " (never published its address)";
+    } else if (p < spec.rank && !boot.lastFailure[static_cast<size_t>(p)].empty()) {
+      missing += " (last attempt: " + boot.lastFailure[static_cast<size_t>(p)] + ")";
     }
   }
   return missing;

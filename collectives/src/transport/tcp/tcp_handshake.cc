@@ -1,5 +1,14 @@
 #include "transport/tcp/tcp_handshake.h"
 
+#include <sys/random.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+#include "kolo/protocol/store_wire.h"
+
 namespace kolo::tcp {
 namespace {
 
@@ -30,8 +39,23 @@ std::vector<std::byte> encodeHello(const Hello& hello) {
   putLe<uint32_t>(out, static_cast<uint32_t>(hello.rank));
   putLe<uint32_t>(out, static_cast<uint32_t>(hello.size));
   putLe<uint32_t>(out, static_cast<uint32_t>(hello.jobId.size()));
+  out.insert(out.end(), hello.nonce.begin(), hello.nonce.end());
   for (char c : hello.jobId) out.push_back(static_cast<std::byte>(c));
   return out;
+}
+
+Status checkHelloPrefix(std::span<const std::byte> prefix, const std::string& from) {
+  auto magic = getLe<uint32_t>(prefix, 0);
+  if (magic != kHelloMagic) {
+    return makeStatus(Code::kIoError, "hello from {}: bad magic 0x{:08x} (not a Kolo rank)", from,
+                      magic);
+  }
+  auto version = getLe<uint16_t>(prefix, 4);
+  if (version != kProtocolVersion) {
+    return makeStatus(Code::kMismatch, "hello from {}: protocol version {}, this build speaks {}",
+                      from, version, kProtocolVersion);
+  }
+  return Status::ok();
 }
 
 Expected<uint32_t> decodeHelloFixed(std::span<const std::byte> fixed, Hello& out,
@@ -40,19 +64,11 @@ Expected<uint32_t> decodeHelloFixed(std::span<const std::byte> fixed, Hello& out
     return makeStatus(Code::kIoError, "hello from {}: {} bytes, expected {}", from, fixed.size(),
                       kHelloFixedSize);
   }
-  auto magic = getLe<uint32_t>(fixed, 0);
-  if (magic != kHelloMagic) {
-    return makeStatus(Code::kIoError, "hello from {}: bad magic 0x{:08x} (not a Kolo rank)", from,
-                      magic);
-  }
-  auto version = getLe<uint16_t>(fixed, 4);
-  if (version != kProtocolVersion) {
-    return makeStatus(Code::kMismatch, "hello from {}: protocol version {}, this build speaks {}",
-                      from, version, kProtocolVersion);
-  }
+  KOLO_RETURN_IF_ERROR(checkHelloPrefix(fixed.first(kHelloPrefixSize), from));
   out.rank = static_cast<int>(getLe<int32_t>(fixed, 8));
   out.size = static_cast<int>(getLe<int32_t>(fixed, 12));
   auto jobIdLength = getLe<uint32_t>(fixed, 16);
+  std::copy_n(fixed.begin() + 20, kNonceSize, out.nonce.begin());
   if (jobIdLength > kMaxJobIdLength) {
     return makeStatus(Code::kIoError, "hello from {}: job id of {} bytes exceeds the limit of {}",
                       from, jobIdLength, kMaxJobIdLength);
@@ -75,6 +91,36 @@ Status validateHello(const Hello& hello, const std::string& jobId, int size, int
                       from, hello.rank, minRank, maxRank);
   }
   return Status::ok();
+}
+
+Nonce freshNonce() {
+  Nonce nonce{};
+  size_t filled = 0;
+  while (filled < nonce.size()) {
+    ssize_t n = ::getrandom(nonce.data() + filled, nonce.size() - filled, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) std::abort();  // no kernel randomness: nothing safe to fall back to
+    filled += static_cast<size_t>(n);
+  }
+  return nonce;
+}
+
+HelloProof proveHello(std::string_view secret, HelloRole role, const Hello& connector,
+                      const Hello& acceptor) {
+  std::string transcript =
+      role == HelloRole::kAcceptor ? "kolo tcp acceptor proof" : "kolo tcp connector proof";
+  for (const Hello* hello : {&connector, &acceptor}) {
+    const std::vector<std::byte> bytes = encodeHello(*hello);
+    transcript.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  }
+  const std::string mac = protocol::hmacSha256(secret, transcript);
+  HelloProof proof{};
+  std::memcpy(proof.data(), mac.data(), std::min(mac.size(), proof.size()));
+  return proof;
+}
+
+bool proofMatches(const HelloProof& received, const HelloProof& expected) {
+  return CRYPTO_memcmp(received.data(), expected.data(), received.size()) == 0;
 }
 
 }  // namespace kolo::tcp

@@ -1,17 +1,24 @@
-// The hello both ends of a new TCP connection exchange before any frame: magic, protocol
-// version, the sender's rank, the world size and the job id. The acceptor checks the
-// connector's hello and answers with its own, which the connector checks in turn, so neither
-// a stranger on the port nor a stale address from another job can join a world.
+// The hello both ends of a new TCP connection exchange before any frame, and the proofs that
+// follow it. The connector sends its hello (magic, protocol version, its rank, the world size,
+// the job id and a fresh 32-byte nonce); the acceptor checks the fields, answers with its own
+// hello and a proof, HMAC-SHA256 under the job secret (KOLO_SECRET) over both hellos; the
+// connector checks that proof and sends its own, made with another label. Each side's proof
+// covers the other side's fresh nonce, so a hello or proof replayed from another connection or
+// another job is refused, and a process that knows the job id but not the secret can neither
+// join a world nor pose as one of its ranks. Without a secret (no kolorun, a file: store) the
+// proofs use an empty key and only keep out strangers that do not speak the protocol.
 // Wire format (little-endian): magic u32 | version u16 | reserved u16 | rank u32 | size u32 |
-// job id length u32 | job id bytes.
+// job id length u32 | nonce 32 bytes | job id bytes; a proof is 32 raw bytes.
 // Plain functions without sockets, unit-tested on byte strings.
 // Thread: any.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "kolo/base/status.h"
@@ -19,17 +26,28 @@
 namespace kolo::tcp {
 
 inline constexpr uint32_t kHelloMagic = 0x484c4f4b;  // "KOLH" in memory order
-inline constexpr uint16_t kProtocolVersion = 1;
-inline constexpr size_t kHelloFixedSize = 20;
+inline constexpr uint16_t kProtocolVersion = 2;
+inline constexpr size_t kNonceSize = 32;
+inline constexpr size_t kHelloFixedSize = 20 + kNonceSize;
+inline constexpr size_t kProofSize = 32;
 inline constexpr uint32_t kMaxJobIdLength = 1024;
+
+using Nonce = std::array<std::byte, kNonceSize>;
+using HelloProof = std::array<std::byte, kProofSize>;
 
 struct Hello {
   int rank = 0;
   int size = 0;
   std::string jobId;
+  Nonce nonce{};
 };
 
 std::vector<std::byte> encodeHello(const Hello& hello);
+
+// The first bytes of a hello (magic, version, reserved): checked as soon as they arrive, so a
+// stranger speaking another protocol is dropped without waiting for a whole hello.
+inline constexpr size_t kHelloPrefixSize = 8;
+Status checkHelloPrefix(std::span<const std::byte> prefix, const std::string& from);
 
 // Parses the fixed part; returns the job id length that follows. `from` names the remote
 // endpoint in errors.
@@ -40,5 +58,16 @@ Expected<uint32_t> decodeHelloFixed(std::span<const std::byte> fixed, Hello& out
 // in [minRank, maxRank]. Errors say which field is wrong and both values.
 Status validateHello(const Hello& hello, const std::string& jobId, int size, int minRank,
                      int maxRank, const std::string& from);
+
+// 32 bytes from the kernel's random source.
+Nonce freshNonce();
+
+enum class HelloRole { kAcceptor, kConnector };
+
+// The proof `role` sends: HMAC-SHA256(secret, role label | connector's hello | acceptor's hello).
+HelloProof proveHello(std::string_view secret, HelloRole role, const Hello& connector,
+                      const Hello& acceptor);
+// Constant-time comparison of a received proof with the expected one.
+bool proofMatches(const HelloProof& received, const HelloProof& expected);
 
 }  // namespace kolo::tcp

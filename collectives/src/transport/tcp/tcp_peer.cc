@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "kolo/base/logging.h"
+#include "transport/tcp/crc32c.h"
 
 namespace kolo::tcp {
 namespace {
@@ -157,29 +158,42 @@ void TcpPeer::cancel(TcpOp& op) {
   completeLocked(op, std::move(cancelled));
 }
 
+bool TcpPeer::appendFrame(TcpOp& op, iovec* iov, int& count, size_t& bytes) {
+  const uint64_t size = op.sendPayload.size();
+  uint64_t at = op.transferred;
+  if (at < kFrameHeaderSize) {
+    iov[count++] = {op.header.data() + at, kFrameHeaderSize - at};
+    bytes += kFrameHeaderSize - at;
+    at = kFrameHeaderSize;
+  }
+  const uint64_t payloadAt = at - kFrameHeaderSize;
+  if (payloadAt < size) {
+    const size_t piece = static_cast<size_t>(std::min<uint64_t>(size - payloadAt, kMaxPiece));
+    const uint64_t end = payloadAt + piece;
+    if (end > op.crcThrough) {  // fold in what was not checksummed on an earlier, partial write
+      op.crc = crc32cExtend(op.crc, op.sendPayload.subspan(op.crcThrough, end - op.crcThrough));
+      op.crcThrough = end;
+    }
+    iov[count++] = {const_cast<std::byte*>(op.sendPayload.data() + payloadAt), piece};
+    bytes += piece;
+    if (end < size) return false;
+    at = kFrameHeaderSize + size;
+  }
+  op.trailer = FrameEncoder::encodeTrailer(op.crc);
+  const uint64_t trailerAt = at - kFrameHeaderSize - size;
+  iov[count++] = {op.trailer.data() + trailerAt, kFrameTrailerSize - trailerAt};
+  bytes += kFrameTrailerSize - trailerAt;
+  return true;
+}
+
 TcpPeer::FlushResult TcpPeer::flushLocked() {
   while (!sendQueue_.empty()) {
     if (fd_ < 0) return FlushResult::kFailed;
     iovec iov[kMaxIov];
     int count = 0;
     size_t bytes = 0;
-    for (auto it = sendQueue_.begin(); it != sendQueue_.end() && count + 2 <= kMaxIov; ++it) {
-      TcpOp& op = **it;
-      uint64_t at = op.transferred;
-      if (at < kFrameHeaderSize) {
-        iov[count++] = {op.header.data() + at, kFrameHeaderSize - at};
-        bytes += kFrameHeaderSize - at;
-        at = kFrameHeaderSize;
-      }
-      uint64_t payloadAt = at - kFrameHeaderSize;
-      size_t left = op.sendPayload.size() - payloadAt;
-      if (left > 0) {
-        size_t piece = std::min(left, kMaxPiece);
-        iov[count++] = {const_cast<std::byte*>(op.sendPayload.data() + payloadAt), piece};
-        bytes += piece;
-        if (piece < left) break;
-      }
-      if (bytes >= kMaxPiece) break;
+    for (auto it = sendQueue_.begin(); it != sendQueue_.end() && count + 3 <= kMaxIov; ++it) {
+      if (!appendFrame(**it, iov, count, bytes) || bytes >= kMaxPiece) break;
     }
     msghdr msg{};
     msg.msg_iov = iov;
@@ -194,7 +208,7 @@ TcpPeer::FlushResult TcpPeer::flushLocked() {
     auto written = static_cast<uint64_t>(n);
     while (!sendQueue_.empty()) {
       TcpOp& op = *sendQueue_.front();
-      uint64_t total = kFrameHeaderSize + op.sendPayload.size();
+      uint64_t total = kFrameHeaderSize + op.sendPayload.size() + kFrameTrailerSize;
       uint64_t step = std::min(written, total - op.transferred);
       op.transferred += step;
       written -= step;
@@ -247,7 +261,7 @@ ssize_t TcpPeer::readOnceLocked() {
       n = ::recv(fd_, direct, want, MSG_DONTWAIT);
       if (n > 0) {
         incoming_.offset += static_cast<uint64_t>(n);
-        decoder_.skipPayload(static_cast<uint64_t>(n), *this);
+        decoder_.skipPayload(std::span<const std::byte>(direct, static_cast<size_t>(n)));
       }
     } else {
       n = ::recv(fd_, staging_.data(), staging_.size(), MSG_DONTWAIT);

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include <atomic>
 #include <cstddef>
@@ -38,7 +39,10 @@ struct TcpOp {
   std::span<std::byte> recvBuffer;
   std::span<const std::byte> sendPayload;
   FrameHeaderBytes header{};
-  uint64_t transferred = 0;         // sends: header + payload bytes written
+  FrameTrailerBytes trailer{};  // sends: the payload's CRC32C, once crcThrough reached its end
+  uint32_t crc = 0;             // sends: CRC32C of the payload's first crcThrough bytes
+  uint64_t crcThrough = 0;
+  uint64_t transferred = 0;         // sends: header + payload + trailer bytes written
   std::vector<std::byte> sendCopy;  // a cancelled, half-written send finishes from here
   Status status;                    // written before `done` is released
   std::atomic<bool> done{false};
@@ -81,6 +85,9 @@ class TcpPeer final : public std::enable_shared_from_this<TcpPeer>, private Fram
   // Returns the bytes read, kReadWouldBlock or kReadClosed (the peer has failed).
   ssize_t readOnceLocked();
   FlushResult flushLocked();
+  // Adds the iovec entries of `op`'s unwritten bytes (at most one payload piece); returns false
+  // when the op's frame does not end in this batch.
+  static bool appendFrame(TcpOp& op, iovec* iov, int& count, size_t& bytes);
   void failLocked(Status why, bool log = true);
   void completeLocked(TcpOp& op, Status status);
   Status lostStatus(const std::string& reason) const;

@@ -1,0 +1,24 @@
+// CRC32C (Castagnoli), the checksum each TCP data frame carries in its trailer so that a payload
+// corrupted between two ranks is an error naming the peer, never a wrong result. Uses the SSE4.2
+// crc32 instruction where the CPU has it (checked once), a table otherwise; both give the same
+// value (crc32c("123456789") == 0xe3069283).
+// Thread: any.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+namespace kolo::tcp {
+
+// Extends `crc` (0 for a new message) over `bytes`: crc32c(a + b) == crc32cExtend(crc32c(a), b).
+uint32_t crc32cExtend(uint32_t crc, std::span<const std::byte> bytes);
+
+inline uint32_t crc32c(std::span<const std::byte> bytes) {
+  return crc32cExtend(0, bytes);
+}
+
+// True when the hardware instruction is used (for the record in benchmarks).
+bool crc32cHardware();
+
+}  // namespace kolo::tcp
