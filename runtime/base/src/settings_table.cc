@@ -149,6 +149,12 @@ constexpr SettingDecl kSettings[] = {
      .type = T::kSeconds,
      .defaultValue = "5",
      .meaning = "seconds for a TCP peer's hello"},
+    {.name = "KOLO_TCP_CHECKSUM",
+     .type = T::kChoice,
+     .defaultValue = "crc32c",
+     .meaning = "checksum of every TCP data frame's payload (every rank must agree): crc32c "
+                "turns corruption in transit into an error naming the peer",
+     .choices = "crc32c|none"},
     {.name = "KOLO_TCP_SOCKET_BUFFER",
      .type = T::kBytes,
      .defaultValue = "0",

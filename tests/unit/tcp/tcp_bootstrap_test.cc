@@ -74,7 +74,7 @@ struct StandIn {
   bool acceptorProved = false;
 
   StandIn(const std::string& address, int rank, int size, const std::string& job)
-      : client(address), mine{rank, size, job, tcp::freshNonce()} {}
+      : client(address), mine{rank, size, job, tcp::freshNonce(), tcp::kHelloFlagChecksum} {}
 
   void hello() { client.send(tcp::encodeHello(mine)); }
   // Reads the acceptor's answer (its hello, then its proof) and checks the proof.
@@ -337,6 +337,25 @@ TEST(TcpBootstrap, RanksWithDifferentSecretsFailNamingTheSecret) {
       << r1.status().message();
   ASSERT_FALSE(r0);
   EXPECT_EQ(r0.status().code(), Code::kTimeout);
+}
+
+// Ranks that disagree on KOLO_TCP_CHECKSUM would misread each other's frames: they never
+// connect, and both say why.
+TEST(TcpBootstrap, RanksWithDifferentChecksumSettingsFailNamingIt) {
+  MemoryStore store;
+  std::string job = uniqueJobId("checksums");
+  TcpOptions none;
+  none.checksum = false;
+  Expected<std::shared_ptr<Transport>> r0 = makeStatus(Code::kInternal, "not run");
+  std::thread rank0([&] { r0 = connectTcpTransport(store, tcpSpec(0, 2, job, 1.0)); });
+  auto r1 = connectTcpTransport(store, tcpSpec(1, 2, job, 1.0), none);
+  rank0.join();
+  for (auto* r : {&r0, &r1}) {
+    ASSERT_FALSE(*r);
+    EXPECT_EQ(r->status().code(), Code::kTimeout);
+    EXPECT_NE(r->status().message().find("KOLO_TCP_CHECKSUM"), std::string::npos)
+        << r->status().message();
+  }
 }
 
 }  // namespace

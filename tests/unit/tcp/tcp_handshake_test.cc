@@ -61,6 +61,20 @@ TEST(TcpHandshake, ProofsBindTheSecretTheRoleAndBothHellos) {
   EXPECT_FALSE(proofMatches(proof, proveHello(secret, HelloRole::kConnector, other, acceptor)));
 }
 
+TEST(TcpHandshake, FlagsRoundTripAndMustAgree) {
+  Hello sent{1, 2, "j", freshNonce()};
+  sent.flags = kHelloFlagChecksum;
+  auto hello = decode(encodeHello(sent));
+  ASSERT_TRUE(hello) << hello.status().toString();
+  EXPECT_EQ(hello->flags, kHelloFlagChecksum);
+  EXPECT_TRUE(validateHelloFlags(*hello, kHelloFlagChecksum, "h:1").isOk());
+  Status differ = validateHelloFlags(*hello, 0, "h:1");
+  EXPECT_EQ(differ.code(), Code::kMismatch);
+  EXPECT_NE(differ.message().find("rank 1 has KOLO_TCP_CHECKSUM=crc32c, this rank none"),
+            std::string::npos)
+      << differ.message();
+}
+
 TEST(TcpHandshake, BadMagicNamesTheEndpoint) {
   auto bytes = encodeHello({1, 2, "j"});
   bytes[0] = std::byte{'G'};

@@ -43,8 +43,10 @@ class FrameSink {
 
 class FrameDecoder {
  public:
-  // `peer` names the other end in errors ("rank 3 (127.0.0.1:4000)").
-  explicit FrameDecoder(std::string peer) : peer_(std::move(peer)) {}
+  // `peer` names the other end in errors ("rank 3 (127.0.0.1:4000)"). `verify` false: trailers
+  // are skipped unchecked (KOLO_TCP_CHECKSUM=none on both ends).
+  explicit FrameDecoder(std::string peer, bool verify = true)
+      : peer_(std::move(peer)), verify_(verify) {}
 
   // Consumes all of `bytes`, which may split headers, payloads and trailers anywhere. A bad
   // magic or a payload whose checksum does not match its trailer is kIoError naming the peer;
@@ -62,6 +64,7 @@ class FrameDecoder {
 
  private:
   std::string peer_;
+  bool verify_;
   FrameHeaderBytes header_{};
   size_t headerFill_ = 0;
   FrameTrailerBytes trailer_{};

@@ -229,28 +229,38 @@ struct Bootstrap : std::enable_shared_from_this<Bootstrap> {
           hs, fmt::format("claims rank {}, which is already connected", hs->hello.rank));
     }
     hs->mine = ownHello();
-    sendHello(
-        hs, tcp::proveHello(spec.secret, tcp::HelloRole::kAcceptor, hs->hello, hs->mine),
-        [self = shared_from_this(), hs] {
-          self->readProof(hs, [self, hs] {
-            const tcp::HelloProof expected =
-                tcp::proveHello(self->spec.secret, tcp::HelloRole::kConnector, hs->hello, hs->mine);
-            if (!tcp::proofMatches(hs->proof, expected)) {
-              return self->failHandshake(
-                  hs, fmt::format("claims rank {} but did not prove the job secret "
-                                  "(KOLO_SECRET)",
-                                  hs->hello.rank));
-            }
-            if (self->isConnected(hs->hello.rank)) {
-              return self->failHandshake(
-                  hs, fmt::format("claims rank {}, which is already connected", hs->hello.rank));
-            }
-            self->adopt(hs, hs->hello.rank);
-          });
-        });
+    sendHello(hs, tcp::proveHello(spec.secret, tcp::HelloRole::kAcceptor, hs->hello, hs->mine),
+              [self = shared_from_this(), hs] {
+                self->readProof(hs, [self, hs] { self->onConnectorProof(hs); });
+              });
   }
 
-  Hello ownHello() const { return Hello{spec.rank, spec.size, spec.jobId, tcp::freshNonce()}; }
+  // The acceptor's side: the connector proved the secret, agrees on the flags, and its rank is
+  // still free.
+  void onConnectorProof(const HandshakePtr& hs) {
+    const int peer = hs->hello.rank;
+    const tcp::HelloProof expected =
+        tcp::proveHello(spec.secret, tcp::HelloRole::kConnector, hs->hello, hs->mine);
+    if (!tcp::proofMatches(hs->proof, expected)) {
+      return failHandshake(
+          hs, fmt::format("claims rank {} but did not prove the job secret (KOLO_SECRET)", peer));
+    }
+    Status flags = tcp::validateHelloFlags(hs->hello, hs->mine.flags, hs->remote);
+    if (!flags.isOk()) {
+      lastFailure[static_cast<size_t>(peer)] = flags.message();
+      return failHandshake(hs, flags.message());
+    }
+    if (isConnected(peer)) {
+      return failHandshake(hs, fmt::format("claims rank {}, which is already connected", peer));
+    }
+    adopt(hs, peer);
+  }
+
+  Hello ownHello() const {
+    Hello hello{spec.rank, spec.size, spec.jobId, tcp::freshNonce()};
+    hello.flags = options.checksum ? tcp::kHelloFlagChecksum : 0;
+    return hello;
+  }
 
   // Sends hs->mine, followed by `proof` when one is given (the acceptor's answer).
   void sendHello(const HandshakePtr& hs, std::optional<tcp::HelloProof> proof,
@@ -330,9 +340,14 @@ struct Bootstrap : std::enable_shared_from_this<Bootstrap> {
             hs, fmt::format("rank {} at {} did not prove the job secret (KOLO_SECRET)", peer,
                             hs->remote));
       }
+      // Proven to each other, so each side can tell the other why the flags make it refuse.
       self->sendProof(
           hs, tcp::proveHello(self->spec.secret, tcp::HelloRole::kConnector, hs->mine, hs->hello),
-          [self, hs, peer] { self->adopt(hs, peer); });
+          [self, hs, peer] {
+            Status flags = tcp::validateHelloFlags(hs->hello, hs->mine.flags, hs->remote);
+            if (!flags.isOk()) return self->failHandshake(hs, flags.message());
+            self->adopt(hs, peer);
+          });
     });
   }
 
@@ -423,7 +438,7 @@ std::string missingPeers(const Bootstrap& boot, const WorldSpec& spec,
     missing += std::to_string(p);
     if (p < spec.rank && !addressKnown[static_cast<size_t>(p)]) {
       missing += " (never published its address)";
-    } else if (p < spec.rank && !boot.lastFailure[static_cast<size_t>(p)].empty()) {
+    } else if (!boot.lastFailure[static_cast<size_t>(p)].empty()) {
       missing += " (last attempt: " + boot.lastFailure[static_cast<size_t>(p)] + ")";
     }
   }
@@ -439,6 +454,7 @@ std::string tcpAddressKey(const std::string& jobId, int rank) {
 TcpOptions tcpOptionsFromEnv() {
   TcpOptions options;
   options.handshakeTimeoutSeconds = settingSeconds("KOLO_TCP_HANDSHAKE_TIMEOUT");
+  options.checksum = settingChoice("KOLO_TCP_CHECKSUM") != "none";
   const uint64_t bufferBytes = settingBytes("KOLO_TCP_SOCKET_BUFFER");
   if (bufferBytes <= static_cast<uint64_t>(INT32_MAX)) {
     options.socketBufferBytes = static_cast<int>(bufferBytes);
@@ -462,8 +478,7 @@ Expected<std::shared_ptr<Transport>> connectTcpTransport(KvStore& store, const W
   auto io = std::make_unique<asio::io_context>(1);
   if (spec.size == 1) {
     return std::shared_ptr<Transport>(std::make_shared<tcp::TcpTransport>(
-        spec.rank, spec.size, std::move(io), std::vector<TcpConnection>{},
-        options.socketBufferBytes));
+        spec.rank, spec.size, std::move(io), std::vector<TcpConnection>{}, options));
   }
   auto boot = std::make_shared<Bootstrap>(*io, spec, options);
   KOLO_RETURN_IF_ERROR(listenAndPublish(*boot, store, spec));
@@ -477,9 +492,8 @@ Expected<std::shared_ptr<Transport>> connectTcpTransport(KvStore& store, const W
         "rank {}: tcp connect timed out after {:.3g} s; no connection with rank(s) {}", spec.rank,
         spec.connectTimeoutSeconds, missingPeers(*boot, spec, addressKnown));
   }
-  return std::shared_ptr<Transport>(
-      std::make_shared<tcp::TcpTransport>(spec.rank, spec.size, std::move(io),
-                                          std::move(boot->connections), options.socketBufferBytes));
+  return std::shared_ptr<Transport>(std::make_shared<tcp::TcpTransport>(
+      spec.rank, spec.size, std::move(io), std::move(boot->connections), options));
 }
 
 }  // namespace kolo

@@ -15,22 +15,9 @@
 #include "kolo/base/status.h"
 #include "kolo/collectives/transport.h"
 #include "kolo/collectives/world.h"
+#include "transport/tcp/tcp_options.h"
 
 namespace kolo {
-
-struct TcpOptions {
-  // How long an accepted connection may take to send its hello before it is dropped.
-  double handshakeTimeoutSeconds = 5.0;
-  // SO_SNDBUF / SO_RCVBUF per socket; 0 keeps the kernel's autotuning. Setting them pins the
-  // buffers at the kernel cap (2 x net.core.rmem_max, 8 MiB on the dev host) and turns
-  // autotuning off, while autotuning grows them up to net.ipv4.tcp_rmem's maximum (32 MiB
-  // there); 64 MiB messages over loopback were faster with autotuning, hence the default.
-  int socketBufferBytes = 0;
-};
-
-// KOLO_TCP_HANDSHAKE_TIMEOUT (seconds) and KOLO_TCP_SOCKET_BUFFER ("4M", bytes) over the
-// defaults above; malformed values keep the default.
-TcpOptions tcpOptionsFromEnv();
 
 // Returns once every peer is connected, or kTimeout naming the ranks still missing after
 // spec.connectTimeoutSeconds. This overload takes its options from tcpOptionsFromEnv().

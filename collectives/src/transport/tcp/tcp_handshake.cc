@@ -35,7 +35,7 @@ std::vector<std::byte> encodeHello(const Hello& hello) {
   out.reserve(kHelloFixedSize + hello.jobId.size());
   putLe<uint32_t>(out, kHelloMagic);
   putLe<uint16_t>(out, kProtocolVersion);
-  putLe<uint16_t>(out, 0);
+  putLe<uint16_t>(out, hello.flags);
   putLe<uint32_t>(out, static_cast<uint32_t>(hello.rank));
   putLe<uint32_t>(out, static_cast<uint32_t>(hello.size));
   putLe<uint32_t>(out, static_cast<uint32_t>(hello.jobId.size()));
@@ -65,6 +65,7 @@ Expected<uint32_t> decodeHelloFixed(std::span<const std::byte> fixed, Hello& out
                       kHelloFixedSize);
   }
   KOLO_RETURN_IF_ERROR(checkHelloPrefix(fixed.first(kHelloPrefixSize), from));
+  out.flags = getLe<uint16_t>(fixed, 6);
   out.rank = static_cast<int>(getLe<int32_t>(fixed, 8));
   out.size = static_cast<int>(getLe<int32_t>(fixed, 12));
   auto jobIdLength = getLe<uint32_t>(fixed, 16);
@@ -89,6 +90,17 @@ Status validateHello(const Hello& hello, const std::string& jobId, int size, int
   if (hello.rank < minRank || hello.rank > maxRank) {
     return makeStatus(Code::kMismatch, "hello from {}: rank {} outside the expected range [{}, {}]",
                       from, hello.rank, minRank, maxRank);
+  }
+  return Status::ok();
+}
+
+Status validateHelloFlags(const Hello& hello, uint16_t flags, const std::string& from) {
+  auto checksum = [](uint16_t f) { return (f & kHelloFlagChecksum) ? "crc32c" : "none"; };
+  if ((hello.flags & kHelloFlagChecksum) != (flags & kHelloFlagChecksum)) {
+    return makeStatus(Code::kMismatch,
+                      "hello from {}: rank {} has KOLO_TCP_CHECKSUM={}, this rank {}; every rank "
+                      "of a job must use the same",
+                      from, hello.rank, checksum(hello.flags), checksum(flags));
   }
   return Status::ok();
 }

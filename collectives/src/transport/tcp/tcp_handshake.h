@@ -8,7 +8,8 @@
 // join a world nor pose as one of its ranks. Without a secret (no kolorun, a file: store) the
 // proofs use an empty key and only keep out strangers that do not speak the protocol.
 // Wire format (little-endian): magic u32 | version u16 | reserved u16 | rank u32 | size u32 |
-// job id length u32 | nonce 32 bytes | job id bytes; a proof is 32 raw bytes.
+// job id length u32 | nonce 32 bytes | job id bytes; a proof is 32 raw bytes. The u16 after
+// the version holds flags (kHelloFlag*).
 // Plain functions without sockets, unit-tested on byte strings.
 // Thread: any.
 #pragma once
@@ -35,11 +36,15 @@ inline constexpr uint32_t kMaxJobIdLength = 1024;
 using Nonce = std::array<std::byte, kNonceSize>;
 using HelloProof = std::array<std::byte, kProofSize>;
 
+// Hello flags: what both ends of a connection must agree on.
+inline constexpr uint16_t kHelloFlagChecksum = 1;  // data frames' trailers are checked
+
 struct Hello {
   int rank = 0;
   int size = 0;
   std::string jobId;
   Nonce nonce{};
+  uint16_t flags = 0;
 };
 
 std::vector<std::byte> encodeHello(const Hello& hello);
@@ -58,6 +63,9 @@ Expected<uint32_t> decodeHelloFixed(std::span<const std::byte> fixed, Hello& out
 // in [minRank, maxRank]. Errors say which field is wrong and both values.
 Status validateHello(const Hello& hello, const std::string& jobId, int size, int minRank,
                      int maxRank, const std::string& from);
+
+// The peer's flags must equal this end's: kMismatch naming the setting and both values.
+Status validateHelloFlags(const Hello& hello, uint16_t flags, const std::string& from);
 
 // 32 bytes from the kernel's random source.
 Nonce freshNonce();

@@ -54,14 +54,16 @@ class TcpRequest final : public TransferRequest {
 }  // namespace
 
 TcpPeer::TcpPeer(int selfRank, int peerRank, std::string endpoint, int fd,
-                 std::shared_ptr<LocalDoorbell> bell, std::function<void()> wantWrite)
+                 std::shared_ptr<LocalDoorbell> bell, std::function<void()> wantWrite,
+                 bool checksum)
     : selfRank_(selfRank),
       peerRank_(peerRank),
       endpoint_(std::move(endpoint)),
+      checksum_(checksum),
       bell_(std::move(bell)),
       wantWrite_(std::move(wantWrite)),
       fd_(fd),
-      decoder_(fmt::format("rank {} ({})", peerRank, endpoint_)),
+      decoder_(fmt::format("rank {} ({})", peerRank, endpoint_), checksum),
       staging_(kStagingSize) {}
 
 TcpPeer::~TcpPeer() = default;
@@ -158,7 +160,7 @@ void TcpPeer::cancel(TcpOp& op) {
   completeLocked(op, std::move(cancelled));
 }
 
-bool TcpPeer::appendFrame(TcpOp& op, iovec* iov, int& count, size_t& bytes) {
+bool TcpPeer::appendFrame(TcpOp& op, iovec* iov, int& count, size_t& bytes) const {
   const uint64_t size = op.sendPayload.size();
   uint64_t at = op.transferred;
   if (at < kFrameHeaderSize) {
@@ -170,7 +172,7 @@ bool TcpPeer::appendFrame(TcpOp& op, iovec* iov, int& count, size_t& bytes) {
   if (payloadAt < size) {
     const size_t piece = static_cast<size_t>(std::min<uint64_t>(size - payloadAt, kMaxPiece));
     const uint64_t end = payloadAt + piece;
-    if (end > op.crcThrough) {  // fold in what was not checksummed on an earlier, partial write
+    if (checksum_ && end > op.crcThrough) {  // past what an earlier, partial write folded in
       op.crc = crc32cExtend(op.crc, op.sendPayload.subspan(op.crcThrough, end - op.crcThrough));
       op.crcThrough = end;
     }

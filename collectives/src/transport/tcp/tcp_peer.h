@@ -52,9 +52,12 @@ class TcpPeer final : public std::enable_shared_from_this<TcpPeer>, private Fram
  public:
   // `fd` is the connected, non-blocking socket (owned by the transport). `endpoint` is
   // "addr:port" for messages. `wantWrite` asks the io thread to wait until the socket is
-  // writable and then call flush(); it is called with the mutex held.
+  // writable and then call flush(); it is called with the mutex held. `checksum`: frames carry
+  // and are checked against their payload's CRC32C (otherwise the trailer is sent as 0 and
+  // ignored).
   TcpPeer(int selfRank, int peerRank, std::string endpoint, int fd,
-          std::shared_ptr<LocalDoorbell> bell, std::function<void()> wantWrite);
+          std::shared_ptr<LocalDoorbell> bell, std::function<void()> wantWrite,
+          bool checksum = true);
   ~TcpPeer() override;
 
   int peerRank() const { return peerRank_; }
@@ -87,7 +90,7 @@ class TcpPeer final : public std::enable_shared_from_this<TcpPeer>, private Fram
   FlushResult flushLocked();
   // Adds the iovec entries of `op`'s unwritten bytes (at most one payload piece); returns false
   // when the op's frame does not end in this batch.
-  static bool appendFrame(TcpOp& op, iovec* iov, int& count, size_t& bytes);
+  bool appendFrame(TcpOp& op, iovec* iov, int& count, size_t& bytes) const;
   void failLocked(Status why, bool log = true);
   void completeLocked(TcpOp& op, Status status);
   Status lostStatus(const std::string& reason) const;
@@ -101,6 +104,7 @@ class TcpPeer final : public std::enable_shared_from_this<TcpPeer>, private Fram
   const int selfRank_;
   const int peerRank_;
   const std::string endpoint_;
+  const bool checksum_;
   std::shared_ptr<LocalDoorbell> bell_;
   std::function<void()> wantWrite_;
 

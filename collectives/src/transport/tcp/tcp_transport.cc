@@ -34,7 +34,7 @@ class TcpTransport::TcpChannel final : public Channel {
 };
 
 TcpTransport::TcpTransport(int rank, int size, std::unique_ptr<asio::io_context> io,
-                           std::vector<TcpConnection> connections, int socketBufferBytes)
+                           std::vector<TcpConnection> connections, const TcpOptions& options)
     : rank_(rank),
       size_(size),
       bell_(std::make_shared<LocalDoorbell>()),
@@ -48,9 +48,10 @@ TcpTransport::TcpTransport(int rank, int size, std::unique_ptr<asio::io_context>
     if (r == rank || !conn.socket) continue;
     boost::system::error_code ec;
     conn.socket->set_option(tcp::no_delay(true), ec);
-    if (socketBufferBytes > 0) {
-      conn.socket->set_option(asio::socket_base::send_buffer_size(socketBufferBytes), ec);
-      conn.socket->set_option(asio::socket_base::receive_buffer_size(socketBufferBytes), ec);
+    if (options.socketBufferBytes > 0) {
+      conn.socket->set_option(asio::socket_base::send_buffer_size(options.socketBufferBytes), ec);
+      conn.socket->set_option(asio::socket_base::receive_buffer_size(options.socketBufferBytes),
+                              ec);
     }
     conn.socket->non_blocking(true, ec);
     if (ec) {
@@ -59,8 +60,9 @@ TcpTransport::TcpTransport(int rank, int size, std::unique_ptr<asio::io_context>
     }
     asio::io_context* ioc = io_.get();
     auto wantWrite = [this, ioc, r] { asio::post(*ioc, [this, r] { waitWritable(r); }); };
-    peers_[static_cast<size_t>(r)] = std::make_shared<TcpPeer>(
-        rank, r, conn.endpoint, conn.socket->native_handle(), bell_, std::move(wantWrite));
+    peers_[static_cast<size_t>(r)] =
+        std::make_shared<TcpPeer>(rank, r, conn.endpoint, conn.socket->native_handle(), bell_,
+                                  std::move(wantWrite), options.checksum);
     channels_[static_cast<size_t>(r)] =
         std::make_unique<TcpChannel>(peers_[static_cast<size_t>(r)]);
     waitReadable(r);

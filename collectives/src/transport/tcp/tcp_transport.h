@@ -16,6 +16,7 @@
 
 #include "kolo/collectives/doorbell.h"
 #include "kolo/collectives/transport.h"
+#include "transport/tcp/tcp_options.h"
 #include "transport/tcp/tcp_peer.h"
 
 namespace kolo::tcp {
@@ -29,10 +30,11 @@ struct TcpConnection {
 class TcpTransport final : public Transport {
  public:
   // Takes the io_context the sockets were opened on and one connection per peer rank
-  // (connections[r].socket is null for r == rank). `socketBufferBytes` > 0 sets SO_SNDBUF and
-  // SO_RCVBUF (0 leaves the kernel's autotuning). Starts the io thread.
+  // (connections[r].socket is null for r == rank). options.socketBufferBytes > 0 sets SO_SNDBUF
+  // and SO_RCVBUF (0 leaves the kernel's autotuning); options.checksum turns the frames' CRC32C
+  // on. Starts the io thread.
   TcpTransport(int rank, int size, std::unique_ptr<boost::asio::io_context> io,
-               std::vector<TcpConnection> connections, int socketBufferBytes);
+               std::vector<TcpConnection> connections, const TcpOptions& options);
   // Fails every unfinished request with kAborted, stops and joins the io thread and closes
   // the sockets (peers see the connection end).
   ~TcpTransport() override;

@@ -1,0 +1,24 @@
+// TcpOptions: the TCP transport's settings (KOLO_TCP_*), read once per world.
+// Thread: any (plain values).
+#pragma once
+
+namespace kolo {
+
+struct TcpOptions {
+  // How long an accepted connection may take to send its hello before it is dropped.
+  double handshakeTimeoutSeconds = 5.0;
+  // SO_SNDBUF / SO_RCVBUF per socket; 0 keeps the kernel's autotuning. Setting them pins the
+  // buffers at the kernel cap (2 x net.core.rmem_max, 8 MiB on the dev host) and turns
+  // autotuning off, while autotuning grows them up to net.ipv4.tcp_rmem's maximum (32 MiB
+  // there); 64 MiB messages over loopback were faster with autotuning, hence the default.
+  int socketBufferBytes = 0;
+  // KOLO_TCP_CHECKSUM=crc32c: every data frame's payload is checked against the CRC32C in its
+  // trailer. Both ends of a connection must agree (their hellos say it).
+  bool checksum = true;
+};
+
+// KOLO_TCP_HANDSHAKE_TIMEOUT (seconds), KOLO_TCP_SOCKET_BUFFER ("4M", bytes) and
+// KOLO_TCP_CHECKSUM over the defaults above; malformed values keep the default.
+TcpOptions tcpOptionsFromEnv();
+
+}  // namespace kolo

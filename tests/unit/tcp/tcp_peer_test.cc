@@ -1,0 +1,102 @@
+// TcpPeer over a socketpair, with hand-made bytes on the other end: what the receive side does
+// with a payload that was corrupted in transit.
+#include "transport/tcp/tcp_peer.h"
+
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <memory>
+#include <vector>
+
+#include "transport/tcp/crc32c.h"
+#include "transport/tcp/frame_codec.h"
+
+namespace kolo::tcp {
+namespace {
+
+struct PeerPair {
+  int fds[2] = {-1, -1};
+  std::shared_ptr<TcpPeer> peer;
+
+  explicit PeerPair(bool checksum) {
+    EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds), 0);
+    peer = std::make_shared<TcpPeer>(
+        0, 3, "10.0.0.3:4000", fds[0], std::make_shared<LocalDoorbell>(), [] {}, checksum);
+  }
+  ~PeerPair() {
+    peer.reset();
+    ::close(fds[0]);
+    ::close(fds[1]);
+  }
+  // Writes one frame whose payload is `sent` but whose trailer is the CRC32C of `meant`.
+  void writeFrame(uint64_t tag, const std::vector<std::byte>& meant,
+                  const std::vector<std::byte>& sent) {
+    std::vector<std::byte> bytes;
+    auto header = FrameEncoder::encodeHeader(tag, sent.size());
+    auto trailer = FrameEncoder::encodeTrailer(crc32c(meant));
+    bytes.insert(bytes.end(), header.begin(), header.end());
+    bytes.insert(bytes.end(), sent.begin(), sent.end());
+    bytes.insert(bytes.end(), trailer.begin(), trailer.end());
+    size_t off = 0;
+    while (off < bytes.size()) {
+      ssize_t n = ::send(fds[1], bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
+      if (n < 0 && errno == EAGAIN) {
+        peer->readAvailable(size_t{1} << 30);  // make room: the peer drains the socket
+        continue;
+      }
+      ASSERT_GT(n, 0);
+      off += static_cast<size_t>(n);
+    }
+  }
+  void drain() {
+    for (int i = 0;
+         i < 1000 && peer->readAvailable(size_t{1} << 30) != TcpPeer::ReadResult::kWouldBlock;
+         ++i) {
+    }
+  }
+};
+
+std::vector<std::byte> pattern(size_t n) {
+  std::vector<std::byte> out(n);
+  for (size_t i = 0; i < n; ++i) out[i] = static_cast<std::byte>((i * 7 + 1) & 0xff);
+  return out;
+}
+
+// Small payloads come through the staging buffer, large ones straight into the receive buffer:
+// a flipped bit fails the receive in both cases, naming the peer, instead of completing it.
+TEST(TcpPeerChecksum, AFlippedPayloadBitFailsTheReceiveNamingThePeer) {
+  for (size_t size : {size_t{100}, size_t{1} << 20}) {
+    PeerPair pair(true);
+    std::vector<std::byte> buffer(size);
+    auto recv = pair.peer->postRecv(9, buffer);
+    auto meant = pattern(size);
+    auto sent = meant;
+    sent[size / 2] ^= std::byte{0x04};
+    pair.writeFrame(9, meant, sent);
+    pair.drain();
+    ASSERT_TRUE(recv->test()) << size;
+    EXPECT_EQ(recv->status().code(), Code::kIoError) << size;
+    EXPECT_NE(recv->status().message().find("rank 3 (10.0.0.3:4000)"), std::string::npos)
+        << recv->status().message();
+    EXPECT_NE(recv->status().message().find("failed its CRC32C check"), std::string::npos)
+        << recv->status().message();
+  }
+}
+
+TEST(TcpPeerChecksum, IntactFramesCompleteAndChecksumOffIgnoresTheTrailer) {
+  for (bool checksum : {true, false}) {
+    PeerPair pair(checksum);
+    std::vector<std::byte> buffer(1000);
+    auto recv = pair.peer->postRecv(1, buffer);
+    auto meant = pattern(1000);
+    pair.writeFrame(1, checksum ? meant : std::vector<std::byte>{}, meant);
+    pair.drain();
+    ASSERT_TRUE(recv->test());
+    EXPECT_TRUE(recv->status().isOk()) << recv->status().toString();
+    EXPECT_EQ(buffer, meant);
+  }
+}
+
+}  // namespace
+}  // namespace kolo::tcp
