@@ -106,6 +106,7 @@ parse_args() {
   # tc's rate units: bits (bit, kbit, mbit, gbit, tbit) or bytes (bps, kbps, ...) per second.
   [[ $RATE =~ ^[0-9]+(\.[0-9]+)?[kmgtKMGT]?(bit|bps)$ ]] ||
     usage_error "--link must be a tc rate such as 2gbit, 500mbit or 10gbit, not '$RATE'"
+  [[ ! $RATE =~ ^[0.]+[a-zA-Z]+$ ]] || usage_error "--link must be above zero"
   ((${#COMMAND[@]} > 0 || KEEP)) || usage_error "no COMMAND (and no --keep)"
   HOSTS=$((10#$HOSTS))
   SLOTS=$((10#$SLOTS))
@@ -117,6 +118,7 @@ preflight() {
   for tool in ip tc unshare nsenter mount ssh ssh-keygen; do
     command -v "$tool" >/dev/null || skip "$tool is not installed"
   done
+  env --default-signal=INT true 2>/dev/null || skip "env --default-signal needs coreutils 8.31+"
   SSHD=$(command -v sshd || true)
   [[ -n $SSHD ]] || { [[ -x /usr/sbin/sshd ]] && SSHD=/usr/sbin/sshd; } ||
     skip "sshd is not installed (openssh-server)"
