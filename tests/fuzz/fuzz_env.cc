@@ -72,9 +72,10 @@ void checkFaultSpecs(std::string_view text) {
   for (const kolo::FaultSpec& spec : specs.value()) {
     FUZZ_CHECK(spec.rank >= 0 && spec.rank <= (1 << 24), "rank %d", spec.rank);
     FUZZ_CHECK(spec.seq >= -1, "seq %lld", static_cast<long long>(spec.seq));
-    FUZZ_CHECK(
-        spec.action != kolo::FaultAction::kCorrupt || spec.phase == kolo::FaultPhase::kNegotiation,
-        "corrupt outside negotiation");
+    FUZZ_CHECK(spec.action != kolo::FaultAction::kCorrupt ||
+                   (spec.phase != kolo::FaultPhase::kAny &&
+                    spec.phase != kolo::FaultPhase::kFusionCopy),
+               "corrupt at a phase where nothing crosses a transport");
     if (spec.seq < 0) continue;  // describe() shows "seq=any", which is not an input form
     const std::string shown = spec.describe();
     auto again = kolo::FaultSpec::parse(shown);

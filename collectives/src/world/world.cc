@@ -86,6 +86,13 @@ Status attachHostSubgroups(KvStore& store, const WorldSpec& world,
   } else {
     WorldSpec spec = subgroupSpec(world, fmt::format("cross{}", layout.localRank), layout.crossRank,
                                   layout.crossSize);
+    spec.globalRanks.clear();
+    for (int h = 0; h < layout.numHosts; ++h) {
+      const std::vector<int> ranks = layout.ranksOnHost(h);
+      if (static_cast<size_t>(layout.localRank) < ranks.size()) {
+        spec.globalRanks.push_back(ranks[static_cast<size_t>(layout.localRank)]);
+      }
+    }
     auto tcp = connectTcpTransport(store, spec);
     if (!tcp) return tcp.status().withContext("building the cross-host subgroup");
     cross = std::make_unique<Communicator>(std::move(tcp).value(), nullptr, world.options);
@@ -152,6 +159,8 @@ Expected<std::unique_ptr<Communicator>> connectWorld(KvStore& store, const World
   const std::string prefix = spec.jobId + "/world/host/";
   WorldSpec resolved = spec;
   if (resolved.hostKey.empty()) resolved.hostKey = hostName();
+  // One token for the whole world, made before the transports that report into it.
+  if (!resolved.options.abort) resolved.options.abort = std::make_shared<AbortToken>();
   KOLO_RETURN_IF_ERROR(store.set(prefix + std::to_string(spec.rank), resolved.hostKey));
   bool allLocal = true;
   std::vector<std::string> hostKeys;
@@ -177,11 +186,11 @@ Expected<std::unique_ptr<Communicator>> connectWorld(KvStore& store, const World
   if (transport == "shm") {
     KOLO_ASSIGN_OR_RETURN(ShmWorld shm, connectShm(store, resolved, shmTuningFor(spec.size)));
     return std::make_unique<Communicator>(std::move(shm.transport), std::move(shm.arena),
-                                          spec.options);
+                                          resolved.options);
   }
   if (resolved.bindAddress.empty() && allLocal) resolved.bindAddress = "127.0.0.1";
   KOLO_ASSIGN_OR_RETURN(auto tcp, connectTcpTransport(store, resolved));
-  auto comm = std::make_unique<Communicator>(std::move(tcp), nullptr, spec.options);
+  auto comm = std::make_unique<Communicator>(std::move(tcp), nullptr, resolved.options);
   if (!allLocal) KOLO_RETURN_IF_ERROR(attachHostSubgroups(store, resolved, hostKeys, *comm));
   return comm;
 }

@@ -32,7 +32,15 @@ struct Plan {
   std::map<int, std::function<void()>> severs;
   int nextSever = 1;
   std::atomic<bool> severed{false};
+  std::atomic<bool> corruptFrame{false};  // a data-phase corrupt waits for the next TCP frame
 };
+
+// Phases where bytes cross a transport: corrupt flips a control message (negotiation) or the
+// next TCP data frame (the others).
+bool corruptible(FaultPhase phase) {
+  return phase == FaultPhase::kNegotiation || phase == FaultPhase::kReduceScatter ||
+         phase == FaultPhase::kAllgather || phase == FaultPhase::kHierCross;
+}
 
 Plan& plan() {
   static Plan* p = new Plan;  // never destroyed: hooks may run during static destruction
@@ -149,7 +157,11 @@ void act(const FaultSpec& spec, std::span<std::byte> payload) {
       break;
     case FaultAction::kCorrupt:
       // A flipped byte in transit: the receivers' checksum must catch it.
-      if (!payload.empty()) payload[payload.size() / 2] ^= std::byte{0x5a};
+      if (!payload.empty()) {
+        payload[payload.size() / 2] ^= std::byte{0x5a};
+      } else {
+        plan().corruptFrame.store(true);
+      }
       break;
     case FaultAction::kDropConn: {
       Plan& p = plan();
@@ -279,12 +291,12 @@ Expected<FaultSpec> FaultSpec::parse(std::string_view text) {
   if (!haveAction) {
     return Status(Code::kInvalidArgument, "KOLO_FAULT_INJECT: action= is required");
   }
-  if (spec.action == FaultAction::kCorrupt && spec.phase != FaultPhase::kNegotiation) {
-    // Payload bytes carry no checksum (docs/RELIABILITY.md): corrupting them would only show
-    // that garbage goes through. Control messages are checksummed, so that is what we corrupt.
+  if (spec.action == FaultAction::kCorrupt && !corruptible(spec.phase)) {
+    // Control messages and TCP data frames are checksummed; a corrupt fault needs bytes that
+    // cross a transport at a named phase.
     return Status(Code::kInvalidArgument,
-                  "KOLO_FAULT_INJECT: action=corrupt needs phase=negotiation (control messages "
-                  "are checksummed; tensor payloads are not)");
+                  "KOLO_FAULT_INJECT: action=corrupt needs phase=negotiation (a control message) "
+                  "or reduce_scatter, allgather or hier_cross (the next TCP data frame)");
   }
   return spec;
 }
@@ -354,7 +366,9 @@ void fireSlow(FaultPhase phase, std::span<std::byte> payload) {
       if (!s.op.empty() && s.op != cur.op) continue;
       if (s.phase != FaultPhase::kAny && s.phase != phase) continue;
       if (s.seq >= 0 && (s.seq < cur.first || s.seq >= cur.last)) continue;
-      if (s.action == FaultAction::kCorrupt && payload.empty()) continue;
+      if (s.action == FaultAction::kCorrupt && payload.empty() && phase == FaultPhase::kNegotiation) {
+        continue;
+      }
       break;
     }
     if (i == p.specs.size()) return;
@@ -388,6 +402,10 @@ void unregisterFaultSever(int id) {
   Plan& p = plan();
   std::lock_guard lock(p.mutex);
   p.severs.erase(id);
+}
+
+bool fault_detail::takeCorruptFrameSlow() {
+  return plan().corruptFrame.exchange(false);
 }
 
 bool faultSevered() {

@@ -6,7 +6,8 @@ Each case runs kolorun -np 3 kolo_fault_job (fault_job.cc: 5 allreduces per step
 KOLO_FAULT_INJECT="rank=V,op=allreduce,seq=S,phase=P,action=A" and checks:
   - the fault fired (the victim's "KOLO fault injection" line, with its wall-clock time);
   - kolorun exits with the victim's code (kill 137, abort 134, exit:N N, stop 128+SIGSTOP = 147,
-    drop_conn: the job's error exit 2);
+    drop_conn and corrupt: the job's error exit 2; corrupt flips a byte of the victim's next
+    TCP data frame, which the receiver's CRC32C check catches);
   - every survivor reports an error (never a wrong result), all naming the same failed rank,
     the victim;
   - each survivor reported within the bound after the fault fired (from kolorun's
@@ -14,7 +15,8 @@ KOLO_FAULT_INJECT="rank=V,op=allreduce,seq=S,phase=P,action=A" and checks:
   - nothing of the case is left: no process (found by a marker in their environment), no
     listening socket of those processes, no /dev/shm segment they created.
 
-Usage: fault_matrix.py KOLORUN KOLO_FAULT_JOB --transport shm|tcp --action kill|stop|exit|abort|drop_conn
+Usage: fault_matrix.py KOLORUN KOLO_FAULT_JOB --transport shm|tcp
+       --action kill|stop|exit|abort|drop_conn|corrupt
        [--victims 0,1,2] [--phases negotiation,fusion_copy,reduce_scatter,allgather]
 """
 import argparse
@@ -31,9 +33,9 @@ from fault_checks import case_env, leftover_problems, new_marker, report, watch_
 NP = 3
 TIMEOUT_SECONDS = 5  # KOLO_TIMEOUT_SECONDS of the jobs
 EXPECTED_CODE = {"kill": 128 + signal.SIGKILL, "abort": 128 + signal.SIGABRT, "exit": 3,
-                 "stop": 128 + signal.SIGSTOP, "drop_conn": 2}
+                 "stop": 128 + signal.SIGSTOP, "drop_conn": 2, "corrupt": 2}
 ACTION_SPEC = {"kill": "kill", "abort": "abort", "exit": "exit:3", "stop": "stop",
-               "drop_conn": "drop_conn"}
+               "drop_conn": "drop_conn", "corrupt": "corrupt"}
 FAILED_RANK = re.compile(r"rank (\d+) (?:\(host [^)]*\) )?failed: ")
 STAMP = re.compile(r"^\[(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3})\]")
 FIRED = re.compile(r"KOLO fault injection: rank (\d+) pid (\d+) fires .* \(wall_us=(\d+)\)")

@@ -128,6 +128,23 @@ TEST_F(FaultPointTest, CorruptFlipsTheControlMessageAndNeedsOne) {
   EXPECT_EQ(changed, 1);
 }
 
+TEST_F(FaultPointTest, CorruptAtADataPhaseArmsTheNextTcpFrameOnce) {
+  arm("rank=1,op=allreduce,phase=reduce_scatter,action=corrupt");
+  EXPECT_FALSE(faultTakeCorruptFrame());
+  {
+    FaultOpScope op(1, "allreduce");
+    faultPoint(FaultPhase::kAllgather);  // another phase: nothing
+  }
+  EXPECT_FALSE(faultTakeCorruptFrame());
+  {
+    FaultOpScope op(1, "allreduce");
+    faultPoint(FaultPhase::kReduceScatter);
+  }
+  ASSERT_EQ(fired.size(), 1u);
+  EXPECT_TRUE(faultTakeCorruptFrame());
+  EXPECT_FALSE(faultTakeCorruptFrame()) << "one frame per firing";
+}
+
 TEST_F(FaultPointTest, DropConnSeversRegisteredConnections) {
   arm("rank=2,action=drop_conn");
   int severed = 0;

@@ -43,6 +43,10 @@ TEST(FaultSpec, DefaultsAndEveryActionAndPhase) {
   auto corrupt = FaultSpec::parse("rank=1,phase=negotiation,action=corrupt");
   ASSERT_TRUE(corrupt.hasValue()) << corrupt.status().toString();
   EXPECT_EQ(corrupt->action, FaultAction::kCorrupt);
+  for (const char* phase : {"reduce_scatter", "allgather", "hier_cross"}) {
+    auto data = FaultSpec::parse(std::string("rank=1,action=corrupt,phase=") + phase);
+    EXPECT_TRUE(data.hasValue()) << phase << ": " << data.status().toString();
+  }
 }
 
 TEST(FaultSpec, BadSpecsNameTheField) {
@@ -63,7 +67,7 @@ TEST(FaultSpec, BadSpecsNameTheField) {
       {"rank=1,action=kill:9", "action=kill takes no argument"},
       {"rank=1,action=kill,colour=red", "unknown field 'colour'"},
       {"rank=1,action=kill,seq", "'seq' is not field=value"},
-      {"rank=1,action=corrupt,phase=allgather", "action=corrupt needs phase=negotiation"},
+      {"rank=1,action=corrupt,phase=fusion_copy", "action=corrupt needs phase=negotiation"},
       {"rank=1,action=corrupt", "action=corrupt needs phase=negotiation"},
   };
   for (const auto& [text, expected] : cases) {

@@ -10,6 +10,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "kolo/base/kv_store.h"
 #include "kolo/collectives/communicator.h"
@@ -27,6 +28,8 @@ struct WorldSpec {
   // KOLO_SECRET's 32 bytes: TCP connections prove it to each other (tcp_handshake.h). Empty
   // (no kolorun, a file: store): hellos are checked, not authenticated.
   std::string secret;
+  // A subgroup's members as world ranks (position = rank in the subgroup); empty: the world.
+  std::vector<int> globalRanks;
   // KOLO_CPU_OPERATIONS: "kolo" runs the collectives on Kolo's shm/tcp transports, "mpi" on
   // MPI (its collectives where it has them, its point-to-point under Kolo's otherwise).
   std::string cpuOperations = "kolo";

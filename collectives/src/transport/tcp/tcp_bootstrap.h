@@ -23,7 +23,7 @@ namespace kolo {
 // spec.connectTimeoutSeconds. This overload takes its options from tcpOptionsFromEnv().
 Expected<std::shared_ptr<Transport>> connectTcpTransport(KvStore& store, const WorldSpec& spec);
 Expected<std::shared_ptr<Transport>> connectTcpTransport(KvStore& store, const WorldSpec& spec,
-                                                         const TcpOptions& options);
+                                                         const TcpOptions& given);
 
 // The store key under which `rank` publishes its listening address.
 std::string tcpAddressKey(const std::string& jobId, int rank);

@@ -2,7 +2,16 @@
 // Thread: any (plain values).
 #pragma once
 
+#include <functional>
+#include <string>
+
 namespace kolo {
+
+// Told when a peer's byte stream turned out corrupt (a payload failed its CRC32C, or a frame
+// header is garbage): the peer's rank in this transport, its address, and the decoder's error.
+// connectTcpTransport sets it to publish the verdict naming that peer as the job's failure.
+using CorruptStreamReporter =
+    std::function<void(int peer, const std::string& endpoint, const std::string& why)>;
 
 struct TcpOptions {
   // How long an accepted connection may take to send its hello before it is dropped.
@@ -15,6 +24,8 @@ struct TcpOptions {
   // KOLO_TCP_CHECKSUM=crc32c: every data frame's payload is checked against the CRC32C in its
   // trailer. Both ends of a connection must agree (their hellos say it).
   bool checksum = true;
+  // Not a setting: filled in by connectTcpTransport from the world's abort token.
+  CorruptStreamReporter reportCorruptStream;
 };
 
 // KOLO_TCP_HANDSHAKE_TIMEOUT (seconds), KOLO_TCP_SOCKET_BUFFER ("4M", bytes) and

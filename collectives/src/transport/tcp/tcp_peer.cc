@@ -6,7 +6,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
+#include "kolo/base/fault_injection.h"
 #include "kolo/base/logging.h"
 #include "transport/tcp/crc32c.h"
 
@@ -55,11 +57,12 @@ class TcpRequest final : public TransferRequest {
 
 TcpPeer::TcpPeer(int selfRank, int peerRank, std::string endpoint, int fd,
                  std::shared_ptr<LocalDoorbell> bell, std::function<void()> wantWrite,
-                 bool checksum)
+                 bool checksum, std::function<void(const std::string&)> onCorruptStream)
     : selfRank_(selfRank),
       peerRank_(peerRank),
       endpoint_(std::move(endpoint)),
       checksum_(checksum),
+      onCorruptStream_(std::move(onCorruptStream)),
       bell_(std::move(bell)),
       wantWrite_(std::move(wantWrite)),
       fd_(fd),
@@ -146,8 +149,10 @@ void TcpPeer::cancel(TcpOp& op) {
     if (it != sendQueue_.end() && op.transferred > 0) {
       // Half on the wire: the frame must still be finished or the stream desyncs, so the rest
       // goes from a private copy and the caller's buffer is free.
-      op.sendCopy.assign(op.sendPayload.begin(), op.sendPayload.end());
-      op.sendPayload = op.sendCopy;
+      if (op.sendPayload.data() != op.sendCopy.data()) {
+        op.sendCopy.assign(op.sendPayload.begin(), op.sendPayload.end());
+        op.sendPayload = op.sendCopy;
+      }
       completeLocked(op, std::move(cancelled));  // the queue keeps it alive until written
       return;
     }
@@ -160,8 +165,19 @@ void TcpPeer::cancel(TcpOp& op) {
   completeLocked(op, std::move(cancelled));
 }
 
+void TcpPeer::corruptInTransit(TcpOp& op) const {
+  op.sendCopy.assign(op.sendPayload.begin(), op.sendPayload.end());
+  op.crc = checksum_ ? crc32c(op.sendPayload) : 0;
+  op.crcThrough = op.sendCopy.size();
+  op.sendCopy[op.sendCopy.size() / 2] ^= std::byte{0x5a};
+  op.sendPayload = op.sendCopy;
+}
+
 bool TcpPeer::appendFrame(TcpOp& op, iovec* iov, int& count, size_t& bytes) const {
   const uint64_t size = op.sendPayload.size();
+  if (op.transferred == 0 && op.crcThrough == 0 && size > 0 && faultTakeCorruptFrame()) {
+    corruptInTransit(op);
+  }
   uint64_t at = op.transferred;
   if (at < kFrameHeaderSize) {
     iov[count++] = {op.header.data() + at, kFrameHeaderSize - at};
@@ -234,9 +250,14 @@ TcpPeer::ReadResult TcpPeer::readAvailable(size_t budget) {
   size_t total = 0;
   while (total < budget) {
     // One piece per lock, so a cancel() waits for at most one bounded recv.
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_);
     ssize_t n = readOnceLocked();
-    if (n == kReadClosed) return ReadResult::kClosed;
+    if (n == kReadClosed) {
+      std::string corrupt = std::exchange(corruptStream_, {});
+      lock.unlock();
+      if (!corrupt.empty() && onCorruptStream_) onCorruptStream_(corrupt);
+      return ReadResult::kClosed;
+    }
     if (n == kReadWouldBlock) return ReadResult::kWouldBlock;
     total += static_cast<size_t>(n);
   }
@@ -271,6 +292,7 @@ ssize_t TcpPeer::readOnceLocked() {
         Status st = decoder_.feed(std::span(staging_.data(), static_cast<size_t>(n)), *this);
         if (!st.isOk()) {
           KOLO_LOG(kError, "tcp", "rank {}: {}", selfRank_, st.message());
+          corruptStream_ = st.message();
           failLocked(lostStatus(st.message()));
           return kReadClosed;
         }

@@ -55,9 +55,11 @@ class TcpPeer final : public std::enable_shared_from_this<TcpPeer>, private Fram
   // writable and then call flush(); it is called with the mutex held. `checksum`: frames carry
   // and are checked against their payload's CRC32C (otherwise the trailer is sent as 0 and
   // ignored).
+  // `onCorruptStream`, when set, is called (without the mutex, on the io thread) once the
+  // peer's stream failed its checksum or framing, with the decoder's error.
   TcpPeer(int selfRank, int peerRank, std::string endpoint, int fd,
           std::shared_ptr<LocalDoorbell> bell, std::function<void()> wantWrite,
-          bool checksum = true);
+          bool checksum = true, std::function<void(const std::string&)> onCorruptStream = {});
   ~TcpPeer() override;
 
   int peerRank() const { return peerRank_; }
@@ -91,6 +93,9 @@ class TcpPeer final : public std::enable_shared_from_this<TcpPeer>, private Fram
   // Adds the iovec entries of `op`'s unwritten bytes (at most one payload piece); returns false
   // when the op's frame does not end in this batch.
   bool appendFrame(TcpOp& op, iovec* iov, int& count, size_t& bytes) const;
+  // KOLO_FAULT_INJECT action=corrupt at a data phase: the frame goes out with one byte flipped
+  // after its checksum was taken over the true payload.
+  void corruptInTransit(TcpOp& op) const;
   void failLocked(Status why, bool log = true);
   void completeLocked(TcpOp& op, Status status);
   Status lostStatus(const std::string& reason) const;
@@ -105,6 +110,8 @@ class TcpPeer final : public std::enable_shared_from_this<TcpPeer>, private Fram
   const int peerRank_;
   const std::string endpoint_;
   const bool checksum_;
+  const std::function<void(const std::string&)> onCorruptStream_;
+  std::string corruptStream_;  // the decoder's error, reported once the mutex is released
   std::shared_ptr<LocalDoorbell> bell_;
   std::function<void()> wantWrite_;
 

@@ -16,6 +16,13 @@ using asio::ip::tcp;
 namespace {
 // Bytes one peer may read per turn before the io thread serves the others.
 constexpr size_t kReadBudget = 16 * 1024 * 1024;
+
+// The one peer's view of the transport's reporter.
+std::function<void(const std::string&)> corruptStreamOf(const CorruptStreamReporter& report,
+                                                        int peer, const std::string& endpoint) {
+  if (!report) return {};
+  return [report, peer, endpoint](const std::string& why) { report(peer, endpoint, why); };
+}
 }  // namespace
 
 class TcpTransport::TcpChannel final : public Channel {
@@ -62,7 +69,8 @@ TcpTransport::TcpTransport(int rank, int size, std::unique_ptr<asio::io_context>
     auto wantWrite = [this, ioc, r] { asio::post(*ioc, [this, r] { waitWritable(r); }); };
     peers_[static_cast<size_t>(r)] =
         std::make_shared<TcpPeer>(rank, r, conn.endpoint, conn.socket->native_handle(), bell_,
-                                  std::move(wantWrite), options.checksum);
+                                  std::move(wantWrite), options.checksum,
+                                  corruptStreamOf(options.reportCorruptStream, r, conn.endpoint));
     channels_[static_cast<size_t>(r)] =
         std::make_unique<TcpChannel>(peers_[static_cast<size_t>(r)]);
     waitReadable(r);

@@ -56,10 +56,11 @@ extern std::atomic<int> gState;
 void fireSlow(FaultPhase phase, std::span<std::byte> payload);
 bool openOpSlow(int rank, std::string_view op, int64_t count, int domain);
 void closeOpSlow();
+bool takeCorruptFrameSlow();
 }  // namespace fault_detail
 
 // A protocol point. `payload` is what action=corrupt flips a byte of (a control message about
-// to be sent); points with no control message pass nothing and corrupt is refused there.
+// to be sent); data phases pass nothing, and corrupt there arms faultTakeCorruptFrame().
 inline void faultPoint(FaultPhase phase, std::span<std::byte> payload = {}) {
 #if KOLO_FAULT_INJECTION
   if (fault_detail::gState.load(std::memory_order_relaxed) != 1) [[unlikely]] {
@@ -69,6 +70,18 @@ inline void faultPoint(FaultPhase phase, std::span<std::byte> payload = {}) {
   (void)phase;
   (void)payload;
 #endif
+}
+
+// Data phases have no control message: there action=corrupt arms a flipped byte in the next TCP
+// data frame this process sends, after its checksum was computed, as corruption in transit
+// would. The TCP transport asks once per frame; true once per firing.
+inline bool faultTakeCorruptFrame() {
+#if KOLO_FAULT_INJECTION
+  if (fault_detail::gState.load(std::memory_order_relaxed) == 2) [[unlikely]] {
+    return fault_detail::takeCorruptFrameSlow();
+  }
+#endif
+  return false;
 }
 
 // Marks the calling thread as running op `op` of global rank `rank`; `count` ops of that kind
