@@ -47,7 +47,9 @@ Status Communicator::waitAll(std::span<const TransferRequestPtr> requests, Deadl
   constexpr int kYieldRounds = 50;
   std::vector<bool> done(requests.size(), false);
   size_t remaining = requests.size();
+  constexpr int kMaxEmptyPolls = 32;
   int idleRounds = 0;
+  int emptyPolls = 0;
   Status first;
   while (remaining > 0) {
     uint32_t epoch = transport_->activityEpoch();
@@ -72,6 +74,12 @@ Status Communicator::waitAll(std::span<const TransferRequestPtr> requests, Deadl
     if (progressed) {
       idleRounds = 0;
       continue;
+    }
+    // What arrived is moved in here rather than by the transport's io thread (TCP). Polls that
+    // find nothing use up a small budget; then the spin is plain loads again and leaves the
+    // core to the threads that are moving the bytes.
+    if (emptyPolls < kMaxEmptyPolls && (idleRounds & 1) == 0) {
+      emptyPolls = transport_->pollIncoming() ? 0 : emptyPolls + 1;
     }
     if (deadline.expired()) {
       std::string pending;

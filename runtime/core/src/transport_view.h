@@ -31,6 +31,8 @@ class TransportView final : public Transport {
     world_->waitForActivity(seenEpoch, timeout);
   }
   bool wake() override { return world_->wake(); }
+  // The world transport's reads are safe from any thread; no set mutex needed.
+  bool pollIncoming() override { return world_->pollIncoming(); }
 
  private:
   std::shared_ptr<Transport> world_;

@@ -98,5 +98,32 @@ TEST(TcpPeerChecksum, IntactFramesCompleteAndChecksumOffIgnoresTheTrailer) {
   }
 }
 
+// The caller thread's poll completes a small message by itself, and leaves a large payload that
+// is being streamed to the io thread's reads once its header was taken.
+TEST(TcpPeerPoll, SmallMessagesCompleteOnThePollLargePayloadsAreLeft) {
+  PeerPair pair(true);
+  std::vector<std::byte> small(64);
+  auto recv = pair.peer->postRecv(4, small);
+  auto meant = pattern(64);
+  pair.writeFrame(4, meant, meant);
+  EXPECT_EQ(pair.peer->pollSmall(), kFrameHeaderSize + 64 + kFrameTrailerSize);
+  ASSERT_TRUE(recv->test());
+  EXPECT_TRUE(recv->status().isOk()) << recv->status().toString();
+  EXPECT_EQ(small, meant);
+  EXPECT_EQ(pair.peer->pollSmall(), 0u) << "nothing more arrived";
+
+  // Only the header and the first bytes of a 1 MiB frame are on the wire.
+  std::vector<std::byte> large(1 << 20);
+  auto bigRecv = pair.peer->postRecv(5, large);
+  auto header = FrameEncoder::encodeHeader(5, large.size());
+  std::vector<std::byte> start(header.begin(), header.end());
+  start.resize(start.size() + 1000, std::byte{1});
+  ASSERT_EQ(::send(pair.fds[1], start.data(), start.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(start.size()));
+  EXPECT_EQ(pair.peer->pollSmall(), start.size());
+  EXPECT_EQ(pair.peer->pollSmall(), 0u) << "a large payload is the io thread's to stream";
+  EXPECT_FALSE(bigRecv->test());
+}
+
 }  // namespace
 }  // namespace kolo::tcp

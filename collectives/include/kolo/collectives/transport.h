@@ -66,6 +66,11 @@ class Transport {
   // (the runtime's coordinator waiting for peers) also wakes for new local work. Returns false
   // when the transport cannot do that; callers then park in short timed slices instead.
   virtual bool wake() { return false; }
+  // Moves what already arrived into posted receives on the calling thread (TCP: a non-blocking
+  // read of each connection), so a rank spinning in waitAll does not wait for an io thread to
+  // be scheduled; on a busy core that hop costs tens of microseconds. Returns whether any bytes
+  // moved (a caller stops polling once it keeps finding nothing: each poll is a system call).
+  virtual bool pollIncoming() { return false; }
   // Non-null when the library under this transport runs collectives itself (MPI with
   // KOLO_CPU_OPERATIONS=mpi); kolo::coll then dispatches to it.
   virtual NativeCollectives* nativeCollectives() { return nullptr; }

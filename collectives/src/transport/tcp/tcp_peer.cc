@@ -246,6 +246,19 @@ bool TcpPeer::flush() {
   return writeWaiting_;
 }
 
+size_t TcpPeer::pollSmall() {
+  std::unique_lock lock(mutex_);
+  if (decoder_.payloadRemaining() >= kDirectReadMin) return 0;
+  const ssize_t n = readOnceLocked();
+  if (n == kReadClosed) {
+    std::string corrupt = std::exchange(corruptStream_, {});
+    lock.unlock();
+    if (!corrupt.empty() && onCorruptStream_) onCorruptStream_(corrupt);
+    return 0;
+  }
+  return n > 0 ? static_cast<size_t>(n) : 0;
+}
+
 TcpPeer::ReadResult TcpPeer::readAvailable(size_t budget) {
   size_t total = 0;
   while (total < budget) {

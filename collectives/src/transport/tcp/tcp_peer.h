@@ -75,6 +75,10 @@ class TcpPeer final : public std::enable_shared_from_this<TcpPeer>, private Fram
   // returns kWouldBlock (wait for readability), kBudgetSpent (call again soon) or kClosed.
   enum class ReadResult { kWouldBlock, kBudgetSpent, kClosed };
   ReadResult readAvailable(size_t budget);
+  // Caller thread (Transport::pollIncoming): one non-blocking read of what already arrived,
+  // unless a large payload is being received (the io thread streams those; a second reader
+  // would only contend with it). Returns the bytes read.
+  size_t pollSmall();
   // Writes queued sends; returns true while some bytes are still waiting for socket space.
   bool flush();
   // The connection is gone: every pending request fails with `why`, and so does every later

@@ -67,10 +67,9 @@ TcpTransport::TcpTransport(int rank, int size, std::unique_ptr<asio::io_context>
     }
     asio::io_context* ioc = io_.get();
     auto wantWrite = [this, ioc, r] { asio::post(*ioc, [this, r] { waitWritable(r); }); };
-    peers_[static_cast<size_t>(r)] =
-        std::make_shared<TcpPeer>(rank, r, conn.endpoint, conn.socket->native_handle(), bell_,
-                                  std::move(wantWrite), options.checksum,
-                                  corruptStreamOf(options.reportCorruptStream, r, conn.endpoint));
+    peers_[static_cast<size_t>(r)] = std::make_shared<TcpPeer>(
+        rank, r, conn.endpoint, conn.socket->native_handle(), bell_, std::move(wantWrite),
+        options.checksum, corruptStreamOf(options.reportCorruptStream, r, conn.endpoint));
     channels_[static_cast<size_t>(r)] =
         std::make_unique<TcpChannel>(peers_[static_cast<size_t>(r)]);
     waitReadable(r);
@@ -106,6 +105,16 @@ TcpTransport::~TcpTransport() {
     conn.socket->close(ec);
     conn.socket.reset();
   }
+}
+
+bool TcpTransport::pollIncoming() {
+  // A peer whose connection ends here is closed by the io thread, whose wait on the socket
+  // fires for the same end of stream.
+  size_t moved = 0;
+  for (auto& peer : peers_) {
+    if (peer) moved += peer->pollSmall();
+  }
+  return moved > 0;
 }
 
 void TcpTransport::waitReadable(int peer) {

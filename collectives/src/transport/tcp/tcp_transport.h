@@ -48,6 +48,7 @@ class TcpTransport final : public Transport {
     bell_->bell().wait(seenEpoch, timeout);
   }
   // Any thread: rings the doorbell that waiters park on.
+  bool pollIncoming() override;
   bool wake() override {
     bell_->bell().ring();
     return true;
