@@ -274,83 +274,92 @@ TEST(TcpBootstrap, SilentAndHalfHelloConnectionsAreDroppedAfterTheHandshakeTimeo
   ASSERT_TRUE(r1) << r1.status().toString();
 }
 
+// Rank 0 of a world of two, connecting on its own thread, its published address at hand.
+struct ListeningRankZero {
+  MemoryStore store;
+  std::string job;
+  Expected<std::shared_ptr<Transport>> r0 = makeStatus(Code::kInternal, "not run");
+  std::string address;
+  std::thread thread;
+
+  explicit ListeningRankZero(const std::string& name, double timeout = 10.0)
+      : job(uniqueJobId(name)) {
+    thread = std::thread(
+        [this, timeout] { r0 = connectTcpTransport(store, tcpSpec(0, 2, job, timeout)); });
+    auto published = store.get(tcpAddressKey(job, 0), Deadline::afterSeconds(10));
+    if (published) {
+      address = *published;
+    } else {
+      ADD_FAILURE() << published.status().toString();
+    }
+  }
+  ~ListeningRankZero() { join(); }
+  void join() {
+    if (thread.joinable()) thread.join();
+  }
+  // The real rank 1 joins after whatever came before it: both ends connect.
+  void expectRealRankOneConnects() {
+    auto r1 = connectTcpTransport(store, tcpSpec(1, 2, job));
+    join();
+    EXPECT_TRUE(r0) << r0.status().toString();
+    EXPECT_TRUE(r1) << r1.status().toString();
+  }
+};
+
 // A process that knows the job id (it is not a secret) but not KOLO_SECRET gets nowhere: rank 0
 // does not accept it as rank 1, and it can tell that rank 0's proof is not under its key. The
 // real rank 1 then joins.
 TEST(TcpBootstrap, KnowingTheJobIdWithoutTheSecretIsRefused) {
-  MemoryStore store;
-  std::string job = uniqueJobId("nosecret");
-  Expected<std::shared_ptr<Transport>> r0 = makeStatus(Code::kInternal, "not run");
-  std::thread rank0([&] { r0 = connectTcpTransport(store, tcpSpec(0, 2, job)); });
-  auto address = store.get(tcpAddressKey(job, 0), Deadline::afterSeconds(10));
-  ASSERT_TRUE(address) << address.status().toString();
-  const std::string guess(32, 'g');
-  StandIn impostor(*address, 1, 2, job);
-  impostor.handshake(guess);
+  ListeningRankZero zero("nosecret");
+  StandIn impostor(zero.address, 1, 2, zero.job);
+  impostor.handshake(std::string(32, 'g'));
   EXPECT_FALSE(impostor.acceptorProved);
   EXPECT_TRUE(impostor.client.closedByPeer());
-  auto r1 = connectTcpTransport(store, tcpSpec(1, 2, job));
-  rank0.join();
-  ASSERT_TRUE(r0) << r0.status().toString();
-  ASSERT_TRUE(r1) << r1.status().toString();
+  zero.expectRealRankOneConnects();
 }
 
 // A hello and proof that were valid on another connection (captured, or from another job run
 // with the same secret) are refused: rank 0's fresh nonce is not the one they were made for.
 TEST(TcpBootstrap, AReplayedHelloAndProofAreRefused) {
-  MemoryStore store;
-  std::string job = uniqueJobId("replay");
-  Expected<std::shared_ptr<Transport>> r0 = makeStatus(Code::kInternal, "not run");
-  std::thread rank0([&] { r0 = connectTcpTransport(store, tcpSpec(0, 2, job)); });
-  auto address = store.get(tcpAddressKey(job, 0), Deadline::afterSeconds(10));
-  ASSERT_TRUE(address) << address.status().toString();
+  ListeningRankZero zero("replay");
   // What rank 1 sent on an earlier connection whose acceptor used another nonce.
-  const tcp::Hello recordedConnector{1, 2, job, tcp::freshNonce()};
-  const tcp::Hello earlierAcceptor{0, 2, job, tcp::freshNonce()};
+  const tcp::Hello recordedConnector{1, 2, zero.job, tcp::freshNonce()};
+  const tcp::Hello earlierAcceptor{0, 2, zero.job, tcp::freshNonce()};
   const tcp::HelloProof recordedProof =
       tcp::proveHello(kTestSecret, tcp::HelloRole::kConnector, recordedConnector, earlierAcceptor);
-  RawClient replay(*address);
+  RawClient replay(zero.address);
   replay.send(tcp::encodeHello(recordedConnector));
-  ASSERT_FALSE(replay.recvExact(tcp::kHelloFixedSize + job.size() + tcp::kProofSize).empty());
+  ASSERT_FALSE(replay.recvExact(tcp::kHelloFixedSize + zero.job.size() + tcp::kProofSize).empty());
   replay.send(recordedProof);
   EXPECT_TRUE(replay.closedByPeer());
-  auto r1 = connectTcpTransport(store, tcpSpec(1, 2, job));
-  rank0.join();
-  ASSERT_TRUE(r0) << r0.status().toString();
-  ASSERT_TRUE(r1) << r1.status().toString();
+  zero.expectRealRankOneConnects();
 }
 
 // Two real ranks that hold different secrets never connect; the timeout says why.
 TEST(TcpBootstrap, RanksWithDifferentSecretsFailNamingTheSecret) {
-  MemoryStore store;
-  std::string job = uniqueJobId("twosecrets");
-  Expected<std::shared_ptr<Transport>> r0 = makeStatus(Code::kInternal, "not run");
-  std::thread rank0([&] { r0 = connectTcpTransport(store, tcpSpec(0, 2, job, 1.0)); });
-  WorldSpec other = tcpSpec(1, 2, job, 1.0);
+  ListeningRankZero zero("twosecrets", 1.0);
+  WorldSpec other = tcpSpec(1, 2, zero.job, 1.0);
   other.secret = std::string(32, 'x');
-  auto r1 = connectTcpTransport(store, other);
-  rank0.join();
+  auto r1 = connectTcpTransport(zero.store, other);
+  zero.join();
   ASSERT_FALSE(r1);
   EXPECT_EQ(r1.status().code(), Code::kTimeout);
   EXPECT_NE(r1.status().message().find("did not prove the job secret (KOLO_SECRET)"),
             std::string::npos)
       << r1.status().message();
-  ASSERT_FALSE(r0);
-  EXPECT_EQ(r0.status().code(), Code::kTimeout);
+  ASSERT_FALSE(zero.r0);
+  EXPECT_EQ(zero.r0.status().code(), Code::kTimeout);
 }
 
 // Ranks that disagree on KOLO_TCP_CHECKSUM would misread each other's frames: they never
 // connect, and both say why.
 TEST(TcpBootstrap, RanksWithDifferentChecksumSettingsFailNamingIt) {
-  MemoryStore store;
-  std::string job = uniqueJobId("checksums");
+  ListeningRankZero zero("checksums", 1.0);
   TcpOptions none;
   none.checksum = false;
-  Expected<std::shared_ptr<Transport>> r0 = makeStatus(Code::kInternal, "not run");
-  std::thread rank0([&] { r0 = connectTcpTransport(store, tcpSpec(0, 2, job, 1.0)); });
-  auto r1 = connectTcpTransport(store, tcpSpec(1, 2, job, 1.0), none);
-  rank0.join();
-  for (auto* r : {&r0, &r1}) {
+  auto r1 = connectTcpTransport(zero.store, tcpSpec(1, 2, zero.job, 1.0), none);
+  zero.join();
+  for (auto* r : {&zero.r0, &r1}) {
     ASSERT_FALSE(*r);
     EXPECT_EQ(r->status().code(), Code::kTimeout);
     EXPECT_NE(r->status().message().find("KOLO_TCP_CHECKSUM"), std::string::npos)

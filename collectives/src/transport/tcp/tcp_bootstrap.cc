@@ -8,11 +8,9 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <charconv>
-#include <climits>
 #include <functional>
 #include <optional>
 
-#include "kolo/base/abort_token.h"
 #include "kolo/base/logging.h"
 #include "kolo/base/settings.h"
 #include "transport/tcp/tcp_handshake.h"
@@ -429,26 +427,6 @@ Status connectPeers(Bootstrap& boot, KvStore& store, const WorldSpec& spec, Dead
   return Status::ok();
 }
 
-// A corrupt stream from a peer is that peer's failure as far as the job is concerned: the
-// verdict, naming its world rank, goes to kolorun's store (through the world's abort token), so
-// every rank reports the same failed rank. Without kolorun nobody publishes, and only this
-// rank's ops fail.
-CorruptStreamReporter publishingReporter(const WorldSpec& spec) {
-  if (!spec.options.abort) return {};
-  auto global = [ranks = spec.globalRanks](int r) {
-    return r >= 0 && static_cast<size_t>(r) < ranks.size() ? ranks[static_cast<size_t>(r)] : r;
-  };
-  return [abort = spec.options.abort, global, self = global(spec.rank)](
-             int peer, const std::string& endpoint, const std::string& why) {
-    PeerFailure failure;
-    failure.rank = global(peer);
-    failure.host = endpoint;
-    failure.reason = "sent a corrupt data stream: " + why;
-    failure.reporter = fmt::format("rank {}", self);
-    abort->publish(failure);
-  };
-}
-
 // "1, 3 (never published its address)": the peers still unconnected after the deadline.
 std::string missingPeers(const Bootstrap& boot, const WorldSpec& spec,
                          const std::vector<bool>& addressKnown) {
@@ -472,19 +450,6 @@ std::string tcpAddressKey(const std::string& jobId, int rank) {
   return fmt::format("kolo/{}/tcp/{}", jobId, rank);
 }
 
-TcpOptions tcpOptionsFromEnv() {
-  TcpOptions options;
-  options.handshakeTimeoutSeconds = settingSeconds("KOLO_TCP_HANDSHAKE_TIMEOUT");
-  options.checksum = settingChoice("KOLO_TCP_CHECKSUM") != "none";
-  const uint64_t bufferBytes = settingBytes("KOLO_TCP_SOCKET_BUFFER");
-  if (bufferBytes <= static_cast<uint64_t>(INT32_MAX)) {
-    options.socketBufferBytes = static_cast<int>(bufferBytes);
-  } else {
-    KOLO_LOG(kWarning, "tcp", "ignoring KOLO_TCP_SOCKET_BUFFER={} (above 2 GiB)", bufferBytes);
-  }
-  return options;
-}
-
 Expected<std::shared_ptr<Transport>> connectTcpTransport(KvStore& store, const WorldSpec& spec) {
   return connectTcpTransport(store, spec, tcpOptionsFromEnv());
 }
@@ -492,7 +457,7 @@ Expected<std::shared_ptr<Transport>> connectTcpTransport(KvStore& store, const W
 Expected<std::shared_ptr<Transport>> connectTcpTransport(KvStore& store, const WorldSpec& spec,
                                                          const TcpOptions& given) {
   TcpOptions options = given;
-  if (!options.reportCorruptStream) options.reportCorruptStream = publishingReporter(spec);
+  if (!options.reportCorruptStream) options.reportCorruptStream = corruptStreamPublisher(spec);
   if (spec.size < 1 || spec.rank < 0 || spec.rank >= spec.size) {
     return makeStatus(Code::kInvalidArgument, "tcp transport: rank {} is not in a world of size {}",
                       spec.rank, spec.size);

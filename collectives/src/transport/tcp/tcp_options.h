@@ -5,6 +5,8 @@
 #include <functional>
 #include <string>
 
+#include "kolo/collectives/world.h"
+
 namespace kolo {
 
 // Told when a peer's byte stream turned out corrupt (a payload failed its CRC32C, or a frame
@@ -31,5 +33,11 @@ struct TcpOptions {
 // KOLO_TCP_HANDSHAKE_TIMEOUT (seconds), KOLO_TCP_SOCKET_BUFFER ("4M", bytes) and
 // KOLO_TCP_CHECKSUM over the defaults above; malformed values keep the default.
 TcpOptions tcpOptionsFromEnv();
+
+// A corrupt stream from a peer is that peer's failure as far as the job is concerned: this
+// reporter publishes the verdict, naming the peer's world rank (spec.globalRanks), to kolorun's
+// store through spec.options.abort, so every rank reports the same failed rank. Empty without
+// an abort token; without kolorun nobody publishes, and only this rank's ops fail.
+CorruptStreamReporter corruptStreamPublisher(const WorldSpec& spec);
 
 }  // namespace kolo

@@ -1,0 +1,42 @@
+#include "transport/tcp/tcp_options.h"
+
+#include <fmt/format.h>
+
+#include <cstdint>
+
+#include "kolo/base/abort_token.h"
+#include "kolo/base/logging.h"
+#include "kolo/base/settings.h"
+
+namespace kolo {
+
+TcpOptions tcpOptionsFromEnv() {
+  TcpOptions options;
+  options.handshakeTimeoutSeconds = settingSeconds("KOLO_TCP_HANDSHAKE_TIMEOUT");
+  options.checksum = settingChoice("KOLO_TCP_CHECKSUM") != "none";
+  const uint64_t bufferBytes = settingBytes("KOLO_TCP_SOCKET_BUFFER");
+  if (bufferBytes <= static_cast<uint64_t>(INT32_MAX)) {
+    options.socketBufferBytes = static_cast<int>(bufferBytes);
+  } else {
+    KOLO_LOG(kWarning, "tcp", "ignoring KOLO_TCP_SOCKET_BUFFER={} (above 2 GiB)", bufferBytes);
+  }
+  return options;
+}
+
+CorruptStreamReporter corruptStreamPublisher(const WorldSpec& spec) {
+  if (!spec.options.abort) return {};
+  auto global = [ranks = spec.globalRanks](int r) {
+    return r >= 0 && static_cast<size_t>(r) < ranks.size() ? ranks[static_cast<size_t>(r)] : r;
+  };
+  return [abort = spec.options.abort, global, self = global(spec.rank)](
+             int peer, const std::string& endpoint, const std::string& why) {
+    PeerFailure failure;
+    failure.rank = global(peer);
+    failure.host = endpoint;
+    failure.reason = "sent a corrupt data stream: " + why;
+    failure.reporter = fmt::format("rank {}", self);
+    abort->publish(failure);
+  };
+}
+
+}  // namespace kolo
