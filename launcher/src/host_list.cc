@@ -1,8 +1,6 @@
 #include "kolo/launcher/host_list.h"
 
 #include <arpa/inet.h>
-#include <ifaddrs.h>
-#include <net/if.h>
 #include <netdb.h>
 #include <netinet/in.h>
 
@@ -185,51 +183,6 @@ void classifyHosts(std::vector<HostSlots>& hosts, std::string_view localHostname
       }
     }
   }
-}
-
-Expected<std::string> interfaceAddress(const std::string& name) {
-  ifaddrs* list = nullptr;
-  if (::getifaddrs(&list) != 0) {
-    return makeStatus(Code::kIoError, "cannot list network interfaces");
-  }
-  std::string found;
-  std::vector<std::string> names;
-  for (ifaddrs* i = list; i != nullptr; i = i->ifa_next) {
-    if (i->ifa_addr == nullptr || i->ifa_addr->sa_family != AF_INET) continue;
-    names.emplace_back(i->ifa_name);
-    if (name == i->ifa_name && found.empty()) {
-      char text[INET_ADDRSTRLEN] = {};
-      auto* in = reinterpret_cast<sockaddr_in*>(i->ifa_addr);
-      if (::inet_ntop(AF_INET, &in->sin_addr, text, sizeof(text)) != nullptr) found = text;
-    }
-  }
-  ::freeifaddrs(list);
-  if (found.empty()) {
-    std::string known;
-    for (const std::string& n : names) known += (known.empty() ? "" : ", ") + n;
-    return makeStatus(Code::kInvalidArgument,
-                      "network interface '{}' has no IPv4 address here (interfaces: {})", name,
-                      known);
-  }
-  return found;
-}
-
-std::string primaryAddress() {
-  ifaddrs* list = nullptr;
-  if (::getifaddrs(&list) != 0) return "127.0.0.1";
-  std::string found = "127.0.0.1";
-  for (ifaddrs* i = list; i != nullptr; i = i->ifa_next) {
-    if (i->ifa_addr == nullptr || i->ifa_addr->sa_family != AF_INET) continue;
-    if ((i->ifa_flags & IFF_LOOPBACK) != 0 || (i->ifa_flags & IFF_UP) == 0) continue;
-    char text[INET_ADDRSTRLEN] = {};
-    auto* in = reinterpret_cast<sockaddr_in*>(i->ifa_addr);
-    if (::inet_ntop(AF_INET, &in->sin_addr, text, sizeof(text)) != nullptr) {
-      found = text;
-      break;
-    }
-  }
-  ::freeifaddrs(list);
-  return found;
 }
 
 }  // namespace kolo::launcher

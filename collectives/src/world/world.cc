@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "kolo/base/env.h"
+#include "kolo/base/host_address.h"
 #include "kolo/base/logging.h"
 #include "kolo/base/settings.h"
 #include "kolo/collectives/algorithm_policy.h"
@@ -45,6 +46,24 @@ ShmTuning shmTuningFor(int localRanks) {
   ShmTuning tuning;
   tuning.chunkBytes = shmChunkBytes(localRanks, tuning.pipelineDepth, tuning.chunkBytes);
   return tuning;
+}
+
+// Where this rank listens when KOLO_BIND_ADDRESS is unset (kolorun always sets it; mpirun and
+// schedulers do not): loopback on one host, else the address of KOLO_NETWORK_INTERFACE or this
+// host's first non-loopback IPv4 address, never a wildcard.
+Expected<std::string> defaultBindAddress(bool allLocal, int rank) {
+  if (allLocal) return std::string("127.0.0.1");
+  if (auto name = settingText("KOLO_NETWORK_INTERFACE")) {
+    auto address = interfaceAddress(*name);
+    if (!address) return address.status().withContext("KOLO_NETWORK_INTERFACE");
+    return address;
+  }
+  std::string address = primaryAddress();
+  KOLO_LOG(kInfo, "world",
+           "rank {}: the ranks span hosts and KOLO_BIND_ADDRESS is unset: listening on {} (this "
+           "host's first non-loopback IPv4 address; KOLO_NETWORK_INTERFACE picks another)",
+           rank, address);
+  return address;
 }
 
 std::string hostName() {
@@ -188,7 +207,9 @@ Expected<std::unique_ptr<Communicator>> connectWorld(KvStore& store, const World
     return std::make_unique<Communicator>(std::move(shm.transport), std::move(shm.arena),
                                           resolved.options);
   }
-  if (resolved.bindAddress.empty() && allLocal) resolved.bindAddress = "127.0.0.1";
+  if (resolved.bindAddress.empty()) {
+    KOLO_ASSIGN_OR_RETURN(resolved.bindAddress, defaultBindAddress(allLocal, spec.rank));
+  }
   KOLO_ASSIGN_OR_RETURN(auto tcp, connectTcpTransport(store, resolved));
   auto comm = std::make_unique<Communicator>(std::move(tcp), nullptr, resolved.options);
   if (!allLocal) KOLO_RETURN_IF_ERROR(attachHostSubgroups(store, resolved, hostKeys, *comm));

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "kolo/base/host_address.h"
 #include "kolo/base/status.h"
 #include "kolo/launcher/host_assignment.h"
 
@@ -37,9 +38,5 @@ void classifyHosts(std::vector<HostSlots>& hosts, std::string_view localHostname
 // hostfile, lines that count).
 std::vector<std::string> splitKeepingEmpty(std::string_view text, char separator);
 
-// The IPv4 address of interface `name` (getifaddrs), or an error naming it.
-Expected<std::string> interfaceAddress(const std::string& name);
-// This machine's first non-loopback IPv4 address; "127.0.0.1" when it has none.
-std::string primaryAddress();
 
 }  // namespace kolo::launcher
