@@ -128,7 +128,7 @@ Status SupervisedJob::spawnLaunchRanks() {
   for (int rank = 0; rank < site_.assignment.worldSize(); ++rank) {
     const HostSlots& host = site_.assignment.hostOf(rank);
     KOLO_ASSIGN_OR_RETURN(RankProcess process, starter_->start(rank, host));
-    supervisor_.addRank(process, host.name);
+    supervisor_.addRank(process, host.name, !host.local);
     hostOfRank[rank] = host.name;
   }
   if (job_.elastic) elastic_.start(hostOfRank);
@@ -156,7 +156,7 @@ std::vector<ElasticStart> SupervisedJob::startDiscoveredRanks(
                              process.status().message()));
       continue;
     }
-    supervisor_.addRank(*process, start.host.name);
+    supervisor_.addRank(*process, start.host.name, !start.host.local);
     spawned.push_back(start);
     printError(fmt::format("elastic: started rank {} on host {}", start.rank, start.host.name));
   }

@@ -14,6 +14,8 @@
 #include <cstring>
 #include <filesystem>
 
+#include "kolo/launcher/rank_exit.h"
+
 namespace kolo::launcher {
 namespace {
 
@@ -117,11 +119,12 @@ Status Supervisor::open() {
   return Status::ok();
 }
 
-void Supervisor::addRank(const RankProcess& process, const std::string& host) {
+void Supervisor::addRank(const RankProcess& process, const std::string& host, bool overSsh) {
   Rank rank;
   rank.rank = process.rank;
   rank.pid = process.pid;
   rank.host = host;
+  rank.overSsh = overSsh;
   rank.stdinFd = process.stdinFd;
   rank.stderrTail = std::make_unique<std::deque<std::string>>();
   const bool shown = options_.ranksFilter.empty() || options_.ranksFilter.count(process.rank) > 0;
@@ -309,21 +312,15 @@ void Supervisor::reapExited() {
 }
 
 void Supervisor::onRankExit(Rank& rank, int waitStatus) {
-  bool failed = false;
-  int code = 0;
-  std::string what;
-  if (WIFEXITED(waitStatus)) {
-    code = WEXITSTATUS(waitStatus);
-    failed = code != 0;
-    what = fmt::format("exited with code {}", code);
-  } else if (WIFSIGNALED(waitStatus)) {
-    int sig = WTERMSIG(waitStatus);
-    code = 128 + sig;
-    failed = true;
-    what = fmt::format("was killed by signal {} ({})", sig, signalName(sig));
-  } else {
-    return;
+  RankSite site{rank.host, rank.overSsh, {}};
+  for (const Rank& other : ranks_) {
+    if (other.host == rank.host) site.ranksOnHost.push_back(other.rank);
   }
+  const std::optional<RankExit> exit = describeRankExit(waitStatus, site);
+  if (!exit) return;
+  const bool failed = exit->failed;
+  const int code = exit->code;
+  const std::string& what = exit->what;
   // Once the job is ending, further exits are consequences, not causes.
   if (!failed || terminating_) return;
   if (options_.tolerateFailure && options_.tolerateFailure(rank.rank, code)) {

@@ -90,7 +90,8 @@ class Supervisor {
   // Creates the per-rank output files of `outputDir` (if any). Call before addRank.
   Status prepareOutputFiles(int worldSize);
   // Takes ownership of the rank's pipes. `host` is named in the failure summary.
-  void addRank(const RankProcess& process, const std::string& host = "");
+  // `overSsh`: the process is an ssh client running the rank on remote `host`.
+  void addRank(const RankProcess& process, const std::string& host = "", bool overSsh = false);
   // Kills (SIGKILL) and reaps every rank added so far, without waiting for output; for when
   // spawning a later rank failed.
   void abortAll();
@@ -113,6 +114,7 @@ class Supervisor {
     int rank = -1;
     pid_t pid = -1;
     std::string host;
+    bool overSsh = false;
     bool reaped = false;
     int stdinFd = -1;  // RankProcess::stdinFd, closed once the rank is reaped
     Stream streams[2];
