@@ -3,6 +3,7 @@
 #include <sched.h>
 
 #include <algorithm>
+#include <string>
 #include <vector>
 
 #include "kolo/base/fault_injection.h"
@@ -39,6 +40,22 @@ void Communicator::shareSubgroupsOf(const Communicator& other) {
   node_ = other.node_;
   cross_ = other.cross_;
 }
+
+namespace {
+
+// "recv of 8 B from rank 2 (tag 0x1); send of ...": the requests a timed-out wait still had.
+std::string describePending(std::span<const TransferRequestPtr> requests,
+                            const std::vector<bool>& done) {
+  std::string pending;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    if (done[i]) continue;
+    if (!pending.empty()) pending += "; ";
+    pending += requests[i]->describe();
+  }
+  return pending;
+}
+
+}  // namespace
 
 Status Communicator::waitAll(std::span<const TransferRequestPtr> requests, Deadline deadline) {
   // Spin a little (a peer on another core answers within microseconds), then yield, then park
@@ -82,14 +99,8 @@ Status Communicator::waitAll(std::span<const TransferRequestPtr> requests, Deadl
       emptyPolls = transport_->pollIncoming() ? 0 : emptyPolls + 1;
     }
     if (deadline.expired()) {
-      std::string pending;
-      for (size_t i = 0; i < requests.size(); ++i) {
-        if (done[i]) continue;
-        if (!pending.empty()) pending += "; ";
-        pending += requests[i]->describe();
-      }
       first = makeStatus(Code::kTimeout, "rank {}: timed out after {:.3g} s waiting for {}", rank(),
-                         options_.timeoutSeconds, pending);
+                         options_.timeoutSeconds, describePending(requests, done));
       break;
     }
     ++idleRounds;

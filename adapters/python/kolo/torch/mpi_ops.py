@@ -22,6 +22,7 @@ from .. import _lib, _runtime
 from ..errors import KoloInvalidArgumentError, KoloUnsupportedError
 from ..process_sets import global_process_set, set_id
 from .compression import Compression
+from .sync_ops import barrier, join  # noqa: F401 (horovod.torch.mpi_ops names)
 
 Sum = _lib.SUM
 Average = _lib.AVERAGE
@@ -482,7 +483,7 @@ def sparse_allreduce_async(tensor, name, op, process_set=global_process_set):
                                "sparse_as_dense=True or to_dense()", "KOLO_INVALID_ARGUMENT")
 
 
-# ---- completion, join, barrier -----------------------------------------------------------
+# ---- completion (join and barrier: sync_ops.py) -------------------------------------------
 
 def poll(handle):
     """True once the op behind `handle` finished; never blocks."""
@@ -497,15 +498,3 @@ def synchronize(handle):
         results = [_runtime.synchronize(h) for h in handle.handles]
         return handle.combine(results) if handle.combine else results
     return _runtime.synchronize(handle)
-
-
-def join(device=-1, process_set=global_process_set):
-    """Marks this rank as out of data: until every rank joined, it takes part in the others'
-    allreduces with zeros. Returns the rank that joined last."""
-    return _runtime.synchronize(_runtime.submit_join(set_id(process_set)))
-
-
-def barrier(process_set=global_process_set):
-    """Returns once every rank of the set reached it."""
-    pset = set_id(process_set)
-    _runtime.synchronize(_runtime.submit_barrier(_runtime.auto_name("barrier", pset), pset))
