@@ -23,6 +23,8 @@ import statistics
 import subprocess
 import sys
 
+from perf_format import fmt_bw, fmt_bytes, fmt_time, ratio, table
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 MIB = 1 << 20
@@ -97,38 +99,6 @@ def median_workload(runs):
     merged["wrong"] = sum(r.get("wrong", 0) for r in runs)
     merged["repetitions"] = len(runs)
     return merged
-
-
-def fmt_time(us):
-    if us is None:
-        return "–"
-    if us < 10:
-        return f"{us:.2f} µs"
-    if us < 1000:
-        return f"{us:.1f} µs"
-    return f"{us / 1000:.2f} ms"
-
-
-def fmt_bw(gbps):
-    return "–" if gbps is None else f"{gbps:.2f} GB/s"
-
-
-def fmt_bytes(n):
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:g} {unit}"
-        n /= 1024
-    return f"{n} B"
-
-
-def ratio(a, b):
-    return a / b if a is not None and b not in (None, 0) else None
-
-
-def table(header, rows):
-    out = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
-    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(out)
 
 
 def side(row, name):
