@@ -44,4 +44,9 @@ std::optional<RankExit> describeRankExit(int waitStatus, const RankSite& site) {
   return std::nullopt;
 }
 
+std::string describeSilentRank(const std::string& reason, const RankSite& site) {
+  if (!site.overSsh) return reason;
+  return fmt::format("{}; host {} runs rank(s) {}", reason, site.host, rankList(site.ranksOnHost));
+}
+
 }  // namespace kolo::launcher

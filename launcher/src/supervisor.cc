@@ -14,8 +14,6 @@
 #include <cstring>
 #include <filesystem>
 
-#include "kolo/launcher/rank_exit.h"
-
 namespace kolo::launcher {
 namespace {
 
@@ -311,12 +309,16 @@ void Supervisor::reapExited() {
   }
 }
 
-void Supervisor::onRankExit(Rank& rank, int waitStatus) {
+RankSite Supervisor::siteOf(const Rank& rank) const {
   RankSite site{rank.host, rank.overSsh, {}};
   for (const Rank& other : ranks_) {
     if (other.host == rank.host) site.ranksOnHost.push_back(other.rank);
   }
-  const std::optional<RankExit> exit = describeRankExit(waitStatus, site);
+  return site;
+}
+
+void Supervisor::onRankExit(Rank& rank, int waitStatus) {
+  const std::optional<RankExit> exit = describeRankExit(waitStatus, siteOf(rank));
   if (!exit) return;
   const bool failed = exit->failed;
   const int code = exit->code;
@@ -349,7 +351,7 @@ void Supervisor::checkLiveness() {
       liveness_.exited(rank.rank);
       return;
     }
-    reportFirstFailure(rank, verdict->exitCode, verdict->reason);
+    reportFirstFailure(rank, verdict->exitCode, describeSilentRank(verdict->reason, siteOf(rank)));
     // It will not exit by itself (a stopped process does not even act on SIGTERM).
     ::kill(-rank.pid, SIGKILL);
     return;

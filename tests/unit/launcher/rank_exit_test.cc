@@ -49,5 +49,12 @@ TEST(RankExit, SshLosingItsHostNamesTheHostAndItsRanks) {
   EXPECT_EQ(remoteOther->what, "exited with code 4");
 }
 
+TEST(RankExit, ASilentRemoteRankNamesItsHostAndItsRanks) {
+  const std::string reason = "sent no heartbeat for 10.0 s (frozen, stopped or cut off)";
+  EXPECT_EQ(describeSilentRank(reason, RankSite{"h2", true, {2, 3}}),
+            reason + "; host h2 runs rank(s) 2, 3");
+  EXPECT_EQ(describeSilentRank(reason, RankSite{"localhost", false, {0, 1}}), reason);
+}
+
 }  // namespace
 }  // namespace kolo::launcher

@@ -28,4 +28,8 @@ struct RankSite {
 // Empty for a status that is not an exit (stopped, continued).
 std::optional<RankExit> describeRankExit(int waitStatus, const RankSite& site);
 
+// kolorun's liveness verdict on a rank (a missed heartbeat, a stop), with the host and every
+// rank it runs when the rank is remote: a host cut off from the network falls silent whole.
+std::string describeSilentRank(const std::string& reason, const RankSite& site);
+
 }  // namespace kolo::launcher

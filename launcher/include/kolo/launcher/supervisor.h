@@ -24,8 +24,9 @@
 #include "kolo/base/deadline.h"
 #include "kolo/base/job_abort.h"
 #include "kolo/base/status.h"
-#include "kolo/launcher/rank_liveness.h"
 #include "kolo/launcher/line_prefixer.h"
+#include "kolo/launcher/rank_exit.h"
+#include "kolo/launcher/rank_liveness.h"
 #include "kolo/launcher/rank_spawner.h"
 
 namespace kolo::launcher {
@@ -125,6 +126,8 @@ class Supervisor {
   void handleSignals();
   void reapExited();
   void onRankExit(Rank& rank, int waitStatus);
+  // The rank's host and every rank it runs (rank_exit.h).
+  RankSite siteOf(const Rank& rank) const;
   // Ends the job for the first failed rank: summary, published record, then signals.
   void reportFirstFailure(Rank& rank, int code, const std::string& what);
   // Stopped ranks and heartbeats (RankLiveness).
