@@ -3,7 +3,7 @@
 #include <fmt/format.h>
 #include <sys/wait.h>
 
-#include "kolo/launcher/supervisor.h"
+#include <cstring>
 
 namespace kolo::launcher {
 
@@ -19,6 +19,12 @@ std::string rankList(const std::vector<int>& ranks) {
 }
 
 }  // namespace
+
+std::string signalName(int sig) {
+  const char* abbrev = ::sigabbrev_np(sig);
+  if (abbrev == nullptr) return fmt::format("signal {}", sig);
+  return fmt::format("SIG{}", abbrev);
+}
 
 std::optional<RankExit> describeRankExit(int waitStatus, const RankSite& site) {
   RankExit exit;

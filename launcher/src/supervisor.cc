@@ -50,12 +50,6 @@ Status blockSupervisorSignals() {
   return Status::ok();
 }
 
-std::string signalName(int sig) {
-  const char* abbrev = ::sigabbrev_np(sig);
-  if (abbrev == nullptr) return fmt::format("signal {}", sig);
-  return fmt::format("SIG{}", abbrev);
-}
-
 Supervisor::Supervisor(SupervisorOptions options)
     : options_(std::move(options)),
       liveness_(options_.stoppedGraceSeconds,
@@ -288,6 +282,9 @@ void Supervisor::handleSignals() {
 }
 
 void Supervisor::reapExited() {
+  // Ranks found dead in one pass are judged causes first: one killed by a signal before one
+  // that exited with an error (usually its reaction to the dead peer), then in rank order.
+  std::vector<std::pair<Rank*, int>> exited;
   for (Rank& rank : ranks_) {
     if (rank.reaped) continue;
     int status = 0;
@@ -302,11 +299,14 @@ void Supervisor::reapExited() {
       rank.reaped = true;
       if (rank.stdinFd >= 0) ::close(rank.stdinFd);
       rank.stdinFd = -1;
-      onRankExit(rank, status);
+      exited.emplace_back(&rank, status);
     } else if (got < 0 && errno == ECHILD) {
       rank.reaped = true;  // someone else reaped it; nothing more to learn
     }
   }
+  std::stable_partition(exited.begin(), exited.end(),
+                        [](const auto& e) { return WIFSIGNALED(e.second); });
+  for (auto& [rank, status] : exited) onRankExit(*rank, status);
 }
 
 RankSite Supervisor::siteOf(const Rank& rank) const {

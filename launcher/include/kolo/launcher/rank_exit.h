@@ -25,6 +25,9 @@ struct RankSite {
   std::vector<int> ranksOnHost;
 };
 
+// "SIGKILL" for 9; "signal N" for a number without a name.
+std::string signalName(int sig);
+
 // Empty for a status that is not an exit (stopped, continued).
 std::optional<RankExit> describeRankExit(int waitStatus, const RankSite& site);
 

@@ -76,9 +76,6 @@ struct SupervisorOptions {
 // kolorun stdout must not kill the job). Call before spawning.
 Status blockSupervisorSignals();
 
-// "SIGKILL" for 9; "signal 99" for unknown numbers.
-std::string signalName(int sig);
-
 class Supervisor {
  public:
   explicit Supervisor(SupervisorOptions options);
