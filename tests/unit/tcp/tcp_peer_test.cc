@@ -6,7 +6,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include "transport/tcp/crc32c.h"
@@ -18,11 +21,13 @@ namespace {
 struct PeerPair {
   int fds[2] = {-1, -1};
   std::shared_ptr<TcpPeer> peer;
+  std::atomic<int> readRequests{0};  // calls of the peer's wantRead
 
   explicit PeerPair(bool checksum) {
     EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds), 0);
     peer = std::make_shared<TcpPeer>(
-        0, 3, "10.0.0.3:4000", fds[0], std::make_shared<LocalDoorbell>(), [] {}, checksum);
+        0, 3, "10.0.0.3:4000", fds[0], std::make_shared<LocalDoorbell>(), [] {},
+        [this] { ++readRequests; }, checksum);
   }
   ~PeerPair() {
     peer.reset();
@@ -61,6 +66,16 @@ std::vector<std::byte> pattern(size_t n) {
   std::vector<std::byte> out(n);
   for (size_t i = 0; i < n; ++i) out[i] = static_cast<std::byte>((i * 7 + 1) & 0xff);
   return out;
+}
+
+std::vector<std::byte> frameBytes(uint64_t tag, const std::vector<std::byte>& payload) {
+  std::vector<std::byte> bytes;
+  auto header = FrameEncoder::encodeHeader(tag, payload.size());
+  auto trailer = FrameEncoder::encodeTrailer(crc32c(payload));
+  bytes.insert(bytes.end(), header.begin(), header.end());
+  bytes.insert(bytes.end(), payload.begin(), payload.end());
+  bytes.insert(bytes.end(), trailer.begin(), trailer.end());
+  return bytes;
 }
 
 // Small payloads come through the staging buffer, large ones straight into the receive buffer:
@@ -123,6 +138,59 @@ TEST(TcpPeerPoll, SmallMessagesCompleteOnThePollLargePayloadsAreLeft) {
   EXPECT_EQ(pair.peer->pollSmall(), start.size());
   EXPECT_EQ(pair.peer->pollSmall(), 0u) << "a large payload is the io thread's to stream";
   EXPECT_FALSE(bigRecv->test());
+}
+
+// A large frame arriving while no receive is posted stays in the socket: the reader stops at
+// its header (nothing is buffered, the sender is paced by TCP) and asks to be called again once
+// a receive is posted, which then gets the payload in place; the frame behind it follows.
+TEST(TcpPeerHold, ALargeUnpostedFrameWaitsInTheSocketForItsReceive) {
+  PeerPair pair(true);
+  const auto large = pattern(size_t{512} << 10);
+  const auto small = pattern(40);
+  std::vector<std::byte> stream = frameBytes(7, large);
+  const auto tail = frameBytes(8, small);
+  stream.insert(stream.end(), tail.begin(), tail.end());
+  std::atomic<size_t> written{0};
+  std::thread writer([&] {
+    size_t off = 0;
+    for (int spins = 0; off < stream.size() && spins < 20000; ++spins) {
+      ssize_t n = ::send(pair.fds[1], stream.data() + off, stream.size() - off, MSG_NOSIGNAL);
+      if (n > 0) off += static_cast<size_t>(n);
+      if (n <= 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
+      written = off;
+    }
+  });
+  TcpPeer::ReadResult result = TcpPeer::ReadResult::kWouldBlock;
+  for (int i = 0; i < 2000 && result != TcpPeer::ReadResult::kHeld; ++i) {
+    result = pair.peer->readAvailable(size_t{1} << 30);
+    if (result != TcpPeer::ReadResult::kHeld)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_EQ(result, TcpPeer::ReadResult::kHeld);
+  EXPECT_EQ(pair.peer->readAvailable(size_t{1} << 30), TcpPeer::ReadResult::kHeld);
+  EXPECT_EQ(pair.peer->pollSmall(), 0u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_LT(written.load(), stream.size()) << "the held payload was read off the socket";
+  EXPECT_EQ(pair.readRequests.load(), 0);
+
+  std::vector<std::byte> buffer(large.size());
+  auto recv = pair.peer->postRecv(7, buffer);
+  EXPECT_EQ(pair.readRequests.load(), 1) << "posting the receive restarts the reading";
+  for (int i = 0; i < 5000 && !recv->test(); ++i) {
+    if (pair.peer->readAvailable(size_t{1} << 30) == TcpPeer::ReadResult::kWouldBlock) {
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  }
+  ASSERT_TRUE(recv->test());
+  EXPECT_TRUE(recv->status().isOk()) << recv->status().toString();
+  EXPECT_EQ(buffer, large);
+  writer.join();
+  pair.drain();
+  std::vector<std::byte> after(small.size());
+  auto second = pair.peer->postRecv(8, after);
+  ASSERT_TRUE(second->test()) << "the small frame behind it was read ahead";
+  EXPECT_TRUE(second->status().isOk()) << second->status().toString();
+  EXPECT_EQ(after, small);
 }
 
 }  // namespace

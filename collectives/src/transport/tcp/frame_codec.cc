@@ -40,8 +40,10 @@ FrameTrailerBytes FrameEncoder::encodeTrailer(uint32_t payloadCrc) {
   return out;
 }
 
-Status FrameDecoder::feed(std::span<const std::byte> bytes, FrameSink& sink) {
+Status FrameDecoder::feed(std::span<const std::byte> bytes, FrameSink& sink, size_t* used) {
   if (!failed_.isOk()) return failed_;
+  const size_t offered = bytes.size();
+  if (used != nullptr) *used = offered;
   while (!bytes.empty()) {
     if (inPayload_) {
       size_t n = static_cast<size_t>(std::min<uint64_t>(remaining_, bytes.size()));
@@ -74,6 +76,10 @@ Status FrameDecoder::feed(std::span<const std::byte> bytes, FrameSink& sink) {
     inPayload_ = remaining_ > 0;
     inTrailer_ = remaining_ == 0;
     sink.onHeader(tag_, remaining_);
+    if (sink.pauseAfterHeader()) {
+      if (used != nullptr) *used = offered - bytes.size();
+      break;
+    }
   }
   return Status::ok();
 }

@@ -39,6 +39,9 @@ class FrameSink {
   virtual void onHeader(uint64_t tag, uint64_t length) = 0;
   virtual void onPayload(std::span<const std::byte> piece) = 0;
   virtual void onFrameEnd() = 0;
+  // Asked right after onHeader: true stops feed() there, leaving the payload's bytes with the
+  // caller (the receiver holds a large frame in the socket until its receive is posted).
+  virtual bool pauseAfterHeader() { return false; }
 };
 
 class FrameDecoder {
@@ -50,8 +53,9 @@ class FrameDecoder {
 
   // Consumes all of `bytes`, which may split headers, payloads and trailers anywhere. A bad
   // magic or a payload whose checksum does not match its trailer is kIoError naming the peer;
-  // the decoder then stays failed (the stream cannot be trusted any more).
-  Status feed(std::span<const std::byte> bytes, FrameSink& sink);
+  // the decoder then stays failed (the stream cannot be trusted any more). Stops early only
+  // when the sink pauses after a header; `used`, when given, is set to the bytes consumed.
+  Status feed(std::span<const std::byte> bytes, FrameSink& sink, size_t* used = nullptr);
 
   // True between a header and the end of its payload.
   bool inPayload() const { return inPayload_; }

@@ -57,7 +57,8 @@ class TcpRequest final : public TransferRequest {
 
 TcpPeer::TcpPeer(int selfRank, int peerRank, std::string endpoint, int fd,
                  std::shared_ptr<LocalDoorbell> bell, std::function<void()> wantWrite,
-                 bool checksum, std::function<void(const std::string&)> onCorruptStream)
+                 std::function<void()> wantRead, bool checksum,
+                 std::function<void(const std::string&)> onCorruptStream)
     : selfRank_(selfRank),
       peerRank_(peerRank),
       endpoint_(std::move(endpoint)),
@@ -65,6 +66,7 @@ TcpPeer::TcpPeer(int selfRank, int peerRank, std::string endpoint, int fd,
       onCorruptStream_(std::move(onCorruptStream)),
       bell_(std::move(bell)),
       wantWrite_(std::move(wantWrite)),
+      wantRead_(std::move(wantRead)),
       fd_(fd),
       decoder_(fmt::format("rank {} ({})", peerRank, endpoint_), checksum),
       staging_(kStagingSize) {}
@@ -122,7 +124,7 @@ TransferRequestPtr TcpPeer::postRecv(uint64_t tag, std::span<std::byte> data) {
   auto op = std::make_shared<TcpOp>();
   op->tag = tag;
   op->recvBuffer = data;
-  std::lock_guard lock(mutex_);
+  std::unique_lock lock(mutex_);
   pending_.emplace(op.get(), op);
   auto arrived = matcher_.post(tag, op);
   if (arrived) {
@@ -135,8 +137,12 @@ TransferRequestPtr TcpPeer::postRecv(uint64_t tag, std::span<std::byte> data) {
   } else if (!dead_.isOk()) {
     matcher_.removePosted(tag, [&](const std::shared_ptr<TcpOp>& p) { return p == op; });
     completeLocked(*op, dead_);
+  } else if (held_.active) {
+    releaseHeldLocked();
   }
-  return std::make_unique<TcpRequest>(shared_from_this(), std::move(op));
+  auto request = std::make_unique<TcpRequest>(shared_from_this(), std::move(op));
+  reportCorruptStream(lock);
+  return request;
 }
 
 void TcpPeer::cancel(TcpOp& op) {
@@ -246,14 +252,18 @@ bool TcpPeer::flush() {
   return writeWaiting_;
 }
 
+void TcpPeer::reportCorruptStream(std::unique_lock<std::mutex>& lock) {
+  std::string corrupt = std::exchange(corruptStream_, {});
+  lock.unlock();
+  if (!corrupt.empty() && onCorruptStream_) onCorruptStream_(corrupt);
+}
+
 size_t TcpPeer::pollSmall() {
   std::unique_lock lock(mutex_);
   if (decoder_.payloadRemaining() >= kDirectReadMin) return 0;
   const ssize_t n = readOnceLocked();
   if (n == kReadClosed) {
-    std::string corrupt = std::exchange(corruptStream_, {});
-    lock.unlock();
-    if (!corrupt.empty() && onCorruptStream_) onCorruptStream_(corrupt);
+    reportCorruptStream(lock);
     return 0;
   }
   return n > 0 ? static_cast<size_t>(n) : 0;
@@ -266,12 +276,14 @@ TcpPeer::ReadResult TcpPeer::readAvailable(size_t budget) {
     std::unique_lock lock(mutex_);
     ssize_t n = readOnceLocked();
     if (n == kReadClosed) {
-      std::string corrupt = std::exchange(corruptStream_, {});
-      lock.unlock();
-      if (!corrupt.empty() && onCorruptStream_) onCorruptStream_(corrupt);
+      reportCorruptStream(lock);
       return ReadResult::kClosed;
     }
     if (n == kReadWouldBlock) return ReadResult::kWouldBlock;
+    if (n == kReadHeld) {
+      ioParked_ = true;  // releaseHeldLocked() restarts the io thread's reading
+      return ReadResult::kHeld;
+    }
     total += static_cast<size_t>(n);
   }
   return ReadResult::kBudgetSpent;
@@ -280,6 +292,7 @@ TcpPeer::ReadResult TcpPeer::readAvailable(size_t budget) {
 ssize_t TcpPeer::readOnceLocked() {
   for (;;) {
     if (fd_ < 0) return kReadClosed;
+    if (held_.active) return kReadHeld;
     ssize_t n;
     uint64_t remaining = decoder_.payloadRemaining();
     std::byte* direct = nullptr;
@@ -301,15 +314,7 @@ ssize_t TcpPeer::readOnceLocked() {
       }
     } else {
       n = ::recv(fd_, staging_.data(), staging_.size(), MSG_DONTWAIT);
-      if (n > 0) {
-        Status st = decoder_.feed(std::span(staging_.data(), static_cast<size_t>(n)), *this);
-        if (!st.isOk()) {
-          KOLO_LOG(kError, "tcp", "rank {}: {}", selfRank_, st.message());
-          corruptStream_ = st.message();
-          failLocked(lostStatus(st.message()));
-          return kReadClosed;
-        }
-      }
+      if (n > 0 && !feedStagingLocked(0, static_cast<size_t>(n))) return kReadClosed;
     }
     if (n > 0) return n;
     if (n == 0) {
@@ -323,11 +328,43 @@ ssize_t TcpPeer::readOnceLocked() {
   }
 }
 
+bool TcpPeer::feedStagingLocked(size_t from, size_t to) {
+  size_t used = 0;
+  Status st = decoder_.feed(std::span(staging_.data() + from, to - from), *this, &used);
+  if (!st.isOk()) {
+    KOLO_LOG(kError, "tcp", "rank {}: {}", selfRank_, st.message());
+    corruptStream_ = st.message();
+    failLocked(lostStatus(st.message()));
+    return false;
+  }
+  if (held_.active) {
+    held_.from = from + used;
+    held_.to = to;
+  }
+  return true;
+}
+
+void TcpPeer::releaseHeldLocked() {
+  const HeldFrame held = std::exchange(held_, {});
+  routeFrameLocked(incoming_.tag, held.length);
+  if (!feedStagingLocked(held.from, held.to) || held_.active) return;
+  if (std::exchange(ioParked_, false)) wantRead_();
+}
+
 void TcpPeer::onHeader(uint64_t tag, uint64_t length) {
   incoming_.tag = tag;
   incoming_.offset = 0;
   incoming_.op.reset();
   incoming_.unexpected = false;
+  if (length >= kDirectReadMin && matcher_.postedCount() == 0) {
+    held_.active = true;
+    held_.length = length;
+    return;
+  }
+  routeFrameLocked(tag, length);
+}
+
+void TcpPeer::routeFrameLocked(uint64_t tag, uint64_t length) {
   if (auto recv = matcher_.match(tag)) {
     TcpOp& op = **recv;
     if (op.recvBuffer.size() != length) {
@@ -401,6 +438,7 @@ void TcpPeer::failLocked(Status why, bool log) {
     }
   }
   fd_ = -1;
+  held_ = {};
   incoming_.op.reset();
   incoming_.unexpected = false;
   sendQueue_.clear();

@@ -6,6 +6,11 @@
 // The socket is used only through its non-blocking descriptor (recv/sendmsg), so a send can be
 // written at once from the caller's thread when the queue is empty (no io thread round trip
 // for small messages) and the asio socket object stays on the io thread.
+// A large frame whose receive is not posted yet, arriving while no receive at all is posted
+// from this peer, is held in the socket (the reader stops after its header) until a receive is
+// posted: it then lands in place instead of in an unexpected-message buffer, and TCP's own flow
+// control paces the sender. Holding only while nothing is posted from the peer cannot block a
+// waiter: a rank that waits on this peer has a receive posted, and then frames are read ahead.
 // Thread: postSend/postRecv/cancel on the caller's; readAvailable/flush/fail on the io thread.
 #pragma once
 
@@ -54,12 +59,14 @@ class TcpPeer final : public std::enable_shared_from_this<TcpPeer>, private Fram
   // "addr:port" for messages. `wantWrite` asks the io thread to wait until the socket is
   // writable and then call flush(); it is called with the mutex held. `checksum`: frames carry
   // and are checked against their payload's CRC32C (otherwise the trailer is sent as 0 and
-  // ignored).
+  // ignored). `wantRead` asks the io thread to call readAvailable() (a held frame's receive
+  // was posted); it is called with the mutex held.
   // `onCorruptStream`, when set, is called (without the mutex, on the io thread) once the
   // peer's stream failed its checksum or framing, with the decoder's error.
   TcpPeer(int selfRank, int peerRank, std::string endpoint, int fd,
           std::shared_ptr<LocalDoorbell> bell, std::function<void()> wantWrite,
-          bool checksum = true, std::function<void(const std::string&)> onCorruptStream = {});
+          std::function<void()> wantRead, bool checksum = true,
+          std::function<void(const std::string&)> onCorruptStream = {});
   ~TcpPeer() override;
 
   int peerRank() const { return peerRank_; }
@@ -72,8 +79,9 @@ class TcpPeer final : public std::enable_shared_from_this<TcpPeer>, private Fram
   std::string describe(const TcpOp& op) const;
 
   // Io thread. readAvailable reads until the socket would block or `budget` bytes were read;
-  // returns kWouldBlock (wait for readability), kBudgetSpent (call again soon) or kClosed.
-  enum class ReadResult { kWouldBlock, kBudgetSpent, kClosed };
+  // returns kWouldBlock (wait for readability), kBudgetSpent (call again soon), kHeld (a frame
+  // is held: wantRead will ask again) or kClosed.
+  enum class ReadResult { kWouldBlock, kBudgetSpent, kHeld, kClosed };
   ReadResult readAvailable(size_t budget);
   // Caller thread (Transport::pollIncoming): one non-blocking read of what already arrived,
   // unless a large payload is being received (the io thread streams those; a second reader
@@ -90,9 +98,18 @@ class TcpPeer final : public std::enable_shared_from_this<TcpPeer>, private Fram
   enum class FlushResult { kDone, kWouldBlock, kFailed };
   static constexpr ssize_t kReadWouldBlock = -1;
   static constexpr ssize_t kReadClosed = -2;
+  static constexpr ssize_t kReadHeld = -3;
   // One recv (into the staging buffer or straight into the destination) and its decoding.
-  // Returns the bytes read, kReadWouldBlock or kReadClosed (the peer has failed).
+  // Returns the bytes read, kReadWouldBlock, kReadHeld or kReadClosed (the peer has failed).
   ssize_t readOnceLocked();
+  // Feeds staging_[from, to) to the decoder; records where a hold stopped it. False: the
+  // stream is corrupt and the peer has failed.
+  bool feedStagingLocked(size_t from, size_t to);
+  // A receive was posted while a frame is held: the frame goes to its receive (or, if it is not
+  // this frame's, is buffered), the staged bytes after its header follow, and reading resumes.
+  void releaseHeldLocked();
+  // Runs the corrupt-stream report recorded under the mutex, after releasing it.
+  void reportCorruptStream(std::unique_lock<std::mutex>& lock);
   FlushResult flushLocked();
   // Adds the iovec entries of `op`'s unwritten bytes (at most one payload piece); returns false
   // when the op's frame does not end in this batch.
@@ -109,6 +126,9 @@ class TcpPeer final : public std::enable_shared_from_this<TcpPeer>, private Fram
   void onHeader(uint64_t tag, uint64_t length) override;
   void onPayload(std::span<const std::byte> piece) override;
   void onFrameEnd() override;
+  bool pauseAfterHeader() override { return held_.active; }
+  // Where onHeader sends a frame's payload: its posted receive, or an unexpected buffer.
+  void routeFrameLocked(uint64_t tag, uint64_t length);
 
   const int selfRank_;
   const int peerRank_;
@@ -118,6 +138,7 @@ class TcpPeer final : public std::enable_shared_from_this<TcpPeer>, private Fram
   std::string corruptStream_;  // the decoder's error, reported once the mutex is released
   std::shared_ptr<LocalDoorbell> bell_;
   std::function<void()> wantWrite_;
+  std::function<void()> wantRead_;
 
   mutable std::mutex mutex_;
   int fd_;                     // -1 once failed
@@ -137,6 +158,15 @@ class TcpPeer final : public std::enable_shared_from_this<TcpPeer>, private Fram
     uint64_t offset = 0;
   };
   IncomingFrame incoming_;
+  // The held frame (see the class comment): its length, and the part of staging_ read past
+  // its header and not yet fed to the decoder.
+  struct HeldFrame {
+    bool active = false;
+    uint64_t length = 0;
+    size_t from = 0, to = 0;
+  };
+  HeldFrame held_;
+  bool ioParked_ = false;  // the io thread stopped reading at a held frame
   std::vector<std::byte> staging_;
 };
 

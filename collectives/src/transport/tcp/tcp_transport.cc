@@ -67,9 +67,11 @@ TcpTransport::TcpTransport(int rank, int size, std::unique_ptr<asio::io_context>
     }
     asio::io_context* ioc = io_.get();
     auto wantWrite = [this, ioc, r] { asio::post(*ioc, [this, r] { waitWritable(r); }); };
-    peers_[static_cast<size_t>(r)] = std::make_shared<TcpPeer>(
-        rank, r, conn.endpoint, conn.socket->native_handle(), bell_, std::move(wantWrite),
-        options.checksum, corruptStreamOf(options.reportCorruptStream, r, conn.endpoint));
+    auto wantRead = [this, ioc, r] { asio::post(*ioc, [this, r] { onReadable(r); }); };
+    peers_[static_cast<size_t>(r)] =
+        std::make_shared<TcpPeer>(rank, r, conn.endpoint, conn.socket->native_handle(), bell_,
+                                  std::move(wantWrite), std::move(wantRead), options.checksum,
+                                  corruptStreamOf(options.reportCorruptStream, r, conn.endpoint));
     channels_[static_cast<size_t>(r)] =
         std::make_unique<TcpChannel>(peers_[static_cast<size_t>(r)]);
     waitReadable(r);
@@ -132,6 +134,8 @@ void TcpTransport::onReadable(int peer) {
       break;
     case TcpPeer::ReadResult::kBudgetSpent:
       asio::post(*io_, [this, peer] { onReadable(peer); });
+      break;
+    case TcpPeer::ReadResult::kHeld:  // the peer's wantRead calls again once it is released
       break;
     case TcpPeer::ReadResult::kClosed: {
       // The peer already failed its requests; closing stops the other waits on this socket.
