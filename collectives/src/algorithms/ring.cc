@@ -1,6 +1,8 @@
 #include "algorithms/ring.h"
 
 #include <algorithm>
+#include <optional>
+#include <vector>
 
 #include "algorithms/internal.h"
 #include "algorithms/transfer_request_list.h"
@@ -37,6 +39,37 @@ RingPlan ringPlanFromCounts(std::span<const size_t> counts) {
 }
 
 namespace {
+
+// The scratch slots of the ring runs on this thread, kept between runs: a fresh allocation of
+// that size is an mmap whose pages are zeroed and faulted in again on every collective. A
+// nested run (none today) gets its own.
+class ScratchLease {
+ public:
+  explicit ScratchLease(size_t bytes) {
+    static thread_local std::vector<std::byte> pool;
+    static thread_local bool lent = false;
+    if (lent) {
+      own_.resize(bytes);
+      bytes_ = own_;
+      return;
+    }
+    if (pool.size() < bytes) pool.resize(bytes);
+    lent = true;
+    lent_ = &lent;
+    bytes_ = std::span(pool).first(bytes);
+  }
+  ~ScratchLease() {
+    if (lent_ != nullptr) *lent_ = false;
+  }
+  ScratchLease(const ScratchLease&) = delete;
+  ScratchLease& operator=(const ScratchLease&) = delete;
+  std::byte* data() const { return bytes_.data(); }
+
+ private:
+  std::vector<std::byte> own_;
+  std::span<std::byte> bytes_;
+  bool* lent_ = nullptr;
+};
 
 // One run of a RingPlan on this rank: the ring's geometry, the chunking, the scratch slots that
 // a reducing step receives into, and the steps themselves.
@@ -88,7 +121,7 @@ class RingRun {
   Channel* left_ = nullptr;
   Channel* right_ = nullptr;
   // Two sets of slotsPerStep_ slots of one chunk each (see allocateScratch).
-  std::vector<std::byte> scratch_;
+  std::optional<ScratchLease> scratch_;
   size_t slotsPerStep_ = 0;
   // sends_[t]: the chunks transmitted as step t. They are posted one step early (as soon as the
   // chunk they carry is final) and waited for at the start of step t+1, before this rank
@@ -104,14 +137,14 @@ void RingRun::allocateScratch() {
   if (plan_.reduceSteps == 0) return;
   const size_t longest = *std::max_element(plan_.length.begin(), plan_.length.end());
   slotsPerStep_ = std::min(kRingWindow, (longest + chunkElems_ - 1) / chunkElems_);
-  scratch_.resize(2 * slotsPerStep_ * chunkElems_ * esize_);
+  scratch_.emplace(2 * slotsPerStep_ * chunkElems_ * esize_);
 }
 
 std::span<std::byte> RingRun::incomingOf(int t, size_t k) {
   std::span<std::byte> local = chunkSpan(recvSegment(t), k);
   if (t >= plan_.reduceSteps) return local;
   const size_t slot = static_cast<size_t>(t % 2) * slotsPerStep_ + k % slotsPerStep_;
-  return {scratch_.data() + slot * chunkElems_ * esize_, local.size()};
+  return {scratch_->data() + slot * chunkElems_ * esize_, local.size()};
 }
 
 // Posts step t's receives up to chunk `limit` (exclusive).
