@@ -12,6 +12,7 @@ ResponseRunner::ResponseRunner(const SetIdentity& set, Communicator& comm,
                                FlightRecording& recording, FailureAgreement& agreement,
                                Timeline* timeline)
     : set_(set),
+      comm_(comm),
       table_(table),
       recording_(recording),
       timeline_(timeline),
@@ -41,6 +42,7 @@ Status ResponseRunner::run(const std::vector<Response>& ordered) {
     if (timeline_) {
       timeline_->batch(set_.id, batches[b], ordered, start, Clock::now(),
                        executor_.lastPhases().packed, executor_.lastPhases().reduced);
+      if (timeline_->active()) timeline_->traffic(set_.id, set_.members, linkTraffic(comm_));
     }
     if (!s.isOk()) {
       failBatches(batches, b + 1, ops, s);

@@ -46,6 +46,7 @@ class ResponseRunner {
                    const Status& status);
 
   const SetIdentity& set_;
+  Communicator& comm_;
   TensorTable& table_;
   FlightRecording& recording_;
   Timeline* timeline_;

@@ -52,6 +52,7 @@ Status Timeline::start(const std::string& path, bool markCycles) {
   origin_ = Clock::now();
   rows_.clear();
   submittedAt_.clear();
+  lastTraffic_.clear();
   first_ = true;
   active_.store(true, std::memory_order_release);
   return Status::ok();
@@ -155,6 +156,34 @@ void Timeline::batch(int32_t processSet, const FusedBatch& batch,
     } else {
       span(activity.c_str(), row, start, end, e.bytes);
     }
+  }
+  std::fflush(file_);
+}
+
+void Timeline::traffic(int32_t processSet, std::span<const int32_t> members,
+                       std::span<const PeerTraffic> totals) {
+  if (!active()) return;
+  std::lock_guard lock(mutex_);
+  if (!file_) return;
+  const double now = micros(Clock::now());
+  for (size_t r = 0; r < totals.size() && r < members.size(); ++r) {
+    PeerTraffic& last = lastTraffic_[{processSet, members[r]}];
+    const PeerTraffic& t = totals[r];
+    const uint64_t sent = t.bytesSent - last.bytesSent;
+    const uint64_t received = t.bytesReceived - last.bytesReceived;
+    if (sent == 0 && received == 0) continue;
+    // A rate over a few small messages is their latency, not the link's: shown from 256 KiB.
+    const uint64_t busy = t.sendBusyNanos - last.sendBusyNanos;
+    std::string rate;
+    if (busy > 0 && sent >= (uint64_t{256} << 10)) {
+      rate = fmt::format(R"(,"send_MB_per_s":{:.1f})",
+                         static_cast<double>(sent) * 1e3 / static_cast<double>(busy));
+    }
+    write(fmt::format(
+        R"({{"name":"LINK rank {}","ph":"C","pid":{},"ts":{:.3f},"args":{{"sent_MB":{:.6f},"received_MB":{:.6f}{}}}}})",
+        members[r], processSet, now, static_cast<double>(sent) / 1e6,
+        static_cast<double>(received) / 1e6, rate));
+    last = t;
   }
   std::fflush(file_);
 }

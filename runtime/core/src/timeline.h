@@ -3,11 +3,14 @@
 // WAIT_FOR_PEERS from submit to the start of its collective (with the fusion-buffer copies of
 // packed batches), a "RANK r READY" mark when each rank's request reached negotiation, then the
 // collective itself (ALLREDUCE, FUSED_ALLREDUCE, ...); with cycle marking, a row per process set
-// marks each coordinator cycle. Events are appended as they happen, so a crashed job still leaves
-// a readable prefix; stop() closes the array so the file is complete JSON. While no file is open
-// every event method returns after one atomic load, so an idle Timeline costs the coordinator
-// nothing measurable. Thread: any; one mutex around the file (coordinators of several process
-// sets share it).
+// marks each coordinator cycle. With per-link counters (TCP), a "LINK rank r" counter track per
+// peer plots, after each batch, the MB sent to and received from it since the last point and
+// the rate its sends achieved (bytes over the time a send to it was in flight): a slow link is
+// the track whose rate sits below the others'. Events are appended as they happen, so a crashed job
+// still leaves a readable prefix; stop() closes the array so the file is complete JSON. While no
+// file is open every event method returns after one atomic load, so an idle Timeline costs the
+// coordinator nothing measurable. Thread: any; one mutex around the file (coordinators of several
+// process sets share it).
 #pragma once
 
 #include <atomic>
@@ -19,6 +22,7 @@
 
 #include "kolo/base/deadline.h"
 #include "kolo/base/status.h"
+#include "kolo/collectives/peer_traffic.h"
 #include "kolo/core/fusion_planner.h"
 #include "kolo/core/response.h"
 
@@ -47,6 +51,11 @@ class Timeline {
   void batch(int32_t processSet, const FusedBatch& batch, std::span<const Response> responses,
              Clock::time_point start, Clock::time_point end, Clock::time_point packed = {},
              Clock::time_point reduced = {});
+  // The process set's per-link totals (linkTraffic(), indexed by set rank; `members` maps set
+  // ranks to world ranks). Writes a counter point for each link that moved bytes since the
+  // last call.
+  void traffic(int32_t processSet, std::span<const int32_t> members,
+               std::span<const PeerTraffic> totals);
 
  private:
   int rowOf(int32_t processSet, const std::string& name);  // caller holds mutex_
@@ -62,6 +71,7 @@ class Timeline {
   Clock::time_point origin_ = Clock::now();
   std::map<std::pair<int32_t, std::string>, int> rows_;
   std::map<std::pair<int32_t, std::string>, Clock::time_point> submittedAt_;
+  std::map<std::pair<int32_t, int32_t>, PeerTraffic> lastTraffic_;  // (set, world rank)
   bool first_ = true;
 };
 

@@ -33,6 +33,17 @@ class TransportView final : public Transport {
   bool wake() override { return world_->wake(); }
   // The world transport's reads are safe from any thread; no set mutex needed.
   bool pollIncoming() override { return world_->pollIncoming(); }
+  // The world's links to this set's members, in set order.
+  std::vector<PeerTraffic> traffic() const override {
+    std::vector<PeerTraffic> world = world_->traffic();
+    if (world.empty()) return world;
+    std::vector<PeerTraffic> mine(members_.size());
+    for (size_t i = 0; i < members_.size(); ++i) {
+      const auto r = static_cast<size_t>(members_[i]);
+      if (r < world.size()) mine[i] = world[r];
+    }
+    return mine;
+  }
 
  private:
   std::shared_ptr<Transport> world_;

@@ -37,6 +37,22 @@ def bench(args, env=None, expect=0):
     return run.stdout
 
 
+def check_link_counters(tmp, workload_file):
+    """Over TCP the timeline plots rank 0's link to rank 1: at least the gradient bytes of every
+    step go each way (3 steps of the tiny workload: 265154 floats)."""
+    timeline = os.path.join(tmp, "tcp_timeline.json")
+    bench(["--workload", workload_file, "-n", "2", "-w", "1"],
+          env={"KOLO_TIMELINE": timeline, "KOLO_TRANSPORT": "tcp"})
+    points = [e for e in json.load(open(timeline)) if e.get("name") == "LINK rank 1"]
+    if not points or any(e.get("ph") != "C" for e in points):
+        fail(f"the TCP timeline has no LINK rank 1 counter track ({len(points)} points)")
+    floor = 3 * 265154 * 4 / 1e6
+    for arg in ("sent_MB", "received_MB"):
+        total = sum(e["args"][arg] for e in points)
+        if total < floor:
+            fail(f"LINK rank 1 {arg} adds up to {total} MB, under the {floor} MB the steps move")
+
+
 def case_files(tmp):
     js, cv = os.path.join(tmp, "a.json"), os.path.join(tmp, "a.csv")
     out = bench(SWEEP + ["--check", "--json", js, "--csv", cv])
@@ -115,6 +131,7 @@ def case_plot(tmp):
                 env={"KOLO_TIMELINE": os.path.join(tmp, "timeline.json")})
     if "collectives" not in out or "fusion copies" not in out:
         fail("the workload report has no timeline breakdown", out)
+    check_link_counters(tmp, workload_file)
     fractions = json.load(open(workload)).get("fractions")
     if not fractions or set(fractions) != {"collectives", "fusion_copies",
                                            "negotiation_and_rest"}:

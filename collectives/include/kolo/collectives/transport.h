@@ -13,8 +13,10 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "kolo/base/status.h"
+#include "kolo/collectives/peer_traffic.h"
 
 namespace kolo {
 
@@ -71,6 +73,9 @@ class Transport {
   // be scheduled; on a busy core that hop costs tens of microseconds. Returns whether any bytes
   // moved (a caller stops polling once it keeps finding nothing: each poll is a system call).
   virtual bool pollIncoming() { return false; }
+  // Bytes and busy time per peer since the transport started, indexed by rank (peer_traffic.h);
+  // empty when this transport keeps no counters.
+  virtual std::vector<PeerTraffic> traffic() const { return {}; }
   // Non-null when the library under this transport runs collectives itself (MPI with
   // KOLO_CPU_OPERATIONS=mpi); kolo::coll then dispatches to it.
   virtual NativeCollectives* nativeCollectives() { return nullptr; }

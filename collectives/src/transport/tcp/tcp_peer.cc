@@ -90,8 +90,26 @@ Status TcpPeer::lostStatus(const std::string& reason) const {
                     reason);
 }
 
+PeerTraffic TcpPeer::traffic() const {
+  std::lock_guard lock(mutex_);
+  PeerTraffic t;
+  t.bytesSent = sendMeter_.bytes();
+  t.sends = sendMeter_.count();
+  t.sendBusyNanos = sendMeter_.busyNanos();
+  t.bytesReceived = recvMeter_.bytes();
+  t.recvs = recvMeter_.count();
+  t.recvBusyNanos = recvMeter_.busyNanos();
+  return t;
+}
+
 void TcpPeer::completeLocked(TcpOp& op, Status status) {
   if (op.done.load(std::memory_order_relaxed)) return;
+  const auto now = TrafficMeter::Clock::now();
+  if (op.isSend) {
+    sendMeter_.end(now, op.sendPayload.size(), status.isOk());
+  } else {
+    recvMeter_.end(now, op.recvBuffer.size(), status.isOk());
+  }
   op.status = std::move(status);
   op.done.store(true, std::memory_order_release);
   pending_.erase(&op);
@@ -110,6 +128,7 @@ TransferRequestPtr TcpPeer::postSend(uint64_t tag, std::span<const std::byte> da
     op->done.store(true, std::memory_order_release);
     return std::make_unique<TcpRequest>(shared_from_this(), std::move(op));
   }
+  sendMeter_.begin(TrafficMeter::Clock::now());
   pending_.emplace(op.get(), op);
   sendQueue_.push_back(op);
   // Queue was idle: write from here, which finishes small sends before postSend returns.
@@ -125,6 +144,7 @@ TransferRequestPtr TcpPeer::postRecv(uint64_t tag, std::span<std::byte> data) {
   op->tag = tag;
   op->recvBuffer = data;
   std::unique_lock lock(mutex_);
+  recvMeter_.begin(TrafficMeter::Clock::now());
   pending_.emplace(op.get(), op);
   auto arrived = matcher_.post(tag, op);
   if (arrived) {

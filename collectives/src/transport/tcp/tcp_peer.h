@@ -77,6 +77,8 @@ class TcpPeer final : public std::enable_shared_from_this<TcpPeer>, private Fram
   TransferRequestPtr postRecv(uint64_t tag, std::span<std::byte> data);
   void cancel(TcpOp& op);
   std::string describe(const TcpOp& op) const;
+  // Payload bytes and busy time of each direction so far (any thread).
+  PeerTraffic traffic() const;
 
   // Io thread. readAvailable reads until the socket would block or `budget` bytes were read;
   // returns kWouldBlock (wait for readability), kBudgetSpent (call again soon), kHeld (a frame
@@ -166,6 +168,7 @@ class TcpPeer final : public std::enable_shared_from_this<TcpPeer>, private Fram
     size_t from = 0, to = 0;
   };
   HeldFrame held_;
+  TrafficMeter sendMeter_, recvMeter_;
   bool ioParked_ = false;  // the io thread stopped reading at a held frame
   std::vector<std::byte> staging_;
 };

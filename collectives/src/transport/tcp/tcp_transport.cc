@@ -119,6 +119,14 @@ bool TcpTransport::pollIncoming() {
   return moved > 0;
 }
 
+std::vector<PeerTraffic> TcpTransport::traffic() const {
+  std::vector<PeerTraffic> all(static_cast<size_t>(size_));
+  for (size_t r = 0; r < peers_.size(); ++r) {
+    if (peers_[r]) all[r] = peers_[r]->traffic();
+  }
+  return all;
+}
+
 void TcpTransport::waitReadable(int peer) {
   tcp::socket& socket = *connections_[static_cast<size_t>(peer)].socket;
   socket.async_wait(tcp::socket::wait_read, [this, peer](const boost::system::error_code& ec) {

@@ -49,6 +49,7 @@ class TcpTransport final : public Transport {
   }
   // Any thread: rings the doorbell that waiters park on.
   bool pollIncoming() override;
+  std::vector<PeerTraffic> traffic() const override;
   bool wake() override {
     bell_->bell().ring();
     return true;
