@@ -266,7 +266,7 @@ cleanup() {
   if [[ -n $SLURM_TEST_CLUSTER ]]; then
     rm -f /dev/shm/*"$SLURM_TEST_CLUSTER"* 2>/dev/null || true
   fi
-  mountpoint -q /etc/hosts 2>/dev/null && umount /etc/hosts 2>/dev/null || true
+  if mountpoint -q /etc/hosts 2>/dev/null; then umount /etc/hosts 2>/dev/null || true; fi
   [[ -n $STATE ]] && rm -rf "$STATE"
   exit "$status"
 }
@@ -282,8 +282,9 @@ cancel_jobs() {
 }
 
 pkill_by_state() {
-  local pid
-  for pid in $(ls /proc | grep -E '^[0-9]+$'); do
+  local proc pid
+  for proc in /proc/[0-9]*; do
+    pid=${proc#/proc/}
     [[ $pid == "$$" ]] && continue
     if grep -qsF "$STATE" "/proc/$pid/cmdline" "/proc/$pid/environ" 2>/dev/null; then
       kill -KILL "$pid" 2>/dev/null || true

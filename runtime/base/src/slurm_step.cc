@@ -36,7 +36,8 @@ Expected<std::vector<std::string>> expandRanges(std::string_view list, std::stri
       return badList(list, fmt::format("'{}' is not a number or a range of numbers", item));
     }
     if (*high < *low) return badList(list, fmt::format("the range '{}' is reversed", item));
-    if (*high - *low > 100000) return badList(list, fmt::format("the range '{}' is too long", item));
+    if (*high - *low > 100000)
+      return badList(list, fmt::format("the range '{}' is too long", item));
     for (long v = *low; v <= *high; ++v) out.push_back(fmt::format("{:0{}}", v, lowText.size()));
     start = comma + 1;
   }
@@ -55,7 +56,8 @@ Status expandHost(std::string_view list, std::string_view host, std::vector<std:
     if (open == std::string_view::npos) break;
     size_t close = host.find(']', open);
     if (close == std::string_view::npos) return badList(list, "unbalanced '['");
-    KOLO_ASSIGN_OR_RETURN(auto numbers, expandRanges(list, host.substr(open + 1, close - open - 1)));
+    KOLO_ASSIGN_OR_RETURN(auto numbers,
+                          expandRanges(list, host.substr(open + 1, close - open - 1)));
     std::vector<std::string> next;
     for (const auto& p : partial) {
       for (const auto& n : numbers) next.push_back(p + n);
@@ -132,9 +134,9 @@ Expected<std::optional<SlurmStep>> slurmStepFromEnv() {
   step.stepId = *getEnv("SLURM_STEP_ID");
   step.nodeName = getEnv("SLURMD_NODENAME").value_or("");
   KOLO_ASSIGN_OR_RETURN(step.rank, intVariable("SLURM_PROCID"));
-  KOLO_ASSIGN_OR_RETURN(step.size, intVariable(getEnv("SLURM_STEP_NUM_TASKS")
-                                                   ? "SLURM_STEP_NUM_TASKS"
-                                                   : "SLURM_NTASKS"));
+  KOLO_ASSIGN_OR_RETURN(
+      step.size,
+      intVariable(getEnv("SLURM_STEP_NUM_TASKS") ? "SLURM_STEP_NUM_TASKS" : "SLURM_NTASKS"));
   KOLO_ASSIGN_OR_RETURN(step.nodeId, intVariable("SLURM_NODEID"));
   KOLO_ASSIGN_OR_RETURN(step.localRank, intVariable("SLURM_LOCALID"));
   auto list = getEnv("SLURM_STEP_NODELIST");
@@ -164,7 +166,8 @@ Expected<std::optional<SlurmStep>> slurmStepFromEnv() {
 
 int slurmStepTaskCount() {
   if (!getEnv("SLURM_STEP_ID")) return 0;
-  auto tasks = intVariable(getEnv("SLURM_STEP_NUM_TASKS") ? "SLURM_STEP_NUM_TASKS" : "SLURM_NTASKS");
+  auto tasks =
+      intVariable(getEnv("SLURM_STEP_NUM_TASKS") ? "SLURM_STEP_NUM_TASKS" : "SLURM_NTASKS");
   return tasks ? *tasks : 0;
 }
 

@@ -50,8 +50,7 @@ Expected<std::string> ipv4Address(const std::string& host) {
                       host, rc != 0 ? gai_strerror(rc) : "no IPv4 address");
   }
   char text[INET_ADDRSTRLEN] = {0};
-  inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(found->ai_addr)->sin_addr, text,
-            sizeof(text));
+  inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(found->ai_addr)->sin_addr, text, sizeof(text));
   ::freeaddrinfo(found);
   return std::string(text);
 }
@@ -100,17 +99,17 @@ Expected<SlurmStepStore> openSlurmStepStore(const SlurmStep& step, const std::st
   auto client = TcpStore::connect(address, port, out.secret, static_cast<uint32_t>(step.rank),
                                   Deadline::afterSeconds(timeoutSeconds));
   if (!client) {
-    return client.status().withContext(fmt::format(
-        "rank {} joining the rendezvous of Slurm step {}.{} at {}:{} hosted by rank 0", step.rank,
-        step.jobId, step.stepId, address, port));
+    return client.status().withContext(
+        fmt::format("rank {} joining the rendezvous of Slurm step {}.{} at {}:{} hosted by rank 0",
+                    step.rank, step.jobId, step.stepId, address, port));
   }
   if (server) {
     out.store = std::make_unique<ServedStore>(std::move(server), std::move(client).value());
   } else {
     out.store = std::move(client).value();
   }
-  KOLO_LOG(kDebug, "rendezvous", "rank {} of Slurm step {}.{}: store {}:{}", step.rank,
-           step.jobId, step.stepId, address, port);
+  KOLO_LOG(kDebug, "rendezvous", "rank {} of Slurm step {}.{}: store {}:{}", step.rank, step.jobId,
+           step.stepId, address, port);
   return out;
 }
 

@@ -78,7 +78,8 @@ Expected<std::string> readSecretFile(const std::string& path) {
   content.resize(static_cast<size_t>(n));
   while (!content.empty() && (content.back() == '\n' || content.back() == ' ')) content.pop_back();
   if (content.size() < kMinFileBytes) {
-    return makeStatus(Code::kInvalidUsage, "the job secret file {} holds {} bytes; it needs at "
+    return makeStatus(Code::kInvalidUsage,
+                      "the job secret file {} holds {} bytes; it needs at "
                       "least {} (delete it and Kolo makes a new one)",
                       path, content.size(), kMinFileBytes);
   }

@@ -23,16 +23,16 @@ Expected<std::vector<std::string>> expandSlurmHostList(std::string_view list);
 Expected<std::vector<int>> expandSlurmTaskCounts(std::string_view counts);
 
 struct SlurmStep {
-  std::string jobId;   // SLURM_JOB_ID
-  std::string stepId;  // SLURM_STEP_ID
-  std::string nodeName;  // SLURMD_NODENAME
-  int rank = 0;        // SLURM_PROCID
-  int size = 1;        // SLURM_STEP_NUM_TASKS (SLURM_NTASKS when absent)
-  int nodeId = 0;      // SLURM_NODEID: index of this node in `nodes`
-  int localRank = 0;   // SLURM_LOCALID
-  int localSize = 1;   // tasks of this step on this node
-  int crossRank = 0;   // index of this node among the nodes that run this local rank
-  int crossSize = 1;   // nodes that run this local rank
+  std::string jobId;               // SLURM_JOB_ID
+  std::string stepId;              // SLURM_STEP_ID
+  std::string nodeName;            // SLURMD_NODENAME
+  int rank = 0;                    // SLURM_PROCID
+  int size = 1;                    // SLURM_STEP_NUM_TASKS (SLURM_NTASKS when absent)
+  int nodeId = 0;                  // SLURM_NODEID: index of this node in `nodes`
+  int localRank = 0;               // SLURM_LOCALID
+  int localSize = 1;               // tasks of this step on this node
+  int crossRank = 0;               // index of this node among the nodes that run this local rank
+  int crossSize = 1;               // nodes that run this local rank
   std::vector<std::string> nodes;  // SLURM_STEP_NODELIST, expanded
   std::vector<int> tasksPerNode;   // SLURM_STEP_TASKS_PER_NODE, expanded
 };
