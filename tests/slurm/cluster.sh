@@ -295,11 +295,11 @@ pkill_by_state() {
 main() {
   parse_args "$@"
   preflight
-  if [[ ${KOLO_SLURM_CLUSTER_INNER:-} != 1 ]]; then
+  if [[ ${SLURM_TEST_INNER:-} != 1 ]]; then
     # A private mount namespace for /etc/hosts; the inner script does everything else.
-    KOLO_SLURM_CLUSTER_INNER=1 exec unshare --mount --propagation private -- "$0" "$@"
+    SLURM_TEST_INNER=1 exec unshare --mount --propagation private -- "$0" "$@"
   fi
-  unset KOLO_SLURM_CLUSTER_INNER
+  unset SLURM_TEST_INNER
   TAG=$(($$ % 100000))
   SLURM_TEST_CLUSTER="kolo$TAG"
   export SLURM_TEST_CLUSTER
