@@ -13,6 +13,8 @@ PACKAGES=(
   libcli11-dev nlohmann-json3-dev libfmt-dev
   pybind11-dev python3-dev python3-numpy python3-pytest python3-torch python3-matplotlib
   procps psmisc iproute2 openssh-server openssh-client
+  # tests/slurm: a private Slurm cluster (controller, emulated nodes, munge) and PMIx
+  slurmctld slurmd slurm-client munge libpmix-dev
   # tests/fuzz/run_fuzzers.sh: clang with libFuzzer and the sanitizer runtimes, and the symbolizer
   # for readable reports
   clang libclang-rt-14-dev llvm

@@ -130,7 +130,8 @@ Expected<WorldSpec> worldSpecFromEnv() {
   auto rank =
       launcherValue(protocol::kEnvRank, {"OMPI_COMM_WORLD_RANK", "PMI_RANK", "SLURM_PROCID"});
   auto size =
-      launcherValue(protocol::kEnvSize, {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_NTASKS"});
+      launcherValue(protocol::kEnvSize, {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_STEP_NUM_TASKS",
+                                         "SLURM_NTASKS"});
   if (!rank || !size) {
     return Status(Code::kInvalidUsage,
                   "KOLO_RANK and KOLO_SIZE are not set: start the program with kolorun "
@@ -146,7 +147,9 @@ Expected<WorldSpec> worldSpecFromEnv() {
   if (auto secret = settingText(protocol::kEnvSecret)) {
     KOLO_ASSIGN_OR_RETURN(spec.secret, protocol::decodeSecret(*secret));
   }
-  spec.hostKey = settingText(protocol::kEnvHostname).value_or(hostName());
+  // Under srun the node's Slurm name is its identity (nodes may share a kernel hostname).
+  spec.hostKey = settingText(protocol::kEnvHostname)
+                     .value_or(getEnv("SLURMD_NODENAME").value_or(hostName()));
   spec.bindAddress = settingText(protocol::kEnvBindAddress).value_or("");
   KOLO_ASSIGN_OR_RETURN(spec.transport, settingChoiceChecked("KOLO_TRANSPORT"));
   spec.connectTimeoutSeconds = settingSeconds(protocol::kEnvStartTimeout);

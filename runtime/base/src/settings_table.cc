@@ -21,7 +21,8 @@ constexpr SettingDecl kSettings[] = {
      .owner = kLauncher},
     {.name = "KOLO_SIZE",
      .type = T::kInt,
-     .meaning = "number of ranks; OMPI_COMM_WORLD_SIZE, PMI_SIZE, SLURM_NTASKS also read",
+     .meaning = "number of ranks; OMPI_COMM_WORLD_SIZE, PMI_SIZE, SLURM_STEP_NUM_TASKS, SLURM_NTASKS also "
+                "read",
      .shownDefault = "(kolorun)",
      .owner = kLauncher},
     {.name = "KOLO_LOCAL_RANK",
@@ -57,6 +58,10 @@ constexpr SettingDecl kSettings[] = {
      .shownDefault = "(kolorun)",
      .owner = kLauncher,
      .secret = true},
+    {.name = "KOLO_SECRET_FILE",
+     .meaning = "under srun without kolorun: the file (mode 0600, shared by the nodes) the step's "
+                "secret is derived from when KOLO_SECRET is unset; created on first use",
+     .shownDefault = "~/.kolo/secret"},
     {.name = "KOLO_JOB_ID",
      .defaultValue = "kolo",
      .meaning = "names shared-memory segments and store keys",

@@ -16,7 +16,9 @@
 #include "kolo/core/elastic_round.h"
 #include "kolo/protocol/elastic.h"
 #include "kolo/protocol/env_contract.h"
+#include "kolo/base/slurm_step.h"
 #include "kolo/rendezvous/memory_store.h"
+#include "kolo/rendezvous/slurm_rendezvous.h"
 #include "kolo/rendezvous/store_factory.h"
 #include "flight_recorder.h"
 #include "job_abort_watcher.h"
@@ -64,6 +66,22 @@ Expected<std::unique_ptr<JobAbortWatcher>> watchLauncherFromEnv(int rank, int si
   return JobAbortWatcher::start(std::move(watch));
 }
 
+// A world of one inside a Slurm step of several tasks means every task would train alone: refuse
+// it, naming the likely cause.
+Status checkNotAloneInSlurmStep(int worldSize) {
+  const int tasks = slurmStepTaskCount();
+  if (worldSize != 1 || tasks <= 1) return Status::ok();
+  return makeStatus(
+      Code::kInvalidUsage,
+      "Slurm started this step with {} tasks (SLURM_STEP_NUM_TASKS) but this process joined a "
+      "world of 1 rank, so every task would train alone. The usual cause: the program bootstraps "
+      "through MPI/PMIx (KOLO_CPU_OPERATIONS=mpi, or an MPI-initialized framework) and srun ran "
+      "without `--mpi=pmix`, so MPI came up as a singleton; or KOLO_SIZE=1 / "
+      "OMPI_COMM_WORLD_SIZE=1 is exported. Start with `srun --mpi=pmix ...`, or let Kolo "
+      "bootstrap from Slurm's variables (`srun --mpi=none`, KOLO_CPU_OPERATIONS unset)",
+      tasks);
+}
+
 }  // namespace
 
 struct EngineShared {
@@ -80,6 +98,26 @@ Engine::~Engine() {
 }
 
 Expected<std::unique_ptr<Engine>> Engine::fromEnv(EngineConfig config) {
+  KOLO_ASSIGN_OR_RETURN(auto engine, connectFromEnv(std::move(config)));
+  KOLO_RETURN_IF_ERROR(checkNotAloneInSlurmStep(engine->size()));
+  return engine;
+}
+
+Expected<std::unique_ptr<Engine>> Engine::fromSlurmStep(WorldSpec spec, EngineConfig config) {
+  KOLO_ASSIGN_OR_RETURN(std::optional<SlurmStep> step, slurmStepFromEnv());
+  KOLO_ASSIGN_OR_RETURN(SlurmStepStore slurm,
+                        openSlurmStepStore(*step, spec.secret, spec.connectTimeoutSeconds));
+  spec.jobId = slurm.jobId;
+  spec.secret = slurm.secret;
+  KOLO_ASSIGN_OR_RETURN(std::unique_ptr<Communicator> comm, connectWorld(*slurm.store, spec));
+  KOLO_ASSIGN_OR_RETURN(auto engine, create(std::move(comm), std::move(config)));
+  engine->store_ = std::move(slurm.store);
+  engine->placement_ =
+      HostPosition{step->localRank, step->localSize, step->crossRank, step->crossSize};
+  return engine;
+}
+
+Expected<std::unique_ptr<Engine>> Engine::connectFromEnv(EngineConfig config) {
   KOLO_RETURN_IF_ERROR(faultPlanStatus());
   const bool launched = settingText(protocol::kEnvSize) ||
                         getEnv("OMPI_COMM_WORLD_SIZE", {"PMI_SIZE", "SLURM_NTASKS"});
@@ -96,6 +134,10 @@ Expected<std::unique_ptr<Engine>> Engine::fromEnv(EngineConfig config) {
       // Under mpirun MPI itself is the rendezvous; it also picks a fresh job id per session.
       KOLO_ASSIGN_OR_RETURN(std::unique_ptr<Communicator> comm, connectWorldFromMpi(spec));
       return create(std::move(comm), std::move(config));
+    }
+    // Started directly by srun: rank 0 hosts the step's store (kolo/rendezvous/slurm_rendezvous.h).
+    if (!url && !elastic && getEnv("SLURM_STEP_ID") && getEnv("SLURM_PROCID")) {
+      return fromSlurmStep(std::move(spec), std::move(config));
     }
     if (!url) {
       return Status(Code::kInvalidUsage,

@@ -12,6 +12,7 @@
 #include "kolo/collectives/algorithm_registry.h"
 #include "kolo/collectives/collectives.h"
 #include "kolo/collectives/world.h"
+#include "kolo/rendezvous/slurm_rendezvous.h"
 #include "kolo/rendezvous/store_factory.h"
 #include "support/collective_reference.h"
 
@@ -167,7 +168,10 @@ int run() {
     std::fprintf(stderr, "%s\n", spec.status().toString().c_str());
     return 2;
   }
-  // kolorun publishes a store; mpirun does not, and the world bootstraps from MPI instead.
+  // kolorun publishes a store; mpirun does not, and the world bootstraps from MPI instead; under
+  // srun rank 0 hosts the step's store.
+  std::unique_ptr<KvStore> slurmStore;  // outlives the communicator
+  std::optional<SlurmStep> step;
   Expected<std::unique_ptr<Communicator>> comm = Status(Code::kInvalidUsage, "");
   if (auto url = getEnv("KOLO_STORE")) {
     auto store = openStore(*url);
@@ -178,6 +182,17 @@ int run() {
     comm = connectWorld(*store.value(), *spec);
   } else if (launchedByMpi()) {
     comm = connectWorldFromMpi(*spec);
+  } else if (auto found = slurmStepFromEnv(); found && found.value()) {
+    step = found.value();
+    auto slurm = openSlurmStepStore(*step, spec->secret, spec->connectTimeoutSeconds);
+    if (!slurm) {
+      std::fprintf(stderr, "%s\n", slurm.status().toString().c_str());
+      return 2;
+    }
+    spec->jobId = slurm->jobId;
+    spec->secret = slurm->secret;
+    slurmStore = std::move(slurm->store);
+    comm = connectWorld(*slurmStore, *spec);
   } else {
     std::fprintf(stderr, "KOLO_STORE is not set: run under kolorun or mpirun\n");
     return 2;
@@ -196,6 +211,21 @@ int run() {
     if (std::to_string(got) != *hosts) {
       std::printf("FAIL rank %d: expected %s hosts with subgroups, got %d\n", c.rank(),
                   hosts->c_str(), got);
+      return 1;
+    }
+  }
+  // Under srun: Kolo's host layout must be Slurm's (node index, local rank, local size).
+  if (step) {
+    const HostLayout* layout = c.hostLayout();
+    const int node = layout ? layout->hostIndex : 0;
+    const int local = layout ? layout->localRank : c.rank();
+    const int localSize = layout ? layout->localSize : c.size();
+    std::printf("slurm rank %d of %d: node %d (%s) local %d of %d\n", c.rank(), c.size(), node,
+                step->nodeName.c_str(), local, localSize);
+    if (c.rank() != step->rank || c.size() != step->size || node != step->nodeId ||
+        local != step->localRank || localSize != step->localSize) {
+      std::printf("FAIL rank %d: Slurm says rank %d of %d, node %d, local %d of %d\n", c.rank(),
+                  step->rank, step->size, step->nodeId, step->localRank, step->localSize);
       return 1;
     }
   }

@@ -23,6 +23,10 @@
 #include "kolo/core/request.h"
 #include "kolo/core/tensor.h"
 
+namespace kolo {
+struct WorldSpec;
+}  // namespace kolo
+
 namespace kolo::core {
 
 // Where this rank sits among hosts (Horovod's local and cross ranks), as an elastic join
@@ -103,6 +107,10 @@ class Engine {
   Status shutdown();
 
  private:
+  // fromEnv's connection (fromEnv adds the check that a Slurm step did not start lone ranks).
+  static Expected<std::unique_ptr<Engine>> connectFromEnv(EngineConfig config);
+  // Under srun without kolorun: the step's own rendezvous (kolo/rendezvous/slurm_rendezvous.h).
+  static Expected<std::unique_ptr<Engine>> fromSlurmStep(WorldSpec spec, EngineConfig config);
   Engine(std::shared_ptr<Communicator> world, EngineConfig config);
   Expected<Handle> submit(std::vector<Request> requests, std::vector<Tensor> tensors,
                           int32_t processSetId);

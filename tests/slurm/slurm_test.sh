@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# One Slurm direct-launch case on a private cluster (cluster.sh: 2 nodes x 2 tasks, or 1 node
+# where namespaces are unavailable), started by srun with no Kolo launcher:
+#   collectives  srun --mpi=none kolo_mp_collectives: every collective exact, Kolo's node and
+#                local rank equal Slurm's
+#   torch        srun --mpi=none /usr/bin/python3 torch_step.py: kolo.torch's rank, size, local
+#                rank and node equal Slurm's, results exact
+#   rank_fails   rank 3 exits 3 after the first allreduce: srun fails, the survivors report it
+#   singleton    KOLO_SIZE=1 exported into a 4-task step: every task refuses to run alone
+# usage: slurm_test.sh CASE KOLO_MP_COLLECTIVES PYTHON_DIR
+# Exit status: 0 pass, 1 fail, 77 skipped (reason on stdout).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+case_name=${1:?usage: slurm_test.sh CASE KOLO_MP_COLLECTIVES PYTHON_DIR}
+collectives=${2:?}
+python_dir=${3:?}
+
+if [[ ${SLURM_TEST_STATE:-} == "" ]]; then
+  exec "$here/cluster.sh" --nodes 2 -- "$0" "$@"
+fi
+
+nodes=$SLURM_TEST_NODES
+per_node=$((4 / nodes))
+export KOLO_SECRET_FILE=$SLURM_TEST_STATE/secret KOLO_TIMEOUT_SECONDS=30
+out=$SLURM_TEST_STATE/out.txt
+srun_step() {  # ARG...: a 4-task step; its output in $out, its status returned
+  local status=0
+  timeout -k 5 90 srun -N "$nodes" --ntasks-per-node="$per_node" --overcommit --mpi=none "$@" \
+    >"$out" 2>&1 || status=$?
+  cat "$out"
+  return "$status"
+}
+fail() {
+  echo "FAIL: $*"
+  exit 1
+}
+count() { grep -cE "$1" "$out" || true; }
+
+case $case_name in
+  collectives)
+    srun_step "$collectives" || fail "srun exited $?"
+    (($(count ' over [a-z]+: [0-9]+ passed, 0 failed$') == 4)) || fail "not every rank passed"
+    for r in 0 1 2 3; do
+      node=$((r / per_node))
+      grep -qE "^slurm rank $r of 4: node $node \(kn$((node + 1))\) local $((r % per_node)) of $per_node$" \
+        "$out" || fail "rank $r is not on node $node as local rank $((r % per_node))"
+    done
+    ;;
+  torch)
+    PYTHONPATH=$python_dir srun_step /usr/bin/python3 "$here/torch_step.py" ||
+      fail "srun exited $?"
+    for r in 0 1 2 3; do
+      node=$((r / per_node))
+      grep -qE "^OK rank $r of 4 local $((r % per_node)) of $per_node node $node kn$((node + 1))$" \
+        "$out" || fail "rank $r: no OK line with local rank $((r % per_node)) on node $node"
+    done
+    ;;
+  rank_fails)
+    status=0
+    PYTHONPATH=$python_dir srun_step /usr/bin/python3 "$here/torch_step.py" --fail-rank 3 ||
+      status=$?
+    ((status != 0)) || fail "srun succeeded although rank 3 exited 3"
+    ((status != 124 && status != 137)) || fail "the step hung after rank 3 exited"
+    grep -q "rank 3 exits 3 on purpose" "$out" || fail "rank 3 did not run"
+    (($(count '^OK rank') == 0)) || fail "a survivor reported success"
+    grep -qE "rank 3|exit code 3" "$out" || fail "nothing names rank 3 or its exit code"
+    ;;
+  singleton)
+    status=0
+    KOLO_SIZE=1 KOLO_RANK=0 PYTHONPATH=$python_dir srun_step /usr/bin/python3 \
+      "$here/torch_step.py" || status=$?
+    ((status != 0)) || fail "a 4-task step ran as 4 worlds of one"
+    (($(count 'this process joined a world of 1 rank') == 4)) || fail "not every task refused"
+    grep -q -- '--mpi=pmix' "$out" || fail "the error does not name srun --mpi=pmix"
+    ;;
+  *) echo "unknown case '$case_name'" >&2; exit 2 ;;
+esac
+echo "PASS: $case_name"
