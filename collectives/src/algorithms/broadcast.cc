@@ -38,9 +38,10 @@ Status chainBroadcast(Communicator& comm, std::span<std::byte> data, int root, u
   const int n = comm.size();
   const int self = (comm.rank() - root + n) % n;
   const Deadline deadline = comm.opDeadline();
-  const size_t chunks = (data.size() + kChunkBytes - 1) / kChunkBytes;
+  const size_t size = chunkBytesFor(comm);
+  const size_t chunks = (data.size() + size - 1) / size;
   auto chunk = [&](size_t k) {
-    return data.subspan(k * kChunkBytes, std::min(kChunkBytes, data.size() - k * kChunkBytes));
+    return data.subspan(k * size, std::min(size, data.size() - k * size));
   };
   TransferRequestList recvs;
   if (self > 0) {

@@ -16,6 +16,11 @@ namespace kolo::coll {
 // Large transfers move in chunks of this size so that receiving chunk k+1 overlaps reducing
 // (or forwarding) chunk k, and a chunk plus its scratch copy stays in L2.
 inline constexpr size_t kChunkBytes = 256 * 1024;
+// The chunk size for `comm`'s transport: kChunkBytes unless the transport asks for another.
+inline size_t chunkBytesFor(Communicator& comm) {
+  const size_t preferred = comm.transport().chunkBytes();
+  return preferred > 0 ? preferred : kChunkBytes;
+}
 // Receives a ring step keeps posted ahead of the chunk being reduced.
 inline constexpr size_t kRingWindow = 4;
 

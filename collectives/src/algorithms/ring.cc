@@ -85,7 +85,7 @@ class RingRun {
         r_(positionOf(plan, comm.rank())),
         steps_(plan.reduceSteps + plan.gatherSteps),
         esize_(dataTypeSize(plan.type)),
-        chunkElems_(std::max<size_t>(1, kChunkBytes / esize_)),
+        chunkElems_(std::max<size_t>(1, chunkBytesFor(comm) / esize_)),
         deadline_(comm.opDeadline()) {}
 
   Status run();

@@ -4,7 +4,7 @@
 // `reduceSteps` steps the incoming segment is reduced into the local copy, after that it is
 // copied over it. Each segment is therefore reduced along exactly one chain of ranks and then
 // travels as bytes, which makes the result bit-identical on every rank.
-// Segments move in kChunkBytes chunks, and chunk k of step t+1 is sent as soon as chunk k of
+// Segments move in chunks (kChunkBytes, or what the transport asks for: chunkBytesFor), and chunk k of step t+1 is sent as soon as chunk k of
 // step t has been processed, so the steps overlap like a pipeline.
 // Cost per rank: (reduceSteps + gatherSteps) latencies, each step moving one segment.
 // Thread: caller's.

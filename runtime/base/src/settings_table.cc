@@ -21,8 +21,9 @@ constexpr SettingDecl kSettings[] = {
      .owner = kLauncher},
     {.name = "KOLO_SIZE",
      .type = T::kInt,
-     .meaning = "number of ranks; OMPI_COMM_WORLD_SIZE, PMI_SIZE, SLURM_STEP_NUM_TASKS, SLURM_NTASKS also "
-                "read",
+     .meaning =
+         "number of ranks; OMPI_COMM_WORLD_SIZE, PMI_SIZE, SLURM_STEP_NUM_TASKS, SLURM_NTASKS also "
+         "read",
      .shownDefault = "(kolorun)",
      .owner = kLauncher},
     {.name = "KOLO_LOCAL_RANK",
@@ -160,6 +161,11 @@ constexpr SettingDecl kSettings[] = {
      .meaning = "checksum of every TCP data frame's payload (every rank must agree): crc32c "
                 "turns corruption in transit into an error naming the peer",
      .choices = "crc32c|none"},
+    {.name = "KOLO_TCP_CHUNK",
+     .type = T::kBytes,
+     .defaultValue = "1M",
+     .meaning = "chunk size of pipelined ring and broadcast steps over TCP (each chunk costs a "
+                "wakeup at both ends, so larger than shared memory's 256K)"},
     {.name = "KOLO_TCP_SOCKET_BUFFER",
      .type = T::kBytes,
      .defaultValue = "0",

@@ -33,6 +33,7 @@ class TransportView final : public Transport {
   bool wake() override { return world_->wake(); }
   // The world transport's reads are safe from any thread; no set mutex needed.
   bool pollIncoming() override { return world_->pollIncoming(); }
+  size_t chunkBytes() const override { return world_->chunkBytes(); }
   // The world's links to this set's members, in set order.
   std::vector<PeerTraffic> traffic() const override {
     std::vector<PeerTraffic> world = world_->traffic();

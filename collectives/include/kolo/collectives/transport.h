@@ -76,6 +76,10 @@ class Transport {
   // Bytes and busy time per peer since the transport started, indexed by rank (peer_traffic.h);
   // empty when this transport keeps no counters.
   virtual std::vector<PeerTraffic> traffic() const { return {}; }
+  // The chunk size pipelined algorithms (ring, chain broadcast) should cut large transfers
+  // into over this transport; 0 keeps the algorithms' own (sized for caches, as shared memory
+  // wants). TCP wants fewer, larger chunks: each one costs a wakeup at both ends.
+  virtual size_t chunkBytes() const { return 0; }
   // Non-null when the library under this transport runs collectives itself (MPI with
   // KOLO_CPU_OPERATIONS=mpi); kolo::coll then dispatches to it.
   virtual NativeCollectives* nativeCollectives() { return nullptr; }

@@ -14,6 +14,11 @@ TcpOptions tcpOptionsFromEnv() {
   TcpOptions options;
   options.handshakeTimeoutSeconds = settingSeconds("KOLO_TCP_HANDSHAKE_TIMEOUT");
   options.checksum = settingChoice("KOLO_TCP_CHECKSUM") != "none";
+  if (const uint64_t chunk = settingBytes("KOLO_TCP_CHUNK"); chunk >= 4096 && chunk <= (1u << 30)) {
+    options.chunkBytes = static_cast<size_t>(chunk);
+  } else {
+    KOLO_LOG(kWarning, "tcp", "ignoring KOLO_TCP_CHUNK={} (4 KiB to 1 GiB)", chunk);
+  }
   const uint64_t bufferBytes = settingBytes("KOLO_TCP_SOCKET_BUFFER");
   if (bufferBytes <= static_cast<uint64_t>(INT32_MAX)) {
     options.socketBufferBytes = static_cast<int>(bufferBytes);

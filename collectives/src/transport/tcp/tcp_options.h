@@ -26,6 +26,11 @@ struct TcpOptions {
   // KOLO_TCP_CHECKSUM=crc32c: every data frame's payload is checked against the CRC32C in its
   // trailer. Both ends of a connection must agree (their hellos say it).
   bool checksum = true;
+  // KOLO_TCP_CHUNK: what ring steps and chain broadcasts cut large transfers into over TCP.
+  // Every chunk costs each end a wakeup (the io thread's read, the waiter's completion); at
+  // shared memory's 256 KiB those wakeups, not the copies, bounded loopback and emulated-link
+  // throughput (docs/PERFORMANCE.md, "Across hosts"), so TCP's default is larger.
+  size_t chunkBytes = size_t{1} << 20;
   // Not a setting: filled in by connectTcpTransport from the world's abort token.
   CorruptStreamReporter reportCorruptStream;
 };

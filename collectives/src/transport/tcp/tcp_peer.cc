@@ -300,10 +300,7 @@ TcpPeer::ReadResult TcpPeer::readAvailable(size_t budget) {
       return ReadResult::kClosed;
     }
     if (n == kReadWouldBlock) return ReadResult::kWouldBlock;
-    if (n == kReadHeld) {
-      ioParked_ = true;  // releaseHeldLocked() restarts the io thread's reading
-      return ReadResult::kHeld;
-    }
+    if (n == kReadHeld) return ReadResult::kHeld;  // releaseHeldLocked() calls wantRead
     total += static_cast<size_t>(n);
   }
   return ReadResult::kBudgetSpent;
@@ -368,7 +365,10 @@ void TcpPeer::releaseHeldLocked() {
   const HeldFrame held = std::exchange(held_, {});
   routeFrameLocked(incoming_.tag, held.length);
   if (!feedStagingLocked(held.from, held.to) || held_.active) return;
-  if (std::exchange(ioParked_, false)) wantRead_();
+  // Always, not only when the io thread stopped at the hold: a hold the waiter's poll entered
+  // leaves the io thread waiting for readability, and the rest of the frame may have arrived
+  // already, so no new edge would ever wake it.
+  wantRead_();
 }
 
 void TcpPeer::onHeader(uint64_t tag, uint64_t length) {

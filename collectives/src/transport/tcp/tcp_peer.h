@@ -169,7 +169,6 @@ class TcpPeer final : public std::enable_shared_from_this<TcpPeer>, private Fram
   };
   HeldFrame held_;
   TrafficMeter sendMeter_, recvMeter_;
-  bool ioParked_ = false;  // the io thread stopped reading at a held frame
   std::vector<std::byte> staging_;
 };
 

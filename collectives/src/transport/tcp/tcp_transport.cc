@@ -48,7 +48,9 @@ TcpTransport::TcpTransport(int rank, int size, std::unique_ptr<asio::io_context>
       io_(std::move(io)),
       connections_(std::move(connections)),
       peers_(static_cast<size_t>(size)),
-      channels_(static_cast<size_t>(size)) {
+      channels_(static_cast<size_t>(size)),
+      readArmed_(static_cast<size_t>(size), 0),
+      chunkBytes_(options.chunkBytes) {
   connections_.resize(static_cast<size_t>(size));
   for (int r = 0; r < size; ++r) {
     TcpConnection& conn = connections_[static_cast<size_t>(r)];
@@ -128,8 +130,12 @@ std::vector<PeerTraffic> TcpTransport::traffic() const {
 }
 
 void TcpTransport::waitReadable(int peer) {
+  char& armed = readArmed_[static_cast<size_t>(peer)];
+  if (armed) return;  // a read requested by the peer (wantRead) ran while this wait was pending
+  armed = 1;
   tcp::socket& socket = *connections_[static_cast<size_t>(peer)].socket;
   socket.async_wait(tcp::socket::wait_read, [this, peer](const boost::system::error_code& ec) {
+    readArmed_[static_cast<size_t>(peer)] = 0;
     if (!ec) onReadable(peer);
   });
 }

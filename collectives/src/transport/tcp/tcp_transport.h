@@ -50,6 +50,7 @@ class TcpTransport final : public Transport {
   // Any thread: rings the doorbell that waiters park on.
   bool pollIncoming() override;
   std::vector<PeerTraffic> traffic() const override;
+  size_t chunkBytes() const override { return chunkBytes_; }
   bool wake() override {
     bell_->bell().ring();
     return true;
@@ -68,8 +69,11 @@ class TcpTransport final : public Transport {
   std::vector<TcpConnection> connections_;
   std::vector<std::shared_ptr<TcpPeer>> peers_;
   std::vector<std::unique_ptr<Channel>> channels_;
+  // Io thread only: a readability wait is pending for the peer (at most one is, whoever asks).
+  std::vector<char> readArmed_;
   std::thread ioThread_;
   int faultSeverId_ = 0;  // registerFaultSever
+  size_t chunkBytes_ = 0;
 };
 
 }  // namespace kolo::tcp
