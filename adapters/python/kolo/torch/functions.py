@@ -73,7 +73,8 @@ def _initialize_state(optimizer, model):
             if isinstance(optimizer, torch.optim.SparseAdam) or (
                     isinstance(optimizer, torch.optim.SGD) and id(p) in sparse):
                 p.grad = p.grad.to_sparse()
-    if type(optimizer).step is _DistributedOptimizer.step:
+    # step itself may be wrapped by torch (its profiling hook), so look at synchronize.
+    if getattr(type(optimizer), "synchronize", None) is _DistributedOptimizer.synchronize:
         # Its step() would reduce the gradients, which only works if every rank calls it.
         super(type(optimizer), optimizer).step()
     else:
