@@ -45,7 +45,7 @@ def _wrapped_product(inputs):
 
 
 def test_int16_scale_factors_truncate_and_saturate_per_rank():
-    rank, size = hvd.rank(), hvd.size()
+    size = hvd.size()
     t = torch.tensor([101, -101, 20000], dtype=I16)
     out = hvd.allreduce(t, op=hvd.Sum, prescale_factor=0.5, postscale_factor=2.0)
     # 0.5 truncates per rank (50, -50, 10000), the sum wraps at 16 bits, 2.0 saturates.

@@ -54,50 +54,66 @@ def _by_rank(make):
     return lambda: make(hvd.rank())
 
 
-def _cases():
+# Horovod's class, then Kolo's, for each case.
+V, R, T, N = ValueError, RuntimeError, TypeError, NotImplementedError
+Inv, Mis, Uns = hvd.KoloInvalidArgumentError, hvd.KoloMismatchError, hvd.KoloUnsupportedError
+UNSUPPORTED = "Tensor type .* is not supported"
+PENDING = "submitted again before its previous"
+
+
+def _tensors():
     size = hvd.size()
-    f32 = torch.ones(size, 2)
-    boolean = torch.zeros(size, dtype=torch.bool)
-    c64 = torch.zeros(size, dtype=torch.complex64)
-    ps = hvd.global_process_set
-    V, R, T, N = ValueError, RuntimeError, TypeError, NotImplementedError
-    Inv, Mis, Err, Uns = (hvd.KoloInvalidArgumentError, hvd.KoloMismatchError, hvd.KoloError,
-                          hvd.KoloUnsupportedError)
-    unsupported = "Tensor type .* is not supported"
-    pending = "submitted again before its previous"
+    return (size, torch.ones(size, 2), torch.zeros(size, dtype=torch.bool),
+            torch.zeros(size, dtype=torch.complex64))
+
+
+def _type_cases():
+    size, f32, boolean, c64 = _tensors()
     return [
         # Tensor types horovod.torch has no kernel for: ValueError before anything is sent.
-        ("allreduce bool", lambda: hvd.allreduce(boolean), V, Inv, unsupported),
-        ("allreduce complex64", lambda: hvd.allreduce(c64), V, Inv, unsupported),
-        ("allreduce_ bool", lambda: hvd.allreduce_(boolean.clone()), V, Inv, unsupported),
+        ("allreduce bool", lambda: hvd.allreduce(boolean), V, Inv, UNSUPPORTED),
+        ("allreduce complex64", lambda: hvd.allreduce(c64), V, Inv, UNSUPPORTED),
+        ("allreduce_ bool", lambda: hvd.allreduce_(boolean.clone()), V, Inv, UNSUPPORTED),
         ("allreduce_async bool", _sync(lambda: hvd.allreduce_async(boolean)), V, Inv,
-         unsupported),
+         UNSUPPORTED),
         ("grouped_allreduce with a bool", lambda: hvd.grouped_allreduce([f32, boolean]), V,
-         Inv, unsupported),
-        ("reducescatter bool", lambda: hvd.reducescatter(boolean), V, Inv, unsupported),
+         Inv, UNSUPPORTED),
+        ("reducescatter bool", lambda: hvd.reducescatter(boolean), V, Inv, UNSUPPORTED),
         ("grouped_reducescatter bool", lambda: hvd.grouped_reducescatter([f32, boolean]), V,
-         Inv, unsupported),
-        ("allgather complex64", lambda: hvd.allgather(c64), V, Inv, unsupported),
+         Inv, UNSUPPORTED),
+        ("allgather complex64", lambda: hvd.allgather(c64), V, Inv, UNSUPPORTED),
         ("broadcast complex128", lambda: hvd.broadcast(c64.to(torch.complex128), 0), V, Inv,
-         unsupported),
-        ("broadcast_ complex64", lambda: hvd.broadcast_(c64.clone(), 0), V, Inv, unsupported),
-        ("alltoall complex64", lambda: hvd.alltoall(c64), V, Inv, unsupported),
+         UNSUPPORTED),
+        ("broadcast_ complex64", lambda: hvd.broadcast_(c64.clone(), 0), V, Inv, UNSUPPORTED),
+        ("alltoall complex64", lambda: hvd.alltoall(c64), V, Inv, UNSUPPORTED),
         ("grouped_allgather complex64", lambda: hvd.grouped_allgather([f32, c64]), V, Inv,
-         unsupported),
-        # A name still pending on this rank: ValueError at submit, as Horovod's.
+         UNSUPPORTED),
+    ]
+
+
+def _duplicate_cases():
+    size, f32, boolean, c64 = _tensors()
+    return [
+        # A name still PENDING on this rank: ValueError at submit, as Horovod's.
         ("duplicate allreduce", _duplicate(lambda n: hvd.allreduce_async(f32, name=n)), V,
-         Inv, pending),
+         Inv, PENDING),
         ("duplicate allgather", _duplicate(lambda n: hvd.allgather_async(f32, name=n)), V,
-         Inv, pending),
+         Inv, PENDING),
         ("duplicate broadcast", _duplicate(lambda n: hvd.broadcast_async(f32, 0, name=n)), V,
-         Inv, pending),
+         Inv, PENDING),
         ("duplicate alltoall", _duplicate(lambda n: hvd.alltoall_async(f32, name=n)), V, Inv,
-         pending),
+         PENDING),
         ("duplicate reducescatter", _duplicate(lambda n: hvd.reducescatter_async(f32, name=n)),
-         V, Inv, pending),
+         V, Inv, PENDING),
         ("duplicate grouped_allreduce",
          _duplicate(lambda n: hvd.grouped_allreduce_async([f32, f32], name=n)), V, Inv,
-         pending),
+         PENDING),
+    ]
+
+
+def _mismatch_cases():
+    size, f32, boolean, c64 = _tensors()
+    return [
         # Ranks disagree: the coordinator fails the op on every rank (HorovodInternalError).
         ("allreduce shape", _by_rank(lambda r: hvd.allreduce(torch.ones(r + 1), name="m.1")),
          R, Mis, "shape"),
@@ -135,6 +151,12 @@ def _cases():
             [f32, torch.ones(r + 1)], name="m.15")), R, Mis, "shape"),
         ("bool broadcast vs uint8 shape", _by_rank(lambda r: hvd.broadcast(
             torch.zeros(r + 1, dtype=torch.bool), 0, name="m.16")), R, Mis, "shape"),
+    ]
+
+
+def _argument_cases():
+    size, f32, boolean, c64 = _tensors()
+    return [
         # Bad arguments.
         ("average and op", lambda: hvd.allreduce(f32, average=True, op=hvd.Sum), V, V,
          "supersedes average"),
@@ -167,12 +189,16 @@ def _cases():
         ("sparse_allreduce_async", lambda: hvd.sparse_allreduce_async(f32, "s", hvd.Sum), N,
          Uns, "sparse"),
         ("not a tensor", lambda: hvd.allreduce([1.0, 2.0]), T, T, "torch.Tensor"),
-        ("unknown process set", lambda: hvd.allreduce(f32, process_set=_unknown_set(ps)), V,
+        ("unknown process set", lambda: hvd.allreduce(f32, process_set=_unknown_set()), V,
          Inv, "process set"),
     ]
 
 
-def _unknown_set(global_set):
+def _cases():
+    return _type_cases() + _duplicate_cases() + _mismatch_cases() + _argument_cases()
+
+
+def _unknown_set():
     ps = hvd.ProcessSet([0])
     ps.process_set_id = 99  # never registered
     return ps
