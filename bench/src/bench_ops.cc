@@ -22,6 +22,8 @@ int64_t wrapToType(DataType type, int64_t value) {
       return static_cast<int8_t>(static_cast<uint8_t>(value & 0xFF));
     case DataType::kUInt8:
       return static_cast<uint8_t>(value & 0xFF);
+    case DataType::kInt16:
+      return static_cast<int16_t>(static_cast<uint16_t>(value & 0xFFFF));
     case DataType::kInt32:
       return static_cast<int32_t>(static_cast<uint32_t>(value & 0xFFFFFFFF));
     default:
@@ -99,6 +101,9 @@ void storeElement(DataType type, void* base, size_t index, int64_t value) {
       break;
     case DataType::kInt64:
       put(value);
+      break;
+    case DataType::kInt16:
+      put(static_cast<int16_t>(wrapToType(type, value)));
       break;
   }
 }

@@ -38,6 +38,8 @@ std::optional<MPI_Datatype> mpiType(DataType type) {
       return MPI_INT32_T;
     case DataType::kInt64:
       return MPI_INT64_T;
+    case DataType::kInt16:
+      return MPI_INT16_T;
     case DataType::kFloat16:
     case DataType::kBFloat16:
       return std::nullopt;

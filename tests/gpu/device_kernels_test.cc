@@ -40,6 +40,9 @@ std::vector<std::byte> randomValues(DataType t, size_t count, uint32_t seed) {
       case DataType::kInt32:
         test::storeValue(t, v * 1000, out.data(), i);
         break;
+      case DataType::kInt16:
+        test::storeValue(t, v * 100, out.data(), i);
+        break;
       case DataType::kInt64:
         test::storeValue(t, v * 100000, out.data(), i);
         break;

@@ -24,7 +24,8 @@ def world():
     return kolo.rank(), kolo.size()
 
 
-NUMPY_DTYPES = [np.float16, np.float32, np.float64, np.int8, np.uint8, np.int32, np.int64]
+NUMPY_DTYPES = [np.float16, np.float32, np.float64, np.int8, np.uint8, np.int16, np.int32,
+                np.int64]
 
 
 def rank_values(rank, count, dtype):

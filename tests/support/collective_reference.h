@@ -42,6 +42,9 @@ inline double inputValue(DataType type, ReduceOp op, int rank, int worldSize, si
     case ReduceOp::kMax:
       if (type == DataType::kUInt8) return static_cast<double>(h % 256);
       if (type == DataType::kInt8) return static_cast<double>(static_cast<int>(h % 256) - 128);
+      if (type == DataType::kInt16) {
+        return static_cast<double>(static_cast<int>(h % 65536) - 32768);
+      }
       return static_cast<double>(static_cast<int>(h % 201) - 100);
     case ReduceOp::kProduct: {
       // Only the rank owning index i (i mod worldSize) may contribute a 2.
@@ -76,6 +79,9 @@ inline void storeValue(DataType type, double v, void* out, size_t i) {
     case DataType::kInt32:
       static_cast<int32_t*>(out)[i] = static_cast<int32_t>(static_cast<int64_t>(v));
       break;
+    case DataType::kInt16:
+      static_cast<int16_t*>(out)[i] = static_cast<int16_t>(static_cast<int64_t>(v));
+      break;
     case DataType::kInt64:
       static_cast<int64_t*>(out)[i] = static_cast<int64_t>(v);
       break;
@@ -98,6 +104,8 @@ inline double loadValue(DataType type, const void* in, size_t i) {
       return static_cast<const uint8_t*>(in)[i];
     case DataType::kInt32:
       return static_cast<const int32_t*>(in)[i];
+    case DataType::kInt16:
+      return static_cast<const int16_t*>(in)[i];
     case DataType::kInt64:
       return static_cast<double>(static_cast<const int64_t*>(in)[i]);
   }

@@ -47,7 +47,8 @@ typedef enum kolo_dtype_t {
   KOLO_INT8 = 4,
   KOLO_UINT8 = 5,
   KOLO_INT32 = 6,
-  KOLO_INT64 = 7
+  KOLO_INT64 = 7,
+  KOLO_INT16 = 8 /* appended; NCCL has no int16, so CUDA int16 allreduce is refused there */
 } kolo_dtype_t;
 
 typedef enum kolo_reduce_op_t {

@@ -40,7 +40,8 @@ KOLO_ABI_SAME(KOLO_INT8, kolo::DataType::kInt8);
 KOLO_ABI_SAME(KOLO_UINT8, kolo::DataType::kUInt8);
 KOLO_ABI_SAME(KOLO_INT32, kolo::DataType::kInt32);
 KOLO_ABI_SAME(KOLO_INT64, kolo::DataType::kInt64);
-static_assert(std::size(kolo::kAllDataTypes) == KOLO_INT64 + 1,
+KOLO_ABI_SAME(KOLO_INT16, kolo::DataType::kInt16);
+static_assert(std::size(kolo::kAllDataTypes) == KOLO_INT16 + 1,
               "kolo::DataType has a value kolo_dtype_t does not name");
 
 // kolo_reduce_op_t <-> kolo::ReduceOp, and no C++ op without a C name.

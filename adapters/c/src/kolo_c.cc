@@ -71,7 +71,7 @@ kolo_status_t checkTensor(const kolo_tensor_t* t) {
     return fail(KOLO_INVALID_ARGUMENT, "tensor has ndim " + std::to_string(t->ndim) +
                                            (t->shape ? "" : " and a NULL shape"));
   }
-  if (static_cast<int>(t->dtype) < 0 || static_cast<int>(t->dtype) > KOLO_INT64) {
+  if (static_cast<int>(t->dtype) < 0 || static_cast<int>(t->dtype) > KOLO_INT16) {  // the last
     return fail(KOLO_INVALID_ARGUMENT, "unknown dtype " + std::to_string(t->dtype));
   }
   return KOLO_OK;

@@ -25,18 +25,25 @@ _DTYPES = {
     np.dtype(np.float64): _lib.FLOAT64,
     np.dtype(np.int8): _lib.INT8,
     np.dtype(np.uint8): _lib.UINT8,
+    np.dtype(np.int16): _lib.INT16,
     np.dtype(np.int32): _lib.INT32,
     np.dtype(np.int64): _lib.INT64,
 }
+# Ops that only move data also take bool arrays (carried as their uint8 bytes).
+_MOVERS = ("broadcast", "allgather", "alltoall")
 
 
-def _tensor_ref(array):
+def _tensor_ref(array, kind):
     array = np.ascontiguousarray(array)
     kdtype = _DTYPES.get(array.dtype)
+    if kdtype is None and array.dtype == np.bool_ and kind in _MOVERS:
+        kdtype = _lib.UINT8
     if kdtype is None:
         raise KoloInvalidArgumentError(
-            "unsupported dtype %s; Kolo reduces float16, float32, float64, int8, uint8, int32 "
-            "and int64" % array.dtype, "KOLO_INVALID_ARGUMENT")
+            "unsupported dtype %s for %s; Kolo takes float16, float32, float64, int8, uint8, "
+            "int16, int32 and int64%s" % (array.dtype, kind,
+                                          " (and bool)" if kind in _MOVERS else ""),
+            "KOLO_INVALID_ARGUMENT")
     return _runtime.TensorRef(array.ctypes.data, kdtype, array.shape, array), array
 
 
@@ -60,7 +67,7 @@ def _name(kind, name, process_set):
 
 def allreduce_async(array, op=Average, name=None, process_set=global_process_set,
                     prescale_factor=1.0, postscale_factor=1.0):
-    ref, src = _tensor_ref(array)
+    ref, src = _tensor_ref(array, "allreduce")
     out = np.empty_like(src)
     out_ref = _runtime.TensorRef(out.ctypes.data, ref.dtype, out.shape, out)
     return _runtime.submit("allreduce", _name("allreduce", name, process_set), ref, out_ref,
@@ -76,7 +83,7 @@ def allreduce(array, op=Average, name=None, process_set=global_process_set,
 
 
 def allgather_async(array, name=None, process_set=global_process_set):
-    ref, src = _tensor_ref(array)
+    ref, src = _tensor_ref(array, "allgather")
     return _runtime.submit("allgather", _name("allgather", name, process_set), ref,
                            finish=_copy_output(src.dtype), process_set=set_id(process_set))
 
@@ -88,7 +95,7 @@ def allgather(array, name=None, process_set=global_process_set):
 
 
 def broadcast_async(array, root_rank, name=None, process_set=global_process_set):
-    ref, src = _tensor_ref(array)
+    ref, src = _tensor_ref(array, "broadcast")
     out = np.empty_like(src)
     out_ref = _runtime.TensorRef(out.ctypes.data, ref.dtype, out.shape, out)
     return _runtime.submit("broadcast", _name("broadcast", name, process_set), ref, out_ref,
@@ -102,7 +109,7 @@ def broadcast(array, root_rank, name=None, process_set=global_process_set):
 
 
 def alltoall_async(array, splits=None, name=None, process_set=global_process_set):
-    ref, src = _tensor_ref(array)
+    ref, src = _tensor_ref(array, "alltoall")
     copy = _copy_output(src.dtype)
 
     def finish(handle):
@@ -123,7 +130,7 @@ def alltoall(array, splits=None, name=None, process_set=global_process_set):
 
 def reducescatter_async(array, op=Average, name=None, process_set=global_process_set,
                         prescale_factor=1.0, postscale_factor=1.0):
-    ref, src = _tensor_ref(array)
+    ref, src = _tensor_ref(array, "reducescatter")
     return _runtime.submit("reducescatter", _name("reducescatter", name, process_set), ref,
                            finish=_copy_output(src.dtype), op=op, prescale=prescale_factor,
                            postscale=postscale_factor, process_set=set_id(process_set))

@@ -16,6 +16,7 @@ std::string_view dataTypeName(DataType t) {
     case DataType::kUInt8: return "uint8";
     case DataType::kInt32: return "int32";
     case DataType::kInt64: return "int64";
+    case DataType::kInt16: return "int16";
   }
   return "unknown";
 }
@@ -32,6 +33,7 @@ std::optional<DataType> parseDataType(std::string_view name) {
   if (n == "int" || n == "i32") return DataType::kInt32;
   if (n == "long" || n == "i64") return DataType::kInt64;
   if (n == "char" || n == "i8") return DataType::kInt8;
+  if (n == "short" || n == "i16") return DataType::kInt16;
   if (n == "u8" || n == "byte") return DataType::kUInt8;
   return std::nullopt;
 }

@@ -345,6 +345,8 @@ void reduceTwoImpl(DataType type, ReduceOp op, void* dst, const void* a, const v
       return reduceNativeOp<int32_t>(op, dst, a, b, n);
     case DataType::kInt64:
       return reduceNativeOp<int64_t>(op, dst, a, b, n);
+    case DataType::kInt16:
+      return reduceNativeOp<int16_t>(op, dst, a, b, n);
   }
 }
 
@@ -423,6 +425,8 @@ void scaleImpl(DataType type, void* buf, size_t n, double factor) {
       return scaleNative(static_cast<int32_t*>(buf), n, factor);
     case DataType::kInt64:
       return scaleNative(static_cast<int64_t*>(buf), n, factor);
+    case DataType::kInt16:
+      return scaleNative(static_cast<int16_t*>(buf), n, factor);
   }
 }
 
@@ -448,6 +452,8 @@ void divideImpl(DataType type, void* buf, size_t n, int64_t divisor) {
       return divideNative(static_cast<int32_t*>(buf), n, divisor);
     case DataType::kInt64:
       return divideNative(static_cast<int64_t*>(buf), n, divisor);
+    case DataType::kInt16:
+      return divideNative(static_cast<int16_t*>(buf), n, divisor);
   }
 }
 

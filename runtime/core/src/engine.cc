@@ -250,7 +250,7 @@ Expected<Handle> Engine::submit(std::vector<Request> requests, std::vector<Tenso
   }
   auto set = findSet(processSetId);
   if (!set && processSetMembers(processSetId).hasValue()) {
-    return makeStatus(Code::kInvalidUsage, "'{}': rank {} is not a member of process set {}",
+    return makeStatus(Code::kInvalidArgument, "'{}': rank {} is not a member of process set {}",
                       requests.front().tensorName, rank(), processSetId);
   }
   if (!set) {
@@ -259,7 +259,7 @@ Expected<Handle> Engine::submit(std::vector<Request> requests, std::vector<Tenso
   }
   const auto& members = set->members();
   if (std::find(members.begin(), members.end(), rank()) == members.end()) {
-    return makeStatus(Code::kInvalidUsage, "'{}': rank {} is not a member of process set {}",
+    return makeStatus(Code::kInvalidArgument, "'{}': rank {} is not a member of process set {}",
                       requests.front().tensorName, rank(), processSetId);
   }
   auto state = std::make_shared<OpState>(static_cast<int>(requests.size()));

@@ -14,7 +14,7 @@ Status validateSubmission(const Request& q, const Tensor& t, const std::vector<i
   if (name.empty()) {
     return makeStatus(Code::kInvalidArgument, "{}: the tensor name is empty", op);
   }
-  if (static_cast<uint8_t>(q.dtype) > static_cast<uint8_t>(DataType::kInt64)) {
+  if (static_cast<uint8_t>(q.dtype) > static_cast<uint8_t>(DataType::kInt16)) {
     return makeStatus(Code::kInvalidArgument, "{} '{}': unknown dtype code {}", op, name,
                       static_cast<int>(q.dtype));
   }

@@ -14,8 +14,9 @@ Status TensorTable::add(const std::vector<PendingOpPtr>& ops) {
   for (const auto& op : ops) {
     const std::string& name = op->request.tensorName;
     if (inFlight_.count(name) != 0 || !seen.insert(name).second) {
+      // kInvalidArgument, as Horovod classifies it (Python: ValueError).
       return makeStatus(
-          Code::kInvalidUsage,
+          Code::kInvalidArgument,
           "rank {}: tensor '{}' was submitted again before its previous {} "
           "completed; wait for the first handle or use another name",
           op->request.rank, name,

@@ -8,7 +8,7 @@ torch = pytest.importorskip("torch")
 import kolo.torch as hvd  # noqa: E402
 
 DTYPES = [torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.int8, torch.uint8,
-          torch.int32, torch.int64]
+          torch.int16, torch.int32, torch.int64]
 OPS = [hvd.Sum, hvd.Average, hvd.Min, hvd.Max, hvd.Product]
 
 
@@ -235,10 +235,11 @@ def test_gradients_flow_through_every_collective():
     y = hvd.alltoall(x)
     (y * (ranks + 1) * (rank + 1)).sum().backward()
     assert torch.equal(x.grad, (ranks + 1) * (rank + 1))
-    # reducescatter: the gathered output gradients, scaled as the forward was.
+    # reducescatter: Horovod's gradient, the gathered output gradients times the pre- and
+    # postscale factors (and the set's size for Sum; test_compat_gradients.py).
     x = torch.ones(size, 2, dtype=torch.float64, requires_grad=True)
     (hvd.reducescatter(x, op=hvd.Average, postscale_factor=3.0) * (rank + 1)).sum().backward()
-    assert torch.equal(x.grad, ((ranks + 1) * (3.0 / size))[:, None].expand(-1, 2))
+    assert torch.equal(x.grad, ((ranks + 1) * 3.0)[:, None].expand(-1, 2))
     # grouped allreduce: each tensor's gradient is the same reduction of its output's.
     a = torch.ones(2, dtype=torch.float64, requires_grad=True)
     b = torch.ones(3, dtype=torch.float64, requires_grad=True)

@@ -46,6 +46,11 @@ def test_distributed_training_matches_single_process(optimizer, compression):
                                    compression=getattr(hvd.Compression, compression))
     hvd.broadcast_optimizer_state(opt, root_rank=0)
     ref_opt = make_opt(reference.parameters())
+    # As Horovod's, broadcast_optimizer_state created the empty state with one step on zero
+    # gradients (Adam counts it); the reference starts the same way.
+    for p in reference.parameters():
+        p.grad = torch.zeros_like(p)
+    ref_opt.step()
     assert isinstance(opt, type(ref_opt))
     loss_fn = torch.nn.MSELoss()
     for x, y in batches(size):

@@ -49,7 +49,7 @@ def test_handle_life_cycle():
 
 
 def test_bad_arguments_name_the_problem():
-    with pytest.raises(kolo.KoloInvalidArgumentError, match="unsupported dtype bool"):
+    with pytest.raises(kolo.KoloInvalidArgumentError, match="unsupported dtype bool for allreduce"):
         kolo.allreduce(np.ones(2, dtype=bool))
     with pytest.raises(kolo.KoloError) as info:
         kolo.broadcast(np.ones(2), root_rank=5, name="bad.root")

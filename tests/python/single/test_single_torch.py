@@ -79,7 +79,7 @@ HOROVOD_SIGNATURES = {
     "mpi_built": "", "gloo_enabled": "", "gloo_built": "", "nccl_built": "", "ddl_built": "",
     "ccl_built": "", "cuda_built": "", "rocm_built": "",
     "broadcast_parameters": "params, root_rank",
-    "broadcast_optimizer_state": "optimizer, root_rank",
+    "broadcast_optimizer_state": "optimizer, root_rank, model=None",
     "broadcast_object": "obj, root_rank=0, name=None, process_set=global_process_set",
     "allgather_object": "obj, name=None, process_set=global_process_set",
     "DistributedOptimizer": ("optimizer, named_parameters=None, compression=Compression.none, "
@@ -147,7 +147,7 @@ def test_defaults_behave_as_horovod():
     assert inspect.signature(hvd.reducescatter).parameters["op"].default == hvd.Average
     assert torch.equal(hvd.allreduce(t), t)
     assert torch.equal(hvd.allreduce(t, average=False), t)
-    with pytest.raises(ValueError, match="either op or the deprecated average"):
+    with pytest.raises(ValueError, match="supersedes average"):
         hvd.allreduce(t, average=True, op=hvd.Sum)
     assert len({hvd.Average, hvd.Sum, hvd.Adasum, hvd.Min, hvd.Max, hvd.Product}) == 6
     assert hvd.Compression.none.compress(t) == (t, None)
@@ -187,11 +187,24 @@ def test_unsupported_features_name_themselves():
         hvd.ProcessSet(object())
 
 
-@pytest.mark.parametrize("dtype", [torch.bool, torch.int16, torch.complex64])
+@pytest.mark.parametrize("dtype", [torch.complex64, torch.complex128])
 def test_unsupported_dtypes_are_rejected_naming_the_dtype(dtype):
-    for fn in (hvd.allreduce, hvd.allgather, lambda t: hvd.broadcast_(t, 0)):
-        with pytest.raises(hvd.KoloInvalidArgumentError, match="unsupported dtype %s" % dtype):
+    for fn in (hvd.allreduce, hvd.allgather, lambda t: hvd.broadcast_(t, 0), hvd.alltoall,
+               hvd.reducescatter):
+        # Horovod's ValueError text first, then Kolo's detail naming the dtype.
+        with pytest.raises(ValueError, match="Tensor type .* is not supported.*got %s" % dtype):
             fn(torch.zeros(2, dtype=dtype))
+
+
+def test_bool_moves_but_does_not_reduce():
+    t = torch.tensor([True, False, True])
+    assert torch.equal(hvd.allgather(t), t)
+    assert torch.equal(hvd.broadcast(t, 0), t)
+    assert torch.equal(hvd.alltoall(t), t)
+    for fn in (hvd.allreduce, hvd.reducescatter, lambda x: hvd.grouped_allreduce([x])):
+        with pytest.raises(hvd.KoloInvalidArgumentError,
+                           match="Tensor type torch.BoolTensor is not supported"):
+            fn(t)
 
 
 def test_tensor_ops_in_world_of_one():

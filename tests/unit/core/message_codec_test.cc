@@ -147,7 +147,7 @@ TEST(MessageCodec, RejectsOutOfRangeEnums) {
   auto parsed = parseRequest(bytes);
   ASSERT_FALSE(parsed.hasValue());
   EXPECT_EQ(parsed.status().toString(),
-            "kInvalidArgument: request: dtype value 200 out of range [0, 8)");
+            "kInvalidArgument: request: dtype value 200 out of range [0, 9)");
   bytes = serialize(testing::allreduce(0, "a", {1}));
   bytes[8] = std::byte{7};
   EXPECT_EQ(parseRequest(bytes).status().message(), "request: op type value 7 out of range [0, 7)");

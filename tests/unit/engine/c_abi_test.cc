@@ -43,6 +43,30 @@ TEST_F(CAbi, AllreduceThroughTheDefaultSession) {
   EXPECT_NE(std::string(kolo_last_error()).find("kolo_init"), std::string::npos);
 }
 
+TEST_F(CAbi, Int16ThroughTheAbi) {
+  kolo_session_t* s = nullptr;
+  ASSERT_EQ(kolo_init(nullptr, &s), KOLO_OK) << kolo_last_error();
+  int16_t v[3] = {32767, -32768, 7};
+  int64_t shape[1] = {3};
+  kolo_tensor_t t;
+  kolo_tensor_init(&t);
+  t.data = v;
+  t.ndim = 1;
+  t.shape = shape;
+  t.dtype = KOLO_INT16;
+  kolo_op_options_t o;
+  kolo_op_options_init(&o);
+  o.prescale = 2.0;  // truncates and saturates at int16's limits
+  kolo_handle_t* h = nullptr;
+  ASSERT_EQ(kolo_allreduce_async(s, "c.i16", &t, &o, &h), KOLO_OK) << kolo_last_error();
+  ASSERT_EQ(kolo_handle_wait(h, 10.0), KOLO_OK) << kolo_last_error();
+  kolo_handle_free(h);
+  EXPECT_EQ(v[0], 32767);
+  EXPECT_EQ(v[1], -32768);
+  EXPECT_EQ(v[2], 14);
+  EXPECT_EQ(kolo_shutdown(nullptr), KOLO_OK);
+}
+
 TEST_F(CAbi, ArgumentErrorsNameTheProblemAndStayThreadLocal) {
   kolo_session_t* s = nullptr;
   ASSERT_EQ(kolo_init(nullptr, &s), KOLO_OK) << kolo_last_error();

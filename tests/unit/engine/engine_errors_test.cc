@@ -84,7 +84,7 @@ TEST(EngineErrors, DuplicateInFlightNameFailsOnlyOnThatRank) {
       if (!first.hasValue()) return first.status();
       // Rank 1 submits "dup" only after the barrier, so the first is still in flight here.
       auto second = e.allreduce("dup", tensorOf(w));
-      KOLO_CHECK(!second.hasValue() && second.status().code() == Code::kInvalidUsage &&
+      KOLO_CHECK(!second.hasValue() && second.status().code() == Code::kInvalidArgument &&
                      second.status().message().find("'dup'") != std::string::npos,
                  "duplicate: {}", second.hasValue() ? "accepted" : second.status().toString());
     }

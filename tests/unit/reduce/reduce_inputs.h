@@ -91,6 +91,8 @@ inline void fillRandom(DataType type, void* out, size_t count, std::mt19937_64& 
       return fillTyped<int32_t>(out, count, rng);
     case DataType::kInt64:
       return fillTyped<int64_t>(out, count, rng);
+    case DataType::kInt16:
+      return fillTyped<int16_t>(out, count, rng);
   }
 }
 

@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -148,6 +149,27 @@ TEST(ReduceOps, IntegerArithmeticWraps) {
   EXPECT_EQ(uprod[1], static_cast<uint8_t>(16 * 17));
 }
 
+TEST(ReduceOps, Int16WrapsAndComparesSigned) {
+  // 40 elements, so every variant's vector body runs as well as its scalar tail.
+  std::vector<int16_t> a(40), b(40), sum(40), prod(40), low(40), high(40);
+  for (size_t i = 0; i < a.size(); ++i) {
+    a[i] = static_cast<int16_t>(i % 2 == 0 ? INT16_MAX - static_cast<int>(i) : -300 * i);
+    b[i] = static_cast<int16_t>(i % 3 == 0 ? 1000 : -7);
+  }
+  reduceTwo(DataType::kInt16, ReduceOp::kSum, sum.data(), a.data(), b.data(), a.size());
+  reduceTwo(DataType::kInt16, ReduceOp::kProduct, prod.data(), a.data(), b.data(), a.size());
+  reduceTwo(DataType::kInt16, ReduceOp::kMin, low.data(), a.data(), b.data(), a.size());
+  reduceTwo(DataType::kInt16, ReduceOp::kMax, high.data(), a.data(), b.data(), a.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    const int x = a[i], y = b[i];
+    EXPECT_EQ(sum[i], static_cast<int16_t>(static_cast<uint16_t>(x + y))) << i;
+    EXPECT_EQ(prod[i], static_cast<int16_t>(static_cast<uint16_t>(x * y))) << i;
+    EXPECT_EQ(low[i], std::min(x, y)) << i;
+    EXPECT_EQ(high[i], std::max(x, y)) << i;
+  }
+  EXPECT_EQ(sum[0], static_cast<int16_t>(INT16_MIN + 999));  // 32767 + 1000 wraps
+}
+
 // ---- scale / divide ----------------------------------------------------------------------------
 
 template <class T>
@@ -178,6 +200,7 @@ void expectIntegerDivide(DataType type) {
 TEST(DivideBuffer, IntegersTruncateExactly) {
   expectIntegerDivide<int8_t>(DataType::kInt8);
   expectIntegerDivide<uint8_t>(DataType::kUInt8);
+  expectIntegerDivide<int16_t>(DataType::kInt16);
   expectIntegerDivide<int32_t>(DataType::kInt32);
   expectIntegerDivide<int64_t>(DataType::kInt64);
 }
@@ -251,6 +274,10 @@ TEST(ScaleBuffer, IntegersTruncateTowardZeroAndSaturate) {
   int64_t i64[] = {INT64_MAX, INT64_MIN, 10};
   scaleBuffer(DataType::kInt64, i64, 3, 2.0);
   EXPECT_EQ(std::vector<int64_t>(i64, i64 + 3), (std::vector<int64_t>{INT64_MAX, INT64_MIN, 20}));
+  int16_t i16[] = {30000, -30000, 7, -7, INT16_MAX, INT16_MIN};
+  scaleBuffer(DataType::kInt16, i16, 6, 1.5);
+  EXPECT_EQ(std::vector<int>(i16, i16 + 6),
+            (std::vector<int>{INT16_MAX, INT16_MIN, 10, -10, INT16_MAX, INT16_MIN}));
   uint8_t u8[] = {10, 200};
   scaleBuffer(DataType::kUInt8, u8, 2, -1.0);
   EXPECT_EQ(std::vector<int>(u8, u8 + 2), (std::vector<int>{0, 0}));

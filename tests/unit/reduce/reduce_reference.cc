@@ -168,6 +168,8 @@ void refReduce(DataType type, ReduceOp op, void* dst, const void* a, const void*
       return refReduceNative<int32_t>(op, dst, a, b, n);
     case DataType::kInt64:
       return refReduceNative<int64_t>(op, dst, a, b, n);
+    case DataType::kInt16:
+      return refReduceNative<int16_t>(op, dst, a, b, n);
   }
 }
 

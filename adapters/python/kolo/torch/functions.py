@@ -12,6 +12,7 @@ import torch
 from .. import _runtime
 from ..process_sets import global_process_set
 from . import mpi_ops
+from .optimizer import _DistributedOptimizer
 
 
 def broadcast_parameters(params, root_rank, prefix=None):
@@ -37,15 +38,47 @@ def broadcast_parameters(params, root_rank, prefix=None):
         mpi_ops.synchronize(h)
 
 
-def broadcast_optimizer_state(optimizer, root_rank, prefix="optimizer"):
+def broadcast_optimizer_state(optimizer, root_rank, model=None, prefix="optimizer"):
     """Makes every rank's optimizer state (hyper-parameters and per-parameter buffers) the
-    root's. The state travels as one pickled object, so ranks whose state is still empty
-    (before the first step) receive it all."""
+    root's, as Horovod's does: a rank whose optimizer has no state yet first gives every
+    parameter that requires a gradient a zero gradient and steps once (the wrapped optimizer's
+    step, without reducing, for a DistributedOptimizer) to create it; if the state is still
+    empty the optimizer is stateless and nothing is broadcast. `model` names the sparse
+    embeddings whose SGD gradients are made sparse, as with Horovod. The state travels as one
+    pickled object, so tensors and scalars (options such as lr set either way) arrive alike."""
     if isinstance(optimizer, torch.optim.LBFGS):
-        raise ValueError("cannot broadcast the state of torch.optim.LBFGS")
+        raise ValueError("cannot broadcast torch.optim.LBFGS state (Kolo: its nested state "
+                         "has no per-parameter form)")
+    if not optimizer.state_dict()["state"]:
+        _initialize_state(optimizer, model)
+        if not optimizer.state_dict()["state"]:
+            return
     state = broadcast_object(optimizer.state_dict(), root_rank, name=prefix + ".state")
     if _runtime.rank() != root_rank:
         optimizer.load_state_dict(state)
+
+
+def _initialize_state(optimizer, model):
+    """Horovod's state initialization: zero gradients, then one local step."""
+    sparse = set()
+    if model is not None:
+        for m in model.modules():
+            if isinstance(m, torch.nn.Embedding) and m.sparse:
+                sparse.update(id(p) for p in m.parameters())
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            if not p.requires_grad:
+                continue
+            p.grad = torch.zeros_like(p.data)
+            if isinstance(optimizer, torch.optim.SparseAdam) or (
+                    isinstance(optimizer, torch.optim.SGD) and id(p) in sparse):
+                p.grad = p.grad.to_sparse()
+    # step itself may be wrapped by torch (its profiling hook), so look at synchronize.
+    if getattr(type(optimizer), "synchronize", None) is _DistributedOptimizer.synchronize:
+        # Its step() would reduce the gradients, which only works if every rank calls it.
+        super(type(optimizer), optimizer).step()
+    else:
+        optimizer.step()
 
 
 def _pickled(obj):

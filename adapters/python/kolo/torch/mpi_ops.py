@@ -6,104 +6,31 @@ synchronized). CUDA tensors of allreduce, grouped allreduce and broadcast go to 
 as they are, with the current CUDA stream, when this build serves CUDA tensors
 (build_info().cuda): NCCL when built with it and each rank has its own GPU, the runtime's
 host staging otherwise. Ops whose output Kolo allocates (allgather, alltoall, reducescatter),
-and every op in builds without CUDA, stage CUDA tensors here: a blocking copy to the host on
-the current stream, and the result copied back to the device on synchronize. Supported
-dtypes: float16, bfloat16, float32, float64, int8, uint8, int32, int64; others raise
-KoloInvalidArgumentError naming the dtype.
+int16 reductions (NCCL has no int16), and every op in builds without CUDA, stage CUDA tensors
+here: a blocking copy to the host on the current stream, and the result copied back to the
+device on synchronize. dtypes: see tensors.py. Reducescatter: reducescatter.py.
 
 Thread: any Python thread; waiting releases the GIL.
 """
 
-import ctypes
-
 import torch
 
-from .. import _lib, _runtime
-from ..errors import KoloInvalidArgumentError, KoloUnsupportedError
+from .. import _runtime
+from ..errors import KoloUnsupportedError
 from ..process_sets import global_process_set, set_id
 from .compression import Compression
+from .handles import GroupHandle, poll, synchronize  # noqa: F401 (horovod.torch.mpi_ops names)
+from .reduce_ops import Adasum, Average, Max, Min, Product, Sum  # noqa: F401
+from .reduce_ops import resolve_op as _resolve_op
+from .reducescatter import (grouped_reducescatter, grouped_reducescatter_async,  # noqa: F401
+                            reducescatter, reducescatter_async)
 from .sync_ops import barrier, join  # noqa: F401 (horovod.torch.mpi_ops names)
-
-Sum = _lib.SUM
-Average = _lib.AVERAGE
-Min = _lib.MIN
-Max = _lib.MAX
-Product = _lib.PRODUCT
-# Horovod's Adasum has no Kolo counterpart; passing it raises KoloUnsupportedError.
-Adasum = 5
-
-_DTYPES = {
-    torch.float16: _lib.FLOAT16,
-    torch.bfloat16: _lib.BFLOAT16,
-    torch.float32: _lib.FLOAT32,
-    torch.float64: _lib.FLOAT64,
-    torch.int8: _lib.INT8,
-    torch.uint8: _lib.UINT8,
-    torch.int32: _lib.INT32,
-    torch.int64: _lib.INT64,
-}
-
-
-def _resolve_op(average, op):
-    if op is not None and average is not None:
-        raise ValueError("pass either op or the deprecated average, not both")
-    if op is None:
-        op = Average if average is None or average else Sum
-    if op == Adasum:
-        raise KoloUnsupportedError("the Adasum reduction is not supported by Kolo; use "
-                                   "Average or Sum", "KOLO_INVALID_ARGUMENT")
-    if op not in (Sum, Average, Min, Max, Product):
-        raise ValueError("unknown reduce op %r" % (op,))
-    return op
-
-
-def _staged(tensor, keep_device=False):
-    """A contiguous tensor holding `tensor`'s data (the tensor itself when possible): on the
-    CPU, or with `keep_device` (ops whose output the caller provides) on its CUDA device when
-    this Kolo build serves CUDA tensors itself (NCCL, or the runtime's own host staging)."""
-    if not isinstance(tensor, torch.Tensor):
-        raise TypeError("expected a torch.Tensor, got %s" % type(tensor).__name__)
-    if tensor.dtype not in _DTYPES:
-        raise KoloInvalidArgumentError(
-            "unsupported dtype %s; Kolo supports %s" % (
-                tensor.dtype, ", ".join(str(d) for d in _DTYPES)), "KOLO_INVALID_ARGUMENT")
-    if tensor.is_sparse:
-        raise KoloInvalidArgumentError("sparse tensors are not supported; convert with "
-                                       "to_dense()", "KOLO_INVALID_ARGUMENT")
-    # Attribute checks rather than device objects: this runs once per gradient per step.
-    t = tensor.detach() if tensor.requires_grad else tensor
-    if not t.is_cpu and not (keep_device and t.is_cuda and _runtime.build_info().cuda):
-        # A blocking copy on the tensor's current stream: ordered after the kernels that
-        # produced it.
-        t = t.to("cpu")
-    return t.contiguous()
-
-
-def _tensor_ref(t):
-    if t.is_cpu:
-        return _runtime.TensorRef(t.data_ptr(), _DTYPES[t.dtype], t.shape, t)
-    # The runtime orders its work after the current stream and the stream after the result.
-    return _runtime.TensorRef(t.data_ptr(), _DTYPES[t.dtype], t.shape, t, t.device.index,
-                              torch.cuda.current_stream(t.device).cuda_stream)
-
-
-def _same_memory(a, b):
-    return a.device == b.device and a.data_ptr() == b.data_ptr() and a.is_contiguous()
-
-
-def _kolo_output(dtype, device):
-    """A finish step turning a Kolo-allocated output into a new tensor."""
-    def finish(handle):
-        ptr, nbytes, shape = _runtime.output_of(handle)
-        out = torch.empty(shape, dtype=dtype)
-        if nbytes:
-            ctypes.memmove(out.data_ptr(), ptr, nbytes)
-        return out if device.type == "cpu" else out.to(device)
-    return finish
-
-
-def _name(kind, name, process_set):
-    return "%s.%s" % (kind, name) if name else _runtime.auto_name(kind, set_id(process_set))
+from .tensors import check as _check
+from .tensors import kolo_output as _kolo_output
+from .tensors import op_name as _name
+from .tensors import same_memory as _same_memory
+from .tensors import staged as _staged
+from .tensors import tensor_ref as _tensor_ref
 
 
 # ---- allreduce ---------------------------------------------------------------------------
@@ -111,7 +38,7 @@ def _name(kind, name, process_set):
 def _allreduce_submit(tensor, output, name, op, prescale_factor, postscale_factor,
                       process_set):
     """Reduces `tensor` into `output` (which may be the same tensor)."""
-    src = _staged(tensor, keep_device=True)
+    src = _staged(tensor, "allreduce", keep_device=True)
     if output is tensor and (src is tensor or _same_memory(src, tensor)):
         ref = _tensor_ref(src)
         return _runtime.submit("allreduce", _name("allreduce", name, process_set), ref, ref,
@@ -136,6 +63,7 @@ def _allreduce_submit(tensor, output, name, op, prescale_factor, postscale_facto
 def allreduce_async(tensor, average=None, name=None, op=None, prescale_factor=1.0,
                     postscale_factor=1.0, process_set=global_process_set):
     op = _resolve_op(average, op)
+    _check(tensor, "allreduce")
     output = torch.empty_like(tensor, memory_format=torch.contiguous_format)
     return _allreduce_submit(tensor, output, name, op, prescale_factor, postscale_factor,
                              process_set)
@@ -184,6 +112,8 @@ def _grouped_submit(tensors, outputs, name, op, prescale_factor, postscale_facto
                     process_set):
     if not tensors:
         raise ValueError("grouped ops need at least one tensor")
+    for t in tensors:
+        _check(t, "allreduce")
     base = name or _runtime.auto_name("grouped_allreduce", set_id(process_set))
     kinds = sorted({(str(t.dtype).replace("torch.", ""), t.device.type) for t in tensors})
     if len(kinds) > 1:
@@ -197,11 +127,11 @@ def _grouped_submit(tensors, outputs, name, op, prescale_factor, postscale_facto
             handles.append(_grouped_submit(
                 [tensors[i] for i in idx], [outputs[i] for i in idx],
                 "%s.%s" % (base, suffix), op, prescale_factor, postscale_factor, process_set))
-        return _GroupHandle(handles, combine=lambda results: list(outputs))
+        return GroupHandle(handles, combine=lambda results: list(outputs))
     names = ["%s.%d" % (base, i) for i in range(len(tensors))]
     srcs, dsts = [], []
     for t, out in zip(tensors, outputs):
-        src = _staged(t, keep_device=True)
+        src = _staged(t, "allreduce", keep_device=True)
         srcs.append(src)
         dsts.append(src if out is t and _same_memory(src, t) else torch.empty_like(src))
 
@@ -218,6 +148,8 @@ def _grouped_submit(tensors, outputs, name, op, prescale_factor, postscale_facto
 def grouped_allreduce_async(tensors, average=None, name=None, op=None, prescale_factor=1.0,
                             postscale_factor=1.0, process_set=global_process_set):
     op = _resolve_op(average, op)
+    for t in tensors:
+        _check(t, "allreduce")
     outputs = [torch.empty_like(t, memory_format=torch.contiguous_format) for t in tensors]
     return _grouped_submit(list(tensors), outputs, name, op, prescale_factor,
                            postscale_factor, process_set)
@@ -268,9 +200,9 @@ def grouped_allreduce_(tensors, average=None, name=None, op=None, prescale_facto
 # ---- allgather, broadcast, alltoall, reducescatter ------------------------------------
 
 def allgather_async(tensor, name=None, process_set=global_process_set):
-    src = _staged(tensor)
+    src = _staged(tensor, "allgather")
     return _runtime.submit("allgather", _name("allgather", name, process_set),
-                           _tensor_ref(src), finish=_kolo_output(src.dtype, tensor.device),
+                           _tensor_ref(src), finish=_kolo_output(tensor.dtype, tensor.device),
                            process_set=set_id(process_set))
 
 
@@ -301,6 +233,7 @@ def allgather(tensor, name=None, process_set=global_process_set):
 
 
 def broadcast_async(tensor, root_rank, name=None, process_set=global_process_set):
+    _check(tensor, "broadcast")
     output = torch.empty_like(tensor, memory_format=torch.contiguous_format)
     return _broadcast_submit(tensor, output, root_rank, name, process_set)
 
@@ -310,7 +243,7 @@ def broadcast_async_(tensor, root_rank, name=None, process_set=global_process_se
 
 
 def _broadcast_submit(tensor, output, root_rank, name, process_set):
-    src = _staged(tensor, keep_device=True)
+    src = _staged(tensor, "broadcast", keep_device=True)
     dst = src if output is tensor and _same_memory(src, tensor) else torch.empty_like(src)
 
     def finish(handle):
@@ -353,8 +286,8 @@ def broadcast_(tensor, root_rank, name=None, process_set=global_process_set):
 
 def alltoall_async(tensor, splits=None, name=None, process_set=global_process_set):
     """synchronize() of the handle returns (output, received_splits), as with Horovod."""
-    src = _staged(tensor)
-    copy = _kolo_output(src.dtype, tensor.device)
+    src = _staged(tensor, "alltoall")
+    copy = _kolo_output(tensor.dtype, tensor.device)
     if isinstance(splits, torch.Tensor):
         splits = splits.tolist()
 
@@ -393,108 +326,45 @@ def alltoall(tensor, splits=None, name=None, process_set=global_process_set):
     return _AlltoallFunction.apply(tensor, splits, name, process_set)
 
 
-def reducescatter_async(tensor, name=None, op=Average, process_set=global_process_set,
-                        prescale_factor=1.0, postscale_factor=1.0):
-    op = _resolve_op(None, op)
-    src = _staged(tensor)
-    return _runtime.submit("reducescatter", _name("reducescatter", name, process_set),
-                           _tensor_ref(src), finish=_kolo_output(src.dtype, tensor.device), op=op,
-                           prescale=prescale_factor, postscale=postscale_factor,
-                           process_set=set_id(process_set))
-
-
-def reducescatter(tensor, name=None, compression=Compression.none, op=Average,
-                  process_set=global_process_set, prescale_factor=1.0, postscale_factor=1.0):
-    """Reduces `tensor` and returns this rank's share of dimension 0. Differentiable."""
-    op = _resolve_op(None, op)
-    compressed, ctx = compression.compress(tensor)
-    out = _ReducescatterFunction.apply(compressed, name, op, process_set, prescale_factor,
-                                       postscale_factor)
-    return compression.decompress(out, ctx)
-
-
-class _ReducescatterFunction(torch.autograd.Function):
-    """Backward: every rank's output gradient gathered back into the input's rows, scaled as
-    the forward scaled (1/n for Average, and the pre- and postscale factors)."""
-
-    @staticmethod
-    def forward(ctx, tensor, name, op, process_set, prescale_factor, postscale_factor):
-        ctx.args = (op, process_set, prescale_factor * postscale_factor)
-        return synchronize(reducescatter_async(tensor, name, op, process_set, prescale_factor,
-                                               postscale_factor))
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        op, process_set, scale = ctx.args
-        if op not in (Sum, Average):
-            raise KoloUnsupportedError("the gradient of reducescatter is defined for Sum and "
-                                       "Average only", "KOLO_INVALID_ARGUMENT")
-        grad = synchronize(allgather_async(grad_output.contiguous(), process_set=process_set))
-        if op == Average:
-            scale /= process_set.size()
-        if scale != 1.0:
-            grad = grad * scale
-        return grad, None, None, None, None, None
-
-
-class _GroupHandle:
-    """Several handles completing as one (grouped allgather and reducescatter, grouped
-    allreduce over several dtypes); `combine` turns their results into the op's result."""
-
-    def __init__(self, handles, combine=None):
-        self.handles = handles
-        self.combine = combine
-
-
-def _grouped(fn, tensors, name, kind, **kwargs):
-    base = name or _runtime.auto_name(kind, set_id(kwargs["process_set"]))
-    handles = [fn(t, name="%s.%d" % (base, i), **kwargs) for i, t in enumerate(tensors)]
-    return _GroupHandle(handles)
-
-
 def grouped_allgather_async(tensors, name=None, process_set=global_process_set):
-    return _grouped(allgather_async, tensors, name, "grouped_allgather",
-                    process_set=process_set)
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("grouped ops need at least one tensor")
+    for t in tensors:
+        _check(t, "allgather")
+    base = name or _runtime.auto_name("grouped_allgather", set_id(process_set))
+    return GroupHandle([allgather_async(t, "%s.%d" % (base, i), process_set)
+                        for i, t in enumerate(tensors)])
+
+
+class _GroupedAllgatherFunction(torch.autograd.Function):
+    """Backward as Horovod's: each gradient averaged over the set (one grouped allreduce),
+    narrowed to this rank's rows."""
+
+    @staticmethod
+    def forward(ctx, name, process_set, *tensors):
+        ctx.rows = [t.shape[0] if t.dim() else 1 for t in tensors]
+        ctx.process_set = process_set
+        return tuple(synchronize(grouped_allgather_async(tensors, name, process_set)))
+
+    @staticmethod
+    def backward(ctx, *grad_outputs):
+        ps = ctx.process_set
+        grads = synchronize(grouped_allreduce_async([g.contiguous() for g in grad_outputs],
+                                                    op=Average, process_set=ps))
+        rows = synchronize(allgather_async(torch.tensor(ctx.rows, dtype=torch.int64),
+                                           process_set=ps)).view(ps.size(), len(ctx.rows))
+        offsets = rows[:ps.rank()].sum(dim=0).tolist()
+        return (None, None, *[g.narrow(0, int(o), n)
+                              for g, o, n in zip(grads, offsets, ctx.rows)])
 
 
 def grouped_allgather(tensors, name=None, process_set=global_process_set):
-    return synchronize(grouped_allgather_async(tensors, name, process_set))
-
-
-def grouped_reducescatter_async(tensors, name=None, op=Average, process_set=global_process_set,
-                                prescale_factor=1.0, postscale_factor=1.0):
-    return _grouped(reducescatter_async, tensors, name, "grouped_reducescatter", op=op,
-                    process_set=process_set, prescale_factor=prescale_factor,
-                    postscale_factor=postscale_factor)
-
-
-def grouped_reducescatter(tensors, name=None, compression=Compression.none, op=Average,
-                          process_set=global_process_set, prescale_factor=1.0,
-                          postscale_factor=1.0):
-    pairs = [compression.compress(t) for t in tensors]
-    outs = synchronize(grouped_reducescatter_async([p[0] for p in pairs], name, op,
-                                                   process_set, prescale_factor,
-                                                   postscale_factor))
-    return [compression.decompress(o, p[1]) for o, p in zip(outs, pairs)]
+    """allgather of each tensor, negotiated together; returns new tensors. Differentiable,
+    like allgather."""
+    return list(_GroupedAllgatherFunction.apply(name, process_set, *tensors))
 
 
 def sparse_allreduce_async(tensor, name, op, process_set=global_process_set):
     raise KoloUnsupportedError("sparse allreduce is not supported by Kolo; use "
                                "sparse_as_dense=True or to_dense()", "KOLO_INVALID_ARGUMENT")
-
-
-# ---- completion (join and barrier: sync_ops.py) -------------------------------------------
-
-def poll(handle):
-    """True once the op behind `handle` finished; never blocks."""
-    if isinstance(handle, _GroupHandle):
-        return all(_runtime.poll(h) for h in handle.handles)
-    return _runtime.poll(handle)
-
-
-def synchronize(handle):
-    """Waits for the op and returns its output; raises KoloError if it failed."""
-    if isinstance(handle, _GroupHandle):
-        results = [_runtime.synchronize(h) for h in handle.handles]
-        return handle.combine(results) if handle.combine else results
-    return _runtime.synchronize(handle)

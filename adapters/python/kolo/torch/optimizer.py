@@ -175,8 +175,14 @@ class _DistributedOptimizer(torch.optim.Optimizer):
     def step(self, closure=None):
         if self._should_synchronize:
             if self._synchronized:
-                warnings.warn("optimizer.step() called without loss.backward() since the "
-                              "last synchronize(); gradients are not averaged again")
+                # Horovod's text, which scripts filter on, then Kolo's detail.
+                warnings.warn("optimizer.step() called without optimizer.skip_synchronize() "
+                              "context after optimizer.synchronize(). This can cause training "
+                              "slowdown. You may want to consider using "
+                              "optimizer.skip_synchronize() context if you use "
+                              "optimizer.synchronize() in your code. (Kolo: the gradients "
+                              "were already reduced by synchronize() and are not reduced "
+                              "again.)")
             else:
                 self.synchronize()
         self._synchronized = False
@@ -241,8 +247,11 @@ def DistributedOptimizer(optimizer, named_parameters=None, compression=Compressi
         raise ValueError("backward_passes_per_step must be at least 1")
     if groups is not None and not (isinstance(groups, int) or isinstance(groups, list)):
         raise ValueError("groups must be an int or a list of lists of parameters")
-    if groups is None and num_groups:
-        groups = num_groups
+    if num_groups != 0:
+        warnings.warn("Parameter `num_groups` has been replaced by `groups` and will be "
+                      "removed in v0.23.0.", DeprecationWarning, stacklevel=2)
+        if groups is None:
+            groups = num_groups
     cls = type(optimizer.__class__.__name__, (optimizer.__class__,),
                dict(_DistributedOptimizer.__dict__))
     return cls(optimizer.param_groups, named_parameters, compression, backward_passes_per_step,

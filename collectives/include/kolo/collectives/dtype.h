@@ -17,11 +17,13 @@ enum class DataType : uint8_t {
   kUInt8 = 5,
   kInt32 = 6,
   kInt64 = 7,
+  kInt16 = 8,
 };
 inline constexpr DataType kAllDataTypes[] = {DataType::kFloat16, DataType::kBFloat16,
                                              DataType::kFloat32, DataType::kFloat64,
                                              DataType::kInt8,    DataType::kUInt8,
-                                             DataType::kInt32,   DataType::kInt64};
+                                             DataType::kInt32,   DataType::kInt64,
+                                             DataType::kInt16};
 
 // Average is a sum followed by a division by the number of contributors
 // (integer types: truncating division, as C++ `/` does).
@@ -32,7 +34,8 @@ inline constexpr ReduceOp kAllReduceOps[] = {ReduceOp::kSum, ReduceOp::kAverage,
 constexpr size_t dataTypeSize(DataType t) {
   switch (t) {
     case DataType::kFloat16:
-    case DataType::kBFloat16: return 2;
+    case DataType::kBFloat16:
+    case DataType::kInt16: return 2;
     case DataType::kFloat32:
     case DataType::kInt32: return 4;
     case DataType::kFloat64:
@@ -50,7 +53,7 @@ constexpr bool isFloatingPoint(DataType t) {
 
 // Names as nccl-tests and NumPy spell them: "float32", "bfloat16", "int8", ...
 std::string_view dataTypeName(DataType t);
-std::optional<DataType> parseDataType(std::string_view name);  // also accepts "half", "float", "double", "int", "long"
+std::optional<DataType> parseDataType(std::string_view name);  // also accepts "half", "float", "double", "int", "long", "short"
 std::string_view reduceOpName(ReduceOp op);                     // "sum", "avg", "min", "max", "prod"
 std::optional<ReduceOp> parseReduceOp(std::string_view name);   // also "average", "product"
 

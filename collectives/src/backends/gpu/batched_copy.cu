@@ -157,7 +157,7 @@ int launchWith(int dtype, const KernelChunk* chunks, unsigned count, int64_t div
   if (divisor == 1 && factor == 1.0) {
     copyChunks<N><<<count, kThreads, 0, s>>>(table, count);
   } else {
-    // Values of kolo::DataType: f16, bf16, f32, f64, i8, u8, i32, i64.
+    // Values of kolo::DataType: f16, bf16, f32, f64, i8, u8, i32, i64, i16.
     switch (dtype) {
       case 0:
         launchScaled<__half, N>(table, count, divisor, factor, s);
@@ -182,6 +182,9 @@ int launchWith(int dtype, const KernelChunk* chunks, unsigned count, int64_t div
         break;
       case 7:
         launchScaled<int64_t, N>(table, count, divisor, factor, s);
+        break;
+      case 8:
+        launchScaled<int16_t, N>(table, count, divisor, factor, s);
         break;
       default:
         *errorText = "unknown dtype";

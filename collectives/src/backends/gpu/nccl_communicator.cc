@@ -34,6 +34,8 @@ ncclDataType_t ncclType(DataType t) {
       return ncclInt32;
     case DataType::kInt64:
       return ncclInt64;
+    case DataType::kInt16:
+      break;  // NCCL has no 16-bit integer type; allreduce refuses it
   }
   return ncclUint8;
 }
@@ -136,6 +138,10 @@ Status NcclCommunicator::usable(const char* what) const {
 Status NcclCommunicator::allreduce(const void* send, void* recv, size_t count, DataType type,
                                    ReduceOp op, void* stream) {
   KOLO_RETURN_IF_ERROR(usable("allreduce"));
+  if (type == DataType::kInt16) {
+    return makeStatus(Code::kInvalidArgument,
+                      "NCCL allreduce: NCCL has no int16 type; reduce int16 in host memory");
+  }
   KOLO_NCCL_CHECK(ncclAllReduce(send, recv, count, ncclType(type), ncclOp(op),
                                 static_cast<ncclComm_t>(comm_), static_cast<cudaStream_t>(stream)),
                   "ncclAllReduce");

@@ -19,6 +19,7 @@ std::optional<MPI_Datatype> mpiType(DataType type) {
     case DataType::kUInt8: return MPI_UINT8_T;
     case DataType::kInt32: return MPI_INT32_T;
     case DataType::kInt64: return MPI_INT64_T;
+    case DataType::kInt16: return MPI_INT16_T;
     case DataType::kFloat16:
     case DataType::kBFloat16: return std::nullopt;
   }

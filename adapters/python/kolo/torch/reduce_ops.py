@@ -1,0 +1,36 @@
+"""horovod.torch's reduce-op constants and the resolution of its `average=` / `op=` pair.
+
+Thread: any.
+"""
+
+import warnings
+
+from .. import _lib
+from ..errors import KoloUnsupportedError
+
+Sum = _lib.SUM
+Average = _lib.AVERAGE
+Min = _lib.MIN
+Max = _lib.MAX
+Product = _lib.PRODUCT
+# Horovod's Adasum has no Kolo counterpart; passing it raises KoloUnsupportedError.
+Adasum = 5
+
+
+def resolve_op(average, op):
+    """The op of a call given horovod.torch's `average` (deprecated) and `op`, with Horovod's
+    ValueError when both are given and its DeprecationWarning for `average`."""
+    if op is not None and average is not None:
+        raise ValueError("The op parameter supersedes average. Please provide only one of "
+                         "them. (Kolo: got op=%r and average=%r)" % (op, average))
+    if op is None and average is not None:
+        warnings.warn("Parameter `average` has been replaced with `op` and will be removed in "
+                      "v1.0", DeprecationWarning, stacklevel=3)
+    if op is None:
+        op = Average if average is None or average else Sum
+    if op == Adasum:
+        raise KoloUnsupportedError("the Adasum reduction is not supported by Kolo; use "
+                                   "Average or Sum", "KOLO_INVALID_ARGUMENT")
+    if op not in (Sum, Average, Min, Max, Product):
+        raise ValueError("unknown reduce op %r" % (op,))
+    return op
