@@ -34,6 +34,8 @@ std::vector<std::string> normalizeArguments(int argc, const char* const* argv) {
                                                     "--network-interface",
                                                     "--output-filename",
                                                     "--ranks-filter",
+                                                    "--launcher",
+                                                    "--ntasks-per-node",
                                                     "--ssh-port",
                                                     "--ssh-identity-file",
                                                     "--min-np",
@@ -138,6 +140,15 @@ void addOutputOptions(CLI::App& app, LaunchOptions& options, RawArguments& raw) 
 void addStarterOptions(CLI::App& app, LaunchOptions& options) {
   app.add_flag("--mpi", options.useMpirun,
                "start the ranks with mpirun (equivalent flags; Kolo reads Open MPI's env)");
+  app.add_option("--launcher", options.launcher,
+                 "who starts the ranks: srun (one step per rank on the Slurm allocation's "
+                 "nodes; the default inside salloc/sbatch without -H), ssh (remote hosts; local "
+                 "ones forked), local (every rank on this machine)")
+      ->check(CLI::IsMember({"srun", "ssh", "local"}));
+  app.add_option("--ntasks-per-node", options.ntasksPerNode,
+                 "with --launcher srun: ranks per allocated node (default: the allocation's "
+                 "tasks per node)")
+      ->check(CLI::Range(1, 1 << 16));
   app.add_option("--ssh-port", options.sshPort, "ssh port for remote hosts")
       ->check(CLI::Range(1, 65535));
   app.add_option("--ssh-identity-file", options.sshIdentityFile,
@@ -246,12 +257,14 @@ std::vector<std::string> commandAfterOptions(const CLI::App& app) {
 
 // Checks the options against each other; an elastic job with a discovery script and no
 // --min-np gets --min-np 1.
-Status checkAndDeriveOptions(LaunchOptions& options) {
+Status checkAndDeriveOptions(LaunchOptions& options, bool slurmAllocation) {
   if (options.command.empty()) {
     return Status(Code::kInvalidArgument,
                   "no command given; usage: kolorun -np N [options] [--] command [args...]");
   }
-  if (options.np == 0 && options.hostList.empty() && options.hostfile.empty()) {
+  const bool srunSlots = options.launcher == "srun" ||
+                         (options.launcher.empty() && slurmAllocation && !options.useMpirun);
+  if (options.np == 0 && options.hostList.empty() && options.hostfile.empty() && !srunSlots) {
     return Status(Code::kInvalidArgument,
                   "-np is required (or -H/--hostfile, for one rank per slot)");
   }
@@ -291,7 +304,7 @@ void usageError(const std::string& message, ParsedCommandLine& result) {
 
 }  // namespace
 
-ParsedCommandLine parseCommandLine(int argc, const char* const* argv) {
+ParsedCommandLine parseCommandLine(int argc, const char* const* argv, bool slurmAllocation) {
   ParsedCommandLine result;
   LaunchOptions& options = result.options;
   RawArguments raw;
@@ -307,7 +320,7 @@ ParsedCommandLine parseCommandLine(int argc, const char* const* argv) {
     return result;
   }
   options.command = commandAfterOptions(app);
-  Status status = checkAndDeriveOptions(options);
+  Status status = checkAndDeriveOptions(options, slurmAllocation);
   if (status.isOk()) status = parseRawValues(raw, options);
   if (!status.isOk()) usageError(status.message(), result);
   return result;

@@ -14,6 +14,7 @@
 #include "kolo/launcher/rank_spawner.h"
 #include "kolo/launcher/rank_starter.h"
 #include "kolo/launcher/remote_command.h"
+#include "kolo/launcher/srun_launch.h"
 #include "kolo/launcher/store_server.h"
 #include "kolo/launcher/supervised_job.h"
 #include "kolo/launcher/supervisor.h"
@@ -91,7 +92,7 @@ Expected<std::string> resolveLocalCommand(const LaunchOptions& options, const La
 }
 
 Status checkRemoteHostsReachable(const LaunchOptions& options, const LaunchSite& site) {
-  if (!site.remote) return Status::ok();
+  if (!site.remote || options.launcher == kLauncherSrun) return Status::ok();
   std::vector<std::string> remoteHosts;
   for (const HostSlots& host : site.assignment.hosts()) {
     if (!host.local) remoteHosts.push_back(host.name);
@@ -110,6 +111,24 @@ Expected<std::unique_ptr<StoreServer>> startStore(const LaunchOptions& options,
   return StoreServer::start(std::move(storeOptions));
 }
 
+// Settles options.launcher (srun_launch.h): srun takes the allocation's hosts, local runs every
+// named host here.
+Status settleLauncher(LaunchOptions& options, const Environment& base) {
+  options.launcher = chooseLauncher(options, base);
+  if (options.launcher == kLauncherSrun) return applySrunLauncher(options, base);
+  if (options.launcher == kLauncherLocal) {
+    options.localHosts =
+        options.localHosts || !options.hostList.empty() || !options.hostfile.empty();
+  }
+  return Status::ok();
+}
+
+// How one rank's command starts: the command itself, or its srun step.
+std::string rankCommandLine(const LaunchOptions& options, const HostSlots& host, int rank) {
+  if (options.launcher != kLauncherSrun) return joinCommand(options.command);
+  return joinCommand(buildSrunCommand("srun", host.name, rank, options.command));
+}
+
 }  // namespace
 
 std::string describeJob(const HostAssignment& assignment, const JobInfo& job,
@@ -120,13 +139,12 @@ std::string describeJob(const HostAssignment& assignment, const JobInfo& job,
     const HostSlots& host = assignment.hosts()[h];
     text += fmt::format("host {}: {} ({}, {} slot(s), {} rank(s){})\n", h, host.name, host.address,
                         host.slots, assignment.localSize(static_cast<int>(h)),
-                        host.local ? ", local" : ", ssh");
+                        host.local ? ", local" : fmt::format(", {}", options.launcher));
   }
-  const std::string command = joinCommand(options.command);
   for (int rank = 0; rank < assignment.worldSize(); ++rank) {
     const LaunchPlacement& place = assignment.placement(rank);
     text += fmt::format("rank {}: host {} local rank {}: {}\n", rank, assignment.hostOf(rank).name,
-                        place.localRank, command);
+                        place.localRank, rankCommandLine(options, assignment.hostOf(rank), rank));
     Environment shown = contractEnvironment(assignment, rank, job);
     Environment full = buildRankEnvironment(assignment, rank, job, base, options.env);
     for (const EnvSetting& setting : options.env) {
@@ -146,14 +164,21 @@ std::string describeJob(const HostAssignment& assignment, const JobInfo& job,
 }
 
 int runKolorun(int argc, const char* const* argv, const char* const* envp) {
-  ParsedCommandLine parsed = parseCommandLine(argc, argv);
+  const Environment base = environmentFrom(envp);
+  ParsedCommandLine parsed = parseCommandLine(argc, argv, insideSlurmAllocation(base));
   if (parsed.exitNow) return printParserOutcome(parsed, envp);
   LaunchOptions& options = parsed.options;
-  const Environment base = environmentFrom(envp);
   warnUnsetPassThrough(options.env, base);
+  if (Status status = settleLauncher(options, base); !status.isOk()) {
+    return stopWith(status, kExitUsage);
+  }
 
   auto hosts = resolveHosts(options);
   if (!hosts) return stopWith(hosts.status(), kExitUsage);
+  // Under srun every rank, this node's too, is a step of the allocation.
+  if (options.launcher == kLauncherSrun) {
+    for (HostSlots& host : hosts->hosts) host.local = false;
+  }
   if (options.np == 0) options.np = totalSlots(hosts->hosts);
   auto site = placeRanks(std::move(*hosts), options);
   if (!site) return stopWith(site.status(), kExitUsage);

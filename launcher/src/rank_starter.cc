@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <utility>
 
+#include "kolo/launcher/srun_launch.h"
 #include "kolo/protocol/env_contract.h"
 
 namespace kolo::launcher {
@@ -30,7 +31,8 @@ RankStarter::RankStarter(const LaunchOptions& options, const HostAssignment& ass
 }
 
 Expected<RankProcess> RankStarter::start(int rank, const HostSlots& host) {
-  return host.local ? startLocal(rank, host) : startRemote(rank, host);
+  if (host.local) return startLocal(rank, host);
+  return options_.launcher == kLauncherSrun ? startSrun(rank, host) : startRemote(rank, host);
 }
 
 Environment RankStarter::withIdentity(Environment env, int rank, const HostSlots& host) const {
@@ -69,6 +71,21 @@ Expected<RankProcess> RankStarter::startRemote(int rank, const HostSlots& host) 
       buildSshCommand(ssh_, host.name, buildRemoteLine(vars, options_.command, workdir_));
   return spawnRank(rank, sshExecutable_, sshArgv, toEnvStrings(base_), {},
                    remoteStdin(job_.secretHex));
+}
+
+}  // namespace kolo::launcher
+
+namespace kolo::launcher {
+
+Expected<RankProcess> RankStarter::startSrun(int rank, const HostSlots& host) {
+  // The rank's whole environment, secret included, is srun's own: --export=ALL hands it to the
+  // step through Slurm, so nothing secret is on a command line.
+  Environment env = withIdentity(
+      buildRankEnvironment(assignment_, isLaunchRank(rank) ? rank : 0, job_, base_, options_.env),
+      rank, host);
+  return spawnRank(rank, sshExecutable_,
+                   buildSrunCommand(sshExecutable_, host.name, rank, options_.command),
+                   toEnvStrings(env));
 }
 
 }  // namespace kolo::launcher

@@ -43,10 +43,11 @@ void supervisorSettingsFromEnv(SupervisorOptions& supervision, bool hostDiscover
   if (hostDiscovery) supervision.tickSeconds = settingSeconds("KOLO_DISCOVERY_INTERVAL_SECONDS");
 }
 
-// ssh's path in kolorun's PATH (/usr/bin:/bin without one).
-Expected<std::string> resolveSsh(const Environment& base) {
+// ssh's (or, with --launcher srun, srun's) path in kolorun's PATH (/usr/bin:/bin without one).
+Expected<std::string> resolveRemoteStarter(const Environment& base, bool srun) {
   auto path = base.find("PATH");
-  return resolveExecutable("ssh", path != base.end() ? path->second : "/usr/bin:/bin");
+  return resolveExecutable(srun ? "srun" : "ssh",
+                           path != base.end() ? path->second : "/usr/bin:/bin");
 }
 
 }  // namespace
@@ -114,7 +115,7 @@ std::optional<int> SupervisedJob::prepareStarter() {
   if (!binding) return stopWith(binding.status(), kExitUsage);
   std::string sshExecutable;
   if (site_.remote) {
-    auto found = resolveSsh(base_);
+    auto found = resolveRemoteStarter(base_, options_.launcher == "srun");
     if (!found) return stopWith(found.status(), kExitCannotExecute);
     sshExecutable = *found;
   }

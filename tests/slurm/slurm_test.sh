@@ -7,13 +7,19 @@
 #                rank and node equal Slurm's, results exact
 #   rank_fails   rank 3 exits 3 after the first allreduce: srun fails, the survivors report it
 #   singleton    KOLO_SIZE=1 exported into a 4-task step: every task refuses to run alone
-# usage: slurm_test.sh CASE KOLO_MP_COLLECTIVES PYTHON_DIR
+#   kolorun_salloc  salloc -N 2 --ntasks-per-node=2 kolorun kolo_mp_collectives: kolorun starts
+#                one srun step per rank on the allocation's nodes; every collective exact, output
+#                rank-tagged, Kolo sees 2 hosts; --dry-run prints each rank's srun command
+#   kolorun_sbatch  an sbatch script runs kolorun, rank 3 exits 3 before joining: the job fails,
+#                kolorun's first-failure summary names rank 3, no other rank passes
+# usage: slurm_test.sh CASE KOLO_MP_COLLECTIVES PYTHON_DIR [KOLORUN]
 # Exit status: 0 pass, 1 fail, 77 skipped (reason on stdout).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 case_name=${1:?usage: slurm_test.sh CASE KOLO_MP_COLLECTIVES PYTHON_DIR}
 collectives=${2:?}
 python_dir=${3:?}
+kolorun=${4:-}
 
 if [[ ${SLURM_TEST_STATE:-} == "" ]]; then
   exec "$here/cluster.sh" --nodes 2 -- "$0" "$@"
@@ -72,6 +78,40 @@ case $case_name in
     ((status != 0)) || fail "a 4-task step ran as 4 worlds of one"
     (($(count 'this process joined a world of 1 rank') == 4)) || fail "not every task refused"
     grep -q -- '--mpi=pmix' "$out" || fail "the error does not name srun --mpi=pmix"
+    ;;
+  kolorun_salloc)
+    alloc=(timeout -k 5 90 salloc -N "$nodes" --ntasks-per-node="$per_node" --overcommit)
+    "${alloc[@]}" "$kolorun" --dry-run "$collectives" >"$out" 2>&1 || fail "dry run exited $?"
+    cat "$out"
+    for r in 0 1 2 3; do
+      node=kn$((r / per_node + 1))
+      grep -qE "^rank $r: host $node local rank $((r % per_node)): srun .*--nodelist=$node .*-- $collectives$" \
+        "$out" || fail "the dry run shows no srun command for rank $r on $node"
+    done
+    "${alloc[@]}" "$kolorun" -x KOLO_TEST_EXPECT_HOSTS="$nodes" "$collectives" >"$out" 2>&1 ||
+      { cat "$out"; fail "kolorun under salloc exited $?"; }
+    cat "$out"
+    for r in 0 1 2 3; do
+      grep -qE "^\[$r\]<stdout>:.* over [a-z]+: [0-9]+ passed, 0 failed$" "$out" ||
+        fail "no rank-tagged pass line from rank $r"
+    done
+    (($(count 'FAIL') == 0)) || fail "a rank reported FAIL"
+    ;;
+  kolorun_sbatch)
+    script=$SLURM_TEST_STATE/job.sh
+    printf '#!/bin/bash\nexec %q -- /bin/sh -c %q\n' "$kolorun" \
+      "if [ \"\$KOLO_RANK\" = 3 ]; then echo 'rank 3 exits 3 on purpose' >&2; exit 3; fi; exec $collectives" \
+      >"$script"
+    chmod +x "$script"
+    status=0
+    timeout -k 5 90 sbatch --wait -N "$nodes" --ntasks-per-node="$per_node" --overcommit \
+      -o "$out" "$script" || status=$?
+    cat "$out"
+    ((status != 0)) || fail "the job succeeded although rank 3 exited 3"
+    ((status != 124 && status != 137)) || fail "the job hung after rank 3 exited"
+    grep -qE '^kolorun: first failure: rank 3 ' "$out" || fail "the first failure is not rank 3"
+    grep -q '^\[3\]<stderr>:rank 3 exits 3 on purpose' "$out" || fail "rank 3's stderr is not tagged"
+    (($(count 'passed, 0 failed') == 0)) || fail "a rank passed although rank 3 never joined"
     ;;
   *) echo "unknown case '$case_name'" >&2; exit 2 ;;
 esac

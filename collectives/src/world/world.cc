@@ -22,7 +22,7 @@
 namespace kolo {
 namespace {
 
-// Rank and size as kolorun, Open MPI, MPICH/PMI or Slurm publish them, in that order.
+// Rank and size as kolorun, Open MPI, MPICH/PMI, Slurm or torchrun publish them, in that order.
 std::optional<std::string> launcherValue(const char* koloName,
                                          std::initializer_list<const char*> others) {
   if (auto v = settingText(koloName)) return v;
@@ -128,10 +128,11 @@ Status attachHostSubgroups(KvStore& store, const WorldSpec& world,
 Expected<WorldSpec> worldSpecFromEnv() {
   WorldSpec spec;
   auto rank =
-      launcherValue(protocol::kEnvRank, {"OMPI_COMM_WORLD_RANK", "PMI_RANK", "SLURM_PROCID"});
+      launcherValue(protocol::kEnvRank,
+                    {"OMPI_COMM_WORLD_RANK", "PMI_RANK", "SLURM_PROCID", "RANK"});
   auto size =
       launcherValue(protocol::kEnvSize, {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_STEP_NUM_TASKS",
-                                         "SLURM_NTASKS"});
+                                         "SLURM_NTASKS", "WORLD_SIZE"});
   if (!rank || !size) {
     return Status(Code::kInvalidUsage,
                   "KOLO_RANK and KOLO_SIZE are not set: start the program with kolorun "

@@ -20,6 +20,7 @@
 #include "kolo/rendezvous/memory_store.h"
 #include "kolo/rendezvous/slurm_rendezvous.h"
 #include "kolo/rendezvous/store_factory.h"
+#include "kolo/rendezvous/torch_rendezvous.h"
 #include "flight_recorder.h"
 #include "job_abort_watcher.h"
 #include "process_set_runtime.h"
@@ -117,10 +118,27 @@ Expected<std::unique_ptr<Engine>> Engine::fromSlurmStep(WorldSpec spec, EngineCo
   return engine;
 }
 
+Expected<std::unique_ptr<Engine>> Engine::fromTorchEnv(WorldSpec spec, EngineConfig config) {
+  KOLO_ASSIGN_OR_RETURN(std::optional<TorchLaunch> launch, torchLaunchFromEnv());
+  if (!launch) {
+    return Status(Code::kInvalidUsage,
+                  "MASTER_ADDR and MASTER_PORT are set but RANK or WORLD_SIZE is not: start the "
+                  "program with torchrun, or set all four");
+  }
+  KOLO_ASSIGN_OR_RETURN(TorchStore torch,
+                        openTorchStore(*launch, spec.secret, spec.connectTimeoutSeconds));
+  spec.jobId = torch.jobId;
+  spec.secret = torch.secret;
+  KOLO_ASSIGN_OR_RETURN(std::unique_ptr<Communicator> comm, connectWorld(*torch.store, spec));
+  KOLO_ASSIGN_OR_RETURN(auto engine, create(std::move(comm), std::move(config)));
+  engine->store_ = std::move(torch.store);
+  return engine;
+}
+
 Expected<std::unique_ptr<Engine>> Engine::connectFromEnv(EngineConfig config) {
   KOLO_RETURN_IF_ERROR(faultPlanStatus());
   const bool launched = settingText(protocol::kEnvSize) ||
-                        getEnv("OMPI_COMM_WORLD_SIZE", {"PMI_SIZE", "SLURM_NTASKS"});
+                        getEnv("OMPI_COMM_WORLD_SIZE", {"PMI_SIZE", "SLURM_NTASKS", "WORLD_SIZE"});
   WorldSpec spec;  // a program started without a launcher is a world of one
   std::unique_ptr<KvStore> store;
   if (launched) {
@@ -138,6 +156,10 @@ Expected<std::unique_ptr<Engine>> Engine::connectFromEnv(EngineConfig config) {
     // Started directly by srun: rank 0 hosts the step's store (kolo/rendezvous/slurm_rendezvous.h).
     if (!url && !elastic && getEnv("SLURM_STEP_ID") && getEnv("SLURM_PROCID")) {
       return fromSlurmStep(std::move(spec), std::move(config));
+    }
+    // Started by torchrun or a PyTorchJob: rank 0 hosts the store beside MASTER_ADDR:MASTER_PORT.
+    if (!url && !elastic && getEnv("MASTER_ADDR") && getEnv("MASTER_PORT")) {
+      return fromTorchEnv(std::move(spec), std::move(config));
     }
     if (!url) {
       return Status(Code::kInvalidUsage,

@@ -31,6 +31,10 @@ struct LaunchOptions {
   std::set<int> ranksFilter;  // empty: every rank's output is shown
   bool prefixTimestamp = false;
   bool useMpirun = false;  // --mpi
+  // --launcher: srun | ssh | local; empty: srun inside a Slurm allocation, else ssh
+  // (srun_launch.h). runKolorun replaces it with the launcher the job uses.
+  std::string launcher;
+  int ntasksPerNode = 0;  // --ntasks-per-node: ranks per allocated node under srun; 0: Slurm's
   // Elastic (--min-np > 0): rank failures are survived while at least minNp ranks live, at
   // most resetLimit times (negative: no limit).
   int minNp = 0;
@@ -60,6 +64,7 @@ struct ParsedCommandLine {
 // exit (no -np needed). Without -np, a -H / --hostfile job runs one rank per slot.
 // Accepts mpirun's single-dash "-np N" as well as "--np N" / "-n N". The command starts after
 // "--", or at the first argument that is not a kolorun option.
-ParsedCommandLine parseCommandLine(int argc, const char* const* argv);
+// `slurmAllocation`: kolorun runs inside a Slurm allocation, where -np defaults to its slots.
+ParsedCommandLine parseCommandLine(int argc, const char* const* argv, bool slurmAllocation = false);
 
 }  // namespace kolo::launcher

@@ -24,8 +24,9 @@ SshOptions sshOptionsFor(const LaunchOptions& options);
 class RankStarter {
  public:
   // `executable`: the resolved command for local ranks (empty when no host is local);
-  // `sshExecutable`: ssh's path (empty when no host is remote); `binding`: the CPUs of each of
-  // this machine's launch ranks (core_binding.h). The references must outlive the starter.
+  // `sshExecutable`: ssh's path, or srun's with --launcher srun (empty when no host is remote);
+  // `binding`: the CPUs of each of this machine's launch ranks (core_binding.h). The references
+  // must outlive the starter.
   RankStarter(const LaunchOptions& options, const HostAssignment& assignment, const JobInfo& job,
               const Environment& base, std::string executable, std::string sshExecutable,
               std::vector<std::vector<int>> binding);
@@ -37,6 +38,8 @@ class RankStarter {
  private:
   Expected<RankProcess> startLocal(int rank, const HostSlots& host);
   Expected<RankProcess> startRemote(int rank, const HostSlots& host);
+  // --launcher srun: a one-task step on the host's node (srun_launch.h).
+  Expected<RankProcess> startSrun(int rank, const HostSlots& host);
   bool isLaunchRank(int rank) const { return rank < assignment_.worldSize(); }
   // An elastic rank's identity over rank 0's environment; a launch rank's environment as is.
   Environment withIdentity(Environment env, int rank, const HostSlots& host) const;

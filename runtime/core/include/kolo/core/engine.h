@@ -111,6 +111,8 @@ class Engine {
   static Expected<std::unique_ptr<Engine>> connectFromEnv(EngineConfig config);
   // Under srun without kolorun: the step's own rendezvous (kolo/rendezvous/slurm_rendezvous.h).
   static Expected<std::unique_ptr<Engine>> fromSlurmStep(WorldSpec spec, EngineConfig config);
+  // Under torchrun or a PyTorchJob: rank 0 hosts the store (kolo/rendezvous/torch_rendezvous.h).
+  static Expected<std::unique_ptr<Engine>> fromTorchEnv(WorldSpec spec, EngineConfig config);
   Engine(std::shared_ptr<Communicator> world, EngineConfig config);
   Expected<Handle> submit(std::vector<Request> requests, std::vector<Tensor> tensors,
                           int32_t processSetId);

@@ -1,0 +1,30 @@
+// A rendezvous store that rank 0 hosts itself, for jobs started without kolorun: rank 0 runs
+// kolorun's store server (kolo/launcher/store_server.h: the same wire protocol and HMAC
+// authentication) at a known address and port, and every rank, rank 0 included, connects to it.
+// The Slurm bootstrap (slurm_rendezvous.h) and the torchrun one (torch_rendezvous.h) share it.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "kolo/base/kv_store.h"
+
+namespace kolo {
+
+struct RankZeroStoreSpec {
+  std::string address;  // IPv4 address rank 0 listens on and every rank connects to
+  int port = 0;
+  std::string secret;  // raw bytes authenticating every message
+  int rank = 0;
+  int size = 1;
+  double timeoutSeconds = 30;  // how long a rank waits for rank 0's server
+  std::string what;            // "Slurm step 12.0": names the rendezvous in errors
+};
+
+// On rank 0, the returned store also owns the server; the server stops after the client.
+Expected<std::unique_ptr<KvStore>> openRankZeroStore(const RankZeroStoreSpec& spec);
+
+// The first IPv4 address of `host`; `role` says what the host is in the error.
+Expected<std::string> resolveIpv4(const std::string& host, const std::string& role);
+
+}  // namespace kolo

@@ -1,0 +1,90 @@
+#include "kolo/rendezvous/rank_zero_store.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+
+#include "kolo/base/logging.h"
+#include "kolo/launcher/store_server.h"
+#include "kolo/rendezvous/tcp_store.h"
+
+namespace kolo {
+namespace {
+
+// The client store of rank 0 together with the server it talks to; the server stops after the
+// client is gone.
+class ServedStore final : public KvStore {
+ public:
+  ServedStore(std::unique_ptr<launcher::StoreServer> server, std::unique_ptr<KvStore> client)
+      : server_(std::move(server)), client_(std::move(client)) {}
+  ~ServedStore() override { client_.reset(); }
+  Status set(const std::string& key, std::string_view value) override {
+    return client_->set(key, value);
+  }
+  Expected<std::string> get(const std::string& key, Deadline deadline) override {
+    return client_->get(key, deadline);
+  }
+  Expected<int64_t> add(const std::string& key, int64_t delta) override {
+    return client_->add(key, delta);
+  }
+  std::string describe() const override { return client_->describe() + " (served by rank 0)"; }
+
+ private:
+  std::unique_ptr<launcher::StoreServer> server_;
+  std::unique_ptr<KvStore> client_;
+};
+
+Expected<std::unique_ptr<launcher::StoreServer>> startServer(const RankZeroStoreSpec& spec) {
+  launcher::StoreServerOptions options;
+  options.bindAddress = spec.address;
+  options.port = spec.port;
+  options.secret = spec.secret;
+  options.worldSize = spec.size;
+  options.log = [](const std::string& line) { KOLO_LOG(kWarning, "rendezvous", "{}", line); };
+  auto started = launcher::StoreServer::start(std::move(options));
+  if (!started) {
+    return started.status().withContext(
+        fmt::format("rank 0 hosting the rendezvous of {} on {}:{} (another process may hold the "
+                    "port, or the address is not this machine's)",
+                    spec.what, spec.address, spec.port));
+  }
+  return started;
+}
+
+}  // namespace
+
+Expected<std::string> resolveIpv4(const std::string& host, const std::string& role) {
+  addrinfo hints{};
+  hints.ai_family = AF_INET;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (int rc = ::getaddrinfo(host.c_str(), nullptr, &hints, &found); rc != 0 || !found) {
+    return makeStatus(Code::kIoError, "cannot resolve '{}', {}: {}", host, role,
+                      rc != 0 ? gai_strerror(rc) : "no IPv4 address");
+  }
+  char text[INET_ADDRSTRLEN] = {0};
+  inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(found->ai_addr)->sin_addr, text, sizeof(text));
+  ::freeaddrinfo(found);
+  return std::string(text);
+}
+
+Expected<std::unique_ptr<KvStore>> openRankZeroStore(const RankZeroStoreSpec& spec) {
+  std::unique_ptr<launcher::StoreServer> server;
+  if (spec.rank == 0) {
+    KOLO_ASSIGN_OR_RETURN(server, startServer(spec));
+  }
+  auto client =
+      TcpStore::connect(spec.address, spec.port, spec.secret, static_cast<uint32_t>(spec.rank),
+                        Deadline::afterSeconds(spec.timeoutSeconds));
+  if (!client) {
+    return client.status().withContext(
+        fmt::format("rank {} joining the rendezvous of {} at {}:{} hosted by rank 0", spec.rank,
+                    spec.what, spec.address, spec.port));
+  }
+  KOLO_LOG(kDebug, "rendezvous", "rank {} of {}: store {}:{}", spec.rank, spec.what, spec.address,
+           spec.port);
+  if (!server) return std::unique_ptr<KvStore>(std::move(client).value());
+  return std::unique_ptr<KvStore>(
+      std::make_unique<ServedStore>(std::move(server), std::move(client).value()));
+}
+
+}  // namespace kolo
