@@ -2,7 +2,7 @@
 // each direction had a transfer in flight ("busy" time: from the first posted request until none
 // is pending, so overlapping requests count once). Bytes over send busy time is the rate the
 // link actually delivered; a slow link shows as one peer's rate well under the others'. The
-// runtime's timeline plots these per peer (docs/OBSERVABILITY.md).
+// runtime's timeline plots these per peer (README.md, KOLO_TIMELINE).
 // Thread: TrafficMeter is serialized by its owner (the TCP peer's mutex); linkTraffic() runs on
 // the caller's thread and locks each peer briefly.
 #pragma once
