@@ -4,6 +4,7 @@
 #include <numeric>
 #include <vector>
 
+#include "algorithms/hierarchical_pipeline.h"
 #include "algorithms/internal.h"
 #include "kolo/base/fault_injection.h"
 #include "kolo/collectives/collectives.h"
@@ -12,12 +13,6 @@
 
 namespace kolo::coll {
 namespace {
-
-std::vector<size_t> offsetsOf(std::span<const size_t> sizes) {
-  std::vector<size_t> offsets(sizes.size() + 1, 0);
-  std::partial_sum(sizes.begin(), sizes.end(), offsets.begin() + 1);
-  return offsets;
-}
 
 Status checkSubgroups(const Communicator& comm, const char* what) {
   if (comm.subgroup(Subgroup::kNode) == nullptr || comm.subgroup(Subgroup::kCross) == nullptr ||
@@ -32,6 +27,12 @@ Status checkSubgroups(const Communicator& comm, const char* what) {
 
 }  // namespace
 
+std::vector<size_t> offsetsOf(std::span<const size_t> sizes) {
+  std::vector<size_t> offsets(sizes.size() + 1, 0);
+  std::partial_sum(sizes.begin(), sizes.end(), offsets.begin() + 1);
+  return offsets;
+}
+
 std::vector<size_t> shardSizes(size_t total, int m, int slots) {
   std::vector<size_t> sizes(static_cast<size_t>(slots), 0);
   for (int i = 0; i < m && i < slots; ++i) {
@@ -40,58 +41,83 @@ std::vector<size_t> shardSizes(size_t total, int m, int slots) {
   return sizes;
 }
 
+HierAllreduceStages::HierAllreduceStages(Communicator& comm, DataType type, ReduceOp op)
+    : node_(*comm.subgroup(Subgroup::kNode)),
+      cross_(*comm.subgroup(Subgroup::kCross)),
+      worldSize_(comm.size()),
+      m_(comm.hostLayout()->minLocalSize()),
+      type_(type),
+      op_(op),
+      // Partial results are sums; the average divides once at the end, as the flat ring does.
+      partialOp_(op == ReduceOp::kAverage ? ReduceOp::kSum : op) {}
+
+HierAllreduceStages::Piece HierAllreduceStages::piece(void* data, size_t count) const {
+  Piece p;
+  p.data = static_cast<std::byte*>(data);
+  p.count = count;
+  p.shards = shardSizes(count, m_, node_.size());
+  p.offsets = offsetsOf(p.shards);
+  return p;
+}
+
+// The shm arena reduces every chunk with all local ranks at once and leaves the node's sum on
+// every rank (a rank then uses its own shard); without one, a ring reduce-scatter leaves each
+// owner its shard.
+Status HierAllreduceStages::nodeReduce(const Piece& p) {
+  if (node_.size() <= 1) return Status::ok();
+  const int me = node_.rank();
+  const size_t esize = dataTypeSize(type_);
+  if (ShmArena* arena = node_.arena()) {
+    return arena->allreduce(p.data, p.data, p.count, type_, partialOp_, node_.opDeadline())
+        .withContext("allreduce (hier): node phase (shm)");
+  }
+  std::vector<std::byte> shard(p.shards[me] * esize);
+  KOLO_RETURN_IF_ERROR(reduceScatter(node_, p.data, shard.data(), p.shards, type_, partialOp_)
+                           .withContext("allreduce (hier): node phase"));
+  if (!shard.empty()) std::memcpy(p.data + p.offsets[me] * esize, shard.data(), shard.size());
+  return Status::ok();
+}
+
+// The owners of shard `me` on every host allreduce it.
+Status HierAllreduceStages::crossAllreduce(const Piece& p) {
+  const int me = node_.rank();
+  if (me >= m_) return Status::ok();
+  const size_t esize = dataTypeSize(type_);
+  std::byte* myShard = p.data + p.offsets[me] * esize;
+  faultPoint(FaultPhase::kHierCross);
+  if (cross_.size() > 1) {
+    const size_t shardBytes = p.shards[me] * esize;
+    const std::string_view algorithm = shardBytes < kSmallMessageBytes ? "rd" : "ring";
+    KOLO_RETURN_IF_ERROR(
+        allreduce(cross_, myShard, myShard, p.shards[me], type_, partialOp_, algorithm)
+            .withContext("allreduce (hier): cross phase"));
+  }
+  if (op_ == ReduceOp::kAverage) divideBuffer(type_, myShard, p.shards[me], worldSize_);
+  return Status::ok();
+}
+
+// Every rank collects the m finished shards (in place: each sits at its offset).
+Status HierAllreduceStages::nodeGather(const Piece& p) {
+  if (node_.size() <= 1) return Status::ok();
+  const size_t esize = dataTypeSize(type_);
+  std::vector<size_t> shardBytes(p.shards.size());
+  for (size_t i = 0; i < p.shards.size(); ++i) shardBytes[i] = p.shards[i] * esize;
+  return allgatherv(node_, p.data + p.offsets[node_.rank()] * esize, p.data, shardBytes)
+      .withContext("allreduce (hier): node allgather");
+}
+
 Status hierarchicalAllreduce(Communicator& comm, void* buffer, size_t count, DataType type,
                              ReduceOp op) {
   KOLO_RETURN_IF_ERROR(checkSubgroups(comm, "allreduce"));
   if (count == 0) return Status::ok();
-  Communicator& node = *comm.subgroup(Subgroup::kNode);
-  Communicator& cross = *comm.subgroup(Subgroup::kCross);
-  const HostLayout& layout = *comm.hostLayout();
-  const int m = layout.minLocalSize();
-  const int l = node.size();
-  const int me = node.rank();
-  const size_t esize = dataTypeSize(type);
-  // Partial results are sums; the average divides once at the end, as the flat ring does.
-  const ReduceOp partialOp = op == ReduceOp::kAverage ? ReduceOp::kSum : op;
-  const std::vector<size_t> shards = shardSizes(count, m, l);
-  const std::vector<size_t> offsets = offsetsOf(shards);
-  auto* data = static_cast<std::byte*>(buffer);
-  std::byte* myShard = data + offsets[me] * esize;
-
-  // Node phase: the shm arena reduces every chunk with all local ranks at once and leaves the
-  // node's sum on every rank (a rank then uses its own shard); without one, a ring
-  // reduce-scatter leaves each owner its shard.
-  if (l > 1) {
-    if (ShmArena* arena = node.arena()) {
-      KOLO_RETURN_IF_ERROR(arena->allreduce(data, data, count, type, partialOp, node.opDeadline())
-                               .withContext("allreduce (hier): node phase (shm)"));
-    } else {
-      std::vector<std::byte> shard(shards[me] * esize);
-      KOLO_RETURN_IF_ERROR(reduceScatter(node, data, shard.data(), shards, type, partialOp)
-                               .withContext("allreduce (hier): node phase"));
-      if (!shard.empty()) std::memcpy(myShard, shard.data(), shard.size());
-    }
+  HierAllreduceStages stages(comm, type, op);
+  if (pipelineHierarchical(comm, count * dataTypeSize(type))) {
+    return pipelinedHierarchicalAllreduce(stages, buffer, count, dataTypeSize(type));
   }
-  // Cross phase: the owners of shard `me` on every host allreduce it.
-  if (me < m) {
-    faultPoint(FaultPhase::kHierCross);
-    if (cross.size() > 1) {
-      const size_t shardBytes = shards[me] * esize;
-      const std::string_view algorithm = shardBytes < kSmallMessageBytes ? "rd" : "ring";
-      KOLO_RETURN_IF_ERROR(
-          allreduce(cross, myShard, myShard, shards[me], type, partialOp, algorithm)
-              .withContext("allreduce (hier): cross phase"));
-    }
-    if (op == ReduceOp::kAverage) divideBuffer(type, myShard, shards[me], comm.size());
-  }
-  // Node phase: every rank collects the m finished shards (in place: each sits at its offset).
-  if (l > 1) {
-    std::vector<size_t> shardBytes(shards.size());
-    for (size_t i = 0; i < shards.size(); ++i) shardBytes[i] = shards[i] * esize;
-    KOLO_RETURN_IF_ERROR(allgatherv(node, myShard, data, shardBytes)
-                             .withContext("allreduce (hier): node allgather"));
-  }
-  return Status::ok();
+  const HierAllreduceStages::Piece whole = stages.piece(buffer, count);
+  KOLO_RETURN_IF_ERROR(stages.nodeReduce(whole));
+  KOLO_RETURN_IF_ERROR(stages.crossAllreduce(whole));
+  return stages.nodeGather(whole);
 }
 
 Status hierarchicalAllgatherv(Communicator& comm, const void* send, void* recv,

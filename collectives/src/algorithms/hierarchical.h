@@ -29,6 +29,7 @@
 #include "kolo/base/status.h"
 #include "kolo/collectives/communicator.h"
 #include "kolo/collectives/dtype.h"
+#include "kolo/collectives/reduce.h"
 
 namespace kolo::coll {
 
@@ -42,5 +43,38 @@ Status hierarchicalAllgatherv(Communicator& comm, const void* send, void* recv,
 
 // Shard i of `total` units for i < m, the first total % m shards one unit larger; 0 for i >= m.
 std::vector<size_t> shardSizes(size_t total, int m, int slots);
+// offsets[i] = sizes[0] + ... + sizes[i-1]; one entry more than sizes.
+std::vector<size_t> offsetsOf(std::span<const size_t> sizes);
+
+// The three phases of hierarchical allreduce, applied to one piece of the buffer at a time:
+// node reduce (over shared memory), cross allreduce of this rank's shard (over the network),
+// node allgather. The node phases use only the node subgroup and the cross phase only the
+// cross subgroup, so one thread can run a piece's cross phase while another runs the node
+// phases of other pieces (hierarchical_pipeline.h), as long as each subgroup sees its
+// collectives in the same order on every rank.
+class HierAllreduceStages {
+ public:
+  // Precondition: comm has both subgroups.
+  HierAllreduceStages(Communicator& comm, DataType type, ReduceOp op);
+  struct Piece {
+    std::byte* data = nullptr;
+    size_t count = 0;
+    std::vector<size_t> shards;   // per local rank, in elements
+    std::vector<size_t> offsets;  // within the piece, in elements
+  };
+  Piece piece(void* data, size_t count) const;
+  Status nodeReduce(const Piece& p);
+  Status crossAllreduce(const Piece& p);
+  Status nodeGather(const Piece& p);
+
+ private:
+  Communicator& node_;
+  Communicator& cross_;
+  const int worldSize_;
+  const int m_;
+  const DataType type_;
+  const ReduceOp op_;
+  const ReduceOp partialOp_;
+};
 
 }  // namespace kolo::coll
