@@ -108,11 +108,9 @@ Expected<std::unique_ptr<Engine>> Engine::fromSlurmStep(WorldSpec spec, EngineCo
   KOLO_ASSIGN_OR_RETURN(std::optional<SlurmStep> step, slurmStepFromEnv());
   KOLO_ASSIGN_OR_RETURN(SlurmStepStore slurm,
                         openSlurmStepStore(*step, spec.secret, spec.connectTimeoutSeconds));
-  spec.jobId = slurm.jobId;
-  spec.secret = slurm.secret;
-  KOLO_ASSIGN_OR_RETURN(std::unique_ptr<Communicator> comm, connectWorld(*slurm.store, spec));
-  KOLO_ASSIGN_OR_RETURN(auto engine, create(std::move(comm), std::move(config)));
-  engine->store_ = std::move(slurm.store);
+  KOLO_ASSIGN_OR_RETURN(auto engine,
+                        overOwnStore(std::move(slurm.store), std::move(slurm.jobId),
+                                     std::move(slurm.secret), std::move(spec), std::move(config)));
   engine->placement_ =
       HostPosition{step->localRank, step->localSize, step->crossRank, step->crossSize};
   return engine;
@@ -127,11 +125,18 @@ Expected<std::unique_ptr<Engine>> Engine::fromTorchEnv(WorldSpec spec, EngineCon
   }
   KOLO_ASSIGN_OR_RETURN(TorchStore torch,
                         openTorchStore(*launch, spec.secret, spec.connectTimeoutSeconds));
-  spec.jobId = torch.jobId;
-  spec.secret = torch.secret;
-  KOLO_ASSIGN_OR_RETURN(std::unique_ptr<Communicator> comm, connectWorld(*torch.store, spec));
+  return overOwnStore(std::move(torch.store), std::move(torch.jobId), std::move(torch.secret),
+                      std::move(spec), std::move(config));
+}
+
+Expected<std::unique_ptr<Engine>> Engine::overOwnStore(std::unique_ptr<KvStore> store,
+                                                       std::string jobId, std::string secret,
+                                                       WorldSpec spec, EngineConfig config) {
+  spec.jobId = std::move(jobId);
+  spec.secret = std::move(secret);
+  KOLO_ASSIGN_OR_RETURN(std::unique_ptr<Communicator> comm, connectWorld(*store, spec));
   KOLO_ASSIGN_OR_RETURN(auto engine, create(std::move(comm), std::move(config)));
-  engine->store_ = std::move(torch.store);
+  engine->store_ = std::move(store);
   return engine;
 }
 

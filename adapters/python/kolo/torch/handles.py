@@ -5,6 +5,7 @@ Thread: any Python thread; waiting releases the GIL.
 """
 
 from .. import _runtime
+from ..process_sets import set_id
 
 
 class GroupHandle:
@@ -14,6 +15,18 @@ class GroupHandle:
     def __init__(self, handles, combine=None):
         self.handles = handles
         self.combine = combine
+
+
+def group_of(kind, tensors, name, process_set, check, submit):
+    """The GroupHandle of a grouped op: every tensor is checked (`check(t, kind)`) before any
+    is submitted, then `submit(t, member_name)` submits each as `NAME.i`."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("grouped ops need at least one tensor")
+    for t in tensors:
+        check(t, kind)
+    base = name or _runtime.auto_name("grouped_" + kind, set_id(process_set))
+    return GroupHandle([submit(t, "%s.%d" % (base, i)) for i, t in enumerate(tensors)])
 
 
 def poll(handle):

@@ -19,7 +19,7 @@ from .. import _runtime
 from ..errors import KoloUnsupportedError
 from ..process_sets import global_process_set, set_id
 from .compression import Compression
-from .handles import GroupHandle, poll, synchronize  # noqa: F401 (horovod.torch.mpi_ops names)
+from .handles import GroupHandle, group_of, poll, synchronize  # noqa: F401 (horovod names)
 from .reduce_ops import Adasum, Average, Max, Min, Product, Sum  # noqa: F401
 from .reduce_ops import resolve_op as _resolve_op
 from .reducescatter import (grouped_reducescatter, grouped_reducescatter_async,  # noqa: F401
@@ -327,14 +327,8 @@ def alltoall(tensor, splits=None, name=None, process_set=global_process_set):
 
 
 def grouped_allgather_async(tensors, name=None, process_set=global_process_set):
-    tensors = list(tensors)
-    if not tensors:
-        raise ValueError("grouped ops need at least one tensor")
-    for t in tensors:
-        _check(t, "allgather")
-    base = name or _runtime.auto_name("grouped_allgather", set_id(process_set))
-    return GroupHandle([allgather_async(t, "%s.%d" % (base, i), process_set)
-                        for i, t in enumerate(tensors)])
+    return group_of("allgather", tensors, name, process_set, _check,
+                    lambda t, member: allgather_async(t, member, process_set))
 
 
 class _GroupedAllgatherFunction(torch.autograd.Function):

@@ -14,7 +14,7 @@ import torch
 from .. import _runtime
 from ..process_sets import global_process_set, set_id
 from .compression import Compression
-from .handles import GroupHandle, synchronize
+from .handles import GroupHandle, group_of, synchronize
 from .reduce_ops import Average, Sum, resolve_op
 from .tensors import check, kolo_output, op_name, staged, tensor_ref
 
@@ -70,15 +70,9 @@ def reducescatter(tensor, name=None, compression=Compression.none, op=Average,
 def grouped_reducescatter_async(tensors, name=None, op=Average, process_set=global_process_set,
                                 prescale_factor=1.0, postscale_factor=1.0):
     op = resolve_op(None, op)
-    tensors = list(tensors)
-    if not tensors:
-        raise ValueError("grouped ops need at least one tensor")
-    for t in tensors:
-        check(t, "reducescatter")
-    base = name or _runtime.auto_name("grouped_reducescatter", set_id(process_set))
-    return GroupHandle([reducescatter_async(t, "%s.%d" % (base, i), op, process_set,
-                                            prescale_factor, postscale_factor)
-                        for i, t in enumerate(tensors)])
+    return group_of("reducescatter", tensors, name, process_set, check,
+                    lambda t, member: reducescatter_async(t, member, op, process_set,
+                                                          prescale_factor, postscale_factor))
 
 
 class _GroupedReducescatterFunction(torch.autograd.Function):

@@ -113,6 +113,11 @@ class Engine {
   static Expected<std::unique_ptr<Engine>> fromSlurmStep(WorldSpec spec, EngineConfig config);
   // Under torchrun or a PyTorchJob: rank 0 hosts the store (kolo/rendezvous/torch_rendezvous.h).
   static Expected<std::unique_ptr<Engine>> fromTorchEnv(WorldSpec spec, EngineConfig config);
+  // Connects the world through a store the bootstrap opened (rank 0 hosts it), which the
+  // engine then keeps alive.
+  static Expected<std::unique_ptr<Engine>> overOwnStore(std::unique_ptr<KvStore> store,
+                                                        std::string jobId, std::string secret,
+                                                        WorldSpec spec, EngineConfig config);
   Engine(std::shared_ptr<Communicator> world, EngineConfig config);
   Expected<Handle> submit(std::vector<Request> requests, std::vector<Tensor> tensors,
                           int32_t processSetId);
