@@ -2,7 +2,7 @@
 # ctest cluster.host_lost, cluster.link_down and cluster.link_slow: one emulated host fails in
 # the middle of a job.
 # On 2 hosts x 2 ranks (tests/cluster/run.sh), kolorun runs kolo_fault_job across both, and
-# 3 s in host h2 fails:
+# once all four ranks have their connections up, and 1 s more, host h2 fails:
 #   lost       every process of h2 (its sshd and both ranks) is killed at once with SIGKILL;
 #              kolorun sees the ssh clients end (bound 5 s);
 #   link_down  h2's eth0 is set down: nothing dies and no connection is reset, packets just
@@ -64,6 +64,32 @@ break_h2() {
   fi
 }
 
+established_sockets() {  # PID: how many ESTABLISHED IPv4 TCP sockets it holds
+  awk 'NR == FNR { mine[$0] = 1; next } FNR > 1 && $4 == "01" && ($10 in mine)' \
+    <(find "/proc/$1/fd" -lname 'socket:*' -printf '%l\n' 2>/dev/null | tr -dc '0-9\n') \
+    "/proc/$1/net/tcp" 2>/dev/null | wc -l
+}
+
+# Waits (at most 40 s) until the four processes of JOB on the cluster's hosts each hold the
+# store connection and their three TCP transport connections: the job runs its steps. A fixed
+# delay would break h2 before its ranks start on a loaded machine.
+wait_connected() {  # JOB
+  local job pid ns ready tries
+  job=$(readlink -f "$1")
+  for ((tries = 0; tries < 400; tries++)); do
+    ready=0
+    for ns in "kc${CLUSTER_TAG}-h1" "kc${CLUSTER_TAG}-h2"; do
+      for pid in $(ip netns pids "$ns" 2>/dev/null); do
+        [[ $(readlink "/proc/$pid/exe" 2>/dev/null) == "$job" ]] || continue
+        (($(established_sockets "$pid") >= 4)) && ready=$((ready + 1))
+      done
+    done
+    ((ready < 4)) || return 0
+    sleep 0.1
+  done
+  echo "host_fault_test: the job's ranks did not all connect within 40 s" >&2
+}
+
 # Survivor RANK's error line names h2's ranks and came within BOUND_S of the fault.
 check_survivor() {  # RANK OUTPUT FAULT_TIME
   local line stamp at
@@ -78,7 +104,7 @@ check_survivor() {  # RANK OUTPUT FAULT_TIME
 
 inside() {  # KOLORUN JOB
   local rc=0 out fault
-  ( sleep 3; date +%s.%N >"$STATE_FAULT"; break_h2 ) &
+  ( wait_connected "$2"; sleep 1; date +%s.%N >"$STATE_FAULT"; break_h2 ) &
   out=$(timeout 60 "$1" --prefix-timestamp -H "$CLUSTER_HOSTS" -x KOLO_TIMEOUT_SECONDS=30 \
     "$2" 100000 2>&1) || rc=$?
   wait
