@@ -17,6 +17,7 @@ Usage: auth_test.py KOLORUN PROGRAM PROBE HOLD_LIBRARY
 """
 import os
 import re
+import shutil
 import socket
 import struct
 import subprocess
@@ -189,6 +190,8 @@ def stranger_main(address, port, payload_hex, answer_bytes, proof_hex):
         rest = s.recv(1)  # rank 0 must close, not adopt
     except ConnectionResetError:
         rest = b""
+    except socket.timeout:
+        rest = None
     print("closed" if rest == b"" else "open")
 
 
@@ -237,6 +240,7 @@ def main(kolorun, program, probe, hold_lib):
         if job.poll() is None:
             os.killpg(job.pid, 9)
             job.wait()
+        shutil.rmtree(work, ignore_errors=True)
     if job.returncode != 0:
         fail(f"job B exited {job.returncode} after the strangers:\n{out}")
     for rank in range(4):
