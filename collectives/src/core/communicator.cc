@@ -99,7 +99,10 @@ Status Communicator::waitAll(std::span<const TransferRequestPtr> requests, Deadl
       emptyPolls = transport_->pollIncoming() ? 0 : emptyPolls + 1;
     }
     if (deadline.expired()) {
-      first = makeStatus(Code::kTimeout, "rank {}: timed out after {:.3g} s waiting for {}", rank(),
+      const int self = static_cast<size_t>(rank()) < options_.worldRanks.size()
+                           ? options_.worldRanks[static_cast<size_t>(rank())]
+                           : rank();
+      first = makeStatus(Code::kTimeout, "rank {}: timed out after {:.3g} s waiting for {}", self,
                          options_.timeoutSeconds, describePending(requests, done));
       break;
     }

@@ -96,8 +96,10 @@ Status attachHostSubgroups(KvStore& store, const WorldSpec& world,
                                   layout.localSize);
     auto shm = connectShm(store, spec, shmTuningFor(spec.size));
     if (!shm) return shm.status().withContext("building the node subgroup");
+    CommunicatorOptions options = world.options;
+    options.worldRanks = layout.ranksOnHost(layout.hostIndex);
     node = std::make_unique<Communicator>(std::move(shm->transport), std::move(shm->arena),
-                                          world.options);
+                                          std::move(options));
   }
   std::unique_ptr<Communicator> cross;
   if (layout.crossSize == 1) {
@@ -114,7 +116,9 @@ Status attachHostSubgroups(KvStore& store, const WorldSpec& world,
     }
     auto tcp = connectTcpTransport(store, spec);
     if (!tcp) return tcp.status().withContext("building the cross-host subgroup");
-    cross = std::make_unique<Communicator>(std::move(tcp).value(), nullptr, world.options);
+    CommunicatorOptions options = world.options;
+    options.worldRanks = spec.globalRanks;
+    cross = std::make_unique<Communicator>(std::move(tcp).value(), nullptr, std::move(options));
   }
   KOLO_LOG(kDebug, "world", "rank {}: host {} of {}, local rank {} of {}, cross rank {} of {}",
            world.rank, layout.hostIndex, layout.numHosts, layout.localRank, layout.localSize,
@@ -127,12 +131,11 @@ Status attachHostSubgroups(KvStore& store, const WorldSpec& world,
 
 Expected<WorldSpec> worldSpecFromEnv() {
   WorldSpec spec;
-  auto rank =
-      launcherValue(protocol::kEnvRank,
-                    {"OMPI_COMM_WORLD_RANK", "PMI_RANK", "SLURM_PROCID", "RANK"});
-  auto size =
-      launcherValue(protocol::kEnvSize, {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_STEP_NUM_TASKS",
-                                         "SLURM_NTASKS", "WORLD_SIZE"});
+  auto rank = launcherValue(protocol::kEnvRank,
+                            {"OMPI_COMM_WORLD_RANK", "PMI_RANK", "SLURM_PROCID", "RANK"});
+  auto size = launcherValue(
+      protocol::kEnvSize,
+      {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_STEP_NUM_TASKS", "SLURM_NTASKS", "WORLD_SIZE"});
   if (!rank || !size) {
     return Status(Code::kInvalidUsage,
                   "KOLO_RANK and KOLO_SIZE are not set: start the program with kolorun "
@@ -149,8 +152,8 @@ Expected<WorldSpec> worldSpecFromEnv() {
     KOLO_ASSIGN_OR_RETURN(spec.secret, protocol::decodeSecret(*secret));
   }
   // Under srun the node's Slurm name is its identity (nodes may share a kernel hostname).
-  spec.hostKey = settingText(protocol::kEnvHostname)
-                     .value_or(getEnv("SLURMD_NODENAME").value_or(hostName()));
+  spec.hostKey =
+      settingText(protocol::kEnvHostname).value_or(getEnv("SLURMD_NODENAME").value_or(hostName()));
   spec.bindAddress = settingText(protocol::kEnvBindAddress).value_or("");
   KOLO_ASSIGN_OR_RETURN(spec.transport, settingChoiceChecked("KOLO_TRANSPORT"));
   spec.connectTimeoutSeconds = settingSeconds(protocol::kEnvStartTimeout);

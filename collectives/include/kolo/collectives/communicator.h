@@ -31,6 +31,9 @@ struct CommunicatorOptions {
   // The job's failure verdict, shared by every communicator of one job (subgroups, process
   // sets, the arena). Null: the Communicator makes a token of its own.
   std::shared_ptr<AbortToken> abort;
+  // A subgroup's members' ranks in the job, in subgroup order, so its messages name the ranks
+  // users know (empty: this communicator's ranks are the job's).
+  std::vector<int> worldRanks;
 };
 
 enum class Subgroup {

@@ -458,6 +458,7 @@ Expected<std::shared_ptr<Transport>> connectTcpTransport(KvStore& store, const W
                                                          const TcpOptions& given) {
   TcpOptions options = given;
   if (!options.reportCorruptStream) options.reportCorruptStream = corruptStreamPublisher(spec);
+  if (options.worldRanks.empty()) options.worldRanks = spec.globalRanks;
   if (spec.size < 1 || spec.rank < 0 || spec.rank >= spec.size) {
     return makeStatus(Code::kInvalidArgument, "tcp transport: rank {} is not in a world of size {}",
                       spec.rank, spec.size);

@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "kolo/collectives/world.h"
 
@@ -31,8 +32,10 @@ struct TcpOptions {
   // shared memory's 256 KiB those wakeups, not the copies, bounded loopback and emulated-link
   // throughput (docs/PERFORMANCE.md, "Across hosts"), so TCP's default is larger.
   size_t chunkBytes = size_t{1} << 20;
-  // Not a setting: filled in by connectTcpTransport from the world's abort token.
+  // Not settings: filled in by connectTcpTransport from the world's abort token and, for a
+  // subgroup, its members' ranks in the job (spec.globalRanks; messages name those).
   CorruptStreamReporter reportCorruptStream;
+  std::vector<int> worldRanks;
 };
 
 // KOLO_TCP_HANDSHAKE_TIMEOUT (seconds), KOLO_TCP_SOCKET_BUFFER ("4M", bytes) and

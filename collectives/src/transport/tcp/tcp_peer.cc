@@ -58,9 +58,10 @@ class TcpRequest final : public TransferRequest {
 TcpPeer::TcpPeer(int selfRank, int peerRank, std::string endpoint, int fd,
                  std::shared_ptr<LocalDoorbell> bell, std::function<void()> wantWrite,
                  std::function<void()> wantRead, bool checksum,
-                 std::function<void(const std::string&)> onCorruptStream)
+                 std::function<void(const std::string&)> onCorruptStream, int peerWorldRank)
     : selfRank_(selfRank),
       peerRank_(peerRank),
+      shownRank_(peerWorldRank >= 0 ? peerWorldRank : peerRank),
       endpoint_(std::move(endpoint)),
       checksum_(checksum),
       onCorruptStream_(std::move(onCorruptStream)),
@@ -68,7 +69,9 @@ TcpPeer::TcpPeer(int selfRank, int peerRank, std::string endpoint, int fd,
       wantWrite_(std::move(wantWrite)),
       wantRead_(std::move(wantRead)),
       fd_(fd),
-      decoder_(fmt::format("rank {} ({})", peerRank, endpoint_), checksum),
+      decoder_(
+          fmt::format("rank {} ({})", peerWorldRank >= 0 ? peerWorldRank : peerRank, endpoint_),
+          checksum),
       staging_(kStagingSize) {}
 
 TcpPeer::~TcpPeer() = default;
@@ -76,17 +79,17 @@ TcpPeer::~TcpPeer() = default;
 std::string TcpPeer::describe(const TcpOp& op) const {
   size_t bytes = op.isSend ? op.sendPayload.size() : op.recvBuffer.size();
   return fmt::format("{} of {} B {} rank {} (tag 0x{:x})", op.isSend ? "send" : "recv", bytes,
-                     op.isSend ? "to" : "from", peerRank_, op.tag);
+                     op.isSend ? "to" : "from", shownRank_, op.tag);
 }
 
 Status TcpPeer::mismatchStatus(uint64_t tag, size_t posted, size_t arrived) const {
   return makeStatus(Code::kMismatch,
                     "recv from rank {} (tag 0x{:x}): expected {} B but the message has {} B",
-                    peerRank_, tag, posted, arrived);
+                    shownRank_, tag, posted, arrived);
 }
 
 Status TcpPeer::lostStatus(const std::string& reason) const {
-  return makeStatus(Code::kIoError, "connection to rank {} ({}) lost: {}", peerRank_, endpoint_,
+  return makeStatus(Code::kIoError, "connection to rank {} ({}) lost: {}", shownRank_, endpoint_,
                     reason);
 }
 

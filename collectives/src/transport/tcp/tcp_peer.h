@@ -62,11 +62,13 @@ class TcpPeer final : public std::enable_shared_from_this<TcpPeer>, private Fram
   // ignored). `wantRead` asks the io thread to call readAvailable() (a held frame's receive
   // was posted); it is called with the mutex held.
   // `onCorruptStream`, when set, is called (without the mutex, on the io thread) once the
-  // peer's stream failed its checksum or framing, with the decoder's error.
+  // peer's stream failed its checksum or framing, with the decoder's error. `peerWorldRank`:
+  // the peer's rank in the job, for messages, when this connection belongs to a subgroup (the
+  // cross-host group numbers its members from 0); -1: peerRank is the job's.
   TcpPeer(int selfRank, int peerRank, std::string endpoint, int fd,
           std::shared_ptr<LocalDoorbell> bell, std::function<void()> wantWrite,
           std::function<void()> wantRead, bool checksum = true,
-          std::function<void(const std::string&)> onCorruptStream = {});
+          std::function<void(const std::string&)> onCorruptStream = {}, int peerWorldRank = -1);
   ~TcpPeer() override;
 
   int peerRank() const { return peerRank_; }
@@ -134,6 +136,7 @@ class TcpPeer final : public std::enable_shared_from_this<TcpPeer>, private Fram
 
   const int selfRank_;
   const int peerRank_;
+  const int shownRank_;  // the peer's number in messages: its world rank where known
   const std::string endpoint_;
   const bool checksum_;
   const std::function<void(const std::string&)> onCorruptStream_;

@@ -73,7 +73,10 @@ TcpTransport::TcpTransport(int rank, int size, std::unique_ptr<asio::io_context>
     peers_[static_cast<size_t>(r)] =
         std::make_shared<TcpPeer>(rank, r, conn.endpoint, conn.socket->native_handle(), bell_,
                                   std::move(wantWrite), std::move(wantRead), options.checksum,
-                                  corruptStreamOf(options.reportCorruptStream, r, conn.endpoint));
+                                  corruptStreamOf(options.reportCorruptStream, r, conn.endpoint),
+                                  static_cast<size_t>(r) < options.worldRanks.size()
+                                      ? options.worldRanks[static_cast<size_t>(r)]
+                                      : -1);
     channels_[static_cast<size_t>(r)] =
         std::make_unique<TcpChannel>(peers_[static_cast<size_t>(r)]);
     waitReadable(r);
