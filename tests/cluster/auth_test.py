@@ -208,7 +208,7 @@ def main(kolorun, program, probe, hold_lib):
     with open(wrapper, "w") as f:
         f.write("#!/bin/sh\n"
                 f'if [ "$KOLO_RANK" = 3 ]; then export LD_PRELOAD={hold_lib} '
-                f"KOLO_TEST_HOLD_CONNECT={release} ASAN_OPTIONS=verify_asan_link_order=0; fi\n"
+                f"CLUSTER_HOLD_CONNECT={release} ASAN_OPTIONS=verify_asan_link_order=0; fi\n"
                 f'exec {program} "$@"\n')
     os.chmod(wrapper, 0o755)
     job = subprocess.Popen([kolorun, "-H", os.environ["CLUSTER_HOSTS"], "--timeout", "80",

@@ -1,6 +1,6 @@
 // LD_PRELOAD library for the cluster authentication test (auth_test.py): holds every TCP
 // connect() of the process except those to the rendezvous store (KOLO_STORE=tcp:HOST:PORT)
-// until the file named by KOLO_TEST_HOLD_CONNECT exists (at most 60 s). Preloaded into the last
+// until the file named by CLUSTER_HOLD_CONNECT exists (at most 60 s). Preloaded into the last
 // rank only, it keeps the other ranks in the TCP connection phase with their listeners open,
 // while strangers talk to them, without touching the library under test.
 #include <dlfcn.h>
@@ -34,7 +34,7 @@ unsigned portOf(const sockaddr* addr) {
 }
 
 void holdUntilReleased() {
-  const char* file = std::getenv("KOLO_TEST_HOLD_CONNECT");
+  const char* file = std::getenv("CLUSTER_HOLD_CONNECT");
   if (file == nullptr || *file == '\0') return;
   struct stat st{};
   for (int i = 0; i < 3000 && ::stat(file, &st) != 0; ++i) ::usleep(20000);
