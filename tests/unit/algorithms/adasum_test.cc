@@ -122,7 +122,11 @@ INSTANTIATE_TEST_SUITE_P(PowersOfTwo, AdasumSweep,
                          ::testing::Combine(::testing::Values(1, 2, 4, 8),
                                             ::testing::Values(DataType::kFloat16,
                                                               DataType::kFloat32,
-                                                              DataType::kFloat64)));
+                                                              DataType::kFloat64)),
+                         [](const auto& info) {
+                           return fmt::format("n{}_{}", std::get<0>(info.param),
+                                              dataTypeName(std::get<1>(info.param)));
+                         });
 
 TEST(Adasum, RefusesOtherWorldsIntegersAndOtherCollectives) {
   auto statuses = runThreadedWorld(3, [](Communicator& comm) -> Status {
