@@ -141,6 +141,25 @@ def test_other_world_sizes_fail_clearly():
         hvd.grouped_allreduce([torch.ones(4), torch.ones(2)], op=hvd.Adasum, name="adasum.gnp")
 
 
+def test_process_sets_of_two_and_three():
+    """The power-of-two rule applies to the process set, not the world."""
+    rank, size = hvd.rank(), hvd.size()
+    if size < 3:
+        pytest.skip("needs three ranks")
+    pair = hvd.add_process_set([0, 2])
+    trio = hvd.add_process_set([0, 1, 2])
+    inputs = [rank_input(r, 10, np.float64, 90) for r in (0, 2)]
+    if pair.included():
+        mine = torch.from_numpy(inputs[0 if rank == 0 else 1])
+        out = hvd.allreduce(mine, op=hvd.Adasum, name="adasum.pair", process_set=pair)
+        assert_close(out.numpy(), adasum_reference(inputs), np.float64)
+    if trio.included():
+        with pytest.raises(hvd.KoloInvalidArgumentError, match="power-of-two"):
+            hvd.allreduce(torch.ones(3), op=hvd.Adasum, name="adasum.trio", process_set=trio)
+    hvd.remove_process_set(pair)
+    hvd.remove_process_set(trio)
+
+
 def test_distributed_optimizer_converges(pow2_world):
     """Least squares on per-rank data shards: SGD with momentum under Adasum reaches the
     solution shared by every shard, with identical parameters on every rank."""
