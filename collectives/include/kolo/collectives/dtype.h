@@ -19,10 +19,11 @@ enum class DataType : uint8_t {
   kInt64 = 7,
   kInt16 = 8,
 };
-inline constexpr DataType kAllDataTypes[] = {
-    DataType::kFloat16, DataType::kBFloat16, DataType::kFloat32,
-    DataType::kFloat64, DataType::kInt8,     DataType::kUInt8,
-    DataType::kInt32,   DataType::kInt64,    DataType::kInt16};
+inline constexpr DataType kAllDataTypes[] = {DataType::kFloat16, DataType::kBFloat16,
+                                             DataType::kFloat32, DataType::kFloat64,
+                                             DataType::kInt8,    DataType::kUInt8,
+                                             DataType::kInt32,   DataType::kInt64,
+                                             DataType::kInt16};
 
 // Average is a sum followed by a division by the number of contributors
 // (integer types: truncating division, as C++ `/` does). Adasum is not elementwise: it combines
@@ -46,17 +47,13 @@ constexpr size_t dataTypeSize(DataType t) {
   switch (t) {
     case DataType::kFloat16:
     case DataType::kBFloat16:
-    case DataType::kInt16:
-      return 2;
+    case DataType::kInt16: return 2;
     case DataType::kFloat32:
-    case DataType::kInt32:
-      return 4;
+    case DataType::kInt32: return 4;
     case DataType::kFloat64:
-    case DataType::kInt64:
-      return 8;
+    case DataType::kInt64: return 8;
     case DataType::kInt8:
-    case DataType::kUInt8:
-      return 1;
+    case DataType::kUInt8: return 1;
   }
   return 0;
 }
@@ -68,9 +65,8 @@ constexpr bool isFloatingPoint(DataType t) {
 
 // Names as nccl-tests and NumPy spell them: "float32", "bfloat16", "int8", ...
 std::string_view dataTypeName(DataType t);
-std::optional<DataType> parseDataType(
-    std::string_view name);  // also accepts "half", "float", "double", "int", "long", "short"
-std::string_view reduceOpName(ReduceOp op);  // "sum", "avg", "min", "max", "prod", "adasum"
-std::optional<ReduceOp> parseReduceOp(std::string_view name);  // also "average", "product"
+std::optional<DataType> parseDataType(std::string_view name);  // also accepts "half", "float", "double", "int", "long", "short"
+std::string_view reduceOpName(ReduceOp op);                     // "sum", "avg", "min", "max", "prod", "adasum"
+std::optional<ReduceOp> parseReduceOp(std::string_view name);   // also "average", "product"
 
 }  // namespace kolo
