@@ -58,6 +58,7 @@ std::optional<MPI_Op> mpiOp(ReduceOp op) {
     case ReduceOp::kProduct:
       return MPI_PROD;
     case ReduceOp::kAverage:
+    case ReduceOp::kAdasum:
       return std::nullopt;
   }
   return std::nullopt;

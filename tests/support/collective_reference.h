@@ -36,6 +36,7 @@ inline double inputValue(DataType type, ReduceOp op, int rank, int worldSize, si
   switch (op) {
     case ReduceOp::kSum:
     case ReduceOp::kAverage:
+    case ReduceOp::kAdasum:  // not elementwise: tests/unit/algorithms/adasum_test.cc
       if (type == DataType::kUInt8) return static_cast<double>(h % 16);
       return static_cast<double>(static_cast<int>(h % 17) - 8);
     case ReduceOp::kMin:
@@ -146,6 +147,8 @@ inline double combineScalar(DataType type, ReduceOp op, double a, double b) {
     case ReduceOp::kMax:
       r = a < b ? b : a;
       break;
+    case ReduceOp::kAdasum:
+      break;  // not elementwise
   }
   std::byte tmp[8];
   storeValue(type, r, tmp, 0);

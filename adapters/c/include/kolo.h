@@ -56,7 +56,9 @@ typedef enum kolo_reduce_op_t {
   KOLO_AVERAGE = 1,
   KOLO_MIN = 2,
   KOLO_MAX = 3,
-  KOLO_PRODUCT = 4
+  KOLO_PRODUCT = 4,
+  /* Adasum (allreduce only; floating-point CPU tensors; power-of-two process sets). */
+  KOLO_ADASUM = 5
 } kolo_reduce_op_t;
 
 typedef struct kolo_session kolo_session_t;

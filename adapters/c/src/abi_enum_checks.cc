@@ -50,7 +50,8 @@ KOLO_ABI_SAME(KOLO_AVERAGE, kolo::ReduceOp::kAverage);
 KOLO_ABI_SAME(KOLO_MIN, kolo::ReduceOp::kMin);
 KOLO_ABI_SAME(KOLO_MAX, kolo::ReduceOp::kMax);
 KOLO_ABI_SAME(KOLO_PRODUCT, kolo::ReduceOp::kProduct);
-static_assert(std::size(kolo::kAllReduceOps) == KOLO_PRODUCT + 1,
+KOLO_ABI_SAME(KOLO_ADASUM, kolo::ReduceOp::kAdasum);
+static_assert(kolo::kReduceOpCount == KOLO_ADASUM + 1,
               "kolo::ReduceOp has a value kolo_reduce_op_t does not name");
 
 #undef KOLO_ABI_SAME

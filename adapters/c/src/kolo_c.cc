@@ -95,7 +95,7 @@ kolo_status_t toOptions(const kolo_op_options_t* o, kolo::OpOptions& out) {
                                            std::to_string(o->struct_size) +
                                            "; initialize it with kolo_op_options_init()");
   }
-  if (static_cast<int>(o->reduce_op) < 0 || static_cast<int>(o->reduce_op) > KOLO_PRODUCT) {
+  if (static_cast<int>(o->reduce_op) < 0 || static_cast<int>(o->reduce_op) > KOLO_ADASUM) {
     return fail(KOLO_INVALID_ARGUMENT, "unknown reduce op " + std::to_string(o->reduce_op));
   }
   if (o->num_splits < 0 || (o->num_splits > 0 && !o->splits)) {

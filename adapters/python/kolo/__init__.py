@@ -11,10 +11,10 @@ Start ranks with `kolorun -np N python3 train.py`; a process started alone is a 
 from . import _runtime
 from .errors import (KoloError, KoloInvalidArgumentError, KoloMismatchError, KoloPeerError,
                      KoloTimeoutError, KoloUnsupportedError)
-from .numpy_ops import (Average, Max, Min, Product, Sum, allgather, allgather_async, allreduce,
-                        allreduce_async, alltoall, alltoall_async, barrier, barrier_async,
-                        broadcast, broadcast_async, join, join_async, poll, reducescatter,
-                        reducescatter_async, synchronize)
+from .numpy_ops import (Adasum, Average, Max, Min, Product, Sum, allgather, allgather_async,
+                        allreduce, allreduce_async, alltoall, alltoall_async, barrier,
+                        barrier_async, broadcast, broadcast_async, join, join_async, poll,
+                        reducescatter, reducescatter_async, synchronize)
 from .process_sets import ProcessSet, add_process_set, global_process_set, remove_process_set
 
 __version__ = "0.1.0"
@@ -63,7 +63,8 @@ cross_size = _query(_runtime.cross_size)
 
 __all__ = [
     "KoloError", "KoloInvalidArgumentError", "KoloMismatchError", "KoloPeerError",
-    "KoloTimeoutError", "KoloUnsupportedError", "Average", "Max", "Min", "Product", "Sum",
+    "KoloTimeoutError", "KoloUnsupportedError", "Adasum", "Average", "Max", "Min", "Product",
+    "Sum",
     "allgather", "allgather_async", "allreduce", "allreduce_async", "alltoall",
     "alltoall_async", "barrier", "barrier_async", "broadcast", "broadcast_async", "join",
     "join_async", "poll", "reducescatter", "reducescatter_async", "synchronize", "ProcessSet",

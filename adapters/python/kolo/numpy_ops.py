@@ -18,6 +18,8 @@ Average = _lib.AVERAGE
 Min = _lib.MIN
 Max = _lib.MAX
 Product = _lib.PRODUCT
+# Allreduce only; floating-point arrays; power-of-two process sets (see the adapter README).
+Adasum = _lib.ADASUM
 
 _DTYPES = {
     np.dtype(np.float16): _lib.FLOAT16,

@@ -7,11 +7,21 @@
 
 #include "algorithms/algorithm_costs.h"
 #include "algorithms/internal.h"
-#include "kolo/collectives/collectives.h"
 #include "kolo/base/env.h"
+#include "kolo/collectives/collectives.h"
 
 namespace kolo::coll {
 namespace {
+
+// Adasum is chosen by its op (allreduce() runs it for op=adasum and only then), never by the
+// selector or a KOLO_ALLREDUCE_ALGO policy: to them it cannot run.
+bool onlyForItsOp(const SelectionContext&) {
+  return false;
+}
+bool neverPreferred(const SelectionContext&, const CollectivePolicy&, std::string* why) {
+  if (why != nullptr) *why = "runs for op=adasum only";
+  return false;
+}
 
 bool withArena(const SelectionContext& ctx) {
   return ctx.sharedArena;
@@ -85,6 +95,9 @@ constexpr AlgorithmEntry kRegistry[] = {
     {2, CK::kAllreduce, "rd", "recursive_doubling,recursive-doubling",
      "recursive doubling, whole buffer per round (non-powers of two fold): latency-optimal",
      rdSteps, rdSteps, rdSeconds, nullptr, smallMessage, runRecursiveDoublingAllreduce},
+    {5, CK::kAllreduce, "adasum", "",
+     "op=adasum: recursive vector halving with float64 dot products, then the halves gathered",
+     rdSteps, ringAllreduceBytes, nullptr, onlyForItsOp, neverPreferred, runAdasumAllreduce},
     {1, CK::kAllreduce, "ring", "",
      "reduce-scatter then allgather around a ring, pipelined in chunks: bandwidth-optimal",
      ringAllreduceSteps, ringAllreduceBytes, ringAllreduceSeconds, nullptr, largeMessage,

@@ -49,14 +49,25 @@ Status runRingAllreduce(Communicator& comm, const CollectiveArgs& a) {
 
 Status allreduce(Communicator& comm, const void* send, void* recv, size_t count, DataType type,
                  ReduceOp op, std::string_view algorithm) {
-  KOLO_RETURN_IF_ERROR(checkDataType(type, op).withContext("allreduce"));
+  // checkDataType admits the elementwise ops; op=adasum's own rules are checked below.
+  const ReduceOp elementwise = op == ReduceOp::kAdasum ? ReduceOp::kSum : op;
+  KOLO_RETURN_IF_ERROR(checkDataType(type, elementwise).withContext("allreduce"));
   KOLO_RETURN_IF_ERROR(checkBuffer(send, count, "send").withContext("allreduce"));
   KOLO_RETURN_IF_ERROR(checkBuffer(recv, count, "recv").withContext("allreduce"));
   KOLO_ASSIGN_OR_RETURN(const AlgorithmEntry* requested,
                         resolveAlgorithm(CollectiveKind::kAllreduce, algorithm));
+  // Adasum is chosen by the op, never by a policy or a native library (which has no such op).
+  const bool adasum = op == ReduceOp::kAdasum;
+  if (adasum) {
+    KOLO_RETURN_IF_ERROR(checkAdasum(comm, type).withContext("allreduce"));
+    requested = findAlgorithm(CollectiveKind::kAllreduce, "adasum");
+  }
   const uint64_t tagBase = comm.beginCollective();
   // Numbers this allreduce for KOLO_FAULT_INJECT (the runtime's executor already did).
   FaultOpScope faultOp(comm.rank(), "allreduce");
+  const CollectiveArgs args{
+      .send = send, .recv = recv, .count = count, .type = type, .op = op, .tagBase = tagBase};
+  if (adasum) return requested->run(comm, args);
   // An explicit algorithm runs Kolo's own over the transport; auto lets a native library run it.
   NativeCollectives* native = comm.transport().nativeCollectives();
   if (requested == nullptr && native != nullptr && comm.size() > 1) {
@@ -64,8 +75,6 @@ Status allreduce(Communicator& comm, const void* send, void* recv, size_t count,
       return s->withContext(fmt::format("allreduce ({})", native->name()));
     }
   }
-  const CollectiveArgs args{
-      .send = send, .recv = recv, .count = count, .type = type, .op = op, .tagBase = tagBase};
   return runChosen(comm, CollectiveKind::kAllreduce, requested, count * dataTypeSize(type), args);
 }
 

@@ -24,6 +24,9 @@ Status checkDataType(DataType type, ReduceOp op) {
   if (dataTypeSize(type) == 0) {
     return makeStatus(Code::kInvalidArgument, "unknown data type {}", static_cast<int>(type));
   }
+  if (op == ReduceOp::kAdasum) {
+    return makeStatus(Code::kInvalidArgument, "op adasum is supported by allreduce only");
+  }
   if (static_cast<int>(op) > static_cast<int>(ReduceOp::kProduct)) {
     return makeStatus(Code::kInvalidArgument, "unknown reduce op {}", static_cast<int>(op));
   }

@@ -30,6 +30,8 @@ inline constexpr size_t kSmallMessageBytes = 64 * 1024;
 Status checkBuffer(const void* buffer, size_t count, const char* name);
 Status checkCounts(std::span<const size_t> counts, int worldSize, const char* name);
 Status checkDataType(DataType type, ReduceOp op);
+// op=adasum's requirements: a floating-point type and a power-of-two world.
+Status checkAdasum(const Communicator& comm, DataType type);
 
 // In place on `buffer` (count elements), every rank ends with identical bytes. kAverage sums
 // and divides by size(). Callers have called comm.beginCollective() and pass its tag base.
@@ -48,6 +50,7 @@ Status runShmAllreduce(Communicator& comm, const CollectiveArgs& args);
 Status runHierarchicalAllreduce(Communicator& comm, const CollectiveArgs& args);
 Status runRecursiveDoublingAllreduce(Communicator& comm, const CollectiveArgs& args);
 Status runRingAllreduce(Communicator& comm, const CollectiveArgs& args);
+Status runAdasumAllreduce(Communicator& comm, const CollectiveArgs& args);
 Status runHierarchicalAllgather(Communicator& comm, const CollectiveArgs& args);
 Status runRingAllgather(Communicator& comm, const CollectiveArgs& args);
 Status runShmBroadcast(Communicator& comm, const CollectiveArgs& args);

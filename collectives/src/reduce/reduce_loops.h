@@ -309,6 +309,8 @@ void reduceNativeOp(ReduceOp op, void* dst, const void* a, const void* b, size_t
       return reduceNativeOrFloat<T, MaxOp>(dst, a, b, n);
     case ReduceOp::kProduct:
       return reduceNativeOrFloat<T, ProductOp>(dst, a, b, n);
+    case ReduceOp::kAdasum:
+      return;  // not elementwise: the collectives run it (algorithms/adasum.cc), never a kernel
   }
 }
 
@@ -324,6 +326,8 @@ void reduceHalfOp(ReduceOp op, void* dst, const void* a, const void* b, size_t n
       return reduceHalf<Codec, MaxOp>(dst, a, b, n);
     case ReduceOp::kProduct:
       return reduceHalf<Codec, ProductOp>(dst, a, b, n);
+    case ReduceOp::kAdasum:
+      return;  // not elementwise (see reduceNativeOp)
   }
 }
 

@@ -75,8 +75,11 @@ std::vector<FusedBatch> FusionPlanner::plan(std::span<const Response> responses)
     }
     for (size_t t = 0; t < p.tensorNames.size(); ++t) {
       const uint64_t bytes = p.tensorBytes(t);
+      // Adasum's dot products are per vector, and each tensor is its own vector (as Horovod
+      // treats each layer of a fused buffer): its tensors never share a collective.
+      const bool adasum = p.op == OpType::kAllreduce && p.reduceOp == ReduceOp::kAdasum;
       const bool alone = options_.thresholdBytes == 0 || bytes >= options_.largeTensorBytes ||
-                         bytes > options_.thresholdBytes;
+                         bytes > options_.thresholdBytes || adasum;
       if (alone) {
         FusedBatch b = batchFor(p);
         b.entries.push_back({r, t, 0, bytes});

@@ -97,7 +97,6 @@ Status readBool(WireReader& r, bool& out, const char* field) {
 }
 
 constexpr int kDataTypeCount = static_cast<int>(std::size(kAllDataTypes));
-constexpr int kReduceOpCount = static_cast<int>(std::size(kAllReduceOps));
 constexpr int kCodeCount = static_cast<int>(Code::kInternal) + 1;
 
 void writeRequest(WireWriter& w, const Request& q) {

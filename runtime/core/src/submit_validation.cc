@@ -4,9 +4,42 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 
 namespace kolo::core {
+
+namespace {
+
+// op=adasum: allreduce only, floating-point CPU tensors, a power-of-two process set (the
+// collective checks the last two again; here the error comes before any negotiation).
+Status validateAdasum(const Request& q, const std::vector<int32_t>& members) {
+  if (q.reduceOp != ReduceOp::kAdasum) return Status::ok();
+  const auto op = opTypeName(q.op);
+  if (q.op != OpType::kAllreduce && q.op != OpType::kReducescatter) return Status::ok();
+  if (q.op != OpType::kAllreduce) {
+    return makeStatus(Code::kInvalidArgument, "{} '{}': op adasum is supported by allreduce only",
+                      op, q.tensorName);
+  }
+  if (!isFloatingPoint(q.dtype)) {
+    return makeStatus(Code::kInvalidArgument,
+                      "allreduce '{}': op adasum needs a floating-point tensor, got {}",
+                      q.tensorName, dataTypeName(q.dtype));
+  }
+  if (q.device != kCpuDevice) {
+    return makeStatus(Code::kInvalidArgument,
+                      "allreduce '{}': op adasum is supported for CPU tensors only", q.tensorName);
+  }
+  if (!std::has_single_bit(members.size())) {
+    return makeStatus(Code::kInvalidArgument,
+                      "allreduce '{}': op adasum needs a power-of-two number of ranks (as "
+                      "Horovod), the process set has {}",
+                      q.tensorName, members.size());
+  }
+  return Status::ok();
+}
+
+}  // namespace
 
 Status validateSubmission(const Request& q, const Tensor& t, const std::vector<int32_t>& members) {
   const std::string& name = q.tensorName;
@@ -18,10 +51,11 @@ Status validateSubmission(const Request& q, const Tensor& t, const std::vector<i
     return makeStatus(Code::kInvalidArgument, "{} '{}': unknown dtype code {}", op, name,
                       static_cast<int>(q.dtype));
   }
-  if (static_cast<uint8_t>(q.reduceOp) > static_cast<uint8_t>(ReduceOp::kProduct)) {
+  if (static_cast<uint8_t>(q.reduceOp) > static_cast<uint8_t>(ReduceOp::kAdasum)) {
     return makeStatus(Code::kInvalidArgument, "{} '{}': unknown reduce op code {}", op, name,
                       static_cast<int>(q.reduceOp));
   }
+  KOLO_RETURN_IF_ERROR(validateAdasum(q, members));
   int64_t elements = 1;
   for (int64_t d : q.shape) {
     int64_t bytes = 0;

@@ -72,7 +72,8 @@ def test_python_constants_equal_the_header(enums, enum):
 def test_public_reduce_ops_are_the_header_values(enums):
     ops = enums["kolo_reduce_op_t"]
     public = {"KOLO_SUM": kolo.Sum, "KOLO_AVERAGE": kolo.Average, "KOLO_MIN": kolo.Min,
-              "KOLO_MAX": kolo.Max, "KOLO_PRODUCT": kolo.Product}
+              "KOLO_MAX": kolo.Max, "KOLO_PRODUCT": kolo.Product,
+              "KOLO_ADASUM": kolo.Adasum}
     assert set(public) == set(ops), "kolo.h reduce ops %s, Python names %s" % (
         sorted(ops), sorted(public))
     wrong = ["%s = %d but kolo's = %r" % (n, ops[n], v) for n, v in public.items() if v != ops[n]]

@@ -185,7 +185,6 @@ def _argument_cases():
             torch.optim.SGD([torch.nn.Parameter(torch.ones(1))], lr=0.1), op=hvd.Sum,
             gradient_predivide_factor=2.0), V, V, "gradient_predivide_factor"),
         # Kolo's own refusals (Horovod has these features): NotImplementedError, TypeError.
-        ("Adasum", lambda: hvd.allreduce(f32, op=hvd.Adasum), N, Uns, "Adasum"),
         ("sparse_allreduce_async", lambda: hvd.sparse_allreduce_async(f32, "s", hvd.Sum), N,
          Uns, "sparse"),
         ("not a tensor", lambda: hvd.allreduce([1.0, 2.0]), T, T, "torch.Tensor"),

@@ -101,10 +101,6 @@ def test_synchronize_then_skip_synchronize_and_unsupported():
     with opt.skip_synchronize():
         opt.step()
     assert all(torch.equal(p.grad, e) for p, e in zip(model.parameters(), expected))
-    with pytest.raises(hvd.KoloUnsupportedError, match="Adasum"):
-        hvd.DistributedOptimizer(torch.optim.SGD(model.parameters(), lr=0.1), op=hvd.Adasum)
-    with pytest.raises(hvd.KoloUnsupportedError, match="Adasum"):
-        hvd.allreduce(torch.ones(1), op=hvd.Adasum)
 
 
 @pytest.mark.parametrize("groups", ["count", "lists"])

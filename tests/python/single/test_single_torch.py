@@ -174,11 +174,17 @@ def test_build_queries_report_the_build():
     assert hvd.is_homogeneous() is True
 
 
+def test_adasum_of_one_rank_is_its_input():
+    t = torch.tensor([1.0, -2.0, 3.5])
+    assert torch.equal(hvd.allreduce(t, op=hvd.Adasum), t)
+    group = [torch.ones(2), torch.arange(3.0)]
+    assert all(torch.equal(a, b) for a, b in
+               zip(hvd.grouped_allreduce(group, op=hvd.Adasum), group))
+    with pytest.raises(hvd.KoloInvalidArgumentError, match="floating-point"):
+        hvd.allreduce(torch.ones(2, dtype=torch.int64), op=hvd.Adasum)
+
+
 def test_unsupported_features_name_themselves():
-    with pytest.raises(hvd.KoloUnsupportedError, match="Adasum"):
-        hvd.allreduce(torch.ones(1), op=hvd.Adasum)
-    with pytest.raises(hvd.KoloUnsupportedError, match="Adasum"):
-        hvd.grouped_allreduce_([torch.ones(1)], op=hvd.Adasum)
     with pytest.raises(hvd.KoloUnsupportedError, match="sparse"):
         hvd.sparse_allreduce_async(torch.ones(1), "s", hvd.Sum)
     with pytest.raises(hvd.KoloUnsupportedError, match="MPI communicator"):

@@ -102,7 +102,7 @@ TEST(AlgorithmRegistry, NamesAliasesAndErrors) {
   EXPECT_EQ(findAlgorithm(CollectiveKind::kAllreduce, "Hierarchical")->name, "hier");
   EXPECT_EQ(findAlgorithm(CollectiveKind::kAllreduce, "tree"), nullptr);
   EXPECT_EQ(findAlgorithm(CollectiveKind::kBroadcast, "tree")->name, "binomial");
-  EXPECT_EQ(algorithmNames(CollectiveKind::kAllreduce), "shm|hier|rd|ring");
+  EXPECT_EQ(algorithmNames(CollectiveKind::kAllreduce), "shm|hier|rd|adasum|ring");
   auto automatic = resolveAlgorithm(CollectiveKind::kAllgather, "auto");
   ASSERT_TRUE(automatic.hasValue());
   EXPECT_EQ(*automatic, nullptr);
@@ -118,7 +118,7 @@ TEST(AlgorithmRegistry, NamesAliasesAndErrors) {
   Status s = allreduce(comm, v.data(), v.data(), v.size(), DataType::kFloat32, ReduceOp::kSum,
                        "butterfly");
   EXPECT_EQ(s.code(), Code::kInvalidArgument);
-  EXPECT_THAT(s.message(), ::testing::HasSubstr("'butterfly' (known: auto|shm|hier|rd|ring)"));
+  EXPECT_THAT(s.message(), ::testing::HasSubstr("'butterfly' (known: auto|shm|hier|rd|adasum|ring)"));
 }
 
 TEST(AlgorithmSpec, RulesPerSizeRange) {

@@ -116,6 +116,30 @@ TEST(FusionPlanner, OnlyCompatibleTensorsShareABatch) {
   EXPECT_EQ(batches[7].rootRank, 1);
 }
 
+// Each Adasum tensor is its own vector for the dot products: never fused, with anything.
+TEST(FusionPlanner, AdasumTensorsRunAlone) {
+  FusionPlanner planner;
+  std::vector<Response> rs = {tensor("sum", 4), tensor("ada1", 4), tensor("ada2", 4),
+                              tensor("sum-again", 4)};
+  rs[1].reduceOp = ReduceOp::kAdasum;
+  rs[2].reduceOp = ReduceOp::kAdasum;
+  Response grouped = tensor("g0", 4);
+  grouped.tensorNames = {"g0", "g1"};
+  grouped.tensorElements = {4, 4};
+  grouped.reduceOp = ReduceOp::kAdasum;
+  rs.push_back(grouped);
+  auto batches = planner.plan(rs);
+  ASSERT_EQ(batches.size(), 5u);
+  EXPECT_EQ(layout(batches[0]), (std::vector<std::pair<size_t, uint64_t>>{{0, 0}, {3, 64}}));
+  for (size_t i = 1; i < 5; ++i) {
+    ASSERT_EQ(batches[i].entries.size(), 1u) << i;
+    EXPECT_FALSE(batches[i].needsPacking) << i;
+    EXPECT_EQ(batches[i].reduceOp, ReduceOp::kAdasum) << i;
+  }
+  EXPECT_EQ(batches[3].entries[0].tensor, 0u);
+  EXPECT_EQ(batches[4].entries[0].tensor, 1u);
+}
+
 TEST(FusionPlanner, SkipsErrorsAndKeepsOtherOpsSeparate) {
   FusionPlanner planner;
   std::vector<Response> rs;

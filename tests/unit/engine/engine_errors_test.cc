@@ -125,6 +125,16 @@ TEST(EngineErrors, BadArgumentsFailAtSubmit) {
     Tensor scalar = tensorOf(v);
     scalar.shape.clear();
     KOLO_RETURN_IF_ERROR(expectInvalid(e.allgather("scalar", scalar), "scalar allgather"));
+    // op=adasum: allreduce of floating-point CPU tensors only.
+    OpOptions adasum;
+    adasum.reduceOp = ReduceOp::kAdasum;
+    std::vector<int32_t> ints(4, 1);
+    KOLO_RETURN_IF_ERROR(expectInvalid(e.allreduce("ada.int", tensorOf(ints), adasum), "int"));
+    Tensor device = tensorOf(v);
+    device.device = 0;
+    KOLO_RETURN_IF_ERROR(expectInvalid(e.allreduce("ada.gpu", device, adasum), "device"));
+    KOLO_RETURN_IF_ERROR(
+        expectInvalid(e.reducescatter("ada.rs", tensorOf(v), adasum), "reducescatter"));
     return Status::ok();
   }));
 }

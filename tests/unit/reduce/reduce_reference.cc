@@ -69,6 +69,8 @@ T refOp(ReduceOp op, T a, T b) {
         return std::min(a, b);
       case ReduceOp::kMax:
         return std::max(a, b);
+      case ReduceOp::kAdasum:
+        break;  // not elementwise
     }
   } else {
     switch (op) {
@@ -81,6 +83,8 @@ T refOp(ReduceOp op, T a, T b) {
         return std::min(a, b);
       case ReduceOp::kMax:
         return std::max(a, b);
+      case ReduceOp::kAdasum:
+        break;  // not elementwise
     }
   }
   return T{};

@@ -2,8 +2,9 @@
 
     import kolo.torch as hvd
 
-Differences are documented where they apply: Adasum, sparse allreduce and
-init(comm=<subset or MPI communicator>) raise KoloUnsupportedError naming what is missing.
+Differences are documented where they apply (adapters/python/README.md): sparse allreduce and
+init(comm=<subset or MPI communicator>) raise KoloUnsupportedError naming what is missing;
+op=Adasum runs on CPU tensors over power-of-two process sets.
 `import kolo.torch.distributed` also registers Kolo as a torch.distributed backend.
 """
 

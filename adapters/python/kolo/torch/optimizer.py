@@ -17,6 +17,7 @@ import torch
 from ..errors import KoloUnsupportedError
 from ..process_sets import global_process_set
 from . import mpi_ops
+from .adasum_optimizer import adasum_optimizer
 from .compression import Compression
 
 
@@ -239,8 +240,10 @@ def DistributedOptimizer(optimizer, named_parameters=None, compression=Compressi
     grouped allreduce, started once all its gradients are ready; `num_groups` is its older
     spelling."""
     if op == mpi_ops.Adasum:
-        raise KoloUnsupportedError("DistributedOptimizer with op=Adasum is not supported by "
-                                   "Kolo", "KOLO_INVALID_ARGUMENT")
+        # Combines parameter deltas after a local step instead (adasum_optimizer.py).
+        if gradient_predivide_factor != 1.0:
+            raise ValueError("gradient_predivide_factor requires op=Average")
+        return adasum_optimizer(optimizer, named_parameters, compression, process_set)
     if gradient_predivide_factor != 1.0 and op != mpi_ops.Average:
         raise ValueError("gradient_predivide_factor requires op=Average")
     if backward_passes_per_step < 1:

@@ -6,15 +6,15 @@ Thread: any.
 import warnings
 
 from .. import _lib
-from ..errors import KoloUnsupportedError
 
 Sum = _lib.SUM
 Average = _lib.AVERAGE
 Min = _lib.MIN
 Max = _lib.MAX
 Product = _lib.PRODUCT
-# Horovod's Adasum has no Kolo counterpart; passing it raises KoloUnsupportedError.
-Adasum = 5
+# Adasum (allreduce and grouped allreduce only; floating-point CPU tensors; power-of-two
+# process sets): see adapters/python/README.md.
+Adasum = _lib.ADASUM
 
 
 def resolve_op(average, op):
@@ -28,9 +28,6 @@ def resolve_op(average, op):
                       "v1.0", DeprecationWarning, stacklevel=3)
     if op is None:
         op = Average if average is None or average else Sum
-    if op == Adasum:
-        raise KoloUnsupportedError("the Adasum reduction is not supported by Kolo; use "
-                                   "Average or Sum", "KOLO_INVALID_ARGUMENT")
-    if op not in (Sum, Average, Min, Max, Product):
+    if op not in (Sum, Average, Min, Max, Product, Adasum):
         raise ValueError("unknown reduce op %r" % (op,))
     return op

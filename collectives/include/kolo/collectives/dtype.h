@@ -26,10 +26,22 @@ inline constexpr DataType kAllDataTypes[] = {DataType::kFloat16, DataType::kBFlo
                                              DataType::kInt16};
 
 // Average is a sum followed by a division by the number of contributors
-// (integer types: truncating division, as C++ `/` does).
-enum class ReduceOp : uint8_t { kSum = 0, kAverage = 1, kMin = 2, kMax = 3, kProduct = 4 };
+// (integer types: truncating division, as C++ `/` does). Adasum is not elementwise: it combines
+// whole vectors (allreduce only, floating-point types, power-of-two worlds; see
+// collectives/src/algorithms/adasum.cc).
+enum class ReduceOp : uint8_t {
+  kSum = 0,
+  kAverage = 1,
+  kMin = 2,
+  kMax = 3,
+  kProduct = 4,
+  kAdasum = 5
+};
+// The elementwise ops, the ones every reduction kernel and collective implements.
 inline constexpr ReduceOp kAllReduceOps[] = {ReduceOp::kSum, ReduceOp::kAverage, ReduceOp::kMin,
                                              ReduceOp::kMax, ReduceOp::kProduct};
+// How many ReduceOp values exist (the elementwise ones and kAdasum).
+inline constexpr int kReduceOpCount = static_cast<int>(ReduceOp::kAdasum) + 1;
 
 constexpr size_t dataTypeSize(DataType t) {
   switch (t) {
@@ -54,7 +66,7 @@ constexpr bool isFloatingPoint(DataType t) {
 // Names as nccl-tests and NumPy spell them: "float32", "bfloat16", "int8", ...
 std::string_view dataTypeName(DataType t);
 std::optional<DataType> parseDataType(std::string_view name);  // also accepts "half", "float", "double", "int", "long", "short"
-std::string_view reduceOpName(ReduceOp op);                     // "sum", "avg", "min", "max", "prod"
+std::string_view reduceOpName(ReduceOp op);                     // "sum", "avg", "min", "max", "prod", "adasum"
 std::optional<ReduceOp> parseReduceOp(std::string_view name);   // also "average", "product"
 
 }  // namespace kolo

@@ -52,6 +52,8 @@ ncclRedOp_t ncclOp(ReduceOp op) {
       return ncclMax;
     case ReduceOp::kProduct:
       return ncclProd;
+    case ReduceOp::kAdasum:
+      break;  // CPU only: the runtime rejects adasum for device tensors before this
   }
   return ncclSum;
 }

@@ -32,7 +32,8 @@ std::optional<MPI_Op> mpiOp(ReduceOp op) {
     case ReduceOp::kMin: return MPI_MIN;
     case ReduceOp::kMax: return MPI_MAX;
     case ReduceOp::kProduct: return MPI_PROD;
-    case ReduceOp::kAverage: return std::nullopt;
+    case ReduceOp::kAverage:
+    case ReduceOp::kAdasum: return std::nullopt;
   }
   return std::nullopt;
 }
