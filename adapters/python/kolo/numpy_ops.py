@@ -13,13 +13,7 @@ from . import _lib, _runtime
 from .errors import KoloInvalidArgumentError
 from .process_sets import global_process_set, set_id
 
-Sum = _lib.SUM
-Average = _lib.AVERAGE
-Min = _lib.MIN
-Max = _lib.MAX
-Product = _lib.PRODUCT
-# Allreduce only; floating-point arrays; power-of-two process sets (see the adapter README).
-Adasum = _lib.ADASUM
+from .ops import Adasum, Average, Max, Min, Product, Sum  # noqa: F401
 
 _DTYPES = {
     np.dtype(np.float16): _lib.FLOAT16,

@@ -18,6 +18,7 @@ import torch
 from ..process_sets import global_process_set
 from . import mpi_ops
 from .compression import Compression
+from .param_names import parameter_names
 
 
 class _DistributedAdasumOptimizer(torch.optim.Optimizer):
@@ -26,19 +27,7 @@ class _DistributedAdasumOptimizer(torch.optim.Optimizer):
         self._compression = compression
         self._process_set = process_set
         all_params = [p for group in self.param_groups for p in group["params"]]
-        if named_parameters is not None:
-            named = list(named_parameters)
-            names = [n for n, _ in named]
-            if len(set(names)) != len(names):
-                raise ValueError("named_parameters has duplicate names; each parameter needs "
-                                 "a unique name, the same on every rank")
-            self._parameter_names = {p: n for n, p in named}
-            unnamed = [p for p in all_params if p not in self._parameter_names]
-            if unnamed:
-                raise ValueError("named_parameters was given but %d of the optimizer's "
-                                 "parameters are not in it" % len(unnamed))
-        else:
-            self._parameter_names = {p: "noname.%d" % i for i, p in enumerate(all_params)}
+        self._parameter_names = parameter_names(all_params, named_parameters)
         self._trainable = [p for p in all_params if p.requires_grad]
 
     def synchronize(self):

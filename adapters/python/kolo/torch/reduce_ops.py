@@ -5,16 +5,7 @@ Thread: any.
 
 import warnings
 
-from .. import _lib
-
-Sum = _lib.SUM
-Average = _lib.AVERAGE
-Min = _lib.MIN
-Max = _lib.MAX
-Product = _lib.PRODUCT
-# Adasum (allreduce and grouped allreduce only; floating-point CPU tensors; power-of-two
-# process sets): see adapters/python/README.md.
-Adasum = _lib.ADASUM
+from ..ops import Adasum, Average, Max, Min, Product, Sum  # noqa: F401
 
 
 def resolve_op(average, op):
