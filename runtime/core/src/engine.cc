@@ -6,7 +6,6 @@
 #include <cmath>
 #include <cstdio>
 
-#include "kolo/base/env.h"
 #include "kolo/base/fault_injection.h"
 #include "kolo/base/logging.h"
 #include "kolo/base/settings.h"
@@ -16,11 +15,6 @@
 #include "kolo/core/elastic_round.h"
 #include "kolo/protocol/elastic.h"
 #include "kolo/protocol/env_contract.h"
-#include "kolo/base/slurm_step.h"
-#include "kolo/rendezvous/memory_store.h"
-#include "kolo/rendezvous/slurm_rendezvous.h"
-#include "kolo/rendezvous/store_factory.h"
-#include "kolo/rendezvous/torch_rendezvous.h"
 #include "flight_recorder.h"
 #include "job_abort_watcher.h"
 #include "process_set_runtime.h"

@@ -18,6 +18,18 @@
 namespace kolo::tcp {
 namespace {
 
+// One frame: header, `payload`, and a trailer carrying `crc`.
+std::vector<std::byte> frameBytes(uint64_t tag, const std::vector<std::byte>& payload,
+                                  uint32_t crc) {
+  std::vector<std::byte> bytes;
+  auto header = FrameEncoder::encodeHeader(tag, payload.size());
+  auto trailer = FrameEncoder::encodeTrailer(crc);
+  bytes.insert(bytes.end(), header.begin(), header.end());
+  bytes.insert(bytes.end(), payload.begin(), payload.end());
+  bytes.insert(bytes.end(), trailer.begin(), trailer.end());
+  return bytes;
+}
+
 struct PeerPair {
   int fds[2] = {-1, -1};
   std::shared_ptr<TcpPeer> peer;
@@ -37,12 +49,7 @@ struct PeerPair {
   // Writes one frame whose payload is `sent` but whose trailer is the CRC32C of `meant`.
   void writeFrame(uint64_t tag, const std::vector<std::byte>& meant,
                   const std::vector<std::byte>& sent) {
-    std::vector<std::byte> bytes;
-    auto header = FrameEncoder::encodeHeader(tag, sent.size());
-    auto trailer = FrameEncoder::encodeTrailer(crc32c(meant));
-    bytes.insert(bytes.end(), header.begin(), header.end());
-    bytes.insert(bytes.end(), sent.begin(), sent.end());
-    bytes.insert(bytes.end(), trailer.begin(), trailer.end());
+    std::vector<std::byte> bytes = frameBytes(tag, sent, crc32c(meant));
     size_t off = 0;
     while (off < bytes.size()) {
       ssize_t n = ::send(fds[1], bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
@@ -68,15 +75,6 @@ std::vector<std::byte> pattern(size_t n) {
   return out;
 }
 
-std::vector<std::byte> frameBytes(uint64_t tag, const std::vector<std::byte>& payload) {
-  std::vector<std::byte> bytes;
-  auto header = FrameEncoder::encodeHeader(tag, payload.size());
-  auto trailer = FrameEncoder::encodeTrailer(crc32c(payload));
-  bytes.insert(bytes.end(), header.begin(), header.end());
-  bytes.insert(bytes.end(), payload.begin(), payload.end());
-  bytes.insert(bytes.end(), trailer.begin(), trailer.end());
-  return bytes;
-}
 
 // Small payloads come through the staging buffer, large ones straight into the receive buffer:
 // a flipped bit fails the receive in both cases, naming the peer, instead of completing it.
@@ -147,8 +145,8 @@ TEST(TcpPeerHold, ALargeUnpostedFrameWaitsInTheSocketForItsReceive) {
   PeerPair pair(true);
   const auto large = pattern(size_t{512} << 10);
   const auto small = pattern(40);
-  std::vector<std::byte> stream = frameBytes(7, large);
-  const auto tail = frameBytes(8, small);
+  std::vector<std::byte> stream = frameBytes(7, large, crc32c(large));
+  const auto tail = frameBytes(8, small, crc32c(small));
   stream.insert(stream.end(), tail.begin(), tail.end());
   std::atomic<size_t> written{0};
   std::thread writer([&] {
