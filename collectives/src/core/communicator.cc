@@ -57,6 +57,40 @@ std::string describePending(std::span<const TransferRequestPtr> requests,
 
 }  // namespace
 
+int Communicator::jobRank(int r) const {
+  return static_cast<size_t>(r) < options_.worldRanks.size()
+             ? options_.worldRanks[static_cast<size_t>(r)]
+             : r;
+}
+
+Status Communicator::checkPeers(std::string_view waitingFor) const {
+  const int lost = transport_->lostPeer();
+  if (lost < 0) return Status::ok();
+  return makeStatus(Code::kIoError,
+                    "rank {}: rank {} exited (its process is gone) while waiting for {}",
+                    jobRank(rank()), jobRank(lost), waitingFor);
+}
+
+Status Communicator::idleVerdict(Clock::time_point& nextPeerProbe,
+                                 const std::function<std::string()>& waitingFor) const {
+  // The job was declared failed elsewhere (docs/RELIABILITY.md).
+  if (abortToken().aborted()) return abortToken().status();
+  if (faultSevered()) {
+    return makeStatus(Code::kIoError,
+                      "rank {}: this rank dropped its connections (fault injection drop_conn)",
+                      rank());
+  }
+  // The first idle moment only starts the clock: most waits end well before a probe is due.
+  const Clock::time_point now = Clock::now();
+  const bool first = nextPeerProbe == Clock::time_point{};
+  if (first || now < nextPeerProbe) {
+    if (first) nextPeerProbe = now + kPeerProbeInterval;
+    return Status::ok();
+  }
+  nextPeerProbe = now + kPeerProbeInterval;
+  return transport_->lostPeer() < 0 ? Status::ok() : checkPeers(waitingFor());
+}
+
 Status Communicator::waitAll(std::span<const TransferRequestPtr> requests, Deadline deadline) {
   // Spin a little (a peer on another core answers within microseconds), then yield, then park
   // on the doorbell so an idle or oversubscribed rank does not steal a core.
@@ -67,6 +101,7 @@ Status Communicator::waitAll(std::span<const TransferRequestPtr> requests, Deadl
   constexpr int kMaxEmptyPolls = 32;
   int idleRounds = 0;
   int emptyPolls = 0;
+  Clock::time_point nextPeerProbe{};
   Status first;
   while (remaining > 0) {
     uint32_t epoch = transport_->activityEpoch();
@@ -99,27 +134,15 @@ Status Communicator::waitAll(std::span<const TransferRequestPtr> requests, Deadl
       emptyPolls = transport_->pollIncoming() ? 0 : emptyPolls + 1;
     }
     if (deadline.expired()) {
-      const int self = static_cast<size_t>(rank()) < options_.worldRanks.size()
-                           ? options_.worldRanks[static_cast<size_t>(rank())]
-                           : rank();
-      first = makeStatus(Code::kTimeout, "rank {}: timed out after {:.3g} s waiting for {}", self,
-                         options_.timeoutSeconds, describePending(requests, done));
+      first = makeStatus(Code::kTimeout, "rank {}: timed out after {:.3g} s waiting for {}",
+                         jobRank(rank()), options_.timeoutSeconds, describePending(requests, done));
       break;
     }
     ++idleRounds;
     if (idleRounds < kSpinRounds) continue;
-    // Checked only once spinning failed: the job may have been declared failed elsewhere
-    // (docs/RELIABILITY.md), and then nothing this wait expects will ever come.
-    if (abortToken().aborted()) {
-      first = abortToken().status();
-      break;
-    }
-    if (faultSevered()) {
-      first = makeStatus(Code::kIoError,
-                         "rank {}: this rank dropped its connections (fault injection drop_conn)",
-                         rank());
-      break;
-    }
+    // Checked only once spinning failed: whether what this wait expects can still come.
+    first = idleVerdict(nextPeerProbe, [&] { return describePending(requests, done); });
+    if (!first.isOk()) break;
     if (idleRounds < kSpinRounds + kYieldRounds) {
       sched_yield();
       continue;

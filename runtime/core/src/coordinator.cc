@@ -100,6 +100,8 @@ void Coordinator::run() {
     failure = go_.poll(target);
     if (!failure.isOk()) break;
     if (!hasLocalWork() && target <= cycle_) {
+      failure = checkPeers();
+      if (!failure.isOk()) break;
       park(epoch, onDevice);
       continue;
     }
@@ -124,6 +126,18 @@ void Coordinator::park(uint32_t epoch, size_t onDevice) {
                    std::chrono::duration_cast<std::chrono::microseconds>(stalls_.checkInterval()));
   if (onDevice > 0) slice = std::min(slice, std::chrono::microseconds(kDevicePollSlice));
   comm_.transport().waitForActivity(epoch, slice);
+}
+
+Status Coordinator::checkPeers() {
+  // An op some peer never submitted waits for that peer's next request; if the peer's process
+  // is gone and nothing else moves, only this probe ends the wait.
+  const Clock::time_point now = Clock::now();
+  if (now < nextPeerProbe_) return Status::ok();
+  nextPeerProbe_ = now + Communicator::kPeerProbeInterval;
+  const size_t pending = table_.inFlight();
+  if (pending == 0) return Status::ok();
+  return comm_.checkPeers(
+      fmt::format("{} op(s) of process set {} to be negotiated", pending, set_.id));
 }
 
 Status Coordinator::enterCycle(uint64_t target) {

@@ -61,6 +61,9 @@ class Coordinator {
   void run();
   bool hasLocalWork() const;
   void park(uint32_t epoch, size_t onDevice);
+  // A peer's lost process (Communicator::checkPeers) while ops are pending; probed at most
+  // every Communicator::kPeerProbeInterval.
+  Status checkPeers();
   // Joins cycle cycle_ + 1, announcing it unless a peer's go for it already arrived.
   Status enterCycle(uint64_t target);
   Status runCycle();
@@ -81,6 +84,7 @@ class Coordinator {
   FlightRecording& recording_;
   SetLifecycle lifecycle_;
   uint64_t cycle_ = 0;  // coordinator thread only
+  Clock::time_point nextPeerProbe_{};
   std::thread thread_;
 };
 

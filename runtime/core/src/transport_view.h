@@ -8,6 +8,7 @@
 // Thread: any (that is its purpose).
 #pragma once
 
+#include <algorithm>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -34,6 +35,12 @@ class TransportView final : public Transport {
   // The world transport's reads are safe from any thread; no set mutex needed.
   bool pollIncoming() override { return world_->pollIncoming(); }
   size_t chunkBytes() const override { return world_->chunkBytes(); }
+  // The world's lost peer when it is one of this set's members, in set order.
+  int lostPeer() const override {
+    const int lost = world_->lostPeer();
+    const auto it = std::find(members_.begin(), members_.end(), lost);
+    return lost < 0 || it == members_.end() ? -1 : static_cast<int>(it - members_.begin());
+  }
   // The world's links to this set's members, in set order.
   std::vector<PeerTraffic> traffic() const override {
     std::vector<PeerTraffic> world = world_->traffic();

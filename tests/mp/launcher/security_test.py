@@ -146,31 +146,34 @@ def bench(*extra):
 # ---- cases ---------------------------------------------------------------------------------
 
 def case_secret_not_in_cmdline():
-    # Two ranks join the store and wait; meanwhile no command line on the machine, kolorun's and
-    # the ranks' included, may hold the secret in any form.
-    proc = start(["-np", "2", PROBE, "hold", "4"])
-    try:
-        secret = job_secret(proc.pid)
-        forms = secret_forms(secret)
-        tree = descendants(proc.pid)
-        check(len(tree) >= 3, f"job tree {tree}: expected kolorun and two ranks")
-        scanned = 0
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                with open(f"/proc/{entry}/cmdline", "rb") as f:
-                    cmdline = f.read()
-            except OSError:
-                continue
-            scanned += 1
-            for form in forms:
-                check(form not in cmdline,
-                      f"/proc/{entry}/cmdline holds the job secret: {cmdline!r}")
-        check(scanned > len(tree), f"only {scanned} command lines were readable")
-    finally:
-        rc, out, err = finish(proc)
-    expect_ok(rc, out, err, "hold job")
+    # Two ranks join the store and wait until the scan is done; meanwhile no command line on the
+    # machine, kolorun's and the ranks' included, may hold the secret in any form.
+    with tempfile.TemporaryDirectory() as tmp:
+        release = os.path.join(tmp, "release")
+        proc = start(["-np", "2", PROBE, "hold", str(DEADLINE_S - 10), release])
+        try:
+            secret = job_secret(proc.pid)
+            forms = secret_forms(secret)
+            tree = descendants(proc.pid)
+            check(len(tree) >= 3, f"job tree {tree}: expected kolorun and two ranks")
+            scanned = 0
+            for entry in os.listdir("/proc"):
+                if not entry.isdigit():
+                    continue
+                try:
+                    with open(f"/proc/{entry}/cmdline", "rb") as f:
+                        cmdline = f.read()
+                except OSError:
+                    continue
+                scanned += 1
+                for form in forms:
+                    check(form not in cmdline,
+                          f"/proc/{entry}/cmdline holds the job secret: {cmdline!r}")
+            check(scanned > len(tree), f"only {scanned} command lines were readable")
+        finally:
+            open(release, "w").close()
+            rc, out, err = finish(proc)
+        expect_ok(rc, out, err, "hold job")
 
 
 def case_secret_not_in_trace_logs():

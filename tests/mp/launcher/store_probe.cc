@@ -1,7 +1,7 @@
 // A rank program for kolorun's multi-process tests: talks to the job's store through the
 // runtime's client, and (mode "attack") also plays a stranger on the same store.
 //   store_probe exchange            every rank publishes a value and reads everyone else's
-//   store_probe hold SECONDS        join the store, then sleep
+//   store_probe hold S [FILE]       join the store, then sleep S seconds or until FILE exists
 //   store_probe attack N            N malformed connections, a wrong secret and a replay, then
 //                                   the exchange (which must still work)
 #include <arpa/inet.h>
@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <random>
@@ -121,10 +122,19 @@ void exchange(KvStore& store, int rank, int size) {
   std::printf("rank %d exchanged with %d ranks\n", rank, size);
 }
 
+// Sleeps `seconds`, or less once `releaseFile` exists (checked every 20 ms).
+void hold(double seconds, const std::string& releaseFile) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (std::chrono::steady_clock::now() < until) {
+    if (!releaseFile.empty() && ::access(releaseFile.c_str(), F_OK) == 0) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2) die("usage: store_probe exchange|hold S|attack N");
+  if (argc < 2) die("usage: store_probe exchange|hold S [FILE]|attack N");
   const std::string mode = argv[1];
   const int rank = static_cast<int>(envInt(protocol::kEnvRank, -1));
   const int size = static_cast<int>(envInt(protocol::kEnvSize, 0));
@@ -135,7 +145,7 @@ int main(int argc, char** argv) {
   if (!store) die(store.status().toString());
   if (mode == "hold") {
     std::fflush(stdout);
-    std::this_thread::sleep_for(std::chrono::duration<double>(argc > 2 ? std::atof(argv[2]) : 30));
+    hold(argc > 2 ? std::atof(argv[2]) : 30, argc > 3 ? argv[3] : "");
     return 0;
   }
   exchange(**store, rank, size);

@@ -1,5 +1,6 @@
 // Failures: a peer that never arrives becomes kTimeout naming it and the stage; a peer process
-// that dies becomes kIoError naming its rank and pid; bootstrap timeouts; no /dev/shm leftovers.
+// that dies (or is a zombie) becomes kIoError naming its rank, in arena and message waits;
+// bootstrap timeouts; no /dev/shm leftovers.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
@@ -10,6 +11,7 @@
 #include <filesystem>
 #include <vector>
 
+#include "kolo/collectives/communicator.h"
 #include "kolo/rendezvous/file_store.h"
 #include "shm_test_world.h"
 
@@ -105,44 +107,81 @@ TEST(ShmFailure, StaleSegmentWithTheSameNameIsReplaced) {
   EXPECT_FALSE(std::filesystem::exists(path));
 }
 
-TEST(ShmFailure, DeadPeerProcessIsReportedWithItsPid) {
-  char dir[] = "/tmp/kolo-shm-test-XXXXXX";
-  ASSERT_NE(mkdtemp(dir), nullptr);
-  const std::string job = ::kolo::testing::uniqueJobId("dead");
-  pid_t child = fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    // Rank 1 joins the world, then dies without taking part in the allreduce.
+// A forked rank 1 that joins a two-rank world in `dir`'s store and exits without taking part
+// in anything; this process is rank 0 of that world.
+struct DeadPeerWorld {
+  pid_t child = -1;
+  Expected<ShmWorld> world;
+};
+
+DeadPeerWorld joinWithExitingPeer(const char* dir, const std::string& job) {
+  DeadPeerWorld out{-1, Status(Code::kInternal, "not connected")};
+  WorldSpec spec;
+  spec.size = 2;
+  spec.jobId = job;
+  spec.connectTimeoutSeconds = 20;
+  out.child = fork();
+  if (out.child == 0) {
     auto store = FileStore::open(dir);
     if (!store) _exit(2);
-    WorldSpec spec;
     spec.rank = 1;
-    spec.size = 2;
-    spec.jobId = job;
-    spec.connectTimeoutSeconds = 20;
     auto world = connectShm(**store, spec);
     _exit(world.hasValue() ? 0 : 3);
   }
   auto store = FileStore::open(dir);
-  ASSERT_TRUE(store.hasValue());
-  WorldSpec spec;
+  if (!store) return out;
   spec.rank = 0;
-  spec.size = 2;
-  spec.jobId = job;
-  spec.connectTimeoutSeconds = 20;
-  auto world = connectShm(**store, spec);
+  out.world = connectShm(**store, spec);
+  return out;
+}
+
+TEST(ShmFailure, DeadPeerProcessIsReportedWithItsPid) {
+  char dir[] = "/tmp/kolo-shm-test-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  DeadPeerWorld w = joinWithExitingPeer(dir, ::kolo::testing::uniqueJobId("dead"));
+  ASSERT_GT(w.child, 0);
   int wstatus = 0;
-  ASSERT_EQ(waitpid(child, &wstatus, 0), child);  // reaped: kill(pid, 0) now fails
-  ASSERT_TRUE(world.hasValue()) << world.status().toString();
+  ASSERT_EQ(waitpid(w.child, &wstatus, 0), w.child);  // reaped: kill(pid, 0) now fails
+  ASSERT_TRUE(w.world.hasValue()) << w.world.status().toString();
   EXPECT_EQ(WEXITSTATUS(wstatus), 0);
   std::vector<float> v(100000, 1.0f);
   auto start = Clock::now();
-  Status st = world->arena->allreduce(v.data(), v.data(), v.size(), DataType::kFloat32,
-                                      ReduceOp::kSum, Deadline::afterSeconds(20));
+  Status st = w.world->arena->allreduce(v.data(), v.data(), v.size(), DataType::kFloat32,
+                                        ReduceOp::kSum, Deadline::afterSeconds(20));
   EXPECT_EQ(st.code(), Code::kIoError);
-  EXPECT_THAT(st.message(), HasSubstr(fmt::format("rank 1 (pid {}) died", child)));
+  EXPECT_THAT(st.message(), HasSubstr(fmt::format("rank 1 (pid {}) died", w.child)));
   EXPECT_LT(secondsSince(start), 2.0);
   std::filesystem::remove_all(dir);
+}
+
+TEST(ShmFailure, ZombiePeerIsLostAndEndsAMessageWait) {
+  // Rank 1 exited but nobody reaped it yet (its launcher is slow): kill(pid, 0) still succeeds,
+  // yet nothing will ever come from it.
+  char dir[] = "/tmp/kolo-shm-test-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  DeadPeerWorld w = joinWithExitingPeer(dir, ::kolo::testing::uniqueJobId("zombie"));
+  ASSERT_GT(w.child, 0);
+  ASSERT_TRUE(w.world.hasValue()) << w.world.status().toString();
+  siginfo_t info{};
+  ASSERT_EQ(waitid(P_PID, static_cast<id_t>(w.child), &info, WEXITED | WNOWAIT), 0);
+  EXPECT_EQ(w.world->transport->lostPeer(), 1);
+  Communicator comm(w.world->transport, nullptr, CommunicatorOptions{});
+  std::vector<std::byte> buf(64);
+  std::vector<TransferRequestPtr> recv;
+  recv.push_back(comm.peer(1).postRecv(7, buf));
+  auto start = Clock::now();
+  Status st = comm.waitAll(recv, Deadline::afterSeconds(20));
+  EXPECT_EQ(st.code(), Code::kIoError);
+  EXPECT_THAT(st.message(), HasSubstr("rank 0: rank 1 exited (its process is gone) while "
+                                      "waiting for recv of 64 B from rank 1"));
+  EXPECT_LT(secondsSince(start), 2.0);
+  ASSERT_EQ(waitpid(w.child, nullptr, 0), w.child);
+  EXPECT_EQ(w.world->transport->lostPeer(), 1);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(ShmFailure, LivePeersAreNotLost) {
+  runShmWorld(3, ShmTuning{}, [&](int, ShmWorld& w) { EXPECT_EQ(w.transport->lostPeer(), -1); });
 }
 
 }  // namespace

@@ -6,10 +6,14 @@
 // Thread: one collective at a time per Communicator, on the caller's thread.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "kolo/base/abort_token.h"
@@ -88,8 +92,22 @@ class Communicator {
   Status waitAll(std::span<const TransferRequestPtr> requests) {
     return waitAll(requests, opDeadline());
   }
+  // kIoError naming the first peer whose process is known to be gone (Transport::lostPeer)
+  // and `waitingFor`; ok when none is. For waiters outside waitAll (the runtime's coordinator
+  // parked on a negotiation some peer never joined).
+  Status checkPeers(std::string_view waitingFor) const;
+  // The job rank of communicator rank `r` (options().worldRanks; `r` itself without them).
+  int jobRank(int r) const;
+  // How often a parked wait asks the transport about lost peers.
+  static constexpr std::chrono::milliseconds kPeerProbeInterval{100};
 
  private:
+  // Why a wait that stopped progressing must end now: the job was declared failed, this rank
+  // dropped its connections (fault injection), or (probed every kPeerProbeInterval) a peer's
+  // process is gone. Ok otherwise.
+  Status idleVerdict(Clock::time_point& nextPeerProbe,
+                     const std::function<std::string()>& waitingFor) const;
+
   std::shared_ptr<Transport> transport_;
   std::shared_ptr<ShmArena> arena_;
   CommunicatorOptions options_;

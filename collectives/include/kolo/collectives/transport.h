@@ -80,6 +80,11 @@ class Transport {
   // into over this transport; 0 keeps the algorithms' own (sized for caches, as shared memory
   // wants). TCP wants fewer, larger chunks: each one costs a wakeup at both ends.
   virtual size_t chunkBytes() const { return 0; }
+  // A peer whose process this transport knows has exited, or -1. Shared memory asks the
+  // kernel about each peer's pid (a dead peer on a socket is seen by the socket instead, and
+  // MPI reports its own failures). A parked waiter calls it every ~100 ms, so a peer that
+  // vanished while nobody was sending to it still fails the wait long before the deadline.
+  virtual int lostPeer() const { return -1; }
   // Non-null when the library under this transport runs collectives itself (MPI with
   // KOLO_CPU_OPERATIONS=mpi); kolo::coll then dispatches to it.
   virtual NativeCollectives* nativeCollectives() { return nullptr; }

@@ -3,16 +3,15 @@
 #include <immintrin.h>
 #include <linux/futex.h>
 #include <sched.h>
-#include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <chrono>
 #include <string>
 
 #include "kolo/base/fault_injection.h"
+#include "transport/shm/peer_process.h"
 
 namespace kolo::shm {
 namespace {
@@ -96,7 +95,7 @@ Status FlagWaiter::checkPeersAlive(FlagArray flags, uint64_t target, int onlyRan
     if (q == rank_ || (onlyRank >= 0 && q != onlyRank)) continue;
     if (flags.at(q).load(std::memory_order_acquire) >= target) continue;
     int pid = segment_.control(q).pid.load(std::memory_order_acquire);
-    if (pid > 0 && kill(pid, 0) != 0 && errno == ESRCH) {
+    if (processGone(pid)) {
       return makeStatus(Code::kIoError, "{}: rank {} (pid {}) died", stageName(stage), q, pid);
     }
   }

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "transport/shm/peer_process.h"
+
 namespace kolo::shm {
 namespace {
 
@@ -209,6 +211,15 @@ void ShmChannel::cancel(ShmRequest* request) {
     return;
   }
   matcher_.removePosted(request->tag_, [request](ShmRequest* r) { return r == request; });
+}
+
+int ShmTransport::lostPeer() const {
+  for (int q = 0; q < size_; ++q) {
+    if (q != rank_ && processGone(segment_->control(q).pid.load(std::memory_order_acquire))) {
+      return q;
+    }
+  }
+  return -1;
 }
 
 ShmTransport::ShmTransport(std::shared_ptr<ShmSegment> segment, int rank, int size)

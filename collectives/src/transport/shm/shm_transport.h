@@ -124,6 +124,7 @@ class ShmTransport final : public Transport {
     ownBell_.ring();
     return true;
   }
+  int lostPeer() const override;
   // Moves whatever bytes can move now on every channel (sends, and receives into posted
   // buffers or unexpected messages).
   void progressAll();
