@@ -9,6 +9,12 @@ find_package(GTest REQUIRED)
 find_package(benchmark QUIET)
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(HWLOC IMPORTED_TARGET hwloc)
+# PMIx (libpmix-dev): the bootstrap of jobs started by srun --mpi=pmix without kolorun.
+pkg_check_modules(PMIX IMPORTED_TARGET pmix)
+option(KOLO_WITH_PMIX "Bootstrap from a PMIx launcher (srun --mpi=pmix)" ${PMIX_FOUND})
+if(KOLO_WITH_PMIX AND NOT PMIX_FOUND)
+  message(FATAL_ERROR "KOLO_WITH_PMIX=ON but libpmix (pkg-config pmix) was not found")
+endif()
 
 # Optional backends default to ON when found.
 find_package(MPI QUIET COMPONENTS C)

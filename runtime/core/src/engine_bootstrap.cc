@@ -1,5 +1,6 @@
 // The Engine's bootstraps: how fromEnv finds its world under each launcher (kolorun's store,
-// mpirun, srun without kolorun, torchrun, or none: a world of one).
+// mpirun, srun --mpi=pmix or other PMIx launchers, srun without PMIx, torchrun, or none: a
+// world of one).
 #include <fmt/format.h>
 
 #include "kolo/base/env.h"
@@ -12,6 +13,7 @@
 #include "kolo/protocol/elastic.h"
 #include "kolo/protocol/env_contract.h"
 #include "kolo/rendezvous/memory_store.h"
+#include "kolo/rendezvous/pmix_rendezvous.h"
 #include "kolo/rendezvous/slurm_rendezvous.h"
 #include "kolo/rendezvous/store_factory.h"
 #include "kolo/rendezvous/torch_rendezvous.h"
@@ -55,6 +57,18 @@ Expected<std::unique_ptr<Engine>> Engine::fromSlurmStep(WorldSpec spec, EngineCo
   return engine;
 }
 
+Expected<std::unique_ptr<Engine>> Engine::fromPmix(WorldSpec spec, EngineConfig config) {
+  KOLO_ASSIGN_OR_RETURN(PmixJobStore pmix, openPmixStore(spec.secret, spec.connectTimeoutSeconds));
+  spec.rank = pmix.rank;
+  spec.size = pmix.size;
+  if (!settingText(protocol::kEnvHostname)) spec.hostKey = pmix.hostName;
+  KOLO_ASSIGN_OR_RETURN(auto engine,
+                        overOwnStore(std::move(pmix.store), std::move(pmix.jobId),
+                                     std::move(pmix.secret), std::move(spec), std::move(config)));
+  engine->placement_ = HostPosition{pmix.localRank, pmix.localSize, pmix.crossRank, pmix.crossSize};
+  return engine;
+}
+
 Expected<std::unique_ptr<Engine>> Engine::fromTorchEnv(WorldSpec spec, EngineConfig config) {
   KOLO_ASSIGN_OR_RETURN(std::optional<TorchLaunch> launch, torchLaunchFromEnv());
   if (!launch) {
@@ -81,8 +95,10 @@ Expected<std::unique_ptr<Engine>> Engine::overOwnStore(std::unique_ptr<KvStore> 
 
 Expected<std::unique_ptr<Engine>> Engine::connectFromEnv(EngineConfig config) {
   KOLO_RETURN_IF_ERROR(faultPlanStatus());
-  const bool launched = settingText(protocol::kEnvSize) ||
-                        getEnv("OMPI_COMM_WORLD_SIZE", {"PMI_SIZE", "SLURM_NTASKS", "WORLD_SIZE"});
+  const bool launched =
+      settingText(protocol::kEnvSize) ||
+      getEnv("OMPI_COMM_WORLD_SIZE", {"PMI_SIZE", "SLURM_NTASKS", "WORLD_SIZE"}) ||
+      launchedByPmix();
   WorldSpec spec;  // a program started without a launcher is a world of one
   std::unique_ptr<KvStore> store;
   if (launched) {
@@ -92,6 +108,12 @@ Expected<std::unique_ptr<Engine>> Engine::connectFromEnv(EngineConfig config) {
   const bool elastic = launched && settingBool(protocol::kEnvElastic);
   if (launched && (spec.size > 1 || elastic)) {
     auto url = settingText(protocol::kEnvStore);
+    // Started by a PMIx launcher other than mpirun (srun --mpi=pmix): PMIx carries rank 0's
+    // store address and a fresh secret. Under mpirun, MPI is the rendezvous (next).
+    if (!url && !elastic && launchedByPmix() && builtWithPmix() &&
+        !getEnv("OMPI_COMM_WORLD_SIZE")) {
+      return fromPmix(std::move(spec), std::move(config));
+    }
     if (!url && launchedByMpi() && builtWithMpi()) {
       // Under mpirun MPI itself is the rendezvous; it also picks a fresh job id per session.
       KOLO_ASSIGN_OR_RETURN(std::unique_ptr<Communicator> comm, connectWorldFromMpi(spec));

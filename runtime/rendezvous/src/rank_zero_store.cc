@@ -10,13 +10,17 @@
 namespace kolo {
 namespace {
 
-// The client store of rank 0 together with the server it talks to; the server stops after the
-// client is gone.
+// A rank's client store together with what it depends on: on rank 0 the server it talks to, and
+// the launcher session of the rendezvous. Both stop after the client is gone.
 class ServedStore final : public KvStore {
  public:
-  ServedStore(std::unique_ptr<launcher::StoreServer> server, std::unique_ptr<KvStore> client)
-      : server_(std::move(server)), client_(std::move(client)) {}
-  ~ServedStore() override { client_.reset(); }
+  ServedStore(std::unique_ptr<launcher::StoreServer> server, std::unique_ptr<KvStore> client,
+              std::shared_ptr<void> keepAlive)
+      : keepAlive_(std::move(keepAlive)), server_(std::move(server)), client_(std::move(client)) {}
+  ~ServedStore() override {
+    client_.reset();
+    server_.reset();
+  }
   Status set(const std::string& key, std::string_view value) override {
     return client_->set(key, value);
   }
@@ -29,11 +33,15 @@ class ServedStore final : public KvStore {
   std::string describe() const override { return client_->describe() + " (served by rank 0)"; }
 
  private:
+  std::shared_ptr<void> keepAlive_;
   std::unique_ptr<launcher::StoreServer> server_;
   std::unique_ptr<KvStore> client_;
 };
 
-Expected<std::unique_ptr<launcher::StoreServer>> startServer(const RankZeroStoreSpec& spec) {
+}  // namespace
+
+Expected<std::unique_ptr<launcher::StoreServer>> startRankZeroServer(
+    const RankZeroStoreSpec& spec) {
   launcher::StoreServerOptions options;
   options.bindAddress = spec.address;
   options.port = spec.port;
@@ -49,8 +57,6 @@ Expected<std::unique_ptr<launcher::StoreServer>> startServer(const RankZeroStore
   }
   return started;
 }
-
-}  // namespace
 
 Expected<std::string> resolveIpv4(const std::string& host, const std::string& role) {
   addrinfo hints{};
@@ -70,8 +76,13 @@ Expected<std::string> resolveIpv4(const std::string& host, const std::string& ro
 Expected<std::unique_ptr<KvStore>> openRankZeroStore(const RankZeroStoreSpec& spec) {
   std::unique_ptr<launcher::StoreServer> server;
   if (spec.rank == 0) {
-    KOLO_ASSIGN_OR_RETURN(server, startServer(spec));
+    KOLO_ASSIGN_OR_RETURN(server, startRankZeroServer(spec));
   }
+  return joinRankZeroStore(spec, std::move(server));
+}
+
+Expected<std::unique_ptr<KvStore>> joinRankZeroStore(
+    const RankZeroStoreSpec& spec, std::unique_ptr<launcher::StoreServer> server) {
   auto client =
       TcpStore::connect(spec.address, spec.port, spec.secret, static_cast<uint32_t>(spec.rank),
                         Deadline::afterSeconds(spec.timeoutSeconds));
@@ -82,9 +93,9 @@ Expected<std::unique_ptr<KvStore>> openRankZeroStore(const RankZeroStoreSpec& sp
   }
   KOLO_LOG(kDebug, "rendezvous", "rank {} of {}: store {}:{}", spec.rank, spec.what, spec.address,
            spec.port);
-  if (!server) return std::unique_ptr<KvStore>(std::move(client).value());
+  if (!server && !spec.keepAlive) return std::unique_ptr<KvStore>(std::move(client).value());
   return std::unique_ptr<KvStore>(
-      std::make_unique<ServedStore>(std::move(server), std::move(client).value()));
+      std::make_unique<ServedStore>(std::move(server), std::move(client).value(), spec.keepAlive));
 }
 
 }  // namespace kolo

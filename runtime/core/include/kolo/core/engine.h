@@ -111,6 +111,8 @@ class Engine {
   static Expected<std::unique_ptr<Engine>> connectFromEnv(EngineConfig config);
   // Under srun without kolorun: the step's own rendezvous (kolo/rendezvous/slurm_rendezvous.h).
   static Expected<std::unique_ptr<Engine>> fromSlurmStep(WorldSpec spec, EngineConfig config);
+  // Started by a PMIx launcher (srun --mpi=pmix): kolo/rendezvous/pmix_rendezvous.h.
+  static Expected<std::unique_ptr<Engine>> fromPmix(WorldSpec spec, EngineConfig config);
   // Under torchrun or a PyTorchJob: rank 0 hosts the store (kolo/rendezvous/torch_rendezvous.h).
   static Expected<std::unique_ptr<Engine>> fromTorchEnv(WorldSpec spec, EngineConfig config);
   // Connects the world through a store the bootstrap opened (rank 0 hosts it), which the

@@ -10,6 +10,9 @@
 #include "kolo/base/kv_store.h"
 
 namespace kolo {
+namespace launcher {
+class StoreServer;
+}
 
 struct RankZeroStoreSpec {
   std::string address;  // IPv4 address rank 0 listens on and every rank connects to
@@ -19,10 +22,20 @@ struct RankZeroStoreSpec {
   int size = 1;
   double timeoutSeconds = 30;  // how long a rank waits for rank 0's server
   std::string what;            // "Slurm step 12.0": names the rendezvous in errors
+  // Released after the store's client and server: a launcher session the rendezvous came
+  // through (PMIx) and that must outlive the job's use of the store.
+  std::shared_ptr<void> keepAlive;
 };
 
 // On rank 0, the returned store also owns the server; the server stops after the client.
 Expected<std::unique_ptr<KvStore>> openRankZeroStore(const RankZeroStoreSpec& spec);
+
+// The two halves of openRankZeroStore, for a rendezvous that publishes the server's address
+// (its port chosen by the kernel when spec.port is 0) before the ranks join: rank 0 starts the
+// server; then every rank joins, rank 0 passing its server in.
+Expected<std::unique_ptr<launcher::StoreServer>> startRankZeroServer(const RankZeroStoreSpec& spec);
+Expected<std::unique_ptr<KvStore>> joinRankZeroStore(const RankZeroStoreSpec& spec,
+                                                     std::unique_ptr<launcher::StoreServer> server);
 
 // The first IPv4 address of `host`; `role` says what the host is in the error.
 Expected<std::string> resolveIpv4(const std::string& host, const std::string& role);
