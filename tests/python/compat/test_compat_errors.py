@@ -184,9 +184,13 @@ def _argument_cases():
         ("predivide without Average", lambda: hvd.DistributedOptimizer(
             torch.optim.SGD([torch.nn.Parameter(torch.ones(1))], lr=0.1), op=hvd.Sum,
             gradient_predivide_factor=2.0), V, V, "gradient_predivide_factor"),
-        # Kolo's own refusals (Horovod has these features): NotImplementedError, TypeError.
-        ("sparse_allreduce_async", lambda: hvd.sparse_allreduce_async(f32, "s", hvd.Sum), N,
-         Uns, "sparse"),
+        # Horovod fails inside torch (a dense tensor has no _indices()): a RuntimeError.
+        ("sparse_allreduce_async dense", lambda: hvd.sparse_allreduce_async(f32, "s", hvd.Sum),
+         R, Inv, "sparse COO"),
+        # Kolo's own refusals: Horovod sums for any op but Average; NotImplementedError,
+        # TypeError.
+        ("sparse_allreduce_async Max", lambda: hvd.sparse_allreduce_async(
+            torch.eye(2).to_sparse(), "s", hvd.Max), V, Inv, "Sum or Average"),
         ("not a tensor", lambda: hvd.allreduce([1.0, 2.0]), T, T, "torch.Tensor"),
         ("unknown process set", lambda: hvd.allreduce(f32, process_set=_unknown_set()), V,
          Inv, "process set"),

@@ -185,8 +185,6 @@ def test_adasum_of_one_rank_is_its_input():
 
 
 def test_unsupported_features_name_themselves():
-    with pytest.raises(hvd.KoloUnsupportedError, match="sparse"):
-        hvd.sparse_allreduce_async(torch.ones(1), "s", hvd.Sum)
     with pytest.raises(hvd.KoloUnsupportedError, match="MPI communicator"):
         hvd.init(comm=object())
     with pytest.raises(hvd.KoloUnsupportedError, match="MPI communicators"):

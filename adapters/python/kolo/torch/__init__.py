@@ -2,9 +2,10 @@
 
     import kolo.torch as hvd
 
-Differences are documented where they apply (adapters/python/README.md): sparse allreduce and
-init(comm=<subset or MPI communicator>) raise KoloUnsupportedError naming what is missing;
-op=Adasum runs on CPU tensors over power-of-two process sets.
+Differences are documented where they apply (adapters/python/README.md):
+init(comm=<subset or MPI communicator>) raises KoloUnsupportedError naming what is missing;
+op=Adasum runs on CPU tensors over power-of-two process sets; sparse allreduce takes Sum and
+Average only.
 `import kolo.torch.distributed` also registers Kolo as a torch.distributed backend.
 """
 

@@ -16,7 +16,6 @@ Thread: any Python thread; waiting releases the GIL.
 import torch
 
 from .. import _runtime
-from ..errors import KoloUnsupportedError
 from ..process_sets import global_process_set, set_id
 from .compression import Compression
 from .handles import GroupHandle, group_of, poll, synchronize  # noqa: F401 (horovod names)
@@ -24,6 +23,7 @@ from .reduce_ops import Adasum, Average, Max, Min, Product, Sum  # noqa: F401
 from .reduce_ops import resolve_op as _resolve_op
 from .reducescatter import (grouped_reducescatter, grouped_reducescatter_async,  # noqa: F401
                             reducescatter, reducescatter_async)
+from .sparse import SparseHandle, sparse_allreduce_async  # noqa: F401 (horovod name)
 from .sync_ops import barrier, join  # noqa: F401 (horovod.torch.mpi_ops names)
 from .tensors import check as _check
 from .tensors import kolo_output as _kolo_output
@@ -357,8 +357,3 @@ def grouped_allgather(tensors, name=None, process_set=global_process_set):
     """allgather of each tensor, negotiated together; returns new tensors. Differentiable,
     like allgather."""
     return list(_GroupedAllgatherFunction.apply(name, process_set, *tensors))
-
-
-def sparse_allreduce_async(tensor, name, op, process_set=global_process_set):
-    raise KoloUnsupportedError("sparse allreduce is not supported by Kolo; use "
-                               "sparse_as_dense=True or to_dense()", "KOLO_INVALID_ARGUMENT")

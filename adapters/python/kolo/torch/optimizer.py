@@ -4,7 +4,9 @@ A hook on each parameter's gradient accumulator starts that gradient's allreduce
 backward has produced it, so communication of the last layers overlaps the backward pass of
 the first ones; step() (or synchronize()) waits for all of them and then applies the wrapped
 optimizer's update. The returned object is an instance of a class derived from the wrapped
-optimizer's class, so isinstance checks and schedulers keep working.
+optimizer's class, so isinstance checks and schedulers keep working. Sparse gradients (e.g.
+of nn.Embedding(sparse=True)) go through sparse_allreduce_async (sparse.py), or, with
+sparse_as_dense=True, through the dense allreduce and back to sparse, as with Horovod.
 
 Thread: the hooks run on the autograd thread; step() and synchronize() on the caller's.
 """
@@ -14,7 +16,6 @@ import warnings
 
 import torch
 
-from ..errors import KoloUnsupportedError
 from ..process_sets import global_process_set
 from . import mpi_ops
 from .adasum_optimizer import adasum_optimizer
@@ -87,16 +88,17 @@ class _DistributedOptimizer(torch.optim.Optimizer):
         return hook
 
     def _prepare_grad(self, p):
+        """The dense tensor to allreduce for p and its compression context. A sparse gradient
+        (sparse_as_dense=True) is reduced as its dense form, written back as sparse again."""
         if p.grad is None:
             # This rank did not use p, but every rank must take part in its allreduce.
             p.grad = torch.zeros_like(p)
         if p.grad.is_sparse:
-            if not self._sparse_as_dense:
-                raise KoloUnsupportedError(
-                    "sparse gradient of '%s': Kolo has no sparse allreduce; pass "
-                    "sparse_as_dense=True" % self._parameter_names[p], "KOLO_INVALID_ARGUMENT")
-            p.grad = p.grad.to_dense()
+            return self._compression.compress(p.grad.to_dense())
         return self._compression.compress(p.grad)
+
+    def _sparse_path(self, p):
+        return p.grad is not None and p.grad.is_sparse and not self._sparse_as_dense
 
     def _scale_factors(self):
         if self._op == mpi_ops.Average:
@@ -106,19 +108,33 @@ class _DistributedOptimizer(torch.optim.Optimizer):
         return 1.0, 1.0
 
     def _allreduce_group_async(self, group):
-        """One grouped allreduce for a whole group: negotiated as a unit, fused together."""
+        """One grouped allreduce for a whole group: negotiated as a unit, fused together.
+        Sparse gradients (sparse_as_dense=False) leave the group for their own sparse op."""
         self._group_ready.pop(group, None)
-        prepared = [self._prepare_grad(p) for p in group]
+        dense = []
+        for p in group:
+            if self._sparse_path(p):
+                self._handles[p] = self._allreduce_grad_async(p)
+            else:
+                dense.append(p)
+        if not dense:
+            return
+        prepared = [self._prepare_grad(p) for p in dense]
         prescale, postscale = self._scale_factors()
         handle = mpi_ops.grouped_allreduce_async_(
             [c for c, _ in prepared], name="group." + self._parameter_names[group[0]],
             op=self._op, prescale_factor=prescale, postscale_factor=postscale,
             process_set=self._process_set)
         shared = _GroupSubmission(handle)
-        for p, prep in zip(group, prepared):
+        for p, prep in zip(dense, prepared):
             self._handles[p] = (shared, prep)
 
     def _allreduce_grad_async(self, p):
+        if self._sparse_path(p):
+            # Horovod's sparse path: indices and values allgathered, no compression.
+            handle = mpi_ops.sparse_allreduce_async(p.grad, name=self._parameter_names[p],
+                                                    op=self._op, process_set=self._process_set)
+            return handle, (None, None)
         compressed, ctx = self._prepare_grad(p)
         prescale, postscale = self._scale_factors()
         handle = mpi_ops.allreduce_async_(compressed, name=self._parameter_names[p],
@@ -145,10 +161,17 @@ class _DistributedOptimizer(torch.optim.Optimizer):
         for p, (handle, (compressed, ctx)) in list(self._handles.items()):
             if isinstance(handle, _GroupSubmission):
                 handle.wait()
+                result = None
             else:
-                mpi_ops.synchronize(handle)
+                result = mpi_ops.synchronize(handle)
             self._allreduce_delay[p] = self.backward_passes_per_step
-            if compressed is not p.grad:
+            if isinstance(handle, mpi_ops.SparseHandle):
+                p.grad = result
+            elif p.grad.is_sparse:
+                # sparse_as_dense: the reduced dense gradient, sparse again in p.grad's layout.
+                dense = self._compression.decompress(compressed, ctx).to(p.grad.dtype)
+                p.grad = dense.to_sparse(p.grad.sparse_dim())
+            elif compressed is not p.grad:
                 p.grad.copy_(self._compression.decompress(compressed, ctx))
         self._handles.clear()
         self._synchronized = True
