@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,7 @@
 #include "kolo/collectives/world.h"
 #include "kolo/protocol/env_contract.h"
 #include "kolo/rendezvous/memory_store.h"
+#include "kolo/rendezvous/scheduler_store.h"
 #include "kolo/rendezvous/store_factory.h"
 #include "mpi_compare.h"
 #include "runtime_bench.h"
@@ -41,6 +43,8 @@ struct World {
   std::unique_ptr<MpiJob> mpi;  // declared first: finalized after the communicator is gone
   std::unique_ptr<KvStore> store;
   std::shared_ptr<Communicator> comm;  // shared with the session on the runtime path
+  std::string hostKey;                 // this rank's host as the world knows it (KOLO_HOSTNAME,
+                                       // Slurm's node name, else the kernel's host name)
 };
 
 // Long enough for a 256 MiB allreduce on an oversubscribed machine; a dead peer still ends the
@@ -84,18 +88,31 @@ Expected<World> connect(const BenchOptions& options, int* argc, char*** argv) {
       spec = *fromEnv;
     }
     auto url = settingText(protocol::kEnvStore);
+    std::optional<SchedulerStore> scheduler;
+    if (!url && !standalone) {
+      KOLO_ASSIGN_OR_RETURN(scheduler, openSchedulerStore(spec.secret, spec.connectTimeoutSeconds));
+    }
     if (url) {
       KOLO_ASSIGN_OR_RETURN(world.store, openStore(*url));
+    } else if (scheduler) {
+      // Started by srun (with or without PMIx): the step's own rendezvous.
+      spec.jobId = scheduler->jobId;
+      spec.secret = scheduler->secret;
+      if (!scheduler->hostName.empty() && !settingText(protocol::kEnvHostname)) {
+        spec.hostKey = scheduler->hostName;
+      }
+      world.store = std::move(scheduler->store);
     } else if (spec.size == 1) {
       world.store = std::make_unique<MemoryStore>();
     } else {
       return makeStatus(Code::kInvalidUsage,
                         "{} is not set for a world of {} ranks: start kolo-bench with kolorun "
-                        "(kolorun -np 2 kolo-bench ...) or mpirun",
+                        "(kolorun -np 2 kolo-bench ...), mpirun or srun",
                         protocol::kEnvStore, spec.size);
     }
   }
   KOLO_ASSIGN_OR_RETURN(world.comm, connectWorld(*world.store, spec));
+  world.hostKey = spec.hostKey.empty() ? probeMachine().hostname : spec.hostKey;
   return world;
 }
 
@@ -168,8 +185,7 @@ Expected<int> runFusionSweepMode(const BenchOptions& options, World& world,
 Expected<int> runWorkloadMode(const BenchOptions& options, World& world) {
   KOLO_ASSIGN_OR_RETURN(Workload workload, loadWorkload(options.workload));
   Communicator& comm = *world.comm;
-  KOLO_ASSIGN_OR_RETURN(std::vector<std::string> hostList,
-                        gatherHosts(comm, probeMachine().hostname));
+  KOLO_ASSIGN_OR_RETURN(std::vector<std::string> hostList, gatherHosts(comm, world.hostKey));
   const std::string hosts = summarizeHosts(hostList);
   if (options.sweepFusion) return runFusionSweepMode(options, world, workload, hosts);
   const std::string transport(comm.transport().name());
@@ -253,7 +269,7 @@ Expected<int> runTopologyMode(World& world) {
 // What the preamble, the rows and the JSON describe: the options, this world and its machine.
 // Collective (host names and the topology are gathered).
 Expected<RunInfo> describeRun(const BenchOptions& options, Communicator& comm,
-                              const coll::AlgorithmEntry* algorithm,
+                              const std::string& hostKey, const coll::AlgorithmEntry* algorithm,
                               const std::vector<SizeShape>& shapes) {
   RunInfo info;
   info.collective = options.collective;
@@ -262,7 +278,7 @@ Expected<RunInfo> describeRun(const BenchOptions& options, Communicator& comm,
   info.root = options.root;
   info.worldSize = comm.size();
   info.machine = probeMachine();
-  KOLO_ASSIGN_OR_RETURN(info.hosts, gatherHosts(comm, info.machine.hostname));
+  KOLO_ASSIGN_OR_RETURN(info.hosts, gatherHosts(comm, hostKey));
   info.transport = comm.transport().name();
   KOLO_ASSIGN_OR_RETURN(info.topologyText, topologyBlock(comm));
   info.kernelVariant = reduceKernelVariant();
@@ -354,7 +370,7 @@ Expected<int> runBenchmark(const BenchOptions& options, int* argc, char*** argv)
                       options.root, comm.size());
   }
   const std::vector<SizeShape> shapes = shapedSweep(options, comm.size());
-  KOLO_ASSIGN_OR_RETURN(RunInfo info, describeRun(options, comm, algorithm, shapes));
+  KOLO_ASSIGN_OR_RETURN(RunInfo info, describeRun(options, comm, world.hostKey, algorithm, shapes));
   printOnRankZero(comm, formatPreamble(info) + formatTableHeader(info));
 
   const uint64_t maxBytes = shapes.empty() ? 0 : shapes.back().bytes;

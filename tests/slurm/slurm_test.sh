@@ -5,6 +5,12 @@
 #                local rank equal Slurm's
 #   torch        srun --mpi=none /usr/bin/python3 torch_step.py: kolo.torch's rank, size, local
 #                rank and node equal Slurm's, results exact
+#   collectives_pmix, torch_pmix  the same under srun --mpi=pmix: the ranks meet through PMIx
+#                (rank 0's store address and a fresh secret), not the derived port
+#   bench_pmix   srun --mpi=pmix kolo-bench allreduce: no KOLO_STORE needed; 4 ranks on 2 hosts,
+#                every size checked (no wrong values)
+#   scancel      sbatch runs srun torch_step.py --hold; once every rank holds, scancel: the job
+#                ends, and no rank process or /dev/shm segment of Kolo's is left behind
 #   rank_fails   rank 3 exits 3 after the first allreduce: srun fails, the survivors report it
 #   singleton    KOLO_SIZE=1 exported into a 4-task step: every task refuses to run alone
 #   kolorun_salloc  salloc -N 2 --ntasks-per-node=2 kolorun kolo_mp_collectives: kolorun starts
@@ -12,7 +18,7 @@
 #                rank-tagged, Kolo sees 2 hosts; --dry-run prints each rank's srun command
 #   kolorun_sbatch  an sbatch script runs kolorun, rank 3 exits 3 before joining: the job fails,
 #                kolorun's first-failure summary names rank 3, no other rank passes
-# usage: slurm_test.sh CASE KOLO_MP_COLLECTIVES PYTHON_DIR [KOLORUN]
+# usage: slurm_test.sh CASE KOLO_MP_COLLECTIVES PYTHON_DIR [KOLORUN|KOLO_BENCH]
 # Exit status: 0 pass, 1 fail, 77 skipped (reason on stdout).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -20,6 +26,7 @@ case_name=${1:?usage: slurm_test.sh CASE KOLO_MP_COLLECTIVES PYTHON_DIR}
 collectives=${2:?}
 python_dir=${3:?}
 kolorun=${4:-}
+bench=${4:-}
 
 if [[ ${SLURM_TEST_STATE:-} == "" ]]; then
   exec "$here/cluster.sh" --nodes 2 -- "$0" "$@"
@@ -29,9 +36,15 @@ nodes=$SLURM_TEST_NODES
 per_node=$((4 / nodes))
 export KOLO_SECRET_FILE=$SLURM_TEST_STATE/secret KOLO_TIMEOUT_SECONDS=30
 out=$SLURM_TEST_STATE/out.txt
+mpi=none
+if [[ $case_name == *_pmix ]]; then
+  mpi=pmix
+  case_name=${case_name%_pmix}
+  export KOLO_LOG_LEVEL=debug  # the rendezvous says how the ranks met
+fi
 srun_step() {  # ARG...: a 4-task step; its output in $out, its status returned
   local status=0
-  timeout -k 5 90 srun -N "$nodes" --ntasks-per-node="$per_node" --overcommit --mpi=none "$@" \
+  timeout -k 5 90 srun -N "$nodes" --ntasks-per-node="$per_node" --overcommit --mpi="$mpi" "$@" \
     >"$out" 2>&1 || status=$?
   cat "$out"
   return "$status"
@@ -41,6 +54,19 @@ fail() {
   exit 1
 }
 count() { grep -cE "$1" "$out" || true; }
+met_through_pmix() {
+  [[ $mpi == pmix ]] || return 0
+  (($(count 'rendezvous: rank [0-9] of 4: PMIx namespace') == 4)) || fail "not every rank met through PMIx"
+}
+wait_for() {  # SECONDS COMMAND...: polls COMMAND every 0.2 s; fails when it never succeeds
+  local deadline=$((SECONDS + $1))
+  shift
+  until "$@"; do
+    ((SECONDS < deadline)) || return 1
+    sleep 0.2
+  done
+}
+kolo_segments() { find /dev/shm -maxdepth 1 -name 'kolo-*' -printf '%f\n' | sort; }
 
 case $case_name in
   collectives)
@@ -48,9 +74,10 @@ case $case_name in
     (($(count ' over [a-z]+: [0-9]+ passed, 0 failed$') == 4)) || fail "not every rank passed"
     for r in 0 1 2 3; do
       node=$((r / per_node))
-      grep -qE "^slurm rank $r of 4: node $node \(kn$((node + 1))\) local $((r % per_node)) of $per_node$" \
+      grep -qE "^slurm rank $r of 4: node $node \(kn$((node + 1))\) local $((r % per_node)) of $per_node via ${mpi/none/slurm}$" \
         "$out" || fail "rank $r is not on node $node as local rank $((r % per_node))"
     done
+    met_through_pmix
     ;;
   torch)
     PYTHONPATH=$python_dir srun_step /usr/bin/python3 "$here/torch_step.py" ||
@@ -60,6 +87,34 @@ case $case_name in
       grep -qE "^OK rank $r of 4 local $((r % per_node)) of $per_node node $node kn$((node + 1))$" \
         "$out" || fail "rank $r: no OK line with local rank $((r % per_node)) on node $node"
     done
+    met_through_pmix
+    ;;
+  bench)
+    srun_step "$bench" allreduce -b 8 -e 64K -n 3 -w 1 || fail "srun exited $?"
+    (($(count '^# world size +: 4$') == 1)) || fail "rank 0 did not report a world of 4"
+    (($(count '^# hosts +: kn1 \(2 ranks\), kn2 \(2 ranks\)$') == 1)) ||
+      fail "rank 0 did not report 2 ranks on each of kn1 and kn2"
+    (($(count '^# Out of bounds values : 0 OK$') == 1)) || fail "wrong values in the sweep"
+    met_through_pmix
+    ;;
+  scancel)
+    before=$(kolo_segments)
+    script=$SLURM_TEST_STATE/hold.sh
+    printf '#!/bin/bash\nexport PYTHONPATH=%q\nexec srun --mpi=none /usr/bin/python3 %q --hold\n' \
+      "$python_dir" "$here/torch_step.py" >"$script"
+    chmod +x "$script"
+    job=$(sbatch --parsable -N "$nodes" --ntasks-per-node="$per_node" --overcommit -o "$out" \
+      "$script") || fail "sbatch failed"
+    holding() { (($(count '^HOLD rank') == 4)); }
+    wait_for 60 holding || { cat "$out"; fail "the ranks of job $job never all held"; }
+    scancel "$job"
+    gone() { [[ -z $(squeue -h -j "$job" 2>/dev/null) ]]; }
+    wait_for 60 gone || fail "job $job is still queued 60 s after scancel"
+    no_ranks() { ! pgrep -f "torch_step.py --hold" >/dev/null; }
+    wait_for 10 no_ranks || fail "rank processes outlived scancel: $(pgrep -af 'torch_step.py --hold')"
+    [[ $(kolo_segments) == "$before" ]] ||
+      fail "scancel left /dev/shm segments: $(comm -13 <(echo "$before") <(kolo_segments))"
+    cat "$out"
     ;;
   rank_fails)
     status=0

@@ -1,9 +1,12 @@
 """One task of a Slurm step started directly by srun (no kolorun): kolo.torch takes rank, size,
 local rank and node from Slurm. Checks the mapping against Slurm's variables and exact results of
 allreduce, allgather and broadcast; prints one OK line. With --fail-rank R, rank R exits 3 after
-the first allreduce and the others must fail naming it instead of hanging."""
+the first allreduce and the others must fail naming it instead of hanging. With --hold, every
+rank prints a HOLD line after the checks and then keeps running allreduces until it is killed
+(scancel)."""
 import os
 import sys
+import time
 
 import torch
 
@@ -19,6 +22,7 @@ def expect(what, got, want):
 
 def main():
     fail_rank = int(sys.argv[2]) if len(sys.argv) > 2 and sys.argv[1] == "--fail-rank" else -1
+    hold = sys.argv[1:] == ["--hold"]
     hvd.init()
     env = os.environ
     counts = env["SLURM_STEP_TASKS_PER_NODE"]
@@ -44,6 +48,11 @@ def main():
     expect("broadcast", bool(torch.equal(got, torch.arange(7, dtype=torch.int32) + 100)), True)
     print(f"OK rank {rank} of {size} local {hvd.local_rank()} of {hvd.local_size()} "
           f"node {hvd.cross_rank()} {env['SLURMD_NODENAME']}", flush=True)
+    if hold:
+        print(f"HOLD rank {rank}", flush=True)
+        while True:
+            hvd.allreduce(torch.ones(1024), name="hold")
+            time.sleep(0.05)
     hvd.shutdown()
 
 

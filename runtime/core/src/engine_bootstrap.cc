@@ -14,6 +14,7 @@
 #include "kolo/protocol/env_contract.h"
 #include "kolo/rendezvous/memory_store.h"
 #include "kolo/rendezvous/pmix_rendezvous.h"
+#include "kolo/rendezvous/scheduler_store.h"
 #include "kolo/rendezvous/slurm_rendezvous.h"
 #include "kolo/rendezvous/store_factory.h"
 #include "kolo/rendezvous/torch_rendezvous.h"
@@ -65,7 +66,12 @@ Expected<std::unique_ptr<Engine>> Engine::fromPmix(WorldSpec spec, EngineConfig 
   KOLO_ASSIGN_OR_RETURN(auto engine,
                         overOwnStore(std::move(pmix.store), std::move(pmix.jobId),
                                      std::move(pmix.secret), std::move(spec), std::move(config)));
-  engine->placement_ = HostPosition{pmix.localRank, pmix.localSize, pmix.crossRank, pmix.crossSize};
+  // PMIx launchers differ in the layout keys they give (Slurm's has no PMIX_LOCAL_RANK); the
+  // world's own layout, from every rank's node name, is the one answer for all of them.
+  const HostLayout* layout = engine->world_->hostLayout();
+  engine->placement_ = layout ? HostPosition{layout->localRank, layout->localSize,
+                                             layout->crossRank, layout->crossSize}
+                              : HostPosition{engine->rank(), engine->size(), 0, 1};
   return engine;
 }
 
@@ -110,8 +116,7 @@ Expected<std::unique_ptr<Engine>> Engine::connectFromEnv(EngineConfig config) {
     auto url = settingText(protocol::kEnvStore);
     // Started by a PMIx launcher other than mpirun (srun --mpi=pmix): PMIx carries rank 0's
     // store address and a fresh secret. Under mpirun, MPI is the rendezvous (next).
-    if (!url && !elastic && launchedByPmix() && builtWithPmix() &&
-        !getEnv("OMPI_COMM_WORLD_SIZE")) {
+    if (!url && !elastic && pmixBootstrapApplies()) {
       return fromPmix(std::move(spec), std::move(config));
     }
     if (!url && launchedByMpi() && builtWithMpi()) {

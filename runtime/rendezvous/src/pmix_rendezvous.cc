@@ -31,7 +31,6 @@ Expected<PmixJobStore> openPmixStore(const std::string&, double) {
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
-#include <set>
 
 #include "kolo/base/logging.h"
 #include "kolo/launcher/store_server.h"
@@ -144,28 +143,14 @@ class PmixSession {
   bool initialized_ = true;
 };
 
-// Rank, size and the node layout, from the job data the PMIx server holds for every task.
-Status readLayout(const PmixSession& pmix, PmixJobStore& out) {
+// Rank, size and the node's name, from the job data the PMIx server holds. Where each rank
+// sits (local rank, node) Kolo derives from the node names, as for every other launcher:
+// launchers differ in which layout keys they provide (Slurm's has no PMIX_LOCAL_RANK).
+Status readJob(const PmixSession& pmix, PmixJobStore& out) {
   const pmix_rank_t me = pmix.self().rank;
   out.rank = static_cast<int>(me);
   KOLO_ASSIGN_OR_RETURN(int64_t size, pmix.integer(PMIX_RANK_WILDCARD, PMIX_JOB_SIZE));
   out.size = static_cast<int>(size);
-  KOLO_ASSIGN_OR_RETURN(int64_t localRank, pmix.integer(me, PMIX_LOCAL_RANK));
-  KOLO_ASSIGN_OR_RETURN(int64_t localSize, pmix.integer(PMIX_RANK_WILDCARD, PMIX_LOCAL_SIZE));
-  out.localRank = static_cast<int>(localRank);
-  out.localSize = static_cast<int>(localSize);
-  KOLO_ASSIGN_OR_RETURN(int64_t myNode, pmix.integer(me, PMIX_NODEID));
-  // The nodes that run a task with this local rank, in node order.
-  std::set<int64_t> nodes;
-  for (int r = 0; r < out.size; ++r) {
-    KOLO_ASSIGN_OR_RETURN(int64_t local,
-                          pmix.integer(static_cast<pmix_rank_t>(r), PMIX_LOCAL_RANK));
-    if (local != localRank) continue;
-    KOLO_ASSIGN_OR_RETURN(int64_t node, pmix.integer(static_cast<pmix_rank_t>(r), PMIX_NODEID));
-    nodes.insert(node);
-  }
-  out.crossSize = static_cast<int>(nodes.size());
-  out.crossRank = static_cast<int>(std::distance(nodes.begin(), nodes.find(myNode)));
   auto host = pmix.text(me, PMIX_HOSTNAME);
   if (!host) {
     char name[256] = {0};
@@ -224,7 +209,7 @@ bool builtWithPmix() {
 Expected<PmixJobStore> openPmixStore(const std::string& exported, double timeoutSeconds) {
   KOLO_ASSIGN_OR_RETURN(std::shared_ptr<PmixSession> pmix, PmixSession::init());
   PmixJobStore out;
-  KOLO_RETURN_IF_ERROR(readLayout(*pmix, out));
+  KOLO_RETURN_IF_ERROR(readJob(*pmix, out));
   // Every task opens as many sessions as the others, so the n-th one of each shares a key.
   static std::atomic<int> sessions{0};
   const int session = sessions.fetch_add(1);
@@ -250,8 +235,8 @@ Expected<PmixJobStore> openPmixStore(const std::string& exported, double timeout
   if (out.rank != 0) KOLO_RETURN_IF_ERROR(readRendezvous(*pmix, spec, key.c_str()));
   out.secret = spec.secret;
   KOLO_ASSIGN_OR_RETURN(out.store, joinRankZeroStore(spec, std::move(server)));
-  KOLO_LOG(kDebug, "rendezvous", "rank {} of {}: PMIx namespace {}, node {}, local rank {} of {}",
-           out.rank, out.size, pmix->self().nspace, out.hostName, out.localRank, out.localSize);
+  KOLO_LOG(kDebug, "rendezvous", "rank {} of {}: PMIx namespace {}, node {}", out.rank, out.size,
+           pmix->self().nspace, out.hostName);
   return out;
 }
 

@@ -9,10 +9,11 @@
 #include <vector>
 
 #include "kolo/base/env.h"
+#include "kolo/base/slurm_step.h"
 #include "kolo/collectives/algorithm_registry.h"
 #include "kolo/collectives/collectives.h"
 #include "kolo/collectives/world.h"
-#include "kolo/rendezvous/slurm_rendezvous.h"
+#include "kolo/rendezvous/scheduler_store.h"
 #include "kolo/rendezvous/store_factory.h"
 #include "support/collective_reference.h"
 
@@ -162,44 +163,52 @@ class Sweep {
   int failed_ = 0;
 };
 
+// The world as the launcher offers it: kolorun publishes a store; mpirun bootstraps from MPI
+// (unless a PMIx launcher other than mpirun started us); srun with or without PMIx offers its
+// own rendezvous (kolo/rendezvous/scheduler_store.h). `store` keeps the store alive.
+Expected<std::unique_ptr<Communicator>> connect(WorldSpec& spec, std::unique_ptr<KvStore>& store,
+                                                const char*& bootstrap) {
+  if (auto url = getEnv("KOLO_STORE")) {
+    bootstrap = "store";
+    KOLO_ASSIGN_OR_RETURN(store, openStore(*url));
+    return connectWorld(*store, spec);
+  }
+  if (launchedByMpi() && !pmixBootstrapApplies()) {
+    bootstrap = "mpi";
+    return connectWorldFromMpi(spec);
+  }
+  KOLO_ASSIGN_OR_RETURN(std::optional<SchedulerStore> scheduler,
+                        openSchedulerStore(spec.secret, spec.connectTimeoutSeconds));
+  if (!scheduler) {
+    return Status(Code::kInvalidUsage, "KOLO_STORE is not set: run under kolorun, mpirun or srun");
+  }
+  bootstrap = scheduler->bootstrap;
+  spec.jobId = scheduler->jobId;
+  spec.secret = scheduler->secret;
+  if (!scheduler->hostName.empty() && !getEnv("KOLO_HOSTNAME")) spec.hostKey = scheduler->hostName;
+  store = std::move(scheduler->store);
+  return connectWorld(*store, spec);
+}
+
 int run() {
   auto spec = worldSpecFromEnv();
   if (!spec) {
     std::fprintf(stderr, "%s\n", spec.status().toString().c_str());
     return 2;
   }
-  // kolorun publishes a store; mpirun does not, and the world bootstraps from MPI instead; under
-  // srun rank 0 hosts the step's store.
-  std::unique_ptr<KvStore> slurmStore;  // outlives the communicator
-  std::optional<SlurmStep> step;
-  Expected<std::unique_ptr<Communicator>> comm = Status(Code::kInvalidUsage, "");
-  if (auto url = getEnv("KOLO_STORE")) {
-    auto store = openStore(*url);
-    if (!store) {
-      std::fprintf(stderr, "%s\n", store.status().toString().c_str());
-      return 2;
-    }
-    comm = connectWorld(*store.value(), *spec);
-  } else if (launchedByMpi()) {
-    comm = connectWorldFromMpi(*spec);
-  } else if (auto found = slurmStepFromEnv(); found && found.value()) {
-    step = found.value();
-    auto slurm = openSlurmStepStore(*step, spec->secret, spec->connectTimeoutSeconds);
-    if (!slurm) {
-      std::fprintf(stderr, "%s\n", slurm.status().toString().c_str());
-      return 2;
-    }
-    spec->jobId = slurm->jobId;
-    spec->secret = slurm->secret;
-    slurmStore = std::move(slurm->store);
-    comm = connectWorld(*slurmStore, *spec);
-  } else {
-    std::fprintf(stderr, "KOLO_STORE is not set: run under kolorun or mpirun\n");
-    return 2;
-  }
+  std::unique_ptr<KvStore> store;  // outlives the communicator
+  const char* bootstrap = "";
+  Expected<std::unique_ptr<Communicator>> comm = connect(*spec, store, bootstrap);
   if (!comm) {
     std::fprintf(stderr, "%s\n", comm.status().toString().c_str());
     return 2;
+  }
+  // Started by srun (with or without PMIx): Kolo's layout is checked against Slurm's below.
+  std::optional<SlurmStep> step;
+  const std::string how = bootstrap;
+  if (auto found = slurmStepFromEnv();
+      found && found.value() && (how == "pmix" || how == "slurm")) {
+    step = found.value();
   }
   Communicator& c = *comm.value();
   // Simulated multi-host runs name the host count they expect, so a world that silently came up
@@ -220,8 +229,8 @@ int run() {
     const int node = layout ? layout->hostIndex : 0;
     const int local = layout ? layout->localRank : c.rank();
     const int localSize = layout ? layout->localSize : c.size();
-    std::printf("slurm rank %d of %d: node %d (%s) local %d of %d\n", c.rank(), c.size(), node,
-                step->nodeName.c_str(), local, localSize);
+    std::printf("slurm rank %d of %d: node %d (%s) local %d of %d via %s\n", c.rank(), c.size(),
+                node, step->nodeName.c_str(), local, localSize, bootstrap);
     if (c.rank() != step->rank || c.size() != step->size || node != step->nodeId ||
         local != step->localRank || localSize != step->localSize) {
       std::printf("FAIL rank %d: Slurm says rank %d of %d, node %d, local %d of %d\n", c.rank(),

@@ -1,6 +1,6 @@
 // The rendezvous of a job started by a PMIx launcher without kolorun (`srun --mpi=pmix`, or
-// prterun): the launcher's PMIx server tells each task its rank, the job size and where it
-// sits (local rank, node), and carries rank 0's store address and a fresh job secret to every
+// prterun): the launcher's PMIx server tells each task its rank, the job size and its node's
+// name, and carries rank 0's store address and a fresh job secret to every
 // task. Rank 0 then hosts kolorun's store server (kolo/rendezvous/rank_zero_store.h) on an
 // ephemeral port, so nothing is derived or guessed: the port is the one the kernel gave, and
 // the secret is 32 random bytes (or KOLO_SECRET when the user exported one) that travel only
@@ -24,10 +24,6 @@ struct PmixJobStore {
   std::string hostName;            // the node's name as the launcher knows it (PMIX_HOSTNAME)
   int rank = 0;
   int size = 1;
-  int localRank = 0;  // PMIX_LOCAL_RANK
-  int localSize = 1;  // PMIX_LOCAL_SIZE
-  int crossRank = 0;  // index of this node among the nodes that run this local rank
-  int crossSize = 1;  // nodes that run this local rank
 };
 
 // True when a PMIx server started this process (PMIX_RANK and PMIX_NAMESPACE are set).
@@ -35,7 +31,7 @@ bool launchedByPmix();
 // True when Kolo was built with libpmix.
 bool builtWithPmix();
 
-// PMIx_Init, the job's layout, and the store described above (rank 0 starts the server,
+// PMIx_Init, rank, size and node name, and the store described above (rank 0 starts the server,
 // publishes it, and every rank joins after a fence), waiting up to `timeoutSeconds`.
 // `exported` is KOLO_SECRET's decoded bytes when set.
 Expected<PmixJobStore> openPmixStore(const std::string& exported, double timeoutSeconds);
