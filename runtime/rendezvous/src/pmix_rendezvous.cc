@@ -31,6 +31,7 @@ Expected<PmixJobStore> openPmixStore(const std::string&, double) {
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <optional>
 
 #include "kolo/base/logging.h"
 #include "kolo/launcher/store_server.h"
@@ -68,45 +69,32 @@ class PmixSession {
 
   // An integer attribute of `rank` (PMIX_RANK_WILDCARD: of the job).
   Expected<int64_t> integer(pmix_rank_t rank, const char* key) const {
-    pmix_proc_t p = proc(rank);
-    pmix_value_t* value = nullptr;
-    if (pmix_status_t rc = PMIx_Get(&p, key, nullptr, 0, &value); rc != PMIX_SUCCESS) {
-      return pmixError(rc, fmt::format("PMIx_Get({})", key));
-    }
-    Expected<int64_t> out = Status(Code::kInternal, fmt::format("PMIx {} is not an integer", key));
-    switch (value->type) {
-      case PMIX_UINT16:
-        out = value->data.uint16;
-        break;
-      case PMIX_UINT32:
-        out = value->data.uint32;
-        break;
-      case PMIX_INT:
-        out = value->data.integer;
-        break;
-      case PMIX_UINT:
-        out = value->data.uint;
-        break;
-      case PMIX_PROC_RANK:
-        out = value->data.rank;
-        break;
-      default:
-        break;
-    }
-    PMIX_VALUE_RELEASE(value);
-    return out;
+    return get<int64_t>(rank, key, "an integer",
+                        [](const pmix_value_t& v) -> std::optional<int64_t> {
+                          switch (v.type) {
+                            case PMIX_UINT16:
+                              return v.data.uint16;
+                            case PMIX_UINT32:
+                              return v.data.uint32;
+                            case PMIX_INT:
+                              return v.data.integer;
+                            case PMIX_UINT:
+                              return v.data.uint;
+                            case PMIX_PROC_RANK:
+                              return v.data.rank;
+                            default:
+                              return std::nullopt;
+                          }
+                        });
   }
 
   Expected<std::string> text(pmix_rank_t rank, const char* key) const {
-    pmix_proc_t p = proc(rank);
-    pmix_value_t* value = nullptr;
-    if (pmix_status_t rc = PMIx_Get(&p, key, nullptr, 0, &value); rc != PMIX_SUCCESS) {
-      return pmixError(rc, fmt::format("PMIx_Get({})", key));
-    }
-    Expected<std::string> out = Status(Code::kInternal, fmt::format("PMIx {} is not text", key));
-    if (value->type == PMIX_STRING && value->data.string) out = std::string(value->data.string);
-    PMIX_VALUE_RELEASE(value);
-    return out;
+    return get<std::string>(rank, key, "text",
+                            [](const pmix_value_t& v) -> std::optional<std::string> {
+                              if (v.type == PMIX_STRING && v.data.string)
+                                return std::string(v.data.string);
+                              return std::nullopt;
+                            });
   }
 
   Status publish(const char* key, const std::string& text) {
@@ -139,6 +127,21 @@ class PmixSession {
 
  private:
   PmixSession() { PMIX_PROC_CONSTRUCT(&self_); }
+
+  // PMIx_Get of `key` for `rank`, converted by `convert` (nullopt: not of the kind `what`).
+  template <typename T, typename Convert>
+  Expected<T> get(pmix_rank_t rank, const char* key, const char* what, Convert convert) const {
+    pmix_proc_t p = proc(rank);
+    pmix_value_t* value = nullptr;
+    if (pmix_status_t rc = PMIx_Get(&p, key, nullptr, 0, &value); rc != PMIX_SUCCESS) {
+      return pmixError(rc, fmt::format("PMIx_Get({})", key));
+    }
+    std::optional<T> converted = convert(*value);
+    PMIX_VALUE_RELEASE(value);
+    if (!converted) return makeStatus(Code::kInternal, "PMIx {} is not {}", key, what);
+    return std::move(*converted);
+  }
+
   pmix_proc_t self_;
   bool initialized_ = true;
 };
