@@ -16,6 +16,9 @@
 #   kolorun_salloc  salloc -N 2 --ntasks-per-node=2 kolorun kolo_mp_collectives: kolorun starts
 #                one srun step per rank on the allocation's nodes; every collective exact, output
 #                rank-tagged, Kolo sees 2 hosts; --dry-run prints each rank's srun command
+#   kolorun_elastic  salloc -N 2 --ntasks-per-node=2 kolorun --min-np 3: the rank with launch
+#                rank 1 kills itself at step 5 of an elastic training job; the job shrinks to 3
+#                ranks within the allocation, resumes at step 5 and finishes
 #   kolorun_sbatch  an sbatch script runs kolorun, rank 3 exits 3 before joining: the job fails,
 #                kolorun's first-failure summary names rank 3, no other rank passes
 # usage: slurm_test.sh CASE KOLO_MP_COLLECTIVES PYTHON_DIR [KOLORUN|KOLO_BENCH]
@@ -151,6 +154,20 @@ case $case_name in
         fail "no rank-tagged pass line from rank $r"
     done
     (($(count 'FAIL') == 0)) || fail "a rank reported FAIL"
+    ;;
+  kolorun_elastic)
+    train_dir=$SLURM_TEST_STATE/elastic
+    mkdir -p "$train_dir"
+    timeout -k 5 120 salloc -N "$nodes" --ntasks-per-node="$per_node" --overcommit "$kolorun" \
+      --min-np 3 -x PYTHONPATH="$python_dir" -x KOLO_TIMEOUT_SECONDS=3 \
+      -x KOLO_SHUTDOWN_TIMEOUT_SECONDS=3 /usr/bin/python3 "$here/../mp/elastic/elastic_train.py" \
+      "$train_dir" 12 --kill-launch-rank 1 --kill-at-step 5 >"$out" 2>&1 ||
+      { cat "$out"; fail "the elastic job under salloc exited $?"; }
+    cat "$out"
+    grep -q "the elastic job goes on without it" "$out" || fail "kolorun reported no survived failure"
+    resets=$(cat "$train_dir/resets.txt" 2>/dev/null || true)
+    [[ $resets == "resumed at step 5 with 3 ranks" ]] || fail "resets: '$resets'"
+    [[ -s $train_dir/final.pt ]] || fail "no final model"
     ;;
   kolorun_sbatch)
     script=$SLURM_TEST_STATE/job.sh
