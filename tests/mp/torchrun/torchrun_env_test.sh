@@ -7,6 +7,10 @@
 #             is not authenticated
 #   badrank   RANK=4 in a world of 4: that rank is refused as out of range, the others fail
 #             instead of hanging
+#   torchrun  the real torchrun (python -m torch.distributed.run --nproc_per_node 4, its
+#             rendezvous on MASTER_PORT) starts the 4 ranks, KOLO_SECRET exported. Its output goes
+#             through --redirects/--tee 1: torch 1.13's parser of the default "0" fails on
+#             Python 3.11 (only the single-bit members 1 and 2 are iterated)
 # usage: torchrun_env_test.sh CASE PYTHON PYTHON_DIR
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -78,6 +82,19 @@ case $case_name in
     grep -q "rank 4 is out of range for world size 4" "$work/rank.3" || fail "RANK=4 was not refused"
     (($(cat "$work/failed") == 4)) || fail "not every rank failed"
     ! grep -q "^OK" "$work"/rank.* || fail "a rank reported success"
+    ;;
+  torchrun)
+    KOLO_SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+    export KOLO_SECRET
+    PYTHONPATH=$python_dir KOLO_START_TIMEOUT=20 KOLO_TIMEOUT_SECONDS=20 timeout -k 5 90 \
+      "$python" -m torch.distributed.run --nnodes 1 --nproc_per_node 4 --master_addr 127.0.0.1 \
+      --master_port "$port" --redirects 1 --tee 1 --log_dir "$work/logs" \
+      "$here/torchrun_worker.py" >"$work/torchrun.out" 2>&1 ||
+      { cat "$work/torchrun.out"; fail "torchrun exited $?"; }
+    cat "$work/torchrun.out"
+    for r in 0 1 2 3; do
+      grep -qE "(^|\]:)OK rank $r of 4 local $r$" "$work/torchrun.out" || fail "rank $r has no OK line"
+    done
     ;;
   *) echo "unknown case '$case_name'" >&2; exit 2 ;;
 esac
