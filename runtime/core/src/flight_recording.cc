@@ -31,7 +31,12 @@ void FlightRecording::arrivals(const Negotiator& negotiator, const TensorTable& 
 
 void FlightRecording::update(const PendingOpPtr& op, FlightRecorder::State state,
                              const Status& status) {
-  if (!recorder_ || !op || op->flightId == 0) return;
+  if (!recorder_ || !op) return;
+  if (op->flightId == 0) {
+    // An op the set failed before drawing it into a cycle still shows in the record.
+    if (state != FlightRecorder::State::kFailed) return;
+    drawn(*op);
+  }
   recorder_->update(op->flightId, state,
                     state == FlightRecorder::State::kRunning ? std::string("all") : std::string(),
                     status.isOk() ? std::string() : status.toString());

@@ -1,0 +1,201 @@
+#!/usr/bin/python3
+"""kolo-doctor DIR: one verdict from every rank's flight-recorder dump, after the fact.
+
+Each rank writes DIR/kolo-flight.rank<R>.pid<P>.txt when a process set fails or on SIGUSR1
+(docs/RELIABILITY.md, "Flight recorder"). This merges them: per process set, the first op whose
+name differs between ranks (the ranks on each side and what each submitted), the op each rank
+is stuck in (negotiating: which ranks are missing; running), ranks with no dump, and the failed
+ops with their errors. Only the standard library; reads nothing but DIR.
+
+Ranks submit ops in the same order within a process set (Kolo's contract, as Horovod's), so the
+n-th op of a set is the same on every rank until the job diverges. The rings hold the last
+KOLO_FLIGHT_RECORDER_SIZE ops, so the windows are aligned on an op every rank still holds.
+"""
+import argparse
+import glob
+import os
+import re
+import sys
+from collections import OrderedDict
+
+FILE_RE = re.compile(r"kolo-flight\.rank(\d+)\.pid(\d+)\.txt$")
+HEADER_RE = re.compile(r"^# Kolo flight recorder: rank (\d+) pid (\d+), (.*) \(last \d+ ops")
+
+
+class Entry:
+    def __init__(self, fields):
+        self.id = int(fields[0])
+        self.set = int(fields[1])
+        self.state = fields[2]
+        self.seconds = float(fields[3])
+        self.op = fields[4]
+        self.bytes = int(fields[5])
+        self.name = fields[6]
+        self.arrived = fields[7]
+        self.error = fields[8] if len(fields) > 8 else "-"
+
+    def describe(self):
+        text = f"'{self.name}' ({self.op}, {self.bytes} B) {self.state} for {self.seconds:.1f} s"
+        if self.state == "negotiating":
+            text += f", submitted by {self.arrived}"
+        if self.error != "-":
+            text += f": {self.error}"
+        return text
+
+
+def read_dump(path):
+    """(rank, pid, why, [Entry]) of one dump; the newest dump of a rank wins (caller)."""
+    rank = pid = None
+    why = "?"
+    entries = []
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            line = line.rstrip("\n")
+            match = HEADER_RE.match(line)
+            if match:
+                rank, pid, why = int(match.group(1)), int(match.group(2)), match.group(3)
+                continue
+            if not line or line.startswith("#"):
+                continue
+            fields = line.split("\t")
+            if len(fields) >= 8:
+                entries.append(Entry(fields))
+    if rank is None:
+        match = FILE_RE.search(path)
+        rank, pid = int(match.group(1)), int(match.group(2))
+    entries.sort(key=lambda e: e.id)
+    return rank, pid, why, entries
+
+
+def load(directory):
+    dumps = {}
+    for path in glob.glob(os.path.join(directory, "kolo-flight.rank*.pid*.txt")):
+        if not FILE_RE.search(path):
+            continue
+        rank, pid, why, entries = read_dump(path)
+        mtime = os.path.getmtime(path)
+        if rank not in dumps or mtime > dumps[rank]["mtime"]:
+            dumps[rank] = {"pid": pid, "why": why, "entries": entries, "mtime": mtime}
+    return dict(sorted(dumps.items()))
+
+
+def ranks_text(ranks):
+    ranks = sorted(ranks)
+    return ("rank " if len(ranks) == 1 else "ranks ") + ",".join(str(r) for r in ranks)
+
+
+def align(sequences):
+    """Start index per rank so that every window begins at the same op, or None.
+
+    Entry ids count a process's ops in submission order, so they agree across ranks that
+    submit the same ops (the usual job: one process set, one submitting thread); failing that,
+    the windows are aligned on the first op of the window that starts last, found by name
+    (from the end, since a training loop repeats its names every step)."""
+    live = {r: seq for r, seq in sequences.items() if seq}
+    if not live:
+        return None
+    first_id = max(seq[0].id for seq in live.values())
+    starts = {}
+    for rank, seq in sequences.items():
+        index = next((i for i, e in enumerate(seq) if e.id == first_id), None)
+        if index is None:
+            break
+        starts[rank] = index
+    else:
+        names = {sequences[r][i].name for r, i in starts.items()}
+        if len(names) == 1:
+            return starts
+    latest = max(live, key=lambda r: live[r][0].id)
+    anchor = live[latest][0].name
+    starts = {}
+    for rank, seq in sequences.items():
+        names = [e.name for e in seq]
+        if anchor not in names:
+            return None
+        starts[rank] = len(names) - 1 - names[::-1].index(anchor)
+    starts[latest] = 0
+    return starts
+
+
+def diverge(sequences, starts):
+    """(position, {key: [ranks]}, {rank: Entry or None}) of the first differing op, or None."""
+    longest = max(len(seq) - starts[r] for r, seq in sequences.items())
+    for i in range(longest):
+        at = {r: (seq[starts[r] + i] if starts[r] + i < len(seq) else None)
+              for r, seq in sequences.items()}
+        groups = OrderedDict()
+        for r, entry in sorted(at.items()):
+            key = entry.name if entry else None
+            groups.setdefault(key, []).append(r)
+        if len(groups) > 1:
+            return i, groups, at
+    return None
+
+
+def set_verdict(set_id, sequences, out):
+    out.append(f"process set {set_id}:")
+    starts = align(sequences)
+    if starts is None:
+        out.append("  no op is held by every rank's recorder window: raise "
+                   "KOLO_FLIGHT_RECORDER_SIZE and dump again")
+        return
+    found = diverge(sequences, starts)
+    if found:
+        position, groups, at = found
+        anchor = next(iter(sequences.values()))
+        anchor_rank = next(iter(sequences))
+        before = anchor[starts[anchor_rank] + position - 1].name if position > 0 else None
+        where = f"after '{before}'" if before else "at the first recorded op"
+        out.append(f"  DIVERGED {where}: the ranks submitted different ops")
+        for key, ranks in groups.items():
+            if key is None:
+                out.append(f"    {ranks_text(ranks)}: nothing yet (still before this op, or "
+                           f"blocked outside Kolo)")
+            else:
+                out.append(f"    {ranks_text(ranks)}: {at[ranks[0]].describe()}")
+    else:
+        out.append("  every rank submitted the same ops")
+    for rank, seq in sequences.items():
+        pending = [e for e in seq if e.state in ("negotiating", "running")]
+        if pending:
+            out.append(f"  rank {rank} waits in {pending[0].describe()}")
+
+
+def verdict(directory, expected_size=None):
+    dumps = load(directory)
+    if not dumps:
+        return [f"kolo-doctor: no kolo-flight.rank*.pid*.txt in {directory}"], 2
+    out = [f"kolo-doctor: {len(dumps)} dump(s) in {directory}"]
+    for rank, dump in dumps.items():
+        out.append(f"  rank {rank} (pid {dump['pid']}): {dump['why']}")
+    if expected_size:
+        missing = sorted(set(range(expected_size)) - set(dumps))
+        if missing:
+            out.append(f"  no dump from {ranks_text(missing)}: gone before it could write one, "
+                       f"or never started")
+    sets = sorted({e.set for d in dumps.values() for e in d["entries"]})
+    for set_id in sets:
+        sequences = {r: [e for e in d["entries"] if e.set == set_id] for r, d in dumps.items()}
+        set_verdict(set_id, sequences, out)
+    failed = [(r, e) for r, d in dumps.items() for e in d["entries"] if e.state == "failed"]
+    if failed:
+        rank, entry = min(failed, key=lambda f: (f[1].seconds * -1, f[0]))
+        out.append(f"first failure recorded: rank {rank}: {entry.describe()}")
+    return out, 0
+
+
+def main():
+    parser = argparse.ArgumentParser(
+        prog="kolo-doctor",
+        description="Merge every rank's Kolo flight-recorder dump into one verdict.")
+    parser.add_argument("directory", help="KOLO_FLIGHT_RECORDER_DIR of the job")
+    parser.add_argument("-n", "--size", type=int, help="the job's rank count (names ranks "
+                        "that left no dump)")
+    args = parser.parse_args()
+    lines, code = verdict(args.directory, args.size)
+    print("\n".join(lines))
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
