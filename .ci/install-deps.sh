@@ -12,6 +12,8 @@ PACKAGES=(
   libssl-dev
   libcli11-dev nlohmann-json3-dev libfmt-dev
   pybind11-dev python3-dev python3-numpy python3-pytest python3-torch python3-matplotlib
+  # examples/cpp/libtorch_train.cc: the C++ frontend of the same torch (optional for the build)
+  libtorch-dev
   procps psmisc iproute2 openssh-server openssh-client
   # tests/slurm: a private Slurm cluster (controller, emulated nodes, munge) and PMIx
   slurmctld slurmd slurm-client munge libpmix-dev

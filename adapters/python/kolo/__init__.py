@@ -5,15 +5,18 @@
     mean = kolo.allreduce(np.ones(4, np.float32))   # average over every rank
 
 Start ranks with `kolorun -np N python3 train.py`; a process started alone is a world of one.
-`kolo.torch` offers the same over torch tensors with horovod.torch's names.
+Every op also takes any framework's array through DLPack (PyTorch, JAX, TensorFlow, CuPy, ...)
+and returns the caller's own array type; `kolo.torch` offers horovod.torch's names and
+semantics over torch tensors.
 """
 
 from . import _runtime
 from .errors import (KoloError, KoloInvalidArgumentError, KoloMismatchError, KoloPeerError,
                      KoloTimeoutError, KoloUnsupportedError)
 from .numpy_ops import (Adasum, Average, Max, Min, Product, Sum, allgather, allgather_async,
-                        allreduce, allreduce_async, alltoall, alltoall_async, barrier,
-                        barrier_async, broadcast, broadcast_async, join, join_async, poll,
+                        allreduce, allreduce_, allreduce_async, allreduce_async_, alltoall,
+                        alltoall_async, barrier, barrier_async, broadcast, broadcast_,
+                        broadcast_async, broadcast_async_, join, join_async, poll,
                         reducescatter, reducescatter_async, synchronize)
 from .process_sets import ProcessSet, add_process_set, global_process_set, remove_process_set
 
@@ -65,8 +68,9 @@ __all__ = [
     "KoloError", "KoloInvalidArgumentError", "KoloMismatchError", "KoloPeerError",
     "KoloTimeoutError", "KoloUnsupportedError", "Adasum", "Average", "Max", "Min", "Product",
     "Sum",
-    "allgather", "allgather_async", "allreduce", "allreduce_async", "alltoall",
-    "alltoall_async", "barrier", "barrier_async", "broadcast", "broadcast_async", "join",
+    "allgather", "allgather_async", "allreduce", "allreduce_", "allreduce_async",
+    "allreduce_async_", "alltoall", "alltoall_async", "barrier", "barrier_async", "broadcast",
+    "broadcast_", "broadcast_async", "broadcast_async_", "join",
     "join_async", "poll", "reducescatter", "reducescatter_async", "synchronize", "ProcessSet",
     "add_process_set", "global_process_set", "remove_process_set", "init", "shutdown",
     "is_initialized", "start_timeline", "stop_timeline", "rank", "size", "local_rank",

@@ -1,16 +1,20 @@
-"""Collectives over NumPy arrays.
+"""Collectives over NumPy arrays and, through DLPack (dlpack.py), any framework's arrays.
 
-Every op returns a new array and leaves its input unchanged. A non-contiguous input is
-copied to a contiguous one first (one extra copy of its size). Async forms return an integer
-handle for poll() and synchronize(); the arrays stay referenced until synchronize().
+Every op returns a new array of the caller's own type and leaves its input unchanged; the
+in-place forms (allreduce_, broadcast_ and their async forms) write the result into the
+caller's memory and return the same object. NumPy arrays are read directly: a non-contiguous
+one is copied to a contiguous one first (one extra copy of its size). DLPack objects are read
+and written where they are, never copied. Async forms return an integer handle for poll() and
+synchronize(); the inputs (and the DLPack producers' buffers) stay referenced until
+synchronize().
 """
 
 import ctypes
 
 import numpy as np
 
-from . import _lib, _runtime
-from .errors import KoloInvalidArgumentError
+from . import _lib, _runtime, dlpack
+from .errors import KoloInvalidArgumentError, KoloUnsupportedError
 from .process_sets import global_process_set, set_id
 
 from .ops import Adasum, Average, Max, Min, Product, Sum  # noqa: F401
@@ -29,7 +33,7 @@ _DTYPES = {
 _MOVERS = ("broadcast", "allgather", "alltoall")
 
 
-def _tensor_ref(array, kind):
+def _numpy_ref(array, kind):
     array = np.ascontiguousarray(array)
     kdtype = _DTYPES.get(array.dtype)
     if kdtype is None and array.dtype == np.bool_ and kind in _MOVERS:
@@ -43,8 +47,47 @@ def _tensor_ref(array, kind):
     return _runtime.TensorRef(array.ctypes.data, kdtype, array.shape, array), array
 
 
-def _copy_output(dtype):
-    """A finish step copying a Kolo-allocated output into a new array."""
+def _tensor_ref(array, kind):
+    """(TensorRef of the input, NumPy dtype of results, converter of results to the caller's
+    array type)."""
+    if type(array) is not np.ndarray and dlpack.is_dlpack(array):
+        described = dlpack.describe(array, kind)
+        if described[0].device >= 0:
+            raise KoloUnsupportedError(
+                "%s of a CUDA DLPack tensor: the generic API returns new results in host "
+                "memory only; use %s_ (in place) for CUDA tensors, or kolo.torch" % (
+                    kind, kind) if kind in ("allreduce", "broadcast") else
+                "%s of a CUDA DLPack tensor: the generic API serves CUDA tensors in place "
+                "(allreduce_, broadcast_); use kolo.torch for %s" % (kind, kind),
+                "KOLO_INVALID_ARGUMENT")
+        return described
+    ref, src = _numpy_ref(array, kind)
+    return ref, src.dtype, dlpack.converter(src)
+
+
+def _output_ref(ref, np_dtype):
+    out = np.empty(ref.shape, dtype=np_dtype)
+    return out, _runtime.TensorRef(out.ctypes.data, ref.dtype, out.shape, out, device=ref.device,
+                                   stream=ref.stream)
+
+
+def _in_place_ref(array, kind):
+    """The TensorRef of `array`, written in place: its own memory, never a copy."""
+    if type(array) is np.ndarray:
+        if not (array.flags.c_contiguous and array.flags.writeable):
+            raise KoloInvalidArgumentError(
+                "%s_ writes in place: it needs a C-contiguous, writeable array" % kind,
+                "KOLO_INVALID_ARGUMENT")
+        return _numpy_ref(array, kind)[0]
+    if not dlpack.is_dlpack(array):
+        raise KoloInvalidArgumentError(
+            "%s_ writes in place into a NumPy array or a DLPack object, not a %s" % (
+                kind, type(array).__name__), "KOLO_INVALID_ARGUMENT")
+    return dlpack.describe(array, kind)[0]
+
+
+def _copy_output(dtype, convert):
+    """A finish step copying a Kolo-allocated output into a new array of the caller's type."""
     def finish(handle):
         ptr, nbytes, shape = _runtime.output_of(handle)
         out = np.empty(shape, dtype=dtype)
@@ -53,7 +96,7 @@ def _copy_output(dtype):
                 "output of %d bytes does not fill shape %s of %s" % (nbytes, shape, dtype))
         if nbytes:
             ctypes.memmove(out.ctypes.data, ptr, nbytes)
-        return out
+        return convert(out)
     return finish
 
 
@@ -63,11 +106,10 @@ def _name(kind, name, process_set):
 
 def allreduce_async(array, op=Average, name=None, process_set=global_process_set,
                     prescale_factor=1.0, postscale_factor=1.0):
-    ref, src = _tensor_ref(array, "allreduce")
-    out = np.empty_like(src)
-    out_ref = _runtime.TensorRef(out.ctypes.data, ref.dtype, out.shape, out)
+    ref, np_dtype, convert = _tensor_ref(array, "allreduce")
+    out, out_ref = _output_ref(ref, np_dtype)
     return _runtime.submit("allreduce", _name("allreduce", name, process_set), ref, out_ref,
-                           finish=lambda h: out, op=op, prescale=prescale_factor,
+                           finish=lambda h: convert(out), op=op, prescale=prescale_factor,
                            postscale=postscale_factor, process_set=set_id(process_set))
 
 
@@ -78,10 +120,26 @@ def allreduce(array, op=Average, name=None, process_set=global_process_set,
                                        postscale_factor))
 
 
+def allreduce_async_(array, op=Average, name=None, process_set=global_process_set,
+                     prescale_factor=1.0, postscale_factor=1.0):
+    ref = _in_place_ref(array, "allreduce")
+    return _runtime.submit("allreduce", _name("allreduce", name, process_set), ref, ref,
+                           finish=lambda h: array, op=op, prescale=prescale_factor,
+                           postscale=postscale_factor, process_set=set_id(process_set))
+
+
+def allreduce_(array, op=Average, name=None, process_set=global_process_set,
+               prescale_factor=1.0, postscale_factor=1.0):
+    """allreduce() written into `array`'s own memory (a NumPy array or DLPack object, CPU or
+    CUDA); returns `array`."""
+    return synchronize(allreduce_async_(array, op, name, process_set, prescale_factor,
+                                        postscale_factor))
+
+
 def allgather_async(array, name=None, process_set=global_process_set):
-    ref, src = _tensor_ref(array, "allgather")
+    ref, np_dtype, convert = _tensor_ref(array, "allgather")
     return _runtime.submit("allgather", _name("allgather", name, process_set), ref,
-                           finish=_copy_output(src.dtype), process_set=set_id(process_set))
+                           finish=_copy_output(np_dtype, convert), process_set=set_id(process_set))
 
 
 def allgather(array, name=None, process_set=global_process_set):
@@ -91,11 +149,10 @@ def allgather(array, name=None, process_set=global_process_set):
 
 
 def broadcast_async(array, root_rank, name=None, process_set=global_process_set):
-    ref, src = _tensor_ref(array, "broadcast")
-    out = np.empty_like(src)
-    out_ref = _runtime.TensorRef(out.ctypes.data, ref.dtype, out.shape, out)
+    ref, np_dtype, convert = _tensor_ref(array, "broadcast")
+    out, out_ref = _output_ref(ref, np_dtype)
     return _runtime.submit("broadcast", _name("broadcast", name, process_set), ref, out_ref,
-                           finish=lambda h: out, root_rank=root_rank,
+                           finish=lambda h: convert(out), root_rank=root_rank,
                            process_set=set_id(process_set))
 
 
@@ -104,15 +161,28 @@ def broadcast(array, root_rank, name=None, process_set=global_process_set):
     return synchronize(broadcast_async(array, root_rank, name, process_set))
 
 
+def broadcast_async_(array, root_rank, name=None, process_set=global_process_set):
+    ref = _in_place_ref(array, "broadcast")
+    return _runtime.submit("broadcast", _name("broadcast", name, process_set), ref, ref,
+                           finish=lambda h: array, root_rank=root_rank,
+                           process_set=set_id(process_set))
+
+
+def broadcast_(array, root_rank, name=None, process_set=global_process_set):
+    """broadcast() written into `array`'s own memory; returns `array`."""
+    return synchronize(broadcast_async_(array, root_rank, name, process_set))
+
+
 def alltoall_async(array, splits=None, name=None, process_set=global_process_set):
-    ref, src = _tensor_ref(array, "alltoall")
-    copy = _copy_output(src.dtype)
+    ref, np_dtype, convert = _tensor_ref(array, "alltoall")
+    copy = _copy_output(np_dtype, convert)
 
     def finish(handle):
         out = copy(handle)
         if splits is None:
             return out
-        return out, np.asarray(_runtime.received_splits_of(handle), dtype=np.int32)
+        splits_in = np.asarray(_runtime.received_splits_of(handle), dtype=np.int32)
+        return out, convert(splits_in)
     return _runtime.submit("alltoall", _name("alltoall", name, process_set), ref,
                            finish=finish, splits=None if splits is None else list(splits),
                            process_set=set_id(process_set))
@@ -126,9 +196,9 @@ def alltoall(array, splits=None, name=None, process_set=global_process_set):
 
 def reducescatter_async(array, op=Average, name=None, process_set=global_process_set,
                         prescale_factor=1.0, postscale_factor=1.0):
-    ref, src = _tensor_ref(array, "reducescatter")
+    ref, np_dtype, convert = _tensor_ref(array, "reducescatter")
     return _runtime.submit("reducescatter", _name("reducescatter", name, process_set), ref,
-                           finish=_copy_output(src.dtype), op=op, prescale=prescale_factor,
+                           finish=_copy_output(np_dtype, convert), op=op, prescale=prescale_factor,
                            postscale=postscale_factor, process_set=set_id(process_set))
 
 

@@ -8,6 +8,9 @@
 //   auto h = session.allreduce("layer1.grad", t, {.reduceOp = kolo::ReduceOp::kAverage});
 //   kolo::throwIfError(h.valueOrThrow().wait());
 //
+// Or, over any contiguous buffer (std::vector, std::array, a framework tensor's data):
+//   auto h = session.allreduce("layer1.grad", kolo::tensorView(std::span(grad)), opts);
+//
 // Thread: every method may be called from any thread; handles complete on Kolo's coordinator.
 #pragma once
 
@@ -15,7 +18,9 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -45,6 +50,45 @@ struct BuildInfo {
 };
 BuildInfo buildInfo();
 
+// The DataType of a C++ element type; a type Kolo does not carry does not compile.
+template <typename T>
+constexpr DataType dataTypeOf() {
+  using U = std::remove_cv_t<T>;
+  if constexpr (std::is_same_v<U, float>)
+    return DataType::kFloat32;
+  else if constexpr (std::is_same_v<U, double>)
+    return DataType::kFloat64;
+  else if constexpr (std::is_same_v<U, int8_t>)
+    return DataType::kInt8;
+  else if constexpr (std::is_same_v<U, uint8_t>)
+    return DataType::kUInt8;
+  else if constexpr (std::is_same_v<U, int16_t>)
+    return DataType::kInt16;
+  else if constexpr (std::is_same_v<U, int32_t>)
+    return DataType::kInt32;
+  else if constexpr (std::is_same_v<U, int64_t>)
+    return DataType::kInt64;
+  else
+    static_assert(!sizeof(U), "Kolo carries float, double and 8- to 64-bit integers");
+}
+
+// A one-dimensional Tensor over caller memory, no copy. Over mutable memory, allreduce and
+// broadcast write their result in place (output == data); over const memory the view is
+// input only (allgather, alltoall, reducescatter, whose outputs Kolo allocates). The memory
+// must outlive the op's handle. `device`/`stream`: a CUDA buffer (see Tensor).
+template <typename T, size_t Extent>
+Tensor tensorView(std::span<T, Extent> values, int32_t device = kCpuDevice,
+                  void* stream = nullptr) {
+  Tensor t;
+  t.data = values.data();
+  if constexpr (!std::is_const_v<T>) t.output = values.data();
+  t.dtype = dataTypeOf<T>();
+  t.shape = {static_cast<int64_t>(values.size())};
+  t.device = device;
+  t.stream = stream;
+  return t;
+}
+
 class Handle {
  public:
   Handle() = default;
@@ -67,6 +111,18 @@ class Handle {
   explicit Handle(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
   std::shared_ptr<const Impl> impl_;
 };
+
+// Waits for every handle (each for at most timeoutSeconds; < 0: for ever), also after one
+// failed, so no op still uses its buffers when this returns OK or an op's error; returns the
+// first failure in the handles' order, or OK. A timeout leaves that op pending.
+inline Status waitAll(const std::vector<Handle>& handles, double timeoutSeconds = -1.0) {
+  Status first;
+  for (const Handle& h : handles) {
+    Status s = h.wait(timeoutSeconds);
+    if (!s.isOk() && first.isOk()) first = s;
+  }
+  return first;
+}
 
 class Session {
  public:
