@@ -5,6 +5,7 @@
 
 #include "reduce/reduce_kernels.h"
 #include "reduce/reduce_loops.h"
+#include "reduce/reduce_many.h"
 
 namespace kolo::reduce_detail {
 namespace {
@@ -150,6 +151,7 @@ void reduceHalf(void* dst, const void* a, const void* b, size_t n) {
 
 }  // namespace
 
-const ReduceKernels kAvx2Kernels{"avx2+f16c", &reduceTwoImpl, &scaleImpl, &divideImpl};
+const ReduceKernels kAvx2Kernels{"avx2+f16c", &reduceTwoImpl, &scaleImpl,     &divideImpl,
+                                 &widenImpl,  &narrowImpl,    &reduceManyImpl};
 
 }  // namespace kolo::reduce_detail

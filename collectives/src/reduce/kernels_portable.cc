@@ -2,6 +2,7 @@
 // AArch64 through the compiler's auto-vectorizer); f16/bf16 conversions are the scalar ones.
 #include "reduce/reduce_kernels.h"
 #include "reduce/reduce_loops.h"
+#include "reduce/reduce_many.h"
 
 #if defined(__x86_64__)
 #include <emmintrin.h>
@@ -82,6 +83,7 @@ void reduceHalf(void* dst, const void* a, const void* b, size_t n) {
 
 }  // namespace
 
-const ReduceKernels kPortableKernels{"portable", &reduceTwoImpl, &scaleImpl, &divideImpl};
+const ReduceKernels kPortableKernels{"portable", &reduceTwoImpl, &scaleImpl,     &divideImpl,
+                                     &widenImpl, &narrowImpl,    &reduceManyImpl};
 
 }  // namespace kolo::reduce_detail

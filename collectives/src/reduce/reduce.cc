@@ -55,6 +55,19 @@ void divideBuffer(DataType type, void* buf, size_t count, int64_t divisor) {
   reduce_detail::activeReduceKernels().divideBuffer(type, buf, count, divisor);
 }
 
+void widenToFloat32(DataType type, const void* in, float* out, size_t count) {
+  reduce_detail::activeReduceKernels().widen(type, in, out, count);
+}
+
+void narrowFromFloat32(DataType type, const float* in, void* out, size_t count) {
+  reduce_detail::activeReduceKernels().narrow(type, in, out, count);
+}
+
+void reduceMany(DataType type, ReduceOp op, void* dst, const void* const* inputs, int nInputs,
+                size_t count, int64_t divisor) {
+  reduce_detail::activeReduceKernels().reduceMany(type, op, dst, inputs, nInputs, count, divisor);
+}
+
 float halfToFloat(uint16_t h) {
   return reduce_detail::halfBitsToFloat(h);
 }

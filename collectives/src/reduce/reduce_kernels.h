@@ -19,6 +19,12 @@ struct ReduceKernels {
                     size_t count);
   void (*scaleBuffer)(DataType type, void* buf, size_t count, double factor);
   void (*divideBuffer)(DataType type, void* buf, size_t count, int64_t divisor);
+  // 16-bit float <-> f32 arrays (widenToFloat32 / narrowFromFloat32 in reduce.h).
+  void (*widen)(DataType type, const void* in, float* out, size_t count);
+  void (*narrow)(DataType type, const float* in, void* out, size_t count);
+  // dst = inputs[0] OP ... OP inputs[nInputs-1] (reduceMany in reduce.h).
+  void (*reduceMany)(DataType type, ReduceOp op, void* dst, const void* const* inputs, int nInputs,
+                     size_t count, int64_t divisor);
 };
 
 // Defined by each variant's translation unit; the x86 ones are built only for x86-64

@@ -1,0 +1,91 @@
+// Internal: the loops behind widenToFloat32 / narrowFromFloat32 / reduceMany (reduce.h), shared by
+// every kernel variant like reduce_loops.h (include it after that header; it uses the variant's
+// widenBlock, narrowBlock and floatReduce hooks).
+//
+// 16-bit floats with kSum / kAverage accumulate in float32: a chunk of input 0 is widened into an
+// f32 accumulator, inputs 1..n-1 are widened and added in that order, the accumulator is divided
+// (kAverage) and then rounded to the 16-bit type once. Every step is one IEEE f32 operation, so
+// the variants agree bit for bit. Other types and ops combine pairwise in the input order.
+// Thread: any.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kolo/collectives/dtype.h"
+#include "kolo/collectives/reduce.h"
+#include "reduce/reduce_loops.h"
+
+namespace kolo::reduce_detail {
+namespace {
+
+template <class Codec>
+void widenTo(const void* in, float* out, size_t n) {
+  const auto* src = static_cast<const uint16_t*>(in);
+  for (size_t done = 0; done < n; done += kHalfChunk) {
+    widenBlock<Codec>(out + done, src + done, n - done < kHalfChunk ? n - done : kHalfChunk);
+  }
+}
+
+template <class Codec>
+void narrowTo(const float* in, void* out, size_t n) {
+  auto* dst = static_cast<uint16_t*>(out);
+  for (size_t done = 0; done < n; done += kHalfChunk) {
+    narrowBlock<Codec>(dst + done, in + done, n - done < kHalfChunk ? n - done : kHalfChunk);
+  }
+}
+
+void widenImpl(DataType type, const void* in, float* out, size_t n) {
+  if (type == DataType::kFloat16) return widenTo<Float16Codec>(in, out, n);
+  if (type == DataType::kBFloat16) return widenTo<BFloat16Codec>(in, out, n);
+}
+
+void narrowImpl(DataType type, const float* in, void* out, size_t n) {
+  if (type == DataType::kFloat16) return narrowTo<Float16Codec>(in, out, n);
+  if (type == DataType::kBFloat16) return narrowTo<BFloat16Codec>(in, out, n);
+}
+
+// dst may be one of the inputs: each chunk reads every input before it writes dst.
+template <class Codec>
+void accumulateHalf(void* dstRaw, const void* const* inputs, int nInputs, size_t n,
+                    int64_t divisor) {
+  auto* dst = static_cast<uint16_t*>(dstRaw);
+  alignas(64) float acc[kHalfChunk];
+  alignas(64) float next[kHalfChunk];
+  const float d = static_cast<float>(divisor);
+  for (size_t done = 0; done < n;) {
+    const size_t len = n - done < kHalfChunk ? n - done : kHalfChunk;
+    widenBlock<Codec>(acc, static_cast<const uint16_t*>(inputs[0]) + done, len);
+    for (int q = 1; q < nInputs; ++q) {
+      widenBlock<Codec>(next, static_cast<const uint16_t*>(inputs[q]) + done, len);
+      floatReduce<float, SumOp>(acc, acc, next, len);
+    }
+    if (divisor != 0) {
+      for (size_t i = 0; i < len; ++i) acc[i] /= d;
+    }
+    narrowBlock<Codec>(dst + done, acc, len);
+    done += len;
+  }
+}
+
+void reduceManyImpl(DataType type, ReduceOp op, void* dst, const void* const* inputs, int nInputs,
+                    size_t n, int64_t divisor) {
+  if (nInputs <= 0 || n == 0) return;
+  if (accumulatesInFloat32(type, op)) {
+    if (type == DataType::kFloat16) {
+      return accumulateHalf<Float16Codec>(dst, inputs, nInputs, n, divisor);
+    }
+    return accumulateHalf<BFloat16Codec>(dst, inputs, nInputs, n, divisor);
+  }
+  const size_t bytes = n * dataTypeSize(type);
+  if (nInputs == 1) {
+    if (dst != inputs[0]) __builtin_memmove(dst, inputs[0], bytes);
+  } else {
+    reduceTwoImpl(type, op, dst, inputs[0], inputs[1], n);
+    for (int q = 2; q < nInputs; ++q) reduceTwoImpl(type, op, dst, dst, inputs[q], n);
+  }
+  if (divisor != 0) divideImpl(type, dst, n, divisor);
+}
+
+}  // namespace
+}  // namespace kolo::reduce_detail
