@@ -6,6 +6,7 @@
 
 #include "algorithms/internal.h"
 #include "algorithms/transfer_request_list.h"
+#include "algorithms/wide_accumulation.h"
 #include "kolo/base/fault_injection.h"
 #include "kolo/collectives/host_layout.h"
 #include "kolo/collectives/reduce.h"
@@ -39,6 +40,13 @@ RingPlan ringPlanFromCounts(std::span<const size_t> counts) {
 }
 
 namespace {
+
+// This rank's position on the ring (its rank, unless the plan orders the ring).
+int ringPosition(const RingPlan& plan, int rank) {
+  if (plan.order.empty()) return rank;
+  return static_cast<int>(std::find(plan.order.begin(), plan.order.end(), rank) -
+                          plan.order.begin());
+}
 
 // The scratch slots of the ring runs on this thread, kept between runs: a fresh allocation of
 // that size is an mmap whose pages are zeroed and faulted in again on every collective. A
@@ -82,7 +90,7 @@ class RingRun {
         base_(static_cast<std::byte*>(buffer)),
         tagBase_(tagBase),
         n_(comm.size()),
-        r_(positionOf(plan, comm.rank())),
+        r_(ringPosition(plan, comm.rank())),
         steps_(plan.reduceSteps + plan.gatherSteps),
         esize_(dataTypeSize(plan.type)),
         chunkElems_(std::max<size_t>(1, chunkBytesFor(comm) / esize_)),
@@ -91,12 +99,6 @@ class RingRun {
   Status run();
 
  private:
-  // This rank's position on the ring (its rank, unless the plan orders the ring).
-  static int positionOf(const RingPlan& plan, int rank) {
-    if (plan.order.empty()) return rank;
-    return static_cast<int>(std::find(plan.order.begin(), plan.order.end(), rank) -
-                            plan.order.begin());
-  }
   int segment(int i) const { return ((i % n_) + n_) % n_; }
   int rankAt(int position) const { return plan_.order.empty() ? position : plan_.order[position]; }
   size_t chunksOf(int s) const { return (plan_.length[s] + chunkElems_ - 1) / chunkElems_; }
@@ -218,6 +220,34 @@ Status runRing(Communicator& comm, const RingPlan& plan, void* buffer, uint64_t 
   return RingRun(comm, plan, buffer, tagBase).run();
 }
 
+namespace {
+
+// f16 / bf16 sums (wide_accumulation.h): the reduce-scatter steps run on an f32 copy; after the
+// last one, the segment at position p + 1 is complete on this rank (the one runStep received
+// last), so the rank rounds it into `buffer` and the allgather steps, shifted by one so each rank
+// starts by sending that segment, move 16-bit values. Tags continue where the reduce-scatter's end.
+Status ringAllreduceInFloat32(Communicator& comm, const RingPlan& plan, void* buffer,
+                              uint64_t tagBase) {
+  const int n = comm.size();
+  const size_t count = plan.offset.back() + plan.length.back();
+  Float32Scratch wide(count);
+  widenToFloat32(plan.type, buffer, wide.data(), count);
+  RingPlan reduce = plan;
+  reduce.type = DataType::kFloat32;
+  reduce.gatherSteps = 0;
+  KOLO_RETURN_IF_ERROR(runRing(comm, reduce, wide.data(), tagBase));
+  const int owned = (ringPosition(plan, comm.rank()) + 1) % n;
+  auto* out = static_cast<std::byte*>(buffer) + plan.offset[owned] * dataTypeSize(plan.type);
+  narrowFromFloat32(plan.type, wide.data() + plan.offset[owned], out, plan.length[owned]);
+  RingPlan gather = plan;
+  gather.reduceSteps = 0;
+  gather.divisor = 0;
+  gather.shift = 1;
+  return runRing(comm, gather, buffer, tagBase + static_cast<uint64_t>(plan.reduceSteps));
+}
+
+}  // namespace
+
 Status ringAllreduce(Communicator& comm, void* buffer, size_t count, DataType type, ReduceOp op,
                      uint64_t tagBase) {
   const int n = comm.size();
@@ -233,6 +263,9 @@ Status ringAllreduce(Communicator& comm, void* buffer, size_t count, DataType ty
     std::vector<RankPlacement> placements(static_cast<size_t>(n));
     for (int q = 0; q < n; ++q) placements[q].host = std::to_string(layout->hostOf[q]);
     plan.order = topologyRingOrder(placements);
+  }
+  if (n > 1 && accumulatesInFloat32(type, op)) {
+    return ringAllreduceInFloat32(comm, plan, buffer, tagBase);
   }
   return runRing(comm, plan, buffer, tagBase);
 }
