@@ -13,7 +13,7 @@ namespace reduce_detail {
 
 std::vector<const ReduceKernels*> supportedReduceKernels() {
   std::vector<const ReduceKernels*> kernels;
-  kernels.reserve(3);
+  kernels.reserve(4);
   kernels.push_back(&kPortableKernels);
 #if defined(KOLO_REDUCE_X86_VARIANTS)
   // __builtin_cpu_supports also checks that the OS saves the AVX / AVX-512 register state.
@@ -25,6 +25,7 @@ std::vector<const ReduceKernels*> supportedReduceKernels() {
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq")) {
       kernels.push_back(&kAvx512Kernels);
+      if (__builtin_cpu_supports("avx512bf16")) kernels.push_back(&kAvx512Bf16Kernels);
     }
   }
 #endif

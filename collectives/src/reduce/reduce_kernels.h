@@ -13,7 +13,7 @@
 namespace kolo::reduce_detail {
 
 struct ReduceKernels {
-  const char* name;  // "portable", "avx2+f16c", "avx512"
+  const char* name;  // "portable", "avx2+f16c", "avx512", "avx512+bf16"
   // dst[i] = a[i] OP b[i]; dst may equal a and/or b (no partial overlap). kAverage acts as kSum.
   void (*reduceTwo)(DataType type, ReduceOp op, void* dst, const void* a, const void* b,
                     size_t count);
@@ -32,6 +32,7 @@ struct ReduceKernels {
 extern const ReduceKernels kPortableKernels;
 extern const ReduceKernels kAvx2Kernels;
 extern const ReduceKernels kAvx512Kernels;
+extern const ReduceKernels kAvx512Bf16Kernels;
 
 // Every variant compiled in that this CPU can execute, the portable one first.
 std::vector<const ReduceKernels*> supportedReduceKernels();

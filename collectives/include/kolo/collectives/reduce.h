@@ -58,7 +58,8 @@ uint16_t floatToHalf(float f);  // round to nearest even, handles inf/nan/subnor
 float bfloat16ToFloat(uint16_t b);
 uint16_t floatToBfloat16(float f);  // round to nearest even, NaN stays NaN
 
-// Which kernel variant the dispatcher uses on this CPU ("avx512", "avx2+f16c", "portable").
+// Which kernel variant the dispatcher uses on this CPU ("avx512+bf16", "avx512", "avx2+f16c",
+// "portable").
 const char* reduceKernelVariant();
 
 }  // namespace kolo

@@ -13,7 +13,7 @@
 namespace kolo {
 
 struct ReduceVariant {
-  std::string_view name;  // "portable", "avx2+f16c", "avx512"
+  std::string_view name;  // "portable", "avx2+f16c", "avx512", "avx512+bf16"
   // dst[i] = a[i] OP b[i]; dst may equal a and/or b (no partial overlap). kAverage acts as kSum.
   void (*reduceTwo)(DataType type, ReduceOp op, void* dst, const void* a, const void* b,
                     size_t count);
