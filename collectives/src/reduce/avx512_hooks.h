@@ -34,6 +34,8 @@ struct F32Vec {
     return r;
   }
   static Reg min(Reg a, Reg b) { return _mm512_min_ps(b, a); }
+  static Reg div(Reg a, Reg b) { return _mm512_div_ps(a, b); }
+  static Reg splat(float f) { return _mm512_set1_ps(f); }
   static Reg max(Reg a, Reg b) { return _mm512_max_ps(b, a); }
 };
 
@@ -116,6 +118,11 @@ void widenBlock(float* out, const uint16_t* in, size_t n) {
 template <class Codec>
 void narrowBlock(uint16_t* out, const float* in, size_t n) {
   narrowVector<Half16, F32Vec, Codec>(out, in, n);
+}
+
+template <class Codec>
+void accumulateHalf(void* dst, const void* const* inputs, int nInputs, size_t n, int64_t divisor) {
+  fusedAccumulateHalf<Half16, F32Vec, Codec>(dst, inputs, nInputs, n, divisor);
 }
 
 template <class Codec, class Op>

@@ -29,6 +29,8 @@ struct F32Vec {
     return r;
   }
   static Reg min(Reg a, Reg b) { return _mm256_min_ps(b, a); }
+  static Reg div(Reg a, Reg b) { return _mm256_div_ps(a, b); }
+  static Reg splat(float f) { return _mm256_set1_ps(f); }
   static Reg max(Reg a, Reg b) { return _mm256_max_ps(b, a); }
 };
 
@@ -137,6 +139,11 @@ void widenBlock(float* out, const uint16_t* in, size_t n) {
 template <class Codec>
 void narrowBlock(uint16_t* out, const float* in, size_t n) {
   narrowVector<Half8, F32Vec, Codec>(out, in, n);
+}
+
+template <class Codec>
+void accumulateHalf(void* dst, const void* const* inputs, int nInputs, size_t n, int64_t divisor) {
+  fusedAccumulateHalf<Half8, F32Vec, Codec>(dst, inputs, nInputs, n, divisor);
 }
 
 template <class Codec, class Op>

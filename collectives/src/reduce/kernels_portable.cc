@@ -76,6 +76,11 @@ void narrowBlock(uint16_t* out, const float* in, size_t n) {
   narrowScalar<Codec>(out, in, n);
 }
 
+template <class Codec>
+void accumulateHalf(void* dst, const void* const* inputs, int nInputs, size_t n, int64_t divisor) {
+  accumulateHalfChunked<Codec>(dst, inputs, nInputs, n, divisor);
+}
+
 template <class Codec, class Op>
 void reduceHalf(void* dst, const void* a, const void* b, size_t n) {
   reduceHalfChunked<Codec, Op>(dst, a, b, n);

@@ -45,10 +45,11 @@ void narrowImpl(DataType type, const float* in, void* out, size_t n) {
   if (type == DataType::kBFloat16) return narrowTo<BFloat16Codec>(in, out, n);
 }
 
-// dst may be one of the inputs: each chunk reads every input before it writes dst.
+// Portable form: chunks of f32 scratch. dst may equal inputs[0]: each chunk reads every input
+// before it writes dst.
 template <class Codec>
-void accumulateHalf(void* dstRaw, const void* const* inputs, int nInputs, size_t n,
-                    int64_t divisor) {
+void accumulateHalfChunked(void* dstRaw, const void* const* inputs, int nInputs, size_t n,
+                           int64_t divisor) {
   auto* dst = static_cast<uint16_t*>(dstRaw);
   alignas(64) float acc[kHalfChunk];
   alignas(64) float next[kHalfChunk];
@@ -67,6 +68,33 @@ void accumulateHalf(void* dstRaw, const void* const* inputs, int nInputs, size_t
     done += len;
   }
 }
+
+// Vector form: one register of each input at a time, no scratch (H and V as for fusedHalfLoop;
+// V also has div and splat). The scalar tail does the same operations in the same order.
+template <class H, class V, class Codec>
+void fusedAccumulateHalf(void* dstRaw, const void* const* inputs, int nInputs, size_t n,
+                         int64_t divisor) {
+  auto* dst = static_cast<uint16_t*>(dstRaw);
+  auto input = [inputs](int q) { return static_cast<const uint16_t*>(inputs[q]); };
+  const float d = static_cast<float>(divisor);
+  size_t i = 0;
+  for (; i + H::kLanes <= n; i += H::kLanes) {
+    auto acc = H::widen(Codec{}, input(0) + i);
+    for (int q = 1; q < nInputs; ++q) acc = V::add(acc, H::widen(Codec{}, input(q) + i));
+    if (divisor != 0) acc = V::div(acc, V::splat(d));
+    H::narrow(Codec{}, dst + i, acc);
+  }
+  for (; i < n; ++i) {
+    float acc = Codec::widen(input(0)[i]);
+    for (int q = 1; q < nInputs; ++q) acc = orderedAdd(acc, Codec::widen(input(q)[i]));
+    if (divisor != 0) acc /= d;
+    dst[i] = Codec::narrow(acc);
+  }
+}
+
+// Hook each variant defines: accumulateHalfChunked or fusedAccumulateHalf.
+template <class Codec>
+void accumulateHalf(void* dst, const void* const* inputs, int nInputs, size_t n, int64_t divisor);
 
 void reduceManyImpl(DataType type, ReduceOp op, void* dst, const void* const* inputs, int nInputs,
                     size_t n, int64_t divisor) {
