@@ -39,7 +39,8 @@ Status runRingReduceScatter(Communicator& comm, const CollectiveArgs& a) {
   void* buffer = work.data();
   if (wide) {
     wideWork.emplace(total);
-    widenToFloat32(a.type, a.send, wideWork->data(), total);
+    plan.widenFrom = a.send;  // widened chunk by chunk as the ring first uses it
+    plan.widenType = a.type;
     buffer = wideWork->data();
   } else if (total != 0) {
     std::memcpy(work.data(), a.send, work.size());

@@ -108,6 +108,7 @@ class RingRun {
     return {base_ + (plan_.offset[s] + first) * esize_, elems * esize_};
   }
   int recvSegment(int t) const { return segment(r_ - t - 1 + plan_.shift); }
+  void widenChunk(int s, size_t k);
   void allocateScratch();
   std::span<std::byte> incomingOf(int t, size_t k);
   void postUpTo(TransferRequestList& recvs, int t, size_t limit);
@@ -149,6 +150,17 @@ std::span<std::byte> RingRun::incomingOf(int t, size_t k) {
   return {scratch_->data() + slot * chunkElems_ * esize_, local.size()};
 }
 
+// Fills chunk k of segment s from plan.widenFrom (a no-op without one).
+void RingRun::widenChunk(int s, size_t k) {
+  if (plan_.widenFrom == nullptr) return;
+  std::span<std::byte> local = chunkSpan(s, k);
+  const size_t first = plan_.offset[s] + k * chunkElems_;
+  const auto* from =
+      static_cast<const std::byte*>(plan_.widenFrom) + first * dataTypeSize(plan_.widenType);
+  widenToFloat32(plan_.widenType, from, reinterpret_cast<float*>(local.data()),
+                 local.size() / esize_);
+}
+
 // Posts step t's receives up to chunk `limit` (exclusive).
 void RingRun::postUpTo(TransferRequestList& recvs, int t, size_t limit) {
   limit = std::min(limit, chunksOf(recvSegment(t)));
@@ -169,6 +181,7 @@ Status RingRun::runStep(int t, TransferRequestList& recvs) {
     std::span<std::byte> local = chunkSpan(s, k);
     const size_t elems = local.size() / esize_;
     if (reducing) {
+      widenChunk(s, k);  // a reduce-scatter receives each segment once: its first use
       reduceInto(plan_.type, plan_.op, local.data(), incomingOf(t, k).data(), elems);
       if (lastReduce && plan_.divisor != 0) {
         divideBuffer(plan_.type, local.data(), elems, plan_.divisor);
@@ -195,6 +208,7 @@ Status RingRun::run() {
   sends_.resize(static_cast<size_t>(steps_));
   const int firstSend = segment(r_ + plan_.shift);
   for (size_t k = 0; k < chunksOf(firstSend); ++k) {
+    widenChunk(firstSend, k);
     sends_[0].add(right_->postSend(tagBase_, chunkSpan(firstSend, k)));
   }
   TransferRequestList recvs;
@@ -222,19 +236,21 @@ Status runRing(Communicator& comm, const RingPlan& plan, void* buffer, uint64_t 
 
 namespace {
 
-// f16 / bf16 sums (wide_accumulation.h): the reduce-scatter steps run on an f32 copy; after the
-// last one, the segment at position p + 1 is complete on this rank (the one runStep received
-// last), so the rank rounds it into `buffer` and the allgather steps, shifted by one so each rank
-// starts by sending that segment, move 16-bit values. Tags continue where the reduce-scatter's end.
+// f16 / bf16 sums (wide_accumulation.h): the reduce-scatter steps run on f32 scratch, widened
+// chunk by chunk as the ring first uses it (RingPlan::widenFrom). After the last one, the
+// segment at position p + 1 is complete on this rank (the one runStep received last), so the
+// rank rounds it into `buffer`, and the allgather steps, shifted by one so that each rank starts
+// by sending that segment, move 16-bit values. Their tags follow the reduce-scatter's.
 Status ringAllreduceInFloat32(Communicator& comm, const RingPlan& plan, void* buffer,
                               uint64_t tagBase) {
   const int n = comm.size();
   const size_t count = plan.offset.back() + plan.length.back();
   Float32Scratch wide(count);
-  widenToFloat32(plan.type, buffer, wide.data(), count);
   RingPlan reduce = plan;
   reduce.type = DataType::kFloat32;
   reduce.gatherSteps = 0;
+  reduce.widenFrom = buffer;
+  reduce.widenType = plan.type;
   KOLO_RETURN_IF_ERROR(runRing(comm, reduce, wide.data(), tagBase));
   const int owned = (ringPosition(plan, comm.rank()) + 1) % n;
   auto* out = static_cast<std::byte*>(buffer) + plan.offset[owned] * dataTypeSize(plan.type);

@@ -2,10 +2,11 @@
 // every kernel variant like reduce_loops.h (include it after that header; it uses the variant's
 // widenBlock, narrowBlock and floatReduce hooks).
 //
-// 16-bit floats with kSum / kAverage accumulate in float32: a chunk of input 0 is widened into an
-// f32 accumulator, inputs 1..n-1 are widened and added in that order, the accumulator is divided
-// (kAverage) and then rounded to the 16-bit type once. Every step is one IEEE f32 operation, so
-// the variants agree bit for bit. Other types and ops combine pairwise in the input order.
+// 16-bit floats with kSum / kAverage accumulate in float32: input 0 is widened into an f32
+// accumulator (a register in the vector variants, a chunk of scratch in the portable one), inputs
+// 1..n-1 are widened and added in that order, the accumulator is divided (kAverage) and then
+// rounded to the 16-bit type once. Every step is one IEEE f32 operation, so the variants agree
+// bit for bit. Other types and ops combine pairwise in the input order.
 // Thread: any.
 #pragma once
 
