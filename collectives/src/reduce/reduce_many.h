@@ -79,6 +79,21 @@ void fusedAccumulateHalf(void* dstRaw, const void* const* inputs, int nInputs, s
   auto input = [inputs](int q) { return static_cast<const uint16_t*>(inputs[q]); };
   const float d = static_cast<float>(divisor);
   size_t i = 0;
+  for (; i + 2 * H::kLanes <= n; i += 2 * H::kLanes) {  // two registers hide the add latency
+    auto acc0 = H::widen(Codec{}, input(0) + i);
+    auto acc1 = H::widen(Codec{}, input(0) + i + H::kLanes);
+    for (int q = 1; q < nInputs; ++q) {
+      const uint16_t* in = input(q);
+      acc0 = V::add(acc0, H::widen(Codec{}, in + i));
+      acc1 = V::add(acc1, H::widen(Codec{}, in + i + H::kLanes));
+    }
+    if (divisor != 0) {
+      acc0 = V::div(acc0, V::splat(d));
+      acc1 = V::div(acc1, V::splat(d));
+    }
+    H::narrow(Codec{}, dst + i, acc0);
+    H::narrow(Codec{}, dst + i + H::kLanes, acc1);
+  }
   for (; i + H::kLanes <= n; i += H::kLanes) {
     auto acc = H::widen(Codec{}, input(0) + i);
     for (int q = 1; q < nInputs; ++q) acc = V::add(acc, H::widen(Codec{}, input(q) + i));
@@ -101,6 +116,8 @@ void reduceManyImpl(DataType type, ReduceOp op, void* dst, const void* const* in
                     size_t n, int64_t divisor) {
   if (nInputs <= 0 || n == 0) return;
   if (accumulatesInFloat32(type, op)) {
+    // Two inputs and no division: the pairwise kernel computes exactly narrow(a + b) already.
+    if (nInputs == 2 && divisor == 0) return reduceTwoImpl(type, op, dst, inputs[0], inputs[1], n);
     if (type == DataType::kFloat16) {
       return accumulateHalf<Float16Codec>(dst, inputs, nInputs, n, divisor);
     }
