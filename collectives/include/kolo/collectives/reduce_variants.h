@@ -19,6 +19,9 @@ struct ReduceVariant {
                     size_t count);
   // buf[i] *= factor.
   void (*scaleBuffer)(DataType type, void* buf, size_t count, double factor);
+  // reduceMany (reduce.h) in this variant.
+  void (*reduceMany)(DataType type, ReduceOp op, void* dst, const void* const* inputs, int nInputs,
+                     size_t count, int64_t divisor);
 };
 
 // Every variant compiled in that this CPU can execute, the portable one first.
