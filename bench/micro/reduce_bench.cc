@@ -1,6 +1,9 @@
 // Reduction kernel throughput per variant, dtype, op and size, next to memcpy of the same bytes.
 // "bytes_per_second" counts the bytes the kernel touches: for dst OP= src that is two reads and
 // one write of the array (memcpy: one read, one write), so the two are comparable as bandwidth.
+// VARIANT/DTYPE/sum-of-4/{pairwise,once}/SIZE: four 16-bit inputs of SIZE each summed pairwise
+// (rounding after each step, reduceTwo) and with one rounding (reduceMany, what the shm arena
+// runs); bytes count the four reads and one write.
 //
 //   kolo_reduce_bench --benchmark_filter='float32/sum'
 #include <benchmark/benchmark.h>
@@ -85,6 +88,26 @@ void scaleBench(benchmark::State& state, const ReduceVariant* kernels, DataType 
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * bytes * 2));
 }
 
+void sumOfFourBench(benchmark::State& state, const ReduceVariant* kernels, DataType type, bool once,
+                    size_t bytes) {
+  std::vector<std::vector<char>> in;
+  for (int q = 0; q < 4; ++q) in.push_back(patternBuffer(bytes, type));
+  auto dst = patternBuffer(bytes, type);
+  const void* ptrs[] = {in[0].data(), in[1].data(), in[2].data(), in[3].data()};
+  const size_t count = bytes / kolo::dataTypeSize(type);
+  for (auto _ : state) {
+    if (once) {
+      kernels->reduceMany(type, ReduceOp::kSum, dst.data(), ptrs, 4, count, 0);
+    } else {
+      kernels->reduceTwo(type, ReduceOp::kSum, dst.data(), ptrs[0], ptrs[1], count);
+      kernels->reduceTwo(type, ReduceOp::kSum, dst.data(), dst.data(), ptrs[2], count);
+      kernels->reduceTwo(type, ReduceOp::kSum, dst.data(), dst.data(), ptrs[3], count);
+    }
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * bytes * 5));
+}
+
 std::string sizeName(size_t bytes) {
   return bytes >= (1u << 20) ? std::to_string(bytes >> 20) + "MiB"
                              : std::to_string(bytes >> 10) + "KiB";
@@ -116,6 +139,16 @@ int main(int argc, char** argv) {
                                  std::string(kolo::dataTypeName(c.type)) + "/" +
                                  std::string(kolo::reduceOpName(c.op)) + "/" + sizeName(bytes);
         benchmark::RegisterBenchmark(name.c_str(), reduceBench, k, c.type, c.op, bytes);
+      }
+    }
+    for (const DataType type : {DataType::kFloat16, DataType::kBFloat16}) {
+      for (const bool once : {false, true}) {
+        for (const size_t bytes : {size_t{32} << 10, size_t{1} << 20}) {
+          const std::string name = std::string(k->name) + "/" +
+                                   std::string(kolo::dataTypeName(type)) + "/sum-of-4/" +
+                                   (once ? "once/" : "pairwise/") + sizeName(bytes);
+          benchmark::RegisterBenchmark(name.c_str(), sumOfFourBench, k, type, once, bytes);
+        }
       }
     }
     for (const DataType type : {DataType::kFloat32, DataType::kFloat16}) {

@@ -6,6 +6,7 @@
 
 #include "algorithms/hierarchical_pipeline.h"
 #include "algorithms/internal.h"
+#include "algorithms/wide_accumulation.h"
 #include "kolo/base/fault_injection.h"
 #include "kolo/collectives/collectives.h"
 #include "kolo/collectives/reduce.h"
@@ -110,6 +111,11 @@ Status hierarchicalAllreduce(Communicator& comm, void* buffer, size_t count, Dat
                              ReduceOp op) {
   KOLO_RETURN_IF_ERROR(checkSubgroups(comm, "allreduce"));
   if (count == 0) return Status::ok();
+  if (accumulatesInFloat32(type, op)) {  // f16 / bf16 sums: f32 partials (wide_accumulation.h)
+    return runInFloat32(type, buffer, count, [&](float* wide) {
+      return hierarchicalAllreduce(comm, wide, count, DataType::kFloat32, op);
+    });
+  }
   HierAllreduceStages stages(comm, type, op);
   if (pipelineHierarchical(comm, count * dataTypeSize(type))) {
     return pipelinedHierarchicalAllreduce(stages, buffer, count, dataTypeSize(type));

@@ -17,7 +17,8 @@
 // bits, run after run. The order differs from the flat ring's (which also varies per element),
 // so for floating-point data the two agree exactly only when every partial sum is exact (as in
 // the tests' reference inputs); integers agree bit for bit. kAverage sums and divides by the
-// world size once, as the ring does.
+// world size once, as the ring does. f16 / bf16 sums run all three phases on an f32 copy and
+// round once at the end (wide_accumulation.h).
 // Thread: caller's.
 #pragma once
 

@@ -6,12 +6,14 @@
 // run the rounds and the odd ranks hand the result back (2 extra latencies).
 // Bit-identical results: both partners compute lower OP higher (by rank), so they produce the
 // same bytes even for operators whose result depends on the operand order (min/max with NaN).
+// f16 / bf16 sums run the whole exchange on f32 partial sums (wide_accumulation.h).
 #include <bit>
 #include <cstring>
 #include <vector>
 
 #include "algorithms/internal.h"
 #include "algorithms/transfer_request_list.h"
+#include "algorithms/wide_accumulation.h"
 #include "kolo/collectives/reduce.h"
 
 namespace kolo::coll {
@@ -21,6 +23,11 @@ Status recursiveDoublingAllreduce(Communicator& comm, void* buffer, size_t count
   const int n = comm.size();
   const int r = comm.rank();
   if (n == 1) return Status::ok();
+  if (accumulatesInFloat32(type, op)) {
+    return runInFloat32(type, buffer, count, [&](float* wide) {
+      return recursiveDoublingAllreduce(comm, wide, count, DataType::kFloat32, op, tagBase);
+    });
+  }
   const size_t bytes = count * dataTypeSize(type);
   const Deadline deadline = comm.opDeadline();
   auto* data = static_cast<std::byte*>(buffer);

@@ -1,14 +1,18 @@
 // Ring reduce-scatter with per-rank counts: n-1 steps, each moving one block, so every rank
 // sends and receives (n-1)/n of the data. Works on a private copy of send because send is const
-// and the partial sums of blocks other ranks own have to live somewhere.
+// and the partial sums of blocks other ranks own have to live somewhere (in f32 for f16 / bf16
+// sums, which round once: wide_accumulation.h).
 #include <cstring>
 #include <numeric>
+#include <optional>
 #include <vector>
 
 #include "algorithms/internal.h"
 #include "algorithms/ring.h"
+#include "algorithms/wide_accumulation.h"
 #include "kolo/collectives/collectives.h"
 #include "kolo/collectives/native_collectives.h"
+#include "kolo/collectives/reduce.h"
 
 namespace kolo::coll {
 
@@ -22,16 +26,30 @@ Status runRingReduceScatter(Communicator& comm, const CollectiveArgs& a) {
     if (a.send != a.recv && total != 0) std::memmove(a.recv, a.send, total * esize);
     return Status::ok();
   }
-  std::vector<std::byte> work(total * esize);
-  if (total != 0) std::memcpy(work.data(), a.send, work.size());
-  plan.type = a.type;
+  // f16 / bf16 sums accumulate in f32 and round once (wide_accumulation.h).
+  const bool wide = accumulatesInFloat32(a.type, a.op);
+  plan.type = wide ? DataType::kFloat32 : a.type;
   plan.op = a.op;
   plan.reduceSteps = n - 1;
   // Shifted by one so that rank r finishes holding block r rather than block r+1.
   plan.shift = -1;
   plan.divisor = a.op == ReduceOp::kAverage ? n : 0;
-  KOLO_RETURN_IF_ERROR(runRing(comm, plan, work.data(), a.tagBase));
-  if (a.counts[r] != 0) {
+  std::vector<std::byte> work(wide ? 0 : total * esize);
+  std::optional<Float32Scratch> wideWork;
+  void* buffer = work.data();
+  if (wide) {
+    wideWork.emplace(total);
+    plan.widenFrom = a.send;  // widened chunk by chunk as the ring first uses it
+    plan.widenType = a.type;
+    buffer = wideWork->data();
+  } else if (total != 0) {
+    std::memcpy(work.data(), a.send, work.size());
+  }
+  KOLO_RETURN_IF_ERROR(runRing(comm, plan, buffer, a.tagBase));
+  if (a.counts[r] == 0) return Status::ok();
+  if (wide) {
+    narrowFromFloat32(a.type, wideWork->data() + plan.offset[r], a.recv, a.counts[r]);
+  } else {
     std::memcpy(a.recv, work.data() + plan.offset[r] * esize, a.counts[r] * esize);
   }
   return Status::ok();

@@ -6,6 +6,7 @@
 
 #include "algorithms/internal.h"
 #include "algorithms/transfer_request_list.h"
+#include "algorithms/wide_accumulation.h"
 #include "kolo/base/fault_injection.h"
 #include "kolo/collectives/host_layout.h"
 #include "kolo/collectives/reduce.h"
@@ -39,6 +40,13 @@ RingPlan ringPlanFromCounts(std::span<const size_t> counts) {
 }
 
 namespace {
+
+// This rank's position on the ring (its rank, unless the plan orders the ring).
+int ringPosition(const RingPlan& plan, int rank) {
+  if (plan.order.empty()) return rank;
+  return static_cast<int>(std::find(plan.order.begin(), plan.order.end(), rank) -
+                          plan.order.begin());
+}
 
 // The scratch slots of the ring runs on this thread, kept between runs: a fresh allocation of
 // that size is an mmap whose pages are zeroed and faulted in again on every collective. A
@@ -82,7 +90,7 @@ class RingRun {
         base_(static_cast<std::byte*>(buffer)),
         tagBase_(tagBase),
         n_(comm.size()),
-        r_(positionOf(plan, comm.rank())),
+        r_(ringPosition(plan, comm.rank())),
         steps_(plan.reduceSteps + plan.gatherSteps),
         esize_(dataTypeSize(plan.type)),
         chunkElems_(std::max<size_t>(1, chunkBytesFor(comm) / esize_)),
@@ -91,12 +99,6 @@ class RingRun {
   Status run();
 
  private:
-  // This rank's position on the ring (its rank, unless the plan orders the ring).
-  static int positionOf(const RingPlan& plan, int rank) {
-    if (plan.order.empty()) return rank;
-    return static_cast<int>(std::find(plan.order.begin(), plan.order.end(), rank) -
-                            plan.order.begin());
-  }
   int segment(int i) const { return ((i % n_) + n_) % n_; }
   int rankAt(int position) const { return plan_.order.empty() ? position : plan_.order[position]; }
   size_t chunksOf(int s) const { return (plan_.length[s] + chunkElems_ - 1) / chunkElems_; }
@@ -106,6 +108,7 @@ class RingRun {
     return {base_ + (plan_.offset[s] + first) * esize_, elems * esize_};
   }
   int recvSegment(int t) const { return segment(r_ - t - 1 + plan_.shift); }
+  void widenChunk(int s, size_t k);
   void allocateScratch();
   std::span<std::byte> incomingOf(int t, size_t k);
   void postUpTo(TransferRequestList& recvs, int t, size_t limit);
@@ -147,6 +150,17 @@ std::span<std::byte> RingRun::incomingOf(int t, size_t k) {
   return {scratch_->data() + slot * chunkElems_ * esize_, local.size()};
 }
 
+// Fills chunk k of segment s from plan.widenFrom (a no-op without one).
+void RingRun::widenChunk(int s, size_t k) {
+  if (plan_.widenFrom == nullptr) return;
+  std::span<std::byte> local = chunkSpan(s, k);
+  const size_t first = plan_.offset[s] + k * chunkElems_;
+  const auto* from =
+      static_cast<const std::byte*>(plan_.widenFrom) + first * dataTypeSize(plan_.widenType);
+  widenToFloat32(plan_.widenType, from, reinterpret_cast<float*>(local.data()),
+                 local.size() / esize_);
+}
+
 // Posts step t's receives up to chunk `limit` (exclusive).
 void RingRun::postUpTo(TransferRequestList& recvs, int t, size_t limit) {
   limit = std::min(limit, chunksOf(recvSegment(t)));
@@ -167,6 +181,7 @@ Status RingRun::runStep(int t, TransferRequestList& recvs) {
     std::span<std::byte> local = chunkSpan(s, k);
     const size_t elems = local.size() / esize_;
     if (reducing) {
+      widenChunk(s, k);  // a reduce-scatter receives each segment once: its first use
       reduceInto(plan_.type, plan_.op, local.data(), incomingOf(t, k).data(), elems);
       if (lastReduce && plan_.divisor != 0) {
         divideBuffer(plan_.type, local.data(), elems, plan_.divisor);
@@ -193,6 +208,7 @@ Status RingRun::run() {
   sends_.resize(static_cast<size_t>(steps_));
   const int firstSend = segment(r_ + plan_.shift);
   for (size_t k = 0; k < chunksOf(firstSend); ++k) {
+    widenChunk(firstSend, k);
     sends_[0].add(right_->postSend(tagBase_, chunkSpan(firstSend, k)));
   }
   TransferRequestList recvs;
@@ -218,6 +234,36 @@ Status runRing(Communicator& comm, const RingPlan& plan, void* buffer, uint64_t 
   return RingRun(comm, plan, buffer, tagBase).run();
 }
 
+namespace {
+
+// f16 / bf16 sums (wide_accumulation.h): the reduce-scatter steps run on f32 scratch, widened
+// chunk by chunk as the ring first uses it (RingPlan::widenFrom). After the last one, the
+// segment at position p + 1 is complete on this rank (the one runStep received last), so the
+// rank rounds it into `buffer`, and the allgather steps, shifted by one so that each rank starts
+// by sending that segment, move 16-bit values. Their tags follow the reduce-scatter's.
+Status ringAllreduceInFloat32(Communicator& comm, const RingPlan& plan, void* buffer,
+                              uint64_t tagBase) {
+  const int n = comm.size();
+  const size_t count = plan.offset.back() + plan.length.back();
+  Float32Scratch wide(count);
+  RingPlan reduce = plan;
+  reduce.type = DataType::kFloat32;
+  reduce.gatherSteps = 0;
+  reduce.widenFrom = buffer;
+  reduce.widenType = plan.type;
+  KOLO_RETURN_IF_ERROR(runRing(comm, reduce, wide.data(), tagBase));
+  const int owned = (ringPosition(plan, comm.rank()) + 1) % n;
+  auto* out = static_cast<std::byte*>(buffer) + plan.offset[owned] * dataTypeSize(plan.type);
+  narrowFromFloat32(plan.type, wide.data() + plan.offset[owned], out, plan.length[owned]);
+  RingPlan gather = plan;
+  gather.reduceSteps = 0;
+  gather.divisor = 0;
+  gather.shift = 1;
+  return runRing(comm, gather, buffer, tagBase + static_cast<uint64_t>(plan.reduceSteps));
+}
+
+}  // namespace
+
 Status ringAllreduce(Communicator& comm, void* buffer, size_t count, DataType type, ReduceOp op,
                      uint64_t tagBase) {
   const int n = comm.size();
@@ -233,6 +279,9 @@ Status ringAllreduce(Communicator& comm, void* buffer, size_t count, DataType ty
     std::vector<RankPlacement> placements(static_cast<size_t>(n));
     for (int q = 0; q < n; ++q) placements[q].host = std::to_string(layout->hostOf[q]);
     plan.order = topologyRingOrder(placements);
+  }
+  if (n > 1 && accumulatesInFloat32(type, op)) {
+    return ringAllreduceInFloat32(comm, plan, buffer, tagBase);
   }
   return runRing(comm, plan, buffer, tagBase);
 }

@@ -4,9 +4,9 @@
 // `reduceSteps` steps the incoming segment is reduced into the local copy, after that it is
 // copied over it. Each segment is therefore reduced along exactly one chain of ranks and then
 // travels as bytes, which makes the result bit-identical on every rank.
-// Segments move in chunks (kChunkBytes, or what the transport asks for: chunkBytesFor), and chunk k of step t+1 is sent as soon as chunk k of
-// step t has been processed, so the steps overlap like a pipeline.
-// Cost per rank: (reduceSteps + gatherSteps) latencies, each step moving one segment.
+// Segments move in chunks (kChunkBytes, or what the transport asks for: chunkBytesFor), and chunk k
+// of step t+1 is sent as soon as chunk k of step t has been processed, so the steps overlap like a
+// pipeline. Cost per rank: (reduceSteps + gatherSteps) latencies, each step moving one segment.
 // Thread: caller's.
 #pragma once
 
@@ -34,6 +34,12 @@ struct RingPlan {
   // Ring positions: order[p] is the rank at position p (empty: rank order). Only for plans
   // whose segments are not tied to ranks (allreduce); neighbours and segments follow positions.
   std::vector<int> order;
+  // Float32 reduce-scatter plans of 16-bit float sums (wide_accumulation.h): when set, the
+  // buffer's contents are not read; each chunk is widened from this array of widenType (same
+  // element offsets) just before its first use (sent at step 0, or reduced into), instead of in
+  // a separate pass over the whole buffer. Requires reduceSteps == n - 1 and gatherSteps == 0.
+  const void* widenFrom = nullptr;
+  DataType widenType = DataType::kFloat16;
 };
 
 // Segments of ~count/n elements: the first count % n segments get one element more.

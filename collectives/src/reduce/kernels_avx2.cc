@@ -5,6 +5,7 @@
 
 #include "reduce/reduce_kernels.h"
 #include "reduce/reduce_loops.h"
+#include "reduce/reduce_many.h"
 
 namespace kolo::reduce_detail {
 namespace {
@@ -28,6 +29,8 @@ struct F32Vec {
     return r;
   }
   static Reg min(Reg a, Reg b) { return _mm256_min_ps(b, a); }
+  static Reg div(Reg a, Reg b) { return _mm256_div_ps(a, b); }
+  static Reg splat(float f) { return _mm256_set1_ps(f); }
   static Reg max(Reg a, Reg b) { return _mm256_max_ps(b, a); }
 };
 
@@ -138,6 +141,11 @@ void narrowBlock(uint16_t* out, const float* in, size_t n) {
   narrowVector<Half8, F32Vec, Codec>(out, in, n);
 }
 
+template <class Codec>
+void accumulateHalf(void* dst, const void* const* inputs, int nInputs, size_t n, int64_t divisor) {
+  fusedAccumulateHalf<Half8, F32Vec, Codec>(dst, inputs, nInputs, n, divisor);
+}
+
 template <class Codec, class Op>
 void reduceHalf(void* dst, const void* a, const void* b, size_t n) {
   if constexpr (std::is_same_v<Codec, BFloat16Codec>) {
@@ -150,6 +158,7 @@ void reduceHalf(void* dst, const void* a, const void* b, size_t n) {
 
 }  // namespace
 
-const ReduceKernels kAvx2Kernels{"avx2+f16c", &reduceTwoImpl, &scaleImpl, &divideImpl};
+const ReduceKernels kAvx2Kernels{"avx2+f16c", &reduceTwoImpl, &scaleImpl,     &divideImpl,
+                                 &widenImpl,  &narrowImpl,    &reduceManyImpl};
 
 }  // namespace kolo::reduce_detail

@@ -2,6 +2,7 @@
 // AArch64 through the compiler's auto-vectorizer); f16/bf16 conversions are the scalar ones.
 #include "reduce/reduce_kernels.h"
 #include "reduce/reduce_loops.h"
+#include "reduce/reduce_many.h"
 
 #if defined(__x86_64__)
 #include <emmintrin.h>
@@ -75,6 +76,11 @@ void narrowBlock(uint16_t* out, const float* in, size_t n) {
   narrowScalar<Codec>(out, in, n);
 }
 
+template <class Codec>
+void accumulateHalf(void* dst, const void* const* inputs, int nInputs, size_t n, int64_t divisor) {
+  accumulateHalfChunked<Codec>(dst, inputs, nInputs, n, divisor);
+}
+
 template <class Codec, class Op>
 void reduceHalf(void* dst, const void* a, const void* b, size_t n) {
   reduceHalfChunked<Codec, Op>(dst, a, b, n);
@@ -82,6 +88,7 @@ void reduceHalf(void* dst, const void* a, const void* b, size_t n) {
 
 }  // namespace
 
-const ReduceKernels kPortableKernels{"portable", &reduceTwoImpl, &scaleImpl, &divideImpl};
+const ReduceKernels kPortableKernels{"portable", &reduceTwoImpl, &scaleImpl,     &divideImpl,
+                                     &widenImpl, &narrowImpl,    &reduceManyImpl};
 
 }  // namespace kolo::reduce_detail

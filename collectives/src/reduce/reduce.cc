@@ -13,7 +13,7 @@ namespace reduce_detail {
 
 std::vector<const ReduceKernels*> supportedReduceKernels() {
   std::vector<const ReduceKernels*> kernels;
-  kernels.reserve(3);
+  kernels.reserve(4);
   kernels.push_back(&kPortableKernels);
 #if defined(KOLO_REDUCE_X86_VARIANTS)
   // __builtin_cpu_supports also checks that the OS saves the AVX / AVX-512 register state.
@@ -25,6 +25,7 @@ std::vector<const ReduceKernels*> supportedReduceKernels() {
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq")) {
       kernels.push_back(&kAvx512Kernels);
+      if (__builtin_cpu_supports("avx512bf16")) kernels.push_back(&kAvx512Bf16Kernels);
     }
   }
 #endif
@@ -53,6 +54,19 @@ void scaleBuffer(DataType type, void* buf, size_t count, double factor) {
 
 void divideBuffer(DataType type, void* buf, size_t count, int64_t divisor) {
   reduce_detail::activeReduceKernels().divideBuffer(type, buf, count, divisor);
+}
+
+void widenToFloat32(DataType type, const void* in, float* out, size_t count) {
+  reduce_detail::activeReduceKernels().widen(type, in, out, count);
+}
+
+void narrowFromFloat32(DataType type, const float* in, void* out, size_t count) {
+  reduce_detail::activeReduceKernels().narrow(type, in, out, count);
+}
+
+void reduceMany(DataType type, ReduceOp op, void* dst, const void* const* inputs, int nInputs,
+                size_t count, int64_t divisor) {
+  reduce_detail::activeReduceKernels().reduceMany(type, op, dst, inputs, nInputs, count, divisor);
 }
 
 float halfToFloat(uint16_t h) {

@@ -7,7 +7,8 @@ namespace kolo {
 std::vector<ReduceVariant> supportedReduceVariants() {
   std::vector<ReduceVariant> variants;
   for (const reduce_detail::ReduceKernels* kernels : reduce_detail::supportedReduceKernels()) {
-    variants.push_back(ReduceVariant{kernels->name, kernels->reduceTwo, kernels->scaleBuffer});
+    variants.push_back(ReduceVariant{kernels->name, kernels->reduceTwo, kernels->scaleBuffer,
+                                     kernels->reduceMany});
   }
   return variants;
 }

@@ -78,10 +78,11 @@ Status ShmDirectArena::smallAllreduce(const void* send, void* recv, size_t count
                               WaitStage{"small allreduce", -1, "contribute its data"});
   if (!st.isOk()) return fail(st);
   faultPoint(FaultPhase::kAllgather);
-  // Rank order 0..n-1 on every rank: bit-identical results.
-  reduceTwo(type, op, recv, smallData(0, parity), smallData(1, parity), count);
-  for (int q = 2; q < size_; ++q) reduceInto(type, op, recv, smallData(q, parity), count);
-  if (op == ReduceOp::kAverage) divideBuffer(type, recv, count, size_);
+  // Rank order 0..n-1 on every rank: bit-identical results (f16 / bf16 sums accumulate in f32
+  // and round once: reduceMany).
+  inputs_.resize(static_cast<size_t>(size_));
+  for (int q = 0; q < size_; ++q) inputs_[q] = smallData(q, parity);
+  reduceMany(type, op, recv, inputs_.data(), size_, count, op == ReduceOp::kAverage ? size_ : 0);
   return Status::ok();
 }
 
@@ -111,12 +112,12 @@ void ShmDirectArena::reduceChunk(const std::byte* send, std::byte* recv, const C
   const size_t n = e - b;
   std::byte* dst = result(c.slot) + b * esize;
   if (n > 0) {
-    auto input = [&](int q) -> const std::byte* {
-      return q == rank_ ? send + (c.firstElem + b) * esize : staging(q, c.slot) + b * esize;
-    };
-    reduceTwo(type, op, dst, input(0), input(1), n);
-    for (int q = 2; q < size_; ++q) reduceInto(type, op, dst, input(q), n);
-    if (op == ReduceOp::kAverage) divideBuffer(type, dst, n, size_);
+    // Rank order, all inputs at once (f16 / bf16 sums round once: reduceMany).
+    inputs_.resize(static_cast<size_t>(size_));
+    for (int q = 0; q < size_; ++q) {
+      inputs_[q] = q == rank_ ? send + (c.firstElem + b) * esize : staging(q, c.slot) + b * esize;
+    }
+    reduceMany(type, op, dst, inputs_.data(), size_, n, op == ReduceOp::kAverage ? size_ : 0);
   }
   waiter_.publish(mine_.reduced.value, c.global + 1);
   if (n > 0) copyToOutput(recv + (c.firstElem + b) * esize, dst, n * esize, streamOutput_);

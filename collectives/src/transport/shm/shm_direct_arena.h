@@ -30,6 +30,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "kolo/collectives/shm_arena.h"
 #include "transport/shm/flag_waiter.h"
@@ -105,7 +106,8 @@ class ShmDirectArena final : public ShmArena {
   uint64_t smallOps_ = 0;
   uint64_t chunks_ = 0;
   uint64_t barriers_ = 0;
-  bool streamOutput_ = false;  // this op writes its output with streaming stores
+  bool streamOutput_ = false;        // this op writes its output with streaming stores
+  std::vector<const void*> inputs_;  // every rank's input of the sub-range being reduced
   Status broken_;
 };
 
