@@ -2,7 +2,8 @@
 every rank applied the same settings at the same cycles (the debug lines SetTuning logs), the
 tuner tried more than one setting and settled once (its info line), every rank's results were
 exact (the job's own check), and rank 0 wrote the CSV log: the header, one row per trial, then
-the chosen setting. --horovod sets the HOROVOD_* aliases instead of the KOLO_* names.
+the chosen setting. --horovod sets the HOROVOD_* aliases instead of the KOLO_* names;
+KOLO_TRANSPORT, when set, is passed on to the job.
 
 usage: check_autotune.py KOLORUN NP STEPS LOG_PATH [--horovod]"""
 
@@ -33,6 +34,8 @@ def run_job(kolorun, np_, steps, log_path, horovod):
            "KOLO_AUTOTUNE_SAMPLES_PER_TRIAL=1", "KOLO_LOG_LEVEL=debug",
            "KOLO_LOG_SUBSYS=autotune", "KOLO_TIMEOUT_SECONDS=60",
            "PYTHONPATH=" + os.environ.get("PYTHONPATH", ""), "PYTHONDONTWRITEBYTECODE=1"]
+    if "KOLO_TRANSPORT" in os.environ:
+        env.append("KOLO_TRANSPORT=" + os.environ["KOLO_TRANSPORT"])
     cmd = [kolorun, "-np", str(np_), "--timeout", "120"]
     for e in env:
         cmd += ["-x", e]
