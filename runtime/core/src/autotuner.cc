@@ -45,6 +45,11 @@ AutotuneOptions AutotuneOptions::fromEnv() {
   AutotuneOptions o;
   o.enabled = settingBool("KOLO_AUTOTUNE");
   o.logPath = settingText("KOLO_AUTOTUNE_LOG").value_or("");
+  o.fixed.fusionThreshold = settingText("KOLO_FUSION_THRESHOLD").has_value();
+  o.fixed.largeTensor = settingText("KOLO_FUSION_LARGE_TENSOR").has_value();
+  o.fixed.cycleTime = settingText("KOLO_CYCLE_TIME").has_value();
+  const std::string algo = settingText("KOLO_ALLREDUCE_ALGO").value_or("auto");
+  o.fixed.allreduceAlgorithm = !algo.empty() && algo != "auto" && algo != "AUTO";
   o.warmupSamples = atLeast(settingInt("KOLO_AUTOTUNE_WARMUP_SAMPLES"), 0);
   o.stepsPerSample = atLeast(settingInt("KOLO_AUTOTUNE_STEPS_PER_SAMPLE"), 1);
   o.samplesPerTrial = atLeast(settingInt("KOLO_AUTOTUNE_SAMPLES_PER_TRIAL"), 1);
@@ -59,13 +64,18 @@ int64_t AutotuneOptions::maxSteps() const {
 
 AutotuneSpace AutotuneSpace::standard(const TunedSettings& configured,
                                       std::vector<AllreduceCandidate> algorithms,
-                                      bool tuneCycleTime) {
+                                      bool tuneCycleTime, const FixedKnobs& fixed) {
   AutotuneSpace s;
   s.fusionThresholds = withConfigured<uint64_t>(
       {0, 256 * kKiB, 1 * kMiB, 4 * kMiB, 16 * kMiB, 64 * kMiB}, configured.fusionThresholdBytes);
   s.largeTensorBytes = withConfigured<uint64_t>(
       {64 * kKiB, 256 * kKiB, 1 * kMiB, 4 * kMiB, 16 * kMiB}, configured.largeTensorBytes);
   s.allreduceAlgorithms = std::move(algorithms);
+  // A fixed knob's grid is its configured value alone: the search measures nothing else.
+  if (fixed.fusionThreshold) s.fusionThresholds = {configured.fusionThresholdBytes};
+  if (fixed.largeTensor) s.largeTensorBytes = {configured.largeTensorBytes};
+  if (fixed.allreduceAlgorithm) s.allreduceAlgorithms.clear();
+
   if (tuneCycleTime)
     s.cycleTimesUs = withConfigured<uint32_t>({500, 1000, 2000, 5000}, configured.cycleTimeUs);
   return s;

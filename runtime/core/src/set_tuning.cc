@@ -49,7 +49,8 @@ void SetTuning::startTuner() {
       KOLO_LOG(kWarning, "autotune", "{}; tuning without a log", opened.status().toString());
     }
   }
-  AutotuneSpace space = AutotuneSpace::standard(configured_, std::move(candidates), !go_.canWake());
+  AutotuneSpace space =
+      AutotuneSpace::standard(configured_, std::move(candidates), !go_.canWake(), options_.fixed);
   tuner_ = std::make_unique<Autotuner>(options_, configured_, std::move(space), std::move(log));
   KOLO_LOG(kInfo, "autotune",
            "tuning process set {} from {}: {} warmup samples, {} steps per sample, {} samples per "

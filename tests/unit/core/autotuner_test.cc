@@ -117,6 +117,22 @@ TEST(Autotuner, KeepsTheConfiguredSettingWhenNothingBeatsIt) {
   EXPECT_EQ(tuner.trials(), 1 + 5 + 4 + 3 * 3 + 3);
 }
 
+TEST(Autotuner, LeavesTheKnobsTheUserSetAlone) {
+  const AutotuneOptions options = quickOptions();
+  FixedKnobs fixed;
+  fixed.fusionThreshold = true;
+  fixed.allreduceAlgorithm = true;
+  Autotuner tuner(options, configured(),
+                  AutotuneSpace::standard(configured(), kAlgorithms, false, fixed), std::nullopt);
+  runJob(tuner, separableScore, options.maxSteps() + 10);
+  ASSERT_TRUE(tuner.done());
+  // Only the large-tensor cutoff was tuned: the configured setting, then its 4 other values.
+  EXPECT_EQ(tuner.trials(), 1 + 4);
+  TunedSettings expected = configured();
+  expected.largeTensorBytes = 256 * 1024;
+  EXPECT_EQ(tuner.current(), expected);
+}
+
 TEST(Autotuner, StopsAfterMaxTrialsWithTheBestSoFar) {
   AutotuneOptions options = quickOptions();
   options.maxTrials = 3;

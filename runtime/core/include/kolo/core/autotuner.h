@@ -16,8 +16,10 @@
 // the one case it matters). The first trial runs the configured setting; each knob then tries
 // each of its values with the other knobs at their best so far and keeps the best (a tie keeps
 // the earlier one). A setting already measured is not run again. After one pass, or after
-// KOLO_AUTOTUNE_MAX_TRIALS trials, the best setting stays and measuring stops. The search is
-// deterministic given the scores, and bounded: at most maxSteps() steps.
+// KOLO_AUTOTUNE_MAX_TRIALS trials, the best setting stays and measuring stops. As in Horovod, a
+// knob the user set in the environment (KOLO_FUSION_THRESHOLD, KOLO_FUSION_LARGE_TENSOR,
+// KOLO_CYCLE_TIME, a KOLO_ALLREDUCE_ALGO other than auto, or their aliases) is not tuned. The
+// search is deterministic given the scores, and bounded: at most maxSteps() steps.
 //
 // Horovod's autotuner fits a Gaussian process over the fusion threshold and cycle time; with a
 // handful of knobs of a few values each, a grid visits every value for a comparable number of
@@ -39,9 +41,18 @@
 
 namespace kolo::core {
 
+// The knobs the user fixed by setting them in the environment; the tuner leaves them alone.
+struct FixedKnobs {
+  bool fusionThreshold = false;     // KOLO_FUSION_THRESHOLD
+  bool largeTensor = false;         // KOLO_FUSION_LARGE_TENSOR
+  bool cycleTime = false;           // KOLO_CYCLE_TIME
+  bool allreduceAlgorithm = false;  // KOLO_ALLREDUCE_ALGO other than auto
+};
+
 struct AutotuneOptions {
   bool enabled = false;  // KOLO_AUTOTUNE
   std::string logPath;   // KOLO_AUTOTUNE_LOG; empty: no log
+  FixedKnobs fixed;
   int warmupSamples = 3;
   int stepsPerSample = 10;
   int samplesPerTrial = 3;
@@ -61,9 +72,11 @@ struct AutotuneSpace {
   std::vector<uint32_t> cycleTimesUs;                   // empty: not tuned
 
   // Kolo's grids around `configured`: thresholds 0 (no fusion), 256K, 1M, 4M, 16M, 64M; cutoffs
-  // 64K, 256K, 1M, 4M, 16M; cycle times 0.5, 1, 2, 5 ms when `tuneCycleTime`.
+  // 64K, 256K, 1M, 4M, 16M; cycle times 0.5, 1, 2, 5 ms when `tuneCycleTime`. A knob in
+  // `fixed` keeps only its configured value.
   static AutotuneSpace standard(const TunedSettings& configured,
-                                std::vector<AllreduceCandidate> algorithms, bool tuneCycleTime);
+                                std::vector<AllreduceCandidate> algorithms, bool tuneCycleTime,
+                                const FixedKnobs& fixed = {});
 };
 
 class Autotuner {
