@@ -153,7 +153,7 @@ bool Autotuner::endTrial(double score) {
   ++trials_;
   measured_.emplace_back(current_, score);
   if (log_) log_->write(current_, score, space_.allreduceAlgorithms);
-  if (score > bestScore_) {
+  if (bestScore_ < 0.0 || score > bestScore_ * kMinGain) {
     best_ = current_;
     bestScore_ = score;
   }

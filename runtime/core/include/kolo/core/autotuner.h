@@ -14,12 +14,14 @@
 // threshold, the large-tensor cutoff, the allreduce algorithm of each size class (small,
 // medium, large), then the cycle time (only where the transport cannot wake the coordinator,
 // the one case it matters). The first trial runs the configured setting; each knob then tries
-// each of its values with the other knobs at their best so far and keeps the best (a tie keeps
-// the earlier one). A setting already measured is not run again. After one pass, or after
-// KOLO_AUTOTUNE_MAX_TRIALS trials, the best setting stays and measuring stops. As in Horovod, a
-// knob the user set in the environment (KOLO_FUSION_THRESHOLD, KOLO_FUSION_LARGE_TENSOR,
-// KOLO_CYCLE_TIME, a KOLO_ALLREDUCE_ALGO other than auto, or their aliases) is not tuned. The
-// search is deterministic given the scores, and bounded: at most maxSteps() steps.
+// each of its values with the other knobs at their best so far and keeps the best; a value
+// replaces the best so far only when it scores kMinGain (5 %) higher, so a difference within the
+// noise of a few steps does not move the job off the configured setting. A setting already measured
+// is not run again. After one pass, or after KOLO_AUTOTUNE_MAX_TRIALS trials, the best setting
+// stays and measuring stops. As in Horovod, a knob the user set in the environment
+// (KOLO_FUSION_THRESHOLD, KOLO_FUSION_LARGE_TENSOR, KOLO_CYCLE_TIME, a KOLO_ALLREDUCE_ALGO other
+// than auto, or their aliases) is not tuned. The search is deterministic given the scores, and
+// bounded: at most maxSteps() steps.
 //
 // Horovod's autotuner fits a Gaussian process over the fusion threshold and cycle time; with a
 // handful of knobs of a few values each, a grid visits every value for a comparable number of
@@ -81,6 +83,9 @@ struct AutotuneSpace {
 
 class Autotuner {
  public:
+  // How much higher a score must be to replace the best so far.
+  static constexpr double kMinGain = 1.05;
+
   // `log` may be empty (no KOLO_AUTOTUNE_LOG).
   Autotuner(const AutotuneOptions& options, const TunedSettings& configured, AutotuneSpace space,
             std::optional<AutotuneLog> log);
