@@ -188,6 +188,9 @@ void addOutputAndModeOptions(CLI::App& app, CommandLine& line, BenchOptions& opt
                "then exit");
   app.add_flag("--sweep-fusion", options.sweepFusion,
                "with --workload: replay per fusion threshold x cycle time, print the best");
+  app.add_flag("--autotune", options.autotune,
+               "with --workload: time the step with the configured settings, then with "
+               "KOLO_AUTOTUNE after the tuner settled; print both medians");
   app.add_option("--sweep-thresholds", line.sweepThresholds,
                  "fusion thresholds to sweep (default 0,1M,4M,16M,64M,128M)")
       ->delimiter(',');
@@ -300,6 +303,10 @@ Status applyBaselineAndWorkload(const CommandLine& line, BenchOptions& options) 
       return makeStatus(Code::kInvalidArgument, "--sweep-cycles {} must be a positive number of ms",
                         ms);
     }
+  }
+  if (options.autotune && options.workload.empty()) {
+    return makeStatus(Code::kInvalidArgument,
+                      "--autotune needs --workload (resnet50, bert-base or a file)");
   }
   if (options.sweepFusion && options.workload.empty()) {
     return makeStatus(Code::kInvalidArgument,

@@ -79,6 +79,7 @@ struct BenchOptions {
   std::string workload;
   // --sweep-fusion (workload mode): one Engine per (threshold, cycle time) setting.
   bool sweepFusion = false;
+  bool autotune = false;                  // with --workload: default vs KOLO_AUTOTUNE step
   std::vector<uint64_t> sweepThresholds;  // --sweep-thresholds; empty: kSweepFusionThresholds
   std::vector<double> sweepCycleTimesMs;  // --sweep-cycles; empty: kSweepCycleTimesMs
   // --topology: print the host's hardware and where every rank is bound, then exit.

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "autotune_bench.h"
 #include "bench_baseline.h"
 #include "bench_ops.h"
 #include "bench_options.h"
@@ -181,6 +182,26 @@ Expected<int> runFusionSweepMode(const BenchOptions& options, World& world,
   return code;
 }
 
+// --workload --autotune: a default session, then an autotuned one, on the same communicator.
+Expected<int> runAutotuneMode(const BenchOptions& options, World& world, const Workload& workload,
+                              const std::string& hosts) {
+  WorkloadOptions workloadOptions;
+  workloadOptions.iterations = options.iterations.value_or(kDefaultIterations);
+  workloadOptions.warmup = options.warmup.value_or(kDefaultWarmup);
+  workloadOptions.timeoutSeconds = kHandleTimeoutSeconds;
+  const std::string transport(world.comm->transport().name());
+  KOLO_ASSIGN_OR_RETURN(AutotuneComparison result,
+                        runAutotuneComparison(world.comm, workload, workloadOptions));
+  const int code = result.defaults.wrong + result.tuned.wrong == 0 ? 0 : kExitWrongResults;
+  if (world.comm->rank() != 0) return code;
+  printOnRankZero(*world.comm, formatAutotuneComparison(result, hosts, transport));
+  if (!options.jsonPath.empty()) {
+    KOLO_RETURN_IF_ERROR(
+        writeTextFile(options.jsonPath, autotuneComparisonJson(result).dump(2) + "\n"));
+  }
+  return code;
+}
+
 // --workload: the session owns the communicator from here on; every exchange is a session op.
 Expected<int> runWorkloadMode(const BenchOptions& options, World& world) {
   KOLO_ASSIGN_OR_RETURN(Workload workload, loadWorkload(options.workload));
@@ -188,6 +209,7 @@ Expected<int> runWorkloadMode(const BenchOptions& options, World& world) {
   KOLO_ASSIGN_OR_RETURN(std::vector<std::string> hostList, gatherHosts(comm, world.hostKey));
   const std::string hosts = summarizeHosts(hostList);
   if (options.sweepFusion) return runFusionSweepMode(options, world, workload, hosts);
+  if (options.autotune) return runAutotuneMode(options, world, workload, hosts);
   const std::string transport(comm.transport().name());
   KOLO_ASSIGN_OR_RETURN(Session session, openBenchSession(world.comm));
   KOLO_ASSIGN_OR_RETURN(BenchSessionSettings settings, benchSessionSettings(session));

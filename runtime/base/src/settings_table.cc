@@ -238,6 +238,38 @@ constexpr SettingDecl kSettings[] = {
      .meaning = "Chrome trace file to write",
      .shownDefault = "off"},
 
+    // The autotuner (kolo/core/autotuner.h, docs/ARCHITECTURE.md "Autotuning").
+    {.name = "KOLO_AUTOTUNE",
+     .alias = "HOROVOD_AUTOTUNE",
+     .type = T::kBool,
+     .defaultValue = "0",
+     .meaning = "1: tune fusion threshold, large-tensor cutoff, allreduce algorithm per size "
+                "class and cycle time during the first steps, then keep the best"},
+    {.name = "KOLO_AUTOTUNE_LOG",
+     .alias = "HOROVOD_AUTOTUNE_LOG",
+     .meaning = "CSV file rank 0 writes: one row per trial (settings, score in bytes/s), then "
+                "the chosen setting",
+     .shownDefault = "off"},
+    {.name = "KOLO_AUTOTUNE_WARMUP_SAMPLES",
+     .alias = "HOROVOD_AUTOTUNE_WARMUP_SAMPLES",
+     .type = T::kInt,
+     .defaultValue = "3",
+     .meaning = "autotune: samples discarded at the start of the job"},
+    {.name = "KOLO_AUTOTUNE_STEPS_PER_SAMPLE",
+     .alias = "HOROVOD_AUTOTUNE_STEPS_PER_SAMPLE",
+     .type = T::kInt,
+     .defaultValue = "10",
+     .meaning = "autotune: steps (a step ends when a tensor name repeats) per score sample"},
+    {.name = "KOLO_AUTOTUNE_SAMPLES_PER_TRIAL",
+     .type = T::kInt,
+     .defaultValue = "3",
+     .meaning = "autotune: samples per setting tried; its score is their median"},
+    {.name = "KOLO_AUTOTUNE_MAX_TRIALS",
+     .alias = "HOROVOD_AUTOTUNE_BAYES_OPT_MAX_SAMPLES",
+     .type = T::kInt,
+     .defaultValue = "30",
+     .meaning = "autotune: most settings tried before the best so far is kept"},
+
     // Diagnostics.
     {.name = "KOLO_LOG_LEVEL",
      .alias = "HOROVOD_LOG_LEVEL",

@@ -21,10 +21,12 @@ std::span<const std::byte> wordBytes(const uint64_t* words, size_t count) {
 }  // namespace
 
 std::span<std::byte> ControlExchange::sealVote(std::vector<uint64_t> voteWords, size_t listBytes,
-                                               bool stallAbort, uint64_t cycle) {
+                                               bool stallAbort, const TunedSettingsWords& tuning,
+                                               uint64_t cycle) {
   mine_ = std::move(voteWords);
   mine_.push_back(listBytes);
   mine_.push_back(stallAbort ? 1 : 0);
+  mine_.insert(mine_.end(), tuning.begin(), tuning.end());
   mine_.push_back(controlChecksum(wordBytes(mine_.data(), mine_.size()), cycle));
   wordsPerMember_ = mine_.size();
   return {reinterpret_cast<std::byte*>(mine_.data()), mine_.size() * sizeof(uint64_t)};

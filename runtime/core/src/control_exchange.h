@@ -1,6 +1,7 @@
 // ControlExchange: moves one cycle's control messages between the members of a process set
 // and proves each member's intact. Every cycle: one allgather of fixed-size vote words (the
-// cache vote, the size of the member's request list, its stall-abort flag); only when some
+// cache vote, the size of the member's request list, its stall-abort flag, and the settings
+// rank 0 runs the cycle with, from SetTuning); only when some
 // member has uncached requests, one allgatherv of the serialized request lists.
 //
 // Every control message carries a checksum (FNV-1a over its bytes, seeded with the cycle): a
@@ -10,6 +11,7 @@
 // Thread: coordinator.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -18,6 +20,7 @@
 #include "failure_agreement.h"
 #include "kolo/base/status.h"
 #include "kolo/collectives/communicator.h"
+#include "kolo/core/tuned_settings.h"
 #include "set_identity.h"
 
 namespace kolo::core {
@@ -31,7 +34,7 @@ class ControlExchange {
   // request list and its stall-abort flag, then their checksum. Returns the sealed bytes, which
   // fault injection may damage before they leave.
   std::span<std::byte> sealVote(std::vector<uint64_t> voteWords, size_t listBytes, bool stallAbort,
-                                uint64_t cycle);
+                                const TunedSettingsWords& tuning, uint64_t cycle);
   // Allgathers the sealed votes; a member whose words fail their checksum fails the cycle.
   Status gatherVotes(uint64_t cycle);
   // Of the last gathered votes: the cache vote words of member `r` (voteWordCount() of them),
@@ -42,6 +45,11 @@ class ControlExchange {
     return static_cast<size_t>(voteWordsOf(r)[voteWordCount()]);
   }
   bool stallAbortOf(size_t r) const { return voteWordsOf(r)[voteWordCount() + 1] != 0; }
+  TunedSettingsWords tuningOf(size_t r) const {
+    TunedSettingsWords words;
+    std::copy_n(voteWordsOf(r) + voteWordCount() + 2, kTunedSettingsWords, words.begin());
+    return words;
+  }
 
   // Appends the checksum to a serialized RequestList.
   static void sealList(std::vector<std::byte>& list, uint64_t cycle);
@@ -53,8 +61,8 @@ class ControlExchange {
                                                 uint64_t cycle);
 
  private:
-  // After the vote words: list size, stall-abort flag, checksum.
-  static constexpr size_t kTrailerWords = 3;
+  // After the vote words: list size, stall-abort flag, tuned settings, checksum.
+  static constexpr size_t kTrailerWords = 3 + kTunedSettingsWords;
 
   Communicator& comm_;
   const SetIdentity& set_;

@@ -16,18 +16,17 @@ constexpr auto kDevicePollSlice = std::chrono::microseconds(100);
 
 }  // namespace
 
-Coordinator::Coordinator(const SetIdentity& set, Communicator& comm, double cycleTimeMs,
-                         CoordinatorRoles roles)
+Coordinator::Coordinator(const SetIdentity& set, Communicator& comm, CoordinatorRoles roles)
     : set_(set),
       comm_(comm),
-      unwakeableSlice_(static_cast<int64_t>(cycleTimeMs * 1000.0)),
       table_(roles.table),
       go_(roles.go),
       negotiation_(roles.negotiation),
       runner_(roles.runner),
       stalls_(roles.stalls),
       agreement_(roles.agreement),
-      recording_(roles.recording) {}
+      recording_(roles.recording),
+      tuning_(roles.tuning) {}
 
 Coordinator::~Coordinator() {
   if (thread_.joinable()) stop();
@@ -121,7 +120,7 @@ void Coordinator::run() {
 void Coordinator::park(uint32_t epoch, size_t onDevice) {
   auto slice = go_.canWake()
                    ? std::chrono::duration_cast<std::chrono::microseconds>(kWakeableParkSlice)
-                   : unwakeableSlice_;
+                   : tuning_.cycleTime();
   slice = std::min(slice,
                    std::chrono::duration_cast<std::chrono::microseconds>(stalls_.checkInterval()));
   if (onDevice > 0) slice = std::min(slice, std::chrono::microseconds(kDevicePollSlice));

@@ -23,6 +23,7 @@
 #include "response_runner.h"
 #include "set_identity.h"
 #include "set_lifecycle.h"
+#include "set_tuning.h"
 #include "stall_monitor.h"
 #include "tensor_table.h"
 
@@ -37,13 +38,12 @@ struct CoordinatorRoles {
   StallMonitor& stalls;
   FailureAgreement& agreement;
   FlightRecording& recording;
+  SetTuning& tuning;  // the cycle time of parks on transports without wake-ups
 };
 
 class Coordinator {
  public:
-  // `cycleTimeMs`: how long a park lasts when the transport cannot be woken.
-  Coordinator(const SetIdentity& set, Communicator& comm, double cycleTimeMs,
-              CoordinatorRoles roles);
+  Coordinator(const SetIdentity& set, Communicator& comm, CoordinatorRoles roles);
   ~Coordinator();  // a running loop is forced out
   Coordinator(const Coordinator&) = delete;
   Coordinator& operator=(const Coordinator&) = delete;
@@ -74,7 +74,6 @@ class Coordinator {
 
   const SetIdentity& set_;
   Communicator& comm_;
-  const std::chrono::microseconds unwakeableSlice_;
   TensorTable& table_;
   GoSignal& go_;
   NegotiationCycle& negotiation_;
@@ -82,6 +81,7 @@ class Coordinator {
   StallMonitor& stalls_;
   FailureAgreement& agreement_;
   FlightRecording& recording_;
+  SetTuning& tuning_;
   SetLifecycle lifecycle_;
   uint64_t cycle_ = 0;  // coordinator thread only
   Clock::time_point nextPeerProbe_{};

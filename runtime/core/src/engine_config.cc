@@ -19,6 +19,7 @@ EngineConfig EngineConfig::fromEnv() {
   c.stallShutdownSeconds = settingSeconds("KOLO_STALL_SHUTDOWN_SECONDS");
   c.shutdownTimeoutSeconds = settingSeconds("KOLO_SHUTDOWN_TIMEOUT_SECONDS");
   c.printConfig = settingBool("KOLO_PRINT_CONFIG");
+  c.autotune = AutotuneOptions::fromEnv();
   return c;
 }
 
@@ -35,6 +36,7 @@ std::string EngineConfig::describe() const {
       {"KOLO_STALL_SHUTDOWN_SECONDS", fmt::format("{}", stallShutdownSeconds)},
       {"KOLO_SHUTDOWN_TIMEOUT_SECONDS", fmt::format("{}", shutdownTimeoutSeconds)},
       {"KOLO_PRINT_CONFIG", printConfig ? "1" : "0"},
+      {"KOLO_AUTOTUNE", autotune.enabled ? "1" : "0"},
   };
   return settingsInEffectTable(held);
 }

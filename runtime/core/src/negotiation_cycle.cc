@@ -24,13 +24,14 @@ Status NegotiationCycle::run(uint64_t cycle, bool shutdownRequested, bool stallA
     listBytes = serialize(list);
     ControlExchange::sealList(listBytes, cycle);
   }
-  const std::span<std::byte> sealed =
-      exchange_.sealVote(vote.andWords(), listBytes.size(), stallAbortVote, cycle);
+  const std::span<std::byte> sealed = exchange_.sealVote(vote.andWords(), listBytes.size(),
+                                                         stallAbortVote, tuning_.proposal(), cycle);
   for (const auto& [kind, count] : drawnKinds) {
     FaultOpScope faultOp(set_.globalRank, opTypeName(kind), count, kNegotiationCount);
     faultPoint(FaultPhase::kNegotiation, sealed);
   }
   KOLO_RETURN_IF_ERROR(exchange_.gatherVotes(cycle));
+  tuning_.receive(exchange_.tuningOf(0), cycle);
 
   std::vector<size_t> listSizes(set_.members.size());
   bool anyList = false;

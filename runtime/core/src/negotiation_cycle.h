@@ -9,6 +9,8 @@
 // the lists are allgathered and every member feeds them to its own Negotiator replica; the
 // negotiator is deterministic, so the replicas agree and no rank broadcasts a decision.
 // Cache hits, then the negotiated responses, form the ordered list that ResponseRunner runs.
+// The votes also carry rank 0's tuned settings, which every member applies (SetTuning) before
+// the cycle's responses run.
 // Thread: coordinator.
 #pragma once
 
@@ -22,6 +24,7 @@
 #include "kolo/core/response_cache.h"
 #include "pending_op.h"
 #include "set_identity.h"
+#include "set_tuning.h"
 #include "tensor_table.h"
 
 namespace kolo::core {
@@ -32,10 +35,12 @@ class NegotiationCycle {
  public:
   // `timeline` may be null.
   NegotiationCycle(const SetIdentity& set, size_t cacheCapacity, TensorTable& table,
-                   ControlExchange& exchange, FlightRecording& recording, Timeline* timeline)
+                   ControlExchange& exchange, SetTuning& tuning, FlightRecording& recording,
+                   Timeline* timeline)
       : set_(set),
         table_(table),
         exchange_(exchange),
+        tuning_(tuning),
         recording_(recording),
         timeline_(timeline),
         cache_(cacheCapacity),
@@ -82,6 +87,7 @@ class NegotiationCycle {
   const SetIdentity& set_;
   TensorTable& table_;
   ControlExchange& exchange_;
+  SetTuning& tuning_;
   FlightRecording& recording_;
   Timeline* timeline_;
   ResponseCache cache_;

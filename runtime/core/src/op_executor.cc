@@ -1,5 +1,4 @@
 #include "op_executor.h"
-#include "row_shapes.h"
 
 #include <algorithm>
 #include <cstring>
@@ -7,6 +6,7 @@
 #include "kolo/base/fault_injection.h"
 #include "kolo/collectives/collectives.h"
 #include "kolo/collectives/reduce.h"
+#include "row_shapes.h"
 
 namespace kolo::core {
 namespace {
@@ -96,7 +96,8 @@ Status OpExecutor::allreduce(const FusedBatch& b, std::span<const Response> resp
     const size_t count = e.bytes / typeSize;
     if (!op) {  // joined: contribute zeros, drop the result
       std::vector<std::byte> zeros(e.bytes);
-      return coll::allreduce(comm_, zeros.data(), zeros.data(), count, b.dtype, b.reduceOp);
+      return coll::allreduce(comm_, zeros.data(), zeros.data(), count, b.dtype, b.reduceOp,
+                             algorithms_.forBytes(e.bytes));
     }
     const void* in = op->tensor.data;
     void* out = op->output();
@@ -105,7 +106,8 @@ Status OpExecutor::allreduce(const FusedBatch& b, std::span<const Response> resp
       scaleBuffer(b.dtype, out, count, b.prescale);
       in = out;
     }
-    KOLO_RETURN_IF_ERROR(coll::allreduce(comm_, in, out, count, b.dtype, b.reduceOp));
+    KOLO_RETURN_IF_ERROR(
+        coll::allreduce(comm_, in, out, count, b.dtype, b.reduceOp, algorithms_.forBytes(e.bytes)));
     if (b.postscale != 1.0) scaleBuffer(b.dtype, out, count, b.postscale);
     return Status::ok();
   }
@@ -124,7 +126,8 @@ Status OpExecutor::allreduce(const FusedBatch& b, std::span<const Response> resp
   const size_t count = b.totalBytes / typeSize;
   if (b.prescale != 1.0) scaleBuffer(b.dtype, base, count, b.prescale);
   phases_.packed = Clock::now();
-  KOLO_RETURN_IF_ERROR(coll::allreduce(comm_, base, base, count, b.dtype, b.reduceOp));
+  KOLO_RETURN_IF_ERROR(coll::allreduce(comm_, base, base, count, b.dtype, b.reduceOp,
+                                       algorithms_.forBytes(b.totalBytes)));
   phases_.reduced = Clock::now();
   if (b.postscale != 1.0) scaleBuffer(b.dtype, base, count, b.postscale);
   for (const FusedEntry& e : b.entries) {

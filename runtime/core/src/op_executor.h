@@ -18,6 +18,7 @@
 #include "kolo/core/fusion_buffer_pool.h"
 #include "kolo/core/fusion_planner.h"
 #include "kolo/core/response.h"
+#include "kolo/core/tuned_settings.h"
 #include "pending_op.h"
 
 namespace kolo::core {
@@ -40,6 +41,9 @@ class OpExecutor {
   void setFailureFilter(std::function<Status(Status)> filter) {
     failureFilter_ = std::move(filter);
   }
+  // The allreduce algorithm per size class (the autotuner's choice; "auto" by default). Every
+  // member sets the same names in the same cycle.
+  void setAllreduceAlgorithms(const AllreduceAlgorithms& algorithms) { algorithms_ = algorithms; }
 
   // When the last packed batch finished its copy into the fusion buffer and its collective
   // (for the timeline); unset for batches that ran in place.
@@ -69,6 +73,7 @@ class OpExecutor {
   Phases phases_;
   std::unique_ptr<DeviceExecutor> device_;
   std::function<Status(Status)> failureFilter_;
+  AllreduceAlgorithms algorithms_;
 };
 
 }  // namespace kolo::core

@@ -12,11 +12,13 @@ ProcessSetRuntime::ProcessSetRuntime(int32_t id, std::vector<int32_t> members, i
       recording_(set_),
       go_(*comm_, set_),
       exchange_(*comm_, set_, agreement_),
-      negotiation_(set_, config.cacheCapacity, table_, exchange_, recording_, timeline_.get()),
-      runner_(set_, *comm_, config.fusion, table_, recording_, agreement_, timeline_.get()),
+      tuning_(set_, *comm_, go_, config),
+      negotiation_(set_, config.cacheCapacity, table_, exchange_, tuning_, recording_,
+                   timeline_.get()),
+      runner_(set_, *comm_, tuning_, table_, recording_, agreement_, timeline_.get()),
       stalls_(config.stallWarningSeconds, config.stallShutdownSeconds, globalRank),
-      coordinator_(
-          set_, *comm_, config.cycleTimeMs,
-          CoordinatorRoles{table_, go_, negotiation_, runner_, stalls_, agreement_, recording_}) {}
+      coordinator_(set_, *comm_,
+                   CoordinatorRoles{table_, go_, negotiation_, runner_, stalls_, agreement_,
+                                    recording_, tuning_}) {}
 
 }  // namespace kolo::core

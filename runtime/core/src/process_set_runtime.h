@@ -7,6 +7,7 @@
 //                     responses of a cycle
 //   ControlExchange   the allgathers of those control messages and their checksums
 //   ResponseRunner    fusion planning and OpExecutor over the ordered responses
+//   SetTuning         the settings every member runs a cycle with; the autotuner on rank 0
 //   FailureAgreement  one verdict on a failure, the same on every surviving rank
 //   StallMonitor      stall warnings and the stall abort
 //   FlightRecording   the set's ops in the process's FlightRecorder
@@ -29,6 +30,7 @@
 #include "pending_op.h"
 #include "response_runner.h"
 #include "set_identity.h"
+#include "set_tuning.h"
 #include "stall_monitor.h"
 #include "tensor_table.h"
 
@@ -72,6 +74,7 @@ class ProcessSetRuntime {
   FlightRecording recording_;
   GoSignal go_;
   ControlExchange exchange_;
+  SetTuning tuning_;
   NegotiationCycle negotiation_;
   ResponseRunner runner_;
   StallMonitor stalls_;

@@ -7,22 +7,25 @@
 
 namespace kolo::core {
 
-ResponseRunner::ResponseRunner(const SetIdentity& set, Communicator& comm,
-                               const FusionOptions& fusion, TensorTable& table,
-                               FlightRecording& recording, FailureAgreement& agreement,
-                               Timeline* timeline)
+ResponseRunner::ResponseRunner(const SetIdentity& set, Communicator& comm, SetTuning& tuning,
+                               TensorTable& table, FlightRecording& recording,
+                               FailureAgreement& agreement, Timeline* timeline)
     : set_(set),
       comm_(comm),
+      tuning_(tuning),
+      tuningVersion_(tuning.version()),
       table_(table),
       recording_(recording),
       timeline_(timeline),
-      planner_(fusion),
+      planner_(tuning.fusionOptions()),
       executor_(comm, set.members, pool_) {
   executor_.setFailureFilter([&agreement](Status s) { return agreement.agree(std::move(s)); });
 }
 
 Status ResponseRunner::run(const std::vector<Response>& ordered) {
   if (ordered.empty()) return Status::ok();
+  const Clock::time_point cycleStart = Clock::now();
+  applyTuning();
   const BatchOps ops = takeOps(ordered);
   const std::vector<FusedBatch> batches = planner_.plan(ordered);
   for (size_t b = 0; b < batches.size(); ++b) {
@@ -49,7 +52,15 @@ Status ResponseRunner::run(const std::vector<Response>& ordered) {
       return s;
     }
   }
+  tuning_.observe(ordered, cycleStart);
   return Status::ok();
+}
+
+void ResponseRunner::applyTuning() {
+  if (tuning_.version() == tuningVersion_) return;
+  tuningVersion_ = tuning_.version();
+  planner_ = FusionPlanner(tuning_.fusionOptions());
+  executor_.setAllreduceAlgorithms(tuning_.allreduceAlgorithms());
 }
 
 BatchOps ResponseRunner::takeOps(const std::vector<Response>& ordered) {

@@ -1,7 +1,9 @@
 // ResponseRunner: the execution step of a cycle. It takes this rank's op for every response
 // of the ordered list out of the TensorTable, fails the ops of error responses, lets
 // FusionPlanner group the rest into batches and runs them on OpExecutor, which completes the
-// handles. Work on a GPU completes later, from pollDevice().
+// handles. Work on a GPU completes later, from pollDevice(). The fusion options and allreduce
+// algorithms are SetTuning's applied settings of the cycle; the tuning rank's SetTuning is
+// shown every cycle it ran.
 // Thread: coordinator.
 #pragma once
 
@@ -15,6 +17,7 @@
 #include "kolo/core/response.h"
 #include "op_executor.h"
 #include "set_identity.h"
+#include "set_tuning.h"
 #include "tensor_table.h"
 
 namespace kolo::core {
@@ -25,9 +28,8 @@ class ResponseRunner {
  public:
   // A failed host collective's status goes through `agreement` before its ops complete with
   // it. `timeline` may be null.
-  ResponseRunner(const SetIdentity& set, Communicator& comm, const FusionOptions& fusion,
-                 TensorTable& table, FlightRecording& recording, FailureAgreement& agreement,
-                 Timeline* timeline);
+  ResponseRunner(const SetIdentity& set, Communicator& comm, SetTuning& tuning, TensorTable& table,
+                 FlightRecording& recording, FailureAgreement& agreement, Timeline* timeline);
 
   // Runs the cycle's responses in order. A non-OK return means a collective failed: the
   // members may no longer be in step, so the ops of the later batches fail with it and the
@@ -42,11 +44,15 @@ class ResponseRunner {
  private:
   // This rank's op for each (response, tensor); the ops of error responses fail here.
   BatchOps takeOps(const std::vector<Response>& ordered);
+  // Takes SetTuning's settings when they changed since the last cycle.
+  void applyTuning();
   void failBatches(const std::vector<FusedBatch>& batches, size_t from, const BatchOps& ops,
                    const Status& status);
 
   const SetIdentity& set_;
   Communicator& comm_;
+  SetTuning& tuning_;
+  uint64_t tuningVersion_ = 0;
   TensorTable& table_;
   FlightRecording& recording_;
   Timeline* timeline_;

@@ -8,6 +8,7 @@
 //     collectives and the runtime path in one world, and --sweep-fusion opens a fresh runtime
 //     per setting on the same world instead of restarting the processes;
 //   - the coordinator cycle time, which --sweep-fusion varies next to the fusion threshold;
+//   - autotuning for one session (--autotune times a default and a tuned session in one run);
 //   - the settings the session runs with, which the reports print.
 // Nothing here is part of the C ABI or the adapters' API (tests/lint/check_layering.sh keeps
 // adapters/ off it).
@@ -28,6 +29,7 @@ class Communicator;  // kolo/collectives/communicator.h
 struct BenchSessionConfig {
   SessionConfig session;              // unset fields keep the KOLO_* environment's values
   std::optional<double> cycleTimeMs;  // KOLO_CYCLE_TIME
+  std::optional<bool> autotune;       // KOLO_AUTOTUNE
 };
 
 // A Session that owns `world` from now on: every exchange on it must go through the session
@@ -41,6 +43,9 @@ struct BenchSessionSettings {
   uint64_t largeTensorBytes = 0;      // at or above: reduced in place, never packed
   double cycleTimeMs = 0.0;
   std::string timelinePath;  // empty: no timeline
+  // With autotuning: the most steps it can take before it settles (AutotuneOptions::maxSteps);
+  // 0 without.
+  int64_t autotuneStepBound = 0;
 };
 // kInvalidUsage for a session that was never initialized or was moved from.
 Expected<BenchSessionSettings> benchSessionSettings(const Session& session);

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 
+#include "kolo/core/autotuner.h"
 #include "kolo/core/fusion_planner.h"
 
 namespace kolo::core {
@@ -24,6 +25,7 @@ struct EngineConfig {
   double stallShutdownSeconds = 600.0;   // KOLO_STALL_SHUTDOWN_SECONDS; 0 disables
   double shutdownTimeoutSeconds = 30.0;  // KOLO_SHUTDOWN_TIMEOUT_SECONDS
   bool printConfig = false;              // KOLO_PRINT_CONFIG
+  AutotuneOptions autotune;              // KOLO_AUTOTUNE, KOLO_AUTOTUNE_*
 
   static EngineConfig fromEnv();
   // Every setting: name, value in effect (this config's where it holds one), source, meaning.
