@@ -164,7 +164,7 @@ class _ShardedOptimizer(torch.optim.Optimizer):
                     local[key] = value
 
     def zero_grad(self, *args, **kwargs):
-        if self._inflight:
+        if self._inflight or any(self._ready.values()):
             raise AssertionError("optimizer.zero_grad() was called after loss.backward() but "
                                  "before optimizer.step() or optimizer.synchronize()")
         return super(self.__class__, self).zero_grad(*args, **kwargs)

@@ -3,8 +3,9 @@ own state_dict format, this rank's sharded form, and loading either.
 
 A local state value is per element when it is a tensor shaped like its shard (momentum,
 exp_avg, ...): consolidation allgathers it per bucket and cuts the flat result back into one
-tensor per parameter. Anything else that is a 0-d tensor or a number (Adam's step) is per
-parameter and the same on every rank, so each parameter of the bucket gets a copy of it.
+tensor per parameter. A 0-d tensor, a number or None (Adam's step, SGD's momentum_buffer
+without momentum) is per parameter and the same on every rank, so each parameter of the
+bucket gets a copy of it.
 """
 
 import torch
@@ -19,7 +20,8 @@ def _elementwise(value, like):
 
 
 def _scalar(value):
-    return (torch.is_tensor(value) and value.dim() == 0) or isinstance(value, (int, float, bool))
+    return (value is None or (torch.is_tensor(value) and value.dim() == 0)
+            or isinstance(value, (int, float, bool)))
 
 
 def check_elementwise(local, shards):
