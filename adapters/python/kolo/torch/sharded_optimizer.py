@@ -35,8 +35,10 @@ _instances = itertools.count()
 
 
 class _ShardedOptimizer(torch.optim.Optimizer):
-    def __init__(self, params, local, named_parameters, stage, bucket_cap_mb, process_set):
+    def __init__(self, params, local, optimizer_state_dict, named_parameters, stage,
+                 bucket_cap_mb, process_set):
         super(self.__class__, self).__init__(params)
+        self.state = defaultdict(dict)  # what the constructor made (Adagrad's sums): unused
         self._stage = stage
         self._process_set = process_set
         self._prefix = "sharded.%d" % next(_instances)
@@ -51,6 +53,10 @@ class _ShardedOptimizer(torch.optim.Optimizer):
         local.state = defaultdict(dict)
         for b, shard in zip(self._buckets, self._shards):
             local.param_groups[b.group_index]["params"].append(shard)
+        if optimizer_state_dict is not None:
+            # State the wrapped optimizer already has (Adagrad creates its sums at
+            # construction; a loaded checkpoint): each rank keeps its slices of it.
+            sharded_state.load(self, optimizer_state_dict)
         self._ready = defaultdict(set)
         self._inflight = {}
         self._state_checked = False
@@ -239,12 +245,15 @@ def ShardedOptimizer(optimizer, named_parameters=None, stage=1, bucket_cap_mb=25
     `process_set`), with its state split across those ranks: stage=1 (ZeRO-1) shards the
     optimizer state, stage=2 (ZeRO-2) the gradients too. Gradients travel in buckets of at
     most `bucket_cap_mb` MiB. Every rank must build it with the same parameters in the same
-    order. The result is an instance of a class derived from the wrapped optimizer's."""
+    order. State `optimizer` already holds is split the same way (and dropped from it). The
+    result is an instance of a class derived from the wrapped optimizer's."""
     _check_supported(optimizer, stage, process_set)
     if bucket_cap_mb <= 0:
         raise ValueError("bucket_cap_mb must be positive")
     local = copy.copy(optimizer)
+    existing = optimizer.state_dict() if optimizer.state else None
+    optimizer.state = defaultdict(dict)  # the full state lives on only as slices
     cls = type(optimizer.__class__.__name__, (optimizer.__class__,),
                dict(_ShardedOptimizer.__dict__))
-    return cls(optimizer.param_groups, local, named_parameters, stage, bucket_cap_mb,
+    return cls(optimizer.param_groups, local, existing, named_parameters, stage, bucket_cap_mb,
                process_set)
