@@ -44,6 +44,8 @@ def parse_args():
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--variants", default=",".join(VARIANTS))
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch intra-op threads per rank (default 1: ranks share the cores)")
     p.add_argument("--json", help="rank 0 writes the figures here")
     args = p.parse_args()
     args.variants = parse_variants(p, args.variants, VARIANTS)
@@ -110,6 +112,7 @@ def check(models, size):
 
 def main():
     args = parse_args()
+    torch.set_num_threads(args.threads)
     kt.init()
     rank, size = kt.rank(), kt.size()
     if "torch_zero" in args.variants:
