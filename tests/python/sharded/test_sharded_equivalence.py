@@ -126,3 +126,18 @@ def test_lr_scheduler_reaches_the_shards():
     assert opt.param_groups[0]["lr"] == ref_opt.param_groups[0]["lr"] == 0.05 / 16
     assert opt._local.param_groups[0]["lr"] == 0.05 / 8  # what the last step() ran with
     assert_same(flat(model), flat(ref_model), "parameters under StepLR")
+
+
+def test_parameters_written_between_steps_are_picked_up():
+    model, opt = build("adam", 1)
+    ref_model, ref_opt = build("adam")
+    batches = data()
+    train(model, opt, batches[:2])
+    train(ref_model, ref_opt, batches[:2])
+    for m in (model, ref_model):
+        with torch.no_grad():
+            m.a.weight.mul_(0.5)  # in place, as load_state_dict writes
+            m.scale.fill_(2.0)
+    train(model, opt, batches[2:])
+    train(ref_model, ref_opt, batches[2:])
+    assert_same(flat(model), flat(ref_model), "parameters after an in-place write")

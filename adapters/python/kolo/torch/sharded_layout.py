@@ -44,9 +44,11 @@ class Bucket:
                 out.append((p, start - off, start - self.lo, end - start))
         return out
 
-    def flatten(self, tensors):
-        """The padded flat buffer of `tensors` (one per parameter, each shaped like it)."""
-        flat = torch.zeros(self.padded, dtype=self.dtype)
+    def flatten(self, tensors, into=None):
+        """The padded flat buffer of `tensors` (one per parameter, each shaped like it),
+        written into `into` (a buffer this method filled before: its padding is still zero)
+        when given."""
+        flat = torch.zeros(self.padded, dtype=self.dtype) if into is None else into
         for t, off in zip(tensors, self.offsets):
             flat[off:off + t.numel()].copy_(t.reshape(-1))
         return flat

@@ -57,6 +57,8 @@ class _ShardedOptimizer(torch.optim.Optimizer):
             # State the wrapped optimizer already has (Adagrad creates its sums at
             # construction; a loaded checkpoint): each rank keeps its slices of it.
             sharded_state.load(self, optimizer_state_dict)
+        self._buffers = {}
+        self._versions = {}
         self._ready = defaultdict(set)
         self._inflight = {}
         self._state_checked = False
@@ -101,8 +103,13 @@ class _ShardedOptimizer(torch.optim.Optimizer):
             elif g.is_sparse:
                 g = g.to_dense()
             grads.append(g.detach())
-        flat = bucket.flatten(grads)
-        if self._stage == 2:
+        flat = bucket.flatten(grads, self._buffers.get(bucket.index))
+        if self._stage == 1:
+            # Kolo serves a buffer it has seen before much faster than a new one, so stage 1
+            # keeps each bucket's buffer from step to step; stage 2 gives it back to save
+            # the memory of a full gradient.
+            self._buffers[bucket.index] = flat
+        else:
             for p in bucket.params:
                 p.grad = None
         handle = reducescatter_async(flat, name="%s.grad.%d" % (self._prefix, bucket.index),
@@ -140,8 +147,10 @@ class _ShardedOptimizer(torch.optim.Optimizer):
         self._synchronized = False
         with torch.no_grad():
             for b, shard in zip(self._buckets, self._shards):
-                # The parameters may have been set since the last step (a loaded checkpoint).
-                shard.copy_(b.shard_of(b.params))
+                # A parameter written since the last step (a loaded checkpoint) has a new
+                # version: the shard takes its values again.
+                if [p._version for p in b.params] != self._versions.get(b.index):
+                    shard.copy_(b.shard_of(b.params))
         self._sync_hyperparameters()
         self._local.step()
         for shard in self._shards:
@@ -160,6 +169,7 @@ class _ShardedOptimizer(torch.optim.Optimizer):
             for b, handle in zip(self._buckets, handles):
                 for p, full in zip(b.params, b.unflatten(wait(handle))):
                     p.copy_(full)
+                self._versions[b.index] = [p._version for p in b.params]
 
     def _sync_hyperparameters(self):
         """Carries options set on the exposed param groups (lr by a scheduler) to the local
