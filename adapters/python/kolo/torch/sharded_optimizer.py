@@ -105,9 +105,9 @@ class _ShardedOptimizer(torch.optim.Optimizer):
             grads.append(g.detach())
         flat = bucket.flatten(grads, self._buffers.get(bucket.index))
         if self._stage == 1:
-            # Kolo serves a buffer it has seen before much faster than a new one, so stage 1
-            # keeps each bucket's buffer from step to step; stage 2 gives it back to save
-            # the memory of a full gradient.
+            # Stage 1 keeps each bucket's buffer from step to step (no allocation and first
+            # touch of a full gradient's memory each step); stage 2 gives it back to save
+            # that memory.
             self._buffers[bucket.index] = flat
         else:
             for p in bucket.params:
