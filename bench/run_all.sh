@@ -229,6 +229,21 @@ fi
 add_section 60-python "Python adapter (bench/python)" "$out/python/python_summary.txt" \
   "bench/python/run.sh $build OUTDIR/python"
 
+# ShardedOptimizer (ZeRO-1/2) against DistributedOptimizer and torch's ZeroRedundancyOptimizer on
+# gloo, a training step each, REPS runs (bench/python/sharded_step.py; OUTDIR/sharded/).
+mkdir -p "$out/sharded"
+sharded_steps=(--steps 30 --warmup 3 --rounds 3)
+[[ $quick == 1 ]] && sharded_steps=(--steps 3 --warmup 1 --rounds 1)
+for rep in $(seq 1 "$reps"); do
+  run "sharded_step_$rep" "$kolorun" -np 2 -x "PYTHONPATH=$build/python:$here/python" \
+    -- /usr/bin/python3 "$here/python/sharded_step.py" "${sharded_steps[@]}" \
+    --json "$out/sharded/run$rep.json"
+done
+/usr/bin/python3 "$here/python/sharded_summary.py" "$out"/sharded/run*.json \
+  >"$out/sharded/summary.txt"
+add_section 61-sharded "ShardedOptimizer step (bench/python/sharded_step.py)" \
+  "$out/sharded/summary.txt" "kolorun -np 2 ... bench/python/sharded_step.py (REPS runs)"
+
 # Hierarchical allreduce: np=4 as two simulated hosts of two (kolorun --local-hosts -H a:2,b:2:
 # node groups over shared memory, the cross-host groups and the flat world over TCP), the
 # hierarchical algorithm against the flat ring at 1, 4, 16 and 64 MiB, alternated REPS times; the

@@ -26,6 +26,7 @@ from .mpi_ops import (Adasum, Average, Max, Min, Product, Sum, allgather, allgat
                       grouped_reducescatter_async, join, poll, reducescatter,
                       reducescatter_async, sparse_allreduce_async, synchronize)
 from .optimizer import DistributedOptimizer
+from .sharded_optimizer import ShardedOptimizer
 from .sync_batch_norm import SyncBatchNorm
 
 # Horovod's exception names, so `except hvd.HorovodInternalError` keeps working.
@@ -167,7 +168,7 @@ __all__ = [
     "grouped_allgather_async", "grouped_allreduce", "grouped_allreduce_",
     "grouped_allreduce_async", "grouped_allreduce_async_", "grouped_reducescatter",
     "grouped_reducescatter_async", "join", "poll", "reducescatter", "reducescatter_async",
-    "sparse_allreduce_async", "synchronize", "DistributedOptimizer", "SyncBatchNorm",
+    "sparse_allreduce_async", "synchronize", "DistributedOptimizer", "ShardedOptimizer", "SyncBatchNorm",
     "HorovodInternalError", "HostsUpdatedInterrupt", "init", "shutdown", "is_initialized", "rank",
     "size", "local_rank", "local_size", "cross_rank", "cross_size", "is_homogeneous",
     "mpi_threads_supported", "mpi_enabled", "mpi_built", "gloo_enabled", "gloo_built",

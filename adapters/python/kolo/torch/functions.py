@@ -49,6 +49,9 @@ def broadcast_optimizer_state(optimizer, root_rank, model=None, prefix="optimize
     if isinstance(optimizer, torch.optim.LBFGS):
         raise ValueError("cannot broadcast torch.optim.LBFGS state (Kolo: its nested state "
                          "has no per-parameter form)")
+    if hasattr(optimizer, "_broadcast_state"):
+        # A ShardedOptimizer: each rank's state is its own shard; only options travel.
+        return optimizer._broadcast_state(root_rank)
     if not optimizer.state_dict()["state"]:
         _initialize_state(optimizer, model)
         if not optimizer.state_dict()["state"]:
