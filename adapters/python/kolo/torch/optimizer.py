@@ -20,6 +20,7 @@ from ..process_sets import global_process_set
 from . import mpi_ops
 from .adasum_optimizer import adasum_optimizer
 from .compression import Compression
+from .grad_hooks import register_grad_hook
 from .param_names import parameter_names
 
 
@@ -57,14 +58,7 @@ class _DistributedOptimizer(torch.optim.Optimizer):
                 if not p.requires_grad:
                     continue
                 self._requires_update.add(p)
-                if hasattr(p, "register_post_accumulate_grad_hook"):
-                    p.register_post_accumulate_grad_hook(self._make_hook(p))
-                else:
-                    # Before torch 2.1: hook the AccumulateGrad node, which runs right after
-                    # the gradient was added to p.grad. The node must be kept alive.
-                    accumulator = p.expand_as(p).grad_fn.next_functions[0][0]
-                    accumulator.register_hook(self._make_hook(p))
-                    self._grad_accumulators.append(accumulator)
+                register_grad_hook(p, self._make_hook(p), self._grad_accumulators)
 
     def _make_hook(self, p):
         def hook(*unused):

@@ -27,6 +27,7 @@ from ..process_sets import global_process_set
 from . import sharded_state
 from .handles import synchronize as wait
 from .mpi_ops import Average, allgather_async
+from .grad_hooks import register_grad_hook
 from .param_names import parameter_names
 from .reducescatter import reducescatter_async
 from .sharded_layout import build_buckets
@@ -70,13 +71,7 @@ class _ShardedOptimizer(torch.optim.Optimizer):
 
     def _register_hooks(self):
         for p in self._bucket_of:
-            if hasattr(p, "register_post_accumulate_grad_hook"):
-                p.register_post_accumulate_grad_hook(self._make_hook(p))
-            else:
-                # Before torch 2.1: hook the AccumulateGrad node (kept alive here).
-                accumulator = p.expand_as(p).grad_fn.next_functions[0][0]
-                accumulator.register_hook(self._make_hook(p))
-                self._grad_accumulators.append(accumulator)
+            register_grad_hook(p, self._make_hook(p), self._grad_accumulators)
 
     def _make_hook(self, p):
         bucket = self._bucket_of[p]
