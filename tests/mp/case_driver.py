@@ -8,6 +8,7 @@ else it raises is a crash of the script and shows as such.
 The scripts are run by path (`python3 tests/mp/<area>/<script>.py ...`), so each puts this
 folder on sys.path before importing this module.
 """
+import socket
 import sys
 
 
@@ -33,3 +34,19 @@ def run_case(cases, name):
         return 1
     print(f"PASSED {name}")
     return 0
+
+
+def pid_alive(pid):
+    """Whether process `pid` exists and has not exited (a zombie counts as exited)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def port_closed(port):
+    """Whether nothing accepts connections on 127.0.0.1:`port`."""
+    with socket.socket() as s:
+        s.settimeout(5)
+        return s.connect_ex(("127.0.0.1", port)) != 0

@@ -13,7 +13,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
-from case_driver import CaseFailed, check, run_case  # noqa: E402
+from case_driver import CaseFailed, check, pid_alive, port_closed, run_case  # noqa: E402
 
 KOLORUN = None
 DEADLINE_S = 25  # any single kolorun run; the fail-fast cases must end far sooner than their sleeps
@@ -151,13 +151,6 @@ def store_port(url):
     return int(m.group(1))
 
 
-def port_closed(port):
-    import socket
-    with socket.socket() as s:
-        s.settimeout(5)
-        return s.connect_ex(("127.0.0.1", port)) != 0
-
-
 def case_timeout():
     rc, out, err = run(["-np", "2", "--timeout", "1", "sh", "-c",
                         'echo "$KOLO_STORE"; exec sleep 60'])
@@ -259,14 +252,6 @@ def case_sigint_forwarded():
     check(proc.returncode == 128 + signal.SIGINT, f"exit code {proc.returncode}, stderr {err!r}")
     check(out.count(b"<stdout>:got-int") == 2, f"ranks did not see SIGINT: {out!r}")
     check(b"received SIGINT" in err, f"stderr {err!r}")
-
-
-def pid_alive(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def case_parent_death():
