@@ -6,7 +6,9 @@
 #   3. the NCCL backend at np=1: every collective and dtype, fusion on and off, against the
 #      host path (and the same through host staging),
 #   4. two ranks sharing the GPU (kolorun -np 2): Kolo must pick host staging and be exact,
-#   5. the device fusion-buffer pack/unpack throughput against cudaMemcpy (a figure, target
+#   5. the generic Python API over a CUDA DLPack tensor that no framework made
+#      (tests/gpu/dlpack_check.py --device cuda) at np=1 and np=2, in place, exact,
+#   6. the device fusion-buffer pack/unpack throughput against cudaMemcpy (a figure, target
 #      >= 80 %; reported, not a failure).
 # Prints a summary; exits 0 when every check passed, 1 otherwise, and 77 (printing "no CUDA
 # device found: GPU checks skipped") when there is no usable device.
@@ -50,7 +52,7 @@ if [ ! -f "$BUILD/CMakeCache.txt" ]; then
   fi
 fi
 TARGETS=(kolo_gpu_probe kolo_gpu_plan_test kolo_gpu_device_test kolo_gpu_nccl_test
-         kolo_gpu_staged_ranks kolo_gpu_fusion_bench kolorun)
+         kolo_gpu_staged_ranks kolo_gpu_fusion_bench kolorun kolo_python)
 say "building ${TARGETS[*]} with $JOBS jobs"
 START=$SECONDS
 if ! cmake --build "$BUILD" -j"$JOBS" --target "${TARGETS[@]}" >"$LOGDIR/build.log" 2>&1; then
@@ -107,6 +109,18 @@ if [ "$OK_RANKS" -ne 2 ] || ! grep -q "host staging (ranks share a GPU)" "$LOGDI
   FAILED=1
   NAMES+=("staged-np2-detection")
   RESULTS+=("FAIL ($OK_RANKS ranks OK; expected both, through host staging chosen because the ranks share a GPU)")
+fi
+
+# The generic kolo API over CUDA memory exported by DLPack (no torch CUDA build or CuPy needed).
+PY=${KOLO_GPU_CHECKS_PYTHON:-/usr/bin/python3}
+if "$PY" -c "import numpy" >/dev/null 2>&1; then
+  for np in 1 2; do
+    run dlpack-cuda-np$np 120 "$BIN/kolorun" -np $np --timeout 100 -x KOLO_TIMEOUT_SECONDS=60 \
+      -x PYTHONPATH="$BUILD/python" -- "$PY" "$ROOT/tests/gpu/dlpack_check.py" --device cuda
+  done
+else
+  NAMES+=("dlpack-cuda")
+  RESULTS+=("NOT RUN ($PY cannot import numpy; set KOLO_GPU_CHECKS_PYTHON)")
 fi
 
 run fusion-bench 120 "$BIN/kolo_gpu_fusion_bench"

@@ -165,7 +165,12 @@ Status DeviceExecutor::run(const FusedBatch& b, std::span<const Response> respon
     failBatch(b, ops, s.withContext(name));
     return Status::ok();
   }
-  return mode_ == Mode::kNccl ? runNccl(b, responses, ops) : runStaged(b, responses, ops, host);
+  // NCCL has no 16-bit integer type: int16 reductions run host-staged even in NCCL mode.
+  const bool ncclCanReduce =
+      b.dtype != DataType::kInt16 ||
+      (b.op != OpType::kAllreduce && b.op != OpType::kReducescatter);
+  return mode_ == Mode::kNccl && ncclCanReduce ? runNccl(b, responses, ops)
+                                               : runStaged(b, responses, ops, host);
 }
 
 size_t DeviceExecutor::poll() {

@@ -186,6 +186,10 @@ Status NcclCommunicator::allgatherv(const void* send, void* recv, std::span<cons
 Status NcclCommunicator::reduceScatter(const void* send, void* recv, std::span<const size_t> counts,
                                        DataType type, ReduceOp op, void* stream) {
   KOLO_RETURN_IF_ERROR(usable("reducescatter"));
+  if (type == DataType::kInt16) {
+    return makeStatus(Code::kInvalidArgument,
+                      "NCCL reducescatter: NCCL has no int16 type; reduce int16 in host memory");
+  }
   auto comm = static_cast<ncclComm_t>(comm_);
   auto s = static_cast<cudaStream_t>(stream);
   const bool even =
