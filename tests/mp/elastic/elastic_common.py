@@ -1,4 +1,4 @@
-"""What the elastic end-to-end tests share: starting elastic_train.py under kolorun, failing
+"""What the elastic end-to-end tests share: starting a training script under kolorun, failing
 with the job's output, and comparing a job's final model with a reference run's."""
 
 import os
@@ -10,12 +10,13 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def train(kolorun, pythonpath, np, kolorun_args, script_args, settings=(), timeout=200):
-    """kolorun -np NP KOLORUN_ARGS -x SETTINGS... -- python elastic_train.py SCRIPT_ARGS"""
+def train(kolorun, pythonpath, np, kolorun_args, script_args, settings=(), timeout=200,
+          script="elastic_train.py"):
+    """kolorun -np NP KOLORUN_ARGS -x SETTINGS... -- python SCRIPT SCRIPT_ARGS"""
     cmd = [kolorun, "-np", str(np), "--timeout", str(timeout - 20)] + list(kolorun_args)
     for setting in ("PYTHONPATH=" + pythonpath, "PYTHONDONTWRITEBYTECODE=1") + tuple(settings):
         cmd += ["-x", setting]
-    cmd += ["--", "/usr/bin/python3", os.path.join(HERE, "elastic_train.py")] + script_args
+    cmd += ["--", "/usr/bin/python3", os.path.join(HERE, script)] + script_args
     return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout)
 
 

@@ -4,7 +4,7 @@ per-iteration lines, and figures averaged over the ranks are the same on every r
 
     check_horovod_example.py KOLORUN EXAMPLES_DIR PYTHONPATH NAME WORKDIR
 
-NAME: synthetic, synthetic_elastic, mnist or imagenet. Exits non-zero naming what was wrong.
+NAME: synthetic, synthetic_elastic, mnist, imagenet or imagenet_elastic. Exits non-zero naming what was wrong.
 """
 
 import math
@@ -21,6 +21,10 @@ MNIST_ARGS = ["--epochs", "2", "--train-size", "512", "--test-size", "256", "--b
 IMAGENET_ARGS = ["--model", "small_resnet", "--image-size", "16", "--num-classes", "10",
                  "--train-size", "64", "--val-size", "32", "--batch-size", "4",
                  "--batches-per-allreduce", "2", "--val-batch-size", "8", "--warmup-epochs", "1"]
+ELASTIC_ARGS = ["--model", "small_resnet", "--image-size", "16", "--num-classes", "10",
+                "--train-size", "50", "--batch-size", "4", "--batches-per-commit", "2",
+                "--epochs", "2"]
+ELASTIC_TRAIN_SIZE = 50
 NUMBER = r"([-+0-9.eE]+|nan|inf)"
 
 
@@ -118,16 +122,40 @@ def check_imagenet(lines, first_epoch, epochs):
             fail("rank %d did not print %r" % (r, resumed))
 
 
+def check_imagenet_elastic(lines, epochs):
+    """Each epoch trains on every sample once (the ElasticSampler's shares padded to equal
+    length: ceil(50 / 2) per rank), and the averaged metrics agree over the ranks."""
+    per_rank = -(-ELASTIC_TRAIN_SIZE // NP)
+    metrics = [[s for s in lines[r] if s.startswith("epoch ")] for r in range(NP)]
+    for r in range(NP):
+        if len(metrics[r]) != epochs or metrics[r] != metrics[0]:
+            fail("rank %d printed %r; expected %d epoch lines equal to rank 0's %r"
+                 % (r, metrics[r], epochs, metrics[0]))
+    for e, s in enumerate(metrics[0]):
+        m = re.match(r"epoch (\d+) train: loss %s accuracy %s%% samples (\d+)$" % (NUMBER, NUMBER),
+                     s)
+        if not m or int(m.group(1)) != e + 1:
+            fail("unexpected epoch line %r" % s)
+        finite(m.group(2), s, 0.0, 20.0)
+        finite(m.group(3), s, 0.0, 100.0)
+        if int(m.group(4)) != per_rank * NP:
+            fail("epoch %d trained on %s samples, not %d" % (e + 1, m.group(4), per_rank * NP))
+
+
 def main():
     kolorun, examples, pythonpath, name, workdir = sys.argv[1:6]
     script = os.path.join(examples, {"synthetic": "pytorch_synthetic_benchmark.py",
                                      "synthetic_elastic": "pytorch_synthetic_benchmark_elastic.py",
                                      "mnist": "pytorch_mnist.py",
-                                     "imagenet": "pytorch_imagenet_resnet50.py"}[name])
+                                     "imagenet": "pytorch_imagenet_resnet50.py",
+                                     "imagenet_elastic":
+                                         "pytorch_imagenet_resnet50_elastic.py"}[name])
     if name.startswith("synthetic"):
         check_synthetic(run(kolorun, script, pythonpath, SYNTHETIC_ARGS), iters=3)
     elif name == "mnist":
         check_mnist(run(kolorun, script, pythonpath, MNIST_ARGS), epochs=2)
+    elif name == "imagenet_elastic":
+        check_imagenet_elastic(run(kolorun, script, pythonpath, ELASTIC_ARGS), epochs=2)
     else:
         os.makedirs(workdir, exist_ok=True)
         pattern = os.path.join(workdir, "checkpoint-{epoch}.pt")

@@ -19,6 +19,7 @@ from .. import _runtime
 from .. import elastic as _elastic
 from ..elastic import ObjectState, State  # noqa: F401  (Horovod exports them here too)
 from . import functions
+from .elastic_sampler import ElasticSampler  # noqa: F401  (hvd.elastic.ElasticSampler)
 
 
 def run(func):
@@ -51,8 +52,14 @@ class TorchState(ObjectState):
         self.optimizer = optimizer
         self._saved_model = None
         self._saved_optimizer = None
+        # ElasticSampler fields are kept by their state_dict (Horovod's sampler handler), not
+        # deep-copied with their dataset.
+        self._samplers = {k: v for k, v in kwargs.items() if isinstance(v, ElasticSampler)}
+        self._saved_samplers = {}
+        for name, sampler in self._samplers.items():
+            setattr(self, name, sampler)
         super().__init__(bcast_object=functions.broadcast_object, get_rank=_runtime.rank,
-                         **kwargs)
+                         **{k: v for k, v in kwargs.items() if k not in self._samplers})
         self._save_tensors()
 
     def _save_tensors(self):
@@ -60,6 +67,14 @@ class TorchState(ObjectState):
             self._saved_model = copy.deepcopy(self.model.state_dict())
         if self.optimizer is not None:
             self._saved_optimizer = copy.deepcopy(self.optimizer.state_dict())
+        self._saved_samplers = {k: v.state_dict() for k, v in self._samplers.items()}
+
+    def _sync_samplers(self):
+        """Every rank's sampler progress, allgathered and merged alike on every rank (see
+        ElasticSampler.merge), then split over the ranks of the job now."""
+        for name, sampler in self._samplers.items():
+            sampler.merge(functions.allgather_object(
+                sampler.state_dict(), name="kolo.elastic.sampler.%s" % name))
 
     def save(self):
         self._save_tensors()
@@ -72,6 +87,8 @@ class TorchState(ObjectState):
             _reset_optimizer(self.optimizer)
             if self._saved_optimizer is not None:
                 self.optimizer.load_state_dict(self._saved_optimizer)
+        for name, saved in self._saved_samplers.items():
+            self._samplers[name].load_state_dict(saved)
         super().restore()
 
     def sync(self):
@@ -79,4 +96,5 @@ class TorchState(ObjectState):
             functions.broadcast_parameters(self.model.state_dict(), root_rank=0)
         if self.optimizer is not None:
             functions.broadcast_optimizer_state(self.optimizer, root_rank=0)
+        self._sync_samplers()
         super().sync()
