@@ -76,10 +76,24 @@ class _Cuda:
         self.lib.cudaFree(ctypes.c_void_p(ptr))
 
 
+class _Namespace:
+    """The two Array API functions Kolo asks of a device array's framework."""
+
+    @staticmethod
+    def empty_like(x):
+        return RawArray(np.zeros(x.shape, dtype=x.dtype), x.device)
+
+    @staticmethod
+    def asarray(values, device=None):
+        return RawArray(np.asarray(values), device or "cpu")
+
+
 class RawArray:
     """`RawArray(host_values, device="cpu"|"cuda")`: a copy of a contiguous NumPy array in host
     or device memory. `.numpy()` copies it back; `.address` is where its data lives;
-    `.streams` records the stream argument of every `__dlpack__` call."""
+    `.streams` records the stream argument of every `__dlpack__` call. Its
+    `__array_namespace__` has `empty_like` and `asarray`, which is what Kolo needs to hand back
+    new results on the device."""
 
     _cuda = None
 
@@ -99,6 +113,9 @@ class RawArray:
         else:
             raise ValueError("device %r: cpu or cuda" % device)
         self._exports = []  # every struct a capsule points to stays alive with the array
+
+    def __array_namespace__(self, api_version=None):
+        return _Namespace
 
     def numpy(self):
         if self.device == "cpu":

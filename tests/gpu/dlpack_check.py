@@ -2,7 +2,9 @@
 on every rank of a kolorun job: in-place allreduce_/broadcast_ and their async forms write the
 producer's own memory (the address is unchanged) with exact results, for every dtype the
 producer exports; CUDA memory is exported on the legacy default stream. Out-of-place forms
-return NumPy arrays for host memory and are refused, naming the in-place forms, for CUDA.
+(allreduce, broadcast, allgather, reducescatter, alltoall) return NumPy arrays for host memory
+and, for CUDA memory, arrays of the producer's own type on the device, made through its
+`__array_namespace__`; a CUDA array without one is refused, naming the in-place form.
 
     kolorun -np 2 /usr/bin/python3 tests/gpu/dlpack_check.py --device cuda   (GPU checks)
     kolorun -np 2 /usr/bin/python3 tests/gpu/dlpack_check.py --device cpu    (ctest, here)
@@ -53,22 +55,41 @@ def check_in_place(device, rank, size):
                                  "stream" % sorted(set(a.streams + b.streams)))
 
 
+class Bare(RawArray):
+    """A device array whose framework Kolo cannot ask for device memory."""
+    __array_namespace__ = None
+
+
 def check_out_of_place(device, rank, size):
-    a = RawArray(values(rank, 100, np.float32), device)
+    """New results: NumPy arrays for host memory (this producer has no from_dlpack), RawArrays
+    on the input's device for CUDA memory; exact for every op."""
+    want_type = np.ndarray if device == "cpu" else RawArray
+
+    def host(result, what):
+        if type(result) is not want_type or getattr(result, "device", device) != device:
+            raise AssertionError("%s returned a %s, not a %s on %s" % (
+                what, type(result).__name__, want_type.__name__, device))
+        return result if device == "cpu" else result.numpy()
+
+    mine = [values(r, 6 * size, np.float32).reshape(2 * size, 3) for r in range(size)]
+    total = sum(m.astype(np.float64) for m in mine).astype(np.float32)
+    a = RawArray(mine[rank], device)
+    check_equal("allreduce", host(kolo.allreduce(a, op=kolo.Sum), "allreduce"), total)
+    check_equal("broadcast", host(kolo.broadcast(a, root_rank=0), "broadcast"), mine[0])
+    check_equal("allgather", host(kolo.allgather(a), "allgather"), np.concatenate(mine))
+    check_equal("reducescatter", host(kolo.reducescatter(a, op=kolo.Sum), "reducescatter"),
+                total[2 * rank:2 * rank + 2])
+    out = kolo.alltoall(RawArray(np.full(size, rank, dtype=np.int32), device))
+    check_equal("alltoall", host(out, "alltoall"), np.arange(size, dtype=np.int32))
     if device == "cpu":
-        got = kolo.allreduce(a, op=kolo.Sum)
-        want = sum(values(r, 100, np.float64) for r in range(size)).astype(np.float32)
-        if type(got) is not np.ndarray:
-            raise AssertionError("out-of-place result is a %s, not a NumPy array" % type(got))
-        check_equal("allreduce", got, want)
         return
     try:
-        kolo.allreduce(a, op=kolo.Sum)
+        kolo.allreduce(Bare(mine[rank], device), op=kolo.Sum)
     except kolo.KoloUnsupportedError as e:
-        if "allreduce_ (in place)" not in str(e):
+        if "allreduce_ writes in place instead" not in str(e):
             raise AssertionError("the refusal does not name the in-place form: %s" % e)
     else:
-        raise AssertionError("out-of-place allreduce of CUDA memory was not refused")
+        raise AssertionError("out-of-place allreduce of a Bare CUDA array was not refused")
 
 
 def main():

@@ -10,8 +10,12 @@ framework's `from_dlpack` (again no copy), so the caller gets its own array type
 
 Devices: CPU memory goes to the host path; CUDA memory (kDLCUDA, kDLCUDAManaged) to the
 device path, made ready on the legacy default stream (`__dlpack__(stream=1)`), when this
-libkolo.so serves CUDA tensors. Other devices, strided tensors and dtypes Kolo does not carry
-raise KoloInvalidArgumentError naming them.
+libkolo.so serves CUDA tensors. New results of CUDA inputs live on the input's device and are
+made by the input's own framework (`on_device()`: torch, or any array type with the Array
+API's `__array_namespace__`): allreduce and broadcast write into its `empty_like`, the ops
+whose result shape only negotiation tells (allgather, alltoall, reducescatter) are copied
+there from Kolo's host result, as kolo.torch does for CUDA tensors. Other devices, strided
+tensors and dtypes Kolo does not carry raise KoloInvalidArgumentError naming them.
 """
 
 import ctypes
@@ -200,3 +204,24 @@ def _through(from_dlpack):
         except TypeError:  # older from_dlpack functions take a capsule only
             return from_dlpack(array.__dlpack__())
     return convert
+
+
+def on_device(obj, kind):
+    """(empty_like, to_device) for a CUDA DLPack object, by its own framework:
+    `empty_like()` makes an uninitialised array like `obj` on its device, `to_device(a)` a copy
+    of the host NumPy array `a` there. torch tensors use torch; other types their Array API
+    namespace (`__array_namespace__`: CuPy, JAX, ...)."""
+    if type(obj).__module__.split(".")[0] == "torch":
+        torch = importlib.import_module("torch")
+        return (lambda: torch.empty_like(obj)), (lambda a: torch.from_numpy(a).to(obj.device))
+    namespace = getattr(obj, "__array_namespace__", None)
+    if namespace is None:
+        raise KoloUnsupportedError(
+            "%s of a CUDA DLPack %s: its result is made on the device by the array's own "
+            "framework, and a %s has neither torch's nor the Array API's "
+            "(__array_namespace__)%s" % (
+                kind, type(obj).__name__, type(obj).__name__,
+                "; %s_ writes in place instead" % kind if kind in ("allreduce", "broadcast")
+                else ""), "KOLO_INVALID_ARGUMENT")
+    xp, device = namespace(), getattr(obj, "device", None)
+    return (lambda: xp.empty_like(obj)), (lambda a: xp.asarray(a, device=device))

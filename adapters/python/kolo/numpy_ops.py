@@ -14,7 +14,7 @@ import ctypes
 import numpy as np
 
 from . import _lib, _runtime, dlpack
-from .errors import KoloInvalidArgumentError, KoloUnsupportedError
+from .errors import KoloInvalidArgumentError
 from .process_sets import global_process_set, set_id
 
 from .ops import Adasum, Average, Max, Min, Product, Sum  # noqa: F401
@@ -48,27 +48,26 @@ def _numpy_ref(array, kind):
 
 
 def _tensor_ref(array, kind):
-    """(TensorRef of the input, NumPy dtype of results, converter of results to the caller's
-    array type)."""
+    """(TensorRef of the input, NumPy dtype of results, converter of host results to the
+    caller's array type, on the caller's device)."""
     if type(array) is not np.ndarray and dlpack.is_dlpack(array):
-        described = dlpack.describe(array, kind)
-        if described[0].device >= 0:
-            raise KoloUnsupportedError(
-                "%s of a CUDA DLPack tensor: the generic API returns new results in host "
-                "memory only; use %s_ (in place) for CUDA tensors, or kolo.torch" % (
-                    kind, kind) if kind in ("allreduce", "broadcast") else
-                "%s of a CUDA DLPack tensor: the generic API serves CUDA tensors in place "
-                "(allreduce_, broadcast_); use kolo.torch for %s" % (kind, kind),
-                "KOLO_INVALID_ARGUMENT")
-        return described
+        ref, np_dtype, convert = dlpack.describe(array, kind)
+        if ref.device >= 0:
+            convert = dlpack.on_device(array, kind)[1]
+        return ref, np_dtype, convert
     ref, src = _numpy_ref(array, kind)
     return ref, src.dtype, dlpack.converter(src)
 
 
-def _output_ref(ref, np_dtype):
+def _output_ref(array, ref, np_dtype, convert, kind):
+    """(function giving the result once the op finished, TensorRef the op writes through) for
+    an op whose result has the input's shape: a new host array handed back through `convert`,
+    or for a CUDA input an `empty_like` of it on its device."""
+    if ref.device >= 0:
+        out = dlpack.on_device(array, kind)[0]()
+        return (lambda: out), dlpack.describe(out, kind)[0]
     out = np.empty(ref.shape, dtype=np_dtype)
-    return out, _runtime.TensorRef(out.ctypes.data, ref.dtype, out.shape, out, device=ref.device,
-                                   stream=ref.stream)
+    return (lambda: convert(out)), _runtime.TensorRef(out.ctypes.data, ref.dtype, out.shape, out)
 
 
 def _in_place_ref(array, kind):
@@ -107,9 +106,9 @@ def _name(kind, name, process_set):
 def allreduce_async(array, op=Average, name=None, process_set=global_process_set,
                     prescale_factor=1.0, postscale_factor=1.0):
     ref, np_dtype, convert = _tensor_ref(array, "allreduce")
-    out, out_ref = _output_ref(ref, np_dtype)
+    result, out_ref = _output_ref(array, ref, np_dtype, convert, "allreduce")
     return _runtime.submit("allreduce", _name("allreduce", name, process_set), ref, out_ref,
-                           finish=lambda h: convert(out), op=op, prescale=prescale_factor,
+                           finish=lambda h: result(), op=op, prescale=prescale_factor,
                            postscale=postscale_factor, process_set=set_id(process_set))
 
 
@@ -150,9 +149,9 @@ def allgather(array, name=None, process_set=global_process_set):
 
 def broadcast_async(array, root_rank, name=None, process_set=global_process_set):
     ref, np_dtype, convert = _tensor_ref(array, "broadcast")
-    out, out_ref = _output_ref(ref, np_dtype)
+    result, out_ref = _output_ref(array, ref, np_dtype, convert, "broadcast")
     return _runtime.submit("broadcast", _name("broadcast", name, process_set), ref, out_ref,
-                           finish=lambda h: convert(out), root_rank=root_rank,
+                           finish=lambda h: result(), root_rank=root_rank,
                            process_set=set_id(process_set))
 
 
@@ -182,7 +181,7 @@ def alltoall_async(array, splits=None, name=None, process_set=global_process_set
         if splits is None:
             return out
         splits_in = np.asarray(_runtime.received_splits_of(handle), dtype=np.int32)
-        return out, convert(splits_in)
+        return out, dlpack.converter(array)(splits_in)  # the splits stay in host memory
     return _runtime.submit("alltoall", _name("alltoall", name, process_set), ref,
                            finish=finish, splits=None if splits is None else list(splits),
                            process_set=set_id(process_set))

@@ -84,3 +84,44 @@ def test_device_index_and_stream_reach_the_runtime():
     assert "device.probe" in str(info.value) and "gpu:0" in str(info.value)
     np.testing.assert_array_equal(kolo.allreduce(np.ones(2), name="after.device.probe"),
                                   np.ones(2))
+
+
+def test_device_results_are_made_by_the_inputs_framework():
+    """dlpack.on_device (what out-of-place ops use for CUDA inputs): torch tensors through
+    torch, other types through their Array API namespace, and a clear refusal otherwise."""
+    import torch
+    from kolo import dlpack
+
+    t = torch.arange(6, dtype=torch.float16).reshape(2, 3)
+    empty_like, to_device = dlpack.on_device(t, "allreduce")
+    out = empty_like()
+    assert type(out) is torch.Tensor and out.shape == t.shape and out.dtype == t.dtype
+    moved = to_device(np.arange(4, dtype=np.int32))
+    assert moved.device == t.device and moved.tolist() == [0, 1, 2, 3]
+
+    class Namespace:
+        @staticmethod
+        def empty_like(x):
+            return ("empty_like", x.device)
+
+        @staticmethod
+        def asarray(a, device=None):
+            return ("asarray", a.tolist(), device)
+
+    class WithNamespace:
+        device = "cuda:1"
+
+        def __array_namespace__(self, api_version=None):
+            return Namespace
+
+    empty_like, to_device = dlpack.on_device(WithNamespace(), "allgather")
+    assert empty_like() == ("empty_like", "cuda:1")
+    assert to_device(np.array([5])) == ("asarray", [5], "cuda:1")
+
+    class Bare:
+        pass
+
+    with pytest.raises(kolo.KoloUnsupportedError, match="allreduce_ writes in place instead"):
+        dlpack.on_device(Bare(), "allreduce")
+    with pytest.raises(kolo.KoloUnsupportedError, match=r"allgather of a CUDA DLPack Bare"):
+        dlpack.on_device(Bare(), "allgather")
