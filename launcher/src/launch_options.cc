@@ -100,6 +100,8 @@ struct RawArguments {
   std::string ranksFilter;             // --ranks-filter, unparsed
   bool checkBuild = false;
   bool helpEnv = false;
+  bool status = false;  // --status
+  int statusPid = 0;    // --pid
 };
 
 // The options are declared in the order --help lists them.
@@ -160,6 +162,10 @@ void addReportFlags(CLI::App& app, RawArguments& raw) {
                "print which backends Kolo was built with (shm, tcp, MPI, NCCL, ...) and this "
                "machine's topology (kolo-bench --topology), and exit");
   app.add_flag("--help-env", raw.helpEnv, "print every KOLO_* variable with its default and exit");
+  app.add_flag("--status", raw.status,
+               "print a live verdict of the kolorun job running on this host (each rank's "
+               "current op, queue, last completion, who waits for whom, Python stacks) and exit");
+  app.add_option("--pid", raw.statusPid, "with --status: the kolorun to ask, when several run");
 }
 
 // What each rank gets and how long it may run.
@@ -317,6 +323,11 @@ ParsedCommandLine parseCommandLine(int argc, const char* const* argv, bool slurm
   if (!parseArguments(app, argc, argv, result)) return result;
   if (raw.checkBuild || raw.helpEnv) {
     reportAndExit(raw, result);
+    return result;
+  }
+  if (raw.status) {
+    result.askStatus = true;
+    result.statusPid = raw.statusPid;
     return result;
   }
   options.command = commandAfterOptions(app);

@@ -8,6 +8,7 @@
 
 #include "kolo/launcher/check_build_topology.h"
 #include "kolo/launcher/job_resources.h"
+#include "kolo/launcher/job_status.h"
 #include "kolo/launcher/kolorun_messages.h"
 #include "kolo/launcher/launch_site.h"
 #include "kolo/launcher/mpirun_delegation.h"
@@ -166,6 +167,7 @@ std::string describeJob(const HostAssignment& assignment, const JobInfo& job,
 int runKolorun(int argc, const char* const* argv, const char* const* envp) {
   const Environment base = environmentFrom(envp);
   ParsedCommandLine parsed = parseCommandLine(argc, argv, insideSlurmAllocation(base));
+  if (parsed.askStatus) return printJobStatus(parsed.statusPid);
   if (parsed.exitNow) return printParserOutcome(parsed, envp);
   LaunchOptions& options = parsed.options;
   warnUnsetPassThrough(options.env, base);

@@ -3,11 +3,13 @@
 #include <fmt/format.h>
 
 #include <csignal>
+#include <filesystem>
 #include <map>
 #include <utility>
 
 #include "kolo/base/settings.h"
 #include "kolo/base/job_abort.h"
+#include "kolo/launcher/check_build_topology.h"
 #include "kolo/launcher/core_binding.h"
 #include "kolo/launcher/kolorun_messages.h"
 
@@ -41,6 +43,16 @@ void supervisorSettingsFromEnv(SupervisorOptions& supervision, bool hostDiscover
   supervision.abortGraceSeconds = settingSeconds("KOLO_ABORT_GRACE_SECONDS");
   supervision.heartbeatTimeoutSeconds = settingSeconds("KOLO_HEARTBEAT_TIMEOUT_SECONDS");
   if (hostDiscovery) supervision.tickSeconds = settingSeconds("KOLO_DISCOVERY_INTERVAL_SECONDS");
+}
+
+// The ranks' KOLO_FLIGHT_RECORDER_DIR: -x wins over kolorun's environment; /tmp by default.
+std::string flightDirFor(const LaunchOptions& options, const Environment& base) {
+  std::string dir;
+  if (auto it = base.find("KOLO_FLIGHT_RECORDER_DIR"); it != base.end()) dir = it->second;
+  for (const EnvSetting& setting : options.env) {
+    if (setting.name == "KOLO_FLIGHT_RECORDER_DIR" && setting.value) dir = *setting.value;
+  }
+  return dir.empty() ? "/tmp" : dir;
 }
 
 // ssh's (or, with --launcher srun, srun's) path in kolorun's PATH (/usr/bin:/bin without one).
@@ -90,7 +102,15 @@ SupervisorOptions SupervisedJob::supervisorOptions() {
   const bool hostDiscovery = job_.elastic && elastic_.hasDiscovery();
   supervisorSettingsFromEnv(supervision, hostDiscovery);
   if (hostDiscovery) supervision.onTick = [this] { onDiscoveryTick(); };
+  supervision.onStatusRequest = [this] { reportStatus("asked: SIGUSR1 or kolorun --status"); };
+  supervision.onRankStderr = [this](std::string_view text) {
+    if (status_ && status_->stallWarned(text)) reportStatus("a collective stalled");
+  };
   return supervision;
+}
+
+void SupervisedJob::reportStatus(const std::string& why) {
+  if (status_) status_->report(why, supervisor_.localRanks());
 }
 
 int SupervisedJob::run() {
@@ -101,6 +121,11 @@ int SupervisedJob::run() {
     return stopWith(status, kExitLaunchFailed);
   }
   if (std::optional<int> failed = prepareStarter()) return *failed;
+  status_.emplace(JobStatusOptions{
+      .flightDir = flightDirFor(options_, base_),
+      .doctorPath = (std::filesystem::path(selfExecutablePath()).parent_path() / "kolo-doctor")
+                        .string(),
+      .worldSize = options_.np});
   if (Status spawned = spawnLaunchRanks(); !spawned.isOk()) {
     printError(spawned.message());
     supervisor_.abortAll();

@@ -25,6 +25,7 @@ sigset_t supervisedSignals() {
   ::sigaddset(&set, SIGCHLD);
   ::sigaddset(&set, SIGINT);
   ::sigaddset(&set, SIGTERM);
+  ::sigaddset(&set, SIGUSR1);  // a live status request (kolorun --status), never forwarded
   return set;
 }
 
@@ -182,6 +183,14 @@ void Supervisor::abortAll() {
   }
 }
 
+std::map<int, pid_t> Supervisor::localRanks() const {
+  std::map<int, pid_t> ranks;
+  for (const Rank& r : ranks_) {
+    if (!r.reaped && !r.overSsh) ranks[r.rank] = r.pid;
+  }
+  return ranks;
+}
+
 bool Supervisor::signalRank(int rank, int sig) {
   for (const Rank& r : ranks_) {
     if (r.rank == rank && !r.reaped) return ::kill(-r.pid, sig) == 0;
@@ -270,6 +279,10 @@ void Supervisor::handleSignals() {
   while (::read(signalFd_, &info, sizeof(info)) == static_cast<ssize_t>(sizeof(info))) {
     int sig = static_cast<int>(info.ssi_signo);
     if (sig == SIGCHLD) continue;  // reapExited() runs after every wakeup
+    if (sig == SIGUSR1) {
+      if (options_.onStatusRequest) options_.onStatusRequest();
+      continue;
+    }
     diagnostic(fmt::format("kolorun: received {}; forwarding it to {} running rank(s)",
                            signalName(sig), runningCount()));
     signalRunning(sig);
@@ -457,6 +470,7 @@ void Supervisor::emit(Stream& stream) {
     }
   }
   if (stream.shown) writeOut(stream.outFd, scratch_);
+  if (stream.isStderr && options_.onRankStderr) options_.onRankStderr(scratch_);
 }
 
 void Supervisor::closeStream(Stream& stream) {

@@ -5,7 +5,11 @@ Each rank writes DIR/kolo-flight.rank<R>.pid<P>.txt when a process set fails or 
 (docs/RELIABILITY.md, "Flight recorder"). This merges them: per process set, the first op whose
 name differs between ranks (the ranks on each side and what each submitted), the op each rank
 is stuck in (negotiating: which ranks are missing; running), ranks with no dump, and the failed
-ops with their errors. Only the standard library; reads nothing but DIR.
+ops with their errors; then each rank's state (the op it waits in, ops in flight, its last
+completion) and, for every rank the others wait for, whether it answered (alive: its Python
+stacks, written by faulthandler into the same dump, show where it is) or not (gone or frozen).
+kolorun runs it live (`kolorun --status`, SIGUSR1 to kolorun, a stall). Only the standard
+library; reads nothing but DIR.
 
 Ranks submit ops in the same order within a process set (Kolo's contract, as Horovod's), so the
 n-th op of a set is the same on every rank until the job diverges. The rings hold the last
@@ -19,6 +23,7 @@ import sys
 from collections import OrderedDict
 
 FILE_RE = re.compile(r"kolo-flight\.rank(\d+)\.pid(\d+)\.txt$")
+STACKS_HEADER = "# python stacks"
 HEADER_RE = re.compile(r"^# Kolo flight recorder: rank (\d+) pid (\d+), (.*) \(last \d+ ops")
 
 
@@ -44,13 +49,18 @@ class Entry:
 
 
 def read_dump(path):
-    """(rank, pid, why, [Entry]) of one dump; the newest dump of a rank wins (caller)."""
+    """(rank, pid, why, [Entry], Python stacks text) of one dump; the newest dump of a rank
+    wins (caller)."""
     rank = pid = None
     why = "?"
     entries = []
+    stacks = []
     with open(path, encoding="utf-8", errors="replace") as f:
         for line in f:
             line = line.rstrip("\n")
+            if stacks or line.startswith(STACKS_HEADER):
+                stacks.append(line)
+                continue
             match = HEADER_RE.match(line)
             if match:
                 rank, pid, why = int(match.group(1)), int(match.group(2)), match.group(3)
@@ -64,18 +74,22 @@ def read_dump(path):
         match = FILE_RE.search(path)
         rank, pid = int(match.group(1)), int(match.group(2))
     entries.sort(key=lambda e: e.id)
-    return rank, pid, why, entries
+    return rank, pid, why, entries, "\n".join(stacks[1:])
 
 
-def load(directory):
+def load(directory, since=None):
+    """The newest dump of each rank, ignoring those written before `since` (epoch seconds)."""
     dumps = {}
     for path in glob.glob(os.path.join(directory, "kolo-flight.rank*.pid*.txt")):
         if not FILE_RE.search(path):
             continue
-        rank, pid, why, entries = read_dump(path)
         mtime = os.path.getmtime(path)
+        if since is not None and mtime < since:
+            continue
+        rank, pid, why, entries, stacks = read_dump(path)
         if rank not in dumps or mtime > dumps[rank]["mtime"]:
-            dumps[rank] = {"pid": pid, "why": why, "entries": entries, "mtime": mtime}
+            dumps[rank] = {"pid": pid, "why": why, "entries": entries, "mtime": mtime,
+                           "stacks": stacks}
     return dict(sorted(dumps.items()))
 
 
@@ -127,7 +141,9 @@ def diverge(sequences, starts):
         for r, entry in sorted(at.items()):
             key = entry.name if entry else None
             groups.setdefault(key, []).append(r)
-        if len(groups) > 1:
+        # Ranks that have not reached this op yet are behind, not diverged: what keeps them
+        # is in the ranks section. Two different names at one position is a divergence.
+        if len([key for key in groups if key is not None]) > 1:
             return i, groups, at
     return None
 
@@ -154,15 +170,98 @@ def set_verdict(set_id, sequences, out):
             else:
                 out.append(f"    {ranks_text(ranks)}: {at[ranks[0]].describe()}")
     else:
-        out.append("  every rank submitted the same ops")
+        out.append("  every rank submitted the same ops (so far)")
     for rank, seq in sequences.items():
         pending = [e for e in seq if e.state in ("negotiating", "running")]
         if pending:
             out.append(f"  rank {rank} waits in {pending[0].describe()}")
 
 
-def verdict(directory, expected_size=None):
-    dumps = load(directory)
+MISSING_RE = re.compile(r"\(missing ([\d,]+)\)")
+THREAD_RE = re.compile(r"^(Current thread|Thread) 0x[0-9a-f]+")
+FRAMES_SHOWN = 10
+
+
+def rank_status(entries):
+    """What one rank is doing: the op it waits in, how many are in flight, its last
+    completion (a done entry's age is the time since it completed)."""
+    in_flight = [e for e in entries if e.state in ("negotiating", "running")]
+    done = [e for e in entries if e.state == "done"]
+    parts = [f"in {in_flight[0].describe()}; {len(in_flight)} op(s) in flight" if in_flight
+             else "no op in flight"]
+    if done:
+        last = max(done, key=lambda e: e.id)
+        parts.append(f"last completed '{last.name}' {last.seconds:.1f} s ago")
+    else:
+        parts.append("nothing completed in the recorder's window")
+    return "; ".join(parts)
+
+
+def waited_for(dumps):
+    """{rank: [(waiting rank, Entry)]}: the ranks others wait for in a negotiation."""
+    found = {}
+    for rank, dump in dumps.items():
+        for e in dump["entries"]:
+            match = MISSING_RE.search(e.arrived) if e.state == "negotiating" else None
+            for missing in (match.group(1).split(",") if match else []):
+                found.setdefault(int(missing), []).append((rank, e))
+    return dict(sorted(found.items()))
+
+
+def python_stacks(text):
+    """faulthandler's dump, trimmed: threads with frames outside Kolo and the standard
+    library's threading module, at most FRAMES_SHOWN frames each."""
+    blocks, current = [], None
+    for line in text.splitlines():
+        if THREAD_RE.match(line):
+            current = [line]
+            blocks.append(current)
+        elif current is not None and line.strip().startswith("File "):
+            current.append(line.strip())
+    shown = []
+    for block in blocks:
+        frames = [f for f in block[1:]
+                  if "/kolo/" not in f and not f.startswith('File "/usr/lib/python3')]
+        if not frames:
+            continue
+        shown.append("    " + block[0])
+        shown += ["      " + f for f in block[1:1 + FRAMES_SHOWN]]
+    return shown
+
+
+def blame(dumps, out):
+    for rank, waits in waited_for(dumps).items():
+        names = ", ".join(sorted({f"'{e.name}'" for _, e in waits}))
+        waiters = {r for r, _ in waits}
+        waiting = ranks_text(waiters) + (" waits" if len(waiters) == 1 else " wait")
+        if rank not in dumps:
+            out.append(f"rank {rank}, which {waiting} for in {names}, left no fresh dump: "
+                       f"it is gone, or frozen (stopped, or blocking signals)")
+            continue
+        out.append(f"rank {rank} is alive but has not submitted {names}, which {waiting} "
+                   f"for: it is elsewhere in its program (slow, or on another code path)")
+        stacks = python_stacks(dumps[rank]["stacks"])
+        if stacks:
+            out.append("  its Python stacks (most recent call first):")
+            out.extend(stacks)
+        else:
+            out.append("  no Python stacks in its dump (not a Python process, or the program "
+                       "owns SIGUSR1)")
+
+
+def rank_lines(dumps, expected_size, out):
+    ranks = sorted(set(dumps) | set(range(expected_size or 0)))
+    out.append("ranks:")
+    for rank in ranks:
+        if rank in dumps:
+            out.append(f"  rank {rank} (pid {dumps[rank]['pid']}): "
+                       f"{rank_status(dumps[rank]['entries'])}")
+        else:
+            out.append(f"  rank {rank}: no dump")
+
+
+def verdict(directory, expected_size=None, since=None):
+    dumps = load(directory, since)
     if not dumps:
         return [f"kolo-doctor: no kolo-flight.rank*.pid*.txt in {directory}"], 2
     out = [f"kolo-doctor: {len(dumps)} dump(s) in {directory}"]
@@ -177,6 +276,8 @@ def verdict(directory, expected_size=None):
     for set_id in sets:
         sequences = {r: [e for e in d["entries"] if e.set == set_id] for r, d in dumps.items()}
         set_verdict(set_id, sequences, out)
+    rank_lines(dumps, expected_size, out)
+    blame(dumps, out)
     failed = [(r, e) for r, d in dumps.items() for e in d["entries"] if e.state == "failed"]
     if failed:
         rank, entry = min(failed, key=lambda f: (f[1].seconds * -1, f[0]))
@@ -191,8 +292,10 @@ def main():
     parser.add_argument("directory", help="KOLO_FLIGHT_RECORDER_DIR of the job")
     parser.add_argument("-n", "--size", type=int, help="the job's rank count (names ranks "
                         "that left no dump)")
+    parser.add_argument("--since", type=float, help="ignore dumps written before this time "
+                        "(seconds since the epoch): a live verdict wants fresh ones only")
     args = parser.parse_args()
-    lines, code = verdict(args.directory, args.size)
+    lines, code = verdict(args.directory, args.size, args.since)
     print("\n".join(lines))
     return code
 

@@ -117,6 +117,11 @@ KOLO_API int kolo_abi_version(void);
 /* info->struct_size must be set by the caller (sizeof(kolo_build_info_t)); fields beyond it
  * are left alone, so a caller built against a shorter struct keeps working. */
 KOLO_API kolo_status_t kolo_build_info(kolo_build_info_t* info);
+/* Where a language runtime should write every thread's stack on SIGUSR1 so Kolo's flight
+ * recorder dump (and kolorun's live verdict) carries them; "" when Kolo does not own SIGUSR1
+ * in this process or no session is open. Returns the path's length; copies it, NUL-ended,
+ * when `capacity` exceeds that length. */
+KOLO_API size_t kolo_stack_dump_path(char* out, size_t capacity);
 KOLO_API const char* kolo_status_name(kolo_status_t status);
 /* The message of the last failure on this thread ("" if none). Valid until the next call. */
 KOLO_API const char* kolo_last_error(void);

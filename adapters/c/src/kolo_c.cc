@@ -1,6 +1,7 @@
 // The C ABI over the public C++ API. Every entry point catches everything, so no exception
 // (not even std::bad_alloc) crosses into C, Python or a framework built with another libstdc++.
 // The only global state is the default session pointer and the thread-local error message.
+#include <algorithm>
 #include <cstddef>
 #include <mutex>
 #include <string>
@@ -155,6 +156,20 @@ kolo_status_t kolo_build_info(kolo_build_info_t* info) {
     info->nccl_version = b.ncclVersion;
     return KOLO_OK;
   });
+}
+
+size_t kolo_stack_dump_path(char* out, size_t capacity) {
+  std::string path;
+  try {
+    path = kolo::stackDumpPath();
+  } catch (...) {
+    return 0;
+  }
+  if (out != nullptr && capacity > path.size()) {
+    std::copy(path.begin(), path.end(), out);
+    out[path.size()] = '\0';
+  }
+  return path.size();
 }
 
 const char* kolo_status_name(kolo_status_t status) {

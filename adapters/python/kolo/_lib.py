@@ -102,6 +102,7 @@ def _declare(lib):
         "kolo_abi_version": ([], ctypes.c_int),
         "kolo_build_info": ([ctypes.POINTER(BuildInfo)], st),
         "kolo_status_name": ([st], ctypes.c_char_p),
+        "kolo_stack_dump_path": ([ctypes.c_char_p, ctypes.c_size_t], ctypes.c_size_t),
         "kolo_last_error": ([], ctypes.c_char_p),
         "kolo_config_init": ([ctypes.POINTER(Config)], None),
         "kolo_tensor_init": ([ctypes.POINTER(TensorDesc)], None),

@@ -14,7 +14,7 @@ import itertools
 import os
 import threading
 
-from . import _lib
+from . import _lib, _stacks
 from ._lib import lib
 from .errors import KoloError, error_for
 
@@ -88,6 +88,7 @@ def init(fusion_threshold_bytes=None, timeline_path=None):
         check(lib.kolo_init(ctypes.byref(config), ctypes.byref(session)))
         _initialized = True
         _name_counters.clear()
+    _stacks.register()
     _learn_homogeneity()
 
 

@@ -8,6 +8,7 @@
 #include "kolo/collectives/gpu.h"
 #include "kolo/collectives/world.h"
 #include "kolo/core/engine.h"
+#include "kolo/core/flight_stacks.h"
 #include "kolo/kolo.hpp"
 #include "kolo/protocol/env_contract.h"
 #include "session_internals.h"
@@ -24,6 +25,10 @@ int envRankOr(const char* name, int fallback) {
 BuildInfo buildInfo() {
   const gpu::BuildInfo g = gpu::buildInfo();
   return BuildInfo{builtWithMpi(), g.cuda, g.nccl, g.ncclVersion};
+}
+
+std::string stackDumpPath() {
+  return core::flightStacksPath();
 }
 
 bool Handle::poll() const {

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <thread>
 
 #include "kolo/base/logging.h"
@@ -71,6 +72,23 @@ void startSignalDumps(Registry& r) {
   ::sigaction(SIGUSR1, &action, nullptr);
 }
 
+// Moves the Python stacks faulthandler wrote since the last dump into `text`. faulthandler's
+// file is opened for appending, so after the truncation it writes from the start again.
+void takePythonStacks(const std::string& path, std::string& text) {
+  std::FILE* f = std::fopen(path.c_str(), "r");
+  if (f == nullptr) return;
+  std::string stacks;
+  char buffer[4096];
+  size_t n = 0;
+  while ((n = std::fread(buffer, 1, sizeof buffer, f)) > 0) stacks.append(buffer, n);
+  std::fclose(f);
+  if (stacks.empty()) return;
+  (void)!::truncate(path.c_str(), 0);
+  text += "# python stacks (every thread, most recent call first)\n";
+  text += stacks;
+  if (stacks.back() != '\n') text += '\n';
+}
+
 std::string ageOf(Clock::time_point since, Clock::time_point now) {
   if (since == Clock::time_point{}) return "-";
   return fmt::format("{:.3f}", std::chrono::duration<double>(now - since).count());
@@ -96,6 +114,7 @@ FlightRecorder::FlightRecorder(size_t capacity, std::string directory, int rank)
     : entries_(capacity), rank_(rank) {
   if (directory.empty()) directory = "/tmp";
   path_ = fmt::format("{}/kolo-flight.rank{}.pid{}.txt", directory, rank, ::getpid());
+  stacksPath_ = fmt::format("{}/kolo-stacks.pid{}.txt", directory, ::getpid());
   if (capacity == 0) return;
   Registry& r = registry();
   std::lock_guard lock(r.mutex);
@@ -163,6 +182,7 @@ Status FlightRecorder::dump(const std::string& why) {
                           e.arrived, e.error.empty() ? "-" : e.error);
     }
   }
+  takePythonStacks(stacksPath_, text);
   const std::string temp = path_ + ".tmp";
   std::FILE* f = std::fopen(temp.c_str(), "w");
   if (f == nullptr) {
@@ -177,6 +197,13 @@ Status FlightRecorder::dump(const std::string& why) {
   }
   KOLO_LOG(kWarning, "flight", "rank {}: flight recorder written to {} ({})", rank_, path_, why);
   return Status::ok();
+}
+
+std::string flightStacksPath() {
+  Registry& r = registry();
+  std::lock_guard lock(r.mutex);
+  if (gSignalPipe.load() < 0 || r.recorders.empty()) return {};
+  return r.recorders.front()->stacksPath();
 }
 
 }  // namespace kolo::core

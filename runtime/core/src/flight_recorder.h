@@ -4,6 +4,10 @@
 //   $KOLO_FLIGHT_RECORDER_DIR/kolo-flight.rank<R>.pid<P>.txt   (default directory: /tmp)
 // when a process set fails (peer failure, timeout, abort), and on SIGUSR1 at any time.
 //
+// Python stacks: a Python process registers faulthandler for SIGUSR1 (chained before this
+// handler) writing every thread's stack to flightStacksPath(); each dump moves what is there
+// into its own file under "# python stacks" and empties it, so one dump holds both views.
+//
 // Signal safety: the SIGUSR1 handler only write()s one byte to a pipe; a dump thread (one per
 // process, blocked in read() until then) formats and writes the file. The handler is installed
 // only when SIGUSR1 still has its default action, so a program's own handler is left alone.
@@ -20,6 +24,7 @@
 
 #include "kolo/base/deadline.h"
 #include "kolo/base/status.h"
+#include "kolo/core/flight_stacks.h"
 
 namespace kolo::core {
 
@@ -45,6 +50,7 @@ class FlightRecorder {
   // Writes the file (temporary name, then rename, so readers never see half a dump).
   Status dump(const std::string& why);
   const std::string& path() const { return path_; }
+  const std::string& stacksPath() const { return stacksPath_; }
   size_t capacity() const { return entries_.size(); }
 
  private:
@@ -64,6 +70,7 @@ class FlightRecorder {
   std::vector<Entry> entries_;
   uint64_t nextId_ = 1;
   std::string path_;
+  std::string stacksPath_;  // <directory>/kolo-stacks.pid<P>.txt
   int rank_;
 };
 

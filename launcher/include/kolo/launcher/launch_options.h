@@ -58,6 +58,9 @@ struct ParsedCommandLine {
   std::string stderrText;
   // --check-build: after stdoutText, print this machine's topology (check_build_topology.h).
   bool showTopology = false;
+  // --status [--pid PID]: ask a running kolorun for its live verdict (job_status.h).
+  bool askStatus = false;
+  int statusPid = 0;
 };
 
 // Accepts mpirun's single-dash "-np N". --check-build and --help-env print their report and

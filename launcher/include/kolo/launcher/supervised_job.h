@@ -15,6 +15,7 @@
 
 #include "kolo/base/status.h"
 #include "kolo/launcher/elastic_job.h"
+#include "kolo/launcher/job_status.h"
 #include "kolo/launcher/launch_options.h"
 #include "kolo/launcher/launch_site.h"
 #include "kolo/launcher/rank_environment.h"
@@ -45,6 +46,8 @@ class SupervisedJob {
   void onDiscoveryTick();
   std::vector<ElasticStart> startDiscoveredRanks(const std::vector<ElasticStart>& ranks);
   void stopUndiscoveredRanks(const std::vector<int>& ranks);
+  // A live verdict (job_status.h) over the ranks running here.
+  void reportStatus(const std::string& why);
 
   const LaunchOptions& options_;
   const LaunchSite& site_;
@@ -55,6 +58,7 @@ class SupervisedJob {
   ElasticJob elastic_;
   Supervisor supervisor_;
   std::optional<RankStarter> starter_;  // made once the binding plan and ssh are known
+  std::optional<JobStatus> status_;     // made with the starter
 };
 
 }  // namespace kolo::launcher

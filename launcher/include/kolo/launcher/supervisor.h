@@ -19,6 +19,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "kolo/base/deadline.h"
@@ -70,6 +71,10 @@ struct SupervisorOptions {
   // stands still for heartbeatTimeoutSeconds fails the rank. Unset or 0: not checked.
   std::function<std::map<int, int64_t>()> heartbeats;
   double heartbeatTimeoutSeconds = 0;
+  // Live status (job_status.h): SIGUSR1 to kolorun calls onStatusRequest (the signal is never
+  // forwarded and never ends the job); every chunk of rank stderr is shown to onRankStderr.
+  std::function<void()> onStatusRequest;
+  std::function<void(std::string_view text)> onRankStderr;
 };
 
 // Blocks the signals the supervisor reads through its signalfd and ignores SIGPIPE (a closed
@@ -95,6 +100,8 @@ class Supervisor {
   void abortAll();
   // Sends `sig` to a running rank's process group; false when no such rank is running.
   bool signalRank(int rank, int sig);
+  // Rank -> pid of the running ranks kolorun started on this host (not over ssh or srun).
+  std::map<int, pid_t> localRanks() const;
   // Runs until every rank has exited and its output is written; returns kolorun's exit code.
   int run();
 

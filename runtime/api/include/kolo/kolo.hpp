@@ -50,6 +50,12 @@ struct BuildInfo {
 };
 BuildInfo buildInfo();
 
+// Where a language runtime should write every thread's stack when this process gets SIGUSR1
+// (Python: faulthandler.register(SIGUSR1, file, all_threads=True, chain=True)), so the flight
+// recorder's dump, and kolorun's live verdict, show them; "" when Kolo does not own SIGUSR1
+// here or no session is open.
+std::string stackDumpPath();
+
 // The DataType of a C++ element type; a type Kolo does not carry does not compile.
 template <typename T>
 constexpr DataType dataTypeOf() {
