@@ -15,23 +15,8 @@ _CODES = {"i": 0, "u": 1, "f": 2}
 _CAPSULE_NAME = b"dltensor"  # referenced by every capsule: kept alive with the module
 
 
-class _DLDevice(ctypes.Structure):
-    _fields_ = [("device_type", ctypes.c_int32), ("device_id", ctypes.c_int32)]
-
-
-class _DLDataType(ctypes.Structure):
-    _fields_ = [("code", ctypes.c_uint8), ("bits", ctypes.c_uint8), ("lanes", ctypes.c_uint16)]
-
-
-class _DLTensor(ctypes.Structure):
-    _fields_ = [("data", ctypes.c_void_p), ("device", _DLDevice), ("ndim", ctypes.c_int32),
-                ("dtype", _DLDataType), ("shape", ctypes.POINTER(ctypes.c_int64)),
-                ("strides", ctypes.POINTER(ctypes.c_int64)), ("byte_offset", ctypes.c_uint64)]
-
-
-class _DLManagedTensor(ctypes.Structure):
-    _fields_ = [("dl_tensor", _DLTensor), ("manager_ctx", ctypes.c_void_p),
-                ("deleter", ctypes.c_void_p)]
+# dlpack.h's structs, as Kolo's reader declares them (the producer writes what Kolo reads).
+from kolo.dlpack import _DLDataType, _DLDevice, _DLManagedTensor  # noqa: E402
 
 
 _capsule_new = ctypes.pythonapi.PyCapsule_New
