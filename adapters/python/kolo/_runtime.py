@@ -304,6 +304,28 @@ def submit_join(process_set=0):
     return _register(handle, None, lambda h: int(lib.kolo_handle_last_joined_rank(h)))
 
 
+_MAX_TAG = 2**31 - 1
+
+
+def submit_peer(is_send, ref, peer, tag=0, process_set=0, finish=None):
+    """Starts a send of `ref` to `peer` (or a receive into `ref` from it): ranks of
+    `process_set`, tag 0 .. 2**31-1. Returns an integer handle for poll() and synchronize()."""
+    require_init()
+    what = "send to" if is_send else "recv from"
+    for label, value, low, high in (("rank", peer, -2**31, _MAX_TAG), ("tag", tag, 0, _MAX_TAG)):
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise error_for(1, "%s rank %r tag %r: the %s must be an int in %d..%d" % (
+                what, peer, tag, label, max(low, 0), high), "KOLO_INVALID_ARGUMENT")
+    desc_ref, shape = _describe_ref(ref, None)
+    o, _ = options(process_set=process_set)
+    handle = ctypes.c_void_p()
+    fn = lib.kolo_send_async if is_send else lib.kolo_recv_async
+    status = fn(None, desc_ref, peer, tag, ctypes.byref(o), ctypes.byref(handle))
+    if status:
+        raise_last(status)
+    return _register(handle, (ref, shape), finish)
+
+
 def _lookup(key):
     op = _ops.get(key)
     if op is None:
