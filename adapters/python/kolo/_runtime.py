@@ -16,7 +16,7 @@ import threading
 
 from . import _lib
 from ._lib import lib
-from .errors import KoloError, error_for
+from .errors import KoloError, KoloUnsupportedError, error_for
 
 # How long one kolo_handle_wait slice lasts: short enough that Ctrl-C is seen within it,
 # long enough that a waiting rank costs nothing measurable.
@@ -321,6 +321,10 @@ def submit_peer(is_send, ref, peer, tag=0, process_set=0, finish=None):
     handle = ctypes.c_void_p()
     fn = lib.kolo_send_async if is_send else lib.kolo_recv_async
     status = fn(None, desc_ref, peer, tag, ctypes.byref(o), ctypes.byref(handle))
+    if status == _lib.UNAVAILABLE:
+        # Refused at submission: the transport (KOLO_CPU_OPERATIONS=mpi) has no point-to-point.
+        raise KoloUnsupportedError(lib.kolo_last_error().decode("utf-8", "replace"),
+                                   "KOLO_UNAVAILABLE")
     if status:
         raise_last(status)
     return _register(handle, (ref, shape), finish)

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <limits>
+#include <string_view>
 
 #include "kolo/core/engine.h"
 #include "peer_transfer.h"
@@ -27,6 +28,14 @@ Expected<std::shared_ptr<ProcessSetRuntime>> Engine::peerSet(bool isSend, const 
   if (!set) {
     return makeStatus(Code::kInvalidArgument, "{}: process set {} does not exist", what,
                       processSetId);
+  }
+  // MPI folds Kolo's 64-bit tags into MPI_TAG_UB (mpiTagFor), which would merge the
+  // point-to-point kinds and users' tags; its own MPI_Send/MPI_Recv serve MPI jobs.
+  if (std::string_view(set->comm().transport().name()) == "mpi") {
+    return makeStatus(Code::kUnavailable,
+                      "{}: point-to-point is not supported over the mpi transport "
+                      "(KOLO_CPU_OPERATIONS=mpi); run with KOLO_CPU_OPERATIONS=kolo",
+                      what);
   }
   const int32_t size = static_cast<int32_t>(set->members().size());
   const int32_t self = set->comm().rank();

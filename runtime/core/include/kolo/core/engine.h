@@ -93,7 +93,8 @@ class Engine {
   // ranks in messages are ranks of options.processSet; tags are 0 .. 2^31-1. Messages of one
   // (peer, tag) match in posting order; a receive whose dtype or element count differs from
   // the send fails both with kMismatch naming both sides. send reads tensor.data; recv writes
-  // tensor.output (or data when output is null). CPU tensors only.
+  // tensor.output (or data when output is null). CPU tensors only; over the mpi transport
+  // (KOLO_CPU_OPERATIONS=mpi) both are refused with kUnavailable.
   Expected<Handle> send(const Tensor& tensor, int32_t peer, int32_t tag,
                         const OpOptions& options = {});
   Expected<Handle> recv(const Tensor& tensor, int32_t peer, int32_t tag,
