@@ -72,31 +72,31 @@ bool PeerTransfer::advance(Communicator& comm) {
   return isSend_ ? advanceSend(comm) : advanceRecv(comm);
 }
 
+void PeerTransfer::postPayload(Communicator& comm) {
+  if (dataRequest_ || bytes() == 0) return;
+  dataRequest_ = comm.peer(peer_).postSend(peerChannelTag(PeerTagKind::kData, tag_),
+                                           {static_cast<const std::byte*>(data_), bytes()});
+}
+
 bool PeerTransfer::advanceSend(Communicator& comm) {
   if (failedRequest(headerRequest_) || failedRequest(replyRequest_) ||
       failedRequest(dataRequest_)) {
     return true;
   }
   if (phase_ == Phase::kMatching) {
-    if (!finished(replyRequest_)) return false;
-    if (reply_.accepted == 0) {
-      // The receiver took nothing; the header send finished before its reply could come.
-      complete(mismatchForSender());
-      return true;
-    }
-    phase_ = Phase::kFlowing;
-    if (bytes() > 0) {
-      dataRequest_ = comm.peer(peer_).postSend(
-          peerChannelTag(PeerTagKind::kData, tag_),
-          {static_cast<const std::byte*>(data_), bytes()});
-    }
+    // Advanced only as the oldest matching transfer of its (peer, tag): payloads of one tag
+    // leave in posting order.
+    const bool posted = dataRequest_ != nullptr;
+    if (bytes() <= kPeerEagerBytes) postPayload(comm);
+    if (!finished(replyRequest_)) return !posted && dataRequest_ != nullptr;
+    // Rejected: the receiver drains an eager payload, so it still finishes.
+    phase_ = reply_.accepted != 0 ? Phase::kFlowing : Phase::kRejecting;
+    if (phase_ == Phase::kFlowing) postPayload(comm);
     return true;
   }
-  if (finished(headerRequest_) && finished(dataRequest_)) {
-    complete(Status::ok());
-    return true;
-  }
-  return false;
+  if (!finished(headerRequest_) || !finished(dataRequest_)) return false;
+  complete(phase_ == Phase::kRejecting ? mismatchForSender() : Status::ok());
+  return true;
 }
 
 bool PeerTransfer::advanceRecv(Communicator& comm) {
@@ -115,6 +115,11 @@ bool PeerTransfer::advanceRecv(Communicator& comm) {
       // Posted before the reply leaves, so the payload always finds its receive.
       dataRequest_ = channel.postRecv(peerChannelTag(PeerTagKind::kData, tag_),
                                       {static_cast<std::byte*>(data_), bytes()});
+    } else if (!accepted && header_.magic == kPeerHeaderMagic && header_.bytes > 0 &&
+               header_.bytes <= kPeerEagerBytes) {
+      // The sender did not wait: take its eager payload off the channel.
+      drain_.resize(header_.bytes);
+      dataRequest_ = channel.postRecv(peerChannelTag(PeerTagKind::kData, tag_), drain_);
     }
     replyRequest_ = channel.postSend(peerChannelTag(PeerTagKind::kReply, tag_), constBytesOf(reply_));
     phase_ = accepted ? Phase::kFlowing : Phase::kRejecting;

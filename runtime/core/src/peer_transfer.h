@@ -7,9 +7,11 @@
 //                                           (an accepted receive posts its payload receive
 //                                           first, so the payload always lands in place)
 //   payload (only when accepted)  ──DATA─►  into the caller's buffer
-// The payload flows only after the receive is posted: nothing large waits in an unexpected
-// buffer or blocks a TCP connection that collectives share. A rejected message ends both
-// sides with kMismatch naming both sides, and no bytes follow, so the channel stays usable.
+// A payload of more than kPeerEagerBytes flows only after the receive is posted: nothing large
+// waits in an unexpected buffer or blocks a TCP connection that collectives share. A smaller
+// one goes right behind its header (eager: the receiver completes one hop after the send,
+// not three), and a receiver that rejects it drains it into scratch memory. A rejected message
+// ends both sides with kMismatch naming both sides, and the channel stays usable.
 // Every tag lies in a reserved space (bit 63 and bit 55 set) that collectives' tags
 // (Communicator::beginCollective) and the coordinator's go messages never use.
 // Thread: the PeerExchange's progress thread (start/advance/cancel); the caller's (creation).
@@ -18,6 +20,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "kolo/base/deadline.h"
 #include "kolo/base/status.h"
@@ -29,6 +32,10 @@ namespace kolo::core {
 
 // Largest tag users may give (tags are 0 .. kMaxPeerTag, as MPI's guaranteed range is wider).
 inline constexpr int32_t kMaxPeerTag = 0x7fffffff;
+
+// Payloads up to this size go eagerly; below TCP's held-frame threshold (64 KiB), so they
+// always land in the transport's unexpected-message store when no receive is posted yet.
+inline constexpr uint64_t kPeerEagerBytes = uint64_t{16} << 10;
 
 enum class PeerTagKind : uint64_t { kHeader = 1, kReply = 2, kData = 3 };
 
@@ -91,6 +98,8 @@ class PeerTransfer {
   Status mismatchForSender() const;
   Status mismatchForReceiver() const;
   size_t bytes() const { return static_cast<size_t>(count_) * dataTypeSize(dtype_); }
+  // Sender: posts the payload (eager, or once accepted).
+  void postPayload(Communicator& comm);
 
   const bool isSend_;
   const int peer_;
@@ -105,6 +114,7 @@ class PeerTransfer {
   bool done_ = false;
   PeerHeader header_{};  // sent, or received from the peer
   PeerReply reply_{};    // received, or sent to the peer
+  std::vector<std::byte> drain_;  // receiver: where a rejected eager payload goes
   TransferRequestPtr headerRequest_;
   TransferRequestPtr replyRequest_;
   TransferRequestPtr dataRequest_;

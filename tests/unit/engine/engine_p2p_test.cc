@@ -66,6 +66,46 @@ TEST(EngineP2P, SameTagMatchesInPostingOrderAndTagsMatchIndependently) {
   }));
 }
 
+// Eager (small) and rendezvous (large) messages mixed on one tag keep their order, also when
+// the receives are posted only after every send, and a rejected message of either kind leaves
+// the tag usable.
+TEST(EngineP2P, EagerAndRendezvousMessagesOfOneTagKeepTheirOrder) {
+  expectAllOk(runEngines(2, [](core::Engine& e) -> Status {
+    const std::vector<size_t> sizes = {100000, 3, 40000, 1, 5000, 70000};
+    std::vector<std::vector<int32_t>> bufs;
+    for (size_t k = 0; k < sizes.size(); ++k) {
+      bufs.emplace_back(sizes[k], e.rank() == 0 ? static_cast<int32_t>(k + 1) : 0);
+    }
+    std::vector<core::Handle> hs;
+    if (e.rank() == 0) {
+      for (auto& b : bufs) hs.push_back(e.send(viewOf(b, DataType::kInt32), 1, 4).valueOrThrow());
+    }
+    std::vector<float> flag(1, 1.0f);
+    KOLO_RETURN_IF_ERROR(outcomeOf(e.allreduce("sends.posted", tensorOf(flag))));
+    if (e.rank() == 1) {
+      for (auto& b : bufs) hs.push_back(e.recv(viewOf(b, DataType::kInt32), 0, 4).valueOrThrow());
+    }
+    for (auto& h : hs) KOLO_RETURN_IF_ERROR(h.wait(shortDeadline()));
+    for (size_t k = 0; k < sizes.size(); ++k) {
+      KOLO_CHECK(bufs[k] == std::vector<int32_t>(sizes[k], static_cast<int32_t>(k + 1)),
+                 "message {} of {} elements holds {}", k, sizes[k], bufs[k][0]);
+    }
+    // A rejected eager message, then a rejected rendezvous one, then a good one.
+    for (size_t n : {size_t{10}, size_t{50000}}) {
+      std::vector<int64_t> sent(n, 3);
+      std::vector<int64_t> want(n + 1, 0);
+      Status st = e.rank() == 0 ? outcomeOf(e.send(viewOf(sent, DataType::kInt64), 1, 4))
+                                : outcomeOf(e.recv(viewOf(want, DataType::kInt64), 0, 4));
+      KOLO_CHECK(st.code() == Code::kMismatch, "{} elements: {}", n, st.toString());
+    }
+    std::vector<int64_t> last(20000, e.rank() == 0 ? 8 : 0);
+    KOLO_RETURN_IF_ERROR(outcomeOf(e.rank() == 0 ? e.send(viewOf(last, DataType::kInt64), 1, 4)
+                                                 : e.recv(viewOf(last, DataType::kInt64), 0, 4)));
+    KOLO_CHECK(last == std::vector<int64_t>(20000, 8), "the message after the mismatches");
+    return Status::ok();
+  }));
+}
+
 TEST(EngineP2P, EveryDtypeArrivesBitExact) {
   expectAllOk(runEngines(2, [](core::Engine& e) -> Status {
     for (DataType dt : kAllDataTypes) {
