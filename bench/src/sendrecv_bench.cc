@@ -59,11 +59,8 @@ Status exchange(const Session& s, Buffers& b, DataType dtype, size_t count, bool
   const int n = s.size(), r = s.rank();
   Tensor out = viewOf(b.send, dtype, count), in = viewOf(b.recv, dtype, count);
   if (!pingpong) return waitBoth(s.recv(in, (r + n - 1) % n, 0), s.send(out, (r + 1) % n, 0));
-  if (r == 0) {
-    KOLO_ASSIGN_OR_RETURN(Handle h, s.send(out, 1, 1));
-    KOLO_RETURN_IF_ERROR(h.wait(kTimeoutSeconds));
-    KOLO_ASSIGN_OR_RETURN(Handle back, s.recv(in, 1, 2));
-    return back.wait(kTimeoutSeconds);
+  if (r == 0) {  // the echo's receive is posted first, as an MPI ping-pong's eager send allows
+    return waitBoth(s.recv(in, 1, 2), s.send(out, 1, 1));
   }
   if (r == 1) {
     KOLO_ASSIGN_OR_RETURN(Handle h, s.recv(in, 0, 1));

@@ -1,7 +1,5 @@
 #include "peer_exchange.h"
 
-#include <sched.h>
-
 #include <algorithm>
 #include <set>
 #include <tuple>
@@ -14,8 +12,8 @@ namespace {
 // Longest park with transfers pending: only bounds how late a deadline or a lost peer is seen
 // (the doorbell wakes the thread for every message).
 constexpr auto kParkSlice = std::chrono::milliseconds(10);
-// Rounds of sched_yield before parking: a peer on another core answers within microseconds.
-constexpr int kYieldRounds = 64;
+// Rounds without progress before parking: a peer on another core answers within microseconds.
+constexpr int kSpinRounds = 200;
 
 }  // namespace
 
@@ -82,14 +80,14 @@ void PeerExchange::run() {
     const bool moved = advanceAll(active);
     checkFailures(active);
     std::erase_if(active, [](const PeerTransferPtr& t) { return t->done(); });
-    if (moved) {
+    if (moved || active.empty()) {  // empty: takeQueued waits for the next transfer
       idleRounds = 0;
       continue;
     }
-    if (++idleRounds < kYieldRounds) {
-      sched_yield();
-      continue;
-    }
+    // TCP: read what arrived on this thread rather than wait for the io thread to be
+    // scheduled; then spin a little (no sched_yield: on a loaded machine it gives the core
+    // away for far longer than a peer takes to answer), then park on the doorbell.
+    if (comm_.transport().pollIncoming() || ++idleRounds < kSpinRounds) continue;
     if (!active.empty()) comm_.transport().waitForActivity(epoch, kParkSlice);
   }
   for (PeerTransferPtr& t : active) {
