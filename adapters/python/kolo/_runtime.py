@@ -11,6 +11,7 @@ a lock, and waiting happens in the C library with the GIL released.
 
 import ctypes
 import itertools
+import operator
 import os
 import threading
 
@@ -312,10 +313,17 @@ def submit_peer(is_send, ref, peer, tag=0, process_set=0, finish=None):
     `process_set`, tag 0 .. 2**31-1. Returns an integer handle for poll() and synchronize()."""
     require_init()
     what = "send to" if is_send else "recv from"
-    for label, value, low, high in (("rank", peer, -2**31, _MAX_TAG), ("tag", tag, 0, _MAX_TAG)):
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+    checked = []
+    for label, value, low in (("rank", peer, -2**31), ("tag", tag, 0)):
+        try:  # Python and NumPy integers, not bools, floats or strings
+            number = None if isinstance(value, bool) else operator.index(value)
+        except TypeError:
+            number = None
+        if number is None or not low <= number <= _MAX_TAG:
             raise error_for(1, "%s rank %r tag %r: the %s must be an int in %d..%d" % (
-                what, peer, tag, label, max(low, 0), high), "KOLO_INVALID_ARGUMENT")
+                what, peer, tag, label, max(low, 0), _MAX_TAG), "KOLO_INVALID_ARGUMENT")
+        checked.append(number)
+    peer, tag = checked
     desc_ref, shape = _describe_ref(ref, None)
     o, _ = options(process_set=process_set)
     handle = ctypes.c_void_p()

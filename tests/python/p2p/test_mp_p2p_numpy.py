@@ -21,7 +21,8 @@ def test_every_dtype_around_a_ring(world, dtype):
     for count in (0, 1, 1000):
         out = np.zeros(count, dtype=dtype)
         hr = kolo.irecv(out, src, tag=count)
-        hs = kolo.isend(ring_values(rank, count, dtype), dst, tag=count)
+        # NumPy integers are ranks and tags too.
+        hs = kolo.isend(ring_values(rank, count, dtype), np.int64(dst), tag=np.int32(count))
         kolo.synchronize(hs)
         assert kolo.synchronize(hr) is out
         np.testing.assert_array_equal(out, ring_values(src, count, dtype))
@@ -116,6 +117,8 @@ def test_bad_arguments_are_refused_at_once(world):
             size, size - 1)),
         (lambda: kolo.isend(a, (rank + 1) % size, tag=-1), "the tag must be an int in 0..2147483647"),
         (lambda: kolo.isend(a, (rank + 1) % size, tag=2**31), "the tag must be an int"),
+        (lambda: kolo.isend(a, (rank + 1) % size, tag=True), "the tag must be an int"),
+        (lambda: kolo.irecv(a, 1.0), "the rank must be an int"),
         (lambda: kolo.irecv(a[::2], (rank + 1) % size), "C-contiguous, writeable"),
         (lambda: kolo.send([1, 2], (rank + 1) % size), "NumPy array or a DLPack object"),
     ]
