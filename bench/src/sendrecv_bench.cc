@@ -1,8 +1,8 @@
 #include "sendrecv_bench.h"
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -96,7 +96,8 @@ struct Row {
 Expected<Row> runSize(const Session& s, const SendRecvOptions& o, Buffers& b, size_t count,
                       int index) {
   const size_t width = dataTypeSize(o.dtype);
-  for (size_t i = 0; i < count; ++i) storeElement(o.dtype, b.send.data(), i, patternValue(s.rank(), i));
+  for (size_t i = 0; i < count; ++i)
+    storeElement(o.dtype, b.send.data(), i, patternValue(s.rank(), i));
   std::vector<double> times;
   for (int it = 0; it < o.warmup + o.iterations; ++it) {
     const auto start = std::chrono::steady_clock::now();
@@ -121,15 +122,18 @@ Expected<Row> runSize(const Session& s, const SendRecvOptions& o, Buffers& b, si
 
 Expected<SendRecvOptions> parseSendRecvOptions(int argc, const char* const* argv) {
   SendRecvOptions options;
-  CLI::App app{"kolo-bench sendrecv: point-to-point through the runtime (nccl-tests "
-               "sendrecv_perf's ring of send/recv pairs; --pingpong: one-way latency between "
-               "ranks 0 and 1). Time is the median of the slowest rank."};
+  CLI::App app{
+      "kolo-bench sendrecv: point-to-point through the runtime (nccl-tests "
+      "sendrecv_perf's ring of send/recv pairs; --pingpong: one-way latency between "
+      "ranks 0 and 1). Time is the median of the slowest rank."};
   std::string minBytes = "8", maxBytes = "64M", dtype = "float32";
-  app.add_option("-b,--minbytes", minBytes, "smallest size (K/M/G suffixes)")->capture_default_str();
+  app.add_option("-b,--minbytes", minBytes, "smallest size (K/M/G suffixes)")
+      ->capture_default_str();
   app.add_option("-e,--maxbytes", maxBytes, "largest size (K/M/G suffixes)")->capture_default_str();
   app.add_option("-f,--stepfactor", options.stepFactor, "multiply the size by this each step")
       ->capture_default_str();
-  app.add_option("-n,--iters", options.iterations, "timed iterations per size")->capture_default_str();
+  app.add_option("-n,--iters", options.iterations, "timed iterations per size")
+      ->capture_default_str();
   app.add_option("-w,--warmup_iters", options.warmup, "untimed iterations per size")
       ->capture_default_str();
   app.add_option("-d,--datatype", dtype, "any Kolo dtype")->capture_default_str();
@@ -161,11 +165,13 @@ Expected<uint64_t> runSendRecv(const Session& s, const SendRecvOptions& o,
   Buffers b{std::vector<std::byte>(o.maxBytes / width * width + width),
             std::vector<std::byte>(o.maxBytes / width * width + width)};
   if (s.rank() == 0) {
-    std::printf("%s# %s; time = median over %d iterations (%d warmup) of the slowest rank%s\n"
-                "#%12s %12s %8s %11s %12s %12s %8s\n",
-                preamble.c_str(), o.pingpong ? "ping-pong between ranks 0 and 1" : "ring of send/recv pairs",
-                o.iterations, o.warmup, o.pingpong ? ", halved (one way)" : "", "size", "count",
-                "type", "time(us)", "algbw(GB/s)", "busbw(GB/s)", "#wrong");
+    std::printf(
+        "%s# %s; time = median over %d iterations (%d warmup) of the slowest rank%s\n"
+        "#%12s %12s %8s %11s %12s %12s %8s\n",
+        preamble.c_str(),
+        o.pingpong ? "ping-pong between ranks 0 and 1" : "ring of send/recv pairs", o.iterations,
+        o.warmup, o.pingpong ? ", halved (one way)" : "", "size", "count", "type", "time(us)",
+        "algbw(GB/s)", "busbw(GB/s)", "#wrong");
   }
   uint64_t wrong = 0;
   int index = 0;

@@ -40,9 +40,8 @@ Expected<std::shared_ptr<ProcessSetRuntime>> Engine::peerSet(bool isSend, const 
   const int32_t size = static_cast<int32_t>(set->members().size());
   const int32_t self = set->comm().rank();
   if (peer < 0 || peer >= size) {
-    return makeStatus(Code::kInvalidArgument,
-                      "{}: rank {} is outside process set {} (ranks 0..{})", what, peer,
-                      processSetId, size - 1);
+    return makeStatus(Code::kInvalidArgument, "{}: rank {} is outside process set {} (ranks 0..{})",
+                      what, peer, processSetId, size - 1);
   }
   if (peer == self) {
     return makeStatus(Code::kInvalidArgument, "{}: rank {} cannot {} itself", what, self,
@@ -77,9 +76,9 @@ Expected<Handle> Engine::submitPeer(bool isSend, const Tensor& tensor, int32_t p
   void* data = isSend ? const_cast<void*>(tensor.data)
                       : (tensor.output ? tensor.output : const_cast<void*>(tensor.data));
   auto state = std::make_shared<OpState>();
-  auto transfer = std::make_unique<PeerTransfer>(
-      isSend, peer, set->comm().rank(), tag, tensor.dtype, count, data, state,
-      set->comm().opDeadline());
+  auto transfer =
+      std::make_unique<PeerTransfer>(isSend, peer, set->comm().rank(), tag, tensor.dtype, count,
+                                     data, state, set->comm().opDeadline());
   const std::string name = transfer->describe();
   if (count > 0 && data == nullptr) {
     return makeStatus(Code::kInvalidArgument, "{}: the tensor has {} elements but no data", name,

@@ -55,8 +55,8 @@ void PeerExchange::stop() {
     left.swap(queued_);
   }
   for (PeerTransferPtr& t : left) {
-    t->fail(makeStatus(Code::kAborted, "{}: the session shut down before it completed",
-                       t->describe()));
+    t->fail(
+        makeStatus(Code::kAborted, "{}: the session shut down before it completed", t->describe()));
   }
 }
 
@@ -91,8 +91,8 @@ void PeerExchange::run() {
     if (!active.empty()) comm_.transport().waitForActivity(epoch, kParkSlice);
   }
   for (PeerTransferPtr& t : active) {
-    t->fail(makeStatus(Code::kAborted, "{}: the session shut down before it completed",
-                       t->describe()));
+    t->fail(
+        makeStatus(Code::kAborted, "{}: the session shut down before it completed", t->describe()));
   }
 }
 
@@ -113,7 +113,8 @@ bool PeerExchange::advanceAll(std::vector<PeerTransferPtr>& active) {
 void PeerExchange::checkFailures(std::vector<PeerTransferPtr>& active) {
   if (active.empty()) return;
   if (comm_.abortToken().aborted()) {
-    for (PeerTransferPtr& t : active) t->fail(comm_.abortToken().status().withContext(t->describe()));
+    for (PeerTransferPtr& t : active)
+      t->fail(comm_.abortToken().status().withContext(t->describe()));
     return;
   }
   for (PeerTransferPtr& t : active) {

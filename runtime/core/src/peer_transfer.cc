@@ -121,7 +121,8 @@ bool PeerTransfer::advanceRecv(Communicator& comm) {
       drain_.resize(header_.bytes);
       dataRequest_ = channel.postRecv(peerChannelTag(PeerTagKind::kData, tag_), drain_);
     }
-    replyRequest_ = channel.postSend(peerChannelTag(PeerTagKind::kReply, tag_), constBytesOf(reply_));
+    replyRequest_ =
+        channel.postSend(peerChannelTag(PeerTagKind::kReply, tag_), constBytesOf(reply_));
     phase_ = accepted ? Phase::kFlowing : Phase::kRejecting;
     return true;
   }

@@ -112,8 +112,8 @@ class PeerTransfer {
   const Deadline deadline_;
   Phase phase_ = Phase::kMatching;
   bool done_ = false;
-  PeerHeader header_{};  // sent, or received from the peer
-  PeerReply reply_{};    // received, or sent to the peer
+  PeerHeader header_{};           // sent, or received from the peer
+  PeerReply reply_{};             // received, or sent to the peer
   std::vector<std::byte> drain_;  // receiver: where a rejected eager payload goes
   TransferRequestPtr headerRequest_;
   TransferRequestPtr replyRequest_;

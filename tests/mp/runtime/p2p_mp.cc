@@ -44,7 +44,8 @@ void everyDtypeAroundARing(const kolo::Session& s) {
   const int n = s.size(), r = s.rank();
   for (kolo::DataType dt : kolo::kAllDataTypes) {
     const auto fill = [&](int from, std::vector<std::byte>& b) {
-      for (size_t i = 0; i < b.size(); ++i) b[i] = std::byte((i * 29 + static_cast<size_t>(from) * 71) & 0xff);
+      for (size_t i = 0; i < b.size(); ++i)
+        b[i] = std::byte((i * 29 + static_cast<size_t>(from) * 71) & 0xff);
     };
     std::vector<std::byte> out(1001 * kolo::dataTypeSize(dt)), in(out.size()), want(out.size());
     fill(r, out);

@@ -131,22 +131,22 @@ TEST(EngineP2P, MismatchIsNamedOnBothSidesAndTheSessionGoesOn) {
   expectAllOk(runEngines(2, [](core::Engine& e) -> Status {
     std::vector<int32_t> sent(8, 5);
     std::vector<float> want(16, 0.0f);
-    const Status outcome = e.rank() == 0 ? outcomeOf(e.send(viewOf(sent, DataType::kInt32), 1, 3))
-                                         : outcomeOf(e.recv(viewOf(want, DataType::kFloat32), 0, 3));
+    const Status outcome = e.rank() == 0
+                               ? outcomeOf(e.send(viewOf(sent, DataType::kInt32), 1, 3))
+                               : outcomeOf(e.recv(viewOf(want, DataType::kFloat32), 0, 3));
     const std::string message = outcome.message();
     const std::string expected =
         e.rank() == 0 ? "send to rank 1 tag 3: sent 8 int32 elements, rank 1 expected 16 float32"
                       : "recv from rank 0 tag 3: expected 16 float32 elements, rank 0 sent 8 int32";
-    KOLO_CHECK(message.find(expected) != std::string::npos, "rank {}: got '{}'", e.rank(),
-               message);
+    KOLO_CHECK(message.find(expected) != std::string::npos, "rank {}: got '{}'", e.rank(), message);
     KOLO_CHECK(outcome.code() == Code::kMismatch, "rank {}: not a mismatch: {}", e.rank(),
                outcome.toString());
     // The same tag then carries a matching message, and collectives still run.
     std::vector<int32_t> again(8, e.rank() == 0 ? 9 : 0);
     KOLO_RETURN_IF_ERROR(outcomeOf(e.rank() == 0 ? e.send(viewOf(again, DataType::kInt32), 1, 3)
-                                              : e.recv(viewOf(again, DataType::kInt32), 0, 3)));
-    KOLO_CHECK(again == std::vector<int32_t>(8, 9), "rank {}: the next message holds {}",
-               e.rank(), again[0]);
+                                                 : e.recv(viewOf(again, DataType::kInt32), 0, 3)));
+    KOLO_CHECK(again == std::vector<int32_t>(8, 9), "rank {}: the next message holds {}", e.rank(),
+               again[0]);
     std::vector<float> v(4, 1.0f);
     OpOptions sum;
     KOLO_RETURN_IF_ERROR(outcomeOf(e.allreduce("after.mismatch", tensorOf(v), sum)));
@@ -223,15 +223,16 @@ TEST(EngineP2P, ProcessSetRanksAddressTheSetsMembers) {
     KOLO_ASSIGN_OR_RETURN(int32_t set, e.addProcessSet({1, 2}));
     std::vector<int32_t> v(5, e.rank() == 1 ? 42 : 0);
     OpOptions o{.processSet = set};
-    if (e.rank() == 1) KOLO_RETURN_IF_ERROR(outcomeOf(e.send(viewOf(v, DataType::kInt32), 1, 0, o)));
+    if (e.rank() == 1)
+      KOLO_RETURN_IF_ERROR(outcomeOf(e.send(viewOf(v, DataType::kInt32), 1, 0, o)));
     if (e.rank() == 2) {
       KOLO_RETURN_IF_ERROR(outcomeOf(e.recv(viewOf(v, DataType::kInt32), 0, 0, o)));
       KOLO_CHECK(v == std::vector<int32_t>(5, 42), "got {}", v[0]);
     }
     if (e.rank() == 0) {
       auto h = e.send(viewOf(v, DataType::kInt32), 1, 0, o);
-      KOLO_CHECK(!h.hasValue() && h.status().message().find("not a member of process set") !=
-                                      std::string::npos,
+      KOLO_CHECK(!h.hasValue() &&
+                     h.status().message().find("not a member of process set") != std::string::npos,
                  "a non-member's send: {}", h.hasValue() ? "accepted" : h.status().toString());
     }
     return Status::ok();
@@ -239,17 +240,20 @@ TEST(EngineP2P, ProcessSetRanksAddressTheSetsMembers) {
 }
 
 TEST(EngineP2P, ReceiveNobodySendsEndsWithItsDeadline) {
-  auto results = runEngines(2, [](core::Engine& e) -> Status {
-    if (e.rank() == 1) return Status::ok();
-    std::vector<float> v(4, 0.0f);
-    auto h = e.recv(tensorOf(v), 1, 11);
-    if (!h.hasValue()) return h.status();
-    Status s = h.value().wait(Deadline::afterSeconds(30));
-    KOLO_CHECK(s.code() == Code::kTimeout, "got {}", s.toString());
-    KOLO_CHECK(s.message().find("recv from rank 1 tag 11") != std::string::npos, "got {}",
-               s.toString());
-    return Status::ok();
-  }, testEngineConfig(), 60.0, nullptr, /*timeoutSeconds=*/2.0);
+  auto results = runEngines(
+      2,
+      [](core::Engine& e) -> Status {
+        if (e.rank() == 1) return Status::ok();
+        std::vector<float> v(4, 0.0f);
+        auto h = e.recv(tensorOf(v), 1, 11);
+        if (!h.hasValue()) return h.status();
+        Status s = h.value().wait(Deadline::afterSeconds(30));
+        KOLO_CHECK(s.code() == Code::kTimeout, "got {}", s.toString());
+        KOLO_CHECK(s.message().find("recv from rank 1 tag 11") != std::string::npos, "got {}",
+                   s.toString());
+        return Status::ok();
+      },
+      testEngineConfig(), 60.0, nullptr, /*timeoutSeconds=*/2.0);
   expectAllOk(results);
 }
 
