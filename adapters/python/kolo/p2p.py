@@ -52,6 +52,11 @@ def send(array, dst, tag=0, process_set=global_process_set):
 def irecv(array_out, src, tag=0, process_set=global_process_set):
     """Starts receiving into `array_out` (a C-contiguous writeable NumPy array or a host
     DLPack object, written in place) from rank `src`; synchronize() returns `array_out`."""
+    if isinstance(array_out, np.ndarray) and not (array_out.flags.c_contiguous and
+                                                  array_out.flags.writeable):
+        raise KoloInvalidArgumentError(
+            "recv writes into array_out in place: it needs a C-contiguous, writeable array",
+            "KOLO_INVALID_ARGUMENT")
     ref = _host_only(_in_place_ref(array_out, "recv"), "recv")
     return _runtime.submit_peer(False, ref, src, tag, set_id(process_set),
                                 finish=lambda handle: array_out)
