@@ -29,6 +29,7 @@
 #include "kolo/rendezvous/store_factory.h"
 #include "mpi_compare.h"
 #include "runtime_bench.h"
+#include "sendrecv_bench.h"
 #include "topology_bench.h"
 #include "workload_bench.h"
 
@@ -424,11 +425,40 @@ Expected<int> runBenchmark(const BenchOptions& options, int* argc, char*** argv)
   return *regressed ? kExitRegression : 0;
 }
 
+// kolo-bench sendrecv [--pingpong]: point-to-point through a session (sendrecv_bench.h).
+Expected<int> runSendRecvMode(const SendRecvOptions& options, int* argc, char*** argv) {
+  KOLO_ASSIGN_OR_RETURN(World world, connect(BenchOptions{}, argc, argv));
+  const std::string preamble =
+      fmt::format("# kolo-bench sendrecv: {} ranks, transport {}, path runtime (Session::send/recv)\n",
+                  world.comm->size(), world.comm->transport().name());
+  KOLO_ASSIGN_OR_RETURN(Session session, openBenchSession(world.comm));
+  KOLO_ASSIGN_OR_RETURN(uint64_t wrong, runSendRecv(session, options, preamble));
+  KOLO_RETURN_IF_ERROR(session.shutdown().withContext("shutting the Engine down"));
+  return wrong == 0 ? 0 : kExitWrongResults;
+}
+
 }  // namespace
 }  // namespace kolo::bench
 
 int main(int argc, char** argv) try {
   using namespace kolo::bench;
+  if (argc > 1 && std::strcmp(argv[1], "sendrecv") == 0) {
+    auto options = parseSendRecvOptions(argc, argv);
+    if (!options) {
+      std::fprintf(stderr, "kolo-bench: %s\n", options.status().toString().c_str());
+      return kExitError;
+    }
+    if (options->helpRequested) {
+      std::fputs(options->helpText.c_str(), stdout);
+      return 0;
+    }
+    auto result = runSendRecvMode(*options, &argc, &argv);
+    if (!result) {
+      std::fprintf(stderr, "kolo-bench: %s\n", result.status().toString().c_str());
+      return kExitError;
+    }
+    return *result;
+  }
   auto options = parseBenchOptions(argc, argv);
   if (!options) {
     std::fprintf(stderr, "kolo-bench: %s\n", options.status().toString().c_str());

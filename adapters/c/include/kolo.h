@@ -174,6 +174,20 @@ KOLO_API kolo_status_t kolo_barrier_async(kolo_session_t* session, const char* n
 KOLO_API kolo_status_t kolo_join_async(kolo_session_t* session, const kolo_op_options_t* options,
                                        kolo_handle_t** handle);
 
+/* Point-to-point, not collective: only this rank and the peer take part. dst/src is a rank of
+ * options->process_set (NULL options: the world), tag in 0 .. 2^31-1. Messages of one
+ * (peer, tag) match in posting order. A receive whose dtype or element count differs from the
+ * send fails on both ranks with KOLO_MISMATCH naming both sides. send reads tensor->data, recv
+ * writes tensor->output (data when output is NULL). The handle completes once the message was
+ * delivered (send) or arrived (recv); a lost peer fails it with KOLO_IO_ERROR naming the rank.
+ * CPU tensors only. Wait with kolo_handle_wait for the blocking form. */
+KOLO_API kolo_status_t kolo_send_async(kolo_session_t* session, const kolo_tensor_t* tensor,
+                                       int32_t dst, int32_t tag, const kolo_op_options_t* options,
+                                       kolo_handle_t** handle);
+KOLO_API kolo_status_t kolo_recv_async(kolo_session_t* session, const kolo_tensor_t* tensor,
+                                       int32_t src, int32_t tag, const kolo_op_options_t* options,
+                                       kolo_handle_t** handle);
+
 /* *done = 1 once the op finished (successfully or not); never blocks. */
 KOLO_API kolo_status_t kolo_handle_poll(const kolo_handle_t* handle, int* done);
 /* The op's status; timeout_seconds < 0 waits for ever; KOLO_TIMEOUT leaves it pending. */

@@ -135,6 +135,24 @@ kolo_status_t tensorOp(kolo_session_t* session, const char* name, const kolo_ten
   });
 }
 
+// send and recv: a tensor and a peer rank of the options' process set, no name.
+kolo_status_t peerOp(kolo_session_t* session, bool isSend, const kolo_tensor_t* tensor,
+                     int32_t peer, int32_t tag, const kolo_op_options_t* options,
+                     kolo_handle_t** handle) {
+  return guarded([&]() -> kolo_status_t {
+    if (!handle) return fail(KOLO_INVALID_ARGUMENT, "handle output pointer is NULL");
+    *handle = nullptr;
+    kolo_session_t* s = resolve(session);
+    if (!s) return fail(KOLO_INVALID_USAGE, "no session: call kolo_init first");
+    kolo::OpOptions o;
+    if (kolo_status_t st = checkTensor(tensor); st != KOLO_OK) return st;
+    if (kolo_status_t st = toOptions(options, o); st != KOLO_OK) return st;
+    const kolo::Tensor t = toTensor(*tensor);
+    return deliver(isSend ? s->session.send(t, peer, tag, o) : s->session.recv(t, peer, tag, o),
+                   handle);
+  });
+}
+
 }  // namespace
 
 extern "C" {
@@ -351,6 +369,18 @@ kolo_status_t kolo_join_async(kolo_session_t* session, const kolo_op_options_t* 
     if (kolo_status_t st = toOptions(options, o); st != KOLO_OK) return st;
     return deliver(s->session.join(o), handle);
   });
+}
+
+kolo_status_t kolo_send_async(kolo_session_t* session, const kolo_tensor_t* tensor, int32_t dst,
+                              int32_t tag, const kolo_op_options_t* options,
+                              kolo_handle_t** handle) {
+  return peerOp(session, true, tensor, dst, tag, options, handle);
+}
+
+kolo_status_t kolo_recv_async(kolo_session_t* session, const kolo_tensor_t* tensor, int32_t src,
+                              int32_t tag, const kolo_op_options_t* options,
+                              kolo_handle_t** handle) {
+  return peerOp(session, false, tensor, src, tag, options, handle);
 }
 
 kolo_status_t kolo_handle_poll(const kolo_handle_t* handle, int* done) {

@@ -18,6 +18,7 @@ from .numpy_ops import (Adasum, Average, Max, Min, Product, Sum, allgather, allg
                         alltoall_async, barrier, barrier_async, broadcast, broadcast_,
                         broadcast_async, broadcast_async_, join, join_async, poll,
                         reducescatter, reducescatter_async, synchronize)
+from .p2p import irecv, isend, recv, send
 from .process_sets import ProcessSet, add_process_set, global_process_set, remove_process_set
 
 __version__ = "0.1.0"
@@ -71,7 +72,7 @@ __all__ = [
     "allgather", "allgather_async", "allreduce", "allreduce_", "allreduce_async",
     "allreduce_async_", "alltoall", "alltoall_async", "barrier", "barrier_async", "broadcast",
     "broadcast_", "broadcast_async", "broadcast_async_", "join",
-    "join_async", "poll", "reducescatter", "reducescatter_async", "synchronize", "ProcessSet",
+    "join_async", "poll", "reducescatter", "send", "recv", "isend", "irecv", "reducescatter_async", "synchronize", "ProcessSet",
     "add_process_set", "global_process_set", "remove_process_set", "init", "shutdown",
     "is_initialized", "start_timeline", "stop_timeline", "rank", "size", "local_rank",
     "local_size", "cross_rank", "cross_size",

@@ -120,6 +120,10 @@ def _declare(lib):
              ctypes.POINTER(OpOptions), handle_out], st),
         "kolo_barrier_async": ([vp, ctypes.c_char_p, ctypes.POINTER(OpOptions), handle_out], st),
         "kolo_join_async": ([vp, ctypes.POINTER(OpOptions), handle_out], st),
+        "kolo_send_async": ([vp, ctypes.POINTER(TensorDesc), ctypes.c_int32, ctypes.c_int32,
+                             ctypes.POINTER(OpOptions), handle_out], st),
+        "kolo_recv_async": ([vp, ctypes.POINTER(TensorDesc), ctypes.c_int32, ctypes.c_int32,
+                             ctypes.POINTER(OpOptions), handle_out], st),
         "kolo_handle_poll": ([vp, ctypes.POINTER(ctypes.c_int)], st),
         "kolo_handle_wait": ([vp, ctypes.c_double], st),
         "kolo_handle_output": (

@@ -11,12 +11,13 @@ a lock, and waiting happens in the C library with the GIL released.
 
 import ctypes
 import itertools
+import operator
 import os
 import threading
 
 from . import _lib, _stacks
 from ._lib import lib
-from .errors import KoloError, error_for
+from .errors import KoloError, KoloUnsupportedError, error_for
 
 # How long one kolo_handle_wait slice lasts: short enough that Ctrl-C is seen within it,
 # long enough that a waiting rank costs nothing measurable.
@@ -303,6 +304,39 @@ def submit_join(process_set=0):
     handle = ctypes.c_void_p()
     check(lib.kolo_join_async(None, ctypes.byref(o), ctypes.byref(handle)))
     return _register(handle, None, lambda h: int(lib.kolo_handle_last_joined_rank(h)))
+
+
+_MAX_TAG = 2**31 - 1
+
+
+def submit_peer(is_send, ref, peer, tag=0, process_set=0, finish=None):
+    """Starts a send of `ref` to `peer` (or a receive into `ref` from it): ranks of
+    `process_set`, tag 0 .. 2**31-1. Returns an integer handle for poll() and synchronize()."""
+    require_init()
+    what = "send to" if is_send else "recv from"
+    checked = []
+    for label, value, low in (("rank", peer, -2**31), ("tag", tag, 0)):
+        try:  # Python and NumPy integers, not bools, floats or strings
+            number = None if isinstance(value, bool) else operator.index(value)
+        except TypeError:
+            number = None
+        if number is None or not low <= number <= _MAX_TAG:
+            raise error_for(1, "%s rank %r tag %r: the %s must be an int in %d..%d" % (
+                what, peer, tag, label, max(low, 0), _MAX_TAG), "KOLO_INVALID_ARGUMENT")
+        checked.append(number)
+    peer, tag = checked
+    desc_ref, shape = _describe_ref(ref, None)
+    o, _ = options(process_set=process_set)
+    handle = ctypes.c_void_p()
+    fn = lib.kolo_send_async if is_send else lib.kolo_recv_async
+    status = fn(None, desc_ref, peer, tag, ctypes.byref(o), ctypes.byref(handle))
+    if status == _lib.UNAVAILABLE:
+        # Refused at submission: the transport (KOLO_CPU_OPERATIONS=mpi) has no point-to-point.
+        raise KoloUnsupportedError(lib.kolo_last_error().decode("utf-8", "replace"),
+                                   "KOLO_UNAVAILABLE")
+    if status:
+        raise_last(status)
+    return _register(handle, (ref, shape), finish)
 
 
 def _lookup(key):

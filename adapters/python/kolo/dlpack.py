@@ -69,7 +69,7 @@ _DTYPES = {
 }
 _BOOL = (6, 8)
 _CODE_NAMES = {0: "int", 1: "uint", 2: "float", 3: "opaque", 4: "bfloat", 5: "complex", 6: "bool"}
-_MOVERS = ("broadcast", "allgather", "alltoall")
+_MOVERS = ("broadcast", "allgather", "alltoall", "send", "recv")
 
 
 def is_dlpack(obj):

@@ -30,7 +30,7 @@ _DTYPES = {
     np.dtype(np.int64): _lib.INT64,
 }
 # Ops that only move data also take bool arrays (carried as their uint8 bytes).
-_MOVERS = ("broadcast", "allgather", "alltoall")
+_MOVERS = ("broadcast", "allgather", "alltoall", "send", "recv")
 
 
 def _numpy_ref(array, kind):

@@ -174,6 +174,18 @@ Expected<Handle> Session::join(const OpOptions& options) const {
   return impl_->wrap(engine.join(options));
 }
 
+Expected<Handle> Session::send(const Tensor& tensor, int32_t peer, int32_t tag,
+                               const OpOptions& options) const {
+  KOLO_API_ENGINE();
+  return impl_->wrap(engine.send(tensor, peer, tag, options));
+}
+
+Expected<Handle> Session::recv(const Tensor& tensor, int32_t peer, int32_t tag,
+                               const OpOptions& options) const {
+  KOLO_API_ENGINE();
+  return impl_->wrap(engine.recv(tensor, peer, tag, options));
+}
+
 Expected<int32_t> Session::addProcessSet(const std::vector<int32_t>& ranks) const {
   KOLO_API_ENGINE();
   return engine.addProcessSet(ranks);

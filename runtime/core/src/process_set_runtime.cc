@@ -8,6 +8,7 @@ ProcessSetRuntime::ProcessSetRuntime(int32_t id, std::vector<int32_t> members, i
     : set_{id, std::move(members), globalRank},
       comm_(std::move(comm)),
       timeline_(std::move(timeline)),
+      peers_(*comm_, set_),
       agreement_(globalRank, comm_->abortToken()),
       recording_(set_),
       go_(*comm_, set_),

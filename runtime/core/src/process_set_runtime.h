@@ -11,6 +11,7 @@
 //   FailureAgreement  one verdict on a failure, the same on every surviving rank
 //   StallMonitor      stall warnings and the stall abort
 //   FlightRecording   the set's ops in the process's FlightRecorder
+//   PeerExchange      point-to-point sends and receives, on a progress thread of their own
 // Thread: caller threads (submit, requestShutdown, waitStopped); the roles run on the
 // coordinator thread.
 #pragma once
@@ -27,6 +28,7 @@
 #include "kolo/collectives/communicator.h"
 #include "kolo/core/engine_config.h"
 #include "negotiation_cycle.h"
+#include "peer_exchange.h"
 #include "pending_op.h"
 #include "response_runner.h"
 #include "set_identity.h"
@@ -58,10 +60,17 @@ class ProcessSetRuntime {
   // Records the ops and wakes the coordinator; fails at once on duplicates, after a join on
   // this rank, or once the set failed or stopped.
   Status submit(const std::vector<PendingOpPtr>& ops) { return coordinator_.submit(ops); }
+  // A send or receive: not negotiated, so the coordinator never sees it.
+  Status submitPeer(PeerTransferPtr transfer) { return peers_.submit(std::move(transfer)); }
   // Tells the other members this rank is done; the coordinator stops once all are.
   void requestShutdown() { coordinator_.requestShutdown(); }
   // Waits for the coordinator to stop; past the deadline it is forced out (pending ops fail).
-  Status waitStopped(Deadline deadline) { return coordinator_.waitStopped(deadline); }
+  // Pending sends and receives then fail with kAborted.
+  Status waitStopped(Deadline deadline) {
+    Status s = coordinator_.waitStopped(deadline);
+    peers_.stop();
+    return s;
+  }
 
  private:
   // Declared in dependency order: the coordinator, declared last, stops its thread before
@@ -69,6 +78,7 @@ class ProcessSetRuntime {
   const SetIdentity set_;
   std::shared_ptr<Communicator> comm_;
   std::shared_ptr<Timeline> timeline_;
+  PeerExchange peers_;
   TensorTable table_;
   FailureAgreement agreement_;
   FlightRecording recording_;

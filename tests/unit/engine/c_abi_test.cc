@@ -43,6 +43,42 @@ TEST_F(CAbi, AllreduceThroughTheDefaultSession) {
   EXPECT_NE(std::string(kolo_last_error()).find("kolo_init"), std::string::npos);
 }
 
+// kolo_send_async / kolo_recv_async in a world of one: every peer is this rank or outside the
+// world, so each call fails at once with a message naming what, and no handle is returned.
+TEST_F(CAbi, SendAndRecvRefuseBadPeersAndArguments) {
+  kolo_session_t* s = nullptr;
+  ASSERT_EQ(kolo_init(nullptr, &s), KOLO_OK) << kolo_last_error();
+  float v[4] = {};
+  int64_t shape[1] = {4};
+  kolo_tensor_t t = hostTensor(v, 1, shape);
+  kolo_handle_t* h = nullptr;
+  const struct {
+    kolo_status_t got;
+    kolo_status_t want;
+    const char* text;
+  } cases[] = {
+      {kolo_send_async(nullptr, &t, 0, 0, nullptr, &h), KOLO_INVALID_ARGUMENT,
+       "send to rank 0 tag 0: rank 0 cannot send to itself"},
+      {kolo_recv_async(s, &t, 1, 5, nullptr, &h), KOLO_INVALID_ARGUMENT,
+       "recv from rank 1 tag 5: rank 1 is outside process set 0 (ranks 0..0)"},
+      {kolo_recv_async(s, &t, 0, 0, nullptr, nullptr), KOLO_INVALID_ARGUMENT,
+       "handle output pointer is NULL"},
+      {kolo_send_async(s, nullptr, 0, 0, nullptr, &h), KOLO_INVALID_ARGUMENT, "tensor is NULL"},
+  };
+  for (const auto& c : cases) {
+    EXPECT_EQ(c.got, c.want) << c.text;
+    EXPECT_EQ(h, nullptr) << c.text;
+  }
+  // kolo_last_error() holds the last call's message only: check each call right after it.
+  EXPECT_EQ(kolo_recv_async(s, &t, 1, 5, nullptr, &h), KOLO_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(kolo_last_error()).find(cases[1].text), std::string::npos)
+      << kolo_last_error();
+  EXPECT_EQ(kolo_send_async(s, &t, 0, 0, nullptr, &h), KOLO_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(kolo_last_error()).find(cases[0].text), std::string::npos)
+      << kolo_last_error();
+  EXPECT_EQ(kolo_shutdown(nullptr), KOLO_OK);
+}
+
 TEST_F(CAbi, Int16ThroughTheAbi) {
   kolo_session_t* s = nullptr;
   ASSERT_EQ(kolo_init(nullptr, &s), KOLO_OK) << kolo_last_error();

@@ -26,13 +26,14 @@ inline core::EngineConfig testEngineConfig() {
 inline std::vector<Status> runEngines(int n, const EngineBody& body,
                                       core::EngineConfig config = testEngineConfig(),
                                       double hardDeadlineSeconds = 60.0,
-                                      std::shared_ptr<FaultPlan> faults = nullptr) {
+                                      std::shared_ptr<FaultPlan> faults = nullptr,
+                                      double timeoutSeconds = 20.0) {
   auto transports = makeLoopbackWorld(n, std::move(faults));
   return runRankThreads(
       n,
       [&](int r) {
         CommunicatorOptions options;
-        options.timeoutSeconds = 20.0;
+        options.timeoutSeconds = timeoutSeconds;
         auto comm =
             std::make_shared<Communicator>(transports[static_cast<size_t>(r)], nullptr, options);
         auto engine = core::Engine::create(comm, config);

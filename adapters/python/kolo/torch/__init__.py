@@ -26,6 +26,7 @@ from .mpi_ops import (Adasum, Average, Max, Min, Product, Sum, allgather, allgat
                       grouped_reducescatter_async, join, poll, reducescatter,
                       reducescatter_async, sparse_allreduce_async, synchronize)
 from .optimizer import DistributedOptimizer
+from .p2p import irecv, isend, recv, send
 from .sharded_optimizer import ShardedOptimizer
 from .sync_batch_norm import SyncBatchNorm
 
@@ -173,5 +174,5 @@ __all__ = [
     "size", "local_rank", "local_size", "cross_rank", "cross_size", "is_homogeneous",
     "mpi_threads_supported", "mpi_enabled", "mpi_built", "gloo_enabled", "gloo_built",
     "nccl_built", "ddl_built", "ccl_built", "cuda_built", "rocm_built", "start_timeline",
-    "stop_timeline", "elastic",
+    "stop_timeline", "elastic", "send", "recv", "isend", "irecv",
 ]

@@ -2,7 +2,7 @@
 (and, where needed, host) memory, tensor descriptors and Kolo-allocated outputs.
 
 dtypes: float16, bfloat16, float32, float64, int8, uint8, int16, int32, int64 for every op;
-bool for the ops that only move data (broadcast, allgather, alltoall), which carry it as
+bool for the ops that only move data (broadcast, allgather, alltoall, send, recv), which carry it as
 uint8 and hand back bool tensors. Any other dtype, and bool for a reduction, raises
 KoloInvalidArgumentError (a ValueError, as Horovod's "Tensor type ... is not supported.").
 
@@ -33,7 +33,7 @@ DTYPES = {
 # 16-bit integer type.
 _HOST_REDUCED = (torch.int16,)
 # The ops that only move data, and so take bool tensors.
-_MOVERS = ("broadcast", "allgather", "alltoall")
+_MOVERS = ("broadcast", "allgather", "alltoall", "send", "recv")
 
 
 def unsupported_dtype(tensor, kind):

@@ -161,6 +161,18 @@ class Session {
   Expected<Handle> barrier(const std::string& name, const OpOptions& options = {}) const;
   Expected<Handle> join(const OpOptions& options = {}) const;
 
+  // Point-to-point, not collective: only this rank and `peer` take part, and collectives of
+  // the other ranks go on meanwhile. `peer` is a rank of options.processSet (the world by
+  // default), tags 0 .. 2^31-1. Messages of one (peer, tag) match in posting order; a
+  // receive whose dtype or element count differs from the send fails on both ranks with
+  // kMismatch naming both sides. send reads tensor.data; recv writes tensor.output (data when
+  // output is null). The handle completes once the message was delivered (send) or arrived
+  // (recv). CPU tensors only.
+  Expected<Handle> send(const Tensor& tensor, int32_t peer, int32_t tag = 0,
+                        const OpOptions& options = {}) const;
+  Expected<Handle> recv(const Tensor& tensor, int32_t peer, int32_t tag = 0,
+                        const OpOptions& options = {}) const;
+
   // Collective over every rank, called in the same order everywhere; returns the set's id.
   Expected<int32_t> addProcessSet(const std::vector<int32_t>& ranks) const;
   Status removeProcessSet(int32_t id) const;

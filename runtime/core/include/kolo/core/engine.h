@@ -89,6 +89,17 @@ class Engine {
   // Until every member has joined, this rank contributes zeros to the others' allreduces.
   Expected<Handle> join(const OpOptions& options = {});
 
+  // Point-to-point (not collective: only this rank and the peer take part). `peer` and the
+  // ranks in messages are ranks of options.processSet; tags are 0 .. 2^31-1. Messages of one
+  // (peer, tag) match in posting order; a receive whose dtype or element count differs from
+  // the send fails both with kMismatch naming both sides. send reads tensor.data; recv writes
+  // tensor.output (or data when output is null). CPU tensors only; over the mpi transport
+  // (KOLO_CPU_OPERATIONS=mpi) both are refused with kUnavailable.
+  Expected<Handle> send(const Tensor& tensor, int32_t peer, int32_t tag,
+                        const OpOptions& options = {});
+  Expected<Handle> recv(const Tensor& tensor, int32_t peer, int32_t tag,
+                        const OpOptions& options = {});
+
   // Collective over the world: every rank calls it with the same members, in the same order
   // relative to other addProcessSet calls. Returns the new set's id.
   Expected<int32_t> addProcessSet(std::vector<int32_t> members);
@@ -124,6 +135,12 @@ class Engine {
   Expected<Handle> submit(std::vector<Request> requests, std::vector<Tensor> tensors,
                           int32_t processSetId);
   std::shared_ptr<ProcessSetRuntime> findSet(int32_t id) const;
+  // The set a send or receive goes through, after checking the arguments (engine_p2p.cc).
+  Expected<std::shared_ptr<ProcessSetRuntime>> peerSet(bool isSend, const Tensor& tensor,
+                                                       int32_t peer, int32_t tag,
+                                                       int32_t processSetId) const;
+  Expected<Handle> submitPeer(bool isSend, const Tensor& tensor, int32_t peer, int32_t tag,
+                              const OpOptions& options);
   std::shared_ptr<ProcessSetRuntime> makeSet(int32_t id, std::vector<int32_t> members);
 
   EngineConfig config_;

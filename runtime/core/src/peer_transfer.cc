@@ -1,0 +1,164 @@
+#include "peer_transfer.h"
+
+#include <fmt/format.h>
+
+namespace kolo::core {
+namespace {
+
+template <typename T>
+std::span<std::byte> bytesOf(T& value) {
+  return {reinterpret_cast<std::byte*>(&value), sizeof value};
+}
+template <typename T>
+std::span<const std::byte> constBytesOf(const T& value) {
+  return {reinterpret_cast<const std::byte*>(&value), sizeof value};
+}
+
+std::string describeElements(int64_t count, uint32_t dtype) {
+  if (dtype > static_cast<uint32_t>(DataType::kInt16)) {
+    return fmt::format("{} elements of unknown dtype code {}", count, dtype);
+  }
+  return fmt::format("{} {}", count, dataTypeName(static_cast<DataType>(dtype)));
+}
+
+}  // namespace
+
+PeerTransfer::PeerTransfer(bool isSend, int peer, int selfRank, int32_t tag, DataType dtype,
+                           int64_t count, void* data, std::shared_ptr<OpState> state,
+                           Deadline deadline)
+    : isSend_(isSend),
+      peer_(peer),
+      self_(selfRank),
+      tag_(tag),
+      dtype_(dtype),
+      count_(count),
+      data_(data),
+      state_(std::move(state)),
+      deadline_(deadline) {}
+
+PeerTransfer::~PeerTransfer() {
+  if (!done_) fail(makeStatus(Code::kAborted, "{}: abandoned", describe()));
+}
+
+std::string PeerTransfer::describe() const {
+  return isSend_ ? fmt::format("send to rank {} tag {}", peer_, tag_)
+                 : fmt::format("recv from rank {} tag {}", peer_, tag_);
+}
+
+void PeerTransfer::start(Communicator& comm) {
+  Channel& channel = comm.peer(peer_);
+  if (isSend_) {
+    header_ = PeerHeader{kPeerHeaderMagic, static_cast<uint32_t>(dtype_), count_, bytes()};
+    replyRequest_ = channel.postRecv(peerChannelTag(PeerTagKind::kReply, tag_), bytesOf(reply_));
+    headerRequest_ =
+        channel.postSend(peerChannelTag(PeerTagKind::kHeader, tag_), constBytesOf(header_));
+  } else {
+    headerRequest_ = channel.postRecv(peerChannelTag(PeerTagKind::kHeader, tag_), bytesOf(header_));
+  }
+}
+
+bool PeerTransfer::finished(const TransferRequestPtr& r) {
+  return !r || r->test();
+}
+
+bool PeerTransfer::failedRequest(const TransferRequestPtr& r) {
+  if (!r || !r->test() || r->status().isOk()) return false;
+  complete(r->status().withContext(describe()));
+  return true;
+}
+
+bool PeerTransfer::advance(Communicator& comm) {
+  if (done_) return false;
+  return isSend_ ? advanceSend(comm) : advanceRecv(comm);
+}
+
+void PeerTransfer::postPayload(Communicator& comm) {
+  if (dataRequest_ || bytes() == 0) return;
+  dataRequest_ = comm.peer(peer_).postSend(peerChannelTag(PeerTagKind::kData, tag_),
+                                           {static_cast<const std::byte*>(data_), bytes()});
+}
+
+bool PeerTransfer::advanceSend(Communicator& comm) {
+  if (failedRequest(headerRequest_) || failedRequest(replyRequest_) ||
+      failedRequest(dataRequest_)) {
+    return true;
+  }
+  if (phase_ == Phase::kMatching) {
+    // Advanced only as the oldest matching transfer of its (peer, tag): payloads of one tag
+    // leave in posting order.
+    const bool posted = dataRequest_ != nullptr;
+    if (bytes() <= kPeerEagerBytes) postPayload(comm);
+    if (!finished(replyRequest_)) return !posted && dataRequest_ != nullptr;
+    // Rejected: the receiver drains an eager payload, so it still finishes.
+    phase_ = reply_.accepted != 0 ? Phase::kFlowing : Phase::kRejecting;
+    if (phase_ == Phase::kFlowing) postPayload(comm);
+    return true;
+  }
+  if (!finished(headerRequest_) || !finished(dataRequest_)) return false;
+  complete(phase_ == Phase::kRejecting ? mismatchForSender() : Status::ok());
+  return true;
+}
+
+bool PeerTransfer::advanceRecv(Communicator& comm) {
+  if (failedRequest(headerRequest_) || failedRequest(replyRequest_) ||
+      failedRequest(dataRequest_)) {
+    return true;
+  }
+  Channel& channel = comm.peer(peer_);
+  if (phase_ == Phase::kMatching) {
+    if (!finished(headerRequest_)) return false;
+    const bool accepted = header_.magic == kPeerHeaderMagic &&
+                          header_.dtype == static_cast<uint32_t>(dtype_) &&
+                          header_.count == count_ && header_.bytes == bytes();
+    reply_ = PeerReply{accepted ? 1u : 0u, static_cast<uint32_t>(dtype_), count_};
+    if (accepted && bytes() > 0) {
+      // Posted before the reply leaves, so the payload always finds its receive.
+      dataRequest_ = channel.postRecv(peerChannelTag(PeerTagKind::kData, tag_),
+                                      {static_cast<std::byte*>(data_), bytes()});
+    } else if (!accepted && header_.magic == kPeerHeaderMagic && header_.bytes > 0 &&
+               header_.bytes <= kPeerEagerBytes) {
+      // The sender did not wait: take its eager payload off the channel.
+      drain_.resize(header_.bytes);
+      dataRequest_ = channel.postRecv(peerChannelTag(PeerTagKind::kData, tag_), drain_);
+    }
+    replyRequest_ =
+        channel.postSend(peerChannelTag(PeerTagKind::kReply, tag_), constBytesOf(reply_));
+    phase_ = accepted ? Phase::kFlowing : Phase::kRejecting;
+    return true;
+  }
+  if (!finished(replyRequest_) || !finished(dataRequest_)) return false;
+  complete(phase_ == Phase::kRejecting ? mismatchForReceiver() : Status::ok());
+  return true;
+}
+
+Status PeerTransfer::mismatchForSender() const {
+  return makeStatus(Code::kMismatch, "{}: sent {} elements, rank {} expected {} elements",
+                    describe(), describeElements(count_, static_cast<uint32_t>(dtype_)), peer_,
+                    describeElements(reply_.count, reply_.dtype));
+}
+
+Status PeerTransfer::mismatchForReceiver() const {
+  if (header_.magic != kPeerHeaderMagic) {
+    return makeStatus(Code::kInternal, "{}: rank {} sent a malformed header", describe(), peer_);
+  }
+  return makeStatus(Code::kMismatch, "{}: expected {} elements, rank {} sent {} elements",
+                    describe(), describeElements(count_, static_cast<uint32_t>(dtype_)), peer_,
+                    describeElements(header_.count, header_.dtype));
+}
+
+void PeerTransfer::fail(const Status& status) {
+  if (done_) return;
+  complete(status);
+}
+
+void PeerTransfer::complete(const Status& status) {
+  // A request still posted must not touch this transfer's buffers once it is gone.
+  for (TransferRequestPtr* r : {&headerRequest_, &replyRequest_, &dataRequest_}) {
+    if (*r && !(*r)->test()) (*r)->cancel();
+  }
+  phase_ = Phase::kDone;
+  done_ = true;
+  state_->complete(status);
+}
+
+}  // namespace kolo::core

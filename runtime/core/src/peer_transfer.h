@@ -1,0 +1,124 @@
+// PeerTransfer: one point-to-point message of a process set (a send or a receive), as a state
+// machine over the set's channels. The protocol, per message (see docs/ARCHITECTURE.md,
+// "Point-to-point"):
+//   sender                                  receiver
+//   header {dtype, count, bytes}  ──HDR──►  matched in posting order per (peer, tag)
+//                                 ◄─REPLY─  accepted, or rejected with its own dtype and count
+//                                           (an accepted receive posts its payload receive
+//                                           first, so the payload always lands in place)
+//   payload (only when accepted)  ──DATA─►  into the caller's buffer
+// A payload of more than kPeerEagerBytes flows only after the receive is posted: nothing large
+// waits in an unexpected buffer or blocks a TCP connection that collectives share. A smaller
+// one goes right behind its header (eager: the receiver completes one hop after the send,
+// not three), and a receiver that rejects it drains it into scratch memory. A rejected message
+// ends both sides with kMismatch naming both sides, and the channel stays usable.
+// Every tag lies in a reserved space (bit 63 and bit 55 set) that collectives' tags
+// (Communicator::beginCollective) and the coordinator's go messages never use.
+// Thread: the PeerExchange's progress thread (start/advance/cancel); the caller's (creation).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kolo/base/deadline.h"
+#include "kolo/base/status.h"
+#include "kolo/collectives/communicator.h"
+#include "kolo/core/handle.h"
+#include "kolo/core/tensor.h"
+
+namespace kolo::core {
+
+// Largest tag users may give (tags are 0 .. kMaxPeerTag, as MPI's guaranteed range is wider).
+inline constexpr int32_t kMaxPeerTag = 0x7fffffff;
+
+// Payloads up to this size go eagerly; below TCP's held-frame threshold (64 KiB), so they
+// always land in the transport's unexpected-message store when no receive is posted yet.
+inline constexpr uint64_t kPeerEagerBytes = uint64_t{16} << 10;
+
+enum class PeerTagKind : uint64_t { kHeader = 1, kReply = 2, kData = 3 };
+
+// The channel tag of `kind` for user tag `tag`: bit 63 (control space) and bit 55 mark
+// point-to-point; bits 32..33 the kind; bits 0..30 the user's tag.
+constexpr uint64_t peerChannelTag(PeerTagKind kind, int32_t tag) {
+  return (uint64_t{1} << 63) | (uint64_t{1} << 55) | (static_cast<uint64_t>(kind) << 32) |
+         static_cast<uint32_t>(tag);
+}
+
+struct PeerHeader {
+  uint32_t magic = 0;
+  uint32_t dtype = 0;
+  int64_t count = 0;
+  uint64_t bytes = 0;
+};
+struct PeerReply {
+  uint32_t accepted = 0;
+  uint32_t dtype = 0;
+  int64_t count = 0;
+};
+inline constexpr uint32_t kPeerHeaderMagic = 0x4b503250;  // "KP2P"
+
+class PeerTransfer {
+ public:
+  // `peer` and `selfRank` are ranks of the process set; `data` is read (send) or written
+  // (receive) and must stay valid until the state completes.
+  PeerTransfer(bool isSend, int peer, int selfRank, int32_t tag, DataType dtype, int64_t count,
+               void* data, std::shared_ptr<OpState> state, Deadline deadline);
+  ~PeerTransfer();
+  PeerTransfer(const PeerTransfer&) = delete;
+  PeerTransfer& operator=(const PeerTransfer&) = delete;
+
+  bool isSend() const { return isSend_; }
+  int peer() const { return peer_; }
+  int32_t tag() const { return tag_; }
+  bool done() const { return done_; }
+  // Still waiting for the peer's header (receive) or reply (send): transfers of the same
+  // direction, peer and tag leave this phase in posting order.
+  bool matching() const { return phase_ == Phase::kMatching; }
+  const Deadline& deadline() const { return deadline_; }
+  // "send to rank 1 tag 3", "recv from rank 0 tag 3".
+  std::string describe() const;
+
+  // Posts the first messages.
+  void start(Communicator& comm);
+  // Makes what progress it can; returns true if the transfer moved (a phase ended).
+  bool advance(Communicator& comm);
+  // Ends the transfer with `status` (cancelling what is still posted) and completes its state.
+  void fail(const Status& status);
+
+ private:
+  enum class Phase { kMatching, kFlowing, kRejecting, kDone };
+  bool advanceSend(Communicator& comm);
+  bool advanceRecv(Communicator& comm);
+  // A finished request that failed: ends the transfer with its status. True if it did.
+  bool failedRequest(const TransferRequestPtr& r);
+  bool finished(const TransferRequestPtr& r);
+  void complete(const Status& status);
+  Status mismatchForSender() const;
+  Status mismatchForReceiver() const;
+  size_t bytes() const { return static_cast<size_t>(count_) * dataTypeSize(dtype_); }
+  // Sender: posts the payload (eager, or once accepted).
+  void postPayload(Communicator& comm);
+
+  const bool isSend_;
+  const int peer_;
+  const int self_;
+  const int32_t tag_;
+  const DataType dtype_;
+  const int64_t count_;
+  void* const data_;
+  std::shared_ptr<OpState> state_;
+  const Deadline deadline_;
+  Phase phase_ = Phase::kMatching;
+  bool done_ = false;
+  PeerHeader header_{};           // sent, or received from the peer
+  PeerReply reply_{};             // received, or sent to the peer
+  std::vector<std::byte> drain_;  // receiver: where a rejected eager payload goes
+  TransferRequestPtr headerRequest_;
+  TransferRequestPtr replyRequest_;
+  TransferRequestPtr dataRequest_;
+};
+using PeerTransferPtr = std::unique_ptr<PeerTransfer>;
+
+}  // namespace kolo::core
