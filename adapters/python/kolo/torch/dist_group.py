@@ -173,7 +173,11 @@ class ProcessGroupKolo(dist.ProcessGroup):
     def allgather_coalesced(self, output_lists, input_list, opts=None):
         def finish(results):
             for r, outputs in enumerate(output_lists):
-                _copy_rows("allgather_coalesced", outputs, _rows([g[r] for g in results[0]]))
+                if len(outputs) != len(input_list):
+                    raise _bad("allgather_coalesced", "rank %d's output list has %d tensors, "
+                               "the input list %d" % (r, len(outputs), len(input_list)))
+                for out, gathered in zip(outputs, results[0]):
+                    _copy_rows("allgather_coalesced", [out], gathered[r:r + 1])
         return self._work("allgather_coalesced", lambda: [mpi_ops.grouped_allgather_async(
             [t.reshape(1, -1) for t in input_list], process_set=self.process_set)],
             finish, output_lists)

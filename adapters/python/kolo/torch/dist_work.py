@@ -47,6 +47,8 @@ def _keys(handle):
 def named_error(op, error):
     """`error` (a KoloError) again, its message naming the torch.distributed op."""
     message = "torch.distributed %s (kolo backend): %s" % (op, error)
+    if not isinstance(error, KoloError):
+        return KoloError("%s (%s)" % (message, type(error).__name__), "KOLO_INTERNAL")
     try:
         return type(error)(message, getattr(error, "status", "KOLO_INTERNAL"))
     except TypeError:
@@ -114,12 +116,12 @@ class Completion:
         for h in self.handles:
             try:
                 results.append(synchronize(h))
-            except KoloError as e:
+            except Exception as e:  # noqa: BLE001 (kept as the op's error, raised by wait)
                 error = error or e
         if error is None:
             try:
                 self.finish(results)
-            except KoloError as e:
+            except Exception as e:  # noqa: BLE001 (kept as the op's error, raised by wait)
                 error = e
         if error is not None:
             self._fail(named_error(self.op, error))
