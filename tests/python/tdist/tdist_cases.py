@@ -166,6 +166,11 @@ def check_objects(g):
     dist.gather_object(("r", g.me), gathered, dst=dst, group=g.group)
     if g.me == dst:
         assert gathered == [("r", r) for r in g.members], gathered
+    # torch 1.13's scatter_object_list compares `src` with the group rank, then passes it to
+    # scatter() as a world rank: it only works for a source whose two ranks are equal.
+    src = next((r for i, r in enumerate(g.members) if i == r), None)
+    if src is None:
+        return
     out = [None]
     inputs = [{"to": i, "pad": "x" * i} for i in range(g.size)] if g.me == src else None
     dist.scatter_object_list(out, inputs, src=src, group=g.group)

@@ -48,8 +48,9 @@ def reduce_op(opts, what):
     for torch_op, kolo_op in _REDUCE_OPS.items():
         if op == torch_op:
             return kolo_op
+    name = str(getattr(op, "op", op)).rsplit(".", 1)[-1]
     raise KoloUnsupportedError("torch.distributed %s: reduce op %s is not supported by the kolo "
-                               "backend (it has SUM, AVG, PRODUCT, MIN, MAX)" % (what, op),
+                               "backend (it has SUM, AVG, PRODUCT, MIN, MAX)" % (what, name),
                                "KOLO_INVALID_ARGUMENT")
 
 
