@@ -53,3 +53,4 @@ def test_world_ops_between_subgroup_ops():
     w = torch.full((2,), float(me))
     dist.all_reduce(w)
     expect_equal(w, torch.full((2,), float(n * (n - 1) / 2)), "world all_reduce")
+

@@ -102,6 +102,13 @@ def _wrap_new_group(torch_new_group):
         if members and (members[0] < 0 or members[-1] >= dist.get_world_size()):
             # torch's own check raises the same on every rank; no set is registered.
             return torch_new_group(ranks, timeout, backend, pg_options)
+        _runtime.init()
+        if (dist.get_rank(), dist.get_world_size()) != (_runtime.rank(), _runtime.size()):
+            raise KoloUnsupportedError(
+                "new_group(backend='kolo'): torch.distributed's world (rank %d of %d) is not "
+                "the Kolo job (rank %d of %d)" % (dist.get_rank(), dist.get_world_size(),
+                                                  _runtime.rank(), _runtime.size()),
+                "KOLO_INVALID_USAGE")
         # Collective over every rank of the job, members or not (see the module docstring).
         process_set = add_process_set(ProcessSet(members))
         _pending_set = process_set if process_set.included() else None
