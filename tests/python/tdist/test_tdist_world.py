@@ -1,7 +1,6 @@
 """Every torch.distributed collective of the kolo backend on the world group, against plain
 torch references, and the ops gloo runs against gloo on the same inputs."""
 
-import pytest
 import torch
 import torch.distributed as dist
 

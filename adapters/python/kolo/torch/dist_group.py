@@ -5,14 +5,14 @@ How each op maps (ranks in arguments are group ranks; Kolo's broadcast takes wor
 
 | torch.distributed | ProcessGroup method | Kolo |
 | --- | --- | --- |
-| all_reduce, all_reduce_coalesced | allreduce, allreduce_coalesced | allreduce (grouped for lists) |
+| all_reduce, all_reduce_coalesced | allreduce, allreduce_coalesced | (grouped) allreduce |
 | broadcast | broadcast | broadcast |
 | reduce | reduce | allreduce, in place on the root, into a scratch tensor elsewhere |
 | all_gather, all_gather_into_tensor | allgather, _allgather_base | allgather of (1, n) rows |
 | all_gather_coalesced | allgather_coalesced | grouped allgather |
 | gather | gather | alltoall: each rank sends its (1, n) row to the root only |
 | scatter | scatter | alltoall: the root sends row i of (size, n) to rank i |
-| reduce_scatter, reduce_scatter_tensor | reduce_scatter, _reduce_scatter_base | reducescatter of (size, n) |
+| reduce_scatter, reduce_scatter_tensor | reduce_scatter, _reduce_scatter_base | reducescatter |
 | all_to_all, all_to_all_single | alltoall, alltoall_base | alltoall with splits |
 | barrier | barrier | barrier |
 

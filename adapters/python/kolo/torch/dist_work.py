@@ -178,7 +178,10 @@ class _Completer:
     def _run(cls):
         while True:
             completion = cls._queue.get()
-            completion.complete()
+            try:
+                completion.complete()
+            except Exception as e:  # noqa: BLE001 (this thread must go on with the others)
+                completion._fail(named_error(completion.op, e))
 
 
 class KoloWork(dist.distributed_c10d.Work):
