@@ -30,6 +30,27 @@ def test_same_results_as_gloo():
     def both(run):
         return [run(None), run(gloo)]
 
+    def reductions(group):
+        out = []
+        for op in (dist.ReduceOp.SUM, dist.ReduceOp.PRODUCT, dist.ReduceOp.MIN,
+                   dist.ReduceOp.MAX):
+            t = value(me, (2, 3))
+            dist.all_reduce(t, op=op, group=group)
+            out.append(t)
+        ts = [value(me, (2,)), value(me, (3,), salt=1)]
+        dist.all_reduce_coalesced(ts, group=group)
+        return out + ts
+
+    def broadcast_and_all_gather(group):
+        b = value(me, (4,))
+        dist.broadcast(b, src=n - 1, group=group)
+        outs = [zeros(3) for _ in range(n)]
+        dist.all_gather(outs, value(me, (3,)), group=group)
+        lists = [[zeros(2), zeros(1)] for _ in range(n)]
+        dist.all_gather_coalesced(lists, [value(me, (2,)), value(me, (1,), salt=1)],
+                                  group=group)
+        return [b] + outs + [t for pair in lists for t in pair]
+
     def reduce_to_last(group):
         t = value(me, (5,))
         dist.reduce(t, dst=n - 1, op=dist.ReduceOp.PRODUCT, group=group)
@@ -59,7 +80,8 @@ def test_same_results_as_gloo():
                                  group=group)
         return [torch.tensor([o[1] for o in objs] + out)]
 
-    for run in (reduce_to_last, gather_and_scatter, alltoall_single, objects):
+    for run in (reductions, broadcast_and_all_gather, reduce_to_last, gather_and_scatter,
+                alltoall_single, objects):
         kolo_result, gloo_result = both(run)
         assert len(kolo_result) == len(gloo_result)
         for k, g in zip(kolo_result, gloo_result):
