@@ -71,6 +71,14 @@ def test_mismatched_shapes_raise_on_every_rank_and_the_job_goes_on():
     out = [torch.zeros(2, dtype=torch.float64) for _ in range(n)]
     with pytest.raises(KoloMismatchError, match="torch.distributed allgather"):
         dist.all_gather(out, value(me, (2,) if me else (5,)))
+    work = dist.broadcast(value(me, (2, me == 0 and 3 or 2)), src=0, async_op=True)
+    future = work.get_future()
+    with pytest.raises(KoloMismatchError, match="torch.distributed broadcast"):
+        work.wait()
+    assert work.is_completed() and not work.is_success()
+    assert isinstance(work.exception(), KoloMismatchError)
+    with pytest.raises(RuntimeError, match="torch.distributed broadcast"):
+        future.wait()
     t = value(me, (3,))
     dist.all_reduce(t)
     expect_equal(t, sum(value(r, (3,)) for r in range(n)), "all_reduce after the errors")

@@ -75,6 +75,8 @@ class Completion:
 
     def poll(self):
         """True once the op ended (also when it failed); never blocks on the op."""
+        if self.done:  # set once, never reset
+            return True
         if not self._lock.acquire(blocking=False):
             return False  # another thread is completing it
         try:
