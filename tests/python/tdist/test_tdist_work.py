@@ -13,16 +13,23 @@ from tdist_cases import expect_equal, value
 
 
 def test_ops_return_before_completion():
-    """Rank 0 joins late, so the other ranks' ops cannot have completed on return."""
+    """Rank 0 submits only after the others have checked that their ops, which need rank 0's,
+    returned incomplete (they tell it through a barrier in another group)."""
     me, n = dist.get_rank(), dist.get_world_size()
-    if me == 0:
-        time.sleep(1.0)
+    side = dist.new_group(list(range(n)))
     t = value(me, (8,))
     outs = [torch.zeros(8, dtype=torch.float64) for _ in range(n)]
-    works = [dist.all_reduce(t, async_op=True),
-             dist.all_gather(outs, value(me, (8,), salt=1), async_op=True)]
-    if me != 0:
+
+    def submit():
+        return [dist.all_reduce(t, async_op=True),
+                dist.all_gather(outs, value(me, (8,), salt=1), async_op=True)]
+    if me == 0:
+        dist.barrier(group=side)
+        works = submit()
+    else:
+        works = submit()
         assert not any(w.is_completed() for w in works)
+        dist.barrier(group=side)
     future = works[1].get_future()
     assert all(w.wait() for w in works)
     assert all(w.is_completed() and w.is_success() for w in works)
