@@ -14,6 +14,7 @@ import itertools
 import operator
 import os
 import threading
+import time
 
 from . import _lib, _stacks
 from ._lib import lib
@@ -353,6 +354,24 @@ def poll(key):
     done = ctypes.c_int(0)
     check(lib.kolo_handle_poll(op.handle, ctypes.byref(done)))
     return bool(done.value)
+
+
+def wait(key, timeout_seconds=None):
+    """Blocks until the op finished (successfully or not) or `timeout_seconds` passed (None:
+    no limit); True when it finished. Unlike synchronize() the handle stays valid."""
+    op = _lookup(key)
+    deadline = None if timeout_seconds is None else time.monotonic() + timeout_seconds
+    while True:
+        left = _WAIT_SLICE_SECONDS if deadline is None else deadline - time.monotonic()
+        status = lib.kolo_handle_wait(op.handle, max(0.0, min(_WAIT_SLICE_SECONDS, left)))
+        if status != _lib.TIMEOUT:
+            return True
+        done = ctypes.c_int(0)
+        lib.kolo_handle_poll(op.handle, ctypes.byref(done))
+        if done.value:
+            return True  # the op itself failed with a timeout
+        if deadline is not None and time.monotonic() >= deadline:
+            return False
 
 
 def synchronize(key):
