@@ -35,8 +35,12 @@ def test_dist_collectives(process_group):
     dist.broadcast(b, size - 1)
     assert b.tolist() == [size - 1.0] * 2
     dist.barrier()
-    with pytest.raises(Exception, match="send is not supported by the kolo backend"):
-        dist.send(torch.zeros(1), (rank + 1) % size)
+    got = torch.zeros(2)
+    ops = [dist.P2POp(dist.isend, torch.full((2,), float(rank)), (rank + 1) % size),
+           dist.P2POp(dist.irecv, got, (rank - 1) % size)]
+    for work in dist.batch_isend_irecv(ops):
+        work.wait()
+    assert got.tolist() == [float((rank - 1) % size)] * 2
 
 
 def test_ddp_matches_one_process_on_the_whole_batch(process_group):

@@ -15,6 +15,7 @@ How each op maps (ranks in arguments are group ranks; Kolo's broadcast takes wor
 | reduce_scatter, reduce_scatter_tensor | reduce_scatter, _reduce_scatter_base | reducescatter |
 | all_to_all, all_to_all_single | alltoall, alltoall_base | alltoall with splits |
 | barrier | barrier | barrier |
+| send, recv, isend, irecv, batch_isend_irecv | send, recv | kolo.torch isend, irecv (not negotiated; only the two ranks take part) |
 
 Rows are flattened to (rows, n) so that Kolo's negotiation, which checks every dimension but
 the first across ranks, turns tensors of different sizes into a KoloMismatchError on every
@@ -30,7 +31,7 @@ import torch.distributed as dist
 from .. import _runtime
 from ..errors import KoloError, KoloInvalidArgumentError, KoloUnsupportedError
 from ..process_sets import set_id
-from . import mpi_ops
+from . import mpi_ops, p2p
 from .reducescatter import reducescatter_async
 from .dist_work import Completion, make_work, named_error
 
@@ -262,20 +263,31 @@ class ProcessGroupKolo(dist.ProcessGroup):
         return self._work("barrier", lambda: [
             _runtime.submit_barrier(_runtime.auto_name("barrier", pset), pset)])
 
+    # ---- point-to-point -----------------------------------------------------------------
+
+    def _peer(self, what, tensors, peer, tag, submit):
+        if len(tensors) != 1:
+            raise _bad(what, "takes one tensor, got %d" % len(tensors))
+        if not 0 <= peer < self.size():
+            raise _bad(what, "rank %d is not in this group of %d" % (peer, self.size()))
+        return self._work(what, lambda: [submit(tensors[0], peer, tag, self.process_set)],
+                          result=tensors)
+
+    def send(self, tensors, dstRank, tag=0):
+        return self._peer("send", tensors, dstRank, tag, p2p.isend)
+
+    def recv(self, tensors, srcRank, tag=0):
+        return self._peer("recv", tensors, srcRank, tag, p2p.irecv)
+
     # ---- not provided here --------------------------------------------------------------
 
-    def _unsupported(self, what):
-        raise KoloUnsupportedError("torch.distributed %s is not supported by the kolo backend"
-                                   % what, "KOLO_INVALID_USAGE")
-
-    def send(self, *args, **kwargs):
-        self._unsupported("send")
-
-    def recv(self, *args, **kwargs):
-        self._unsupported("recv")
+    def _unsupported(self, what, why=""):
+        raise KoloUnsupportedError("torch.distributed %s is not supported by the kolo backend%s"
+                                   % (what, why), "KOLO_INVALID_USAGE")
 
     def recv_anysource(self, *args, **kwargs):
-        self._unsupported("recv_anysource")
+        self._unsupported("recv from any source (src=None)", ": Kolo matches a receive by its "
+                          "sender and tag; name src")
 
     def monitored_barrier(self, *args, **kwargs):
         self._unsupported("monitored_barrier")

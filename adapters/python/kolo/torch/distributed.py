@@ -12,8 +12,10 @@ all_gather_into_tensor, all_gather_coalesced, gather, scatter, reduce_scatter,
 reduce_scatter_tensor, all_to_all, all_to_all_single (with and without split sizes), barrier,
 and the object collectives built on them (all_gather_object, broadcast_object_list,
 gather_object, scatter_object_list). Each maps onto Kolo's native collectives (dist_group.py
-has the table). Point-to-point (send, recv, isend, irecv, batch_isend_irecv) and
-monitored_barrier raise KoloUnsupportedError naming themselves.
+has the table). Point-to-point (send, recv, isend, irecv, batch_isend_irecv) runs on
+kolo.torch's isend/irecv (p2p.py: not negotiated, only the two ranks take part, tags matched in
+order per peer); a receive from any source (src=None) and monitored_barrier raise
+KoloUnsupportedError naming themselves.
 
 Asynchronous: every op submits Kolo's asynchronous collectives and returns a Work before they
 complete; wait() blocks and raises the Kolo error naming the op, is_completed() polls, and the
