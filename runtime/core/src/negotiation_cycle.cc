@@ -13,6 +13,7 @@ namespace kolo::core {
 
 Status NegotiationCycle::run(uint64_t cycle, bool shutdownRequested, bool stallAbortVote,
                              std::vector<Response>& ordered, Outcome& outcome) {
+  const Clock::time_point started = Clock::now();
   const DrawnKinds drawnKinds = drawIncoming();
   CacheVote vote = cache_.emptyVote();
   RequestList list;
@@ -36,10 +37,12 @@ Status NegotiationCycle::run(uint64_t cycle, bool shutdownRequested, bool stallA
   std::vector<size_t> listSizes(set_.members.size());
   bool anyList = false;
   ordered = combineVotes(listSizes, anyList, outcome.stallAbort);
+  const size_t cached = ordered.size();
   if (anyList) {
     KOLO_RETURN_IF_ERROR(negotiateLists(cycle, listBytes, listSizes, ordered, outcome));
   }
   if (timeline_) timeline_->cycle(set_.id, cycle, ordered.size());
+  if (metrics_) metrics_->recordNegotiation(Clock::now() - started, cached, list.requests.size());
   return Status::ok();
 }
 

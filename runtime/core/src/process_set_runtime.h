@@ -30,6 +30,7 @@
 #include "pending_op.h"
 #include "response_runner.h"
 #include "set_identity.h"
+#include "set_metrics.h"
 #include "set_tuning.h"
 #include "stall_monitor.h"
 #include "tensor_table.h"
@@ -50,6 +51,13 @@ class ProcessSetRuntime {
   void setFlightRecorder(std::shared_ptr<FlightRecorder> recorder) {
     recording_.setRecorder(std::move(recorder));
   }
+  // Before start(): where the set counts its live metrics (null: none).
+  void setMetrics(std::shared_ptr<SetMetrics> metrics) {
+    metrics_ = std::move(metrics);
+    negotiation_.setMetrics(metrics_.get());
+    runner_.setMetrics(metrics_.get());
+    stalls_.setMetrics(metrics_.get());
+  }
   void start() { coordinator_.start(); }
   int32_t id() const { return set_.id; }
   const std::vector<int32_t>& members() const { return set_.members; }
@@ -69,6 +77,7 @@ class ProcessSetRuntime {
   const SetIdentity set_;
   std::shared_ptr<Communicator> comm_;
   std::shared_ptr<Timeline> timeline_;
+  std::shared_ptr<SetMetrics> metrics_;
   TensorTable table_;
   FailureAgreement agreement_;
   FlightRecording recording_;
