@@ -125,7 +125,7 @@ std::shared_ptr<ProcessSetRuntime> Engine::makeSet(int32_t id, std::vector<int32
                                                  std::move(comm), config_, shared_->timeline);
   set->setFlightRecorder(shared_->recorder);
   if (shared_->metrics) {
-    set->setMetrics(shared_->metrics->addSet(id, static_cast<int32_t>(set->members().size())));
+    set->setMetrics(shared_->metrics->addSet(id, set->members()));
   }
   set->start();
   return set;

@@ -99,8 +99,9 @@ void MetricsPublisher::serve() {
            rank_, options_.address, server_->port());
 }
 
-std::shared_ptr<SetMetrics> MetricsPublisher::addSet(int32_t processSet, int32_t setSize) {
-  auto metrics = std::make_shared<SetMetrics>(processSet, setSize);
+std::shared_ptr<SetMetrics> MetricsPublisher::addSet(int32_t processSet,
+                                                     std::vector<int32_t> members) {
+  auto metrics = std::make_shared<SetMetrics>(processSet, std::move(members));
   std::lock_guard lock(setsMutex_);
   sets_.push_back(metrics);
   return metrics;
@@ -155,6 +156,18 @@ void MetricsPublisher::loop() {
   }
 }
 
+void MetricsPublisher::logArrivalSummaries() {
+  std::lock_guard lock(setsMutex_);
+  for (const auto& set : sets_) {
+    // Every replica measured the same; the set's first member speaks for it.
+    if (set->members().empty() || set->members().front() != rank_) continue;
+    const std::string summary = set->arrivals().summary(set->members());
+    if (!summary.empty()) {
+      KOLO_LOG(kInfo, "metrics", "process set {}: {}", set->processSet(), summary);
+    }
+  }
+}
+
 void MetricsPublisher::stop() {
   {
     std::lock_guard lock(loopMutex_);
@@ -164,6 +177,7 @@ void MetricsPublisher::stop() {
   wake_.notify_all();
   if (thread_.joinable()) thread_.join();
   publishOnce();  // the final counts, for KOLO_METRICS_FILE
+  logArrivalSummaries();
   server_.reset();
   std::remove(ownFile_.c_str());
   ::rmdir(directory_.c_str());  // the last rank out removes it

@@ -40,7 +40,7 @@ class MetricsPublisher {
   MetricsPublisher& operator=(const MetricsPublisher&) = delete;
 
   // The counters of a new process set (kept, and shown, until the publisher stops).
-  std::shared_ptr<SetMetrics> addSet(int32_t processSet, int32_t setSize);
+  std::shared_ptr<SetMetrics> addSet(int32_t processSet, std::vector<int32_t> members);
   // Writes the last snapshot (and file), stops serving and removes this rank's snapshot.
   void stop();
   // The port served; 0 when none.
@@ -53,6 +53,8 @@ class MetricsPublisher {
   void loop();
   void publishOnce();
   std::string renderOwn();
+  // At stop: names each set's member that most often arrived last (info level).
+  void logArrivalSummaries();
   // The host's exposition: this rank's live text merged with the other ranks' snapshots.
   std::string renderHost();
 

@@ -124,6 +124,37 @@ void renderSets(RankRenderer& r) {
            });
 }
 
+// Arrival skew, per set and member (world rank `member_rank`): as every replica sees it.
+void renderArrivals(ExpositionWriter& out, int32_t rank, std::span<const SetMetrics* const> sets) {
+  out.family("kolo_arrival_measured_total", "counter",
+             "collectives whose members' arrival times were measured");
+  for (const SetMetrics* s : sets) {
+    out.sample("kolo_arrival_measured_total",
+               fmt::format("rank=\"{}\",process_set=\"{}\"", rank, s->processSet()),
+               s->arrivals().measured());
+  }
+  out.family("kolo_arrived_last_total", "counter",
+             "collectives in which member_rank arrived last, after the others had to wait");
+  for (const SetMetrics* s : sets) {
+    for (size_t m = 0; m < s->members().size(); ++m) {
+      out.sample("kolo_arrived_last_total",
+                 fmt::format("rank=\"{}\",process_set=\"{}\",member_rank=\"{}\"", rank,
+                             s->processSet(), s->members()[m]),
+                 s->arrivals().timesLast(m));
+    }
+  }
+  out.family("kolo_arrival_lag_seconds_total", "counter",
+             "sum over collectives of how long after the first member member_rank arrived");
+  for (const SetMetrics* s : sets) {
+    for (size_t m = 0; m < s->members().size(); ++m) {
+      out.sample("kolo_arrival_lag_seconds_total",
+                 fmt::format("rank=\"{}\",process_set=\"{}\",member_rank=\"{}\"", rank,
+                             s->processSet(), s->members()[m]),
+                 seconds(s->arrivals().lagNanos(m)));
+    }
+  }
+}
+
 void renderTraffic(ExpositionWriter& out, int32_t rank, std::span<const PeerTraffic> traffic) {
   const struct {
     const char* name;
@@ -151,6 +182,7 @@ std::string renderRankMetrics(int32_t rank, std::span<const SetMetrics* const> s
   RankRenderer r(rank, sets);
   renderOps(r);
   renderSets(r);
+  renderArrivals(r.out(), rank, sets);
   renderTraffic(r.out(), rank, traffic);
   return r.out().take();
 }

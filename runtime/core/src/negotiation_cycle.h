@@ -86,6 +86,8 @@ class NegotiationCycle {
                         const std::vector<size_t>& listSizes, std::vector<Response>& ordered,
                         Outcome& outcome);
   Status addList(size_t member, std::span<const std::byte> sealed, uint64_t cycle);
+  // Live metrics: which members' cache votes arrived before the others'.
+  void recordVoteArrivals(const std::vector<uint64_t>& anded, bool anyList);
 
   const SetIdentity& set_;
   TensorTable& table_;

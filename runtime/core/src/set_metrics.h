@@ -2,7 +2,7 @@
 // KOLO_METRICS_FILE): per collective, the ops completed and failed, their payload and bus
 // bytes, the time their collectives ran, a latency histogram (submit to completion) and a
 // fusion batch-size histogram; per set, negotiation time, response-cache hits and misses and
-// stall warnings. The coordinator updates them with relaxed single-writer atomics (no lock, no
+// stall warnings, and how late each member's requests arrive (ArrivalSkew). The coordinator updates them with relaxed single-writer atomics (no lock, no
 // allocation); the MetricsPublisher thread reads them to render a snapshot.
 // Thread: the record* methods on the set's coordinator thread only; reads on any thread.
 #pragma once
@@ -12,6 +12,9 @@
 #include <cstdint>
 #include <span>
 
+#include <vector>
+
+#include "arrival_skew.h"
 #include "kolo/base/deadline.h"
 #include "kolo/core/fusion_planner.h"
 #include "kolo/core/request.h"
@@ -40,7 +43,11 @@ struct OpMetrics {
 
 class SetMetrics {
  public:
-  SetMetrics(int32_t processSet, int32_t setSize) : processSet_(processSet), setSize_(setSize) {}
+  SetMetrics(int32_t processSet, std::vector<int32_t> members)
+      : processSet_(processSet),
+        setSize_(static_cast<int32_t>(members.size())),
+        members_(std::move(members)),
+        arrivals_(members_.size()) {}
   SetMetrics(const SetMetrics&) = delete;
   SetMetrics& operator=(const SetMetrics&) = delete;
 
@@ -55,6 +62,10 @@ class SetMetrics {
 
   int32_t processSet() const { return processSet_; }
   int32_t setSize() const { return setSize_; }
+  const std::vector<int32_t>& members() const { return members_; }  // world ranks, set order
+  // Arrival skew (section "Live metrics"): recorded by NegotiationCycle.
+  ArrivalSkew& arrivals() { return arrivals_; }
+  const ArrivalSkew& arrivals() const { return arrivals_; }
   const OpMetrics& op(OpType type) const { return ops_[static_cast<size_t>(type)]; }
   const MetricsHistogram& negotiation() const { return negotiation_; }
   uint64_t cacheHits() const { return cacheHits_.load(std::memory_order_relaxed); }
@@ -68,6 +79,8 @@ class SetMetrics {
  private:
   const int32_t processSet_;
   const int32_t setSize_;
+  const std::vector<int32_t> members_;
+  ArrivalSkew arrivals_;
   std::array<OpMetrics, kOpTypeCount> ops_;
   MetricsHistogram negotiation_{kLatencyBoundsNs};
   std::atomic<uint64_t> cacheHits_{0};

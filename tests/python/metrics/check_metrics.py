@@ -12,6 +12,8 @@ MODE
   file        KOLO_METRICS_FILE: the same checks on the file local rank 0 rewrites.
   port_in_use the port is already taken: the job still succeeds and says which port could not
               be served and why.
+  straggler   one rank sleeps before each allreduce (straggler_job.py): every rank's arrival
+              metrics name it as the one that arrived last, and the summary at shutdown says so.
 Exits 0 on success; any failure prints what differed."""
 
 import json
@@ -40,13 +42,13 @@ def free_port():
         return s.getsockname()[1]
 
 
-def start_job(kolorun, workdir, env_extra, kolorun_args):
+def start_job(kolorun, workdir, env_extra, kolorun_args, script="metrics_job.py"):
     control = os.path.join(workdir, "control")
     shutil.rmtree(control, ignore_errors=True)
     os.makedirs(control)
     env = dict(os.environ, KOLO_METRICS_INTERVAL="0.2", **env_extra)
     cmd = [kolorun, "-np", str(NP), "--timeout", "150", *kolorun_args, "--",
-           sys.executable, os.path.join(HERE, "metrics_job.py"), control]
+           sys.executable, os.path.join(HERE, script), control]
     log = open(os.path.join(workdir, "job.log"), "w+")
     job = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
     return job, control, log
@@ -290,7 +292,45 @@ def _scrape_with_prometheus(kolorun, workdir, kolorun_args, port, web, prom, pro
     return 0
 
 
-MODES = {"http": check_http, "file": check_file, "port_in_use": check_port_in_use,
+def check_straggler(kolorun, workdir, kolorun_args):
+    import straggler_job as sj
+    port = free_port()
+    job, control, log = start_job(kolorun, workdir, {"KOLO_METRICS_PORT": str(port),
+                                                     "KOLO_LOG_LEVEL": "info"},
+                                  kolorun_args, script="straggler_job.py")
+    wait_ready(job, control, log)
+    delayed = sj.CACHED_OPS + sj.NEGOTIATED_OPS
+    slow, fast = str(sj.SLOW_RANK), str(1 - sj.SLOW_RANK)
+    families = exposition.parse(http_get("http://127.0.0.1:%d/metrics" % port))
+    bad = []
+    for rank in range(NP):
+        labels = dict(rank=rank, process_set=0)
+        last_slow = exposition.value(families, "kolo_arrived_last_total", member_rank=slow,
+                                     **labels)
+        last_fast = exposition.value(families, "kolo_arrived_last_total", member_rank=fast,
+                                     **labels)
+        lag = exposition.value(families, "kolo_arrival_lag_seconds_total", member_rank=slow,
+                               **labels)
+        # The sleep is certain; a loaded machine may still hold the fast rank up now and then.
+        if last_slow is None or last_slow < 0.75 * delayed or last_slow <= last_fast:
+            bad.append("rank %d: rank %s arrived last %s times, rank %s %s times (%d delayed ops)"
+                       % (rank, slow, last_slow, fast, last_fast, delayed))
+        if lag is None or lag < 0.75 * delayed * sj.DELAY:
+            bad.append("rank %d: rank %s's summed lag %s s, below 0.75 x %d x %s s" %
+                       (rank, slow, lag, delayed, sj.DELAY))
+    if bad:
+        fail(job, log, "\n".join(bad))
+    output = finish_job(job, control, log)
+    lines = [l for l in output.splitlines() if "process set 0: rank" in l and "arrived last" in l]
+    if len(lines) != 1 or "process set 0: rank %s arrived last in" % slow not in lines[0]:
+        print("--- job output ---\n%s--- end ---" % output)
+        print("FAIL: expected one summary naming rank %s, got %r" % (slow, lines))
+        return 1
+    print("OK: " + lines[0])
+    return 0
+
+
+MODES = {"straggler": check_straggler, "http": check_http, "file": check_file, "port_in_use": check_port_in_use,
          "prometheus": check_prometheus}
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "arrival_skew.h"
 #include "metrics_histogram.h"
 #include "metrics_http_server.h"
 #include "metrics_snapshot.h"
@@ -48,7 +49,7 @@ FusedBatch allreduceBatch(std::vector<uint64_t> bytes) {
 }
 
 TEST(SetMetrics, CountsTensorsBytesBusBytesAndLatency) {
-  SetMetrics m(0, 4);
+  SetMetrics m(0, {0, 1, 2, 3});
   const Clock::time_point t0 = Clock::now();
   const FusedBatch fused = allreduceBatch({40, 60});
   m.recordBatch(fused, opsFor(fused, t0), t0 + std::chrono::microseconds(30),
@@ -71,7 +72,7 @@ TEST(SetMetrics, CountsTensorsBytesBusBytesAndLatency) {
 }
 
 TEST(RankMetrics, RendersLabelledSamplesAndHistograms) {
-  SetMetrics m(0, 2);
+  SetMetrics m(0, {0, 1});
   const Clock::time_point t0 = Clock::now();
   const FusedBatch b = allreduceBatch({400});
   m.recordBatch(b, opsFor(b, t0), t0, t0 + std::chrono::microseconds(20), true);
@@ -113,6 +114,42 @@ TEST(Exposition, MergeGroupsEachFamilysSamplesUnderOneHeader) {
             "# HELP a_total first\n# TYPE a_total counter\n"
             "a_total{rank=\"0\"} 10\na_total{rank=\"1\"} 11\n"
             "# HELP b second\n# TYPE b gauge\nb{rank=\"0\"} 0.5\nb{rank=\"1\"} 0.5\n");
+}
+
+TEST(ArrivalSkew, NamesTheMemberThatArrivesLastOnBothPaths) {
+  ArrivalSkew skew(3);
+  const Clock::time_point t0 = Clock::now();
+  const auto ms = [&](int n) { return t0 + std::chrono::milliseconds(n); };
+  // Negotiated: members 0 and 1 send "a" at 0 ms, member 2 at 30 ms.
+  skew.requestSeen("a", 0, ms(0));
+  skew.requestSeen("a", 1, ms(0));
+  skew.requestSeen("a", 2, ms(30));
+  skew.requestComplete("a", ms(30));
+  // Cached, bit 65: member 0 votes at 10 ms, member 1 at 15 ms, member 2 completes it at 50 ms.
+  const uint64_t none[2] = {0, 0};
+  const uint64_t bit65[2] = {0, 2};
+  const uint64_t* first[] = {bit65, none, none};
+  skew.votesSeen(first, none, 2, ms(10));
+  const uint64_t* second[] = {bit65, bit65, none};
+  skew.votesSeen(second, none, 2, ms(15));
+  const uint64_t* all[] = {bit65, bit65, bit65};
+  skew.votesSeen(all, bit65, 2, ms(50));
+  // Everyone at once: measured, nobody last.
+  skew.requestSeen("b", 0, ms(60));
+  skew.requestSeen("b", 1, ms(60));
+  skew.requestSeen("b", 2, ms(60));
+  skew.requestComplete("b", ms(60));
+
+  EXPECT_EQ(skew.measured(), 3u);
+  EXPECT_EQ(skew.timesLast(0), 0u);
+  EXPECT_EQ(skew.timesLast(1), 0u);
+  EXPECT_EQ(skew.timesLast(2), 2u);
+  EXPECT_EQ(skew.lagNanos(0), 0u);
+  EXPECT_EQ(skew.lagNanos(1), 5'000'000u);
+  EXPECT_EQ(skew.lagNanos(2), 70'000'000u);  // 30 + 40 ms
+  const int32_t ranks[] = {4, 5, 6};
+  EXPECT_EQ(skew.summary(ranks),
+            "rank 6 arrived last in 2 of 3 collectives, on average 23.33 ms after the first rank");
 }
 
 std::string httpRequest(uint16_t port, const std::string& request) {
