@@ -22,7 +22,8 @@ http::response<http::string_body> respond(const http::request<http::string_body>
   response.version(request.version());
   response.keep_alive(false);
   response.set(http::field::server, "kolo");
-  const bool metricsPath = request.target() == "/metrics" || request.target().starts_with("/metrics?");
+  const bool metricsPath =
+      request.target() == "/metrics" || request.target().starts_with("/metrics?");
   if (request.method() != http::verb::get && request.method() != http::verb::head) {
     response.result(http::status::method_not_allowed);
     response.set(http::field::allow, "GET, HEAD");
@@ -95,8 +96,8 @@ Expected<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::start(const std:
   beast::error_code ec;
   const asio::ip::address ip = asio::ip::make_address(address, ec);
   if (ec) {
-    return makeStatus(Code::kInvalidArgument,
-                      "KOLO_METRICS_ADDR '{}' is not an IP address ({})", address, ec.message());
+    return makeStatus(Code::kInvalidArgument, "KOLO_METRICS_ADDR '{}' is not an IP address ({})",
+                      address, ec.message());
   }
   const tcp::endpoint endpoint(ip, port);
   auto fail = [&](const char* step) {
@@ -106,7 +107,8 @@ Expected<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::start(const std:
   if (impl->acceptor.open(endpoint.protocol(), ec)) return fail("open");
   // SO_REUSEADDR only lets a restarted job bind past TIME_WAIT; Linux still refuses a port
   // another socket listens on.
-  if (impl->acceptor.set_option(asio::socket_base::reuse_address(true), ec)) return fail("setsockopt");
+  if (impl->acceptor.set_option(asio::socket_base::reuse_address(true), ec))
+    return fail("setsockopt");
   if (impl->acceptor.bind(endpoint, ec)) return fail("bind");
   if (impl->acceptor.listen(asio::socket_base::max_listen_connections, ec)) return fail("listen");
   impl->accept();

@@ -25,7 +25,8 @@ std::string hostName() {
 }
 
 std::string expandHost(std::string path, const std::string& host) {
-  for (size_t at = path.find("%h"); at != std::string::npos; at = path.find("%h", at + host.size())) {
+  for (size_t at = path.find("%h"); at != std::string::npos;
+       at = path.find("%h", at + host.size())) {
     path.replace(at, 2, host);
   }
   return path;
@@ -47,8 +48,7 @@ std::unique_ptr<MetricsPublisher> MetricsPublisher::start(const MetricsOptions& 
   std::string directory =
       metricsSnapshotDirectory(settingTextOrDefault("KOLO_JOB_ID"), host, endpointKey(options));
   if (Status s = ensureSnapshotDirectory(directory); !s.isOk()) {
-    KOLO_LOG(kWarning, "metrics", "rank {}: live metrics are off: {}", world->rank(),
-             s.message());
+    KOLO_LOG(kWarning, "metrics", "rank {}: live metrics are off: {}", world->rank(), s.message());
     return nullptr;
   }
   std::unique_ptr<MetricsPublisher> publisher(
@@ -95,8 +95,8 @@ void MetricsPublisher::serve() {
     return;
   }
   server_ = std::move(server).value();
-  KOLO_LOG(kInfo, "metrics", "rank {}: serving this host's metrics at http://{}:{}/metrics",
-           rank_, options_.address, server_->port());
+  KOLO_LOG(kInfo, "metrics", "rank {}: serving this host's metrics at http://{}:{}/metrics", rank_,
+           options_.address, server_->port());
 }
 
 std::shared_ptr<SetMetrics> MetricsPublisher::addSet(int32_t processSet,
@@ -140,7 +140,8 @@ void MetricsPublisher::publishOnce() {
   }
   if (lead_ && !outputFile_.empty()) {
     Status s = writeFileAtomically(outputFile_, renderHost());
-    if (!s.isOk()) KOLO_LOG(kWarning, "metrics", "rank {}: KOLO_METRICS_FILE: {}", rank_, s.message());
+    if (!s.isOk())
+      KOLO_LOG(kWarning, "metrics", "rank {}: KOLO_METRICS_FILE: {}", rank_, s.message());
   }
 }
 

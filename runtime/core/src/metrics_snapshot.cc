@@ -114,9 +114,9 @@ void renderSets(RankRenderer& r) {
   r.perSet("kolo_response_cache_hit_ratio", "gauge", "hits / (hits + misses) so far",
            [&](const std::string& labels, const SetMetrics& s) {
              const uint64_t all = s.cacheHits() + s.cacheMisses();
-             out.sample("kolo_response_cache_hit_ratio", labels,
-                        all > 0 ? static_cast<double>(s.cacheHits()) / static_cast<double>(all)
-                                : 0.0);
+             out.sample(
+                 "kolo_response_cache_hit_ratio", labels,
+                 all > 0 ? static_cast<double>(s.cacheHits()) / static_cast<double>(all) : 0.0);
            });
   r.perSet("kolo_stalls_total", "counter", "ops that passed KOLO_STALL_WARNING_SECONDS",
            [&](const std::string& labels, const SetMetrics& s) {
@@ -170,7 +170,8 @@ void renderTraffic(ExpositionWriter& out, int32_t rank, std::span<const PeerTraf
     out.family(f.name, "counter", f.help);
     for (size_t peer = 0; peer < traffic.size(); ++peer) {
       if (static_cast<int32_t>(peer) == rank) continue;
-      out.sample(f.name, fmt::format("rank=\"{}\",peer=\"{}\"", rank, peer), traffic[peer].*f.field);
+      out.sample(f.name, fmt::format("rank=\"{}\",peer=\"{}\"", rank, peer),
+                 traffic[peer].*f.field);
     }
   }
 }

@@ -19,8 +19,8 @@ namespace {
 std::string sanitized(const std::string& part) {
   std::string out = part;
   for (char& c : out) {
-    const bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                       (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+    const bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                       c == '.' || c == '_' || c == '-';
     if (!plain) c = '_';
   }
   return out;
@@ -39,8 +39,8 @@ bool processGone(const std::string& text) {
 std::string metricsSnapshotDirectory(const std::string& jobId, const std::string& host,
                                      const std::string& endpoint) {
   std::error_code ec;
-  const fs::path base = fs::is_directory("/dev/shm", ec) ? fs::path("/dev/shm")
-                                                         : fs::temp_directory_path(ec);
+  const fs::path base =
+      fs::is_directory("/dev/shm", ec) ? fs::path("/dev/shm") : fs::temp_directory_path(ec);
   return (base / fmt::format("kolo-metrics-{}-{}-{}-{}", ::getuid(), sanitized(jobId),
                              sanitized(host), sanitized(endpoint)))
       .string();
@@ -51,7 +51,7 @@ Status ensureSnapshotDirectory(const std::string& directory) {
     return makeStatus(Code::kUnavailable, "cannot create the metrics directory {}: {}", directory,
                       std::strerror(errno));
   }
-  struct stat st{};
+  struct stat st {};
   if (::lstat(directory.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::getuid() ||
       (st.st_mode & 0022) != 0) {
     return makeStatus(Code::kUnavailable,

@@ -29,10 +29,8 @@ std::string_view headerFamily(std::string_view line) {
 
 }  // namespace
 
-void ExpositionWriter::family(std::string_view name, std::string_view type,
-                              std::string_view help) {
-  fmt::format_to(std::back_inserter(text_), "# HELP {} {}\n# TYPE {} {}\n", name, help, name,
-                 type);
+void ExpositionWriter::family(std::string_view name, std::string_view type, std::string_view help) {
+  fmt::format_to(std::back_inserter(text_), "# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
 }
 
 void ExpositionWriter::sample(std::string_view name, std::string_view labels, uint64_t value) {
@@ -49,10 +47,9 @@ void ExpositionWriter::histogram(std::string_view name, std::string_view labels,
   const std::string bucket = fmt::format("{}_bucket", name);
   const std::string sep = labels.empty() ? "" : ",";
   for (size_t i = 0; i < s.cumulative.size(); ++i) {
-    const std::string le =
-        i < h.bounds().size()
-            ? formatValue(static_cast<double>(h.bounds()[i]) / unitsPerValue)
-            : std::string("+Inf");
+    const std::string le = i < h.bounds().size()
+                               ? formatValue(static_cast<double>(h.bounds()[i]) / unitsPerValue)
+                               : std::string("+Inf");
     appendSample(text_, bucket, fmt::format("{}{}le=\"{}\"", labels, sep, le),
                  std::to_string(s.cumulative[i]));
   }

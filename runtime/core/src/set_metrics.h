@@ -2,16 +2,16 @@
 // KOLO_METRICS_FILE): per collective, the ops completed and failed, their payload and bus
 // bytes, the time their collectives ran, a latency histogram (submit to completion) and a
 // fusion batch-size histogram; per set, negotiation time, response-cache hits and misses and
-// stall warnings, and how late each member's requests arrive (ArrivalSkew). The coordinator updates them with relaxed single-writer atomics (no lock, no
-// allocation); the MetricsPublisher thread reads them to render a snapshot.
-// Thread: the record* methods on the set's coordinator thread only; reads on any thread.
+// stall warnings, and how late each member's requests arrive (ArrivalSkew). The coordinator updates
+// them with relaxed single-writer atomics (no lock, no allocation); the MetricsPublisher thread
+// reads them to render a snapshot. Thread: the record* methods on the set's coordinator thread
+// only; reads on any thread.
 #pragma once
 
 #include <array>
 #include <atomic>
 #include <cstdint>
 #include <span>
-
 #include <vector>
 
 #include "arrival_skew.h"
@@ -25,18 +25,18 @@ namespace kolo::core {
 
 // Latency buckets, in nanoseconds: 10 us .. 10 s.
 inline constexpr uint64_t kLatencyBoundsNs[] = {
-    10'000,      25'000,      50'000,        100'000,       250'000,       500'000,
-    1'000'000,   2'500'000,   5'000'000,     10'000'000,    25'000'000,    50'000'000,
-    100'000'000, 250'000'000, 500'000'000,   1'000'000'000, 2'500'000'000, 10'000'000'000};
+    10'000,      25'000,      50'000,      100'000,       250'000,       500'000,
+    1'000'000,   2'500'000,   5'000'000,   10'000'000,    25'000'000,    50'000'000,
+    100'000'000, 250'000'000, 500'000'000, 1'000'000'000, 2'500'000'000, 10'000'000'000};
 // Fusion batch sizes, in tensors per batch.
 inline constexpr uint64_t kBatchTensorBounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024};
 
 struct OpMetrics {
-  std::atomic<uint64_t> ops{0};     // tensors completed successfully
-  std::atomic<uint64_t> failed{0};  // tensors whose collective failed
-  std::atomic<uint64_t> bytes{0};   // payload bytes of the completed tensors on this rank
-  std::atomic<uint64_t> busBytes{0};          // bytes x the collective's bus factor
-  std::atomic<uint64_t> collectiveNanos{0};   // time the batches' collectives ran
+  std::atomic<uint64_t> ops{0};              // tensors completed successfully
+  std::atomic<uint64_t> failed{0};           // tensors whose collective failed
+  std::atomic<uint64_t> bytes{0};            // payload bytes of the completed tensors on this rank
+  std::atomic<uint64_t> busBytes{0};         // bytes x the collective's bus factor
+  std::atomic<uint64_t> collectiveNanos{0};  // time the batches' collectives ran
   MetricsHistogram latency{kLatencyBoundsNs};  // per tensor: submit to completion
   MetricsHistogram batchTensors{kBatchTensorBounds};
 };

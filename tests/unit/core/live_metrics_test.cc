@@ -86,12 +86,14 @@ TEST(RankMetrics, RendersLabelledSamplesAndHistograms) {
       << text;
   EXPECT_NE(text.find("kolo_bytes_total{rank=\"1\",process_set=\"0\",op=\"allreduce\"} 400\n"),
             std::string::npos);
-  EXPECT_NE(text.find("kolo_op_latency_seconds_bucket{rank=\"1\",process_set=\"0\",op=\"allreduce\","
-                      "le=\"+Inf\"} 1\n"),
-            std::string::npos);
-  EXPECT_NE(text.find("kolo_op_latency_seconds_bucket{rank=\"1\",process_set=\"0\",op=\"allreduce\","
-                      "le=\"2.5e-05\"} 1\n"),
-            std::string::npos)
+  EXPECT_NE(
+      text.find("kolo_op_latency_seconds_bucket{rank=\"1\",process_set=\"0\",op=\"allreduce\","
+                "le=\"+Inf\"} 1\n"),
+      std::string::npos);
+  EXPECT_NE(
+      text.find("kolo_op_latency_seconds_bucket{rank=\"1\",process_set=\"0\",op=\"allreduce\","
+                "le=\"2.5e-05\"} 1\n"),
+      std::string::npos)
       << text;
   // Only collectives that ran are shown; a rank shows no traffic to itself.
   EXPECT_EQ(text.find("op=\"broadcast\""), std::string::npos);
@@ -172,8 +174,8 @@ TEST(MetricsHttpServer, ServesMetricsOnlyAndNamesAPortInUse) {
   EXPECT_TRUE(ok.starts_with("HTTP/1.1 200 OK\r\n")) << ok;
   EXPECT_NE(ok.find("text/plain; version=0.0.4"), std::string::npos) << ok;
   EXPECT_TRUE(ok.ends_with("\r\n\r\nx_total 3\n")) << ok;
-  EXPECT_TRUE(httpRequest(port, "GET /secret HTTP/1.1\r\nHost: h\r\n\r\n")
-                  .starts_with("HTTP/1.1 404"));
+  EXPECT_TRUE(
+      httpRequest(port, "GET /secret HTTP/1.1\r\nHost: h\r\n\r\n").starts_with("HTTP/1.1 404"));
   EXPECT_TRUE(httpRequest(port, "POST /metrics HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n")
                   .starts_with("HTTP/1.1 405"));
 
