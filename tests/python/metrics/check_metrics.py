@@ -17,6 +17,7 @@ MODE
               the other rank counts its waits as stalls (KOLO_STALL_WARNING_SECONDS=0.02).
 Exits 0 on success; any failure prints what differed."""
 
+import glob
 import json
 import os
 import shutil
@@ -52,7 +53,17 @@ def start_job(kolorun, workdir, env_extra, kolorun_args, script="metrics_job.py"
            sys.executable, os.path.join(HERE, script), control]
     log = open(os.path.join(workdir, "job.log"), "w+")
     job = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    job.metrics_port = env_extra.get("KOLO_METRICS_PORT")
     return job, control, log
+
+
+def remove_snapshot_dirs(job):
+    """A killed job cannot remove its ranks' snapshot directory (ARCHITECTURE.md, "Live
+    metrics"): remove the one of this job's endpoint."""
+    port = getattr(job, "metrics_port", None)
+    if port:
+        for d in glob.glob("/dev/shm/kolo-metrics-%d-*-port%s" % (os.getuid(), port)):
+            shutil.rmtree(d, ignore_errors=True)
 
 
 def wait_ready(job, control, log, timeout=120):
@@ -80,6 +91,7 @@ def fail(job, log, why):
     if job.poll() is None:
         job.kill()
         job.wait()
+        remove_snapshot_dirs(job)
     log.seek(0)
     print("--- job output ---\n%s--- end ---" % log.read())
     print("FAIL: " + why, flush=True)
