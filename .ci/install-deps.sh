@@ -11,6 +11,8 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libssl-dev
   libcli11-dev nlohmann-json3-dev libfmt-dev
+  # tests/python/metrics: a real Prometheus server scrapes a job's KOLO_METRICS_PORT endpoint
+  prometheus
   pybind11-dev python3-dev python3-numpy python3-pytest python3-torch python3-matplotlib
   # examples/cpp/libtorch_train.cc: the C++ frontend of the same torch (optional for the build)
   libtorch-dev

@@ -238,6 +238,24 @@ constexpr SettingDecl kSettings[] = {
      .meaning = "Chrome trace file to write",
      .shownDefault = "off"},
 
+    // Live metrics (docs/ARCHITECTURE.md "Live metrics", docs/SECURITY.md).
+    {.name = "KOLO_METRICS_PORT",
+     .type = T::kInt,
+     .meaning = "serve Prometheus text at http://KOLO_METRICS_ADDR:PORT/metrics, one endpoint per "
+                "host (local rank 0) for all of the host's ranks",
+     .shownDefault = "off"},
+    {.name = "KOLO_METRICS_ADDR",
+     .defaultValue = "127.0.0.1",
+     .meaning = "the one address the metrics endpoint binds"},
+    {.name = "KOLO_METRICS_FILE",
+     .meaning = "file local rank 0 rewrites every KOLO_METRICS_INTERVAL with the host's metrics "
+                "(Prometheus text); %h becomes the host name",
+     .shownDefault = "off"},
+    {.name = "KOLO_METRICS_INTERVAL",
+     .type = T::kSeconds,
+     .defaultValue = "1",
+     .meaning = "how often each rank publishes its metrics snapshot (and the file is rewritten)"},
+
     // The autotuner (kolo/core/autotuner.h, docs/ARCHITECTURE.md "Autotuning").
     {.name = "KOLO_AUTOTUNE",
      .alias = "HOROVOD_AUTOTUNE",

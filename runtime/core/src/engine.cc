@@ -19,6 +19,7 @@
 #include "job_abort_watcher.h"
 #include "process_set_runtime.h"
 #include "submit_validation.h"
+#include "metrics_publisher.h"
 #include "timeline.h"
 #include "transport_view.h"
 
@@ -67,6 +68,7 @@ struct EngineShared {
   std::shared_ptr<std::mutex> transportMutex = std::make_shared<std::mutex>();
   std::shared_ptr<Timeline> timeline;
   std::shared_ptr<FlightRecorder> recorder;
+  std::unique_ptr<MetricsPublisher> metrics;  // null unless KOLO_METRICS_PORT or _FILE is set
 };
 
 Engine::Engine(std::shared_ptr<Communicator> world, EngineConfig config)
@@ -92,6 +94,9 @@ Expected<std::unique_ptr<Engine>> Engine::create(std::shared_ptr<Communicator> w
       KOLO_RETURN_IF_ERROR(engine->shared_->timeline->start(engine->config_.timelinePath, true));
     }
   }
+  const HostLayout* layout = engine->world_->hostLayout();
+  engine->shared_->metrics = MetricsPublisher::start(engine->config_.metrics, engine->world_,
+                                                     layout ? layout->localRank : rank);
   if (rank == 0) warnAboutUnknownSettings();
   if (rank == 0 && engine->config_.printConfig) {
     std::fprintf(stderr, "KOLO configuration (world of %d):\n%s", engine->size(),
@@ -119,6 +124,9 @@ std::shared_ptr<ProcessSetRuntime> Engine::makeSet(int32_t id, std::vector<int32
   auto set = std::make_shared<ProcessSetRuntime>(id, std::move(members), world_->rank(),
                                                  std::move(comm), config_, shared_->timeline);
   set->setFlightRecorder(shared_->recorder);
+  if (shared_->metrics) {
+    set->setMetrics(shared_->metrics->addSet(id, set->members()));
+  }
   set->start();
   return set;
 }
@@ -387,6 +395,7 @@ Status Engine::shutdown() {
     sets_.clear();
   }
   if (shared_->timeline) shared_->timeline->stop();  // the file is complete JSON from here on
+  if (shared_->metrics) shared_->metrics->stop();
   if (abortWatcher_) abortWatcher_->stop();
   return first;
 }

@@ -20,7 +20,18 @@ EngineConfig EngineConfig::fromEnv() {
   c.shutdownTimeoutSeconds = settingSeconds("KOLO_SHUTDOWN_TIMEOUT_SECONDS");
   c.printConfig = settingBool("KOLO_PRINT_CONFIG");
   c.autotune = AutotuneOptions::fromEnv();
+  c.metrics = MetricsOptions::fromEnv();
   return c;
+}
+
+MetricsOptions MetricsOptions::fromEnv() {
+  MetricsOptions o;
+  o.port = settingIntIfSet("KOLO_METRICS_PORT");
+  o.address = settingTextOrDefault("KOLO_METRICS_ADDR");
+  o.file = settingText("KOLO_METRICS_FILE").value_or("");
+  o.intervalSeconds = settingSeconds("KOLO_METRICS_INTERVAL");
+  if (!(o.intervalSeconds > 0.0)) o.intervalSeconds = 1.0;
+  return o;
 }
 
 std::string EngineConfig::describe() const {

@@ -13,6 +13,7 @@ namespace kolo::core {
 
 Status NegotiationCycle::run(uint64_t cycle, bool shutdownRequested, bool stallAbortVote,
                              std::vector<Response>& ordered, Outcome& outcome) {
+  const Clock::time_point started = Clock::now();
   const DrawnKinds drawnKinds = drawIncoming();
   CacheVote vote = cache_.emptyVote();
   RequestList list;
@@ -36,10 +37,12 @@ Status NegotiationCycle::run(uint64_t cycle, bool shutdownRequested, bool stallA
   std::vector<size_t> listSizes(set_.members.size());
   bool anyList = false;
   ordered = combineVotes(listSizes, anyList, outcome.stallAbort);
+  const size_t cached = ordered.size();
   if (anyList) {
     KOLO_RETURN_IF_ERROR(negotiateLists(cycle, listBytes, listSizes, ordered, outcome));
   }
   if (timeline_) timeline_->cycle(set_.id, cycle, ordered.size());
+  if (metrics_) metrics_->recordNegotiation(Clock::now() - started, cached, list.requests.size());
   return Status::ok();
 }
 
@@ -99,6 +102,7 @@ std::vector<Response> NegotiationCycle::combineVotes(std::vector<size_t>& listSi
     anyList = anyList || listSizes[r] > 0;
     stallAbort = stallAbort || exchange_.stallAbortOf(r);
   }
+  if (metrics_) recordVoteArrivals(anded, anyList);
   return cache_.apply(CacheVote::fromAndWords(cache_.capacity(), anded));
 }
 
@@ -117,6 +121,12 @@ Status NegotiationCycle::negotiateLists(uint64_t cycle, std::span<const std::byt
   }
   ResponseList negotiated = negotiator_.computeResponses();
   recording_.arrivals(negotiator_, table_);
+  if (metrics_) {
+    const Clock::time_point now = Clock::now();
+    for (const Response& p : negotiated.responses) {
+      for (const std::string& name : p.tensorNames) metrics_->arrivals().requestComplete(name, now);
+    }
+  }
   for (Response& p : negotiated.responses) {
     // Joins never come from the cache, so this is where a join's response appears.
     if (p.op == OpType::kJoin) {
@@ -144,6 +154,12 @@ Status NegotiationCycle::addList(size_t member, std::span<const std::byte> seale
     for (const Request& q : parsed.value().requests)
       timeline_->arrived(set_.id, q.tensorName, rank);
   }
+  if (metrics_) {
+    const Clock::time_point now = Clock::now();
+    for (const Request& q : parsed.value().requests) {
+      metrics_->arrivals().requestSeen(q.tensorName, member, now);
+    }
+  }
   Status s = negotiator_.addRequests(rank, parsed.value());
   if (!s.isOk()) KOLO_LOG(kWarning, "coordinator", "{}", s.toString());
   return Status::ok();
@@ -159,7 +175,19 @@ void NegotiationCycle::settle() {
   }
 }
 
+void NegotiationCycle::recordVoteArrivals(const std::vector<uint64_t>& anded, bool anyList) {
+  // The first third of the vote words are the cache-hit bits (CacheVote::andWords).
+  const size_t hitWords = exchange_.voteWordCount() / 3;
+  std::vector<const uint64_t*> words(set_.members.size());
+  for (size_t r = 0; r < words.size(); ++r) words[r] = exchange_.voteWordsOf(r);
+  ArrivalSkew& arrivals = metrics_->arrivals();
+  arrivals.votesSeen(words, anded.data(), hitWords, Clock::now());
+  // Request lists may take an op off the cache path: its waiting votes would never complete.
+  if (anyList) arrivals.forgetVotes();
+}
+
 void NegotiationCycle::reset() {
+  if (metrics_) metrics_->arrivals().forgetAll();
   unsent_.clear();
   negotiator_ = Negotiator(set_.id, set_.members);
   joinedLocal_ = false;

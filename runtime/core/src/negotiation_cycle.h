@@ -24,6 +24,7 @@
 #include "kolo/core/response_cache.h"
 #include "pending_op.h"
 #include "set_identity.h"
+#include "set_metrics.h"
 #include "set_tuning.h"
 #include "tensor_table.h"
 
@@ -71,6 +72,8 @@ class NegotiationCycle {
   // The set stopped.
   void abandon() { unsent_.clear(); }
   const Negotiator& negotiator() const { return negotiator_; }
+  // Before the coordinator starts: counts every cycle into `metrics` (may be null).
+  void setMetrics(SetMetrics* metrics) { metrics_ = metrics; }
 
  private:
   // Ops drawn this cycle, by kind, for KOLO_FAULT_INJECT's phase=negotiation.
@@ -83,6 +86,8 @@ class NegotiationCycle {
                         const std::vector<size_t>& listSizes, std::vector<Response>& ordered,
                         Outcome& outcome);
   Status addList(size_t member, std::span<const std::byte> sealed, uint64_t cycle);
+  // Live metrics: which members' cache votes arrived before the others'.
+  void recordVoteArrivals(const std::vector<uint64_t>& anded, bool anyList);
 
   const SetIdentity& set_;
   TensorTable& table_;
@@ -90,6 +95,7 @@ class NegotiationCycle {
   SetTuning& tuning_;
   FlightRecording& recording_;
   Timeline* timeline_;
+  SetMetrics* metrics_ = nullptr;
   ResponseCache cache_;
   Negotiator negotiator_;
   std::vector<PendingOpPtr> unsent_;  // cache candidates, looked up again every cycle

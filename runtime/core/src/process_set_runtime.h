@@ -32,6 +32,7 @@
 #include "pending_op.h"
 #include "response_runner.h"
 #include "set_identity.h"
+#include "set_metrics.h"
 #include "set_tuning.h"
 #include "stall_monitor.h"
 #include "tensor_table.h"
@@ -51,6 +52,13 @@ class ProcessSetRuntime {
   // Before start(): where this set records its ops (shared by the Engine's sets; may be null).
   void setFlightRecorder(std::shared_ptr<FlightRecorder> recorder) {
     recording_.setRecorder(std::move(recorder));
+  }
+  // Before start(): where the set counts its live metrics (null: none).
+  void setMetrics(std::shared_ptr<SetMetrics> metrics) {
+    metrics_ = std::move(metrics);
+    negotiation_.setMetrics(metrics_.get());
+    runner_.setMetrics(metrics_.get());
+    stalls_.setMetrics(metrics_.get());
   }
   void start() { coordinator_.start(); }
   int32_t id() const { return set_.id; }
@@ -79,6 +87,7 @@ class ProcessSetRuntime {
   std::shared_ptr<Communicator> comm_;
   std::shared_ptr<Timeline> timeline_;
   PeerExchange peers_;
+  std::shared_ptr<SetMetrics> metrics_;
   TensorTable table_;
   FailureAgreement agreement_;
   FlightRecording recording_;

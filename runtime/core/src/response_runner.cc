@@ -42,6 +42,7 @@ Status ResponseRunner::run(const std::vector<Response>& ordered) {
                         s.isOk() ? FlightRecorder::State::kDone : FlightRecorder::State::kFailed,
                         s);
     }
+    if (metrics_) metrics_->recordBatch(batches[b], ops, start, Clock::now(), s.isOk());
     if (timeline_) {
       timeline_->batch(set_.id, batches[b], ordered, start, Clock::now(),
                        executor_.lastPhases().packed, executor_.lastPhases().reduced);

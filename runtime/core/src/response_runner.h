@@ -17,6 +17,7 @@
 #include "kolo/core/response.h"
 #include "op_executor.h"
 #include "set_identity.h"
+#include "set_metrics.h"
 #include "set_tuning.h"
 #include "tensor_table.h"
 
@@ -38,6 +39,8 @@ class ResponseRunner {
 
   // How many batches are still on a GPU (their ops complete here).
   size_t pollDevice() { return executor_.pollDevice(); }
+  // Before the coordinator starts: counts every batch into `metrics` (may be null).
+  void setMetrics(SetMetrics* metrics) { metrics_ = metrics; }
   // Before the set stops: waits for work on a GPU until the deadline, then fails the rest.
   void drainDevice(Deadline deadline) { executor_.drainDevice(deadline); }
 
@@ -56,6 +59,7 @@ class ResponseRunner {
   TensorTable& table_;
   FlightRecording& recording_;
   Timeline* timeline_;
+  SetMetrics* metrics_ = nullptr;
   FusionBufferPool pool_;  // before executor_, which borrows it
   FusionPlanner planner_;
   OpExecutor executor_;

@@ -47,6 +47,7 @@ StallInspector::Findings StallInspector::inspect(const std::vector<PendingOpPtr>
     const bool fail = shutdownSeconds_ > 0 && age >= shutdownSeconds_;
     if ((warn || fail) && !op->stallWarned) {
       op->stallWarned = true;
+      ++f.stalled;
       f.retry = true;  // negotiate it next cycle, so every replica sees who is missing
     }
     if (fail) f.abort = true;

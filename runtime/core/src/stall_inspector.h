@@ -26,6 +26,7 @@ class StallInspector {
   struct Findings {
     bool retry = false;  // some op must leave the cache path: run a cycle
     bool abort = false;  // some op passed the shutdown time
+    size_t stalled = 0;  // ops that passed the warning time since the last inspection
   };
   Findings inspect(const std::vector<PendingOpPtr>& ops, const Negotiator& negotiator,
                    Clock::time_point now);

@@ -9,6 +9,7 @@ bool StallMonitor::check(const TensorTable& table, const Negotiator& negotiator)
   if (!inspector_.due(now)) return false;
   const StallInspector::Findings f = inspector_.inspect(table.snapshot(), negotiator, now);
   bool cycle = f.retry;
+  if (f.stalled > 0 && metrics_) metrics_->recordStall(f.stalled);
   if (f.abort && !abortVote_) {
     abortVote_ = true;
     cycle = true;

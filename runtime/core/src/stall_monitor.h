@@ -11,6 +11,7 @@
 
 #include "kolo/base/deadline.h"
 #include "kolo/core/negotiator.h"
+#include "set_metrics.h"
 #include "stall_inspector.h"
 #include "tensor_table.h"
 
@@ -29,11 +30,14 @@ class StallMonitor {
   bool takeAbortVote() { return std::exchange(abortVote_, false); }
   // Some member voted: fails every op this rank drew into a cycle.
   void abort(TensorTable& table, const Negotiator& negotiator);
+  // Before the coordinator starts: counts stall warnings into `metrics` (may be null).
+  void setMetrics(SetMetrics* metrics) { metrics_ = metrics; }
 
  private:
   StallInspector inspector_;
   const int32_t globalRank_;
   bool abortVote_ = false;  // this rank found an op past the stall shutdown time
+  SetMetrics* metrics_ = nullptr;
 };
 
 }  // namespace kolo::core

@@ -6,12 +6,23 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "kolo/core/autotuner.h"
 #include "kolo/core/fusion_planner.h"
 
 namespace kolo::core {
+
+// Live metrics (docs/ARCHITECTURE.md "Live metrics"); off unless a port or a file is set.
+struct MetricsOptions {
+  std::optional<int64_t> port;   // KOLO_METRICS_PORT
+  std::string address;           // KOLO_METRICS_ADDR
+  std::string file;              // KOLO_METRICS_FILE ("%h": the host name)
+  double intervalSeconds = 1.0;  // KOLO_METRICS_INTERVAL
+  bool enabled() const { return port.has_value() || !file.empty(); }
+  static MetricsOptions fromEnv();
+};
 
 struct EngineConfig {
   FusionOptions fusion;         // KOLO_FUSION_THRESHOLD, KOLO_FUSION_LARGE_TENSOR
@@ -26,6 +37,7 @@ struct EngineConfig {
   double shutdownTimeoutSeconds = 30.0;  // KOLO_SHUTDOWN_TIMEOUT_SECONDS
   bool printConfig = false;              // KOLO_PRINT_CONFIG
   AutotuneOptions autotune;              // KOLO_AUTOTUNE, KOLO_AUTOTUNE_*
+  MetricsOptions metrics;                // KOLO_METRICS_*
 
   static EngineConfig fromEnv();
   // Every setting: name, value in effect (this config's where it holds one), source, meaning.

@@ -1,0 +1,82 @@
+#include "arrival_skew.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <bit>
+
+#include "metrics_histogram.h"
+
+namespace kolo::core {
+
+ArrivalSkew::ArrivalSkew(size_t members) : last_(members), lag_(members) {}
+
+void ArrivalSkew::requestSeen(const std::string& name, size_t member, Clock::time_point now) {
+  Arrivals& a = byName_.try_emplace(name, last_.size()).first->second;
+  if (member < a.size() && a[member] == Clock::time_point{}) a[member] = now;
+}
+
+void ArrivalSkew::requestComplete(const std::string& name, Clock::time_point now) {
+  auto it = byName_.find(name);
+  if (it == byName_.end()) return;
+  complete(it->second, now);
+  byName_.erase(it);
+}
+
+void ArrivalSkew::votesSeen(std::span<const uint64_t* const> memberWords, const uint64_t* anded,
+                            size_t count, Clock::time_point now) {
+  for (size_t m = 0; m < memberWords.size(); ++m) {
+    for (size_t w = 0; w < count; ++w) {
+      for (uint64_t waiting = memberWords[m][w] & ~anded[w]; waiting != 0; waiting &= waiting - 1) {
+        const size_t bit = w * 64 + static_cast<size_t>(std::countr_zero(waiting));
+        Arrivals& a = byBit_.try_emplace(bit, last_.size()).first->second;
+        if (a[m] == Clock::time_point{}) a[m] = now;
+      }
+    }
+  }
+  if (byBit_.empty()) return;
+  for (size_t w = 0; w < count; ++w) {
+    for (uint64_t done = anded[w]; done != 0; done &= done - 1) {
+      auto it = byBit_.find(w * 64 + static_cast<size_t>(std::countr_zero(done)));
+      if (it == byBit_.end()) continue;
+      complete(it->second, now);
+      byBit_.erase(it);
+    }
+  }
+}
+
+void ArrivalSkew::complete(Arrivals& arrivals, Clock::time_point now) {
+  Clock::time_point first = now;
+  for (Clock::time_point& t : arrivals) {
+    if (t == Clock::time_point{}) t = now;  // arrived in the cycle that completed it
+    first = std::min(first, t);
+  }
+  size_t lastMember = 0;
+  Clock::duration worst{0};
+  for (size_t m = 0; m < arrivals.size(); ++m) {
+    const Clock::duration lag = arrivals[m] - first;
+    bumpRelaxed(lag_[m], static_cast<uint64_t>(
+                             std::chrono::duration_cast<std::chrono::nanoseconds>(lag).count()));
+    if (lag > worst) {
+      worst = lag;
+      lastMember = m;
+    }
+  }
+  if (worst > Clock::duration{0}) bumpRelaxed(last_[lastMember]);
+  bumpRelaxed(measured_);
+}
+
+std::string ArrivalSkew::summary(std::span<const int32_t> worldRanks) const {
+  size_t worst = 0;
+  for (size_t m = 1; m < last_.size(); ++m) {
+    if (timesLast(m) > timesLast(worst)) worst = m;
+  }
+  if (last_.empty() || timesLast(worst) == 0) return {};
+  const double meanMs = static_cast<double>(lagNanos(worst)) / 1e6 /
+                        static_cast<double>(std::max<uint64_t>(measured(), 1));
+  return fmt::format(
+      "rank {} arrived last in {} of {} collectives, on average {:.2f} ms after the first rank",
+      worldRanks[worst], timesLast(worst), measured(), meanMs);
+}
+
+}  // namespace kolo::core

@@ -1,0 +1,63 @@
+#include "set_metrics.h"
+
+namespace kolo::core {
+namespace {
+
+uint64_t nanosBetween(Clock::time_point from, Clock::time_point to) {
+  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(to - from).count();
+  return ns > 0 ? static_cast<uint64_t>(ns) : 0;
+}
+
+}  // namespace
+
+double SetMetrics::busFactor(OpType type, int32_t n) {
+  if (n <= 1) return 0.0;
+  const double share = static_cast<double>(n - 1) / static_cast<double>(n);
+  switch (type) {
+    case OpType::kAllreduce:
+      return 2.0 * share;
+    case OpType::kAllgather:
+    case OpType::kReducescatter:
+    case OpType::kAlltoall:
+      return share;
+    case OpType::kBroadcast:
+      return 1.0;
+    default:
+      return 0.0;
+  }
+}
+
+void SetMetrics::recordBatch(const FusedBatch& batch, const BatchOps& ops, Clock::time_point start,
+                             Clock::time_point end, bool ok) {
+  const auto index = static_cast<size_t>(batch.op);
+  if (index >= ops_.size()) return;
+  OpMetrics& m = ops_[index];
+  uint64_t tensors = 0;
+  uint64_t bytes = 0;
+  for (const FusedEntry& e : batch.entries) {
+    const PendingOpPtr& op = ops[e.response][e.tensor];
+    if (!op) continue;
+    ++tensors;
+    bytes += e.bytes;
+    if (ok) m.latency.observe(nanosBetween(op->submittedAt, end));
+  }
+  if (!ok) {
+    bumpRelaxed(m.failed, tensors);
+    return;
+  }
+  bumpRelaxed(m.ops, tensors);
+  bumpRelaxed(m.bytes, bytes);
+  bumpRelaxed(m.busBytes,
+              static_cast<uint64_t>(static_cast<double>(bytes) * busFactor(batch.op, setSize_)));
+  bumpRelaxed(m.collectiveNanos, nanosBetween(start, end));
+  m.batchTensors.observe(tensors);
+}
+
+void SetMetrics::recordNegotiation(Clock::duration took, size_t cached, size_t requests) {
+  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(took).count();
+  negotiation_.observe(ns > 0 ? static_cast<uint64_t>(ns) : 0);
+  bumpRelaxed(cacheHits_, cached);
+  bumpRelaxed(cacheMisses_, requests);
+}
+
+}  // namespace kolo::core
