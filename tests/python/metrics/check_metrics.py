@@ -305,6 +305,29 @@ def _scrape_with_prometheus(kolorun, workdir, kolorun_args, port, web, prom, pro
     return 0
 
 
+def check_report(scrape, workdir, slow):
+    """bench/kolo_report.py over the scrape: a picture per rank, the skew chart, and every
+    rank's view naming the slow rank as the one that most often arrived last."""
+    path = os.path.join(workdir, "straggler.metrics.txt")
+    with open(path, "w") as f:
+        f.write(scrape)
+    outdir = os.path.join(workdir, "report")
+    report = os.path.join(HERE, "..", "..", "..", "bench", "kolo_report.py")
+    run = subprocess.run([sys.executable, report, path, "--outdir", outdir],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120)
+    bad = [] if run.returncode == 0 else ["kolo_report exited %d:\n%s" % (run.returncode,
+                                                                         run.stdout)]
+    for png in ["report_rank%d.png" % r for r in range(NP)] + ["report_skew.png"]:
+        png_path = os.path.join(outdir, png)
+        if not (os.path.exists(png_path) and os.path.getsize(png_path) > 0):
+            bad.append("kolo_report wrote no %s" % png)
+    for rank in range(NP):
+        if "set 0 seen by rank %d: rank %s arrived last" % (rank, slow) not in run.stdout:
+            bad.append("kolo_report does not name rank %s for rank %d's view:\n%s"
+                       % (slow, rank, run.stdout))
+    return bad
+
+
 def check_straggler(kolorun, workdir, kolorun_args):
     import straggler_job as sj
     port = free_port()
@@ -316,8 +339,9 @@ def check_straggler(kolorun, workdir, kolorun_args):
     wait_ready(job, control, log)
     delayed = sj.CACHED_OPS + sj.NEGOTIATED_OPS
     slow, fast = str(sj.SLOW_RANK), str(1 - sj.SLOW_RANK)
-    families = exposition.parse(http_get("http://127.0.0.1:%d/metrics" % port))
-    bad = []
+    scrape = http_get("http://127.0.0.1:%d/metrics" % port)
+    families = exposition.parse(scrape)
+    bad = check_report(scrape, workdir, slow)
     for rank in range(NP):
         labels = dict(rank=rank, process_set=0)
         last_slow = exposition.value(families, "kolo_arrived_last_total", member_rank=slow,
