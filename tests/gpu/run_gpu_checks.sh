@@ -112,7 +112,7 @@ if [ "$OK_RANKS" -ne 2 ] || ! grep -q "host staging (ranks share a GPU)" "$LOGDI
 fi
 
 # The generic kolo API over CUDA memory exported by DLPack (no torch CUDA build or CuPy needed).
-PY=${KOLO_GPU_CHECKS_PYTHON:-/usr/bin/python3}
+PY=${GPU_CHECKS_PYTHON:-/usr/bin/python3}
 if "$PY" -c "import numpy" >/dev/null 2>&1; then
   for np in 1 2; do
     run dlpack-cuda-np$np 120 "$BIN/kolorun" -np $np --timeout 100 -x KOLO_TIMEOUT_SECONDS=60 \
@@ -120,7 +120,7 @@ if "$PY" -c "import numpy" >/dev/null 2>&1; then
   done
 else
   NAMES+=("dlpack-cuda")
-  RESULTS+=("NOT RUN ($PY cannot import numpy; set KOLO_GPU_CHECKS_PYTHON)")
+  RESULTS+=("NOT RUN ($PY cannot import numpy; set GPU_CHECKS_PYTHON)")
 fi
 
 run fusion-bench 120 "$BIN/kolo_gpu_fusion_bench"
