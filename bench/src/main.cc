@@ -440,26 +440,13 @@ Expected<int> runSendRecvMode(const SendRecvOptions& options, int* argc, char***
 }  // namespace
 }  // namespace kolo::bench
 
-int main(int argc, char** argv) try {
-  using namespace kolo::bench;
-  if (argc > 1 && std::strcmp(argv[1], "sendrecv") == 0) {
-    auto options = parseSendRecvOptions(argc, argv);
-    if (!options) {
-      std::fprintf(stderr, "kolo-bench: %s\n", options.status().toString().c_str());
-      return kExitError;
-    }
-    if (options->helpRequested) {
-      std::fputs(options->helpText.c_str(), stdout);
-      return 0;
-    }
-    auto result = runSendRecvMode(*options, &argc, &argv);
-    if (!result) {
-      std::fprintf(stderr, "kolo-bench: %s\n", result.status().toString().c_str());
-      return kExitError;
-    }
-    return *result;
-  }
-  auto options = parseBenchOptions(argc, argv);
+namespace kolo::bench {
+namespace {
+
+// One mode of kolo-bench: parse its options (or print its help), run it, report a failure.
+template <typename Parse, typename Run>
+int runMode(Parse parse, Run run, int argc, char** argv) {
+  auto options = parse(argc, argv);
   if (!options) {
     std::fprintf(stderr, "kolo-bench: %s\n", options.status().toString().c_str());
     return kExitError;
@@ -468,12 +455,27 @@ int main(int argc, char** argv) try {
     std::fputs(options->helpText.c_str(), stdout);
     return 0;
   }
-  auto result = runBenchmark(*options, &argc, &argv);
+  auto result = run(*options, &argc, &argv);
   if (!result) {
     std::fprintf(stderr, "kolo-bench: %s\n", result.status().toString().c_str());
     return kExitError;
   }
   return *result;
+}
+
+}  // namespace
+}  // namespace kolo::bench
+
+int main(int argc, char** argv) try {
+  using namespace kolo::bench;
+  if (argc > 1 && std::strcmp(argv[1], "sendrecv") == 0) {
+    return runMode([](int c, char** v) { return parseSendRecvOptions(c, v); },
+                   [](const auto& o, int* c, char*** v) { return runSendRecvMode(o, c, v); },
+                   argc, argv);
+  }
+  return runMode([](int c, char** v) { return parseBenchOptions(c, v); },
+                 [](const auto& o, int* c, char*** v) { return runBenchmark(o, c, v); }, argc,
+                 argv);
 } catch (const std::exception& e) {
   // Only library code can throw here (the standard library, CLI11's help formatting).
   std::fprintf(stderr, "kolo-bench: %s\n", e.what());
