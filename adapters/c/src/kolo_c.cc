@@ -176,20 +176,6 @@ kolo_status_t kolo_build_info(kolo_build_info_t* info) {
   });
 }
 
-size_t kolo_stack_dump_path(char* out, size_t capacity) {
-  std::string path;
-  try {
-    path = kolo::stackDumpPath();
-  } catch (...) {
-    return 0;
-  }
-  if (out != nullptr && capacity > path.size()) {
-    std::copy(path.begin(), path.end(), out);
-    out[path.size()] = '\0';
-  }
-  return path.size();
-}
-
 const char* kolo_status_name(kolo_status_t status) {
   static const char* const kNames[] = {
       "KOLO_OK",          "KOLO_INVALID_ARGUMENT", "KOLO_INVALID_USAGE", "KOLO_MISMATCH",
