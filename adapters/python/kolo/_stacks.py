@@ -7,8 +7,10 @@ handler, so a rank stuck in C code, or holding the GIL, still shows where it is.
 Nothing is registered when Kolo does not own SIGUSR1 (the program installed its own handler
 first; libkolo then reports no path)."""
 
+import atexit
 import ctypes
 import faulthandler
+import os
 import signal
 
 from ._lib import lib
@@ -32,3 +34,17 @@ def register():
         return
     faulthandler.register(signal.SIGUSR1, file=stream, all_threads=True, chain=True)
     _registered[path] = stream
+    if len(_registered) == 1:
+        atexit.register(_remove_files)
+
+
+def _remove_files():
+    """At exit: the stack files go (their content, if any, is in the flight dumps)."""
+    faulthandler.unregister(signal.SIGUSR1)
+    for path, stream in _registered.items():
+        stream.close()
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+    _registered.clear()

@@ -60,7 +60,8 @@ def stall(kolorun, pythonpath, dumps):
 
 
 def status(kolorun, pythonpath, dumps):
-    job = subprocess.Popen(job_command(kolorun, pythonpath, dumps, "status", 6),
+    stop = os.path.join(dumps, "stop")
+    job = subprocess.Popen(job_command(kolorun, pythonpath, dumps, "status", stop),
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     seen = b""
     while b"rank 1: running" not in seen or b"rank 0: running" not in seen:
@@ -71,7 +72,8 @@ def status(kolorun, pythonpath, dumps):
     asked = subprocess.run([kolorun, "--status", "--pid", str(job.pid)], stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, timeout=30)
     verdict = asked.stdout.decode(errors="replace")
-    rest, _ = job.communicate(timeout=60)
+    open(stop, "w").close()  # the job ends once both ranks see it
+    rest, _ = job.communicate(timeout=90)
     out = (seen + rest).decode(errors="replace")
     if asked.returncode != 0:
         fail(f"kolorun --status exited {asked.returncode}", verdict + out)
