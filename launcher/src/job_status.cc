@@ -10,8 +10,6 @@
 #include <cerrno>
 #include <chrono>
 #include <csignal>
-#include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -189,7 +187,9 @@ std::string JobStatus::runDoctor(const std::string& directory) {
     ::close(fds[1]);
     ::execl(options_.doctorPath.c_str(), options_.doctorPath.c_str(), "-n", size.c_str(),
             directory.c_str(), static_cast<char*>(nullptr));
-    std::fprintf(stderr, "cannot run %s: %s\n", options_.doctorPath.c_str(), strerror(errno));
+    // Only async-signal-safe calls between fork and exec (kolorun has other threads).
+    static constexpr char kFailed[] = "kolo-doctor could not be started (is it beside kolorun?)\n";
+    (void)!::write(1, kFailed, sizeof kFailed - 1);
     ::_exit(127);
   }
   ::close(fds[1]);
