@@ -1,12 +1,12 @@
 """Kolo as a torch.distributed backend: dist.* collectives and DistributedDataParallel."""
 
-import copy
 
 import pytest
 
 torch = pytest.importorskip("torch")
 dist = pytest.importorskip("torch.distributed")
 import kolo.torch as hvd  # noqa: E402
+from ddp_reference import train_ddp_and_reference  # noqa: E402
 
 kolo_backend = pytest.importorskip("kolo.torch.distributed")
 
@@ -45,26 +45,16 @@ def test_dist_collectives(process_group):
 
 def test_ddp_matches_one_process_on_the_whole_batch(process_group):
     rank, size = dist.get_rank(), dist.get_world_size()
-    torch.manual_seed(100 + rank)  # different start: DDP broadcasts rank 0's parameters
-    model = torch.nn.Sequential(torch.nn.Linear(5, 7), torch.nn.Tanh(),
-                                torch.nn.Linear(7, 3)).double()
-    ddp = torch.nn.parallel.DistributedDataParallel(model)
-    reference = copy.deepcopy(model)  # after DDP's broadcast: rank 0's parameters
-    opt = torch.optim.SGD(ddp.parameters(), lr=0.1, momentum=0.9)
-    ref_opt = torch.optim.SGD(reference.parameters(), lr=0.1, momentum=0.9)
-    g = torch.Generator().manual_seed(7)
-    for _ in range(3):
-        x = torch.randn(4 * size, 5, generator=g, dtype=torch.float64)
-        y = torch.randn(4 * size, 3, generator=g, dtype=torch.float64)
-        mine = slice(4 * rank, 4 * rank + 4)
-        opt.zero_grad()
-        torch.nn.functional.mse_loss(ddp(x[mine]), y[mine]).backward()
-        opt.step()
-        ref_opt.zero_grad()
-        torch.nn.functional.mse_loss(reference(x), y).backward()
-        ref_opt.step()
+
+    def ranks_agree(model):
         flat = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
         gathered = hvd.allgather(flat.unsqueeze(0))
         assert all(torch.equal(gathered[0], gathered[r]) for r in range(size))
+
+    # Different start per rank: DDP broadcasts rank 0's parameters.
+    model, reference = train_ddp_and_reference(rank, size, seed=100 + rank,
+                                               opt_kwargs={"momentum": 0.9},
+                                               each_step=ranks_agree)
+    flat = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
     flat_ref = torch.cat([p.detach().reshape(-1) for p in reference.parameters()])
     torch.testing.assert_close(flat, flat_ref, rtol=1e-9, atol=1e-9)

@@ -1,11 +1,11 @@
 """Subgroups of the kolo backend: new_group() over Kolo process sets, including groups
 without rank 0, overlapping groups and two groups of the same ranks, every op in each."""
 
-import copy
 
 import torch
 import torch.distributed as dist
 
+from ddp_reference import train_ddp_and_reference
 from tdist_cases import Group, check_every_op, expect_equal, value
 
 
@@ -67,24 +67,8 @@ def test_ddp_in_a_subgroup_without_rank_0():
     if me not in members:
         return
     size, rank = len(members), members.index(me)
-    torch.manual_seed(100 + me)  # different starts: DDP broadcasts group rank 0's parameters
-    model = torch.nn.Sequential(torch.nn.Linear(5, 7), torch.nn.Tanh(),
-                                torch.nn.Linear(7, 3)).double()
-    ddp = torch.nn.parallel.DistributedDataParallel(model, process_group=group,
-                                                    bucket_cap_mb=0.0001)
-    reference = copy.deepcopy(model)
-    opt = torch.optim.SGD(ddp.parameters(), lr=0.1)
-    ref_opt = torch.optim.SGD(reference.parameters(), lr=0.1)
-    data = torch.Generator().manual_seed(7)
-    for _ in range(3):
-        x = torch.randn(4 * size, 5, generator=data, dtype=torch.float64)
-        y = torch.randn(4 * size, 3, generator=data, dtype=torch.float64)
-        mine = slice(4 * rank, 4 * rank + 4)
-        opt.zero_grad()
-        torch.nn.functional.mse_loss(ddp(x[mine]), y[mine]).backward()
-        opt.step()
-        ref_opt.zero_grad()
-        torch.nn.functional.mse_loss(reference(x), y).backward()
-        ref_opt.step()
+    # Different starts per rank: DDP broadcasts group rank 0's parameters.
+    model, reference = train_ddp_and_reference(
+        rank, size, seed=100 + me, ddp_kwargs={"process_group": group, "bucket_cap_mb": 0.0001})
     for p, q in zip(model.parameters(), reference.parameters()):
         torch.testing.assert_close(p, q, rtol=1e-12, atol=1e-12)
