@@ -118,39 +118,44 @@ kolo_status_t deliver(kolo::Expected<kolo::Handle> h, kolo_handle_t** out) {
   return KOLO_OK;
 }
 
-// The common shape of the single-tensor ops.
+// The common shape of the ops on one tensor: handle, session, the name when the op has one
+// (`name` non-null), tensor and options checked in that order, then `submit(session, tensor,
+// options)`.
 template <typename Submit>
-kolo_status_t tensorOp(kolo_session_t* session, const char* name, const kolo_tensor_t* tensor,
-                       const kolo_op_options_t* options, kolo_handle_t** handle, Submit submit) {
+kolo_status_t oneTensorOp(kolo_session_t* session, const char* const* name,
+                          const kolo_tensor_t* tensor, const kolo_op_options_t* options,
+                          kolo_handle_t** handle, Submit submit) {
   return guarded([&]() -> kolo_status_t {
     if (!handle) return fail(KOLO_INVALID_ARGUMENT, "handle output pointer is NULL");
     *handle = nullptr;
     kolo_session_t* s = resolve(session);
     if (!s) return fail(KOLO_INVALID_USAGE, "no session: call kolo_init first");
-    if (!name) return fail(KOLO_INVALID_ARGUMENT, "tensor name is NULL");
+    if (name && !*name) return fail(KOLO_INVALID_ARGUMENT, "tensor name is NULL");
     kolo::OpOptions o;
     if (kolo_status_t st = checkTensor(tensor); st != KOLO_OK) return st;
     if (kolo_status_t st = toOptions(options, o); st != KOLO_OK) return st;
-    return deliver(submit(s->session, std::string(name), toTensor(*tensor), o), handle);
+    return deliver(submit(s->session, toTensor(*tensor), o), handle);
   });
+}
+
+// The named single-tensor collectives.
+template <typename Submit>
+kolo_status_t tensorOp(kolo_session_t* session, const char* name, const kolo_tensor_t* tensor,
+                       const kolo_op_options_t* options, kolo_handle_t** handle, Submit submit) {
+  return oneTensorOp(session, &name, tensor, options, handle,
+                     [&](auto& sess, const kolo::Tensor& t, const kolo::OpOptions& o) {
+                       return submit(sess, std::string(name), t, o);
+                     });
 }
 
 // send and recv: a tensor and a peer rank of the options' process set, no name.
 kolo_status_t peerOp(kolo_session_t* session, bool isSend, const kolo_tensor_t* tensor,
                      int32_t peer, int32_t tag, const kolo_op_options_t* options,
                      kolo_handle_t** handle) {
-  return guarded([&]() -> kolo_status_t {
-    if (!handle) return fail(KOLO_INVALID_ARGUMENT, "handle output pointer is NULL");
-    *handle = nullptr;
-    kolo_session_t* s = resolve(session);
-    if (!s) return fail(KOLO_INVALID_USAGE, "no session: call kolo_init first");
-    kolo::OpOptions o;
-    if (kolo_status_t st = checkTensor(tensor); st != KOLO_OK) return st;
-    if (kolo_status_t st = toOptions(options, o); st != KOLO_OK) return st;
-    const kolo::Tensor t = toTensor(*tensor);
-    return deliver(isSend ? s->session.send(t, peer, tag, o) : s->session.recv(t, peer, tag, o),
-                   handle);
-  });
+  return oneTensorOp(session, nullptr, tensor, options, handle,
+                     [&](auto& sess, const kolo::Tensor& t, const kolo::OpOptions& o) {
+                       return isSend ? sess.send(t, peer, tag, o) : sess.recv(t, peer, tag, o);
+                     });
 }
 
 }  // namespace
