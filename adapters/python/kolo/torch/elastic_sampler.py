@@ -95,19 +95,17 @@ class ElasticSampler(torch.utils.data.Sampler):
         after the job re-formed): the union of their processed indices plus, for each rank of
         their common split that is missing (it failed), the batches the slowest survivor had
         committed, taken from that rank's share. Then split afresh over the job now."""
-        epoch = states[0]["epoch"]
+        epoch = self.epoch = states[0]["epoch"]  # the permutation below is this epoch's
         states = [s for s in states if s["epoch"] == epoch]
         processed = set().union(*(s["processed_indices"] for s in states))
         splits = [s["split"] for s in states if "split" in s]
         if splits and len(splits) == len(states) and all(
                 (s["size"], s["base"]) == (splits[0]["size"], splits[0]["base"]) for s in splits):
-            old_size, base = splits[0]["size"], splits[0]["base"]
+            old_size, order = splits[0]["size"], self._order(splits[0]["base"])
             batches = min(s["batches"] for s in splits)
             batch_size = max(s["batch_size"] for s in splits)
             for gone in sorted(set(range(old_size)) - {s["rank"] for s in splits}):
-                share = self._share(base, old_size, gone)
-                processed.update(share[:batches * batch_size])
-        self.epoch = epoch
+                processed.update(self._share(order, old_size, gone)[:batches * batch_size])
         self.processed_indices = processed
         self.reset()
 
@@ -126,8 +124,9 @@ class ElasticSampler(torch.utils.data.Sampler):
             remaining = [remaining[i] for i in order]
         return remaining
 
-    def _share(self, base, size, rank):
-        remaining = self._order(base)
+    @staticmethod
+    def _share(remaining, size, rank):
+        """Rank `rank`'s share of the ordered `remaining` indices split over `size` ranks."""
         total = int(math.ceil(len(remaining) / size)) * size
         padded = list(remaining)
         while padded and len(padded) < total:
@@ -139,7 +138,7 @@ class ElasticSampler(torch.utils.data.Sampler):
         self.remaining_indices = self._order(self._base)
         self.num_samples = int(math.ceil(len(self.remaining_indices) / size))
         self.total_size = self.num_samples * size
-        self.indices = self._share(self._base, size, rank)
+        self.indices = self._share(self.remaining_indices, size, rank)
 
     def __iter__(self):
         return iter(self.indices)
