@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "kolo/base/cpu_contention.h"
 #include "kolo/base/fault_injection.h"
 #include "kolo/collectives/shm_arena.h"
 
@@ -96,6 +97,7 @@ Status Communicator::waitAll(std::span<const TransferRequestPtr> requests, Deadl
   // on the doorbell so an idle or oversubscribed rank does not steal a core.
   constexpr int kSpinRounds = 2000;
   constexpr int kYieldRounds = 50;
+  constexpr int kRoundsPerContentionLook = 64;
   std::vector<bool> done(requests.size(), false);
   size_t remaining = requests.size();
   constexpr int kMaxEmptyPolls = 32;
@@ -139,6 +141,10 @@ Status Communicator::waitAll(std::span<const TransferRequestPtr> requests, Deadl
       break;
     }
     ++idleRounds;
+    // A contended machine (kolo/base/cpu_contention.h) ends the spin and skips the yields.
+    if (idleRounds == 1 || idleRounds % kRoundsPerContentionLook == 0) {
+      if (CpuContention::contended()) idleRounds = std::max(idleRounds, kSpinRounds + kYieldRounds);
+    }
     if (idleRounds < kSpinRounds) continue;
     // Checked only once spinning failed: whether what this wait expects can still come.
     first = idleVerdict(nextPeerProbe, [&] { return describePending(requests, done); });

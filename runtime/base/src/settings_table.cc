@@ -137,6 +137,12 @@ constexpr SettingDecl kSettings[] = {
      .defaultValue = "auto",
      .meaning = "transport between ranks (auto: shm when every rank shares a host)",
      .choices = "auto|shm|tcp"},
+    {.name = "KOLO_SPIN",
+     .type = T::kChoice,
+     .defaultValue = "auto",
+     .meaning = "waits spin before they park: auto only while every runnable thread has a core "
+                "(kolo/base/cpu_contention.h), on always, off never",
+     .choices = "auto|on|off"},
     {.name = "KOLO_CPU_OPERATIONS",
      .type = T::kChoice,
      .defaultValue = "kolo",

@@ -4,6 +4,7 @@
 #include <set>
 #include <tuple>
 
+#include "kolo/base/cpu_contention.h"
 #include "kolo/base/logging.h"
 
 namespace kolo::core {
@@ -87,7 +88,10 @@ void PeerExchange::run() {
     // TCP: read what arrived on this thread rather than wait for the io thread to be
     // scheduled; then spin a little (no sched_yield: on a loaded machine it gives the core
     // away for far longer than a peer takes to answer), then park on the doorbell.
-    if (comm_.transport().pollIncoming() || ++idleRounds < kSpinRounds) continue;
+    // While the machine is contended (kolo/base/cpu_contention.h) park at once.
+    if (comm_.transport().pollIncoming()) continue;
+    if (++idleRounds == 1 && CpuContention::contended()) idleRounds = kSpinRounds;
+    if (idleRounds < kSpinRounds) continue;
     if (!active.empty()) comm_.transport().waitForActivity(epoch, kParkSlice);
   }
   for (PeerTransferPtr& t : active) {

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <thread>
 
+#include "kolo/base/cpu_contention.h"
 #include "kolo/base/logging.h"
 
 namespace kolo {
@@ -68,7 +69,8 @@ Status mpiStatus(int rc, const char* what) {
 
 Status waitMpi(MPI_Request* request, Deadline deadline, const char* what, MPI_Status* status) {
   // A peer on another core answers within microseconds; past that, 20 us sleeps keep an
-  // oversubscribed rank from stealing the core its peer needs, at a cost of up to 20 us latency.
+  // oversubscribed or contended rank from stealing the core its peer needs, at a cost of up to
+  // 20 us latency.
   constexpr int kSpinRounds = 2000;
   for (int round = 0;; ++round) {
     int done = 0;
@@ -82,6 +84,9 @@ Status waitMpi(MPI_Request* request, Deadline deadline, const char* what, MPI_St
     if (deadline.expired()) {
       return makeStatus(Code::kTimeout, "timed out waiting for {} to complete", what);
     }
+    // A contended machine (kolo/base/cpu_contention.h): a yield would hand the core to a busy
+    // process for a whole slice, so sleep at once.
+    if (round % 64 == 0 && round < kSpinRounds && CpuContention::contended()) round = kSpinRounds;
     if (round < kSpinRounds) {
       sched_yield();
     } else {

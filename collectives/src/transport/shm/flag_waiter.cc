@@ -1,6 +1,5 @@
 #include "transport/shm/flag_waiter.h"
 
-#include <immintrin.h>
 #include <linux/futex.h>
 #include <sched.h>
 #include <sys/syscall.h>
@@ -10,6 +9,7 @@
 #include <chrono>
 #include <string>
 
+#include "kolo/base/cpu_contention.h"
 #include "kolo/base/fault_injection.h"
 #include "transport/shm/peer_process.h"
 
@@ -106,20 +106,22 @@ Status FlagWaiter::waitSlow(FlagArray flags, uint64_t target, Deadline deadline,
                             int onlyRank, WaitEscape escape) {
   auto done = [&] { return reached(flags, target, onlyRank) || escape(); };
   const auto start = Clock::now();
-  const auto spinUntil = start + std::chrono::nanoseconds(spinBudgetNs_);
-  do {
-    for (int i = 0; i < 16; ++i) {
-      _mm_pause();
-      if (done()) {
-        spinBudgetNs_ = std::min(maxSpinNs_, spinBudgetNs_ * 2);
-        return Status::ok();
-      }
+  // No spinning and no yielding while the machine is contended (CpuContention): the peer we
+  // wait for, or the training's compute, needs this core, and a yield hands it to whichever
+  // busy process is next for a whole scheduler slice. Park at once; the publisher wakes us.
+  SpinBudget spin(spinBudgetNs_);
+  while (spin.next()) {
+    if (done()) {
+      spinBudgetNs_ = std::min(maxSpinNs_, spinBudgetNs_ * 2);
+      return Status::ok();
     }
-  } while (Clock::now() < spinUntil);
-  spinBudgetNs_ = std::max(minSpinNs_, spinBudgetNs_ / 2);
-  for (int i = 0; i < kYieldRounds; ++i) {
-    sched_yield();
-    if (done()) return Status::ok();
+  }
+  if (!spin.stoppedByContention()) {
+    spinBudgetNs_ = std::max(minSpinNs_, spinBudgetNs_ / 2);
+    for (int i = 0; i < kYieldRounds; ++i) {
+      sched_yield();
+      if (done()) return Status::ok();
+    }
   }
   auto lastProbe = Clock::now() - kPidProbe;
   while (!done()) {

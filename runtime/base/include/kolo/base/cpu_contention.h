@@ -1,0 +1,55 @@
+// CpuContention: whether a waiting thread may spin.
+// Spinning answers a peer on another core within a microsecond, but it pays only while every
+// runnable thread has a core: on a busy machine (data-loader workers, torch's intra-op threads,
+// more ranks than cores) a spinning waiter keeps the core from the very thread it waits for, or
+// from the training's own compute, and its spent CPU time makes the scheduler favour it less
+// when it is finally woken. So every Kolo wait asks here before it spins and parks on a futex
+// at once when the machine is contended. "Contended" is either of:
+//   - the kernel's count of runnable threads (/proc/loadavg, re-read at most every 2 ms by
+//     whichever waiter comes first) exceeds the online cores, i.e. somebody waits for a CPU;
+//   - a spinning thread of this process saw a gap in its own clock (it was preempted) within
+//     the last 50 ms.
+// KOLO_SPIN=auto (the default) applies this; on always spins as if the cores were free, off
+// never spins (parks at once).
+// Thread: any; the state is process-wide atomics.
+#pragma once
+
+#include <cstdint>
+
+namespace kolo {
+
+class CpuContention {
+ public:
+  // True when a waiter should not spin now. Costs a clock read and a few relaxed loads, plus a
+  // pread of /proc/loadavg every 2 ms in the whole process.
+  static bool contended();
+  // A spinning waiter found it lost the CPU (a clock gap): contended() holds for a while.
+  static void notePreempted();
+  // The mode in effect (KOLO_SPIN, read once): 0 auto, 1 always spin, 2 never spin.
+  static int mode();
+  // The kernel's instantaneous count of runnable threads (/proc/loadavg's "running"), or -1.
+  static int runnableThreads();
+  // For tests: overrides KOLO_SPIN (0 auto, 1 on, 2 off; -1 back to KOLO_SPIN) and forgets
+  // every sample; `runnable`, when given, replaces the kernel's count.
+  static void setModeForTesting(int mode, int (*runnable)() = nullptr);
+};
+
+// A bounded spin that stops early when the machine is contended or this thread is preempted.
+// Use: `SpinBudget spin(budgetNs); while (!ready()) { if (!spin.next()) break; }`, then park.
+class SpinBudget {
+ public:
+  explicit SpinBudget(int64_t budgetNs);
+  // One more round of polling? Pauses the CPU a little; false once the budget is spent or
+  // spinning stopped paying.
+  bool next();
+  // True when the spin ended because of contention rather than its budget.
+  bool stoppedByContention() const { return contended_; }
+
+ private:
+  int64_t deadlineNs_;
+  int64_t lastNs_;
+  int rounds_ = 0;
+  bool contended_ = false;
+};
+
+}  // namespace kolo
