@@ -18,7 +18,6 @@
 #include <vector>
 
 #include "fuzz_input.h"
-#include "kolo/collectives/doorbell.h"
 #include "transport/tcp/frame_codec.h"
 #include "transport/tcp/tcp_peer.h"
 
@@ -104,7 +103,7 @@ void checkDecoder(uint8_t seed, std::string_view stream) {
 void checkPeer(FuzzInput& in, std::string_view stream) {
   int fds[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) != 0) return;
-  auto bell = std::make_shared<kolo::LocalDoorbell>();
+  auto bell = std::make_shared<kolo::tcp::TcpBell>();
   auto peer = std::make_shared<kolo::tcp::TcpPeer>(
       0, 1, "fuzz:1", fds[0], bell, [] {}, [] {});
 

@@ -97,7 +97,9 @@ Status Communicator::waitAll(std::span<const TransferRequestPtr> requests, Deadl
   // on the doorbell so an idle or oversubscribed rank does not steal a core.
   constexpr int kSpinRounds = 2000;
   constexpr int kYieldRounds = 50;
-  constexpr int kRoundsPerContentionLook = 64;
+  // About the first 32 socket polls of a TCP wait: a small reply already under way.
+  constexpr int kContendedSpinRounds = 64;
+  int spinRounds = kSpinRounds;
   std::vector<bool> done(requests.size(), false);
   size_t remaining = requests.size();
   constexpr int kMaxEmptyPolls = 32;
@@ -140,16 +142,13 @@ Status Communicator::waitAll(std::span<const TransferRequestPtr> requests, Deadl
                          jobRank(rank()), options_.timeoutSeconds, describePending(requests, done));
       break;
     }
-    ++idleRounds;
-    // A contended machine (kolo/base/cpu_contention.h) ends the spin and skips the yields.
-    if (idleRounds == 1 || idleRounds % kRoundsPerContentionLook == 0) {
-      if (CpuContention::contended()) idleRounds = std::max(idleRounds, kSpinRounds + kYieldRounds);
-    }
-    if (idleRounds < kSpinRounds) continue;
+    // A contended machine (kolo/base/cpu_contention.h) spins only briefly and never yields.
+    if (++idleRounds == 1) spinRounds = CpuContention::spinRounds(kSpinRounds, kContendedSpinRounds);
+    if (idleRounds < spinRounds) continue;
     // Checked only once spinning failed: whether what this wait expects can still come.
     first = idleVerdict(nextPeerProbe, [&] { return describePending(requests, done); });
     if (!first.isOk()) break;
-    if (idleRounds < kSpinRounds + kYieldRounds) {
+    if (spinRounds == kSpinRounds && idleRounds < kSpinRounds + kYieldRounds) {
       sched_yield();
       continue;
     }

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -26,6 +27,9 @@ constexpr int64_t kPreemptGapNs = 50'000;
 // Clock reads per pause rounds while spinning.
 constexpr int kRoundsPerClockRead = 16;
 constexpr int kRoundsPerLoadLook = 256;
+// The longest spin on a contended machine: a reply already on its way still ends the wait
+// without a sleep and a wake-up, and a peer that is not running costs this little.
+constexpr int64_t kContendedSpinNs = 10'000;
 
 std::atomic<int64_t> nextSampleNs{0};
 std::atomic<bool> loadContended{false};
@@ -109,6 +113,11 @@ bool CpuContention::contended() {
   return loadContended.load(std::memory_order_relaxed);
 }
 
+int CpuContention::spinRounds(int whenFree, int whenContended) {
+  if (mode() == 2) return 0;
+  return contended() ? whenContended : whenFree;
+}
+
 void CpuContention::notePreempted() {
   if (mode() != 0) return;
   preemptedUntilNs.store(nowNs() + kPreemptHoldNs, std::memory_order_relaxed);
@@ -117,7 +126,7 @@ void CpuContention::notePreempted() {
 SpinBudget::SpinBudget(int64_t budgetNs) : lastNs_(nowNs()) {
   deadlineNs_ = lastNs_ + budgetNs;
   contended_ = budgetNs > 0 && CpuContention::contended();
-  if (contended_) deadlineNs_ = lastNs_;
+  if (contended_) deadlineNs_ = lastNs_ + std::min(budgetNs, contendedSpinNs());
 }
 
 bool SpinBudget::next() {
@@ -125,18 +134,25 @@ bool SpinBudget::next() {
   cpuRelax();
   if (++rounds_ % kRoundsPerClockRead != 0) return true;
   const int64_t now = nowNs();
-  if (now - lastNs_ > kPreemptGapNs) {
-    CpuContention::notePreempted();
-    contended_ = CpuContention::mode() == 0;
-  }
+  const bool preempted = now - lastNs_ > kPreemptGapNs;
   lastNs_ = now;
-  // The machine can become busy during a long spin (another process starts).
-  if (rounds_ % kRoundsPerLoadLook == 0 && CpuContention::contended()) contended_ = true;
-  if (contended_ || now >= deadlineNs_) {
-    deadlineNs_ = lastNs_;
+  if (preempted && CpuContention::mode() == 0) {
+    // Spinning on after losing the CPU only delays whoever took it.
+    CpuContention::notePreempted();
+    contended_ = true;
+    deadlineNs_ = now;
     return false;
   }
-  return true;
+  // The machine can become busy during a long spin (another process starts).
+  if (!contended_ && rounds_ % kRoundsPerLoadLook == 0 && CpuContention::contended()) {
+    contended_ = true;
+    deadlineNs_ = std::min(deadlineNs_, now + contendedSpinNs());
+  }
+  return now < deadlineNs_;
+}
+
+int64_t SpinBudget::contendedSpinNs() {
+  return CpuContention::mode() == 2 ? 0 : kContendedSpinNs;
 }
 
 }  // namespace kolo

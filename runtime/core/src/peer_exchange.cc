@@ -15,6 +15,8 @@ namespace {
 constexpr auto kParkSlice = std::chrono::milliseconds(10);
 // Rounds without progress before parking: a peer on another core answers within microseconds.
 constexpr int kSpinRounds = 200;
+// On a contended machine (kolo/base/cpu_contention.h) only these before parking.
+constexpr int kContendedSpinRounds = 16;
 
 }  // namespace
 
@@ -88,9 +90,10 @@ void PeerExchange::run() {
     // TCP: read what arrived on this thread rather than wait for the io thread to be
     // scheduled; then spin a little (no sched_yield: on a loaded machine it gives the core
     // away for far longer than a peer takes to answer), then park on the doorbell.
-    // While the machine is contended (kolo/base/cpu_contention.h) park at once.
     if (comm_.transport().pollIncoming()) continue;
-    if (++idleRounds == 1 && CpuContention::contended()) idleRounds = kSpinRounds;
+    if (++idleRounds == 1) {
+      idleRounds = kSpinRounds - CpuContention::spinRounds(kSpinRounds, kContendedSpinRounds) + 1;
+    }
     if (idleRounds < kSpinRounds) continue;
     if (!active.empty()) comm_.transport().waitForActivity(epoch, kParkSlice);
   }

@@ -72,6 +72,8 @@ Status waitMpi(MPI_Request* request, Deadline deadline, const char* what, MPI_St
   // oversubscribed or contended rank from stealing the core its peer needs, at a cost of up to
   // 20 us latency.
   constexpr int kSpinRounds = 2000;
+  constexpr int kContendedSpinRounds = 64;
+  int yields = kSpinRounds;
   for (int round = 0;; ++round) {
     int done = 0;
     int rc;
@@ -85,9 +87,9 @@ Status waitMpi(MPI_Request* request, Deadline deadline, const char* what, MPI_St
       return makeStatus(Code::kTimeout, "timed out waiting for {} to complete", what);
     }
     // A contended machine (kolo/base/cpu_contention.h): a yield would hand the core to a busy
-    // process for a whole slice, so sleep at once.
-    if (round % 64 == 0 && round < kSpinRounds && CpuContention::contended()) round = kSpinRounds;
-    if (round < kSpinRounds) {
+    // process for a whole slice, so sleep after a few.
+    if (round == 0) yields = CpuContention::spinRounds(kSpinRounds, kContendedSpinRounds);
+    if (round < yields) {
       sched_yield();
     } else {
       std::this_thread::sleep_for(std::chrono::microseconds(20));

@@ -1,10 +1,12 @@
 #include "transport/tcp/tcp_transport.h"
 
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 
+#include "kolo/base/cpu_contention.h"
 #include "kolo/base/fault_injection.h"
 #include "kolo/base/logging.h"
 
@@ -44,7 +46,7 @@ TcpTransport::TcpTransport(int rank, int size, std::unique_ptr<asio::io_context>
                            std::vector<TcpConnection> connections, const TcpOptions& options)
     : rank_(rank),
       size_(size),
-      bell_(std::make_shared<LocalDoorbell>()),
+      bell_(std::make_shared<TcpBell>()),
       io_(std::move(io)),
       connections_(std::move(connections)),
       peers_(static_cast<size_t>(size)),
@@ -112,6 +114,22 @@ TcpTransport::~TcpTransport() {
     conn.socket->close(ec);
     conn.socket.reset();
   }
+}
+
+void TcpTransport::waitForActivity(uint32_t seenEpoch, std::chrono::microseconds timeout) {
+  if (!CpuContention::contended()) return bell_->wait(seenEpoch, timeout);
+  // Contended: wait on the sockets whose next bytes this thread may read itself, and read
+  // them on waking (one scheduler hop instead of the io thread's and then ours).
+  std::vector<pollfd> fds(1);  // [0]: the bell's eventfd
+  for (size_t r = 0; r < peers_.size(); ++r) {
+    if (peers_[r] && peers_[r]->readsSmallNow()) {
+      fds.push_back(pollfd{.fd = connections_[r].socket->native_handle(), .events = POLLIN,
+                           .revents = 0});
+    }
+  }
+  if (fds.size() == 1) return bell_->wait(seenEpoch, timeout);
+  bell_->waitWithSockets(seenEpoch, timeout, fds);
+  pollIncoming();
 }
 
 bool TcpTransport::pollIncoming() {

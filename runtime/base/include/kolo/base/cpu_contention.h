@@ -4,7 +4,9 @@
 // more ranks than cores) a spinning waiter keeps the core from the very thread it waits for, or
 // from the training's own compute, and its spent CPU time makes the scheduler favour it less
 // when it is finally woken. So every Kolo wait asks here before it spins and parks on a futex
-// at once when the machine is contended. "Contended" is either of:
+// after a short spin (10 us, not up to 2 ms) when the machine is contended, without the
+// sched_yield()s that would hand the core to a busy process for a whole slice.
+// "Contended" is either of:
 //   - the kernel's count of runnable threads (/proc/loadavg, re-read at most every 2 ms by
 //     whichever waiter comes first) exceeds the online cores, i.e. somebody waits for a CPU;
 //   - a spinning thread of this process saw a gap in its own clock (it was preempted) within
@@ -23,6 +25,9 @@ class CpuContention {
   // True when a waiter should not spin now. Costs a clock read and a few relaxed loads, plus a
   // pread of /proc/loadavg every 2 ms in the whole process.
   static bool contended();
+  // For waits that count polling rounds rather than time: `whenFree` rounds while the cores
+  // are free, `whenContended` while they are not, 0 with KOLO_SPIN=off.
+  static int spinRounds(int whenFree, int whenContended);
   // A spinning waiter found it lost the CPU (a clock gap): contended() holds for a while.
   static void notePreempted();
   // The mode in effect (KOLO_SPIN, read once): 0 auto, 1 always spin, 2 never spin.
@@ -34,18 +39,21 @@ class CpuContention {
   static void setModeForTesting(int mode, int (*runnable)() = nullptr);
 };
 
-// A bounded spin that stops early when the machine is contended or this thread is preempted.
-// Use: `SpinBudget spin(budgetNs); while (!ready()) { if (!spin.next()) break; }`, then park.
+// A bounded spin that is cut to 10 us when the machine is contended (0 with KOLO_SPIN=off)
+// and ends at once when this thread finds it was preempted.
+// Use: `SpinBudget spin(budgetNs); while (spin.next()) { if (ready()) return; }`, then park.
 class SpinBudget {
  public:
   explicit SpinBudget(int64_t budgetNs);
   // One more round of polling? Pauses the CPU a little; false once the budget is spent or
   // spinning stopped paying.
   bool next();
-  // True when the spin ended because of contention rather than its budget.
+  // True when the machine was found contended during this spin: skip any yielding after it.
   bool stoppedByContention() const { return contended_; }
 
  private:
+  static int64_t contendedSpinNs();
+
   int64_t deadlineNs_;
   int64_t lastNs_;
   int rounds_ = 0;
