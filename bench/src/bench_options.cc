@@ -29,7 +29,9 @@ constexpr const char* kDescription =
     "(submit -> negotiation/cache -> fusion -> collective -> handle ready). --workload\n"
     "resnet50|bert-base|FILE replays a model's gradients (allreduce avg, backward order)\n"
     "through the runtime, one step per iteration; with --compare mpi also Open MPI per\n"
-    "tensor and over one packed buffer. --sweep-fusion replays it once per fusion threshold\n"
+    "tensor and over one packed buffer; --mode sharded instead reduce-scatters every\n"
+    "gradient and allgathers every parameter shard (ZeRO/FSDP traffic; MPI: Reduce_scatter_\n"
+    "block + Allgather). --sweep-fusion replays it once per fusion threshold\n"
     "and coordinator cycle time (a fresh Engine each) and prints the fastest setting.\n"
     "Every size runs out of place, then in place (nccl-tests' two column groups); time is\n"
     "the median (p50), p99 the 99th percentile. Exit status: 0 on success, 1 on a wrong\n"
@@ -178,6 +180,11 @@ void addOutputAndModeOptions(CLI::App& app, CommandLine& line, BenchOptions& opt
       ->capture_default_str();
   app.add_option("--workload", options.workload,
                  "resnet50 | bert-base | FILE: replay a model's gradient allreduces");
+  app.add_option("--mode", options.workloadMode,
+                 "with --workload: allreduce | sharded (reduce-scatter the gradients, allgather "
+                 "the parameters)")
+      ->check(CLI::IsMember({"allreduce", "sharded"}))
+      ->capture_default_str();
   app.add_option("--baseline", options.baselinePath,
                  "earlier --json FILE of the same collective: fail (exit 3) on a busbw regression");
   app.add_option("--max-regress", options.maxRegressPercent,
@@ -307,6 +314,12 @@ Status applyBaselineAndWorkload(const CommandLine& line, BenchOptions& options) 
   if (options.autotune && options.workload.empty()) {
     return makeStatus(Code::kInvalidArgument,
                       "--autotune needs --workload (resnet50, bert-base or a file)");
+  }
+  if (options.workloadMode != "allreduce" &&
+      (options.workload.empty() || options.sweepFusion || options.autotune)) {
+    return makeStatus(Code::kInvalidArgument,
+                      "--mode {} needs --workload and runs without --sweep-fusion and --autotune",
+                      options.workloadMode);
   }
   if (options.sweepFusion && options.workload.empty()) {
     return makeStatus(Code::kInvalidArgument,

@@ -77,6 +77,8 @@ struct BenchOptions {
   BenchPath path = BenchPath::kRaw;  // --path; runtime supports allreduce only
   // --workload: a built-in name (resnet50, bert-base) or a workload file; empty: size sweep.
   std::string workload;
+  // --mode (with --workload): "allreduce" (the default) or "sharded" (sharded_workload.h).
+  std::string workloadMode = "allreduce";
   // --sweep-fusion (workload mode): one Engine per (threshold, cycle time) setting.
   bool sweepFusion = false;
   bool autotune = false;                  // with --workload: default vs KOLO_AUTOTUNE step

@@ -31,6 +31,7 @@
 #include "runtime_bench.h"
 #include "sendrecv_bench.h"
 #include "topology_bench.h"
+#include "sharded_workload.h"
 #include "workload_bench.h"
 
 namespace kolo::bench {
@@ -220,7 +221,9 @@ Expected<int> runWorkloadMode(const BenchOptions& options, World& world) {
   workloadOptions.timeoutSeconds = kHandleTimeoutSeconds;
   MpiJob* mpi = options.compareMpi ? world.mpi.get() : nullptr;
   KOLO_ASSIGN_OR_RETURN(WorkloadResult result,
-                        runWorkload(session, workload, workloadOptions, mpi));
+                        options.workloadMode == "sharded"
+                            ? runShardedWorkload(session, workload, workloadOptions, mpi)
+                            : runWorkload(session, workload, workloadOptions, mpi));
   KOLO_RETURN_IF_ERROR(session.shutdown().withContext("shutting the Engine down"));
   session = Session();  // the last reference: closes the timeline file
   if (comm.rank() != 0) return result.wrong == 0 ? 0 : kExitWrongResults;

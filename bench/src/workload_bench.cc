@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -11,7 +10,6 @@
 
 #include "bench_ops.h"
 #include "bench_report.h"
-#include "bench_stats.h"
 #include "kolo/bench_interface.h"
 #include "mpi_compare.h"
 #include "runtime_bench.h"
@@ -19,43 +17,7 @@
 namespace kolo::bench {
 namespace {
 
-constexpr size_t kAlignment = 64;
 constexpr size_t kFloatBytes = 4;
-
-using Clock = std::chrono::steady_clock;
-
-double millisSince(Clock::time_point start) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-}
-
-// Every tensor in one arena, each starting on its own cache line as separately allocated
-// gradients would. Touched once at allocation, so no step pays first-touch page faults.
-class GradientArena {
- public:
-  explicit GradientArena(const std::vector<uint64_t>& elementCounts) {
-    uint64_t offset = 0;
-    for (uint64_t elements : elementCounts) {
-      offsets_.push_back(offset);
-      offset += (elements * kFloatBytes + kAlignment - 1) / kAlignment * kAlignment;
-    }
-    bytes_ = std::max<uint64_t>(offset, kAlignment);
-    data_ = static_cast<std::byte*>(std::aligned_alloc(kAlignment, bytes_));
-    if (data_ != nullptr) std::memset(data_, 0, bytes_);
-  }
-  ~GradientArena() { std::free(data_); }
-  GradientArena(const GradientArena&) = delete;
-  GradientArena& operator=(const GradientArena&) = delete;
-
-  bool ok() const { return data_ != nullptr; }
-  uint64_t bytes() const { return bytes_; }
-  float* tensor(size_t i) const { return reinterpret_cast<float*>(data_ + offsets_[i]); }
-  void zero() { std::memset(data_, 0, bytes_); }
-
- private:
-  std::vector<uint64_t> offsets_;
-  uint64_t bytes_ = 0;
-  std::byte* data_ = nullptr;
-};
 
 // The average's inputs (see reduceInput): exact in float32, the sum a multiple of n.
 void fillPattern(const Workload& workload, GradientArena& arena, int rank, int worldSize) {
@@ -103,16 +65,6 @@ Status runStep(const Session& session, const Workload& workload, const GradientA
     KOLO_RETURN_IF_ERROR(handles[t].wait(left).withContext(names[t]));
   }
   return Status::ok();
-}
-
-Expected<StepTimes> summarize(const Session& session, const std::string& name,
-                              const std::vector<double>& localMs) {
-  KOLO_ASSIGN_OR_RETURN(std::vector<double> slowest, maxAcrossRanks(session, name, localMs));
-  StepTimes times;
-  times.medianMs = median(slowest);
-  times.p99Ms = percentile(slowest, 99.0);
-  times.minMs = slowest.empty() ? 0.0 : *std::min_element(slowest.begin(), slowest.end());
-  return times;
 }
 
 // Open MPI both ways, on the same arena (zeros, so repeated in-place sums stay finite). MPI
@@ -170,9 +122,9 @@ Status compareMpi(const Session& session, const Workload& workload, GradientAren
     }
   }
   const std::string base = "kolo-bench." + workload.name + ".mpi";
-  KOLO_ASSIGN_OR_RETURN(result.mpiPerTensor, summarize(session, base + ".per_tensor", perTensor));
-  KOLO_ASSIGN_OR_RETURN(result.mpiPacked, summarize(session, base + ".packed", total));
-  KOLO_ASSIGN_OR_RETURN(result.mpiPackCopies, summarize(session, base + ".copies", copies));
+  KOLO_ASSIGN_OR_RETURN(result.mpiPerTensor, summarizeSteps(session, base + ".per_tensor", perTensor));
+  KOLO_ASSIGN_OR_RETURN(result.mpiPacked, summarizeSteps(session, base + ".packed", total));
+  KOLO_ASSIGN_OR_RETURN(result.mpiPackCopies, summarizeSteps(session, base + ".copies", copies));
   return Status::ok();
 }
 
@@ -232,7 +184,7 @@ Expected<WorkloadResult> runWorkload(const Session& session, const Workload& wor
   result.localAllStepsMs += millisSince(checkedStart);
   result.timelineSteps = options.warmup + options.iterations + 1;
   const uint64_t wrong = countWrong(workload, arena, session.size());
-  KOLO_ASSIGN_OR_RETURN(result.kolo, summarize(session, own + ".steps", stepMs));
+  KOLO_ASSIGN_OR_RETURN(result.kolo, summarizeSteps(session, own + ".steps", stepMs));
   KOLO_ASSIGN_OR_RETURN(result.wrong, sumAcrossRanks(session, own + ".wrong", wrong));
   if (mpi != nullptr)
     KOLO_RETURN_IF_ERROR(compareMpi(session, workload, arena, options, *mpi, result));
@@ -241,14 +193,18 @@ Expected<WorkloadResult> runWorkload(const Session& session, const Workload& wor
 
 std::string formatWorkloadReport(const WorkloadResult& r, const std::string& hosts,
                                  const std::string& transport) {
+  const bool sharded = r.mode == "sharded";
   std::string out = fmt::format(
       "# kolo-bench workload {}: {} float32 tensors, {} parameters ({:.1f} MB) per rank\n"
-      "# {} ranks on {}; transport {}; allreduce avg, submitted async in backward order, then "
-      "all waited\n"
+      "# {} ranks on {}; transport {}; {}\n"
       "# fusion threshold {}, tensors from {} run in place; {} timed + {} warmup steps; time "
       "per step: the slowest rank's\n#\n",
       r.workload, r.tensors, r.elements, static_cast<double>(r.bytes) / 1e6, r.worldSize, hosts,
-      transport, formatBytes(r.fusionThresholdBytes), formatBytes(r.largeTensorBytes), r.iterations,
+      transport,
+      sharded ? "--mode sharded: reducescatter avg of every gradient (async, backward order, all "
+                "waited), then allgather of every parameter shard (all waited)"
+              : "allreduce avg, submitted async in backward order, then all waited",
+      formatBytes(r.fusionThresholdBytes), formatBytes(r.largeTensorBytes), r.iterations,
       r.warmup);
   out += fmt::format("# {:<34} {:>11} {:>10} {:>10} {:>9}\n", "strategy", "median(ms)", "p99(ms)",
                      "min(ms)", "GB/s");
@@ -257,9 +213,13 @@ std::string formatWorkloadReport(const WorkloadResult& r, const std::string& hos
                        t.p99Ms, t.minMs, gbPerSecond(r.bytes, t.medianMs));
   };
   row("kolo runtime", r.kolo);
-  if (r.mpiPerTensor) row("mpi MPI_Allreduce per tensor", *r.mpiPerTensor);
+  if (r.mpiPerTensor) {
+    row(sharded ? "mpi RS_block+Allgather per tensor" : "mpi MPI_Allreduce per tensor",
+        *r.mpiPerTensor);
+  }
   if (r.mpiPacked) {
-    row("mpi packed (pack+allreduce+unpack)", *r.mpiPacked);
+    row(sharded ? "mpi packed (pack+RS+AG+unpack)" : "mpi packed (pack+allreduce+unpack)",
+        *r.mpiPacked);
     row("  of which pack+unpack copies", *r.mpiPackCopies);
   }
   if (r.mpiPerTensor && r.mpiPacked) {
@@ -304,6 +264,7 @@ nlohmann::json workloadJson(const WorkloadResult& r) {
   };
   nlohmann::json j{{"benchmark", "kolo-bench"},
                    {"kind", "workload"},
+                   {"mode", r.mode},
                    {"workload", r.workload},
                    {"tensors", r.tensors},
                    {"parameters", r.elements},

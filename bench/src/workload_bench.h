@@ -14,6 +14,7 @@
 #include "kolo/base/status.h"
 #include "kolo/kolo.hpp"
 #include "timeline_breakdown.h"
+#include "gradient_arena.h"
 #include "workload.h"
 
 namespace kolo::bench {
@@ -28,14 +29,11 @@ struct WorkloadOptions {
   std::string timelinePath;
 };
 
-struct StepTimes {
-  double medianMs = 0.0;
-  double p99Ms = 0.0;
-  double minMs = 0.0;
-};
-
 struct WorkloadResult {
   std::string workload;
+  // "allreduce" (runWorkload) or "sharded" (runShardedWorkload, sharded_workload.h): the
+  // report's wording and its MPI strategies' names follow it.
+  std::string mode = "allreduce";
   size_t tensors = 0;
   uint64_t elements = 0;
   uint64_t bytes = 0;
@@ -47,7 +45,7 @@ struct WorkloadResult {
   StepTimes kolo;
   uint64_t wrong = 0;  // elements of the checked step that differ, over every rank
   std::optional<StepTimes> mpiPerTensor;
-  std::optional<StepTimes> mpiPacked;      // pack + MPI_Allreduce + unpack
+  std::optional<StepTimes> mpiPacked;      // pack + MPI collective(s) + unpack
   std::optional<StepTimes> mpiPackCopies;  // the pack and unpack part of it
   // Filled by the caller from the timeline, after the session closed it.
   std::optional<TimelineBreakdown> breakdown;

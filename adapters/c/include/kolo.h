@@ -153,6 +153,19 @@ KOLO_API kolo_status_t kolo_grouped_allreduce_async(kolo_session_t* session, int
                                                     const kolo_tensor_t* tensors,
                                                     const kolo_op_options_t* options,
                                                     kolo_handle_t** handle);
+/* Grouped allgather / reducescatter (Horovod's grouped_allgather, grouped_reducescatter):
+ * negotiated as one unit, fused into as few collectives as the fusion buffer allows, complete
+ * together. One dtype per group, host tensors only. Tensor i's output: kolo_handle_output_at(i). */
+KOLO_API kolo_status_t kolo_grouped_allgather_async(kolo_session_t* session, int32_t count,
+                                                    const char* const* names,
+                                                    const kolo_tensor_t* tensors,
+                                                    const kolo_op_options_t* options,
+                                                    kolo_handle_t** handle);
+KOLO_API kolo_status_t kolo_grouped_reducescatter_async(kolo_session_t* session, int32_t count,
+                                                        const char* const* names,
+                                                        const kolo_tensor_t* tensors,
+                                                        const kolo_op_options_t* options,
+                                                        kolo_handle_t** handle);
 KOLO_API kolo_status_t kolo_allgather_async(kolo_session_t* session, const char* name,
                                             const kolo_tensor_t* tensor,
                                             const kolo_op_options_t* options,
@@ -197,6 +210,11 @@ KOLO_API kolo_status_t kolo_handle_wait(const kolo_handle_t* handle, double time
 KOLO_API kolo_status_t kolo_handle_output(const kolo_handle_t* handle, const void** data,
                                           size_t* bytes, int32_t* ndim, int64_t* shape,
                                           int32_t max_ndim);
+/* The same for output `index` of a grouped allgather/reducescatter (0 .. count-1);
+ * KOLO_INVALID_ARGUMENT for an index out of range. */
+KOLO_API kolo_status_t kolo_handle_output_at(const kolo_handle_t* handle, int32_t index,
+                                             const void** data, size_t* bytes, int32_t* ndim,
+                                             int64_t* shape, int32_t max_ndim);
 /* Alltoall: rows received from each member, in member order. *count receives the number of
  * members; splits (may be NULL) receives up to max_count of them. */
 KOLO_API kolo_status_t kolo_handle_received_splits(const kolo_handle_t* handle, int64_t* splits,

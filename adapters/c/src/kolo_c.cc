@@ -158,6 +158,36 @@ kolo_status_t peerOp(kolo_session_t* session, bool isSend, const kolo_tensor_t* 
                      });
 }
 
+// The grouped ops' common part: checks the arrays, converts them, then `run(session, names,
+// tensors, options)`.
+template <typename Run>
+kolo_status_t groupedOp(kolo_session_t* session, const char* what, int32_t count,
+                        const char* const* names, const kolo_tensor_t* tensors,
+                        const kolo_op_options_t* options, kolo_handle_t** handle, Run run) {
+  return guarded([&]() -> kolo_status_t {
+    if (!handle) return fail(KOLO_INVALID_ARGUMENT, "handle output pointer is NULL");
+    *handle = nullptr;
+    kolo_session_t* s = resolve(session);
+    if (!s) return fail(KOLO_INVALID_USAGE, "no session: call kolo_init first");
+    if (count <= 0 || !names || !tensors) {
+      return fail(KOLO_INVALID_ARGUMENT,
+                  std::string("grouped ") + what + " needs count > 0, names and tensors");
+    }
+    std::vector<std::string> ns;
+    std::vector<kolo::Tensor> ts;
+    ts.reserve(static_cast<size_t>(count));
+    for (int32_t i = 0; i < count; ++i) {
+      if (!names[i]) return fail(KOLO_INVALID_ARGUMENT, "name " + std::to_string(i) + " is NULL");
+      ns.emplace_back(names[i]);
+      if (kolo_status_t st = checkTensor(&tensors[i]); st != KOLO_OK) return st;
+      ts.push_back(toTensor(tensors[i]));
+    }
+    kolo::OpOptions o;
+    if (kolo_status_t st = toOptions(options, o); st != KOLO_OK) return st;
+    return deliver(run(s->session, ns, ts, o), handle);
+  });
+}
+
 }  // namespace
 
 extern "C" {
@@ -312,27 +342,31 @@ kolo_status_t kolo_grouped_allreduce_async(kolo_session_t* session, int32_t coun
                                            const char* const* names, const kolo_tensor_t* tensors,
                                            const kolo_op_options_t* options,
                                            kolo_handle_t** handle) {
-  return guarded([&]() -> kolo_status_t {
-    if (!handle) return fail(KOLO_INVALID_ARGUMENT, "handle output pointer is NULL");
-    *handle = nullptr;
-    kolo_session_t* s = resolve(session);
-    if (!s) return fail(KOLO_INVALID_USAGE, "no session: call kolo_init first");
-    if (count <= 0 || !names || !tensors) {
-      return fail(KOLO_INVALID_ARGUMENT, "grouped allreduce needs count > 0, names and tensors");
-    }
-    std::vector<std::string> ns;
-    std::vector<kolo::Tensor> ts;
-    ts.reserve(static_cast<size_t>(count));
-    for (int32_t i = 0; i < count; ++i) {
-      if (!names[i]) return fail(KOLO_INVALID_ARGUMENT, "name " + std::to_string(i) + " is NULL");
-      ns.emplace_back(names[i]);
-      if (kolo_status_t st = checkTensor(&tensors[i]); st != KOLO_OK) return st;
-      ts.push_back(toTensor(tensors[i]));
-    }
-    kolo::OpOptions o;
-    if (kolo_status_t st = toOptions(options, o); st != KOLO_OK) return st;
-    return deliver(s->session.groupedAllreduce(ns, ts, o), handle);
-  });
+  return groupedOp(session, "allreduce", count, names, tensors, options, handle,
+                   [](auto& s, const auto& n, const auto& t, const auto& o) {
+                     return s.groupedAllreduce(n, t, o);
+                   });
+}
+
+kolo_status_t kolo_grouped_allgather_async(kolo_session_t* session, int32_t count,
+                                           const char* const* names, const kolo_tensor_t* tensors,
+                                           const kolo_op_options_t* options,
+                                           kolo_handle_t** handle) {
+  return groupedOp(session, "allgather", count, names, tensors, options, handle,
+                   [](auto& s, const auto& n, const auto& t, const auto& o) {
+                     return s.groupedAllgather(n, t, o);
+                   });
+}
+
+kolo_status_t kolo_grouped_reducescatter_async(kolo_session_t* session, int32_t count,
+                                               const char* const* names,
+                                               const kolo_tensor_t* tensors,
+                                               const kolo_op_options_t* options,
+                                               kolo_handle_t** handle) {
+  return groupedOp(session, "reducescatter", count, names, tensors, options, handle,
+                   [](auto& s, const auto& n, const auto& t, const auto& o) {
+                     return s.groupedReducescatter(n, t, o);
+                   });
 }
 
 kolo_status_t kolo_barrier_async(kolo_session_t* session, const char* name,
@@ -392,14 +426,27 @@ kolo_status_t kolo_handle_wait(const kolo_handle_t* handle, double timeout_secon
 
 kolo_status_t kolo_handle_output(const kolo_handle_t* handle, const void** data, size_t* bytes,
                                  int32_t* ndim, int64_t* shape, int32_t max_ndim) {
+  return kolo_handle_output_at(handle, 0, data, bytes, ndim, shape, max_ndim);
+}
+
+kolo_status_t kolo_handle_output_at(const kolo_handle_t* handle, int32_t index, const void** data,
+                                    size_t* bytes, int32_t* ndim, int64_t* shape,
+                                    int32_t max_ndim) {
   return guarded([&]() -> kolo_status_t {
     if (!handle) return fail(KOLO_INVALID_ARGUMENT, "handle is NULL");
     if (!handle->handle.poll()) {
       return fail(KOLO_UNAVAILABLE, "the op has not completed; wait for the handle first");
     }
-    if (data) *data = handle->handle.outputData();
-    if (bytes) *bytes = handle->handle.outputBytes();
-    const std::vector<int64_t> dims = handle->handle.outputShape();
+    const size_t count = handle->handle.outputCount();
+    if (index < 0 || static_cast<size_t>(index) >= count) {
+      return fail(KOLO_INVALID_ARGUMENT, "output index " + std::to_string(index) +
+                                             " is out of range: the op has " +
+                                             std::to_string(count) + " outputs");
+    }
+    const auto part = static_cast<size_t>(index);
+    if (data) *data = handle->handle.outputData(part);
+    if (bytes) *bytes = handle->handle.outputBytes(part);
+    const std::vector<int64_t> dims = handle->handle.outputShape(part);
     if (ndim) *ndim = static_cast<int32_t>(dims.size());
     if (shape) {
       for (int32_t i = 0; i < max_ndim && static_cast<size_t>(i) < dims.size(); ++i) {

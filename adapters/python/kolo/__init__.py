@@ -16,7 +16,9 @@ from .errors import (KoloError, KoloInvalidArgumentError, KoloMismatchError, Kol
 from .numpy_ops import (Adasum, Average, Max, Min, Product, Sum, allgather, allgather_async,
                         allreduce, allreduce_, allreduce_async, allreduce_async_, alltoall,
                         alltoall_async, barrier, barrier_async, broadcast, broadcast_,
-                        broadcast_async, broadcast_async_, join, join_async, poll,
+                        broadcast_async, broadcast_async_, grouped_allgather,
+                        grouped_allgather_async, grouped_reducescatter,
+                        grouped_reducescatter_async, join, join_async, poll,
                         reducescatter, reducescatter_async, synchronize)
 from .p2p import irecv, isend, recv, send
 from .process_sets import ProcessSet, add_process_set, global_process_set, remove_process_set
@@ -71,7 +73,8 @@ __all__ = [
     "Sum",
     "allgather", "allgather_async", "allreduce", "allreduce_", "allreduce_async",
     "allreduce_async_", "alltoall", "alltoall_async", "barrier", "barrier_async", "broadcast",
-    "broadcast_", "broadcast_async", "broadcast_async_", "join",
+    "broadcast_", "broadcast_async", "broadcast_async_", "grouped_allgather",
+    "grouped_allgather_async", "grouped_reducescatter", "grouped_reducescatter_async", "join",
     "join_async", "poll", "reducescatter", "send", "recv", "isend", "irecv", "reducescatter_async", "synchronize", "ProcessSet",
     "add_process_set", "global_process_set", "remove_process_set", "init", "shutdown",
     "is_initialized", "start_timeline", "stop_timeline", "rank", "size", "local_rank",

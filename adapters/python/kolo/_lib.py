@@ -118,6 +118,12 @@ def _declare(lib):
         "kolo_grouped_allreduce_async": (
             [vp, ctypes.c_int32, ctypes.POINTER(ctypes.c_char_p), ctypes.POINTER(TensorDesc),
              ctypes.POINTER(OpOptions), handle_out], st),
+        "kolo_grouped_allgather_async": (
+            [vp, ctypes.c_int32, ctypes.POINTER(ctypes.c_char_p), ctypes.POINTER(TensorDesc),
+             ctypes.POINTER(OpOptions), handle_out], st),
+        "kolo_grouped_reducescatter_async": (
+            [vp, ctypes.c_int32, ctypes.POINTER(ctypes.c_char_p), ctypes.POINTER(TensorDesc),
+             ctypes.POINTER(OpOptions), handle_out], st),
         "kolo_barrier_async": ([vp, ctypes.c_char_p, ctypes.POINTER(OpOptions), handle_out], st),
         "kolo_join_async": ([vp, ctypes.POINTER(OpOptions), handle_out], st),
         "kolo_send_async": ([vp, ctypes.POINTER(TensorDesc), ctypes.c_int32, ctypes.c_int32,
@@ -128,6 +134,9 @@ def _declare(lib):
         "kolo_handle_wait": ([vp, ctypes.c_double], st),
         "kolo_handle_output": (
             [vp, ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_size_t),
+             ctypes.POINTER(ctypes.c_int32), _c_int64_p, ctypes.c_int32], st),
+        "kolo_handle_output_at": (
+            [vp, ctypes.c_int32, ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_size_t),
              ctypes.POINTER(ctypes.c_int32), _c_int64_p, ctypes.c_int32], st),
         "kolo_handle_received_splits": (
             [vp, _c_int64_p, ctypes.c_int32, ctypes.POINTER(ctypes.c_int32)], st),

@@ -274,7 +274,15 @@ def submit(kind, name, ref, output=None, finish=None, op=_lib.SUM, prescale=1.0,
 
 
 def submit_grouped_allreduce(names, refs, outputs, finish=None, **opts):
+    return submit_grouped("allreduce", names, refs, outputs, finish, **opts)
+
+
+def submit_grouped(kind, names, refs, outputs=None, finish=None, **opts):
+    """Starts a grouped allreduce, allgather or reducescatter of `refs` (one negotiated unit,
+    fused by the runtime). Allgather and reducescatter take no outputs: `finish` reads output i
+    with output_of(handle, i)."""
     require_init()
+    outputs = outputs if outputs is not None else [None] * len(refs)
     count = len(refs)
     descs = (_lib.TensorDesc * count)()
     shapes = []
@@ -286,8 +294,8 @@ def submit_grouped_allreduce(names, refs, outputs, finish=None, **opts):
     cnames = (ctypes.c_char_p * count)(*encoded)
     o, _ = options(**opts)
     handle = ctypes.c_void_p()
-    check(lib.kolo_grouped_allreduce_async(None, count, cnames, descs, ctypes.byref(o),
-                                           ctypes.byref(handle)))
+    fn = getattr(lib, "kolo_grouped_%s_async" % kind)
+    check(fn(None, count, cnames, descs, ctypes.byref(o), ctypes.byref(handle)))
     return _register(handle, (refs, outputs, shapes, descs, cnames, encoded), finish)
 
 
@@ -393,14 +401,15 @@ def synchronize(key):
         lib.kolo_handle_free(op.handle)
 
 
-def output_of(handle):
-    """(address, bytes, shape) of an output Kolo allocated; valid until the handle is freed."""
+def output_of(handle, index=0):
+    """(address, bytes, shape) of an output Kolo allocated (`index`: the tensor's place in a
+    grouped op); valid until the handle is freed."""
     data = ctypes.c_void_p()
     nbytes = ctypes.c_size_t()
     ndim = ctypes.c_int32()
     shape = (ctypes.c_int64 * _MAX_NDIM)()
-    check(lib.kolo_handle_output(handle, ctypes.byref(data), ctypes.byref(nbytes),
-                                 ctypes.byref(ndim), shape, _MAX_NDIM))
+    check(lib.kolo_handle_output_at(handle, index, ctypes.byref(data), ctypes.byref(nbytes),
+                                    ctypes.byref(ndim), shape, _MAX_NDIM))
     return data.value, nbytes.value, tuple(shape[i] for i in range(ndim.value))
 
 

@@ -85,10 +85,11 @@ def _in_place_ref(array, kind):
     return dlpack.describe(array, kind)[0]
 
 
-def _copy_output(dtype, convert):
-    """A finish step copying a Kolo-allocated output into a new array of the caller's type."""
+def _copy_output(dtype, convert, index=0):
+    """A finish step copying a Kolo-allocated output (`index`: the tensor's place in a grouped
+    op) into a new array of the caller's type."""
     def finish(handle):
-        ptr, nbytes, shape = _runtime.output_of(handle)
+        ptr, nbytes, shape = _runtime.output_of(handle, index)
         out = np.empty(shape, dtype=dtype)
         if out.nbytes != nbytes:
             raise KoloInvalidArgumentError(
@@ -206,6 +207,44 @@ def reducescatter(array, op=Average, name=None, process_set=global_process_set,
     """Reduces the array and returns this rank's share of the first dimension."""
     return synchronize(reducescatter_async(array, op, name, process_set, prescale_factor,
                                            postscale_factor))
+
+
+def _grouped_async(kind, arrays, name, process_set, **opts):
+    """One grouped allgather or reducescatter of `arrays` (negotiated as a unit and fused by
+    the runtime); its result is the list of outputs, in the arrays' order."""
+    arrays = list(arrays)
+    if not arrays:
+        raise ValueError("grouped ops need at least one array")
+    described = [_tensor_ref(a, kind) for a in arrays]
+    base = _name("grouped_" + kind, name, process_set)
+    copies = [_copy_output(d, c, i) for i, (_, d, c) in enumerate(described)]
+    return _runtime.submit_grouped(
+        kind, ["%s.%d" % (base, i) for i in range(len(arrays))], [r for r, _, _ in described],
+        finish=lambda h: [copy(h) for copy in copies], process_set=set_id(process_set), **opts)
+
+
+def grouped_allgather_async(arrays, name=None, process_set=global_process_set):
+    return _grouped_async("allgather", arrays, name, process_set)
+
+
+def grouped_allgather(arrays, name=None, process_set=global_process_set):
+    """allgather() of each array, negotiated together and fused; returns a list. One dtype
+    per group; host arrays only."""
+    return synchronize(grouped_allgather_async(arrays, name, process_set))
+
+
+def grouped_reducescatter_async(arrays, op=Average, name=None, process_set=global_process_set,
+                                prescale_factor=1.0, postscale_factor=1.0):
+    return _grouped_async("reducescatter", arrays, name, process_set, op=op,
+                          prescale=prescale_factor, postscale=postscale_factor)
+
+
+def grouped_reducescatter(arrays, op=Average, name=None, process_set=global_process_set,
+                          prescale_factor=1.0, postscale_factor=1.0):
+    """reducescatter() of each array, negotiated together and fused; returns a list. One
+    dtype per group; host arrays only."""
+    return synchronize(grouped_reducescatter_async(arrays, op, name, process_set,
+                                                   prescale_factor, postscale_factor))
 
 
 def barrier_async(process_set=global_process_set, name=None):

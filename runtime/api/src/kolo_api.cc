@@ -46,14 +46,18 @@ Status Handle::status() const {
   return impl_->handle.status();
 }
 
-const void* Handle::outputData() const {
-  return poll() ? impl_->handle.result().data.data() : nullptr;
+const void* Handle::outputData(size_t part) const {
+  return poll() && part < outputCount() ? impl_->handle.result(part).data.data() : nullptr;
 }
-size_t Handle::outputBytes() const {
-  return poll() ? impl_->handle.result().data.size() : 0;
+size_t Handle::outputBytes(size_t part) const {
+  return poll() && part < outputCount() ? impl_->handle.result(part).data.size() : 0;
 }
-std::vector<int64_t> Handle::outputShape() const {
-  return poll() ? impl_->handle.result().shape : std::vector<int64_t>{};
+std::vector<int64_t> Handle::outputShape(size_t part) const {
+  return poll() && part < outputCount() ? impl_->handle.result(part).shape
+                                        : std::vector<int64_t>{};
+}
+size_t Handle::outputCount() const {
+  return impl_ ? impl_->handle.parts() : 0;
 }
 std::vector<int64_t> Handle::receivedSplits() const {
   return poll() ? impl_->handle.result().receivedSplits : std::vector<int64_t>{};
@@ -162,6 +166,20 @@ Expected<Handle> Session::reducescatter(const std::string& name, const Tensor& t
                                         const OpOptions& options) const {
   KOLO_API_ENGINE();
   return impl_->wrap(engine.reducescatter(name, tensor, options));
+}
+
+Expected<Handle> Session::groupedAllgather(const std::vector<std::string>& names,
+                                           const std::vector<Tensor>& tensors,
+                                           const OpOptions& options) const {
+  KOLO_API_ENGINE();
+  return impl_->wrap(engine.groupedAllgather(names, tensors, options));
+}
+
+Expected<Handle> Session::groupedReducescatter(const std::vector<std::string>& names,
+                                               const std::vector<Tensor>& tensors,
+                                               const OpOptions& options) const {
+  KOLO_API_ENGINE();
+  return impl_->wrap(engine.groupedReducescatter(names, tensors, options));
 }
 
 Expected<Handle> Session::barrier(const std::string& name, const OpOptions& options) const {

@@ -46,6 +46,7 @@ Status DeviceExecutor::runStaged(const FusedBatch& b, std::span<const Response> 
                          op->tensor.stream);
     }
     st.shadow->state = std::make_shared<OpState>();
+    st.shadow->part = 0;
     st.shadow->tensor.data = st.host.data();
     st.shadow->tensor.output = nullptr;
     st.shadow->tensor.device = kCpuDevice;
@@ -73,7 +74,7 @@ Status DeviceExecutor::runStaged(const FusedBatch& b, std::span<const Response> 
       result = gpu::copyAsync(st.original->output(), st.host.data(), st.host.size(),
                               gpu::CopyDirection::kHostToDevice, st.original->tensor.stream);
     } else if (result.isOk()) {
-      st.original->state->mutableResult() = std::move(st.shadow->state->mutableResult());
+      st.original->result() = std::move(st.shadow->result());
     }
     results.push_back(std::move(result));
   }

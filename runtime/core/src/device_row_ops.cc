@@ -31,14 +31,14 @@ Status allgatherRows(gpu::NcclBackend& nccl, FusionBufferPool& pool, const Respo
   }
   out.bytes = static_cast<size_t>(rows) * rowBytes;
   KOLO_ASSIGN_OR_RETURN(out.buffer, pool.acquire(op.tensor.device, out.bytes));
-  op.state->mutableResult().shape = withFirstDim(op.request.shape, rows);
+  op.result().shape = withFirstDim(op.request.shape, rows);
   return nccl.nccl().allgatherv(op.tensor.data, out.buffer.data(), bytes, nccl.stream());
 }
 
 // tensorSizes is the n x n matrix of rows member i sends to member j.
 Status alltoallRows(gpu::NcclBackend& nccl, FusionBufferPool& pool, const Response& p,
                     PendingOp& op, size_t n, size_t me, DeviceRows& out) {
-  OpResult& result = op.state->mutableResult();
+  OpResult& result = op.result();
   const uint64_t rowBytes = p.tensorBytes(0);
   AlltoallSplits splits = alltoallSplits(p.tensorSizes, n, me, rowBytes);
   result.receivedSplits = std::move(splits.receivedRows);
@@ -78,7 +78,7 @@ Status reducescatterRows(gpu::NcclBackend& nccl, FusionBufferPool& pool, const R
   }
   out.bytes = counts[me] * typeSize;
   KOLO_ASSIGN_OR_RETURN(out.buffer, pool.acquire(op.tensor.device, out.bytes));
-  op.state->mutableResult().shape =
+  op.result().shape =
       withFirstDim(op.request.shape, static_cast<int64_t>(base + (me < extra)));
   KOLO_RETURN_IF_ERROR(
       nccl.nccl().reduceScatter(in, out.buffer.data(), counts, p.dtype, s.wireOp, stream));
@@ -113,7 +113,7 @@ Status DeviceExecutor::ncclRowOp(const Response& p, const PendingOpPtr& op,
                                       gpu::CopyDirection::kDeviceToHost, nccl_->stream()));
   const std::byte* staged = pinned.data();
   copyOut = [op, staged, outBytes] {
-    OpResult& r = op->state->mutableResult();
+    OpResult& r = op->result();
     r.data.resize(outBytes);
     if (outBytes > 0) std::memcpy(r.data.data(), staged, outBytes);
   };

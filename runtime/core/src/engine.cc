@@ -177,6 +177,7 @@ Expected<Handle> Engine::submit(std::vector<Request> requests, std::vector<Tenso
     op->request.processSetId = processSetId;
     op->tensor = tensors[i];
     op->state = state;
+    op->part = i;
     ops.push_back(std::move(op));
   }
   std::string name = ops.front()->request.tensorName;
@@ -212,24 +213,50 @@ Expected<Handle> Engine::allreduce(const std::string& name, const Tensor& tensor
                 options.processSet);
 }
 
-Expected<Handle> Engine::groupedAllreduce(const std::vector<std::string>& names,
-                                          const std::vector<Tensor>& tensors,
-                                          const OpOptions& options) {
+Expected<Handle> Engine::submitGroup(OpType op, const std::vector<std::string>& names,
+                                     const std::vector<Tensor>& tensors,
+                                     const OpOptions& options) {
   if (names.empty() || names.size() != tensors.size()) {
     return makeStatus(Code::kInvalidArgument,
-                      "grouped allreduce needs one name per tensor and at least one (got {} "
+                      "grouped {} needs one name per tensor and at least one (got {} "
                       "names, {} tensors)",
-                      names.size(), tensors.size());
+                      opTypeName(op), names.size(), tensors.size());
   }
   const int32_t group = groupIdOf(names);
   std::vector<Request> requests;
   for (size_t i = 0; i < names.size(); ++i) {
-    Request q = requestFor(names[i], OpType::kAllreduce, tensors[i], options);
+    // The device executor runs gathered rows one tensor per call; a group of device tensors
+    // would need its own packing there.
+    if (op != OpType::kAllreduce && tensors[i].device != kCpuDevice) {
+      return makeStatus(Code::kUnavailable,
+                        "grouped {}: tensor '{}' is on {}; grouped {} takes host tensors only "
+                        "(submit device tensors one by one)",
+                        opTypeName(op), names[i], deviceName(tensors[i].device), opTypeName(op));
+    }
+    Request q = requestFor(names[i], op, tensors[i], options);
     q.groupId = group;
     q.groupSize = static_cast<int32_t>(names.size());
     requests.push_back(std::move(q));
   }
   return submit(std::move(requests), tensors, options.processSet);
+}
+
+Expected<Handle> Engine::groupedAllreduce(const std::vector<std::string>& names,
+                                          const std::vector<Tensor>& tensors,
+                                          const OpOptions& options) {
+  return submitGroup(OpType::kAllreduce, names, tensors, options);
+}
+
+Expected<Handle> Engine::groupedAllgather(const std::vector<std::string>& names,
+                                          const std::vector<Tensor>& tensors,
+                                          const OpOptions& options) {
+  return submitGroup(OpType::kAllgather, names, tensors, options);
+}
+
+Expected<Handle> Engine::groupedReducescatter(const std::vector<std::string>& names,
+                                              const std::vector<Tensor>& tensors,
+                                              const OpOptions& options) {
+  return submitGroup(OpType::kReducescatter, names, tensors, options);
 }
 
 Expected<Handle> Engine::allgather(const std::string& name, const Tensor& tensor,

@@ -10,8 +10,21 @@
 namespace kolo::core {
 namespace {
 
-bool fusable(OpType op) {
-  return op == OpType::kAllreduce || op == OpType::kBroadcast;
+// Host allgathers and reducescatters fuse too (OpExecutor packs their rows member-major);
+// the device executor runs them one tensor per call.
+bool fusable(OpType op, int32_t device) {
+  if (op == OpType::kAllreduce || op == OpType::kBroadcast) return true;
+  return (op == OpType::kAllgather || op == OpType::kReducescatter) && device == kCpuDevice;
+}
+
+// The fusion buffer bytes tensor `t` takes: an allgather's whole gathered output (every
+// member's rows), otherwise the tensor itself.
+uint64_t fusionBytes(const Response& p, size_t t) {
+  if (p.op != OpType::kAllgather) return p.tensorBytes(t);
+  const size_t n = p.tensorNames.empty() ? 0 : p.tensorSizes.size() / p.tensorNames.size();
+  int64_t rows = 0;
+  for (size_t m = 0; m < n; ++m) rows += p.tensorSizes[t * n + m];
+  return p.tensorBytes(t) * static_cast<uint64_t>(rows);
 }
 
 uint64_t alignUp(uint64_t v, uint64_t alignment) {
@@ -25,7 +38,8 @@ BatchKey keyOf(const Response& p) {
   // Root only separates broadcasts and the reduce op only reductions, so neither splits
   // batches by a field that the collective ignores.
   int32_t root = p.op == OpType::kBroadcast ? p.rootRank : 0;
-  ReduceOp reduce = p.op == OpType::kAllreduce ? p.reduceOp : ReduceOp::kSum;
+  const bool reduces = p.op == OpType::kAllreduce || p.op == OpType::kReducescatter;
+  ReduceOp reduce = reduces ? p.reduceOp : ReduceOp::kSum;
   return {p.op, p.dtype, reduce, root, p.device, p.prescale, p.postscale, p.processSetId};
 }
 
@@ -64,7 +78,7 @@ std::vector<FusedBatch> FusionPlanner::plan(std::span<const Response> responses)
   for (size_t r = 0; r < responses.size(); ++r) {
     const Response& p = responses[r];
     if (p.isError()) continue;
-    if (!fusable(p.op)) {
+    if (!fusable(p.op, p.device)) {
       FusedBatch b = batchFor(p);
       for (size_t t = 0; t < std::max<size_t>(p.tensorNames.size(), 1); ++t) {
         b.entries.push_back({r, t, 0, p.tensorBytes(t)});
@@ -74,7 +88,7 @@ std::vector<FusedBatch> FusionPlanner::plan(std::span<const Response> responses)
       continue;
     }
     for (size_t t = 0; t < p.tensorNames.size(); ++t) {
-      const uint64_t bytes = p.tensorBytes(t);
+      const uint64_t bytes = fusionBytes(p, t);
       // Adasum's dot products are per vector, and each tensor is its own vector (as Horovod
       // treats each layer of a fused buffer): its tensors never share a collective.
       const bool adasum = p.op == OpType::kAllreduce && p.reduceOp == ReduceOp::kAdasum;
@@ -106,7 +120,7 @@ std::vector<FusedBatch> FusionPlanner::plan(std::span<const Response> responses)
     }
   }
   for (FusedBatch& b : batches) {
-    b.needsPacking = fusable(b.op) && b.entries.size() > 1;
+    b.needsPacking = fusable(b.op, b.device) && b.entries.size() > 1;
   }
   return batches;
 }

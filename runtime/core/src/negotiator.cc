@@ -28,7 +28,9 @@ const Request& firstPresent(const std::vector<std::optional<Request>>& byMember)
 }
 
 int32_t groupOf(const Request& q) {
-  return q.op == OpType::kAllreduce ? q.groupId : kNoGroup;
+  const bool groups = q.op == OpType::kAllreduce || q.op == OpType::kAllgather ||
+                      q.op == OpType::kReducescatter;
+  return groups ? q.groupId : kNoGroup;
 }
 
 }  // namespace
@@ -179,37 +181,22 @@ Response Negotiator::respondToGroup(const std::vector<std::string>& names) const
     parts.push_back(respond(name, table_.at(name)));
     if (parts.back().isError()) {
       Response& failed = parts.back();
-      return detail::errorResponse(OpType::kAllreduce, names, failed.errorCode,
+      return detail::errorResponse(parts.front().op, names, failed.errorCode,
                                    std::move(failed.errorMessage));
     }
   }
   Response merged = parts.front();
   merged.tensorElements.clear();
+  merged.tensorSizes.clear();
   for (const Response& part : parts) {
-    const std::string& name = part.tensorNames.front();
-    auto mismatch = [&](std::string_view field, const std::string& mine,
-                        const std::string& theirs) {
-      return detail::errorResponse(
-          OpType::kAllreduce, names, Code::kMismatch,
-          fmt::format("group {}: tensor '{}' has {} {} but tensor '{}' has {}", merged.groupId,
-                      name, field, mine, names.front(), theirs));
-    };
-    if (part.dtype != merged.dtype) {
-      return mismatch("dtype", std::string(dataTypeName(part.dtype)),
-                      std::string(dataTypeName(merged.dtype)));
-    }
-    if (part.reduceOp != merged.reduceOp) {
-      return mismatch("reduce op", std::string(reduceOpName(part.reduceOp)),
-                      std::string(reduceOpName(merged.reduceOp)));
-    }
-    if (part.device != merged.device) {
-      return mismatch("device", deviceName(part.device), deviceName(merged.device));
-    }
-    if (part.prescale != merged.prescale || part.postscale != merged.postscale) {
-      return mismatch("scale factors", fmt::format("{}/{}", part.prescale, part.postscale),
-                      fmt::format("{}/{}", merged.prescale, merged.postscale));
+    if (std::string why = detail::groupMismatch(part, merged, names.front()); !why.empty()) {
+      return detail::errorResponse(merged.op, names, Code::kMismatch,
+                                   fmt::format("group {}: {}", merged.groupId, why));
     }
     merged.tensorElements.push_back(part.tensorElements.front());
+    // Allgather: each name's per-rank rows, name-major, as Response::tensorSizes says.
+    merged.tensorSizes.insert(merged.tensorSizes.end(), part.tensorSizes.begin(),
+                              part.tensorSizes.end());
   }
   merged.tensorNames = names;
   return merged;
@@ -240,7 +227,7 @@ ResponseList Negotiator::computeResponses() {
     if (static_cast<int32_t>(names.size()) < expected) continue;  // wait for the rest
     if (static_cast<int32_t>(names.size()) > expected) {
       out.responses.push_back(detail::errorResponse(
-          OpType::kAllreduce, names, Code::kInvalidArgument,
+          firstPresent(table_.at(names.front()).byMember).op, names, Code::kInvalidArgument,
           fmt::format("group {}: {} tensors are ready but the group was declared with {}", group,
                       names.size(), expected)));
       continue;

@@ -51,20 +51,19 @@ Status OpExecutor::run(const FusedBatch& b, std::span<const Response> responses,
       s = broadcast(b, responses, ops);
       break;
     case OpType::kAllgather:
-    case OpType::kAlltoall:
-    case OpType::kReducescatter: {
+      s = allgather(b, responses, ops);
+      break;
+    case OpType::kReducescatter:
+      s = reducescatter(b, responses, ops);
+      break;
+    case OpType::kAlltoall: {
       const Response& p = responses[b.entries.front().response];
       const PendingOpPtr& op = ops[b.entries.front().response][0];
       if (!op) {
         return makeStatus(Code::kInternal, "rank {} has no op for {} '{}'", comm_.rank(),
                           opTypeName(p.op), p.tensorNames.front());
       }
-      if (b.op == OpType::kAllgather)
-        s = allgather(p, op);
-      else if (b.op == OpType::kAlltoall)
-        s = alltoall(p, op);
-      else
-        s = reducescatter(p, op);
+      s = alltoall(p, op);
       if (!s.isOk() && failureFilter_) s = failureFilter_(s);
       op->state->complete(s);
       return s;
@@ -178,21 +177,6 @@ Status OpExecutor::broadcast(const FusedBatch& b, std::span<const Response> resp
   return Status::ok();
 }
 
-Status OpExecutor::allgather(const Response& p, const PendingOpPtr& op) {
-  const size_t n = members_.size();
-  const uint64_t rowBytes = p.tensorBytes(0);
-  std::vector<size_t> bytes(n);
-  int64_t rows = 0;
-  for (size_t r = 0; r < n; ++r) {
-    bytes[r] = static_cast<size_t>(p.tensorSizes[r]) * rowBytes;
-    rows += p.tensorSizes[r];
-  }
-  OpResult& result = op->state->mutableResult();
-  result.data.resize(static_cast<size_t>(rows) * rowBytes);
-  result.shape = withFirstDim(op->request.shape, rows);
-  return coll::allgatherv(comm_, op->tensor.data, result.data.data(), bytes);
-}
-
 Status OpExecutor::alltoall(const Response& p, const PendingOpPtr& op) {
   const size_t n = members_.size();
   const auto me = static_cast<size_t>(comm_.rank());
@@ -204,34 +188,6 @@ Status OpExecutor::alltoall(const Response& p, const PendingOpPtr& op) {
   result.shape = withFirstDim(op->request.shape, splits.rows);
   return coll::alltoallv(comm_, op->tensor.data, splits.sendBytes, result.data.data(),
                          splits.recvBytes);
-}
-
-Status OpExecutor::reducescatter(const Response& p, const PendingOpPtr& op) {
-  const size_t n = members_.size();
-  const int64_t rows = op->request.shape.empty() ? 1 : op->request.shape[0];
-  const auto rowElements = static_cast<size_t>(trailingElements(op->request.shape));
-  std::vector<size_t> counts(n);
-  const size_t base = static_cast<size_t>(rows) / n;
-  const size_t extra = static_cast<size_t>(rows) % n;
-  for (size_t r = 0; r < n; ++r) counts[r] = (base + (r < extra ? 1 : 0)) * rowElements;
-  const auto me = static_cast<size_t>(comm_.rank());
-  const size_t typeSize = dataTypeSize(p.dtype);
-  OpResult& result = op->state->mutableResult();
-  result.data.resize(counts[me] * typeSize);
-  result.shape = withFirstDim(op->request.shape, static_cast<int64_t>(base + (me < extra)));
-  const void* in = op->tensor.data;
-  std::vector<std::byte> scaled;
-  if (p.prescale != 1.0) {
-    const auto total = static_cast<size_t>(p.tensorElements[0]);
-    scaled.assign(static_cast<const std::byte*>(in),
-                  static_cast<const std::byte*>(in) + total * typeSize);
-    scaleBuffer(p.dtype, scaled.data(), total, p.prescale);
-    in = scaled.data();
-  }
-  KOLO_RETURN_IF_ERROR(
-      coll::reduceScatter(comm_, in, result.data.data(), counts, p.dtype, p.reduceOp));
-  if (p.postscale != 1.0) scaleBuffer(p.dtype, result.data.data(), counts[me], p.postscale);
-  return Status::ok();
 }
 
 }  // namespace kolo::core

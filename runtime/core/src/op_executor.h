@@ -1,5 +1,6 @@
 // OpExecutor (the dispatcher of one process set): runs one FusedBatch with the host
-// collectives and completes the handles of its ops. Small allreduces/broadcasts arrive packed
+// collectives and completes the handles of its ops. Small allreduces, broadcasts, allgathers
+// and reducescatters arrive packed
 // (one copy in, one collective, one copy out); a single tensor runs in place, so a large
 // gradient is never copied. Prescale, average and postscale use the reduce kernels. Batches of
 // CUDA tensors go to DeviceExecutor (NCCL or host staging).
@@ -62,9 +63,11 @@ class OpExecutor {
  private:
   Status allreduce(const FusedBatch& b, std::span<const Response> responses, const BatchOps& ops);
   Status broadcast(const FusedBatch& b, std::span<const Response> responses, const BatchOps& ops);
-  Status allgather(const Response& p, const PendingOpPtr& op);
+  // Allgather and reducescatter (op_executor_rows.cc): several tensors packed member-major.
+  Status allgather(const FusedBatch& b, std::span<const Response> responses, const BatchOps& ops);
   Status alltoall(const Response& p, const PendingOpPtr& op);
-  Status reducescatter(const Response& p, const PendingOpPtr& op);
+  Status reducescatter(const FusedBatch& b, std::span<const Response> responses,
+                       const BatchOps& ops);
   int localIndex(int32_t globalRank) const;
 
   Communicator& comm_;

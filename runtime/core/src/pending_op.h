@@ -16,6 +16,7 @@ struct PendingOp {
   Request request;
   Tensor tensor;
   std::shared_ptr<OpState> state;
+  size_t part = 0;  // this tensor's index in a grouped op: where its OpResult goes
   Clock::time_point submittedAt = Clock::now();
   // Coordinator only: the request went to negotiation (it is no longer a cache candidate).
   bool sent = false;
@@ -25,6 +26,7 @@ struct PendingOp {
   bool taken = false;          // coordinator only: its response ran (or failed) this cycle
   uint64_t flightId = 0;       // coordinator only: its FlightRecorder entry (0: none)
 
+  OpResult& result() const { return state->mutableResult(part); }
   // Where allreduce and broadcast write their result.
   void* output() const { return tensor.output ? tensor.output : const_cast<void*>(tensor.data); }
 };

@@ -80,8 +80,7 @@ CacheVote CacheVote::fromAndWords(size_t bits, std::span<const uint64_t> words) 
 ResponseCache::ResponseCache(size_t capacity) : capacity_(capacity), entries_(capacity) {}
 
 bool ResponseCache::cacheable(const Request& request) {
-  return request.op != OpType::kJoin &&
-         !(request.op == OpType::kAllreduce && request.groupId != kNoGroup);
+  return request.op != OpType::kJoin && request.groupId == kNoGroup;
 }
 
 CacheLookup ResponseCache::lookup(const Request& local) const {

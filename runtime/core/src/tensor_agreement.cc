@@ -255,4 +255,32 @@ Response agreeOnTensor(const std::string& name, std::span<const std::optional<Re
   return p;
 }
 
+std::string groupMismatch(const Response& part, const Response& first,
+                          const std::string& firstName) {
+  const std::string& name = part.tensorNames.front();
+  auto differs = [&](std::string_view field, const std::string& mine, const std::string& theirs) {
+    return fmt::format("tensor '{}' has {} {} but tensor '{}' has {}", name, field, mine,
+                       firstName, theirs);
+  };
+  if (part.op != first.op) {
+    return differs("op", std::string(opTypeName(part.op)), std::string(opTypeName(first.op)));
+  }
+  if (part.dtype != first.dtype) {
+    return differs("dtype", std::string(dataTypeName(part.dtype)),
+                   std::string(dataTypeName(first.dtype)));
+  }
+  if (part.reduceOp != first.reduceOp) {
+    return differs("reduce op", std::string(reduceOpName(part.reduceOp)),
+                   std::string(reduceOpName(first.reduceOp)));
+  }
+  if (part.device != first.device) {
+    return differs("device", deviceName(part.device), deviceName(first.device));
+  }
+  if (part.prescale != first.prescale || part.postscale != first.postscale) {
+    return differs("scale factors", fmt::format("{}/{}", part.prescale, part.postscale),
+                   fmt::format("{}/{}", first.prescale, first.postscale));
+  }
+  return {};
+}
+
 }  // namespace kolo::core::detail

@@ -25,6 +25,11 @@ std::string formatRanks(std::span<const int32_t> ranks);
 // "[2, 3]" for a shape.
 std::string formatShape(std::span<const int64_t> shape);
 
+// Why `part` (one name of a group) cannot share a response with `first` (the group's first
+// name, `firstName`): a different op, dtype, reduce op, device or scale factors; "" if it can.
+std::string groupMismatch(const Response& part, const Response& first,
+                          const std::string& firstName);
+
 Response errorResponse(OpType op, std::vector<std::string> names, Code code, std::string message);
 
 }  // namespace kolo::core::detail

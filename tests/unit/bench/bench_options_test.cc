@@ -253,6 +253,24 @@ TEST(BenchOptions, BaselineAndMaxRegress) {
   EXPECT_THAT(options.status().message(), HasSubstr("--max-regress 150 is not a percentage"));
 }
 
+TEST(BenchOptions, ShardedModeNeedsAWorkload) {
+  auto options = parse({"--workload", "resnet50"});
+  ASSERT_TRUE(options) << options.status().toString();
+  EXPECT_EQ(options->workloadMode, "allreduce");
+  options = parse({"--workload", "bert-base", "--mode", "sharded"});
+  ASSERT_TRUE(options) << options.status().toString();
+  EXPECT_EQ(options->workloadMode, "sharded");
+  options = parse({"--mode", "sharded"});
+  ASSERT_FALSE(options);
+  EXPECT_THAT(options.status().message(), HasSubstr("--mode sharded needs --workload"));
+  options = parse({"--workload", "resnet50", "--mode", "sharded", "--autotune"});
+  ASSERT_FALSE(options);
+  EXPECT_THAT(options.status().message(), HasSubstr("without --sweep-fusion and --autotune"));
+  options = parse({"--workload", "resnet50", "--mode", "zero3"});
+  ASSERT_FALSE(options);
+  EXPECT_THAT(options.status().message(), HasSubstr("zero3"));
+}
+
 TEST(BenchOptions, SweepFusionNeedsAWorkloadAndHasADefaultGrid) {
   auto options = parse({"--workload", "resnet50", "--sweep-fusion"});
   ASSERT_TRUE(options) << options.status().toString();

@@ -173,6 +173,56 @@ TEST(FusionPlanner, SkipsErrorsAndKeepsOtherOpsSeparate) {
   EXPECT_EQ(batches[2].totalBytes, 0u);
 }
 
+// Host allgathers and reducescatters fuse with their own kind (the executor packs them
+// member-major); device ones run one tensor per batch. An allgather counts its whole gathered
+// output against the threshold and the large-tensor cutoff.
+TEST(FusionPlanner, AllgathersAndReducescattersFuseByKind) {
+  FusionOptions o;
+  o.thresholdBytes = 4096;
+  o.largeTensorBytes = 2048;
+  FusionPlanner planner(o);
+  auto gather = [](std::string name, int64_t rowElements, std::vector<int64_t> rows) {
+    Response p = tensor(std::move(name), rowElements);
+    p.op = OpType::kAllgather;
+    p.tensorSizes = std::move(rows);
+    return p;
+  };
+  auto scatter = [](std::string name, int64_t elements, ReduceOp op = ReduceOp::kSum) {
+    Response p = tensor(std::move(name), elements);
+    p.op = OpType::kReducescatter;
+    p.reduceOp = op;
+    return p;
+  };
+  std::vector<Response> rs = {gather("ag1", 4, {1, 2}), scatter("rs1", 100),
+                              gather("ag2", 4, {3, 0}), scatter("rs2", 10),
+                              scatter("rs-avg", 10, ReduceOp::kAverage),
+                              gather("ag-big", 64, {4, 4}),  // 8 rows x 256 B = 2048 B
+                              scatter("rs-big", 512), gather("ag-gpu", 4, {1, 1}),
+                              gather("ag-gpu2", 4, {1, 1})};
+  rs[7].device = 0;
+  rs[8].device = 0;
+  auto batches = planner.plan(rs);
+  ASSERT_EQ(batches.size(), 7u);
+  EXPECT_EQ(batches[0].op, OpType::kAllgather);
+  ASSERT_EQ(batches[0].entries.size(), 2u);
+  EXPECT_EQ(batches[0].entries[1].response, 2u);
+  EXPECT_EQ(batches[0].entries[0].bytes, 3u * 16);  // 3 gathered rows of 16 B
+  EXPECT_TRUE(batches[0].needsPacking);
+  EXPECT_EQ(batches[1].op, OpType::kReducescatter);
+  ASSERT_EQ(batches[1].entries.size(), 2u);
+  EXPECT_EQ(batches[1].entries[1].response, 3u);
+  EXPECT_TRUE(batches[1].needsPacking);
+  EXPECT_EQ(batches[2].reduceOp, ReduceOp::kAverage);  // another reduce op: its own batch
+  for (size_t i = 2; i < 7; ++i) {
+    EXPECT_EQ(batches[i].entries.size(), 1u) << i;
+    EXPECT_FALSE(batches[i].needsPacking) << i;
+  }
+  EXPECT_EQ(batches[3].entries[0].response, 5u);  // at the large-tensor cutoff: alone
+  EXPECT_EQ(batches[4].entries[0].response, 6u);
+  EXPECT_EQ(batches[5].entries[0].response, 7u);  // device tensors: one per batch
+  EXPECT_EQ(batches[6].entries[0].response, 8u);
+}
+
 TEST(FusionPlanner, OptionsFromEnvironment) {
   ::unsetenv("KOLO_FUSION_THRESHOLD");
   ::unsetenv("KOLO_FUSION_LARGE_TENSOR");

@@ -338,6 +338,43 @@ TEST(Negotiator, GroupMembersMustShareDtype) {
             "group 1: tensor 'b' has dtype float16 but tensor 'a' has float32");
 }
 
+// A grouped allgather is one response whose tensorSizes hold each name's rows per rank,
+// name-major; a grouped reducescatter is one response too, and a group mixing ops fails.
+TEST(Negotiator, GroupedAllgatherAndReducescatterAreAnsweredTogether) {
+  Negotiator n = Negotiator::forWorld(2);
+  auto member = [](int32_t r, std::string name, OpType op, std::vector<int64_t> shape,
+                   int32_t group) {
+    Request q = testing::withOp(allreduce(r, std::move(name), std::move(shape)), op);
+    q.groupId = group;
+    q.groupSize = 2;
+    return q;
+  };
+  for (int32_t r = 0; r < 2; ++r) {
+    ASSERT_TRUE(n.addRequests(r, listOf(r, {member(r, "g.b", OpType::kAllgather, {r + 1, 3}, 1),
+                                            member(r, "g.a", OpType::kAllgather, {2 - r}, 1),
+                                            member(r, "s.a", OpType::kReducescatter, {4, 2}, 2),
+                                            member(r, "s.b", OpType::kReducescatter, {3}, 2),
+                                            member(r, "x.a", OpType::kAllgather, {1}, 3),
+                                            member(r, "x.b", OpType::kReducescatter, {2}, 3)}))
+                    .isOk());
+  }
+  ResponseList out = n.computeResponses();
+  ASSERT_EQ(out.responses.size(), 3u);
+  const Response& g = out.responses[0];
+  ASSERT_FALSE(g.isError()) << g.errorMessage;
+  EXPECT_EQ(g.op, OpType::kAllgather);
+  EXPECT_EQ(g.tensorNames, (std::vector<std::string>{"g.a", "g.b"}));
+  EXPECT_EQ(g.tensorElements, (std::vector<int64_t>{1, 3}));
+  EXPECT_EQ(g.tensorSizes, (std::vector<int64_t>{2, 1, 1, 2}));
+  const Response& s = out.responses[1];
+  ASSERT_FALSE(s.isError()) << s.errorMessage;
+  EXPECT_EQ(s.op, OpType::kReducescatter);
+  EXPECT_EQ(s.tensorElements, (std::vector<int64_t>{8, 3}));
+  EXPECT_EQ(out.responses[2].tensorNames, (std::vector<std::string>{"x.a", "x.b"}));
+  EXPECT_EQ(out.responses[2].errorMessage,
+            "group 3: tensor 'x.b' has op reducescatter but tensor 'x.a' has allgather");
+}
+
 TEST(Negotiator, BarrierCompletesWhileAnAllreduceIsStillPending) {
   Negotiator n = Negotiator::forWorld(3);
   for (int32_t r = 0; r < 3; ++r) {

@@ -166,6 +166,53 @@ TEST_F(CAbi, AllgatherOutputComesThroughTheHandle) {
   EXPECT_EQ(kolo_shutdown(s), KOLO_OK);
 }
 
+TEST_F(CAbi, GroupedOutputsComeThroughTheHandleByIndex) {
+  kolo_session_t* s = nullptr;
+  ASSERT_EQ(kolo_init(nullptr, &s), KOLO_OK) << kolo_last_error();
+  float a[4] = {1, 2, 3, 4};
+  float b[3] = {5, 6, 7};
+  int64_t shapeA[2] = {2, 2};
+  int64_t shapeB[1] = {3};
+  kolo_tensor_t ts[2] = {hostTensor(a, 2, shapeA), hostTensor(b, 1, shapeB)};
+  const char* names[2] = {"ga", "gb"};
+  kolo_op_options_t o;
+  kolo_op_options_init(&o);
+  o.reduce_op = KOLO_SUM;
+  o.postscale = 2.0;
+  for (bool gather : {true, false}) {
+    kolo_handle_t* h = nullptr;
+    const kolo_status_t st = gather ? kolo_grouped_allgather_async(s, 2, names, ts, &o, &h)
+                                    : kolo_grouped_reducescatter_async(s, 2, names, ts, &o, &h);
+    ASSERT_EQ(st, KOLO_OK) << kolo_last_error();
+    ASSERT_EQ(kolo_handle_wait(h, 10.0), KOLO_OK) << kolo_last_error();
+    const float scale = gather ? 1.0f : 2.0f;  // allgather ignores the scale factors
+    for (int32_t i = 0; i < 2; ++i) {
+      const void* data = nullptr;
+      size_t bytes = 0;
+      int32_t ndim = 0;
+      int64_t dims[2] = {0, 0};
+      ASSERT_EQ(kolo_handle_output_at(h, i, &data, &bytes, &ndim, dims, 2), KOLO_OK);
+      const float* want = i == 0 ? a : b;
+      ASSERT_EQ(bytes, (i == 0 ? 4 : 3) * sizeof(float)) << i;
+      EXPECT_EQ(dims[0], i == 0 ? 2 : 3) << i;
+      for (size_t k = 0; k < bytes / sizeof(float); ++k) {
+        EXPECT_EQ(static_cast<const float*>(data)[k], want[k] * scale) << i << " " << k;
+      }
+    }
+    EXPECT_EQ(kolo_handle_output_at(h, 2, nullptr, nullptr, nullptr, nullptr, 0),
+              KOLO_INVALID_ARGUMENT);
+    EXPECT_NE(std::string(kolo_last_error()).find("output index 2 is out of range"),
+              std::string::npos)
+        << kolo_last_error();
+    kolo_handle_free(h);
+  }
+  kolo_handle_t* h = nullptr;
+  EXPECT_EQ(kolo_grouped_allgather_async(s, 0, names, ts, nullptr, &h), KOLO_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(kolo_last_error()).find("grouped allgather needs count > 0"),
+            std::string::npos);
+  EXPECT_EQ(kolo_shutdown(s), KOLO_OK);
+}
+
 TEST_F(CAbi, BuildInfoNeedsNoSessionAndIsConsistent) {
   kolo_build_info_t info{};
   EXPECT_EQ(kolo_build_info(&info), KOLO_INVALID_ARGUMENT) << "struct_size unset";

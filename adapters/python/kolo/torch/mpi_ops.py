@@ -18,6 +18,7 @@ import torch
 from .. import _runtime
 from ..process_sets import global_process_set, set_id
 from .compression import Compression
+from .grouped_rows import grouped_rows_async
 from .handles import GroupHandle, group_of, poll, synchronize  # noqa: F401 (horovod names)
 from .reduce_ops import Adasum, Average, Max, Min, Product, Sum  # noqa: F401
 from .reduce_ops import resolve_op as _resolve_op
@@ -327,8 +328,8 @@ def alltoall(tensor, splits=None, name=None, process_set=global_process_set):
 
 
 def grouped_allgather_async(tensors, name=None, process_set=global_process_set):
-    return group_of("allgather", tensors, name, process_set, _check,
-                    lambda t, member: allgather_async(t, member, process_set))
+    return grouped_rows_async("allgather", tensors, name, process_set,
+                              lambda t, member: allgather_async(t, member, process_set))
 
 
 class _GroupedAllgatherFunction(torch.autograd.Function):

@@ -14,9 +14,10 @@ import torch
 from .. import _runtime
 from ..process_sets import global_process_set, set_id
 from .compression import Compression
-from .handles import GroupHandle, group_of, synchronize
+from .grouped_rows import grouped_rows_async
+from .handles import synchronize
 from .reduce_ops import Average, Sum, resolve_op
-from .tensors import check, kolo_output, op_name, staged, tensor_ref
+from .tensors import kolo_output, op_name, staged, tensor_ref
 
 
 def reducescatter_async(tensor, name=None, op=Average, process_set=global_process_set,
@@ -70,9 +71,11 @@ def reducescatter(tensor, name=None, compression=Compression.none, op=Average,
 def grouped_reducescatter_async(tensors, name=None, op=Average, process_set=global_process_set,
                                 prescale_factor=1.0, postscale_factor=1.0):
     op = resolve_op(None, op)
-    return group_of("reducescatter", tensors, name, process_set, check,
-                    lambda t, member: reducescatter_async(t, member, op, process_set,
-                                                          prescale_factor, postscale_factor))
+    return grouped_rows_async("reducescatter", tensors, name, process_set,
+                              lambda t, member: reducescatter_async(
+                                  t, member, op, process_set, prescale_factor,
+                                  postscale_factor),
+                              op=op, prescale=prescale_factor, postscale=postscale_factor)
 
 
 class _GroupedReducescatterFunction(torch.autograd.Function):

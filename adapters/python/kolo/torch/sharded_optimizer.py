@@ -22,15 +22,16 @@ from collections import defaultdict
 
 import torch
 
+from .. import _runtime
 from ..errors import KoloUnsupportedError
-from ..process_sets import global_process_set
+from ..process_sets import global_process_set, set_id
 from . import sharded_state
 from .handles import synchronize as wait
 from .mpi_ops import Average, allgather_async
 from .grad_hooks import register_grad_hook
 from .param_names import parameter_names
-from .reducescatter import reducescatter_async
 from .sharded_layout import build_buckets
+from .tensors import kolo_output_into, tensor_ref
 
 _instances = itertools.count()
 
@@ -59,6 +60,7 @@ class _ShardedOptimizer(torch.optim.Optimizer):
             # construction; a loaded checkpoint): each rank keeps its slices of it.
             sharded_state.load(self, optimizer_state_dict)
         self._buffers = {}
+        self._grads = {}
         self._versions = {}
         self._ready = defaultdict(set)
         self._inflight = {}
@@ -107,8 +109,13 @@ class _ShardedOptimizer(torch.optim.Optimizer):
         else:
             for p in bucket.params:
                 p.grad = None
-        handle = reducescatter_async(flat, name="%s.grad.%d" % (self._prefix, bucket.index),
-                                     op=Average, process_set=self._process_set)
+        # The reduced slice lands in the shard's gradient buffer, kept from step to step.
+        grad = self._grads.get(bucket.index)
+        if grad is None:
+            grad = self._grads[bucket.index] = torch.empty_like(self._shards[bucket.index])
+        handle = _runtime.submit("reducescatter", "%s.grad.%d" % (self._prefix, bucket.index),
+                                 tensor_ref(flat), finish=kolo_output_into([grad]),
+                                 op=Average, process_set=set_id(self._process_set))
         self._ready.pop(bucket.index, None)
         self._inflight[bucket.index] = (handle, flat)
 
@@ -124,7 +131,8 @@ class _ShardedOptimizer(torch.optim.Optimizer):
                 self._launch(b)
         for b, shard in zip(self._buckets, self._shards):
             handle, _ = self._inflight.pop(b.index)
-            shard.grad = wait(handle)
+            wait(handle)
+            shard.grad = self._grads[b.index]
         self._synchronized = True
 
     def step(self, closure=None):
@@ -157,13 +165,25 @@ class _ShardedOptimizer(torch.optim.Optimizer):
         return loss
 
     def _gather_parameters(self):
-        handles = [allgather_async(shard, name="%s.param.%d" % (self._prefix, b.index),
-                                   process_set=self._process_set)
-                   for b, shard in zip(self._buckets, self._shards)]
+        """Allgathers every bucket's updated slice. Host parameters stored contiguously take
+        the gathered bytes straight from Kolo's output (one copy per step, no allocation);
+        others go through a gathered tensor."""
+        handles = []
+        for b, shard in zip(self._buckets, self._shards):
+            name = "%s.param.%d" % (self._prefix, b.index)
+            if all(p.is_cpu and p.is_contiguous() for p in b.params):
+                handles.append(_runtime.submit(
+                    "allgather", name, tensor_ref(shard), finish=kolo_output_into(b.params),
+                    process_set=set_id(self._process_set)))
+            else:
+                handles.append(allgather_async(shard, name=name, process_set=self._process_set))
         with torch.no_grad():
             for b, handle in zip(self._buckets, handles):
-                for p, full in zip(b.params, b.unflatten(wait(handle))):
-                    p.copy_(full)
+                full = wait(handle)
+                if full is not None:
+                    for p, piece in zip(b.params, b.unflatten(full)):
+                        p.copy_(piece)
+                # Written behind autograd's back: the step's writes count as one version.
                 self._versions[b.index] = [p._version for p in b.params]
 
     def _sync_hyperparameters(self):

@@ -88,15 +88,34 @@ def same_memory(a, b):
     return a.device == b.device and a.data_ptr() == b.data_ptr() and a.is_contiguous()
 
 
-def kolo_output(dtype, device):
-    """A finish step turning a Kolo-allocated output into a new tensor of `dtype` (bool data
-    travels as uint8 bytes, which are the bool tensor's bytes)."""
+def kolo_output(dtype, device, index=0):
+    """A finish step turning a Kolo-allocated output (`index`: the tensor's place in a grouped
+    op) into a new tensor of `dtype` (bool data travels as uint8 bytes, which are the bool
+    tensor's bytes)."""
     def finish(handle):
-        ptr, nbytes, shape = _runtime.output_of(handle)
+        ptr, nbytes, shape = _runtime.output_of(handle, index)
         out = torch.empty(shape, dtype=dtype)
         if nbytes:
             ctypes.memmove(out.data_ptr(), ptr, nbytes)
         return out if device.type == "cpu" else out.to(device)
+    return finish
+
+
+def kolo_output_into(targets):
+    """A finish step copying a Kolo-allocated output straight into `targets` (contiguous host
+    tensors, filled one after the other from its first byte; bytes beyond them are padding),
+    with no tensor allocated in between. Returns None."""
+    def finish(handle):
+        ptr, nbytes, _ = _runtime.output_of(handle)
+        at = 0
+        for t in targets:
+            n = t.numel() * t.element_size()
+            if at + n > nbytes:
+                raise KoloInvalidArgumentError(
+                    "output of %d bytes is shorter than its targets' %d" % (nbytes, at + n),
+                    "KOLO_INVALID_ARGUMENT")
+            ctypes.memmove(t.data_ptr(), ptr + at, n)
+            at += n
     return finish
 
 

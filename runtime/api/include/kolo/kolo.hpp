@@ -104,10 +104,11 @@ class Handle {
   Status wait(double timeoutSeconds = -1.0) const;
   Status status() const;  // kUnavailable while pending
   // Outputs Kolo allocated (allgather, alltoall, reducescatter), valid once complete and for
-  // the handle's lifetime.
-  const void* outputData() const;
-  size_t outputBytes() const;
-  std::vector<int64_t> outputShape() const;
+  // the handle's lifetime. `part`: the tensor's index in a grouped allgather/reducescatter.
+  const void* outputData(size_t part = 0) const;
+  size_t outputBytes(size_t part = 0) const;
+  std::vector<int64_t> outputShape(size_t part = 0) const;
+  size_t outputCount() const;  // tensors in the op (1 unless grouped)
   std::vector<int64_t> receivedSplits() const;  // alltoall
   int32_t lastJoinedRank() const;               // join
 
@@ -158,6 +159,15 @@ class Session {
                             const OpOptions& options = {}) const;
   Expected<Handle> reducescatter(const std::string& name, const Tensor& tensor,
                                  const OpOptions& options = {}) const;
+  // Grouped (Horovod's grouped_allgather / grouped_reducescatter): negotiated as one unit,
+  // fused into as few collectives as the fusion buffer allows, complete together; tensor i's
+  // output is outputData(i). One dtype per group, host tensors only.
+  Expected<Handle> groupedAllgather(const std::vector<std::string>& names,
+                                    const std::vector<Tensor>& tensors,
+                                    const OpOptions& options = {}) const;
+  Expected<Handle> groupedReducescatter(const std::vector<std::string>& names,
+                                        const std::vector<Tensor>& tensors,
+                                        const OpOptions& options = {}) const;
   Expected<Handle> barrier(const std::string& name, const OpOptions& options = {}) const;
   Expected<Handle> join(const OpOptions& options = {}) const;
 

@@ -74,6 +74,15 @@ class Engine {
   Expected<Handle> groupedAllreduce(const std::vector<std::string>& names,
                                     const std::vector<Tensor>& tensors,
                                     const OpOptions& options = {});
+  // Grouped allgather and reducescatter: negotiated as one unit, fused where they fit the
+  // fusion buffer, complete together; tensor i's output is Handle::result(i). One dtype per
+  // group; host tensors only.
+  Expected<Handle> groupedAllgather(const std::vector<std::string>& names,
+                                    const std::vector<Tensor>& tensors,
+                                    const OpOptions& options = {});
+  Expected<Handle> groupedReducescatter(const std::vector<std::string>& names,
+                                        const std::vector<Tensor>& tensors,
+                                        const OpOptions& options = {});
   // shape[0] may differ per rank; the result (rows of every member, in set order) is in
   // Handle::result().
   Expected<Handle> allgather(const std::string& name, const Tensor& tensor,
@@ -134,6 +143,9 @@ class Engine {
   Engine(std::shared_ptr<Communicator> world, EngineConfig config);
   Expected<Handle> submit(std::vector<Request> requests, std::vector<Tensor> tensors,
                           int32_t processSetId);
+  // A grouped op of `op`: one request per tensor, with the group's id and size.
+  Expected<Handle> submitGroup(OpType op, const std::vector<std::string>& names,
+                               const std::vector<Tensor>& tensors, const OpOptions& options);
   std::shared_ptr<ProcessSetRuntime> findSet(int32_t id) const;
   // The set a send or receive goes through, after checking the arguments (engine_p2p.cc).
   Expected<std::shared_ptr<ProcessSetRuntime>> peerSet(bool isSend, const Tensor& tensor,

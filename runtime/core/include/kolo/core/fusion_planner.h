@@ -56,8 +56,9 @@ class FusionPlanner {
   const FusionOptions& options() const { return options_; }
 
   // Error responses are skipped (the coordinator fails their handles); every tensor of every
-  // other response appears in exactly one batch. Allreduce and broadcast fuse; other ops get
-  // one batch per response. Batches are ordered by their first entry, entries keep response
+  // other response appears in exactly one batch. Allreduce, broadcast and host allgather and
+  // reducescatter fuse (an allgather counting its gathered output); other ops get one batch
+  // per response. Batches are ordered by their first entry, entries keep response
   // order, so the first-ready tensors run first.
   std::vector<FusedBatch> plan(std::span<const Response> responses) const;
 

@@ -1,4 +1,4 @@
-// Handle: the caller's view of one submitted operation (or one grouped allreduce). The
+// Handle: the caller's view of one submitted operation (or one grouped op). The
 // coordinator completes the shared OpState once; callers poll it without blocking or wait on
 // it with a deadline.
 // Thread: complete() runs on the coordinator thread; poll/wait/result on any caller thread.
@@ -31,20 +31,23 @@ struct OpResult {
 
 class OpState {
  public:
-  // `parts` > 1 for a grouped allreduce: the state completes when every member completed;
-  // the first failure is the group's status.
-  explicit OpState(int parts = 1) : remaining_(parts) {}
+  // `parts` > 1 for a grouped op: the state completes when every member completed; the
+  // first failure is the group's status. Each part has its own OpResult (a grouped
+  // allgather or reducescatter allocates one output per tensor).
+  explicit OpState(int parts = 1)
+      : remaining_(parts), results_(static_cast<size_t>(parts > 1 ? parts : 1)) {}
 
   bool done() const { return done_.load(std::memory_order_acquire); }
   // Returns true if this call finished the state.
   bool complete(Status status);
   // Lets the coordinator fill results before complete(); callers read them after done().
-  OpResult& mutableResult() { return result_; }
+  OpResult& mutableResult(size_t part = 0) { return results_.at(part); }
 
   // kTimeout naming `what` when the deadline passes first; otherwise the op's status.
   Status wait(Deadline deadline, const std::string& what) const;
   Status status() const;
-  const OpResult& result() const { return result_; }
+  const OpResult& result(size_t part = 0) const { return results_.at(part); }
+  size_t parts() const { return results_.size(); }
 
  private:
   mutable std::mutex mutex_;
@@ -52,7 +55,7 @@ class OpState {
   std::atomic<bool> done_{false};
   int remaining_;
   Status status_;
-  OpResult result_;
+  std::vector<OpResult> results_;
 };
 
 class Handle {
@@ -67,8 +70,9 @@ class Handle {
   Status wait(Deadline deadline = Deadline::never()) const;
   // The outcome; kUnavailable while the op is still pending.
   Status status() const;
-  // Valid after poll() returned true.
-  const OpResult& result() const { return state_->result(); }
+  // Valid after poll() returned true; `part`: the tensor's index in a grouped op.
+  const OpResult& result(size_t part = 0) const { return state_->result(part); }
+  size_t parts() const { return state_ ? state_->parts() : 0; }
   const std::string& name() const { return name_; }
 
  private:
