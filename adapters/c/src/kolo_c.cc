@@ -7,22 +7,13 @@
 #include <string>
 #include <vector>
 
-#include "kolo.h"
-#include "kolo/kolo.hpp"
+#include "kolo_c_internal.h"
 
-struct kolo_session {
-  kolo::Session session;
-};
-
-struct kolo_handle {
-  kolo::Handle handle;
-};
-
+namespace kolo::cabi {
 namespace {
-
 thread_local std::string tLastError;
-std::mutex gDefaultMutex;
-kolo_session_t* gDefault = nullptr;  // guarded by gDefaultMutex
+const char* lastError() { return tLastError.c_str(); }
+}  // namespace
 
 kolo_status_t fail(const kolo::Status& s) {
   tLastError = s.message();
@@ -34,16 +25,15 @@ kolo_status_t fail(kolo_status_t code, std::string message) {
   return code;
 }
 
-template <typename Body>
-kolo_status_t guarded(Body&& body) {
-  try {
-    return body();
-  } catch (const std::exception& e) {
-    return fail(KOLO_INTERNAL, std::string("internal error: ") + e.what());
-  } catch (...) {
-    return fail(KOLO_INTERNAL, "internal error: unknown exception");
-  }
-}
+}  // namespace kolo::cabi
+
+namespace {
+
+using kolo::cabi::fail;
+using kolo::cabi::guarded;
+
+std::mutex gDefaultMutex;
+kolo_session_t* gDefault = nullptr;  // guarded by gDefaultMutex
 
 kolo_session_t* resolve(kolo_session_t* s) {
   if (s) return s;
@@ -221,7 +211,7 @@ const char* kolo_status_name(kolo_status_t status) {
 }
 
 const char* kolo_last_error(void) {
-  return tLastError.c_str();
+  return kolo::cabi::lastError();
 }
 
 void kolo_config_init(kolo_config_t* c) {
@@ -406,79 +396,6 @@ kolo_status_t kolo_recv_async(kolo_session_t* session, const kolo_tensor_t* tens
                               int32_t tag, const kolo_op_options_t* options,
                               kolo_handle_t** handle) {
   return peerOp(session, false, tensor, src, tag, options, handle);
-}
-
-kolo_status_t kolo_handle_poll(const kolo_handle_t* handle, int* done) {
-  return guarded([&]() -> kolo_status_t {
-    if (!handle || !done) return fail(KOLO_INVALID_ARGUMENT, "handle or done is NULL");
-    *done = handle->handle.poll() ? 1 : 0;
-    return KOLO_OK;
-  });
-}
-
-kolo_status_t kolo_handle_wait(const kolo_handle_t* handle, double timeout_seconds) {
-  return guarded([&]() -> kolo_status_t {
-    if (!handle) return fail(KOLO_INVALID_ARGUMENT, "handle is NULL");
-    kolo::Status s = handle->handle.wait(timeout_seconds);
-    return s.isOk() ? KOLO_OK : fail(s);
-  });
-}
-
-kolo_status_t kolo_handle_output(const kolo_handle_t* handle, const void** data, size_t* bytes,
-                                 int32_t* ndim, int64_t* shape, int32_t max_ndim) {
-  return kolo_handle_output_at(handle, 0, data, bytes, ndim, shape, max_ndim);
-}
-
-kolo_status_t kolo_handle_output_at(const kolo_handle_t* handle, int32_t index, const void** data,
-                                    size_t* bytes, int32_t* ndim, int64_t* shape,
-                                    int32_t max_ndim) {
-  return guarded([&]() -> kolo_status_t {
-    if (!handle) return fail(KOLO_INVALID_ARGUMENT, "handle is NULL");
-    if (!handle->handle.poll()) {
-      return fail(KOLO_UNAVAILABLE, "the op has not completed; wait for the handle first");
-    }
-    const size_t count = handle->handle.outputCount();
-    if (index < 0 || static_cast<size_t>(index) >= count) {
-      return fail(KOLO_INVALID_ARGUMENT, "output index " + std::to_string(index) +
-                                             " is out of range: the op has " +
-                                             std::to_string(count) + " outputs");
-    }
-    const auto part = static_cast<size_t>(index);
-    if (data) *data = handle->handle.outputData(part);
-    if (bytes) *bytes = handle->handle.outputBytes(part);
-    const std::vector<int64_t> dims = handle->handle.outputShape(part);
-    if (ndim) *ndim = static_cast<int32_t>(dims.size());
-    if (shape) {
-      for (int32_t i = 0; i < max_ndim && static_cast<size_t>(i) < dims.size(); ++i) {
-        shape[i] = dims[static_cast<size_t>(i)];
-      }
-    }
-    return KOLO_OK;
-  });
-}
-
-kolo_status_t kolo_handle_received_splits(const kolo_handle_t* handle, int64_t* splits,
-                                          int32_t max_count, int32_t* count) {
-  return guarded([&]() -> kolo_status_t {
-    if (!handle || !count) return fail(KOLO_INVALID_ARGUMENT, "handle or count is NULL");
-    if (!handle->handle.poll()) {
-      return fail(KOLO_UNAVAILABLE, "the op has not completed; wait for the handle first");
-    }
-    const std::vector<int64_t> received = handle->handle.receivedSplits();
-    *count = static_cast<int32_t>(received.size());
-    for (int32_t i = 0; splits && i < max_count && static_cast<size_t>(i) < received.size(); ++i) {
-      splits[i] = received[static_cast<size_t>(i)];
-    }
-    return KOLO_OK;
-  });
-}
-
-int32_t kolo_handle_last_joined_rank(const kolo_handle_t* handle) {
-  return handle ? handle->handle.lastJoinedRank() : -1;
-}
-
-void kolo_handle_free(kolo_handle_t* handle) {
-  delete handle;
 }
 
 kolo_status_t kolo_add_process_set(kolo_session_t* session, const int32_t* ranks, int32_t count,
