@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "kolo/base/cpu_contention.h"
 #include "kolo/base/env.h"
 #include "kolo/base/host_address.h"
 #include "kolo/base/logging.h"
@@ -200,6 +201,8 @@ Expected<std::unique_ptr<Communicator>> connectWorld(KvStore& store, const World
     hostKeys.push_back(host.value());
   }
 
+  CpuContention::noteRanksOnThisHost(
+      static_cast<int>(std::count(hostKeys.begin(), hostKeys.end(), resolved.hostKey)));
   std::string transport = spec.transport;
   if (transport == "auto") transport = allLocal ? "shm" : "tcp";
   if (transport == "shm" && !allLocal) {

@@ -36,6 +36,7 @@ std::atomic<bool> loadContended{false};
 std::atomic<int64_t> preemptedUntilNs{0};
 std::atomic<int> modeOverride{-1};
 std::atomic<int (*)()> runnableSource{nullptr};
+std::atomic<int> ranksOnHost{0};
 
 int64_t nowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -96,11 +97,19 @@ void CpuContention::setModeForTesting(int mode, int (*runnable)()) {
   nextSampleNs.store(0, std::memory_order_relaxed);
   loadContended.store(false, std::memory_order_relaxed);
   preemptedUntilNs.store(0, std::memory_order_relaxed);
+  ranksOnHost.store(0, std::memory_order_relaxed);
+}
+
+void CpuContention::noteRanksOnThisHost(int ranks) {
+  int seen = ranksOnHost.load(std::memory_order_relaxed);
+  while (ranks > seen && !ranksOnHost.compare_exchange_weak(seen, ranks)) {
+  }
 }
 
 bool CpuContention::contended() {
   const int m = mode();
   if (m != 0) return m == 2;
+  if (ranksOnHost.load(std::memory_order_relaxed) > onlineCores()) return false;
   const int64_t now = nowNs();
   if (now < preemptedUntilNs.load(std::memory_order_relaxed)) return true;
   int64_t next = nextSampleNs.load(std::memory_order_relaxed);

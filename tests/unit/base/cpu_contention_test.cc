@@ -78,6 +78,26 @@ TEST_F(CpuContentionTest, AutoSpinsOnlyBrieflyWhenThreadsWaitForACore) {
   EXPECT_TRUE(byContention);
 }
 
+TEST_F(CpuContentionTest, AJobWithMoreRanksThanCoresKeepsItsOwnSpinAndYield) {
+  CpuContention::setModeForTesting(kAuto, farMoreThreadsThanCores);
+  CpuContention::noteRanksOnThisHost(1);
+  EXPECT_TRUE(CpuContention::contended());
+  CpuContention::noteRanksOnThisHost(1 << 20);  // far more ranks than this host has cores
+  EXPECT_FALSE(CpuContention::contended());
+  EXPECT_EQ(CpuContention::spinRounds(100, 10), 100);
+}
+
+TEST_F(CpuContentionTest, SpinRoundsFollowTheMode) {
+  CpuContention::setModeForTesting(kAuto, farMoreThreadsThanCores);
+  EXPECT_EQ(CpuContention::spinRounds(100, 10), 10);
+  CpuContention::setModeForTesting(kAuto, noOtherThread);
+  EXPECT_EQ(CpuContention::spinRounds(100, 10), 100);
+  CpuContention::setModeForTesting(kOff);
+  EXPECT_EQ(CpuContention::spinRounds(100, 10), 0);
+  CpuContention::setModeForTesting(kOn, farMoreThreadsThanCores);
+  EXPECT_EQ(CpuContention::spinRounds(100, 10), 100);
+}
+
 TEST_F(CpuContentionTest, TheKernelsRunnableCountIsRead) {
   // This thread runs, so the count is at least 1 (-1 only where /proc is missing).
   EXPECT_GE(CpuContention::runnableThreads(), 1);

@@ -10,7 +10,8 @@
 //   - the kernel's count of runnable threads (/proc/loadavg, re-read at most every 2 ms by
 //     whichever waiter comes first) exceeds the online cores, i.e. somebody waits for a CPU;
 //   - a spinning thread of this process saw a gap in its own clock (it was preempted) within
-//     the last 50 ms.
+//     the last 50 ms;
+// unless the job's own ranks outnumber this host's cores (noteRanksOnThisHost).
 // KOLO_SPIN=auto (the default) applies this; on always spins as if the cores were free, off
 // never spins (parks at once).
 // Thread: any; the state is process-wide atomics.
@@ -25,6 +26,11 @@ class CpuContention {
   // True when a waiter should not spin now. Costs a clock read and a few relaxed loads, plus a
   // pread of /proc/loadavg every 2 ms in the whole process.
   static bool contended();
+  // The job runs `ranks` ranks on this host (world bootstrap). When they outnumber the cores
+  // the job contends with itself, and the waits keep the behaviour tuned for that (a short
+  // spin, then sched_yield, which hands the core to a peer rank, then park): contended() is
+  // false there.
+  static void noteRanksOnThisHost(int ranks);
   // For waits that count polling rounds rather than time: `whenFree` rounds while the cores
   // are free, `whenContended` while they are not, 0 with KOLO_SPIN=off.
   static int spinRounds(int whenFree, int whenContended);
