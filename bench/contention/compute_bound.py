@@ -16,13 +16,14 @@ import argparse
 import os
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(ROOT, "bench", "python"))
+from launch_common import run_for_figure  # noqa: E402
 from under_load import BusyProcesses  # noqa: E402
 
 EXAMPLE = os.path.join(ROOT, "examples", "torch_synthetic.py")
@@ -40,13 +41,7 @@ def run_once(args, backend, workdir):
     if backend == "gloo":  # gloo's ranks never join kolorun's store: no start deadline
         cmd[1:1] = ["--start-timeout", "0"]
         cmd += ["--init-file", os.path.join(workdir, "gloo-init-%d" % len(os.listdir(workdir)))]
-    out = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                         timeout=700)
-    found = TOTAL.search(out.stdout)
-    if out.returncode != 0 or not found:
-        sys.exit("compute_bound: the %s run failed (exit %d):\n%s" % (backend, out.returncode,
-                                                                      out.stdout[-3000:]))
-    return float(found.group(1))
+    return run_for_figure(cmd, TOTAL, "compute_bound: the %s run" % backend, 700)
 
 
 def main():

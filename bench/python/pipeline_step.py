@@ -13,11 +13,13 @@ import argparse
 import os
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from launch_common import run_for_figure  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(HERE))
 EXAMPLE = os.path.join(ROOT, "examples", "torch_pipeline.py")
 LINE = re.compile(r"pipeline step \((\w+)\): median ([0-9.]+) ms")
@@ -33,13 +35,7 @@ def run_once(args, backend, workdir):
     if backend == "gloo":
         init = os.path.join(workdir, "gloo-init-%d" % len(os.listdir(workdir)))
         cmd += ["--init-file", init]
-    out = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                         timeout=360)
-    found = LINE.search(out.stdout)
-    if out.returncode != 0 or not found:
-        sys.exit("pipeline_step: the %s run failed (exit %d):\n%s" % (backend, out.returncode,
-                                                                      out.stdout[-3000:]))
-    return float(found.group(2))
+    return run_for_figure(cmd, LINE, "pipeline_step: the %s run" % backend, 360, group=2)
 
 
 def main():

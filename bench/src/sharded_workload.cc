@@ -189,18 +189,8 @@ Status compareMpi(const Session& session, const Workload& workload, const Sharde
 
 Expected<WorkloadResult> runShardedWorkload(const Session& session, const Workload& workload,
                                             const WorkloadOptions& options, MpiJob* mpi) {
-  WorkloadResult result;
+  KOLO_ASSIGN_OR_RETURN(WorkloadResult result, describeWorkloadRun(session, workload, options));
   result.mode = "sharded";
-  result.workload = workload.name;
-  result.tensors = workload.tensors.size();
-  result.elements = workload.totalElements();
-  result.bytes = workload.totalBytes();
-  result.worldSize = session.size();
-  result.iterations = options.iterations;
-  result.warmup = options.warmup;
-  KOLO_ASSIGN_OR_RETURN(BenchSessionSettings settings, benchSessionSettings(session));
-  result.fusionThresholdBytes = settings.fusionThresholdBytes;
-  result.largeTensorBytes = settings.largeTensorBytes;
 
   const ShardedLayout layout = layoutOf(workload, session.size());
   ShardedBuffers buffers{GradientArena(layout.padded), GradientArena(layout.padded)};

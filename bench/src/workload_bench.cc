@@ -138,8 +138,8 @@ std::string workloadTensorPrefix(const Workload& workload) {
   return workload.name + ".";
 }
 
-Expected<WorkloadResult> runWorkload(const Session& session, const Workload& workload,
-                                     const WorkloadOptions& options, MpiJob* mpi) {
+Expected<WorkloadResult> describeWorkloadRun(const Session& session, const Workload& workload,
+                                             const WorkloadOptions& options) {
   WorkloadResult result;
   result.workload = workload.name;
   result.tensors = workload.tensors.size();
@@ -151,6 +151,12 @@ Expected<WorkloadResult> runWorkload(const Session& session, const Workload& wor
   KOLO_ASSIGN_OR_RETURN(BenchSessionSettings settings, benchSessionSettings(session));
   result.fusionThresholdBytes = settings.fusionThresholdBytes;
   result.largeTensorBytes = settings.largeTensorBytes;
+  return result;
+}
+
+Expected<WorkloadResult> runWorkload(const Session& session, const Workload& workload,
+                                     const WorkloadOptions& options, MpiJob* mpi) {
+  KOLO_ASSIGN_OR_RETURN(WorkloadResult result, describeWorkloadRun(session, workload, options));
 
   std::vector<uint64_t> counts;
   for (const auto& t : workload.tensors) counts.push_back(t.elements);

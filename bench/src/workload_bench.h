@@ -53,6 +53,11 @@ struct WorkloadResult {
   double localAllStepsMs = 0.0;  // this rank's wall time over those steps (differs by rank)
 };
 
+// The result's description of the run (workload, sizes, world, steps, the session's fusion
+// settings), before anything is timed.
+Expected<WorkloadResult> describeWorkloadRun(const Session& session, const Workload& workload,
+                                             const WorkloadOptions& options);
+
 // Runs warmup + timed steps, one checked step, then the MPI strategies when `mpi` is set.
 // Every rank returns the same result.
 Expected<WorkloadResult> runWorkload(const Session& session, const Workload& workload,
