@@ -1,10 +1,9 @@
 // TcpBell: the doorbell that TCP waiters park on, able to wait on the peers' sockets too.
-// Completions on the io thread ring it (a futex, as every transport's doorbell). On a
-// contended machine (kolo/base/cpu_contention.h) a parked waiter instead waits in ppoll() on
-// the sockets of its peers and an eventfd that ring() writes while such a waiter exists: a
-// small message then wakes the waiting thread itself, which reads it (TcpTransport::
-// waitForActivity), instead of waking the io thread first and the waiter after it, two
-// scheduler hops that cost a busy machine a slice each.
+// Completions on the io thread ring it (a futex, as every transport's doorbell). A parked
+// waiter of TcpTransport waits in ppoll() on the sockets of its peers and on an eventfd that
+// ring() writes while such a waiter exists: a small message then wakes the waiting thread
+// itself, which reads it (TcpTransport::waitForActivity), instead of waking the io thread first
+// and the waiter after it, two scheduler hops (on a busy machine, possibly a slice each).
 // Thread: any.
 #pragma once
 

@@ -6,7 +6,6 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 
-#include "kolo/base/cpu_contention.h"
 #include "kolo/base/fault_injection.h"
 #include "kolo/base/logging.h"
 
@@ -117,9 +116,8 @@ TcpTransport::~TcpTransport() {
 }
 
 void TcpTransport::waitForActivity(uint32_t seenEpoch, std::chrono::microseconds timeout) {
-  if (!CpuContention::contended()) return bell_->wait(seenEpoch, timeout);
-  // Contended: wait on the sockets whose next bytes this thread may read itself, and read
-  // them on waking (one scheduler hop instead of the io thread's and then ours).
+  // Wait on the sockets whose next bytes this thread may read itself, and read them on
+  // waking: one scheduler hop instead of the io thread's and then ours (tcp_bell.h).
   std::vector<pollfd> fds(1);  // [0]: the bell's eventfd
   for (size_t r = 0; r < peers_.size(); ++r) {
     if (peers_[r] && peers_[r]->readsSmallNow()) {

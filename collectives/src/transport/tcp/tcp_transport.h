@@ -2,8 +2,8 @@
 // per-connection protocol state). One io thread runs an asio::io_context that waits for
 // readability and writability of every socket; the bytes themselves move through the peers'
 // non-blocking recv/sendmsg. Completions ring a TcpBell so Communicator::waitAll, which
-// parks on it, wakes without polling; on a contended machine a parked waiter also waits on the
-// sockets and reads small messages itself (tcp_bell.h).
+// parks on it, wakes without polling; a parked waiter also waits on the sockets and reads
+// small messages itself (tcp_bell.h).
 // Built by connectTcpTransport (tcp_bootstrap.h) from sockets that already passed the hello.
 // Thread: posting, testing and cancelling on the caller's; completions on the io thread.
 #pragma once
