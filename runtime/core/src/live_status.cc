@@ -36,11 +36,19 @@ double wallSeconds() {
       .count();
 }
 
+// True while SIGUSR1 is caught (by Kolo's handler, or faulthandler chained before it): raising
+// it then dumps and never ends the process.
+bool usr1Caught() {
+  struct sigaction current {};
+  return ::sigaction(SIGUSR1, nullptr, &current) == 0 && current.sa_handler != SIG_DFL &&
+         current.sa_handler != SIG_IGN;
+}
+
 // This process's dump: through SIGUSR1 when Kolo owns it (faulthandler, chained before Kolo's
 // handler, writes the Python stacks the dump then takes in), else written directly.
 std::string freshDump(FlightRecorder& recorder) {
   const uint64_t before = recorder.dumpCount();
-  if (FlightRecorder::ownsSignal() && ::kill(::getpid(), SIGUSR1) == 0) {
+  if (FlightRecorder::ownsSignal() && usr1Caught() && ::kill(::getpid(), SIGUSR1) == 0) {
     const Deadline deadline = Deadline::afterSeconds(1.0);
     while (recorder.dumpCount() == before && !deadline.expired()) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
