@@ -1,22 +1,24 @@
 #include "kolo/launcher/job_status.h"
 
-#include <fcntl.h>
 #include <fmt/format.h>
-#include <poll.h>
+#include <fmt/ranges.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <optional>
+#include <regex>
 #include <set>
 #include <sstream>
 #include <thread>
 #include <vector>
 
+#include "kolo/base/program_output.h"
+#include "kolo/base/status_request.h"
+#include "kolo/launcher/store_server.h"
 #include "kolo/launcher/kolorun_messages.h"
 
 namespace kolo::launcher {
@@ -77,23 +79,6 @@ fs::path freshDump(const std::string& dir, pid_t pid, double since) {
   return {};
 }
 
-// Owner-only, never through a link planted at the temporary name (O_EXCL | O_NOFOLLOW),
-// then renamed over `path`.
-void writeAtomically(const std::string& path, const std::string& text) {
-  const std::string temp = path + ".tmp";
-  ::unlink(temp.c_str());
-  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0) return;
-  size_t done = 0;
-  while (done < text.size()) {
-    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n <= 0) break;
-    done += static_cast<size_t>(n);
-  }
-  ::close(fd);
-  if (done != text.size() || ::rename(temp.c_str(), path.c_str()) != 0) ::unlink(temp.c_str());
-}
-
 }  // namespace
 
 JobStatus::JobStatus(JobStatusOptions options) : options_(std::move(options)) {
@@ -104,7 +89,7 @@ JobStatus::JobStatus(JobStatusOptions options) : options_(std::move(options)) {
                         "cannot reach this job", statusDirectory()));
     return;
   }
-  writeAtomically(statusFilePath(::getpid()), "kolorun: no verdict asked yet\n");
+  writeFileAtomically(statusFilePath(::getpid()), "kolorun: no verdict asked yet\n");
 }
 
 JobStatus::~JobStatus() {
@@ -175,53 +160,56 @@ std::string JobStatus::collectDumps(const std::map<int, pid_t>& localRanks, doub
   return dir;
 }
 
+void JobStatus::askRemote(const std::string& why, const std::map<int, pid_t>& localRanks,
+                          const std::string& dir, std::string& notes) {
+  std::set<int> remote;
+  for (int rank = 0; rank < options_.worldSize; ++rank) {
+    if (!localRanks.count(rank)) remote.insert(rank);
+  }
+  if (remote.empty() || options_.store == nullptr || dir.empty()) return;
+  const std::optional<int64_t> request =
+      options_.store->add(statusRequestCounterKey(options_.jobId), 1);
+  if (!request) return;
+  options_.store->set(statusRequestKey(options_.jobId, *request),
+                      fmt::format("time {:.3f} ranks {} kolorun: {}", nowSeconds(),
+                                  fmt::join(remote, ","), why));
+  const std::string prefix = statusDumpKey(options_.jobId, *request, 0);
+  const std::string common = prefix.substr(0, prefix.size() - 1);  // ".../dump/"
+  const std::regex header(R"(^# Kolo flight recorder: rank (\d+) pid (\d+),)");
+  const Deadline deadline = Deadline::afterSeconds(options_.dumpWaitSeconds);
+  std::set<int> pending = remote;
+  while (!pending.empty() && !deadline.expired()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    for (const auto& [key, text] : options_.store->valuesWithPrefix(common, 0.5)) {
+      std::smatch m;
+      if (!std::regex_search(text, m, header) || !pending.count(std::stoi(m[1].str()))) continue;
+      pending.erase(std::stoi(m[1].str()));
+      writeFileAtomically(fmt::format("{}/kolo-flight.rank{}.pid{}.txt", dir, m[1].str(),
+                                      m[2].str()), text);
+    }
+  }
+  for (int rank : pending) {
+    notes += fmt::format("rank {} (on another host) did not answer through the store within "
+                         "{:.1f} s: it is gone, or frozen\n", rank, options_.dumpWaitSeconds);
+  }
+}
+
 std::string JobStatus::runDoctor(const std::string& directory) {
-  int fds[2];
-  if (::pipe(fds) != 0) return "cannot run kolo-doctor: pipe failed\n";
-  const std::string size = std::to_string(options_.worldSize);
-  const pid_t child = ::fork();
-  if (child == 0) {
-    ::dup2(fds[1], 1);
-    ::dup2(fds[1], 2);
-    ::close(fds[0]);
-    ::close(fds[1]);
-    ::execl(options_.doctorPath.c_str(), options_.doctorPath.c_str(), "-n", size.c_str(),
-            directory.c_str(), static_cast<char*>(nullptr));
-    // Only async-signal-safe calls between fork and exec (kolorun has other threads).
-    static constexpr char kFailed[] = "kolo-doctor could not be started (is it beside kolorun?)\n";
-    (void)!::write(1, kFailed, sizeof kFailed - 1);
-    ::_exit(127);
-  }
-  ::close(fds[1]);
-  std::string out;
-  const Deadline deadline = Deadline::afterSeconds(20);
-  char buffer[4096];
-  for (;;) {
-    pollfd p{fds[0], POLLIN, 0};
-    if (::poll(&p, 1, 200) < 0 && errno != EINTR) break;
-    const ssize_t n = ::read(fds[0], buffer, sizeof buffer);
-    if (n > 0) out.append(buffer, static_cast<size_t>(n));
-    if (n == 0 || deadline.expired()) break;
-  }
-  ::close(fds[0]);
-  if (child > 0) {
-    if (deadline.expired()) ::kill(child, SIGKILL);
-    int status = 0;
-    ::waitpid(child, &status, 0);
-  }
-  return out;
+  return runProgramOutput(
+      {options_.doctorPath, "-n", std::to_string(options_.worldSize), directory}, 20);
 }
 
 void JobStatus::publish(const std::string& text) {
-  writeAtomically(fmt::format("{}/kolo-verdict.kolorun{}.txt", options_.flightDir, ::getpid()),
+  writeFileAtomically(fmt::format("{}/kolo-verdict.kolorun{}.txt", options_.flightDir, ::getpid()),
                   text);
-  if (statusFileUsable_) writeAtomically(statusFilePath(::getpid()), text);
+  if (statusFileUsable_) writeFileAtomically(statusFilePath(::getpid()), text);
 }
 
 void JobStatus::report(const std::string& why, const std::map<int, pid_t>& localRanks) {
   const double since = nowSeconds();
   std::string notes;
   const std::string dir = collectDumps(localRanks, since, notes);
+  askRemote(why, localRanks, dir, notes);
   std::string text = fmt::format("live verdict ({}): {} of {} rank(s) run on this host\n", why,
                                  localRanks.size(), options_.worldSize);
   text += notes;

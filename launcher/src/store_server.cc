@@ -392,6 +392,26 @@ void StoreServer::set(const std::string& key, std::string value) {
   });
 }
 
+std::optional<int64_t> StoreServer::add(const std::string& key, int64_t delta) {
+  auto result = std::make_shared<std::promise<std::optional<int64_t>>>();
+  auto future = result->get_future();
+  asio::post(impl_->io_, [impl = impl_.get(), key, delta, result] {
+    int64_t current = 0;
+    if (auto it = impl->values_.find(key); it != impl->values_.end()) {
+      const std::string& text = it->second;
+      auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), current);
+      if (ec != std::errc() || end != text.data() + text.size()) {
+        result->set_value(std::nullopt);
+        return;
+      }
+    }
+    impl->setValue(key, std::to_string(current + delta));
+    result->set_value(current + delta);
+  });
+  if (future.wait_for(std::chrono::seconds(1)) != std::future_status::ready) return std::nullopt;
+  return future.get();
+}
+
 void StoreServer::setIfUnclaimed(const std::string& key, std::string value,
                                  const std::string& claimKey) {
   asio::post(impl_->io_, [impl = impl_.get(), key, claimKey, value = std::move(value)]() mutable {

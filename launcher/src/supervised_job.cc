@@ -125,7 +125,9 @@ int SupervisedJob::run() {
       .flightDir = flightDirFor(options_, base_),
       .doctorPath = (std::filesystem::path(selfExecutablePath()).parent_path() / "kolo-doctor")
                         .string(),
-      .worldSize = options_.np});
+      .worldSize = options_.np,
+      .store = &store_,
+      .jobId = job_.jobId});
   if (Status spawned = spawnLaunchRanks(); !spawned.isOk()) {
     printError(spawned.message());
     supervisor_.abortAll();

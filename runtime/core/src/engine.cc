@@ -3,6 +3,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 
@@ -17,6 +18,7 @@
 #include "kolo/protocol/env_contract.h"
 #include "flight_recorder.h"
 #include "job_abort_watcher.h"
+#include "live_status.h"
 #include "process_set_runtime.h"
 #include "submit_validation.h"
 #include "metrics_publisher.h"
@@ -69,6 +71,7 @@ struct EngineShared {
   std::shared_ptr<Timeline> timeline;
   std::shared_ptr<FlightRecorder> recorder;
   std::unique_ptr<MetricsPublisher> metrics;  // null unless KOLO_METRICS_PORT or _FILE is set
+  std::atomic<LiveStatus*> live{nullptr};       // the Engine's liveStatus_ while it runs
 };
 
 Engine::Engine(std::shared_ptr<Communicator> world, EngineConfig config)
@@ -124,6 +127,9 @@ std::shared_ptr<ProcessSetRuntime> Engine::makeSet(int32_t id, std::vector<int32
   auto set = std::make_shared<ProcessSetRuntime>(id, std::move(members), world_->rank(),
                                                  std::move(comm), config_, shared_->timeline);
   set->setFlightRecorder(shared_->recorder);
+  set->setStallListener([shared = shared_] {
+    if (LiveStatus* live = shared->live.load()) live->onStall();
+  });
   if (shared_->metrics) {
     set->setMetrics(shared_->metrics->addSet(id, set->members()));
   }
@@ -424,7 +430,23 @@ Status Engine::shutdown() {
   if (shared_->timeline) shared_->timeline->stop();  // the file is complete JSON from here on
   if (shared_->metrics) shared_->metrics->stop();
   if (abortWatcher_) abortWatcher_->stop();
+  shared_->live.store(nullptr);
+  if (liveStatus_) liveStatus_->stop();
   return first;
+}
+
+void Engine::startLiveStatus(const std::string& jobId, bool underLauncher) {
+  LiveStatusOptions options;
+  options.store = store_;
+  options.jobId = jobId;
+  options.rank = rank();
+  options.size = size();
+  options.recorder = shared_->recorder;
+  options.askOnStall = !underLauncher;
+  options.warningSeconds = config_.stallWarningSeconds;
+  options.flightDir = settingTextOrDefault("KOLO_FLIGHT_RECORDER_DIR");
+  liveStatus_ = LiveStatus::start(std::move(options));
+  shared_->live.store(liveStatus_.get());
 }
 
 Expected<int64_t> Engine::latestGeneration() const {

@@ -18,6 +18,7 @@
 #include "kolo/rendezvous/slurm_rendezvous.h"
 #include "kolo/rendezvous/store_factory.h"
 #include "kolo/rendezvous/torch_rendezvous.h"
+#include "world_store.h"
 
 namespace kolo::core {
 namespace {
@@ -96,6 +97,7 @@ Expected<std::unique_ptr<Engine>> Engine::overOwnStore(std::unique_ptr<KvStore> 
   KOLO_ASSIGN_OR_RETURN(std::unique_ptr<Communicator> comm, connectWorld(*store, spec));
   KOLO_ASSIGN_OR_RETURN(auto engine, create(std::move(comm), std::move(config)));
   engine->store_ = std::move(store);
+  engine->startLiveStatus(spec.jobId, false);
   return engine;
 }
 
@@ -122,7 +124,12 @@ Expected<std::unique_ptr<Engine>> Engine::connectFromEnv(EngineConfig config) {
     if (!url && launchedByMpi() && builtWithMpi()) {
       // Under mpirun MPI itself is the rendezvous; it also picks a fresh job id per session.
       KOLO_ASSIGN_OR_RETURN(std::unique_ptr<Communicator> comm, connectWorldFromMpi(spec));
-      return create(std::move(comm), std::move(config));
+      // MPI gives no store after connect: rank 0 hosts one for the live verdict.
+      KOLO_ASSIGN_OR_RETURN(std::unique_ptr<KvStore> jobStore, openStoreOverWorld(*comm));
+      KOLO_ASSIGN_OR_RETURN(auto engine, create(std::move(comm), std::move(config)));
+      engine->store_ = std::move(jobStore);
+      engine->startLiveStatus("mpirun", false);  // the store is this session's alone
+      return engine;
     }
     // Started directly by srun: rank 0 hosts the step's store (kolo/rendezvous/slurm_rendezvous.h).
     if (!url && !elastic && getEnv("SLURM_STEP_ID") && getEnv("SLURM_PROCID")) {
@@ -165,9 +172,14 @@ Expected<std::unique_ptr<Engine>> Engine::connectFromEnv(EngineConfig config) {
   } else {
     store = std::make_unique<MemoryStore>();
   }
+  const bool shared = launched && spec.size > 1;
   KOLO_ASSIGN_OR_RETURN(std::unique_ptr<Communicator> comm, connectWorld(*store, spec));
   KOLO_ASSIGN_OR_RETURN(auto engine, create(std::move(comm), std::move(config)));
   engine->store_ = std::move(store);
+  // KOLO_STORE: kolorun's store (it asks for verdicts and prints them), or one given by hand.
+  const auto launcherJob = settingText(protocol::kEnvJobId);
+  // Under kolorun the keys live under its job id, where kolorun asks ranks on other hosts.
+  if (shared) engine->startLiveStatus(launcherJob.value_or(spec.jobId), launcherJob.has_value());
   return engine;
 }
 

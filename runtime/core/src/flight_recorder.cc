@@ -183,6 +183,11 @@ Status FlightRecorder::dump(const std::string& why) {
     }
   }
   takePythonStacks(stacksPath_, text);
+  {
+    std::lock_guard lock(mutex_);
+    lastDump_ = text;
+  }
+  dumps_.fetch_add(1);
   const std::string temp = path_ + ".tmp";
   std::FILE* f = std::fopen(temp.c_str(), "w");
   if (f == nullptr) {
@@ -197,6 +202,27 @@ Status FlightRecorder::dump(const std::string& why) {
   }
   KOLO_LOG(kWarning, "flight", "rank {}: flight recorder written to {} ({})", rank_, path_, why);
   return Status::ok();
+}
+
+std::pair<uint64_t, double> FlightRecorder::oldestInFlight() {
+  std::lock_guard lock(mutex_);
+  const auto now = Clock::now();
+  std::pair<uint64_t, double> oldest{0, 0.0};
+  for (const Entry& e : entries_) {
+    if (e.id == 0 || (e.state != State::kNegotiating && e.state != State::kRunning)) continue;
+    const double age = std::chrono::duration<double>(now - e.since).count();
+    if (oldest.first == 0 || age > oldest.second) oldest = {e.id, age};
+  }
+  return oldest;
+}
+
+std::string FlightRecorder::lastDump() {
+  std::lock_guard lock(mutex_);
+  return lastDump_;
+}
+
+bool FlightRecorder::ownsSignal() {
+  return gSignalPipe.load() >= 0;
 }
 
 std::string flightStacksPath() {

@@ -16,10 +16,12 @@
 // Thread: any (the coordinators record, the dump thread and failing coordinators dump).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kolo/base/deadline.h"
@@ -49,6 +51,16 @@ class FlightRecorder {
 
   // Writes the file (temporary name, then rename, so readers never see half a dump).
   Status dump(const std::string& why);
+  // The op that has been negotiating or running the longest (its id, or 0 when none) and for
+  // how many seconds.
+  std::pair<uint64_t, double> oldestInFlight();
+  // How many dumps were written, and the text of the latest (what a live verdict asked through
+  // the store publishes: runtime/core/src/live_status.h).
+  uint64_t dumpCount() const { return dumps_.load(); }
+  std::string lastDump();
+  // True when Kolo's SIGUSR1 handler is installed in this process (so a SIGUSR1 dumps every
+  // recorder, with the Python stacks faulthandler writes first).
+  static bool ownsSignal();
   const std::string& path() const { return path_; }
   const std::string& stacksPath() const { return stacksPath_; }
   size_t capacity() const { return entries_.size(); }
@@ -69,6 +81,8 @@ class FlightRecorder {
   std::mutex mutex_;
   std::vector<Entry> entries_;
   uint64_t nextId_ = 1;
+  std::atomic<uint64_t> dumps_{0};
+  std::string lastDump_;  // guarded by mutex_
   std::string path_;
   std::string stacksPath_;  // <directory>/kolo-stacks.pid<P>.txt
   int rank_;

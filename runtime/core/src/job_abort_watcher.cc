@@ -3,10 +3,6 @@
 #include <fmt/format.h>
 
 #include <atomic>
-#include <chrono>
-#include <condition_variable>
-#include <cstdlib>
-#include <mutex>
 #include <thread>
 
 #include "kolo/base/fault_injection.h"
@@ -14,6 +10,7 @@
 #include "kolo/base/kv_store.h"
 #include "kolo/base/logging.h"
 #include "kolo/rendezvous/store_factory.h"
+#include "store_thread_guard.h"
 
 namespace kolo::core {
 
@@ -25,29 +22,13 @@ struct JobAbortWatcher::State {
 
 namespace {
 
-// Set by an atexit handler registered after the store (and OpenSSL, which cleans up at exit)
-// was first used, so it runs first: a watcher must not touch the store while the process's
-// statics are being destroyed. A watcher may still be inside a store get when the process
-// exits (stop() does not wait for it: the get lasts up to a heartbeat), and that get verifies
-// its reply with OpenSSL; so the handler also waits for running watchers to return.
-std::atomic<bool> gExiting{false};
-std::mutex gRunningMutex;
-std::condition_variable gRunningDone;
-int gRunning = 0;  // watcher threads inside watch(); guarded by gRunningMutex
-
-void waitForWatchersAtExit() {
-  gExiting.store(true);
-  std::unique_lock lock(gRunningMutex);
-  gRunningDone.wait_for(lock, std::chrono::seconds(5), [] { return gRunning == 0; });
-}
-
 void watch(const std::shared_ptr<JobAbortWatcher::State>& state) {
   const std::string abortKey = jobAbortKey(state->options.jobId);
   const std::string beatKey = jobHeartbeatKey(state->options.jobId, state->options.rank);
   while (!state->stopping.load()) {
     auto record =
         state->store->get(abortKey, Deadline::afterSeconds(state->options.heartbeatSeconds));
-    if (state->stopping.load() || gExiting.load()) return;
+    if (state->stopping.load() || storeThreadsExiting()) return;
     if (record.hasValue()) {
       auto failure = PeerFailure::decode(record.value());
       Status status =
@@ -101,18 +82,11 @@ Expected<std::unique_ptr<JobAbortWatcher>> JobAbortWatcher::start(JobAbortWatche
       (void)s->store->set(jobAbortKey(s->options.jobId), failure.encode());
     }
   });
-  static const bool exitWait = std::atexit(waitForWatchersAtExit) == 0;
-  (void)exitWait;
-  {
-    std::lock_guard lock(gRunningMutex);
-    ++gRunning;
-  }
+  enterStoreThread();  // its exit guard (store_thread_guard.h)
   std::thread([state]() mutable {
     watch(state);
     state.reset();  // the store connection closes before an exiting process may go on
-    std::lock_guard lock(gRunningMutex);
-    --gRunning;
-    gRunningDone.notify_all();
+    leaveStoreThread();
   }).detach();
   return std::unique_ptr<JobAbortWatcher>(new JobAbortWatcher(std::move(state)));
 }

@@ -60,6 +60,10 @@ class ProcessSetRuntime {
     runner_.setMetrics(metrics_.get());
     stalls_.setMetrics(metrics_.get());
   }
+  // Before start(): told when an op of this rank passes the stall warning (StallMonitor).
+  void setStallListener(std::function<void()> listener) {
+    stalls_.setListener(std::move(listener));
+  }
   void start() { coordinator_.start(); }
   int32_t id() const { return set_.id; }
   const std::vector<int32_t>& members() const { return set_.members; }

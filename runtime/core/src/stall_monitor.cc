@@ -10,6 +10,7 @@ bool StallMonitor::check(const TensorTable& table, const Negotiator& negotiator)
   const StallInspector::Findings f = inspector_.inspect(table.snapshot(), negotiator, now);
   bool cycle = f.retry;
   if (f.stalled > 0 && metrics_) metrics_->recordStall(f.stalled);
+  if (f.stalled > 0 && listener_) listener_();
   if (f.abort && !abortVote_) {
     abortVote_ = true;
     cycle = true;

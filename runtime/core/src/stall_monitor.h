@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <utility>
 
 #include "kolo/base/deadline.h"
@@ -32,12 +33,16 @@ class StallMonitor {
   void abort(TensorTable& table, const Negotiator& negotiator);
   // Before the coordinator starts: counts stall warnings into `metrics` (may be null).
   void setMetrics(SetMetrics* metrics) { metrics_ = metrics; }
+  // Before the coordinator starts: called (on the coordinator, so it must not block) when an op
+  // of this rank passes the stall warning; the Engine asks for a live verdict there.
+  void setListener(std::function<void()> listener) { listener_ = std::move(listener); }
 
  private:
   StallInspector inspector_;
   const int32_t globalRank_;
   bool abortVote_ = false;  // this rank found an op past the stall shutdown time
   SetMetrics* metrics_ = nullptr;
+  std::function<void()> listener_;
 };
 
 }  // namespace kolo::core

@@ -168,36 +168,16 @@ Status readJob(const PmixSession& pmix, PmixJobStore& out) {
 Expected<std::unique_ptr<launcher::StoreServer> > hostRendezvous(PmixSession& pmix,
                                                                  RankZeroStoreSpec& spec,
                                                                  const char* key) {
-  if (spec.secret.empty()) {
-    spec.secret.resize(protocol::kSecretBytes);
-    if (RAND_bytes(reinterpret_cast<unsigned char*>(spec.secret.data()),
-                   static_cast<int>(spec.secret.size())) != 1) {
-      return Status(Code::kIoError, "no randomness for the job secret (RAND_bytes failed)");
-    }
-  }
+  KOLO_RETURN_IF_ERROR(fillFreshSecret(spec));
   KOLO_ASSIGN_OR_RETURN(auto server, startRankZeroServer(spec));
   spec.port = server->port();
-  KOLO_RETURN_IF_ERROR(pmix.publish(
-      key, fmt::format("{} {} {}", spec.address, spec.port, protocol::toHex(spec.secret))));
+  KOLO_RETURN_IF_ERROR(pmix.publish(key, rankZeroAnnouncement(spec, *server)));
   return server;
 }
 
 Status readRendezvous(const PmixSession& pmix, RankZeroStoreSpec& spec, const char* key) {
   KOLO_ASSIGN_OR_RETURN(std::string published, pmix.text(0, key));
-  char address[64] = {0};
-  char secret[2 * protocol::kSecretBytes + 1] = {0};
-  int port = 0;
-  if (std::sscanf(published.c_str(), "%63s %d %64s", address, &port, secret) != 3) {
-    return makeStatus(Code::kInternal, "rank 0 published a malformed rendezvous '{}'", published);
-  }
-  auto bytes = protocol::fromHex(secret);
-  if (!bytes || bytes->size() != protocol::kSecretBytes) {
-    return Status(Code::kInternal, "rank 0 published a malformed job secret");
-  }
-  spec.address = address;
-  spec.port = port;
-  spec.secret = *bytes;
-  return Status::ok();
+  return readRankZeroAnnouncement(published, spec);
 }
 
 }  // namespace

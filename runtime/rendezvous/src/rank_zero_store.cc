@@ -2,9 +2,13 @@
 
 #include <arpa/inet.h>
 #include <netdb.h>
+#include <openssl/rand.h>
+
+#include <cstdio>
 
 #include "kolo/base/logging.h"
 #include "kolo/launcher/store_server.h"
+#include "kolo/protocol/store_wire.h"
 #include "kolo/rendezvous/tcp_store.h"
 
 namespace kolo {
@@ -56,6 +60,65 @@ Expected<std::unique_ptr<launcher::StoreServer>> startRankZeroServer(
                     spec.what, spec.address, spec.port));
   }
   return started;
+}
+
+Status fillFreshSecret(RankZeroStoreSpec& spec) {
+  if (!spec.secret.empty()) return Status::ok();
+  spec.secret.resize(protocol::kSecretBytes);
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(spec.secret.data()),
+                 static_cast<int>(spec.secret.size())) != 1) {
+    return Status(Code::kIoError, "no randomness for the job secret (RAND_bytes failed)");
+  }
+  return Status::ok();
+}
+
+std::string rankZeroAnnouncement(const RankZeroStoreSpec& spec,
+                                 const launcher::StoreServer& server) {
+  return fmt::format("{} {} {}", spec.address, server.port(), protocol::toHex(spec.secret));
+}
+
+Status readRankZeroAnnouncement(const std::string& text, RankZeroStoreSpec& spec) {
+  char address[64] = {0};
+  char secret[2 * protocol::kSecretBytes + 1] = {0};
+  int port = 0;
+  if (std::sscanf(text.c_str(), "%63s %d %64s", address, &port, secret) != 3) {
+    return makeStatus(Code::kInternal, "rank 0 announced a malformed rendezvous '{}'", text);
+  }
+  auto bytes = protocol::fromHex(secret);
+  if (!bytes || bytes->size() != protocol::kSecretBytes) {
+    return Status(Code::kInternal, "rank 0 announced a malformed job secret");
+  }
+  spec.address = address;
+  spec.port = port;
+  spec.secret = *bytes;
+  return Status::ok();
+}
+
+Expected<std::unique_ptr<KvStore>> openAnnouncedRankZeroStore(RankZeroStoreSpec spec,
+                                                              const ShareFromRankZero& share) {
+  std::unique_ptr<launcher::StoreServer> server;
+  std::string announcement;
+  Status hosted;
+  if (spec.rank == 0) {
+    hosted = fillFreshSecret(spec);
+    if (hosted.isOk()) {
+      auto started = startRankZeroServer(spec);
+      if (started) {
+        server = std::move(started).value();
+        announcement = rankZeroAnnouncement(spec, *server);
+      } else {
+        hosted = started.status();
+      }
+    }
+  }
+  KOLO_ASSIGN_OR_RETURN(std::string shared, share(announcement));
+  KOLO_RETURN_IF_ERROR(hosted);
+  if (shared.empty()) {
+    return makeStatus(Code::kIoError, "rank 0 could not host the store of {} (see its log)",
+                      spec.what);
+  }
+  KOLO_RETURN_IF_ERROR(readRankZeroAnnouncement(shared, spec));
+  return joinRankZeroStore(spec, std::move(server));
 }
 
 Expected<std::string> resolveIpv4(const std::string& host, const std::string& role) {

@@ -1,10 +1,12 @@
 """A 2-rank job for live_test.py.
   stall   after 3 steps rank 1 sleeps in Python (the line marked STRAGGLER) while rank 0 waits
           in 'grad.x'; then both finish
+  stop    as stall, but rank 1 stops itself (SIGSTOP) instead of sleeping
   status  both ranks run allreduces 'step.N', printing "running" once, until the file ARG
           exists (at most 60 s)
-Usage: live_job.py stall SECONDS | live_job.py status STOP_FILE"""
+Usage: live_job.py stall SECONDS | live_job.py stop 0 | live_job.py status STOP_FILE"""
 import os
+import signal
 import sys
 import time
 
@@ -18,7 +20,9 @@ def main():
     kolo.init()
     for step in range(3):
         kolo.allreduce(np.ones(8, dtype=np.float32), name=f"step.{step}")
-    if mode == "stall":
+    if mode in ("stall", "stop"):
+        if kolo.rank() == 1 and mode == "stop":
+            os.kill(os.getpid(), signal.SIGSTOP)
         if kolo.rank() == 1:
             time.sleep(float(arg))  # STRAGGLER
         kolo.allreduce(np.ones(8, dtype=np.float32), name="grad.x")

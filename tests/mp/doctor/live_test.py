@@ -5,9 +5,13 @@
           with its Python stack at the sleeping line, and files it beside the dumps
   status  `kolorun --status --pid P` on a healthy job prints every rank's state; --status of a
           pid that is no kolorun fails naming it; the status file goes when the job ends
-Usage: live_test.py KOLORUN PYTHONPATH stall|status"""
+  remote  as status, with rank 1 on another host (this machine's own non-loopback address,
+          reached through an `ssh` that runs the command here): kolorun cannot signal it, so it
+          asks it through the store, and its state is in the verdict
+Usage: live_test.py KOLORUN PYTHONPATH stall|status|remote"""
 import glob
 import os
+import stat
 import subprocess
 import sys
 import tempfile
@@ -27,9 +31,10 @@ def expect(text, needle, what="the verdict"):
         fail(f"{what} lacks {needle!r}", text)
 
 
-def job_command(kolorun, pythonpath, dumps, mode, seconds, settings=()):
-    cmd = [kolorun, "-np", "2", "--timeout", "60", "-x", f"PYTHONPATH={pythonpath}",
-           "-x", f"KOLO_FLIGHT_RECORDER_DIR={dumps}", "-x", "KOLO_TRANSPORT=shm"]
+def job_command(kolorun, pythonpath, dumps, mode, seconds, settings=(), hosts=()):
+    transport = "tcp" if hosts else "shm"
+    cmd = [kolorun, "-np", "2", "--timeout", "60", *hosts, "-x", f"PYTHONPATH={pythonpath}",
+           "-x", f"KOLO_FLIGHT_RECORDER_DIR={dumps}", "-x", f"KOLO_TRANSPORT={transport}"]
     for setting in settings:
         cmd += ["-x", setting]
     return cmd + ["--", "/usr/bin/python3", JOB, mode, str(seconds)]
@@ -52,6 +57,10 @@ def stall(kolorun, pythonpath, dumps):
     expect(out, "rank 1 is alive but has not submitted 'grad.x', which rank 0 waits for")
     expect(out, f'File "{JOB}", line {straggler_line()} in main')
     expect(out, "rank 0 (pid")
+    if "kolo: live verdict" in out:
+        fail("a rank printed a verdict of its own under kolorun, which prints it", out)
+    if glob.glob(os.path.join(dumps, "kolo-verdict.rank*.txt")):
+        fail("a rank filed a verdict of its own under kolorun", out)
     files = glob.glob(os.path.join(dumps, "kolo-verdict.kolorun*.txt"))
     if len(files) != 1:
         fail(f"expected one verdict file beside the dumps, found {files}", out)
@@ -59,10 +68,34 @@ def stall(kolorun, pythonpath, dumps):
         expect(f.read(), "rank 1 is alive but has not submitted 'grad.x'", "the verdict file")
 
 
-def status(kolorun, pythonpath, dumps):
+def own_address():
+    """A non-loopback IPv4 address of this machine, or None."""
+    try:
+        words = subprocess.run(["hostname", "-I"], stdout=subprocess.PIPE, timeout=10,
+                               check=True).stdout.decode().split()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return next((w for w in words if "." in w and not w.startswith("127.")), None)
+
+
+def fake_ssh(directory):
+    """An `ssh` that runs the remote line here (its last argument), so a host named by this
+    machine's address counts as another host to kolorun."""
+    path = os.path.join(directory, "ssh")
+    with open(path, "w") as f:
+        f.write('#!/bin/sh\nfor last; do :; done\nexec /bin/sh -c "$last"\n')
+    os.chmod(path, stat.S_IRWXU)
+    return directory
+
+
+def status(kolorun, pythonpath, dumps, remote=None):
     stop = os.path.join(dumps, "stop")
-    job = subprocess.Popen(job_command(kolorun, pythonpath, dumps, "status", stop),
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    hosts, env = (), None
+    if remote:
+        hosts = ("-H", f"127.0.0.1:1,{remote}:1")
+        env = dict(os.environ, PATH=fake_ssh(dumps) + ":" + os.environ["PATH"])
+    job = subprocess.Popen(job_command(kolorun, pythonpath, dumps, "status", stop, hosts=hosts),
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
     seen = b""
     while b"rank 1: running" not in seen or b"rank 0: running" not in seen:
         line = job.stdout.readline()
@@ -77,10 +110,13 @@ def status(kolorun, pythonpath, dumps):
     out = (seen + rest).decode(errors="replace")
     if asked.returncode != 0:
         fail(f"kolorun --status exited {asked.returncode}", verdict + out)
-    for needle in ("live verdict (asked: SIGUSR1 or kolorun --status): 2 of 2 rank(s)",
+    local = "1 of 2" if remote else "2 of 2"
+    for needle in (f"live verdict (asked: SIGUSR1 or kolorun --status): {local} rank(s)",
                    "every rank submitted the same ops", "ranks:", "rank 0 (pid", "rank 1 (pid",
                    "last completed 'step."):
         expect(verdict, needle, "kolorun --status")
+    if "no dump from rank" in verdict or "did not answer" in verdict:
+        fail("a rank is missing from the verdict", verdict)
     if job.returncode != 0:
         fail(f"the job exited {job.returncode} after --status", out)
     expect(out, "kolorun: live verdict (asked", "the job's own output")
@@ -97,7 +133,14 @@ def status(kolorun, pythonpath, dumps):
 def main():
     kolorun, pythonpath, mode = sys.argv[1:4]
     with tempfile.TemporaryDirectory() as dumps:
-        {"stall": stall, "status": status}[mode](kolorun, pythonpath, dumps)
+        if mode == "remote":
+            address = own_address()
+            if address is None:
+                print("SKIP: this machine has no non-loopback IPv4 address")
+                sys.exit(77)
+            status(kolorun, pythonpath, dumps, address)
+        else:
+            {"stall": stall, "status": status}[mode](kolorun, pythonpath, dumps)
     print(f"PASS: {mode}")
 
 

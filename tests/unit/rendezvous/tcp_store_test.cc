@@ -124,6 +124,25 @@ TEST_F(TcpStoreTest, SetGetAddAcrossClients) {
   EXPECT_EQ(a->add("counter", -201).value(), -1);
 }
 
+// kolorun's own add (the live verdict's request counter) and the clients' adds count together,
+// and a client's get waiting on the key wakes on kolorun's add.
+TEST_F(TcpStoreTest, ServerSideAddCountsWithClientsAndWakesTheirGets) {
+  auto a = client(0);
+  ASSERT_TRUE(a);
+  std::thread waiter([&] {
+    auto value = a->get("requests", Deadline::afterSeconds(10));
+    ASSERT_TRUE(value.hasValue()) << value.status().toString();
+    EXPECT_EQ(*value, "1");
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(server_->add("requests", 1), std::optional<int64_t>(1));
+  waiter.join();
+  EXPECT_EQ(a->add("requests", 2).value(), 3);
+  EXPECT_EQ(server_->add("requests", 0), std::optional<int64_t>(3));
+  ASSERT_TRUE(a->set("text", "not a number").isOk());
+  EXPECT_EQ(server_->add("text", 1), std::nullopt);
+}
+
 TEST_F(TcpStoreTest, AddPastTheInt64RangeIsAnErrorAndLeavesTheValue) {
   auto store = client();
   ASSERT_TRUE(store);

@@ -4,7 +4,9 @@
 // flight-recorder dump with its Python stacks; waits up to a bound for the fresh dumps; runs
 // kolo-doctor over them; prints the verdict on kolorun's stderr and writes it to
 // <flight dir>/kolo-verdict.kolorun<PID>.txt (owner-only) and to statusFilePath(kolorun's
-// pid), where `kolorun --status` reads it. Ranks on other hosts are named, not signalled.
+// pid), where `kolorun --status` reads it. Ranks on other hosts, which kolorun cannot signal,
+// are asked through its store (kolo/base/status_request.h): their status threads dump and
+// publish the dump, which kolorun adds to the others (within the same bound).
 //
 // Thread: the launcher's main thread (the supervisor's callbacks); a request blocks it for
 // at most the dump bound plus kolo-doctor's run.
@@ -20,10 +22,14 @@
 
 namespace kolo::launcher {
 
+class StoreServer;
+
 struct JobStatusOptions {
   std::string flightDir;   // the ranks' KOLO_FLIGHT_RECORDER_DIR (default /tmp)
   std::string doctorPath;  // kolo-doctor beside kolorun
   int worldSize = 0;
+  StoreServer* store = nullptr;  // kolorun's store, where ranks on other hosts are asked
+  std::string jobId;             // KOLO_JOB_ID: the namespace of the status keys
   double dumpWaitSeconds = 1.5;       // how long fresh dumps are waited for
   double stallRepeatSeconds = 10.0;   // stall warnings closer together give one verdict
 };
@@ -50,6 +56,9 @@ class JobStatus {
  private:
   std::string collectDumps(const std::map<int, pid_t>& localRanks, double since,
                            std::string& notes);
+  // Asks the ranks not in `localRanks` through the store; their answers go into `dir`.
+  void askRemote(const std::string& why, const std::map<int, pid_t>& localRanks,
+                 const std::string& dir, std::string& notes);
   std::string runDoctor(const std::string& directory);
   void publish(const std::string& text);
 

@@ -14,6 +14,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,10 @@ class StoreServer {
   // Sets a key as a client's set would, from any thread (kolorun's own keys: the elastic
   // membership). Applied on the io thread in call order.
   void set(const std::string& key, std::string value);
+  // Adds `delta` to the integer at `key` (missing: 0) as a client's add would, from any thread;
+  // the new value, or nullopt when the key holds no integer or the io thread does not answer
+  // within a second.
+  std::optional<int64_t> add(const std::string& key, int64_t delta);
   // For each rank 0..worldSize-1, whether it has authenticated at least once.
   std::vector<bool> joinedRanks() const;
   // Connections closed for failing the protocol (bad frame, MAC, sequence, or silence).

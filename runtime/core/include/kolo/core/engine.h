@@ -41,6 +41,7 @@ struct HostPosition {
 
 class ProcessSetRuntime;
 class JobAbortWatcher;
+class LiveStatus;
 struct EngineShared;
 
 class Engine {
@@ -154,6 +155,9 @@ class Engine {
   Expected<Handle> submitPeer(bool isSend, const Tensor& tensor, int32_t peer, int32_t tag,
                               const OpOptions& options);
   std::shared_ptr<ProcessSetRuntime> makeSet(int32_t id, std::vector<int32_t> members);
+  // Once the store is kept: answer live-verdict requests under `jobId`, and ask for one on a
+  // stall unless `underLauncher` (kolorun asks and prints it itself).
+  void startLiveStatus(const std::string& jobId, bool underLauncher);
 
   EngineConfig config_;
   std::shared_ptr<Communicator> world_;
@@ -163,7 +167,9 @@ class Engine {
   std::map<int32_t, std::vector<int32_t>> memberless_;    // sets this rank is not in
   std::shared_ptr<EngineShared> shared_;  // transport lock and timeline, shared by the sets
   bool shutDown_ = false;                 // guarded by setsMutex_
-  std::unique_ptr<KvStore> store_;        // kept alive for transports that use it after connect
+  // Kept alive for transports that use it after connect; shared with the live verdict's threads.
+  std::shared_ptr<KvStore> store_;
+  std::unique_ptr<LiveStatus> liveStatus_;  // the live verdict through the store (live_status.h)
   std::unique_ptr<JobAbortWatcher> abortWatcher_;  // under kolorun: its verdicts, our heartbeat
   std::optional<HostPosition> placement_;  // set by an elastic join
   int64_t joinedGeneration_ = -1;

@@ -4,6 +4,7 @@
 // The Slurm bootstrap (slurm_rendezvous.h) and the torchrun one (torch_rendezvous.h) share it.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -36,6 +37,21 @@ Expected<std::unique_ptr<KvStore>> openRankZeroStore(const RankZeroStoreSpec& sp
 Expected<std::unique_ptr<launcher::StoreServer>> startRankZeroServer(const RankZeroStoreSpec& spec);
 Expected<std::unique_ptr<KvStore>> joinRankZeroStore(const RankZeroStoreSpec& spec,
                                                      std::unique_ptr<launcher::StoreServer> server);
+
+// For a rendezvous that hands rank 0's address to the others as one text (PMIx's publish, a
+// broadcast over the world): a fresh random secret into spec.secret when it is empty; the text
+// "ADDRESS PORT HEXSECRET" of a started server; and, on the other ranks, the spec it gives.
+Status fillFreshSecret(RankZeroStoreSpec& spec);
+std::string rankZeroAnnouncement(const RankZeroStoreSpec& spec,
+                                 const launcher::StoreServer& server);
+Status readRankZeroAnnouncement(const std::string& text, RankZeroStoreSpec& spec);
+
+// The whole of such a rendezvous: rank 0 fills the secret, starts the server and passes the
+// announcement to `share`, which returns rank 0's text on every rank (the others pass "";
+// rank 0 passes "" when it failed, and every rank then fails); then every rank joins.
+using ShareFromRankZero = std::function<Expected<std::string>(const std::string&)>;
+Expected<std::unique_ptr<KvStore>> openAnnouncedRankZeroStore(RankZeroStoreSpec spec,
+                                                              const ShareFromRankZero& share);
 
 // The first IPv4 address of `host`; `role` says what the host is in the error.
 Expected<std::string> resolveIpv4(const std::string& host, const std::string& role);
