@@ -61,8 +61,8 @@ Status allgatherv(Communicator& comm, const void* send, void* recv,
 
 Status allgather(Communicator& comm, const void* send, void* recv, size_t bytesPerRank,
                  std::string_view algorithm) {
-  std::vector<size_t> counts(static_cast<size_t>(comm.size()), bytesPerRank);
-  return allgatherv(comm, send, recv, counts, algorithm);
+  const EqualCounts counts(comm.size(), bytesPerRank);
+  return allgatherv(comm, send, recv, counts.span(), algorithm);
 }
 
 }  // namespace kolo::coll

@@ -92,8 +92,9 @@ Status alltoallv(Communicator& comm, const void* send, std::span<const size_t> s
 
 Status alltoall(Communicator& comm, const void* send, void* recv, size_t bytesPerPeer,
                 std::string_view algorithm) {
-  std::vector<size_t> counts(static_cast<size_t>(comm.size()), bytesPerPeer);
-  return alltoallv(comm, send, counts, recv, counts, algorithm).withContext("alltoall");
+  const EqualCounts counts(comm.size(), bytesPerPeer);
+  return alltoallv(comm, send, counts.span(), recv, counts.span(), algorithm)
+      .withContext("alltoall");
 }
 
 }  // namespace kolo::coll

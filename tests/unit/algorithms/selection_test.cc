@@ -128,7 +128,7 @@ TEST(AlgorithmRegistry, NamesAliasesAndErrors) {
   ASSERT_FALSE(unknown.hasValue());
   EXPECT_EQ(unknown.status().code(), Code::kInvalidArgument);
   EXPECT_THAT(unknown.status().message(),
-              ::testing::HasSubstr("unknown allgather algorithm 'rd' (known: auto|hier|ring)"));
+              ::testing::HasSubstr("unknown allgather algorithm 'rd' (known: auto|shm|hier|ring)"));
   // The entry points reject an unknown name before any rank sends a byte.
   auto world = makeLoopbackWorld(1);
   Communicator comm(world[0], nullptr, {});

@@ -48,6 +48,14 @@ TEST_P(ShmCollectivesSweep, ReduceScatterEveryDtypeAndOp) {
           EXPECT_EQ(test::compareExact(type, expected.data(), out.data(), counts[rank]), "")
               << "rank " << rank << " count " << count << " " << dataTypeName(type) << " "
               << reduceOpName(op);
+          // recv inside send, on this rank's own block.
+          const size_t own = std::accumulate(counts.begin(), counts.begin() + rank, size_t{0});
+          std::byte* inside = in.data() + own * dataTypeSize(type);
+          st = w.arena->reduceScatter(in.data(), inside, counts, type, op, Deadline::never());
+          ASSERT_TRUE(st.isOk()) << st.toString();
+          EXPECT_EQ(test::compareExact(type, expected.data(), inside, counts[rank]), "")
+              << "in place, rank " << rank << " count " << count << " " << dataTypeName(type)
+              << " " << reduceOpName(op);
         }
       }
     }

@@ -59,16 +59,15 @@ Status ShmDirectArena::allreduce(const void* send, void* recv, size_t count, Dat
   return largeAllreduce(send, recv, count, type, op, deadline);
 }
 
-Expected<int> ShmDirectArena::smallRound(uint64_t fingerprint, const char* op,
-                                         Deadline deadline) {
+Expected<int> ShmDirectArena::smallRound(uint64_t fingerprint, const char* op, Deadline deadline) {
   const uint64_t seq = ++smallOps_;
   const int parity = smallParity(seq);
   std::byte* slot = segment_->base() + segment_->layout().smallSlotOffset(rank_, parity);
   reinterpret_cast<SmallSlotHeader*>(slot)->fingerprint = fingerprint;
   faultPoint(FaultPhase::kReduceScatter);
   waiter_.publish(smallSeq_[parity].at(rank_), seq);
-  Status st = waiter_.waitAll(smallSeq_[parity], seq, deadline,
-                              WaitStage{op, -1, "contribute its data"});
+  Status st =
+      waiter_.waitAll(smallSeq_[parity], seq, deadline, WaitStage{op, -1, "contribute its data"});
   if (!st.isOk()) return fail(st);
   faultPoint(FaultPhase::kAllgather);
   return parity;
@@ -162,9 +161,7 @@ struct ShmDirectArena::AllreduceSteps final : ChunkSteps {
   void afterReduce(const Chunk& c) override {
     arena.copyOutChunk(recv, c, dataTypeSize(type), true);
   }
-  void copyOut(const Chunk& c) override {
-    arena.copyOutChunk(recv, c, dataTypeSize(type), false);
-  }
+  void copyOut(const Chunk& c) override { arena.copyOutChunk(recv, c, dataTypeSize(type), false); }
 };
 
 // Progress of one pipelined collective: chunks [0, staged) are staged, [0, reduced) reduced
@@ -200,8 +197,8 @@ Status ShmDirectArena::largeAllreduce(const void* send, void* recv, size_t count
   // In place, the output lines were just read (staged or reduced) and are cached.
   streamOutput_ = send != recv && count * esize >= kStreamingBytes;
   AllreduceSteps steps(*this, send, recv, type, op);
-  return runPipeline((count + chunkElems - 1) / chunkElems, chunkElems, count, steps,
-                     "allreduce", deadline);
+  return runPipeline((count + chunkElems - 1) / chunkElems, chunkElems, count, steps, "allreduce",
+                     deadline);
 }
 
 Status ShmDirectArena::runPipeline(size_t numChunks, size_t chunkElems, size_t count,
@@ -225,6 +222,10 @@ Status ShmDirectArena::runPipeline(size_t numChunks, size_t chunkElems, size_t c
       steps.reduce(c);
       waiter_.publish(mine_.reduced.value, c.global + 1);
       steps.afterReduce(c);
+      if (!steps.readsResults()) {
+        waiter_.publish(mine_.copied.value, c.global + 1);
+        p.copied = p.reduced;
+      }
       progressed = true;
     }
     if (p.canStage()) {
@@ -244,8 +245,7 @@ Status ShmDirectArena::runPipeline(size_t numChunks, size_t chunkElems, size_t c
     Status st;
     if (p.copied < p.reduced) {
       st = waiter_.waitAll(reduced_, p.first + p.copied + 1, deadline,
-                           WaitStage{op, int64_t(p.copied), steps.reduceVerb()}, -1,
-                           escape);
+                           WaitStage{op, int64_t(p.copied), steps.reduceVerb()}, -1, escape);
     } else if (p.reduced < p.staged) {
       st = waiter_.waitAll(staged_, p.first + p.reduced + 1, deadline,
                            WaitStage{op, int64_t(p.reduced), "stage its data"}, -1, escape);

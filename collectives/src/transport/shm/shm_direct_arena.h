@@ -57,8 +57,8 @@ class ShmDirectArena final : public ShmArena {
                    Deadline deadline) override;
   Status broadcast(void* buffer, size_t bytes, int root, Deadline deadline) override;
   Status barrier(Deadline deadline) override;
-  Status reduceScatter(const void* send, void* recv, std::span<const size_t> counts,
-                       DataType type, ReduceOp op, Deadline deadline) override;
+  Status reduceScatter(const void* send, void* recv, std::span<const size_t> counts, DataType type,
+                       ReduceOp op, Deadline deadline) override;
   Status allgatherv(const void* send, void* recv, std::span<const size_t> bytes,
                     Deadline deadline) override;
   Status alltoallv(const void* send, std::span<const size_t> sendBytes, void* recv,
@@ -81,12 +81,15 @@ class ShmDirectArena final : public ShmArena {
   class ChunkSteps {
    public:
     virtual ~ChunkSteps() = default;
-    virtual void stage(const Chunk& c) = 0;     // this rank's data into its staging slot
-    virtual void reduce(const Chunk& c) = 0;    // reads every rank's staged chunk
-    virtual void afterReduce(const Chunk&) {}   // once peers may read what reduce published
-    virtual void copyOut(const Chunk&) {}       // reads the result slot
+    virtual void stage(const Chunk& c) = 0;    // this rank's data into its staging slot
+    virtual void reduce(const Chunk& c) = 0;   // reads every rank's staged chunk
+    virtual void afterReduce(const Chunk&) {}  // once peers may read what reduce published
+    virtual void copyOut(const Chunk&) {}      // reads the result slot
     // What a peer that has not published `reduced` failed to do, for errors.
     virtual const char* reduceVerb() const { return "reduce its sub-range"; }
+    // False when nothing is read from the shared slots after reduce (no copyOut): the driver
+    // then publishes `copied` with `reduced`, so no rank waits for its peers at the end.
+    virtual bool readsResults() const { return true; }
   };
   struct AllreduceSteps;
   struct ReduceScatterSteps;
@@ -102,8 +105,8 @@ class ShmDirectArena final : public ShmArena {
   Expected<int> smallRound(uint64_t fingerprint, const char* op, Deadline deadline);
   static int smallParity(uint64_t seq) { return static_cast<int>(seq & 1); }
   uint64_t smallFingerprint(int rank, int parity) const {
-    return reinterpret_cast<const SmallSlotHeader*>(segment_->base() +
-                                                    segment_->layout().smallSlotOffset(rank, parity))
+    return reinterpret_cast<const SmallSlotHeader*>(
+               segment_->base() + segment_->layout().smallSlotOffset(rank, parity))
         ->fingerprint;
   }
   // kMismatch naming the first rank whose fingerprint differs from rank 0's (every rank reads
@@ -160,6 +163,7 @@ class ShmDirectArena final : public ShmArena {
   uint64_t barriers_ = 0;
   bool streamOutput_ = false;        // this op writes its output with streaming stores
   std::vector<const void*> inputs_;  // every rank's input of the sub-range being reduced
+  std::vector<size_t> offsets_[2];    // block offsets of the collective being run
   Status broken_;
 };
 

@@ -28,8 +28,10 @@ uint64_t fingerprint(uint64_t what, DataType type, ReduceOp op, std::span<const 
   return h;
 }
 
-std::vector<size_t> offsetsOf(std::span<const size_t> counts) {
-  std::vector<size_t> offset(counts.size() + 1, 0);
+// Prefix sums of counts into `offset` (counts.size() + 1 entries): the arena's scratch vectors,
+// so a small collective allocates nothing once they have grown.
+std::span<const size_t> offsetsInto(std::span<const size_t> counts, std::vector<size_t>& offset) {
+  offset.assign(counts.size() + 1, 0);
   std::partial_sum(counts.begin(), counts.end(), offset.begin() + 1);
   return offset;
 }
@@ -49,6 +51,14 @@ size_t pieceOf(size_t count, size_t unit, size_t i) {
 
 size_t chunksFor(size_t largest, size_t unit) {
   return (largest + unit - 1) / unit;
+}
+
+// Copies [0, total) of src into dst at the same offsets, leaving out [skipBegin, skipEnd): the
+// block this rank keeps for itself, which it reads straight from its input.
+void copyAllBut(std::byte* dst, const std::byte* src, size_t total, size_t skipBegin,
+                size_t skipEnd) {
+  if (skipBegin != 0) std::memcpy(dst, src, skipBegin);
+  if (total > skipEnd) std::memcpy(dst + skipEnd, src + skipEnd, total - skipEnd);
 }
 
 // n pieces of `pieceBytes` must fit one staging slot; the same answer on every rank.
@@ -72,7 +82,7 @@ struct ShmDirectArena::ReduceScatterSteps final : ChunkSteps {
   DataType type = DataType::kUInt8;
   ReduceOp op = ReduceOp::kSum;
   std::span<const size_t> counts;
-  std::vector<size_t> offset;
+  std::span<const size_t> offset;
   size_t unit = 0;  // elements of one block in one chunk
   void stage(const Chunk& c) override {
     const size_t esize = dataTypeSize(type);
@@ -100,23 +110,31 @@ struct ShmDirectArena::ReduceScatterSteps final : ChunkSteps {
                op == ReduceOp::kAverage ? arena.size_ : 0);
   }
   const char* reduceVerb() const override { return "reduce its block"; }
+  bool readsResults() const override { return false; }
 };
 
-Status ShmDirectArena::reduceScatter(const void* send, void* recv,
-                                     std::span<const size_t> counts, DataType type, ReduceOp op,
-                                     Deadline deadline) {
+Status ShmDirectArena::reduceScatter(const void* send, void* recv, std::span<const size_t> counts,
+                                     DataType type, ReduceOp op, Deadline deadline) {
   constexpr const char* kOp = "reducescatter";
   if (!broken_.isOk()) return broken_;
   const size_t esize = dataTypeSize(type);
-  const std::vector<size_t> offset = offsetsOf(counts);
+  const std::span<const size_t> offset = offsetsInto(counts, offsets_[0]);
   const size_t total = offset.back();
   if (size_ == 1) {
     if (send != recv && total != 0) std::memmove(recv, send, total * esize);
     return Status::ok();
   }
   const bool small = total * esize <= smallBytes_;
+  // This rank's own block is reduced straight from send, unless recv shares bytes with it.
+  const auto* in = static_cast<const std::byte*>(send);
+  const bool direct = !overlaps(send, total * esize, recv, counts[rank_] * esize);
   if (small && total != 0) {
-    std::memcpy(smallData(rank_, smallParity(smallOps_ + 1)), send, total * esize);
+    std::byte* slot = smallData(rank_, smallParity(smallOps_ + 1));
+    if (direct) {
+      copyAllBut(slot, in, total * esize, offset[rank_] * esize, offset[rank_ + 1] * esize);
+    } else {
+      std::memcpy(slot, in, total * esize);
+    }
   }
   KOLO_ASSIGN_OR_RETURN(const int parity,
                         smallRound(fingerprint(1, type, op, counts), kOp, deadline));
@@ -125,7 +143,9 @@ Status ShmDirectArena::reduceScatter(const void* send, void* recv,
   const size_t n = counts[rank_];
   if (n == 0) return Status::ok();
   inputs_.resize(static_cast<size_t>(size_));
-  for (int q = 0; q < size_; ++q) inputs_[q] = smallData(q, parity) + offset[rank_] * esize;
+  for (int q = 0; q < size_; ++q) {
+    inputs_[q] = (q == rank_ && direct ? in : smallData(q, parity)) + offset[rank_] * esize;
+  }
   reduceMany(type, op, recv, inputs_.data(), size_, n, op == ReduceOp::kAverage ? size_ : 0);
   return Status::ok();
 }
@@ -140,7 +160,7 @@ Status ShmDirectArena::largeReduceScatter(const void* send, void* recv,
   steps.type = type;
   steps.op = op;
   steps.counts = counts;
-  steps.offset = offsetsOf(counts);
+  steps.offset = offsetsInto(counts, offsets_[0]);
   // Output written while the input is still being staged: work from a copy if they share bytes.
   std::vector<std::byte> saved;
   const size_t total = steps.offset.back();
@@ -167,7 +187,7 @@ struct ShmDirectArena::AllgatherSteps final : ChunkSteps {
   const std::byte* send = nullptr;
   std::byte* recv = nullptr;
   std::span<const size_t> bytes;
-  std::vector<size_t> offset;
+  std::span<const size_t> offset;
   size_t unit = 0;
   void stage(const Chunk& c) override {
     const size_t n = pieceOf(bytes[arena.rank_], unit, c.firstElem);
@@ -184,15 +204,16 @@ struct ShmDirectArena::AllgatherSteps final : ChunkSteps {
     }
   }
   const char* reduceVerb() const override { return "read its blocks"; }
+  bool readsResults() const override { return false; }
 };
 
-Status ShmDirectArena::allgatherv(const void* sendPtr, void* recvPtr,
-                                  std::span<const size_t> bytes, Deadline deadline) {
+Status ShmDirectArena::allgatherv(const void* sendPtr, void* recvPtr, std::span<const size_t> bytes,
+                                  Deadline deadline) {
   constexpr const char* kOp = "allgatherv";
   if (!broken_.isOk()) return broken_;
   const auto* send = static_cast<const std::byte*>(sendPtr);
   auto* recv = static_cast<std::byte*>(recvPtr);
-  const std::vector<size_t> offset = offsetsOf(bytes);
+  const std::span<const size_t> offset = offsetsInto(bytes, offsets_[0]);
   std::byte* own = recv + offset[rank_];
   const size_t mine = bytes[rank_];
   if (size_ == 1) {
@@ -239,7 +260,7 @@ struct ShmDirectArena::AlltoallSteps final : ChunkSteps {
   const std::byte* send = nullptr;
   std::byte* recv = nullptr;
   std::span<const size_t> sendBytes, recvBytes;
-  std::vector<size_t> sendOffset, recvOffset;
+  std::span<const size_t> sendOffset, recvOffset;
   size_t unit = 0;
   void stage(const Chunk& c) override {
     std::byte* slot = arena.staging(arena.rank_, c.slot);
@@ -255,12 +276,13 @@ struct ShmDirectArena::AlltoallSteps final : ChunkSteps {
       const int q = (r + i) % arena.size_;
       const size_t n = pieceOf(recvBytes[q], unit, c.firstElem);
       if (n == 0) continue;
-      const std::byte* in = q == r ? send + sendOffset[r] + c.firstElem * unit
-                                   : arena.staging(q, c.slot) + r * unit;
+      const std::byte* in =
+          q == r ? send + sendOffset[r] + c.firstElem * unit : arena.staging(q, c.slot) + r * unit;
       copyToOutput(recv + recvOffset[q] + c.firstElem * unit, in, n, arena.streamOutput_);
     }
   }
   const char* reduceVerb() const override { return "read its blocks"; }
+  bool readsResults() const override { return false; }
 };
 
 Status ShmDirectArena::alltoallSizesAgree(int parity) const {
@@ -272,8 +294,8 @@ Status ShmDirectArena::alltoallSizesAgree(int parity) const {
       const size_t expected = sizes(p)[n + size_t(q)];
       if (sent != expected) {
         return makeStatus(Code::kMismatch,
-                          "alltoallv: rank {} sends {} B to rank {}, which expects {} B from it",
-                          q, sent, p, expected);
+                          "alltoallv: rank {} sends {} B to rank {}, which expects {} B from it", q,
+                          sent, p, expected);
       }
     }
   }
@@ -288,8 +310,8 @@ Status ShmDirectArena::alltoallv(const void* sendPtr, std::span<const size_t> se
   const auto* send = static_cast<const std::byte*>(sendPtr);
   auto* recv = static_cast<std::byte*>(recvPtr);
   const size_t n = static_cast<size_t>(size_);
-  const std::vector<size_t> sendOffset = offsetsOf(sendBytes);
-  const std::vector<size_t> recvOffset = offsetsOf(recvBytes);
+  const std::span<const size_t> sendOffset = offsetsInto(sendBytes, offsets_[0]);
+  const std::span<const size_t> recvOffset = offsetsInto(recvBytes, offsets_[1]);
   if (size_ == 1) {
     if (sendBytes[0] != 0 && send != recv) std::memmove(recv, send, sendBytes[0]);
     return Status::ok();
@@ -303,7 +325,14 @@ Status ShmDirectArena::alltoallv(const void* sendPtr, std::span<const size_t> se
   std::byte* slot = smallData(rank_, smallParity(smallOps_ + 1));
   std::memcpy(slot, sendBytes.data(), n * sizeof(size_t));
   std::memcpy(slot + n * sizeof(size_t), recvBytes.data(), n * sizeof(size_t));
-  if (fits && sendTotal != 0) std::memcpy(slot + header, send, sendTotal);
+  // Every block but the own one, at its place in send's layout; the own block is copied
+  // straight to recv, unless send and recv share bytes.
+  const bool direct = !overlaps(send, sendTotal, recv, recvOffset.back());
+  if (fits && direct) {
+    copyAllBut(slot + header, send, sendTotal, sendOffset[rank_], sendOffset[rank_ + 1]);
+  } else if (fits && sendTotal != 0) {
+    std::memcpy(slot + header, send, sendTotal);
+  }
   KOLO_ASSIGN_OR_RETURN(const int parity, smallRound(fits ? 1 : 0, kOp, deadline));
   KOLO_RETURN_IF_ERROR(alltoallSizesAgree(parity));
   bool allFit = true;
@@ -316,6 +345,10 @@ Status ShmDirectArena::alltoallv(const void* sendPtr, std::span<const size_t> se
   if (allFit) {
     for (int q = 0; q < size_; ++q) {
       if (recvBytes[q] == 0) continue;
+      if (q == rank_ && direct) {
+        std::memcpy(recv + recvOffset[q], send + sendOffset[q], recvBytes[q]);
+        continue;
+      }
       const auto* sizes = reinterpret_cast<const size_t*>(smallData(q, parity));
       const size_t at = std::accumulate(sizes, sizes + rank_, size_t{0});
       std::memcpy(recv + recvOffset[q], smallData(q, parity) + header + at, recvBytes[q]);
