@@ -63,8 +63,8 @@ class ShmSweep {
           Status s = coll::reduceScatter(comm_, input.data(), out.data(), counts, type, op, algo_);
           record(fmt::format("reducescatter count={} {} {}", count, dataTypeName(type),
                              reduceOpName(op)),
-                 s, s.isOk() ? test::compareExact(type, expected.data(), out.data(), counts[me])
-                             : "");
+                 s,
+                 s.isOk() ? test::compareExact(type, expected.data(), out.data(), counts[me]) : "");
         }
       }
     }
@@ -116,8 +116,8 @@ class ShmSweep {
       test::fillAlltoallInput(me, sendBytes, seed, send.data());
       test::referenceAlltoallv(me, recvBytes, seed, expected.data());
       if (inPlace) recv = send;
-      Status s = coll::alltoallv(comm_, inPlace ? recv.data() : send.data(), sendBytes,
-                                 recv.data(), recvBytes, algo_);
+      Status s = coll::alltoallv(comm_, inPlace ? recv.data() : send.data(), sendBytes, recv.data(),
+                                 recvBytes, algo_);
       record(fmt::format("alltoallv{} base={}", inPlace ? " in place" : "", base), s,
              s.isOk() ? test::compareBytes(expected.data(), recv.data(), recvTotal) : "");
     }
@@ -140,8 +140,8 @@ class ShmSweep {
       if (me == 1) counts[0] += 1;
       std::vector<float> in((count + 1) * n), out(count + 1);
       expectMismatch(fmt::format("reducescatter disagreeing counts={}", count),
-                     coll::reduceScatter(comm_, in.data(), out.data(), counts,
-                                         DataType::kFloat32, ReduceOp::kSum, algo_),
+                     coll::reduceScatter(comm_, in.data(), out.data(), counts, DataType::kFloat32,
+                                         ReduceOp::kSum, algo_),
                      "rank 1 passed other counts");
       std::vector<size_t> bytes(n, count);
       if (me == n - 1) bytes[0] += 1;
@@ -153,10 +153,10 @@ class ShmSweep {
       std::vector<size_t> sendBytes(n, count), recvBytes(n, count);
       if (me == 1) recvBytes[0] += 5;
       std::vector<std::byte> a(count * n), b(count * n + 5);
-      expectMismatch(fmt::format("alltoallv disagreeing base={}", count),
-                     coll::alltoallv(comm_, a.data(), sendBytes, b.data(), recvBytes, algo_),
-                     fmt::format("rank 0 sends {} B to rank 1, which expects {} B", count,
-                                 count + 5));
+      expectMismatch(
+          fmt::format("alltoallv disagreeing base={}", count),
+          coll::alltoallv(comm_, a.data(), sendBytes, b.data(), recvBytes, algo_),
+          fmt::format("rank 0 sends {} B to rank 1, which expects {} B", count, count + 5));
     }
   }
 
@@ -204,8 +204,8 @@ int run(int argc, char** argv) {
     sweep.disagreements();
     sweep.allgatherv(false);  // the arena still works after the disagreements
   }
-  std::printf("rank %d of %d, %s over %s: %d passed, %d failed\n", c.rank(), c.size(),
-              algo.c_str(), c.transport().name(), sweep.passed(), sweep.failed());
+  std::printf("rank %d of %d, %s over %s: %d passed, %d failed\n", c.rank(), c.size(), algo.c_str(),
+              c.transport().name(), sweep.passed(), sweep.failed());
   return sweep.failed() == 0 ? 0 : 1;
 }
 
