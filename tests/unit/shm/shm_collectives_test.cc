@@ -54,8 +54,8 @@ TEST_P(ShmCollectivesSweep, ReduceScatterEveryDtypeAndOp) {
           st = w.arena->reduceScatter(in.data(), inside, counts, type, op, Deadline::never());
           ASSERT_TRUE(st.isOk()) << st.toString();
           EXPECT_EQ(test::compareExact(type, expected.data(), inside, counts[rank]), "")
-              << "in place, rank " << rank << " count " << count << " " << dataTypeName(type)
-              << " " << reduceOpName(op);
+              << "in place, rank " << rank << " count " << count << " " << dataTypeName(type) << " "
+              << reduceOpName(op);
         }
       }
     }
@@ -94,6 +94,30 @@ TEST_P(ShmCollectivesSweep, AllgathervAndAlltoallvUnevenBlocks) {
 }
 
 INSTANTIATE_TEST_SUITE_P(WorldSizes, ShmCollectivesSweep, ::testing::ValuesIn(kWorldSizes));
+
+// 1 + e/2 + e/2 (e the 16-bit type's epsilon at 1.0): rounding after each addition gives 1 (each
+// half-way sum rounds to even), one rounding of the float32 sum gives 1 + e. Small round and
+// pipeline alike.
+TEST(ShmCollectives, HalfSumsRoundOncePerElement) {
+  struct Half {
+    DataType type;
+    uint16_t one, halfEps, onePlusEps;
+  };
+  for (const Half h : {Half{DataType::kBFloat16, 0x3F80, 0x3B80, 0x3F81},
+                       Half{DataType::kFloat16, 0x3C00, 0x1000, 0x3C01}}) {
+    for (size_t count : {size_t(3), size_t(1000)}) {
+      runShmWorld(3, tinySlots(), [&](int rank, ShmWorld& w) {
+        const std::vector<size_t> counts(3, count);
+        std::vector<uint16_t> in(3 * count, rank == 0 ? h.one : h.halfEps), out(count);
+        Status st = w.arena->reduceScatter(in.data(), out.data(), counts, h.type, ReduceOp::kSum,
+                                           Deadline::never());
+        ASSERT_TRUE(st.isOk()) << st.toString();
+        EXPECT_EQ(out, std::vector<uint16_t>(count, h.onePlusEps))
+            << dataTypeName(h.type) << " count " << count << " rank " << rank;
+      });
+    }
+  }
+}
 
 TEST(ShmCollectivesFailure, SilentPeerIsNamedAndLaterCallsFailAtOnce) {
   runShmWorld(3, tinySlots(), [&](int rank, ShmWorld& w) {
