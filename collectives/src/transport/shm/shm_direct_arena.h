@@ -1,4 +1,4 @@
-// ShmDirectArena: the ShmArena implementation. Allreduce, broadcast and barrier run on flag
+// ShmDirectArena: the ShmArena implementation. Every collective of ShmArena runs on flag
 // words and slots in the world's segment, with no point-to-point messages.
 //
 // Small allreduce (<= smallBytes): each rank copies its input into its slot of parity set
@@ -163,7 +163,7 @@ class ShmDirectArena final : public ShmArena {
   uint64_t barriers_ = 0;
   bool streamOutput_ = false;        // this op writes its output with streaming stores
   std::vector<const void*> inputs_;  // every rank's input of the sub-range being reduced
-  std::vector<size_t> offsets_[2];    // block offsets of the collective being run
+  std::vector<size_t> offsets_[2];   // block offsets of the collective being run
   Status broken_;
 };
 
