@@ -163,6 +163,9 @@ void addSweepOptions(CLI::App& app, CommandLine& line, BenchOptions& options) {
                  "both (out-of-place and in-place columns), 1 (in place only) or 0 (out of "
                  "place only)")
       ->capture_default_str();
+  app.add_flag("--bound", options.bound,
+               "also time the memory-bandwidth floor at each size (every rank reads its input "
+               "and writes its output once, all at once) and print busbw as a fraction of it");
   app.add_flag("-c,--check", options.checkEveryIteration,
                "check every iteration (refilled outside the timed region); the last call of "
                "each size is always checked");
@@ -275,6 +278,10 @@ Status applyPathAndPlacement(const CommandLine& line, BenchOptions& options) {
   if (options.path == BenchPath::kRuntime && options.collective != Collective::kAllreduce) {
     return makeStatus(Code::kInvalidArgument, "--path runtime supports allreduce only, not {}",
                       collectiveName(options.collective));
+  }
+  if (options.path == BenchPath::kRuntime && options.bound) {
+    // The floor's barriers would run on the communicator the runtime's Engine owns.
+    return Status(Code::kInvalidArgument, "--bound runs on the raw path only, not --path runtime");
   }
   const std::string placementName = toLower(line.placement);
   if (placementName == "both") {

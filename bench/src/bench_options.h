@@ -70,6 +70,8 @@ struct BenchOptions {
   std::string jsonPath;
   std::string csvPath;
   bool compareMpi = false;
+  // --bound: also time this machine's memory floor at each size (bench_bound.h).
+  bool bound = false;
   // --baseline FILE.json: an earlier --json of the same collective; a size whose busbw fell
   // more than maxRegressPercent below it fails the run.
   std::string baselinePath;

@@ -42,6 +42,16 @@ std::optional<double> ratioOf(const RunInfo& info, const RowResult& row) {
   return koloBusbw / mpiBusbw;
 }
 
+}  // namespace
+
+std::optional<double> boundFraction(const RunInfo& info, const RowResult& row) {
+  const Timing* kolo = peerSide(info, row);
+  if (!row.boundUs || kolo == nullptr || kolo->medianUs <= 0.0) return std::nullopt;
+  return *row.boundUs / kolo->medianUs;
+}
+
+namespace {
+
 std::string orNotAvailable(std::optional<double> value, int width) {
   if (!value) return fmt::format("{:>{}}", "n/a", width);
   return fmt::format("{:>{}.2f}", *value, width);
@@ -56,6 +66,8 @@ constexpr int kSideWidth =
 constexpr int kMpiTimeWidth = 10;
 constexpr int kMpiBusbwWidth = 10;
 constexpr int kRatioWidth = 6;
+constexpr int kBoundTimeWidth = 10;
+constexpr int kBoundWidth = 6;
 
 std::string sideColumns(const RunInfo& info, uint64_t bytes, const std::optional<Timing>& side) {
   if (!side) {
@@ -209,6 +221,11 @@ std::string formatPreamble(const RunInfo& info) {
       info.placement == Placement::kBoth ? std::string("out-of-place, then in-place")
                                          : std::string(placementName(info.placement)) + " only",
       hasOutOfPlace(info.collective) ? "" : " (broadcast has one buffer: in place)");
+  if (info.bound) {
+    out +=
+        "# bound         : every rank at once reads its input and writes its output once "
+        "(memcpy); bound = bound_time / time = busbw / the floor's busbw\n";
+  }
   if (info.compareMpi) {
     out += fmt::format(
         "# compare       : Open MPI, same sizes, interleaved per size; ratio = Kolo busbw ({}) / "
@@ -236,12 +253,18 @@ std::string formatTableHeader(const RunInfo& info) {
     out += fmt::format(" {:>{}} {:>{}} {:>{}}", "mpi_time", kMpiTimeWidth, "mpi_busbw",
                        kMpiBusbwWidth, "ratio", kRatioWidth);
   }
+  if (info.bound) {
+    out += fmt::format(" {:>{}} {:>{}}", "bound_time", kBoundTimeWidth, "bound", kBoundWidth);
+  }
   out += fmt::format("\n#{:>11} {:>12} {:>9} {:>6} {:>5}", "(B)", "(elements)", "", "", "");
   out +=
       names("(us)", "(us)", "(GB/s)", "(GB/s)", "") + names("(us)", "(us)", "(GB/s)", "(GB/s)", "");
   if (info.compareMpi) {
     out += fmt::format(" {:>{}} {:>{}} {:>{}}", "(us)", kMpiTimeWidth, "(GB/s)", kMpiBusbwWidth, "",
                        kRatioWidth);
+  }
+  if (info.bound) {
+    out += fmt::format(" {:>{}} {:>{}}", "(us)", kBoundTimeWidth, "", kBoundWidth);
   }
   // Trailing blanks of the units line carry nothing.
   while (!out.empty() && out.back() == ' ') out.pop_back();
@@ -263,6 +286,10 @@ std::string formatRow(const RunInfo& info, const RowResult& row) {
     out += " " + orNotAvailable(mpiTime, kMpiTimeWidth);
     out += " " + orNotAvailable(mpiBusbw, kMpiBusbwWidth);
     out += " " + orNotAvailable(ratioOf(info, row), kRatioWidth);
+  }
+  if (info.bound) {
+    out += " " + orNotAvailable(row.boundUs, kBoundTimeWidth);
+    out += " " + orNotAvailable(boundFraction(info, row), kBoundWidth);
   }
   return out + "\n";
 }
@@ -325,6 +352,11 @@ nlohmann::json toJson(const RunInfo& info, std::span<const RowResult> rows) {
           entry[key] = nullptr;
         }
       }
+    }
+    if (info.bound) {
+      auto fraction = boundFraction(info, row);
+      entry["bound_us"] = row.boundUs ? nlohmann::json(*row.boundUs) : nlohmann::json(nullptr);
+      entry["bound_fraction"] = fraction ? nlohmann::json(*fraction) : nlohmann::json(nullptr);
     }
     results.push_back(std::move(entry));
   }

@@ -49,6 +49,7 @@ struct RunInfo {
   bool checkEveryIteration = false;
   Placement placement = Placement::kBoth;  // which column groups were measured
   bool compareMpi = false;
+  bool bound = false;  // --bound: the bound_us and bound columns
   BenchPath path = BenchPath::kRaw;  // --path
   MachineInfo machine;
 };
@@ -74,11 +75,14 @@ struct RowResult {
   std::optional<Timing> outOfPlace;
   std::optional<Timing> inPlace;
   std::optional<Timing> mpi;
+  std::optional<double> boundUs;  // --bound: the memory floor's time (bench_bound.h)
 };
 
 // The side Open MPI's call is compared with: in place for allreduce (MPI_IN_PLACE) and
 // broadcast, out of place for the others; the other side when that one was not measured.
 const Timing* peerSide(const RunInfo& info, const RowResult& row);
+// --bound's fraction: the floor's time over the peer side's (= busbw / the floor's busbw).
+std::optional<double> boundFraction(const RunInfo& info, const RowResult& row);
 // Whether the peer side is the in-place one (the JSON and the header say which).
 bool peerIsInPlace(const RunInfo& info, const RowResult& row);
 

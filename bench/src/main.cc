@@ -11,6 +11,7 @@
 
 #include "autotune_bench.h"
 #include "bench_baseline.h"
+#include "bench_bound.h"
 #include "bench_ops.h"
 #include "bench_options.h"
 #include "bench_report.h"
@@ -313,6 +314,7 @@ Expected<RunInfo> describeRun(const BenchOptions& options, Communicator& comm,
   info.iterationsText = iterationsText(options);
   info.checkEveryIteration = options.checkEveryIteration;
   info.compareMpi = options.compareMpi;
+  info.bound = options.bound;
   info.path = options.path;
   if (options.collective == Collective::kAllreduce) {
     for (const auto& shape : shapes) {
@@ -361,6 +363,9 @@ Expected<std::vector<RowResult>> runSweep(const BenchOptions& options, const Run
       }
       (inPlace ? row.inPlace : row.outOfPlace) = measured->kolo;
       if (measured->mpi) row.mpi = measured->mpi;
+    }
+    if (options.bound) {
+      KOLO_ASSIGN_OR_RETURN(row.boundUs, measureBound(target.comm, options.collective, plan));
     }
     rows.push_back(row);
     printOnRankZero(target.comm, formatRow(info, row));

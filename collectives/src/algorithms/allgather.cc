@@ -1,6 +1,7 @@
 // Ring allgather(v): n-1 steps; each rank forwards the block it received in the previous step,
 // chunk by chunk, so a rank sends and receives (n-1)/n of the result once. Across hosts the
-// selector may pick the hierarchical variant (hierarchical.h) instead.
+// selector may pick the hierarchical variant (hierarchical.h) instead, and on one host the shm
+// arena's allgatherv (shm_direct_arena.h).
 #include <cstring>
 #include <numeric>
 #include <vector>
@@ -11,8 +12,13 @@
 #include "kolo/collectives/algorithm_registry.h"
 #include "kolo/collectives/collectives.h"
 #include "kolo/collectives/native_collectives.h"
+#include "kolo/collectives/shm_arena.h"
 
 namespace kolo::coll {
+
+Status runShmAllgather(Communicator& comm, const CollectiveArgs& a) {
+  return comm.arena()->allgatherv(a.send, a.recv, a.counts, comm.opDeadline()).withContext("shm");
+}
 
 Status runRingAllgather(Communicator& comm, const CollectiveArgs& a) {
   const int n = comm.size();
@@ -55,8 +61,8 @@ Status allgatherv(Communicator& comm, const void* send, void* recv,
 
 Status allgather(Communicator& comm, const void* send, void* recv, size_t bytesPerRank,
                  std::string_view algorithm) {
-  std::vector<size_t> counts(static_cast<size_t>(comm.size()), bytesPerRank);
-  return allgatherv(comm, send, recv, counts, algorithm);
+  const EqualCounts counts(comm.size(), bytesPerRank);
+  return allgatherv(comm, send, recv, counts.span(), algorithm);
 }
 
 }  // namespace kolo::coll

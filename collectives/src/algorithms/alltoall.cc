@@ -1,7 +1,8 @@
 // Pairwise alltoall(v): every receive and send is posted at once (sends in the order
 // r+1, r+2, ... so no rank is everyone's first target), then one waitAll. n-1 latencies overlap;
 // each rank moves (n-1)/n of its buffer each way. Zero-byte blocks are still sent so that a
-// disagreement on sizes fails with kMismatch instead of hanging.
+// disagreement on sizes fails with kMismatch instead of hanging. Same-host worlds use the shm
+// arena's alltoallv (shm_direct_arena.h).
 #include <cstring>
 #include <numeric>
 #include <vector>
@@ -10,8 +11,15 @@
 #include "algorithms/transfer_request_list.h"
 #include "kolo/collectives/collectives.h"
 #include "kolo/collectives/native_collectives.h"
+#include "kolo/collectives/shm_arena.h"
 
 namespace kolo::coll {
+
+Status runShmAlltoall(Communicator& comm, const CollectiveArgs& a) {
+  return comm.arena()
+      ->alltoallv(a.send, a.counts, a.recv, a.recvCounts, comm.opDeadline())
+      .withContext("shm");
+}
 
 Status runPairwiseAlltoall(Communicator& comm, const CollectiveArgs& a) {
   const int n = comm.size();
@@ -84,8 +92,9 @@ Status alltoallv(Communicator& comm, const void* send, std::span<const size_t> s
 
 Status alltoall(Communicator& comm, const void* send, void* recv, size_t bytesPerPeer,
                 std::string_view algorithm) {
-  std::vector<size_t> counts(static_cast<size_t>(comm.size()), bytesPerPeer);
-  return alltoallv(comm, send, counts, recv, counts, algorithm).withContext("alltoall");
+  const EqualCounts counts(comm.size(), bytesPerPeer);
+  return alltoallv(comm, send, counts.span(), recv, counts.span(), algorithm)
+      .withContext("alltoall");
 }
 
 }  // namespace kolo::coll

@@ -3,8 +3,11 @@
 // Thread: caller's.
 #pragma once
 
+#include <algorithm>
+#include <array>
 #include <cstddef>
 #include <span>
+#include <vector>
 
 #include "kolo/base/status.h"
 #include "kolo/collectives/algorithm_registry.h"
@@ -26,6 +29,31 @@ inline constexpr size_t kRingWindow = 4;
 
 // Below this many bytes the latency-bound algorithms win (recursive doubling, binomial tree).
 inline constexpr size_t kSmallMessageBytes = 64 * 1024;
+
+// n equal counts (allgather's and alltoall's blocks), on the stack for worlds of up to 64
+// ranks, so a small collective allocates nothing for them.
+class EqualCounts {
+ public:
+  EqualCounts(int n, size_t value) {
+    const size_t count = static_cast<size_t>(n);
+    if (count <= kInline) {
+      std::fill_n(inline_.begin(), count, value);
+      span_ = {inline_.data(), count};
+    } else {
+      heap_.assign(count, value);
+      span_ = heap_;
+    }
+  }
+  EqualCounts(const EqualCounts&) = delete;
+  EqualCounts& operator=(const EqualCounts&) = delete;
+  std::span<const size_t> span() const { return span_; }
+
+ private:
+  static constexpr size_t kInline = 64;
+  std::array<size_t, kInline> inline_;
+  std::vector<size_t> heap_;
+  std::span<const size_t> span_;
+};
 
 Status checkBuffer(const void* buffer, size_t count, const char* name);
 Status checkCounts(std::span<const size_t> counts, int worldSize, const char* name);
@@ -51,12 +79,15 @@ Status runHierarchicalAllreduce(Communicator& comm, const CollectiveArgs& args);
 Status runRecursiveDoublingAllreduce(Communicator& comm, const CollectiveArgs& args);
 Status runRingAllreduce(Communicator& comm, const CollectiveArgs& args);
 Status runAdasumAllreduce(Communicator& comm, const CollectiveArgs& args);
+Status runShmAllgather(Communicator& comm, const CollectiveArgs& args);
 Status runHierarchicalAllgather(Communicator& comm, const CollectiveArgs& args);
 Status runRingAllgather(Communicator& comm, const CollectiveArgs& args);
 Status runShmBroadcast(Communicator& comm, const CollectiveArgs& args);
 Status runBinomialBroadcast(Communicator& comm, const CollectiveArgs& args);
 Status runPipelineBroadcast(Communicator& comm, const CollectiveArgs& args);
+Status runShmReduceScatter(Communicator& comm, const CollectiveArgs& args);
 Status runRingReduceScatter(Communicator& comm, const CollectiveArgs& args);
+Status runShmAlltoall(Communicator& comm, const CollectiveArgs& args);
 Status runPairwiseAlltoall(Communicator& comm, const CollectiveArgs& args);
 Status runShmBarrier(Communicator& comm, const CollectiveArgs& args);
 Status runDisseminationBarrier(Communicator& comm, const CollectiveArgs& args);

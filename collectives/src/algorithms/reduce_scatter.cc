@@ -1,4 +1,5 @@
-// Ring reduce-scatter with per-rank counts: n-1 steps, each moving one block, so every rank
+// Same-host worlds use the shm arena's reduce-scatter (shm_direct_arena.h). Otherwise:
+// ring reduce-scatter with per-rank counts: n-1 steps, each moving one block, so every rank
 // sends and receives (n-1)/n of the data. Works on a private copy of send because send is const
 // and the partial sums of blocks other ranks own have to live somewhere (in f32 for f16 / bf16
 // sums, which round once: wide_accumulation.h).
@@ -13,8 +14,15 @@
 #include "kolo/collectives/collectives.h"
 #include "kolo/collectives/native_collectives.h"
 #include "kolo/collectives/reduce.h"
+#include "kolo/collectives/shm_arena.h"
 
 namespace kolo::coll {
+
+Status runShmReduceScatter(Communicator& comm, const CollectiveArgs& a) {
+  return comm.arena()
+      ->reduceScatter(a.send, a.recv, a.counts, a.type, a.op, comm.opDeadline())
+      .withContext("shm");
+}
 
 Status runRingReduceScatter(Communicator& comm, const CollectiveArgs& a) {
   const int n = comm.size();

@@ -155,7 +155,7 @@ constexpr SettingDecl kSettings[] = {
      .choices = "auto|nccl|host"},
     {.name = "KOLO_SHM_CHUNK_BYTES",
      .type = T::kBytes,
-     .meaning = "shm allreduce pipeline chunk (a multiple of 64, >= 4K); unset: L2/4 within L3",
+     .meaning = "shm arena pipeline chunk (a multiple of 64, >= 4K); unset: L2/4 within L3",
      .shownDefault = "from caches"},
     {.name = "KOLO_TCP_HANDSHAKE_TIMEOUT",
      .type = T::kSeconds,

@@ -1,9 +1,10 @@
 // Multi-process failure test: forks N ranks that allreduce in a loop over a real transport;
 // one victim dies (SIGKILL) or goes silent (SIGSTOP) mid-run. Every survivor must leave the
 // collective with kIoError or kTimeout naming a rank, within its deadline, never hang, and at
-// least one survivor must name the victim.
+// least one survivor must name the victim. The collective is allreduce unless named.
 //
 // usage: kolo_mp_peer_failure <shm|tcp> <kill|stop> <world size> <victim rank>
+//        [allreduce|reducescatter|allgather|alltoall]
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -28,8 +29,27 @@ constexpr double kOpTimeoutSeconds = 3.0;
 // Exit codes of a survivor.
 constexpr int kNamedVictim = 0, kNamedOther = 10, kWrongError = 11, kNoError = 12, kSetup = 13;
 
+// One iteration's collective over `data` (its float32 elements split into size() blocks).
+Status runCollective(Communicator& comm, const std::string& collective, std::vector<float>& data) {
+  const size_t block = data.size() / static_cast<size_t>(comm.size());
+  std::vector<float> out(data.size());
+  if (collective == "reducescatter") {
+    std::vector<size_t> counts(static_cast<size_t>(comm.size()), block);
+    return coll::reduceScatter(comm, data.data(), out.data(), counts, DataType::kFloat32,
+                               ReduceOp::kMax);
+  }
+  if (collective == "allgather") {
+    return coll::allgather(comm, data.data(), out.data(), block * sizeof(float));
+  }
+  if (collective == "alltoall") {
+    return coll::alltoall(comm, data.data(), out.data(), block * sizeof(float));
+  }
+  return coll::allreduce(comm, data.data(), data.data(), data.size(), DataType::kFloat32,
+                         ReduceOp::kMax);
+}
+
 int runRank(const std::string& dir, const std::string& transport, const std::string& action,
-            int rank, int size, int victim) {
+            int rank, int size, int victim, const std::string& collective) {
   auto store = FileStore::open(dir);
   if (!store) return kSetup;
   WorldSpec spec;
@@ -48,8 +68,7 @@ int runRank(const std::string& dir, const std::string& transport, const std::str
   for (int i = 0; i < 200; ++i) {
     if (rank == victim && i == kVictimIteration) raise(action == "kill" ? SIGKILL : SIGSTOP);
     auto started = std::chrono::steady_clock::now();
-    Status s = coll::allreduce(*comm.value(), data.data(), data.data(), data.size(),
-                               DataType::kFloat32, ReduceOp::kMax);
+    Status s = runCollective(*comm.value(), collective, data);
     if (s.isOk()) continue;
     double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     std::printf("rank %d: iteration %d failed after %.2f s: %s\n", rank, i, waited,
@@ -65,10 +84,13 @@ int runRank(const std::string& dir, const std::string& transport, const std::str
 }
 
 int run(int argc, char** argv) {
-  if (argc != 5) {
-    std::fprintf(stderr, "usage: %s <shm|tcp> <kill|stop> <world size> <victim rank>\n", argv[0]);
+  if (argc != 5 && argc != 6) {
+    std::fprintf(stderr,
+                 "usage: %s <shm|tcp> <kill|stop> <world size> <victim rank> [collective]\n",
+                 argv[0]);
     return 2;
   }
+  const std::string collective = argc == 6 ? argv[5] : "allreduce";
   const std::string transport = argv[1], action = argv[2];
   const int size = std::atoi(argv[3]), victim = std::atoi(argv[4]);
   const std::string dir =
@@ -77,7 +99,7 @@ int run(int argc, char** argv) {
   std::vector<pid_t> pids;
   for (int r = 0; r < size; ++r) {
     pid_t pid = fork();
-    if (pid == 0) _exit(runRank(dir, transport, action, r, size, victim));
+    if (pid == 0) _exit(runRank(dir, transport, action, r, size, victim, collective));
     pids.push_back(pid);
   }
   // Survivors have kOpTimeoutSeconds per collective; allow generous slack for a loaded machine.
@@ -117,8 +139,8 @@ int run(int argc, char** argv) {
     std::printf("FAIL: no survivor named the victim rank %d\n", victim);
     ok = false;
   }
-  std::printf("%s: %s %s victim %d of %d\n", ok ? "PASS" : "FAIL", transport.c_str(),
-              action.c_str(), victim, size);
+  std::printf("%s: %s %s %s victim %d of %d\n", ok ? "PASS" : "FAIL", collective.c_str(),
+              transport.c_str(), action.c_str(), victim, size);
   return ok ? 0 : 1;
 }
 

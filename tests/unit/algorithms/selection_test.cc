@@ -45,7 +45,25 @@ class RecordingArena final : public ShmArena {
     ++barriers;
     return Status::ok();
   }
+  Status reduceScatter(const void*, void* recv, std::span<const size_t> counts, DataType type,
+                       ReduceOp, Deadline) override {
+    ++reduceScatters;
+    std::memset(recv, 0x7E, counts[rank_] * dataTypeSize(type));
+    return Status::ok();
+  }
+  Status allgatherv(const void*, void*, std::span<const size_t>, Deadline) override {
+    ++allgathers;
+    return Status::ok();
+  }
+  Status alltoallv(const void*, std::span<const size_t>, void*, std::span<const size_t>,
+                   Deadline) override {
+    ++alltoalls;
+    return Status::ok();
+  }
   void watchAbort(std::shared_ptr<const AbortToken>) override {}
+  int reduceScatters = 0;
+  int allgathers = 0;
+  int alltoalls = 0;
   int allreduces = 0;
   int broadcasts = 0;
   int barriers = 0;
@@ -110,7 +128,7 @@ TEST(AlgorithmRegistry, NamesAliasesAndErrors) {
   ASSERT_FALSE(unknown.hasValue());
   EXPECT_EQ(unknown.status().code(), Code::kInvalidArgument);
   EXPECT_THAT(unknown.status().message(),
-              ::testing::HasSubstr("unknown allgather algorithm 'rd' (known: auto|hier|ring)"));
+              ::testing::HasSubstr("unknown allgather algorithm 'rd' (known: auto|shm|hier|ring)"));
   // The entry points reject an unknown name before any rank sends a byte.
   auto world = makeLoopbackWorld(1);
   Communicator comm(world[0], nullptr, {});
@@ -284,6 +302,29 @@ TEST(ArenaDelegation, AllreduceBroadcastAndBarrierUseTheArena) {
   EXPECT_EQ(arena->lastRoot, 1);
   ASSERT_TRUE(barrier(comm).isOk());
   EXPECT_EQ(arena->barriers, 1);
+}
+
+TEST(ArenaDelegation, ReduceScatterAllgatherAndAlltoallUseTheArena) {
+  auto world = makeLoopbackWorld(2);
+  auto arena = std::make_shared<RecordingArena>(0, 2);
+  Communicator comm(world[0], arena, {});
+  std::vector<uint8_t> send(16, 1), recv(16, 0);
+  const std::vector<size_t> counts{8, 8};
+  ASSERT_TRUE(reduceScatter(comm, send.data(), recv.data(), counts, DataType::kUInt8,
+                            ReduceOp::kSum)
+                  .isOk());
+  EXPECT_EQ(arena->reduceScatters, 1);
+  EXPECT_EQ(std::vector<uint8_t>(recv.begin(), recv.begin() + 8), std::vector<uint8_t>(8, 0x7E));
+  ASSERT_TRUE(allgather(comm, send.data(), recv.data(), 8).isOk());
+  EXPECT_EQ(arena->allgathers, 1);
+  ASSERT_TRUE(allgatherv(comm, send.data(), recv.data(), counts, "shm").isOk());
+  EXPECT_EQ(arena->allgathers, 2);
+  ASSERT_TRUE(alltoall(comm, send.data(), recv.data(), 8).isOk());
+  ASSERT_TRUE(alltoallv(comm, send.data(), counts, recv.data(), counts, "shm").isOk());
+  EXPECT_EQ(arena->alltoalls, 2);
+  EXPECT_EQ(selectAlgorithm(comm, CollectiveKind::kReduceScatter, 1 << 30).name, "shm");
+  EXPECT_EQ(selectAlgorithm(comm, CollectiveKind::kAllgather, 8).name, "shm");
+  EXPECT_EQ(selectAlgorithm(comm, CollectiveKind::kAlltoall, 1 << 30).name, "shm");
 }
 
 TEST(ArenaDelegation, ExplicitChannelAlgorithmBypassesTheArena) {

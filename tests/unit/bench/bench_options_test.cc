@@ -122,6 +122,7 @@ TEST(BenchOptions, RejectsMalformedArgumentsNamingThem) {
   expectInvalid({"-o", "xor"}, "unknown reduction op 'xor'");
   expectInvalid({"-r", "-2"}, "-r -2 must not be negative");
   expectInvalid({"--compare", "nccl"}, "--compare 'nccl' is not supported");
+  expectInvalid({"--bound", "--path", "runtime"}, "--bound runs on the raw path only");
   expectInvalid({"--no-such-flag"}, "--no-such-flag");
   expectInvalid({"-n", "many"}, "many");
 }

@@ -144,6 +144,27 @@ TEST(BenchReport, CompareColumnsUseThePeerSide) {
                   "0", "50.00", "100.00", "20.00", "10.00", "0", "n/a", "n/a", "n/a"));
 }
 
+TEST(BenchReport, BoundColumnsAreTheFloorOverThePeerSide) {
+  RunInfo info = allreduceOnTwo();
+  info.collective = Collective::kAllgather;  // peer side: out of place
+  info.bound = true;
+  RowResult row = rowOf(1'000'000, 250'000, 100.0);
+  row.boundUs = 25.0;
+  ASSERT_TRUE(boundFraction(info, row).has_value());
+  EXPECT_DOUBLE_EQ(*boundFraction(info, row), 0.25);
+  EXPECT_THAT(words(formatRow(info, row)),
+              ElementsAre("1000000", "250000", "float32", "none", "-1", "100.00", "200.00", "10.00",
+                          "5.00", "0", "50.00", "100.00", "20.00", "10.00", "0", "25.00", "0.25"));
+  EXPECT_THAT(formatTableHeader(info), HasSubstr("bound_time"));
+  EXPECT_THAT(formatPreamble(info), HasSubstr("# bound"));
+  const nlohmann::json json = toJson(info, std::vector<RowResult>{row});
+  EXPECT_DOUBLE_EQ(json["results"][0]["bound_us"].get<double>(), 25.0);
+  EXPECT_DOUBLE_EQ(json["results"][0]["bound_fraction"].get<double>(), 0.25);
+  row.boundUs.reset();  // not measured: n/a, never a made-up fraction
+  EXPECT_FALSE(boundFraction(info, row).has_value());
+  EXPECT_THAT(formatRow(info, row), HasSubstr("n/a"));
+}
+
 TEST(BenchReport, SummaryCountsWrongValuesOfBothSidesAndAveragesBusBandwidth) {
   RunInfo info = allreduceOnTwo();
   // busbw: out of place 10 and 20, in place 20 and 40.

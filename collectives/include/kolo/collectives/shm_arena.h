@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <span>
 
 #include "kolo/base/abort_token.h"
 #include "kolo/base/deadline.h"
@@ -25,6 +26,15 @@ class ShmArena {
                            ReduceOp op, Deadline deadline) = 0;
   virtual Status broadcast(void* buffer, size_t bytes, int root, Deadline deadline) = 0;
   virtual Status barrier(Deadline deadline) = 0;
+  // Same contracts as coll::reduceScatter, coll::allgatherv and coll::alltoallv (counts in
+  // elements for reduceScatter, bytes for the others). Ranks that disagree on counts (alltoallv:
+  // a rank sends another a size it does not expect), dtype or op all get kMismatch.
+  virtual Status reduceScatter(const void* send, void* recv, std::span<const size_t> counts,
+                               DataType type, ReduceOp op, Deadline deadline) = 0;
+  virtual Status allgatherv(const void* send, void* recv, std::span<const size_t> bytes,
+                            Deadline deadline) = 0;
+  virtual Status alltoallv(const void* send, std::span<const size_t> sendBytes, void* recv,
+                           std::span<const size_t> recvBytes, Deadline deadline) = 0;
   // Waits end with the token's status once it is raised. A Communicator built on the arena
   // hands it its own token; communicators sharing an arena belong to one job and share it.
   virtual void watchAbort(std::shared_ptr<const AbortToken> token) = 0;

@@ -14,6 +14,10 @@
 
 namespace kolo::shm {
 
+// Outputs of at least this size are written with streaming stores when they were not just
+// read: beyond the last-level cache (32 MiB here) their lines would come from DRAM.
+inline constexpr size_t kStreamingBytes = size_t(32) << 20;
+
 inline void streamCopy(std::byte* dst, const std::byte* src, size_t bytes) {
   size_t head = (16 - (reinterpret_cast<uintptr_t>(dst) & 15)) & 15;
   if (head > bytes) head = bytes;

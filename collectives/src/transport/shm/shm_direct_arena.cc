@@ -8,14 +8,6 @@
 #include "transport/shm/shm_copy.h"
 
 namespace kolo::shm {
-namespace {
-
-// Outputs of at least this size are written with streaming stores when they were not just
-// read: beyond the last-level cache (32 MiB here) their lines would come from DRAM.
-constexpr size_t kStreamingBytes = size_t(32) << 20;
-
-}  // namespace
-
 ShmDirectArena::ShmDirectArena(std::shared_ptr<ShmSegment> segment, int rank, int size)
     : segment_(std::move(segment)),
       rank_(rank),
@@ -67,17 +59,35 @@ Status ShmDirectArena::allreduce(const void* send, void* recv, size_t count, Dat
   return largeAllreduce(send, recv, count, type, op, deadline);
 }
 
-Status ShmDirectArena::smallAllreduce(const void* send, void* recv, size_t count, DataType type,
-                                      ReduceOp op, Deadline deadline) {
+Expected<int> ShmDirectArena::smallRound(uint64_t fingerprint, const char* op, Deadline deadline) {
   const uint64_t seq = ++smallOps_;
-  const int parity = static_cast<int>(seq & 1);
-  std::memcpy(smallData(rank_, parity), send, count * dataTypeSize(type));
+  const int parity = smallParity(seq);
+  std::byte* slot = segment_->base() + segment_->layout().smallSlotOffset(rank_, parity);
+  reinterpret_cast<SmallSlotHeader*>(slot)->fingerprint = fingerprint;
   faultPoint(FaultPhase::kReduceScatter);
   waiter_.publish(smallSeq_[parity].at(rank_), seq);
-  Status st = waiter_.waitAll(smallSeq_[parity], seq, deadline,
-                              WaitStage{"small allreduce", -1, "contribute its data"});
+  Status st =
+      waiter_.waitAll(smallSeq_[parity], seq, deadline, WaitStage{op, -1, "contribute its data"});
   if (!st.isOk()) return fail(st);
   faultPoint(FaultPhase::kAllgather);
+  return parity;
+}
+
+Status ShmDirectArena::checkFingerprints(int parity, const char* op, const char* what) const {
+  const uint64_t first = smallFingerprint(0, parity);
+  for (int q = 1; q < size_; ++q) {
+    if (smallFingerprint(q, parity) != first) {
+      return makeStatus(Code::kMismatch, "{}: rank {} passed other {} than rank 0", op, q, what);
+    }
+  }
+  return Status::ok();
+}
+
+Status ShmDirectArena::smallAllreduce(const void* send, void* recv, size_t count, DataType type,
+                                      ReduceOp op, Deadline deadline) {
+  const int next = smallParity(smallOps_ + 1);
+  std::memcpy(smallData(rank_, next), send, count * dataTypeSize(type));
+  KOLO_ASSIGN_OR_RETURN(const int parity, smallRound(0, "small allreduce", deadline));
   // Rank order 0..n-1 on every rank: bit-identical results (f16 / bf16 sums accumulate in f32
   // and round once: reduceMany).
   inputs_.resize(static_cast<size_t>(size_));
@@ -101,42 +111,61 @@ void ShmDirectArena::stageChunk(const std::byte* send, const Chunk& c, size_t es
   const std::byte* in = send + c.firstElem * esize;
   if (b > 0) std::memcpy(slot, in, b * esize);
   if (e < c.elems) std::memcpy(slot + e * esize, in + e * esize, (c.elems - e) * esize);
-  waiter_.publish(mine_.staged.value, c.global + 1);
 }
 
-void ShmDirectArena::reduceChunk(const std::byte* send, std::byte* recv, const Chunk& c,
-                                 DataType type, ReduceOp op) {
+void ShmDirectArena::reduceChunk(const std::byte* send, const Chunk& c, DataType type,
+                                 ReduceOp op) {
   const size_t esize = dataTypeSize(type);
   const size_t b = partBegin(c.elems, esize, rank_);
-  const size_t e = partBegin(c.elems, esize, rank_ + 1);
-  const size_t n = e - b;
-  std::byte* dst = result(c.slot) + b * esize;
-  if (n > 0) {
-    // Rank order, all inputs at once (f16 / bf16 sums round once: reduceMany).
-    inputs_.resize(static_cast<size_t>(size_));
-    for (int q = 0; q < size_; ++q) {
-      inputs_[q] = q == rank_ ? send + (c.firstElem + b) * esize : staging(q, c.slot) + b * esize;
-    }
-    reduceMany(type, op, dst, inputs_.data(), size_, n, op == ReduceOp::kAverage ? size_ : 0);
+  const size_t n = partBegin(c.elems, esize, rank_ + 1) - b;
+  if (n == 0) return;
+  // Rank order, all inputs at once (f16 / bf16 sums round once: reduceMany).
+  inputs_.resize(static_cast<size_t>(size_));
+  for (int q = 0; q < size_; ++q) {
+    inputs_[q] = q == rank_ ? send + (c.firstElem + b) * esize : staging(q, c.slot) + b * esize;
   }
-  waiter_.publish(mine_.reduced.value, c.global + 1);
-  if (n > 0) copyToOutput(recv + (c.firstElem + b) * esize, dst, n * esize, streamOutput_);
+  reduceMany(type, op, result(c.slot) + b * esize, inputs_.data(), size_, n,
+             op == ReduceOp::kAverage ? size_ : 0);
 }
 
-void ShmDirectArena::copyOutChunk(std::byte* recv, const Chunk& c, size_t esize) {
+void ShmDirectArena::copyOutChunk(std::byte* recv, const Chunk& c, size_t esize, bool own) {
+  // own: this rank's sub-range (just reduced); otherwise every other one.
   const size_t b = partBegin(c.elems, esize, rank_);
   const size_t e = partBegin(c.elems, esize, rank_ + 1);
   const std::byte* slot = result(c.slot);
   std::byte* out = recv + c.firstElem * esize;
+  if (own) {
+    if (e > b) copyToOutput(out + b * esize, slot + b * esize, (e - b) * esize, streamOutput_);
+    return;
+  }
   if (b > 0) copyToOutput(out, slot, b * esize, streamOutput_);
   if (e < c.elems) {
     copyToOutput(out + e * esize, slot + e * esize, (c.elems - e) * esize, streamOutput_);
   }
-  waiter_.publish(mine_.copied.value, c.global + 1);
 }
 
-// Progress of one pipelined allreduce: chunks [0, staged) are staged, [0, reduced) reduced and
-// [0, copied) copied out by this rank.
+struct ShmDirectArena::AllreduceSteps final : ChunkSteps {
+  ShmDirectArena& arena;
+  const std::byte* send;
+  std::byte* recv;
+  DataType type;
+  ReduceOp op;
+  AllreduceSteps(ShmDirectArena& a, const void* s, void* r, DataType t, ReduceOp o)
+      : arena(a),
+        send(static_cast<const std::byte*>(s)),
+        recv(static_cast<std::byte*>(r)),
+        type(t),
+        op(o) {}
+  void stage(const Chunk& c) override { arena.stageChunk(send, c, dataTypeSize(type)); }
+  void reduce(const Chunk& c) override { arena.reduceChunk(send, c, type, op); }
+  void afterReduce(const Chunk& c) override {
+    arena.copyOutChunk(recv, c, dataTypeSize(type), true);
+  }
+  void copyOut(const Chunk& c) override { arena.copyOutChunk(recv, c, dataTypeSize(type), false); }
+};
+
+// Progress of one pipelined collective: chunks [0, staged) are staged, [0, reduced) reduced
+// and [0, copied) copied out by this rank.
 struct ShmDirectArena::Pipeline {
   const ShmDirectArena* arena;
   uint64_t first;  // global index of chunk 0
@@ -161,15 +190,20 @@ struct ShmDirectArena::Pipeline {
   }
 };
 
-Status ShmDirectArena::largeAllreduce(const void* sendPtr, void* recvPtr, size_t count,
-                                      DataType type, ReduceOp op, Deadline deadline) {
-  const auto* send = static_cast<const std::byte*>(sendPtr);
-  auto* recv = static_cast<std::byte*>(recvPtr);
+Status ShmDirectArena::largeAllreduce(const void* send, void* recv, size_t count, DataType type,
+                                      ReduceOp op, Deadline deadline) {
   const size_t esize = dataTypeSize(type);
   const size_t chunkElems = chunkBytes_ / esize;
-  Pipeline p{this, chunks_, (count + chunkElems - 1) / chunkElems};
   // In place, the output lines were just read (staged or reduced) and are cached.
   streamOutput_ = send != recv && count * esize >= kStreamingBytes;
+  AllreduceSteps steps(*this, send, recv, type, op);
+  return runPipeline((count + chunkElems - 1) / chunkElems, chunkElems, count, steps, "allreduce",
+                     deadline);
+}
+
+Status ShmDirectArena::runPipeline(size_t numChunks, size_t chunkElems, size_t count,
+                                   ChunkSteps& steps, const char* op, Deadline deadline) {
+  Pipeline p{this, chunks_, numChunks};
   chunks_ += p.numChunks;
   auto chunk = [&](size_t i) {
     size_t firstElem = i * chunkElems;
@@ -184,34 +218,44 @@ Status ShmDirectArena::largeAllreduce(const void* sendPtr, void* recvPtr, size_t
     bool progressed = false;
     if (p.canReduce()) {
       if (p.reduced == 0) faultPoint(FaultPhase::kReduceScatter);
-      reduceChunk(send, recv, chunk(p.reduced++), type, op);
+      const Chunk c = chunk(p.reduced++);
+      steps.reduce(c);
+      waiter_.publish(mine_.reduced.value, c.global + 1);
+      steps.afterReduce(c);
+      if (!steps.readsResults()) {
+        waiter_.publish(mine_.copied.value, c.global + 1);
+        p.copied = p.reduced;
+      }
       progressed = true;
     }
     if (p.canStage()) {
-      stageChunk(send, chunk(p.staged++), esize);
+      const Chunk c = chunk(p.staged++);
+      steps.stage(c);
+      waiter_.publish(mine_.staged.value, c.global + 1);
       progressed = true;
     }
     if (p.canCopy()) {
       if (p.copied == 0) faultPoint(FaultPhase::kAllgather);
-      copyOutChunk(recv, chunk(p.copied++), esize);
+      const Chunk c = chunk(p.copied++);
+      steps.copyOut(c);
+      waiter_.publish(mine_.copied.value, c.global + 1);
       progressed = true;
     }
     if (progressed) continue;
     Status st;
     if (p.copied < p.reduced) {
       st = waiter_.waitAll(reduced_, p.first + p.copied + 1, deadline,
-                           WaitStage{"allreduce", int64_t(p.copied), "reduce its sub-range"}, -1,
-                           escape);
+                           WaitStage{op, int64_t(p.copied), steps.reduceVerb()}, -1, escape);
     } else if (p.reduced < p.staged) {
-      st =
-          waiter_.waitAll(staged_, p.first + p.reduced + 1, deadline,
-                          WaitStage{"allreduce", int64_t(p.reduced), "stage its data"}, -1, escape);
+      st = waiter_.waitAll(staged_, p.first + p.reduced + 1, deadline,
+                           WaitStage{op, int64_t(p.reduced), "stage its data"}, -1, escape);
     } else {
-      st = waitSlotFree(chunk(p.staged), "allreduce", int64_t(p.staged), deadline);
+      st = waitSlotFree(chunk(p.staged), op, int64_t(p.staged), deadline);
     }
     if (!st.isOk()) return fail(st);
   }
   if (streamOutput_) finishStreaming();
+  streamOutput_ = false;
   return Status::ok();
 }
 

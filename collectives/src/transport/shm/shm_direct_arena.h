@@ -1,4 +1,4 @@
-// ShmDirectArena: the ShmArena implementation. Allreduce, broadcast and barrier run on flag
+// ShmDirectArena: the ShmArena implementation. Every collective of ShmArena runs on flag
 // words and slots in the world's segment, with no point-to-point messages.
 //
 // Small allreduce (<= smallBytes): each rank copies its input into its slot of parity set
@@ -19,6 +19,14 @@
 // copied twice, (n-1)/n copied out; chunks stay cache-resident, so the caller's buffers are
 // read and written from DRAM once.
 //
+// Reduce-scatter, allgather(v) and alltoall(v) (shm_direct_collectives.cc) begin with one
+// round on the small slots that carries every rank's fingerprint of its arguments (alltoallv:
+// its send and receive sizes), so ranks that disagree fail alike in that round, and the data
+// itself when it fits: then that one round is the whole collective. Larger ones run on the
+// same pipeline as the large allreduce (runPipeline): a rank stages the pieces its peers need,
+// each rank reads its own pieces from every rank's staging slot at once (reduce-scatter
+// reduces them in rank order with the allreduce's kernels), and the `copied` flags free slots.
+//
 // Broadcast: the root copies chunks into the result slots; the others copy them out.
 // Barrier: a sequence counter per rank.
 //
@@ -30,6 +38,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "kolo/collectives/shm_arena.h"
@@ -48,6 +57,12 @@ class ShmDirectArena final : public ShmArena {
                    Deadline deadline) override;
   Status broadcast(void* buffer, size_t bytes, int root, Deadline deadline) override;
   Status barrier(Deadline deadline) override;
+  Status reduceScatter(const void* send, void* recv, std::span<const size_t> counts, DataType type,
+                       ReduceOp op, Deadline deadline) override;
+  Status allgatherv(const void* send, void* recv, std::span<const size_t> bytes,
+                    Deadline deadline) override;
+  Status alltoallv(const void* send, std::span<const size_t> sendBytes, void* recv,
+                   std::span<const size_t> recvBytes, Deadline deadline) override;
   void watchAbort(std::shared_ptr<const AbortToken> token) override {
     waiter_.watchAbort(std::move(token));
   }
@@ -59,6 +74,47 @@ class ShmDirectArena final : public ShmArena {
     size_t firstElem;
     size_t elems;
   };
+  // One pipelined collective's work on a chunk; runPipeline decides when each step runs and
+  // publishes the flags: `staged` after stage, `reduced` after reduce (then afterReduce runs),
+  // `copied` after copyOut, which frees the slot. A step sees chunk i as firstElem = i, elems = 1
+  // unless the collective cuts its elements into chunks (allreduce).
+  class ChunkSteps {
+   public:
+    virtual ~ChunkSteps() = default;
+    virtual void stage(const Chunk& c) = 0;    // this rank's data into its staging slot
+    virtual void reduce(const Chunk& c) = 0;   // reads every rank's staged chunk
+    virtual void afterReduce(const Chunk&) {}  // once peers may read what reduce published
+    virtual void copyOut(const Chunk&) {}      // reads the result slot
+    // What a peer that has not published `reduced` failed to do, for errors.
+    virtual const char* reduceVerb() const { return "reduce its sub-range"; }
+    // False when nothing is read from the shared slots after reduce (no copyOut): the driver
+    // then publishes `copied` with `reduced`, so no rank waits for its peers at the end.
+    virtual bool readsResults() const { return true; }
+  };
+  struct AllreduceSteps;
+  struct ReduceScatterSteps;
+  struct AllgatherSteps;
+  struct AlltoallSteps;
+  // Runs `numChunks` chunks of `chunkElems` elements out of `count` through the staging slots.
+  Status runPipeline(size_t numChunks, size_t chunkElems, size_t count, ChunkSteps& steps,
+                     const char* op, Deadline deadline);
+
+  // One round on the small slots: the caller has written its data into smallData(rank_,
+  // smallParity(next)) (next = smallOps_ + 1); this publishes `fingerprint` and the sequence and
+  // waits for every rank. Returns the round's parity.
+  Expected<int> smallRound(uint64_t fingerprint, const char* op, Deadline deadline);
+  static int smallParity(uint64_t seq) { return static_cast<int>(seq & 1); }
+  uint64_t smallFingerprint(int rank, int parity) const {
+    return reinterpret_cast<const SmallSlotHeader*>(
+               segment_->base() + segment_->layout().smallSlotOffset(rank, parity))
+        ->fingerprint;
+  }
+  // kMismatch naming the first rank whose fingerprint differs from rank 0's (every rank reads
+  // the same words, so every rank returns the same error), or ok.
+  Status checkFingerprints(int parity, const char* op, const char* what) const;
+  Status alltoallSizesAgree(int parity) const;
+  Status largeReduceScatter(const void* send, void* recv, std::span<const size_t> counts,
+                            DataType type, ReduceOp op, Deadline deadline);
 
   Status smallAllreduce(const void* send, void* recv, size_t count, DataType type, ReduceOp op,
                         Deadline deadline);
@@ -66,9 +122,8 @@ class ShmDirectArena final : public ShmArena {
                         Deadline deadline);
   struct Pipeline;
   void stageChunk(const std::byte* send, const Chunk& c, size_t esize);
-  void reduceChunk(const std::byte* send, std::byte* recv, const Chunk& c, DataType type,
-                   ReduceOp op);
-  void copyOutChunk(std::byte* recv, const Chunk& c, size_t esize);
+  void reduceChunk(const std::byte* send, const Chunk& c, DataType type, ReduceOp op);
+  void copyOutChunk(std::byte* recv, const Chunk& c, size_t esize, bool own);
   // A slot may take chunk g once every rank copied chunk g - depth out of it.
   bool slotFreeGlobal(uint64_t global) const {
     return global < depth_ || waiter_.allReached(copied_, global + 1 - depth_);
@@ -108,6 +163,7 @@ class ShmDirectArena final : public ShmArena {
   uint64_t barriers_ = 0;
   bool streamOutput_ = false;        // this op writes its output with streaming stores
   std::vector<const void*> inputs_;  // every rank's input of the sub-range being reduced
+  std::vector<size_t> offsets_[2];   // block offsets of the collective being run
   Status broken_;
 };
 

@@ -51,8 +51,11 @@ struct alignas(kCacheLine) RingHeader {
 
 // A small-allreduce slot: the sequence word shares the first cache line with the data, so a
 // peer that sees the sequence usually has the first bytes of data in the same transfer.
+// The word after it carries the round's fingerprint (the collective's arguments, hashed), so
+// ranks that disagree on counts, dtype or op find out in the same round.
 struct SmallSlotHeader {
   std::atomic<uint64_t> seq{0};
+  uint64_t fingerprint = 0;
 };
 inline constexpr size_t kSmallSlotDataOffset = 16;
 
