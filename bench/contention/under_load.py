@@ -11,6 +11,7 @@ pinned to core i mod ncores as a pinned data-loader worker would be.
       or Ctrl-C); the exit status is COMMAND's.
 
   bench/contention/under_load.py table [--build build] [--runs 3] [--loads 0,1,2] [--np 2]
+      [--spin auto|on|off]
       regenerates the "Under load" table: for each load and each run, the ResNet-50 and
       BERT-base workload steps (`kolo-bench --workload W --compare mpi` under mpirun: Kolo's
       runtime step, then Open MPI's MPI_Allreduce per tensor on the same tensors, same load)
@@ -58,10 +59,13 @@ class BusyProcesses:
         return False
 
 
+SPIN = []  # ["-x", "KOLO_SPIN=on"] with --spin on
+
+
 def mpirun(np, args, build):
     env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
-    cmd = ["mpirun", "--bind-to", "none", "-np", str(np),
-           os.path.join(build, "bin", "kolo-bench")] + args
+    cmd = ["mpirun", "--bind-to", "none", "-np", str(np)] + SPIN + [
+        os.path.join(build, "bin", "kolo-bench")] + args
     with tempfile.NamedTemporaryFile(suffix=".json") as out:
         done = subprocess.run(cmd + ["--json", out.name], env=env, capture_output=True,
                               text=True, timeout=900)
@@ -110,8 +114,9 @@ def run_table(args):
 
 
 def print_table(rows, benches, loads, args):
-    print("np=%d, %d runs per cell, busy processes %spinned; medians, Kolo / Open MPI per run"
-          % (args.np, args.runs, "not " if args.no_pin else ""))
+    print("np=%d, %d runs per cell, busy processes %spinned%s; medians, Kolo / Open MPI per run"
+          % (args.np, args.runs, "not " if args.no_pin else "",
+             ", KOLO_SPIN=" + args.spin if args.spin else ""))
     print()
     print("| benchmark | busy processes | Kolo | Open MPI | Kolo / Open MPI (median of runs) "
           "| Kolo / its idle |")
@@ -151,8 +156,13 @@ def main():
     p.add_argument("--iters", type=int, default=10)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--no-pin", action="store_true")
+    p.add_argument("--spin", choices=["auto", "on", "off"],
+                   help="KOLO_SPIN for Kolo's ranks (default: the environment's)")
     p.add_argument("--json")
-    run_table(p.parse_args(argv))
+    args = p.parse_args(argv)
+    if args.spin:
+        SPIN[:] = ["-x", "KOLO_SPIN=" + args.spin]
+    run_table(args)
     return 0
 
 
