@@ -149,7 +149,7 @@ TEST(ShmFailure, DeadPeerProcessIsReportedWithItsPid) {
   Status st = w.world->arena->allreduce(v.data(), v.data(), v.size(), DataType::kFloat32,
                                         ReduceOp::kSum, Deadline::afterSeconds(20));
   EXPECT_EQ(st.code(), Code::kIoError);
-  EXPECT_THAT(st.message(), HasSubstr(fmt::format("rank 1 (pid {}) died", w.child)));
+  EXPECT_THAT(st.message(), HasSubstr(fmt::format("rank 1 exited (its process is gone), pid {}", w.child)));
   EXPECT_LT(secondsSince(start), 2.0);
   std::filesystem::remove_all(dir);
 }

@@ -96,7 +96,8 @@ Status FlagWaiter::checkPeersAlive(FlagArray flags, uint64_t target, int onlyRan
     if (flags.at(q).load(std::memory_order_acquire) >= target) continue;
     int pid = segment_.control(q).pid.load(std::memory_order_acquire);
     if (processGone(pid)) {
-      return makeStatus(Code::kIoError, "{}: rank {} (pid {}) died", stageName(stage), q, pid);
+      return makeStatus(Code::kIoError, "{}: rank {} exited (its process is gone), pid {}",
+                        stageName(stage), q, pid);
     }
   }
   return Status::ok();

@@ -48,7 +48,7 @@ size_t ShmDirectArena::partBegin(size_t elems, size_t esize, int q) const {
 
 Status ShmDirectArena::allreduce(const void* send, void* recv, size_t count, DataType type,
                                  ReduceOp op, Deadline deadline) {
-  if (!broken_.isOk()) return broken_;
+  KOLO_RETURN_IF_ERROR(usable());
   const size_t bytes = count * dataTypeSize(type);
   if (size_ == 1 || bytes == 0) {
     // x / 1 == x for every type, so kAverage needs no division either.
@@ -57,6 +57,16 @@ Status ShmDirectArena::allreduce(const void* send, void* recv, size_t count, Dat
   }
   if (bytes <= smallBytes_) return smallAllreduce(send, recv, count, type, op, deadline);
   return largeAllreduce(send, recv, count, type, op, deadline);
+}
+
+Status ShmDirectArena::usable() const {
+  if (!broken_.isOk()) return broken_;
+  if (faultSevered()) {
+    return makeStatus(Code::kIoError,
+                      "rank {}: this rank dropped its connections (fault injection drop_conn)",
+                      rank_);
+  }
+  return Status::ok();
 }
 
 Expected<int> ShmDirectArena::smallRound(uint64_t fingerprint, const char* op, Deadline deadline) {
@@ -260,7 +270,7 @@ Status ShmDirectArena::runPipeline(size_t numChunks, size_t chunkElems, size_t c
 }
 
 Status ShmDirectArena::broadcast(void* bufferPtr, size_t bytes, int root, Deadline deadline) {
-  if (!broken_.isOk()) return broken_;
+  KOLO_RETURN_IF_ERROR(usable());
   if (root < 0 || root >= size_) {
     return makeStatus(Code::kInvalidArgument, "broadcast root {} is not a rank of a world of {}",
                       root, size_);
@@ -299,7 +309,7 @@ Status ShmDirectArena::broadcast(void* bufferPtr, size_t bytes, int root, Deadli
 }
 
 Status ShmDirectArena::barrier(Deadline deadline) {
-  if (!broken_.isOk()) return broken_;
+  KOLO_RETURN_IF_ERROR(usable());
   if (size_ == 1) return Status::ok();
   const uint64_t seq = ++barriers_;
   waiter_.publish(mine_.barrier.value, seq);

@@ -135,6 +135,9 @@ class ShmDirectArena final : public ShmArena {
   size_t partBegin(size_t elems, size_t esize, int q) const;
   // After a timeout or a dead peer the flags of the world disagree: later calls fail at once.
   Status fail(Status status);
+  // OK, or why no collective may run: the arena broke earlier, or this rank fired the
+  // drop_conn fault (it must fail as its transport's waits do, not carry on through the arena).
+  Status usable() const;
 
   std::byte* smallData(int rank, int parity) const {
     return segment_->base() + segment_->layout().smallSlotOffset(rank, parity) +

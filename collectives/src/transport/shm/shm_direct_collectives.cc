@@ -116,7 +116,7 @@ struct ShmDirectArena::ReduceScatterSteps final : ChunkSteps {
 Status ShmDirectArena::reduceScatter(const void* send, void* recv, std::span<const size_t> counts,
                                      DataType type, ReduceOp op, Deadline deadline) {
   constexpr const char* kOp = "reducescatter";
-  if (!broken_.isOk()) return broken_;
+  KOLO_RETURN_IF_ERROR(usable());
   const size_t esize = dataTypeSize(type);
   const std::span<const size_t> offset = offsetsInto(counts, offsets_[0]);
   const size_t total = offset.back();
@@ -210,7 +210,7 @@ struct ShmDirectArena::AllgatherSteps final : ChunkSteps {
 Status ShmDirectArena::allgatherv(const void* sendPtr, void* recvPtr, std::span<const size_t> bytes,
                                   Deadline deadline) {
   constexpr const char* kOp = "allgatherv";
-  if (!broken_.isOk()) return broken_;
+  KOLO_RETURN_IF_ERROR(usable());
   const auto* send = static_cast<const std::byte*>(sendPtr);
   auto* recv = static_cast<std::byte*>(recvPtr);
   const std::span<const size_t> offset = offsetsInto(bytes, offsets_[0]);
@@ -306,7 +306,7 @@ Status ShmDirectArena::alltoallv(const void* sendPtr, std::span<const size_t> se
                                  void* recvPtr, std::span<const size_t> recvBytes,
                                  Deadline deadline) {
   constexpr const char* kOp = "alltoallv";
-  if (!broken_.isOk()) return broken_;
+  KOLO_RETURN_IF_ERROR(usable());
   const auto* send = static_cast<const std::byte*>(sendPtr);
   auto* recv = static_cast<std::byte*>(recvPtr);
   const size_t n = static_cast<size_t>(size_);
