@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "fuzz_input.h"
+#include "kolo/collectives/doorbell.h"
 #include "transport/tcp/frame_codec.h"
 #include "transport/tcp/tcp_peer.h"
 
@@ -103,7 +104,7 @@ void checkDecoder(uint8_t seed, std::string_view stream) {
 void checkPeer(FuzzInput& in, std::string_view stream) {
   int fds[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) != 0) return;
-  auto bell = std::make_shared<kolo::tcp::TcpBell>();
+  auto bell = std::make_shared<kolo::LocalDoorbell>();
   auto peer = std::make_shared<kolo::tcp::TcpPeer>(
       0, 1, "fuzz:1", fds[0], bell, [] {}, [] {});
 

@@ -38,7 +38,7 @@ struct PeerPair {
   explicit PeerPair(bool checksum) {
     EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds), 0);
     peer = std::make_shared<TcpPeer>(
-        0, 3, "10.0.0.3:4000", fds[0], std::make_shared<TcpBell>(), [] {},
+        0, 3, "10.0.0.3:4000", fds[0], std::make_shared<LocalDoorbell>(), [] {},
         [this] { ++readRequests; }, checksum);
   }
   ~PeerPair() {

@@ -56,7 +56,7 @@ class TcpRequest final : public TransferRequest {
 }  // namespace
 
 TcpPeer::TcpPeer(int selfRank, int peerRank, std::string endpoint, int fd,
-                 std::shared_ptr<TcpBell> bell, std::function<void()> wantWrite,
+                 std::shared_ptr<LocalDoorbell> bell, std::function<void()> wantWrite,
                  std::function<void()> wantRead, bool checksum,
                  std::function<void(const std::string&)> onCorruptStream, int peerWorldRank)
     : selfRank_(selfRank),
@@ -116,7 +116,7 @@ void TcpPeer::completeLocked(TcpOp& op, Status status) {
   op.status = std::move(status);
   op.done.store(true, std::memory_order_release);
   pending_.erase(&op);
-  bell_->ring();
+  bell_->bell().ring();
 }
 
 TransferRequestPtr TcpPeer::postSend(uint64_t tag, std::span<const std::byte> data) {
@@ -290,11 +290,6 @@ size_t TcpPeer::pollSmall() {
     return 0;
   }
   return n > 0 ? static_cast<size_t>(n) : 0;
-}
-
-bool TcpPeer::readsSmallNow() {
-  std::unique_lock lock(mutex_);
-  return fd_ >= 0 && !held_.active && decoder_.payloadRemaining() < kDirectReadMin;
 }
 
 TcpPeer::ReadResult TcpPeer::readAvailable(size_t budget) {

@@ -30,10 +30,10 @@
 #include <vector>
 
 #include "kolo/base/status.h"
+#include "kolo/collectives/doorbell.h"
 #include "kolo/collectives/tag_matcher.h"
 #include "kolo/collectives/transport.h"
 #include "transport/tcp/frame_codec.h"
-#include "transport/tcp/tcp_bell.h"
 
 namespace kolo::tcp {
 
@@ -66,7 +66,7 @@ class TcpPeer final : public std::enable_shared_from_this<TcpPeer>, private Fram
   // the peer's rank in the job, for messages, when this connection belongs to a subgroup (the
   // cross-host group numbers its members from 0); -1: peerRank is the job's.
   TcpPeer(int selfRank, int peerRank, std::string endpoint, int fd,
-          std::shared_ptr<TcpBell> bell, std::function<void()> wantWrite,
+          std::shared_ptr<LocalDoorbell> bell, std::function<void()> wantWrite,
           std::function<void()> wantRead, bool checksum = true,
           std::function<void(const std::string&)> onCorruptStream = {}, int peerWorldRank = -1);
   ~TcpPeer() override;
@@ -91,9 +91,6 @@ class TcpPeer final : public std::enable_shared_from_this<TcpPeer>, private Fram
   // unless a large payload is being received (the io thread streams those; a second reader
   // would only contend with it). Returns the bytes read.
   size_t pollSmall();
-  // Any thread: true when pollSmall() would read what arrives next (no large payload being
-  // streamed, no frame held), so a waiter may wait on the socket's readability.
-  bool readsSmallNow();
   // Writes queued sends; returns true while some bytes are still waiting for socket space.
   bool flush();
   // The connection is gone: every pending request fails with `why`, and so does every later
@@ -144,7 +141,7 @@ class TcpPeer final : public std::enable_shared_from_this<TcpPeer>, private Fram
   const bool checksum_;
   const std::function<void(const std::string&)> onCorruptStream_;
   std::string corruptStream_;  // the decoder's error, reported once the mutex is released
-  std::shared_ptr<TcpBell> bell_;
+  std::shared_ptr<LocalDoorbell> bell_;
   std::function<void()> wantWrite_;
   std::function<void()> wantRead_;
 

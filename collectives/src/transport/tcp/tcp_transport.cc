@@ -1,6 +1,5 @@
 #include "transport/tcp/tcp_transport.h"
 
-#include <poll.h>
 #include <sys/socket.h>
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -45,7 +44,7 @@ TcpTransport::TcpTransport(int rank, int size, std::unique_ptr<asio::io_context>
                            std::vector<TcpConnection> connections, const TcpOptions& options)
     : rank_(rank),
       size_(size),
-      bell_(std::make_shared<TcpBell>()),
+      bell_(std::make_shared<LocalDoorbell>()),
       io_(std::move(io)),
       connections_(std::move(connections)),
       peers_(static_cast<size_t>(size)),
@@ -113,21 +112,6 @@ TcpTransport::~TcpTransport() {
     conn.socket->close(ec);
     conn.socket.reset();
   }
-}
-
-void TcpTransport::waitForActivity(uint32_t seenEpoch, std::chrono::microseconds timeout) {
-  // Wait on the sockets whose next bytes this thread may read itself, and read them on
-  // waking: one scheduler hop instead of the io thread's and then ours (tcp_bell.h).
-  std::vector<pollfd> fds(1);  // [0]: the bell's eventfd
-  for (size_t r = 0; r < peers_.size(); ++r) {
-    if (peers_[r] && peers_[r]->readsSmallNow()) {
-      fds.push_back(pollfd{.fd = connections_[r].socket->native_handle(), .events = POLLIN,
-                           .revents = 0});
-    }
-  }
-  if (fds.size() == 1) return bell_->wait(seenEpoch, timeout);
-  bell_->waitWithSockets(seenEpoch, timeout, fds);
-  pollIncoming();
 }
 
 bool TcpTransport::pollIncoming() {

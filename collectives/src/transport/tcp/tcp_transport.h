@@ -1,9 +1,8 @@
 // TcpTransport: the Transport over one TCP connection per peer (see tcp_peer.h for the
 // per-connection protocol state). One io thread runs an asio::io_context that waits for
 // readability and writability of every socket; the bytes themselves move through the peers'
-// non-blocking recv/sendmsg. Completions ring a TcpBell so Communicator::waitAll, which
-// parks on it, wakes without polling; a parked waiter also waits on the sockets and reads
-// small messages itself (tcp_bell.h).
+// non-blocking recv/sendmsg. Completions ring a LocalDoorbell so Communicator::waitAll, which
+// parks on it, wakes without polling.
 // Built by connectTcpTransport (tcp_bootstrap.h) from sockets that already passed the hello.
 // Thread: posting, testing and cancelling on the caller's; completions on the io thread.
 #pragma once
@@ -15,8 +14,8 @@
 #include <thread>
 #include <vector>
 
+#include "kolo/collectives/doorbell.h"
 #include "kolo/collectives/transport.h"
-#include "transport/tcp/tcp_bell.h"
 #include "transport/tcp/tcp_options.h"
 #include "transport/tcp/tcp_peer.h"
 
@@ -44,14 +43,16 @@ class TcpTransport final : public Transport {
   int size() const override { return size_; }
   const char* name() const override { return "tcp"; }
   Channel& channel(int peer) override { return *channels_[static_cast<size_t>(peer)]; }
-  uint32_t activityEpoch() const override { return bell_->epoch(); }
-  void waitForActivity(uint32_t seenEpoch, std::chrono::microseconds timeout) override;
+  uint32_t activityEpoch() const override { return bell_->bell().epoch(); }
+  void waitForActivity(uint32_t seenEpoch, std::chrono::microseconds timeout) override {
+    bell_->bell().wait(seenEpoch, timeout);
+  }
   // Any thread: rings the doorbell that waiters park on.
   bool pollIncoming() override;
   std::vector<PeerTraffic> traffic() const override;
   size_t chunkBytes() const override { return chunkBytes_; }
   bool wake() override {
-    bell_->ring();
+    bell_->bell().ring();
     return true;
   }
 
@@ -63,7 +64,7 @@ class TcpTransport final : public Transport {
 
   const int rank_;
   const int size_;
-  std::shared_ptr<TcpBell> bell_;
+  std::shared_ptr<LocalDoorbell> bell_;
   std::unique_ptr<boost::asio::io_context> io_;
   std::vector<TcpConnection> connections_;
   std::vector<std::shared_ptr<TcpPeer>> peers_;
