@@ -20,6 +20,16 @@ constexpr int kContendedSpinRounds = 16;
 
 }  // namespace
 
+bool PeerExchange::startOnCaller(PeerTransfer& t) {
+  if (comm_.abortToken().aborted()) return false;  // the progress thread names the verdict
+  t.start(comm_);
+  // The oldest of its key: a send posts its eager payload; a receive whose frames are there
+  // goes through its phases.
+  while (t.advance(comm_) && !t.done()) {
+  }
+  return t.done();
+}
+
 Status PeerExchange::submit(PeerTransferPtr transfer) {
   {
     std::lock_guard lock(mutex_);
@@ -27,6 +37,7 @@ Status PeerExchange::submit(PeerTransferPtr transfer) {
       return makeStatus(Code::kInvalidUsage, "{}: process set {} has shut down",
                         transfer->describe(), set_.id);
     }
+    if (transfer->enter(book_) && startOnCaller(*transfer)) return Status::ok();
     queued_.push_back(std::move(transfer));
     if (!thread_.joinable()) {
       thread_ = std::thread([this] {
@@ -70,7 +81,7 @@ bool PeerExchange::takeQueued(std::vector<PeerTransferPtr>& active) {
   while (!queued_.empty()) {
     active.push_back(std::move(queued_.front()));
     queued_.pop_front();
-    active.back()->start(comm_);
+    if (!active.back()->started()) active.back()->start(comm_);
   }
   return true;
 }

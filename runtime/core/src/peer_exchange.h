@@ -10,6 +10,13 @@
 // Communicator::kPeerProbeInterval) fails the transfers with that peer, a transfer that did not
 // finish within the communicator's timeout fails with kTimeout, and the job's abort verdict or
 // stop() fails every transfer.
+// Fast path: a transfer whose (direction, peer, tag) has nothing pending in the exchange takes
+// its first steps on the caller's thread, under the exchange's mutex: it posts its header (a
+// send, its eager payload too), and a receive whose header (and eager payload) already arrived
+// completes right there. An eager send whose shape the receiver accepted last time on that
+// (peer, tag) is agreed (PeerTransfer::enter) and completes at once, without a reply; only
+// what is left goes to the progress thread. Keys with something pending take the queue, so a
+// later transfer never overtakes an earlier one of its key.
 // Thread: submit/stop on caller threads; the transfers on the progress thread.
 #pragma once
 
@@ -22,6 +29,7 @@
 
 #include "kolo/base/status.h"
 #include "kolo/collectives/communicator.h"
+#include "peer_book.h"
 #include "peer_transfer.h"
 #include "set_identity.h"
 
@@ -41,6 +49,9 @@ class PeerExchange {
   void stop();
 
  private:
+  // The caller's thread, mutex_ held, nothing of the key pending before it: the first steps.
+  // True if the transfer finished there.
+  bool startOnCaller(PeerTransfer& t);
   void run();
   // Takes newly submitted transfers; false once stopping.
   bool takeQueued(std::vector<PeerTransferPtr>& active);
@@ -53,6 +64,7 @@ class PeerExchange {
   const SetIdentity& set_;
   std::mutex mutex_;
   std::condition_variable cv_;
+  PeerBook book_;                       // outlives the transfers
   std::deque<PeerTransferPtr> queued_;  // guarded by mutex_
   bool stopping_ = false;               // guarded by mutex_
   bool stopped_ = false;                // guarded by mutex_
