@@ -82,6 +82,8 @@ class PeerTransfer {
   bool started() const { return started_; }
   bool eager() const { return bytes() <= kPeerEagerBytes; }
   PeerBook::Key key() const { return {isSend_, peer_, tag_}; }
+  // Lets a caller waiting on this transfer's handle make its progress (OpState::setWaitHelper).
+  void setWaitHelper(OpState::WaitHelper helper) { state_->setWaitHelper(std::move(helper)); }
   // Before start(): `book` counts this transfer as pending for its key until it is done (an
   // agreed send: until start() posted all its frames) and learns the receiver's verdict on an
   // eager send. Returns whether nothing of its key was pending before. Only then may a send
