@@ -5,10 +5,12 @@
 // (receives posted before and after the sends, several rounds so later ones are agreed); an
 // agreed send completes before its receive is even posted; a receive that disagrees with an
 // agreed shape fails naming both sides while the tag stays usable; a first send nobody
-// receives ends with its deadline.
+// receives ends with its deadline; a caller driving its own wait when the session shuts down
+// gets kAborted.
 #include <fmt/format.h>
 
-#include <numeric>
+#include <chrono>
+#include <thread>
 
 #include "engine_world.h"
 
@@ -146,6 +148,25 @@ TEST(EngineP2PFast, AFirstSendNobodyReceivesEndsWithItsDeadline) {
       },
       testEngineConfig(), 60.0, nullptr, /*timeoutSeconds=*/2.0);
   expectAllOk(results);
+}
+
+// The waiter drives the transfers itself (OpState's wait helper); a shutdown from another
+// thread must end that wait, not hang it or leave it touching a stopped exchange.
+TEST(EngineP2PFast, AWaitInProgressEndsWhenTheSessionShutsDown) {
+  expectAllOk(runEngines(2, [](core::Engine& e) -> Status {
+    if (e.rank() == 1) return Status::ok();
+    std::vector<int32_t> v(4, 0);
+    KOLO_ASSIGN_OR_RETURN(core::Handle h, e.recv(viewOf(v), 1, 13));
+    Status waited = Status(Code::kInternal, "the waiter did not run");
+    std::thread waiter([&] { waited = h.wait(Deadline::afterSeconds(30)); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    const Status down = e.shutdown();
+    waiter.join();
+    KOLO_CHECK(waited.code() == Code::kAborted &&
+                   waited.message().find("recv from rank 1 tag 13") != std::string::npos,
+               "the wait ended with {} (shutdown: {})", waited.toString(), down.toString());
+    return Status::ok();
+  }));
 }
 
 }  // namespace
