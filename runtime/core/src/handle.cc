@@ -13,6 +13,7 @@ bool OpState::complete(Status status) {
 }
 
 Status OpState::wait(Deadline deadline, const std::string& what) const {
+  if (waitHelper_ && !done()) waitHelper_(*this, deadline);
   std::unique_lock lock(mutex_);
   auto ready = [&] { return done_.load(std::memory_order_acquire); };
   if (deadline.isNever()) {

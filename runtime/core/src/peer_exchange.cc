@@ -18,7 +18,22 @@ constexpr int kSpinRounds = 200;
 // On a contended machine (kolo/base/cpu_contention.h) only these before parking.
 constexpr int kContendedSpinRounds = 16;
 
+Status shutDown(const PeerTransfer& t) {
+  return makeStatus(Code::kAborted, "{}: the session shut down before it completed",
+                    t.describe());
+}
+
 }  // namespace
+
+bool PeerExchange::startOnCaller(PeerTransfer& t) {
+  if (comm_.abortToken().aborted()) return false;  // the progress thread names the verdict
+  t.start(comm_);
+  // The oldest of its key: a send posts its eager payload; a receive whose frames are there
+  // goes through its phases.
+  while (t.advance(comm_) && !t.done()) {
+  }
+  return t.done();
+}
 
 Status PeerExchange::submit(PeerTransferPtr transfer) {
   {
@@ -27,6 +42,10 @@ Status PeerExchange::submit(PeerTransferPtr transfer) {
       return makeStatus(Code::kInvalidUsage, "{}: process set {} has shut down",
                         transfer->describe(), set_.id);
     }
+    if (transfer->enter(book_) && startOnCaller(*transfer)) return Status::ok();
+    transfer->setWaitHelper([gate = gate_](const OpState& state, Deadline deadline) {
+      helpWait(gate, state, deadline);
+    });
     queued_.push_back(std::move(transfer));
     if (!thread_.joinable()) {
       thread_ = std::thread([this] {
@@ -35,7 +54,7 @@ Status PeerExchange::submit(PeerTransferPtr transfer) {
       });
     }
   }
-  cv_.notify_one();
+  cv_.notify_all();
   comm_.transport().wake();
   return Status::ok();
 }
@@ -48,8 +67,14 @@ void PeerExchange::stop() {
     stopping_ = true;
     thread = std::move(thread_);
   }
-  cv_.notify_one();
+  stopRequested_.store(true);
+  cv_.notify_all();
   comm_.transport().wake();
+  {
+    std::unique_lock lock(gate_->mutex);
+    gate_->exchange = nullptr;
+    gate_->cv.wait(lock, [this] { return gate_->inside == 0; });
+  }
   if (thread.joinable()) thread.join();
   std::deque<PeerTransferPtr> left;
   {
@@ -57,58 +82,110 @@ void PeerExchange::stop() {
     stopped_ = true;
     left.swap(queued_);
   }
-  for (PeerTransferPtr& t : left) {
-    t->fail(
-        makeStatus(Code::kAborted, "{}: the session shut down before it completed", t->describe()));
-  }
+  std::lock_guard drive(driveMutex_);
+  for (PeerTransferPtr& t : active_) t->fail(shutDown(*t));
+  for (PeerTransferPtr& t : left) t->fail(shutDown(*t));
+  active_.clear();
 }
 
-bool PeerExchange::takeQueued(std::vector<PeerTransferPtr>& active) {
-  std::unique_lock lock(mutex_);
-  if (active.empty()) cv_.wait(lock, [this] { return stopping_ || !queued_.empty(); });
-  if (stopping_) return false;
-  while (!queued_.empty()) {
-    active.push_back(std::move(queued_.front()));
-    queued_.pop_front();
-    active.back()->start(comm_);
+void PeerExchange::helpWait(const std::shared_ptr<PeerWaitGate>& gate, const OpState& state,
+                            Deadline deadline) {
+  PeerExchange* self = nullptr;
+  {
+    std::lock_guard lock(gate->mutex);
+    self = gate->exchange;
+    if (self == nullptr) return;
+    ++gate->inside;
   }
-  return true;
+  self->drive(state, deadline);
+  {
+    std::lock_guard lock(gate->mutex);
+    --gate->inside;
+  }
+  gate->cv.notify_all();
 }
 
-void PeerExchange::run() {
-  std::vector<PeerTransferPtr> active;
+void PeerExchange::drive(const OpState& state, Deadline deadline) {
+  {
+    std::lock_guard lock(mutex_);
+    ++drivers_;
+  }
   int idleRounds = 0;
-  while (takeQueued(active)) {
+  while (!state.done() && !stopRequested_.load() && !deadline.expired()) {
     const uint32_t epoch = comm_.transport().activityEpoch();
-    const bool moved = advanceAll(active);
-    checkFailures(active);
-    std::erase_if(active, [](const PeerTransferPtr& t) { return t->done(); });
-    if (moved || active.empty()) {  // empty: takeQueued waits for the next transfer
+    if (step()) {
       idleRounds = 0;
       continue;
     }
-    // TCP: read what arrived on this thread rather than wait for the io thread to be
-    // scheduled; then spin a little (no sched_yield: on a loaded machine it gives the core
-    // away for far longer than a peer takes to answer), then park on the doorbell.
-    if (comm_.transport().pollIncoming()) continue;
-    if (++idleRounds == 1) {
-      idleRounds = kSpinRounds - CpuContention::spinRounds(kSpinRounds, kContendedSpinRounds) + 1;
-    }
-    if (idleRounds < kSpinRounds) continue;
-    if (!active.empty()) comm_.transport().waitForActivity(epoch, kParkSlice);
+    if (state.done()) break;
+    idleWait(epoch, idleRounds, deadline.remaining());
   }
-  for (PeerTransferPtr& t : active) {
-    t->fail(
-        makeStatus(Code::kAborted, "{}: the session shut down before it completed", t->describe()));
+  {
+    std::lock_guard lock(mutex_);
+    --drivers_;
+  }
+  cv_.notify_all();  // the progress thread takes over what is left
+}
+
+void PeerExchange::takeQueued() {
+  std::lock_guard lock(mutex_);
+  while (!queued_.empty()) {
+    active_.push_back(std::move(queued_.front()));
+    queued_.pop_front();
+    if (!active_.back()->started()) active_.back()->start(comm_);
   }
 }
 
-bool PeerExchange::advanceAll(std::vector<PeerTransferPtr>& active) {
+bool PeerExchange::step() {
+  std::lock_guard drive(driveMutex_);
+  takeQueued();
+  const bool moved = advanceAll();
+  checkFailures();
+  std::erase_if(active_, [](const PeerTransferPtr& t) { return t->done(); });
+  activeCount_.store(active_.size());
+  return moved;
+}
+
+void PeerExchange::idleWait(uint32_t epoch, int& idleRounds, Clock::duration limit) {
+  // TCP: read what arrived on this thread rather than wait for the io thread to be
+  // scheduled; then spin a little (no sched_yield: on a loaded machine it gives the core
+  // away for far longer than a peer takes to answer), then park on the doorbell.
+  if (comm_.transport().pollIncoming()) return;
+  if (++idleRounds == 1) {
+    idleRounds = kSpinRounds - CpuContention::spinRounds(kSpinRounds, kContendedSpinRounds) + 1;
+  }
+  if (idleRounds < kSpinRounds) return;
+  const auto slice = std::min<Clock::duration>(kParkSlice, std::max<Clock::duration>(limit, {}));
+  comm_.transport().waitForActivity(
+      epoch, std::chrono::duration_cast<std::chrono::microseconds>(slice));
+}
+
+void PeerExchange::run() {
+  int idleRounds = 0;
+  for (;;) {
+    {
+      std::unique_lock lock(mutex_);
+      // Parked while nothing is pending or a waiter drives.
+      cv_.wait(lock, [this] {
+        return stopping_ || (drivers_ == 0 && (!queued_.empty() || activeCount_.load() > 0));
+      });
+      if (stopping_) return;
+    }
+    const uint32_t epoch = comm_.transport().activityEpoch();
+    if (step() || activeCount_.load() == 0) {
+      idleRounds = 0;
+      continue;
+    }
+    idleWait(epoch, idleRounds, kParkSlice);
+  }
+}
+
+bool PeerExchange::advanceAll() {
   // (direction, peer, tag) of transfers still matching: a later transfer of the same key may
   // not overtake them, or its payload would go out (or be received) ahead of theirs.
   std::set<std::tuple<bool, int, int32_t>> waiting;
   bool moved = false;
-  for (PeerTransferPtr& t : active) {
+  for (PeerTransferPtr& t : active_) {
     const auto key = std::make_tuple(t->isSend(), t->peer(), t->tag());
     if (t->matching() && waiting.count(key) != 0) continue;
     moved = t->advance(comm_) || moved;
@@ -117,14 +194,14 @@ bool PeerExchange::advanceAll(std::vector<PeerTransferPtr>& active) {
   return moved;
 }
 
-void PeerExchange::checkFailures(std::vector<PeerTransferPtr>& active) {
-  if (active.empty()) return;
+void PeerExchange::checkFailures() {
+  if (active_.empty()) return;
   if (comm_.abortToken().aborted()) {
-    for (PeerTransferPtr& t : active)
+    for (PeerTransferPtr& t : active_)
       t->fail(comm_.abortToken().status().withContext(t->describe()));
     return;
   }
-  for (PeerTransferPtr& t : active) {
+  for (PeerTransferPtr& t : active_) {
     if (!t->done() && t->deadline().expired()) {
       t->fail(makeStatus(Code::kTimeout,
                          "{}: rank {} did not complete it within {} s (KOLO_TIMEOUT_SECONDS)",
@@ -136,7 +213,7 @@ void PeerExchange::checkFailures(std::vector<PeerTransferPtr>& active) {
   nextPeerProbe_ = now + Communicator::kPeerProbeInterval;
   const int lost = comm_.transport().lostPeer();
   if (lost < 0) return;
-  for (PeerTransferPtr& t : active) {
+  for (PeerTransferPtr& t : active_) {
     if (t->done() || t->peer() != lost) continue;
     t->fail(makeStatus(Code::kIoError, "{}: rank {} exited (its process is gone)", t->describe(),
                        lost));

@@ -10,54 +10,103 @@
 // Communicator::kPeerProbeInterval) fails the transfers with that peer, a transfer that did not
 // finish within the communicator's timeout fails with kTimeout, and the job's abort verdict or
 // stop() fails every transfer.
-// Thread: submit/stop on caller threads; the transfers on the progress thread.
+// Fast path: a transfer whose (direction, peer, tag) has nothing pending in the exchange takes
+// its first steps on the caller's thread, under the exchange's mutex: it posts its header (a
+// send, its eager payload too), and a receive whose header (and eager payload) already arrived
+// completes right there. An eager send whose shape the receiver accepted last time on that
+// (peer, tag) is agreed (PeerTransfer::enter) and completes at once, without a reply; only
+// what is left goes to the progress thread. Keys with something pending take the queue, so a
+// later transfer never overtakes an earlier one of its key.
+// A caller waiting on a transfer's handle drives the transfers itself (helpWait) instead of
+// waiting for the progress thread to wake it, which stands aside meanwhile.
+// Thread: submit/stop on caller threads; the transfers on the progress thread or a waiter.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
 
 #include "kolo/base/status.h"
 #include "kolo/collectives/communicator.h"
+#include "peer_book.h"
 #include "peer_transfer.h"
 #include "set_identity.h"
 
 namespace kolo::core {
 
+class PeerExchange;
+
+// What a waiter's handle holds to reach the exchange: nulled by stop(), which then waits until
+// no waiter is inside, so a handle waited on after the session ended never touches it.
+struct PeerWaitGate {
+  std::mutex mutex;
+  std::condition_variable cv;
+  PeerExchange* exchange = nullptr;  // guarded by mutex
+  int inside = 0;                    // guarded by mutex
+};
+
 class PeerExchange {
  public:
-  PeerExchange(Communicator& comm, const SetIdentity& set) : comm_(comm), set_(set) {}
+  PeerExchange(Communicator& comm, const SetIdentity& set)
+      : comm_(comm), set_(set), gate_(std::make_shared<PeerWaitGate>()) {
+    gate_->exchange = this;
+  }
   ~PeerExchange() { stop(); }
   PeerExchange(const PeerExchange&) = delete;
   PeerExchange& operator=(const PeerExchange&) = delete;
 
-  // Queues the transfer and wakes the progress thread (starting it the first time); fails
-  // once the exchange stopped.
+  // Takes the transfer's first steps on the calling thread when nothing of its key is pending
+  // (it may finish there), else queues it; wakes the progress thread (starting it the first
+  // time) for what is left. Fails once the exchange stopped.
   Status submit(PeerTransferPtr transfer);
   // Fails every transfer still pending with kAborted and joins the thread. Idempotent.
   void stop();
 
  private:
+  // The caller's thread, mutex_ held, nothing of the key pending before it: the first steps.
+  // True if the transfer finished there.
+  bool startOnCaller(PeerTransfer& t);
+  // A waiter on one of this exchange's handles (OpState's wait helper): drives every transfer
+  // itself until its state is done, the deadline passes or the exchange stops, while the
+  // progress thread stands aside, so the waiter sees its data without a thread hop.
+  static void helpWait(const std::shared_ptr<PeerWaitGate>& gate, const OpState& state,
+                       Deadline deadline);
+  void drive(const OpState& state, Deadline deadline);
   void run();
-  // Takes newly submitted transfers; false once stopping.
-  bool takeQueued(std::vector<PeerTransferPtr>& active);
+  // One round over the transfers (progress thread or a driving waiter): takes the queued ones,
+  // advances every one in order, applies failures, drops the finished. True if any moved.
+  bool step();
+  // Spins (contention-aware) or parks on the doorbell after a round that moved nothing.
+  void idleWait(uint32_t epoch, int& idleRounds, Clock::duration limit);
+  // Takes newly submitted transfers (mutex_ held).
+  void takeQueued();
   // Advances every transfer in order; true if any moved.
-  bool advanceAll(std::vector<PeerTransferPtr>& active);
+  bool advanceAll();
   // Lost peers, deadlines and the job's abort verdict.
-  void checkFailures(std::vector<PeerTransferPtr>& active);
+  void checkFailures();
 
   Communicator& comm_;
   const SetIdentity& set_;
+  std::shared_ptr<PeerWaitGate> gate_;
   std::mutex mutex_;
   std::condition_variable cv_;
+  PeerBook book_;                       // outlives the transfers
   std::deque<PeerTransferPtr> queued_;  // guarded by mutex_
   bool stopping_ = false;               // guarded by mutex_
   bool stopped_ = false;                // guarded by mutex_
-  std::thread thread_;                  // started by the first submit (guarded by mutex_)
-  Clock::time_point nextPeerProbe_{};   // progress thread only
+  int drivers_ = 0;                     // waiters driving (guarded by mutex_)
+  std::atomic<size_t> activeCount_{0};
+  std::atomic<bool> stopRequested_{false};
+  std::thread thread_;  // started by the first queued transfer (guarded by mutex_)
+  // Whoever drives (the progress thread or one waiter at a time) holds driveMutex_.
+  std::mutex driveMutex_;
+  std::vector<PeerTransferPtr> active_;  // guarded by driveMutex_
+  Clock::time_point nextPeerProbe_{};   // guarded by driveMutex_
 };
 
 }  // namespace kolo::core

@@ -45,8 +45,42 @@ std::string PeerTransfer::describe() const {
                  : fmt::format("recv from rank {} tag {}", peer_, tag_);
 }
 
+bool PeerTransfer::enter(PeerBook& book) {
+  book_ = &book;
+  const bool idle = book.claim(key());
+  if (idle && isSend_ && eager()) {
+    const std::optional<PeerBook::Shape> shape = book.agreed(peer_, tag_);
+    agreed_ = shape && *shape == PeerBook::Shape{dtype_, count_};
+  }
+  return idle;
+}
+
+void PeerTransfer::leaveBook() {
+  if (book_ == nullptr) return;
+  book_->release(key());
+  book_ = nullptr;
+}
+
 void PeerTransfer::start(Communicator& comm) {
+  started_ = true;
   Channel& channel = comm.peer(peer_);
+  if (agreed_) {
+    header_ = PeerHeader{kPeerAgreedMagic, static_cast<uint32_t>(dtype_), count_, bytes()};
+    const auto* data = static_cast<const std::byte*>(data_);
+    copy_.assign(data, data + bytes());
+    headerRequest_ =
+        channel.postSend(peerChannelTag(PeerTagKind::kHeader, tag_), constBytesOf(header_));
+    if (!copy_.empty()) {
+      dataRequest_ = channel.postSend(peerChannelTag(PeerTagKind::kData, tag_), copy_);
+    }
+    phase_ = Phase::kFlowing;
+    // Handed to the transport: the caller's buffer is free and the send is done for it. A
+    // transport failure after this point is the receiver's to see. Every frame is posted, so
+    // later transfers of the key may go.
+    leaveBook();
+    state_->complete(Status::ok());
+    return;
+  }
   if (isSend_) {
     header_ = PeerHeader{kPeerHeaderMagic, static_cast<uint32_t>(dtype_), count_, bytes()};
     replyRequest_ = channel.postRecv(peerChannelTag(PeerTagKind::kReply, tag_), bytesOf(reply_));
@@ -91,6 +125,9 @@ bool PeerTransfer::advanceSend(Communicator& comm) {
     if (!finished(replyRequest_)) return !posted && dataRequest_ != nullptr;
     // Rejected: the receiver drains an eager payload, so it still finishes.
     phase_ = reply_.accepted != 0 ? Phase::kFlowing : Phase::kRejecting;
+    if (book_ != nullptr && eager()) {
+      book_->noteVerdict(peer_, tag_, {dtype_, count_}, phase_ == Phase::kFlowing);
+    }
     if (phase_ == Phase::kFlowing) postPayload(comm);
     return true;
   }
@@ -107,7 +144,8 @@ bool PeerTransfer::advanceRecv(Communicator& comm) {
   Channel& channel = comm.peer(peer_);
   if (phase_ == Phase::kMatching) {
     if (!finished(headerRequest_)) return false;
-    const bool accepted = header_.magic == kPeerHeaderMagic &&
+    const bool known = header_.magic == kPeerHeaderMagic || header_.magic == kPeerAgreedMagic;
+    const bool accepted = known &&
                           header_.dtype == static_cast<uint32_t>(dtype_) &&
                           header_.count == count_ && header_.bytes == bytes();
     reply_ = PeerReply{accepted ? 1u : 0u, static_cast<uint32_t>(dtype_), count_};
@@ -115,14 +153,15 @@ bool PeerTransfer::advanceRecv(Communicator& comm) {
       // Posted before the reply leaves, so the payload always finds its receive.
       dataRequest_ = channel.postRecv(peerChannelTag(PeerTagKind::kData, tag_),
                                       {static_cast<std::byte*>(data_), bytes()});
-    } else if (!accepted && header_.magic == kPeerHeaderMagic && header_.bytes > 0 &&
-               header_.bytes <= kPeerEagerBytes) {
+    } else if (!accepted && known && header_.bytes > 0 && header_.bytes <= kPeerEagerBytes) {
       // The sender did not wait: take its eager payload off the channel.
       drain_.resize(header_.bytes);
       dataRequest_ = channel.postRecv(peerChannelTag(PeerTagKind::kData, tag_), drain_);
     }
-    replyRequest_ =
-        channel.postSend(peerChannelTag(PeerTagKind::kReply, tag_), constBytesOf(reply_));
+    if (header_.magic != kPeerAgreedMagic) {
+      replyRequest_ =
+          channel.postSend(peerChannelTag(PeerTagKind::kReply, tag_), constBytesOf(reply_));
+    }
     phase_ = accepted ? Phase::kFlowing : Phase::kRejecting;
     return true;
   }
@@ -138,7 +177,7 @@ Status PeerTransfer::mismatchForSender() const {
 }
 
 Status PeerTransfer::mismatchForReceiver() const {
-  if (header_.magic != kPeerHeaderMagic) {
+  if (header_.magic != kPeerHeaderMagic && header_.magic != kPeerAgreedMagic) {
     return makeStatus(Code::kInternal, "{}: rank {} sent a malformed header", describe(), peer_);
   }
   return makeStatus(Code::kMismatch, "{}: expected {} elements, rank {} sent {} elements",
@@ -158,6 +197,7 @@ void PeerTransfer::complete(const Status& status) {
   }
   phase_ = Phase::kDone;
   done_ = true;
+  leaveBook();
   state_->complete(status);
 }
 

@@ -14,7 +14,8 @@
 // ends both sides with kMismatch naming both sides, and the channel stays usable.
 // Every tag lies in a reserved space (bit 63 and bit 55 set) that collectives' tags
 // (Communicator::beginCollective) and the coordinator's go messages never use.
-// Thread: the PeerExchange's progress thread (start/advance/cancel); the caller's (creation).
+// Thread: one at a time: the caller's (creation, and the first steps under the PeerExchange's
+// mutex when nothing of its key is pending), then the PeerExchange's progress thread.
 #pragma once
 
 #include <cstdint>
@@ -27,6 +28,7 @@
 #include "kolo/collectives/communicator.h"
 #include "kolo/core/handle.h"
 #include "kolo/core/tensor.h"
+#include "peer_book.h"
 
 namespace kolo::core {
 
@@ -58,6 +60,8 @@ struct PeerReply {
   int64_t count = 0;
 };
 inline constexpr uint32_t kPeerHeaderMagic = 0x4b503250;  // "KP2P"
+// An eager header that expects no reply (the shape was agreed before).
+inline constexpr uint32_t kPeerAgreedMagic = 0x4b503245;  // "KP2E"
 
 class PeerTransfer {
  public:
@@ -72,7 +76,20 @@ class PeerTransfer {
   bool isSend() const { return isSend_; }
   int peer() const { return peer_; }
   int32_t tag() const { return tag_; }
+  DataType dtype() const { return dtype_; }
+  int64_t count() const { return count_; }
   bool done() const { return done_; }
+  bool started() const { return started_; }
+  bool eager() const { return bytes() <= kPeerEagerBytes; }
+  PeerBook::Key key() const { return {isSend_, peer_, tag_}; }
+  // Lets a caller waiting on this transfer's handle make its progress (OpState::setWaitHelper).
+  void setWaitHelper(OpState::WaitHelper helper) { state_->setWaitHelper(std::move(helper)); }
+  // Before start(): `book` counts this transfer as pending for its key until it is done (an
+  // agreed send: until start() posted all its frames) and learns the receiver's verdict on an
+  // eager send. Returns whether nothing of its key was pending before. Only then may a send
+  // be agreed (its payload going at once, without waiting for a reply; see above): when the
+  // book says the receiver accepted its shape last time on this (peer, tag).
+  bool enter(PeerBook& book);
   // Still waiting for the peer's header (receive) or reply (send): transfers of the same
   // direction, peer and tag leave this phase in posting order.
   bool matching() const { return phase_ == Phase::kMatching; }
@@ -80,7 +97,7 @@ class PeerTransfer {
   // "send to rank 1 tag 3", "recv from rank 0 tag 3".
   std::string describe() const;
 
-  // Posts the first messages.
+  // Posts the first messages (an agreed send: all of them, and completes the caller's state).
   void start(Communicator& comm);
   // Makes what progress it can; returns true if the transfer moved (a phase ended).
   bool advance(Communicator& comm);
@@ -95,6 +112,7 @@ class PeerTransfer {
   bool failedRequest(const TransferRequestPtr& r);
   bool finished(const TransferRequestPtr& r);
   void complete(const Status& status);
+  void leaveBook();
   Status mismatchForSender() const;
   Status mismatchForReceiver() const;
   size_t bytes() const { return static_cast<size_t>(count_) * dataTypeSize(dtype_); }
@@ -112,6 +130,10 @@ class PeerTransfer {
   const Deadline deadline_;
   Phase phase_ = Phase::kMatching;
   bool done_ = false;
+  bool started_ = false;
+  bool agreed_ = false;
+  PeerBook* book_ = nullptr;  // released once leaveBook() ran
+  std::vector<std::byte> copy_;  // agreed sender: the payload, so the caller's buffer is free
   PeerHeader header_{};           // sent, or received from the peer
   PeerReply reply_{};             // received, or sent to the peer
   std::vector<std::byte> drain_;  // receiver: where a rejected eager payload goes

@@ -1,7 +1,8 @@
 // Handle: the caller's view of one submitted operation (or one grouped op). The
 // coordinator completes the shared OpState once; callers poll it without blocking or wait on
 // it with a deadline.
-// Thread: complete() runs on the coordinator thread; poll/wait/result on any caller thread.
+// Thread: complete() runs on the coordinator thread (point-to-point: the progress thread or
+// the waiter); poll/wait/result on any caller thread.
 // Completion costs one mutex and one condition-variable notify; waiters block on the
 // condition variable, they never spin.
 #pragma once
@@ -10,6 +11,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -38,6 +40,11 @@ class OpState {
       : remaining_(parts), results_(static_cast<size_t>(parts > 1 ? parts : 1)) {}
 
   bool done() const { return done_.load(std::memory_order_acquire); }
+  // Runs in wait() before it blocks, on the waiting thread, until the state is done or the
+  // helper gives up (point-to-point: the waiter drives the transfers itself instead of
+  // waiting for the progress thread to wake it). Set once, before the Handle is handed out.
+  using WaitHelper = std::function<void(const OpState&, Deadline)>;
+  void setWaitHelper(WaitHelper helper) { waitHelper_ = std::move(helper); }
   // Returns true if this call finished the state.
   bool complete(Status status);
   // Lets the coordinator fill results before complete(); callers read them after done().
@@ -52,6 +59,7 @@ class OpState {
  private:
   mutable std::mutex mutex_;
   mutable std::condition_variable cv_;
+  WaitHelper waitHelper_;
   std::atomic<bool> done_{false};
   int remaining_;
   Status status_;
