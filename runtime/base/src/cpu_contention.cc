@@ -22,13 +22,8 @@ namespace {
 // preemption keeps waiters from spinning.
 constexpr int64_t kSampleNs = 2'000'000;
 constexpr int64_t kPreemptHoldNs = 50'000'000;
-// A spinning thread that sees its clock jump this far between two looks lost its core for a
-// scheduler slice: another process ran there. Shorter gaps are this job's own threads (a
-// caller woken for a completed op runs for microseconds) or interrupts, no reason to stop.
-constexpr int64_t kPreemptGapNs = 500'000;
-// Runnable threads beyond the cores that are still taken for a transient of the job's own
-// (a caller thread woken while both ranks' coordinators spin), not for contention.
-constexpr int kTransientThreads = 1;
+// A spinning thread that sees its clock jump this far between two looks was not running.
+constexpr int64_t kPreemptGapNs = 50'000;
 // Clock reads per pause rounds while spinning.
 constexpr int kRoundsPerClockRead = 16;
 constexpr int kRoundsPerLoadLook = 256;
@@ -122,7 +117,7 @@ bool CpuContention::contended() {
       nextSampleNs.compare_exchange_strong(next, now + kSampleNs, std::memory_order_relaxed)) {
     auto* source = runnableSource.load(std::memory_order_relaxed);
     const int running = source != nullptr ? source() : runnableThreads();
-    loadContended.store(running > onlineCores() + kTransientThreads, std::memory_order_relaxed);
+    loadContended.store(running > onlineCores(), std::memory_order_relaxed);
   }
   return loadContended.load(std::memory_order_relaxed);
 }
