@@ -18,6 +18,7 @@ import re
 import statistics
 import sys
 import tempfile
+import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -40,7 +41,9 @@ def run_once(args, backend, workdir):
            str(args.iterations), "--intervals", str(args.intervals), "--backend", backend]
     if backend == "gloo":  # gloo's ranks never join kolorun's store: no start deadline
         cmd[1:1] = ["--start-timeout", "0"]
-        cmd += ["--init-file", os.path.join(workdir, "gloo-init-%d" % len(os.listdir(workdir)))]
+        # A fresh name every run: torch's FileStore removes its file when the group ends, so
+        # counting the directory's files could hand a later run a name still in use.
+        cmd += ["--init-file", os.path.join(workdir, "gloo-init-%s" % uuid.uuid4().hex)]
     return run_for_figure(cmd, TOTAL, "compute_bound: the %s run" % backend, 700)
 
 
