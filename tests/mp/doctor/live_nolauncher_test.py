@@ -21,16 +21,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 JOB = os.path.join(HERE, "live_job.py")
-
-
-def fail(message, output=""):
-    print(f"FAIL: {message}\n{output}")
-    sys.exit(1)
-
-
-def expect(text, needle, what="the verdict"):
-    if needle not in text:
-        fail(f"{what} lacks {needle!r}", text)
+sys.path.insert(0, HERE)
+from verdict_checks import expect, fail  # noqa: E402
 
 
 def straggler_line():
