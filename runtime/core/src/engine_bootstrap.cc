@@ -101,12 +101,21 @@ Expected<std::unique_ptr<Engine>> Engine::overOwnStore(std::unique_ptr<KvStore> 
   return engine;
 }
 
+namespace {
+
+// kolorun, mpirun, a PMIx launcher, srun or torchrun set a world size; a program started alone
+// is a world of one.
+bool startedByALauncher() {
+  return settingText(protocol::kEnvSize) ||
+         getEnv("OMPI_COMM_WORLD_SIZE", {"PMI_SIZE", "SLURM_NTASKS", "WORLD_SIZE"}) ||
+         launchedByPmix();
+}
+
+}  // namespace
+
 Expected<std::unique_ptr<Engine>> Engine::connectFromEnv(EngineConfig config) {
   KOLO_RETURN_IF_ERROR(faultPlanStatus());
-  const bool launched =
-      settingText(protocol::kEnvSize) ||
-      getEnv("OMPI_COMM_WORLD_SIZE", {"PMI_SIZE", "SLURM_NTASKS", "WORLD_SIZE"}) ||
-      launchedByPmix();
+  const bool launched = startedByALauncher();
   WorldSpec spec;  // a program started without a launcher is a world of one
   std::unique_ptr<KvStore> store;
   if (launched) {
