@@ -2,6 +2,7 @@
 
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <utility>
 
@@ -40,6 +41,9 @@ bool ElasticJob::tolerateFailure(int rank) {
     if (alive() - 1 < options_.minNp) return false;
     if (options_.resetLimit >= 0 && generation_ >= options_.resetLimit) return false;
   }
+  // A host that lost a rank gets no new ones until the discovery script drops it and lists it
+  // again (replaced or repaired): otherwise every discovery would start ranks on a dead host.
+  if (!asked) failedHosts_.insert(hostOf_[rank]);
   hostOf_.erase(rank);
   ++generation_;
   publishGeneration();
@@ -53,6 +57,7 @@ Expected<ElasticJob::Change> ElasticJob::discover() {
   KOLO_ASSIGN_OR_RETURN(std::vector<HostSlots> hosts,
                         parseHostfile(text, "--host-discovery-script output"));
   classify_(hosts);
+  forgetFailedHostsNotListed(hosts);
   std::map<std::string, std::vector<int>> ranksOn;
   for (const auto& [rank, host] : hostOf_) {
     if (stopping_.count(rank) == 0) ranksOn[host].push_back(rank);
@@ -71,6 +76,7 @@ Expected<ElasticJob::Change> ElasticJob::discover() {
     }
   }
   for (const HostSlots& host : hosts) {
+    if (failedHosts_.count(host.name) > 0) continue;
     int have = static_cast<int>(ranksOn[host.name].size());
     while (have < host.slots && live < options_.maxNp) {
       change.start.push_back({nextRank_++, host});
@@ -79,6 +85,13 @@ Expected<ElasticJob::Change> ElasticJob::discover() {
     }
   }
   return change;
+}
+
+void ElasticJob::forgetFailedHostsNotListed(const std::vector<HostSlots>& hosts) {
+  std::erase_if(failedHosts_, [&](const std::string& failed) {
+    return std::none_of(hosts.begin(), hosts.end(),
+                        [&](const HostSlots& host) { return host.name == failed; });
+  });
 }
 
 void ElasticJob::started(const std::vector<ElasticStart>& ranks) {

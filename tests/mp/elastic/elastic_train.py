@@ -1,13 +1,16 @@
 """A small elastic training job for tests/mp/elastic/elastic_test.py.
 
 Usage: elastic_train.py OUTDIR STEPS [--kill-launch-rank R --kill-at-step K]
+                                      [--hold-launch-ranks R,R... --hold-at-step K]
                                       [--grow-file F --grow-at-step K --grow-to N]
                                       [--step-sleep SECONDS] [--resume-from CHECKPOINT]
 
 Trains an MLP with DistributedOptimizer on a deterministic dataset: step t uses the global
 batch t, split across the current ranks by rank (rows r::size). The state is committed after
 every step and rank 0 writes each commit to OUTDIR/commit_<step>.pt. The victim (launch rank
-R, from KOLO_RANK) kills itself with SIGKILL at the start of step K, mid-epoch. Rank 0 records
+R, from KOLO_RANK) kills itself with SIGKILL at the start of step K, mid-epoch. --hold: those
+launch ranks write OUTDIR/held.<R> at the start of step K and sleep there until something kills
+them (tests/cluster/elastic_host_test.py then kills their whole host). Rank 0 records
 every reset in OUTDIR/resets.txt and the final parameters in OUTDIR/final.pt.
 --grow-file: launch rank 0 writes "localhost:N" into F after committing step K (the job's
 --host-discovery-script reads F), so kolorun adds ranks while the job trains.
@@ -40,6 +43,8 @@ def main():
     parser.add_argument("steps", type=int)
     parser.add_argument("--kill-launch-rank", type=int, default=-1)
     parser.add_argument("--kill-at-step", type=int, default=-1)
+    parser.add_argument("--hold-launch-ranks", default="")
+    parser.add_argument("--hold-at-step", type=int, default=-1)
     parser.add_argument("--grow-file")
     parser.add_argument("--grow-at-step", type=int, default=-1)
     parser.add_argument("--grow-to", type=int, default=0)
@@ -61,6 +66,7 @@ def main():
         start = saved["step"]
     state = hvd.elastic.TorchState(model, optimizer, step=start)
     launch_rank = int(os.environ.get("KOLO_RANK", "0"))
+    held = [int(r) for r in args.hold_launch_ranks.split(",") if r]
 
     def record_reset():
         if hvd.rank() == 0:
@@ -75,6 +81,10 @@ def main():
         while state.step < args.steps:
             if launch_rank == args.kill_launch_rank and state.step == args.kill_at_step:
                 os.kill(os.getpid(), signal.SIGKILL)
+            if launch_rank in held and state.step == args.hold_at_step:
+                with open(os.path.join(args.outdir, "held.%d" % launch_rank), "w") as f:
+                    f.write("%d\n" % os.getpid())
+                time.sleep(3600)
             x, y = batch(state.step)
             rows = slice(hvd.rank(), None, hvd.size())
             optimizer.zero_grad()

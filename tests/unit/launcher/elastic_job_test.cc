@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <map>
 #include <string>
 #include <vector>
@@ -93,6 +94,39 @@ TEST(ElasticJob, ScriptFailureIsAnErrorNamingIt) {
   ASSERT_FALSE(change.hasValue());
   EXPECT_NE(change.status().message().find("exit 3"), std::string::npos);
   EXPECT_NE(change.status().message().find("exit code 3"), std::string::npos);
+}
+
+// A host where a rank failed is not offered slots again while the script keeps listing it (it
+// may be dead: its ranks would fail at once, every discovery); once the script has dropped it,
+// listing it again (a replaced host) offers its slots.
+TEST(ElasticJob, FailedHostGetsNoRanksUntilTheScriptDropsAndListsItAgain) {
+  Published out;
+  const std::string hosts = ::testing::TempDir() + "elastic_failed_host_hosts";
+  auto list = [&](const char* text) {
+    std::FILE* f = std::fopen(hosts.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fputs(text, f);
+    std::fclose(f);
+  };
+  ElasticJob job = makeJob(out, {.minNp = 1, .maxNp = 2, .discoveryScript = "cat " + hosts});
+  job.start({{0, "a"}, {1, "b"}});
+  ASSERT_TRUE(job.tolerateFailure(1));
+  list("a:1\nb:1\n");
+  auto change = job.discover();
+  ASSERT_TRUE(change.hasValue()) << change.status().message();
+  EXPECT_TRUE(change->start.empty());
+  list("a:1\n");
+  change = job.discover();
+  ASSERT_TRUE(change.hasValue());
+  EXPECT_TRUE(change->start.empty());
+  EXPECT_TRUE(change->stop.empty());
+  list("a:1\nb:1\n");
+  change = job.discover();
+  ASSERT_TRUE(change.hasValue());
+  ASSERT_EQ(change->start.size(), 1u);
+  EXPECT_EQ(change->start[0].host.name, "b");
+  EXPECT_EQ(change->start[0].rank, 2);  // launch ranks are never reused
+  std::remove(hosts.c_str());
 }
 
 }  // namespace

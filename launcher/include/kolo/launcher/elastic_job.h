@@ -9,6 +9,7 @@
 
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -43,7 +44,9 @@ class ElasticJob {
   bool tolerateFailure(int rank);
   // Runs the discovery script and compares its hosts with the live ranks: new ranks for hosts
   // with free slots (up to maxNp in all), and the ranks to stop on hosts that disappeared or
-  // shrank (never below minNp). Call started() once the new ranks run.
+  // shrank (never below minNp). A host where a rank failed gets no new ranks until the script
+  // has once not listed it (Horovod's blacklist, lifted when the host is replaced). Call
+  // started() once the new ranks run.
   struct Change {
     std::vector<ElasticStart> start;
     std::vector<int> stop;
@@ -60,6 +63,7 @@ class ElasticJob {
 
  private:
   void publishGeneration();
+  void forgetFailedHostsNotListed(const std::vector<HostSlots>& hosts);
 
   ElasticOptions options_;
   std::string jobId_;
@@ -67,6 +71,7 @@ class ElasticJob {
   std::function<void(std::vector<HostSlots>&)> classify_;
   std::map<int, std::string> hostOf_;  // live launch ranks
   std::map<int, bool> stopping_;       // asked to stop by discovery
+  std::set<std::string> failedHosts_;  // lost a rank; offered no slots while still listed
   int nextRank_ = 0;
   long generation_ = 0;
 };
