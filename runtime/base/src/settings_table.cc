@@ -180,7 +180,8 @@ constexpr SettingDecl kSettings[] = {
     {.name = "KOLO_TCP_STRIPE_MIN",
      .type = T::kBytes,
      .defaultValue = "256K",
-     .meaning = "smallest TCP message cut into one stripe per connection when KOLO_TCP_STREAMS > 1"},
+     .meaning =
+         "smallest TCP message cut into one stripe per connection when KOLO_TCP_STREAMS > 1"},
     {.name = "KOLO_TCP_SOCKET_BUFFER",
      .type = T::kBytes,
      .defaultValue = "0",

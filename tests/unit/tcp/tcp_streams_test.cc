@@ -79,7 +79,8 @@ TEST(TcpStripes, RanksWithDifferentStreamCountsFailNamingIt) {
   MemoryStore store;
   const std::string job = uniqueJobId("streamcount");
   Expected<std::shared_ptr<Transport>> r0 = makeStatus(Code::kInternal, "not run");
-  std::thread zero([&] { r0 = connectTcpTransport(store, tcpSpec(0, 2, job, 1.0), streamsOptions(2)); });
+  std::thread zero(
+      [&] { r0 = connectTcpTransport(store, tcpSpec(0, 2, job, 1.0), streamsOptions(2)); });
   auto r1 = connectTcpTransport(store, tcpSpec(1, 2, job, 1.0), streamsOptions(1));
   zero.join();
   for (auto* r : {&r0, &r1}) {
@@ -163,8 +164,8 @@ TEST_P(TcpStreamsWorld, MixedSizesKeepPerTagOrderAndCountBytesOnce) {
       for (int round = 0; round < kRounds; ++round) {
         for (size_t i = 0; i < sizes.size(); ++i) {
           const uint64_t tag = i % 2;  // two tags, each carrying small and striped messages
-          outs.push_back(patternBytes(sizes[i], static_cast<uint32_t>(rank * 1000 + peer * 100 +
-                                                                      round * 10 + i)));
+          outs.push_back(patternBytes(
+              sizes[i], static_cast<uint32_t>(rank * 1000 + peer * 100 + round * 10 + i)));
           reqs.push_back(comm.peer(peer).postSend(tag, outs.back()));
         }
       }
@@ -218,18 +219,21 @@ INSTANTIATE_TEST_SUITE_P(Streams, TcpStreamsWorld, ::testing::Values(1, 2, 3, 4)
 TEST(TcpStripes, StripedReceiveOfAnotherSizeIsAMismatch) {
   MemoryStore store;
   auto world = connectTcpWorld(2, store, uniqueJobId("stripemismatch"), streamsOptions(2));
-  auto results = runRanks(world, [](int rank, Communicator& comm) -> Status {
-    if (rank == 0) {
-      Bytes out = patternBytes(1000, 1);
-      std::vector<TransferRequestPtr> reqs;
-      reqs.push_back(comm.peer(1).postSend(5, out));
-      return comm.waitAll(reqs);
-    }
-    Bytes in(1 << 20);
-    std::vector<TransferRequestPtr> reqs;
-    reqs.push_back(comm.peer(0).postRecv(5, in));
-    return comm.waitAll(reqs);
-  }, 5.0);
+  auto results = runRanks(
+      world,
+      [](int rank, Communicator& comm) -> Status {
+        if (rank == 0) {
+          Bytes out = patternBytes(1000, 1);
+          std::vector<TransferRequestPtr> reqs;
+          reqs.push_back(comm.peer(1).postSend(5, out));
+          return comm.waitAll(reqs);
+        }
+        Bytes in(1 << 20);
+        std::vector<TransferRequestPtr> reqs;
+        reqs.push_back(comm.peer(0).postRecv(5, in));
+        return comm.waitAll(reqs);
+      },
+      5.0);
   EXPECT_TRUE(results[0].isOk()) << results[0].toString();
   EXPECT_EQ(results[1].code(), Code::kMismatch) << results[1].toString();
   EXPECT_NE(results[1].message().find("recv of 1048576 B from rank 0 (tag 0x5) striped over 2"),
@@ -258,21 +262,24 @@ TEST(TcpStripes, OneStreamLostFailsThePeer) {
   auto spec = FaultSpec::parse("rank=0,op=allreduce,phase=reduce_scatter,action=drop_conn:1");
   ASSERT_TRUE(spec) << spec.status().toString();
   setFaultPlanForTesting({*spec});
-  auto results = runRanks(world, [](int rank, Communicator& comm) -> Status {
-    if (rank == 0) {
-      FaultOpScope op(0, "allreduce");
-      faultPoint(FaultPhase::kReduceScatter);  // both ends' stream 1 is shut down
-      return Status::ok();
-    }
-    // Waited on by hand: the communicator's wait would see this process's fault flag (both
-    // ranks are threads here) and report the drop itself instead of the transport's verdict.
-    Bytes in(1 << 20);
-    Status striped = waitAlone(comm.peer(0).postRecv(9, in));  // nothing is sent
-    Bytes small(8);
-    Status after = waitAlone(comm.peer(0).postRecv(10, small));
-    return makeStatus(Code::kIoError, "striped: {} | small: {}", striped.toString(),
-                      after.toString());
-  }, 5.0);
+  auto results = runRanks(
+      world,
+      [](int rank, Communicator& comm) -> Status {
+        if (rank == 0) {
+          FaultOpScope op(0, "allreduce");
+          faultPoint(FaultPhase::kReduceScatter);  // both ends' stream 1 is shut down
+          return Status::ok();
+        }
+        // Waited on by hand: the communicator's wait would see this process's fault flag (both
+        // ranks are threads here) and report the drop itself instead of the transport's verdict.
+        Bytes in(1 << 20);
+        Status striped = waitAlone(comm.peer(0).postRecv(9, in));  // nothing is sent
+        Bytes small(8);
+        Status after = waitAlone(comm.peer(0).postRecv(10, small));
+        return makeStatus(Code::kIoError, "striped: {} | small: {}", striped.toString(),
+                          after.toString());
+      },
+      5.0);
   setFaultPlanForTesting({});
   const std::string& msg = results[1].message();
   EXPECT_NE(msg.find("striped: "), std::string::npos) << msg;

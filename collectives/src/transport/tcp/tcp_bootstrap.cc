@@ -332,8 +332,8 @@ struct Bootstrap : std::enable_shared_from_this<Bootstrap> {
     conn.endpoint = hs->remote;
     conn.socket = std::make_unique<ip::tcp::socket>(std::move(hs->socket));
     ++connected;
-    KOLO_LOG(kDebug, "tcp", "rank {}: connected to rank {} stream {} ({})", spec.rank, peer,
-             stream, hs->remote);
+    KOLO_LOG(kDebug, "tcp", "rank {}: connected to rank {} stream {} ({})", spec.rank, peer, stream,
+             hs->remote);
   }
 
   void startConnect(int peer, int stream, const ip::tcp::endpoint& target,

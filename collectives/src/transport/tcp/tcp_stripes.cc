@@ -15,7 +15,11 @@ class StripedRequest final : public TransferRequest {
  public:
   StripedRequest(std::vector<TransferRequestPtr> parts, bool isSend, size_t bytes, int shownRank,
                  uint64_t tag)
-      : parts_(std::move(parts)), isSend_(isSend), bytes_(bytes), shownRank_(shownRank), tag_(tag) {}
+      : parts_(std::move(parts)),
+        isSend_(isSend),
+        bytes_(bytes),
+        shownRank_(shownRank),
+        tag_(tag) {}
 
   bool test() override {
     if (finished_) return true;
@@ -109,7 +113,8 @@ TransferRequestPtr StripedChannel::postSend(uint64_t tag, std::span<const std::b
   parts.reserve(lanes_.size());
   for (int i = 0; i < streams; ++i) {
     const StripeRange r = stripeOf(data.size(), streams, i);
-    parts.push_back(lanes_[static_cast<size_t>(i)]->postSend(tag, data.subspan(r.offset, r.length)));
+    parts.push_back(
+        lanes_[static_cast<size_t>(i)]->postSend(tag, data.subspan(r.offset, r.length)));
   }
   return std::make_unique<StripedRequest>(std::move(parts), true, data.size(),
                                           lanes_.front()->shownRank(), tag);
@@ -122,7 +127,8 @@ TransferRequestPtr StripedChannel::postRecv(uint64_t tag, std::span<std::byte> d
   parts.reserve(lanes_.size());
   for (int i = 0; i < streams; ++i) {
     const StripeRange r = stripeOf(data.size(), streams, i);
-    parts.push_back(lanes_[static_cast<size_t>(i)]->postRecv(tag, data.subspan(r.offset, r.length)));
+    parts.push_back(
+        lanes_[static_cast<size_t>(i)]->postRecv(tag, data.subspan(r.offset, r.length)));
   }
   return std::make_unique<StripedRequest>(std::move(parts), false, data.size(),
                                           lanes_.front()->shownRank(), tag);

@@ -3,10 +3,9 @@
 #include <sys/socket.h>
 
 #include <algorithm>
-#include <utility>
-
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
+#include <utility>
 
 #include "kolo/base/fault_injection.h"
 #include "kolo/base/logging.h"
@@ -94,12 +93,13 @@ std::shared_ptr<TcpPeer> TcpTransport::makeLane(int lane, const TcpOptions& opti
   asio::io_context* ioc = io_.get();
   auto wantWrite = [this, ioc, lane] { asio::post(*ioc, [this, lane] { waitWritable(lane); }); };
   auto wantRead = [this, ioc, lane] { asio::post(*ioc, [this, lane] { onReadable(lane); }); };
-  auto peer = std::make_shared<TcpPeer>(
-      rank_, r, conn.endpoint, conn.socket->native_handle(), bell_, std::move(wantWrite),
-      std::move(wantRead), options.checksum,
-      corruptStreamOf(options.reportCorruptStream, r, conn.endpoint),
-      static_cast<size_t>(r) < options.worldRanks.size() ? options.worldRanks[static_cast<size_t>(r)]
-                                                         : -1);
+  auto peer =
+      std::make_shared<TcpPeer>(rank_, r, conn.endpoint, conn.socket->native_handle(), bell_,
+                                std::move(wantWrite), std::move(wantRead), options.checksum,
+                                corruptStreamOf(options.reportCorruptStream, r, conn.endpoint),
+                                static_cast<size_t>(r) < options.worldRanks.size()
+                                    ? options.worldRanks[static_cast<size_t>(r)]
+                                    : -1);
   if (streams_ > 1) {
     peer->setOnLost([this, ioc, r](const Status& why) {
       asio::post(*ioc, [this, r, why] { failPeer(r, why); });

@@ -1,10 +1,10 @@
 // TcpTransport: the Transport over KOLO_TCP_STREAMS TCP connections per peer (see tcp_peer.h
 // for the per-connection protocol state, tcp_stripes.h for how large messages are cut over
 // several). A connection of a pair that is lost fails the pair's others with the same reason:
-// the peer has failed, whichever of its streams showed it. One io thread runs an asio::io_context that waits for
-// readability and writability of every socket; the bytes themselves move through the peers'
-// non-blocking recv/sendmsg. Completions ring a LocalDoorbell so Communicator::waitAll, which
-// parks on it, wakes without polling.
+// the peer has failed, whichever of its streams showed it. One io thread runs an
+// asio::io_context that waits for readability and writability of every socket; the bytes
+// themselves move through the peers' non-blocking recv/sendmsg. Completions ring a
+// LocalDoorbell so Communicator::waitAll, which parks on it, wakes without polling.
 // Built by connectTcpTransport (tcp_bootstrap.h) from sockets that already passed the hello.
 // Thread: posting, testing and cancelling on the caller's; completions on the io thread.
 #pragma once
@@ -33,9 +33,9 @@ struct TcpConnection {
 class TcpTransport final : public Transport {
  public:
   // Takes the io_context the sockets were opened on and options.streams connections per peer
-  // rank (connections[r * streams + s] is stream s to rank r; null sockets for r == rank). options.socketBufferBytes > 0 sets SO_SNDBUF
-  // and SO_RCVBUF (0 leaves the kernel's autotuning); options.checksum turns the frames' CRC32C
-  // on. Starts the io thread.
+  // rank (connections[r * streams + s] is stream s to rank r; null sockets for r == rank).
+  // options.socketBufferBytes > 0 sets SO_SNDBUF and SO_RCVBUF (0 leaves the kernel's
+  // autotuning); options.checksum turns the frames' CRC32C on. Starts the io thread.
   TcpTransport(int rank, int size, std::unique_ptr<boost::asio::io_context> io,
                std::vector<TcpConnection> connections, const TcpOptions& options);
   // Fails every unfinished request with kAborted, stops and joins the io thread and closes
