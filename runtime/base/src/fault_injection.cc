@@ -29,7 +29,7 @@ struct Plan {
   std::vector<bool> fired;
   std::map<std::tuple<int, std::string, int>, int64_t> counts;  // (rank, op, domain) -> ops
   std::function<void(const FaultSpec&, FaultPhase)> hook;
-  std::map<int, std::function<void()>> severs;
+  std::map<int, std::function<void(int)>> severs;
   int nextSever = 1;
   std::atomic<bool> severed{false};
   std::atomic<bool> corruptFrame{false};  // a data-phase corrupt waits for the next TCP frame
@@ -108,7 +108,16 @@ Status parseAction(std::string_view value, FaultSpec& spec) {
   if (name == "kill") return noArgument(FaultAction::kKill);
   if (name == "stop") return noArgument(FaultAction::kStop);
   if (name == "abort") return noArgument(FaultAction::kAbort);
-  if (name == "drop_conn") return noArgument(FaultAction::kDropConn);
+  if (name == "drop_conn" && !hasArg) {
+    spec.action = FaultAction::kDropConn;
+    spec.argument = -1;  // every connection
+    return Status::ok();
+  }
+  if (name == "drop_conn") {
+    KOLO_ASSIGN_OR_RETURN(spec.argument, parseInteger("action=drop_conn:S", arg, 0, 15));
+    spec.action = FaultAction::kDropConn;
+    return Status::ok();
+  }
   if (name == "corrupt") return noArgument(FaultAction::kCorrupt);
   if (name == "exit" || name == "delay_ms") {
     if (!hasArg) {
@@ -124,7 +133,7 @@ Status parseAction(std::string_view value, FaultSpec& spec) {
   }
   return makeStatus(Code::kInvalidArgument,
                     "KOLO_FAULT_INJECT: action='{}' is not one of kill, stop, exit:N, abort, "
-                    "drop_conn, delay_ms:N, corrupt",
+                    "drop_conn[:S], delay_ms:N, corrupt",
                     value);
 }
 
@@ -166,12 +175,12 @@ void act(const FaultSpec& spec, std::span<std::byte> payload) {
     case FaultAction::kDropConn: {
       Plan& p = plan();
       p.severed.store(true);
-      std::vector<std::function<void()>> severs;
+      std::vector<std::function<void(int)>> severs;
       {
         std::lock_guard lock(p.mutex);
         for (auto& [id, sever] : p.severs) severs.push_back(sever);
       }
-      for (auto& sever : severs) sever();
+      for (auto& sever : severs) sever(static_cast<int>(spec.argument));
       break;
     }
   }
@@ -314,7 +323,8 @@ Expected<std::vector<FaultSpec>> FaultSpec::parseList(std::string_view text) {
 
 std::string FaultSpec::describe() const {
   std::string action = faultActionName(this->action);
-  if (this->action == FaultAction::kExit || this->action == FaultAction::kDelay) {
+  if (this->action == FaultAction::kExit || this->action == FaultAction::kDelay ||
+      (this->action == FaultAction::kDropConn && argument >= 0)) {
     action += fmt::format(":{}", argument);
   }
   return fmt::format("rank={},op={},seq={},phase={},action={}", rank, op.empty() ? "any" : op,
@@ -390,7 +400,7 @@ void fireSlow(FaultPhase phase, std::span<std::byte> payload) {
 
 }  // namespace fault_detail
 
-int registerFaultSever(std::function<void()> sever) {
+int registerFaultSever(std::function<void(int stream)> sever) {
   Plan& p = plan();
   std::lock_guard lock(p.mutex);
   const int id = p.nextSever++;

@@ -172,6 +172,16 @@ constexpr SettingDecl kSettings[] = {
      .defaultValue = "1M",
      .meaning = "chunk size of pipelined ring and broadcast steps over TCP (each chunk costs a "
                 "wakeup at both ends, so larger than shared memory's 256K)"},
+    {.name = "KOLO_TCP_STREAMS",
+     .type = T::kInt,
+     .defaultValue = "1",
+     .meaning = "TCP connections per peer pair, 1 to 16 (every rank must agree); messages of at "
+                "least KOLO_TCP_STRIPE_MIN are striped over them"},
+    {.name = "KOLO_TCP_STRIPE_MIN",
+     .type = T::kBytes,
+     .defaultValue = "256K",
+     .meaning =
+         "smallest TCP message cut into one stripe per connection when KOLO_TCP_STREAMS > 1"},
     {.name = "KOLO_TCP_SOCKET_BUFFER",
      .type = T::kBytes,
      .defaultValue = "0",

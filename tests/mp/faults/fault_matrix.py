@@ -18,6 +18,7 @@ KOLO_FAULT_INJECT="rank=V,op=allreduce,seq=S,phase=P,action=A" and checks:
 Usage: fault_matrix.py KOLORUN KOLO_FAULT_JOB --transport shm|tcp
        --action kill|stop|exit|abort|drop_conn|corrupt
        [--victims 0,1,2] [--phases negotiation,fusion_copy,reduce_scatter,allgather]
+       [--streams N --drop-stream S]   (tcp: N connections per pair, drop_conn:S severs stream S)
 """
 import argparse
 import datetime
@@ -43,12 +44,15 @@ FIRED = re.compile(r"KOLO fault injection: rank (\d+) pid (\d+) fires .* \(wall_
 
 def run_case(args, victim, phase, seq, flight_dir):
     marker = new_marker()
-    spec = (f"rank={victim},op=allreduce,seq={seq},phase={phase},"
-            f"action={ACTION_SPEC[args.action]}")
+    action = ACTION_SPEC[args.action]
+    if args.action == "drop_conn" and args.drop_stream is not None:
+        action = f"drop_conn:{args.drop_stream}"
+    spec = f"rank={victim},op=allreduce,seq={seq},phase={phase},action={action}"
     env = case_env(marker, KOLO_FAULT_INJECT=spec, KOLO_TRANSPORT=args.transport,
                    KOLO_TIMEOUT_SECONDS=str(TIMEOUT_SECONDS), KOLO_FLIGHT_RECORDER_DIR=flight_dir)
     if args.transport == "tcp":
         env["KOLO_ALLREDUCE_ALGO"] = "ring"  # reduce_scatter and allgather stages at every size
+        env["KOLO_TCP_STREAMS"] = str(args.streams)
     placement = []
     if phase == "hier_cross":
         # Three simulated hosts of one rank: every rank takes part in the cross-host stage of
@@ -103,7 +107,7 @@ def run_case(args, victim, phase, seq, flight_dir):
 
     time.sleep(0.2)  # let the kernel finish reaping what kolorun killed last
     problems += leftover_problems(marker, seen, sockets=True)
-    report(f"{args.transport:3} {args.action:9} victim={victim} phase={phase:14} exit={code:<3} "
+    report(f"{args.transport:3} {action:11} victim={victim} phase={phase:14} exit={code:<3} "
            f"survivors_latest={latest:5.2f}s elapsed={elapsed:5.2f}s", problems)
     if problems and args.verbose:
         print(out)
@@ -123,6 +127,8 @@ def main():
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--bound", type=float, default=TIMEOUT_SECONDS + 5.0)
     parser.add_argument("--case-timeout", type=float, default=30.0)
+    parser.add_argument("--streams", type=int, default=1, help="KOLO_TCP_STREAMS (tcp)")
+    parser.add_argument("--drop-stream", type=int, help="drop_conn:S: sever only stream S")
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args()
     ok = True

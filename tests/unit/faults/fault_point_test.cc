@@ -148,7 +148,11 @@ TEST_F(FaultPointTest, CorruptAtADataPhaseArmsTheNextTcpFrameOnce) {
 TEST_F(FaultPointTest, DropConnSeversRegisteredConnections) {
   arm("rank=2,action=drop_conn");
   int severed = 0;
-  const int id = registerFaultSever([&] { ++severed; });
+  int stream = 0;
+  const int id = registerFaultSever([&](int s) {
+    ++severed;
+    stream = s;
+  });
   EXPECT_FALSE(faultSevered());
   {
     FaultOpScope op(2, "broadcast");
@@ -156,7 +160,20 @@ TEST_F(FaultPointTest, DropConnSeversRegisteredConnections) {
   }
   unregisterFaultSever(id);
   EXPECT_EQ(severed, 1);
+  EXPECT_EQ(stream, -1) << "plain drop_conn severs every connection";
   EXPECT_TRUE(faultSevered());
+}
+
+TEST_F(FaultPointTest, DropConnWithAStreamNamesIt) {
+  arm("rank=2,action=drop_conn:1");
+  int stream = -2;
+  const int id = registerFaultSever([&](int s) { stream = s; });
+  {
+    FaultOpScope op(2, "allreduce");
+    faultPoint(FaultPhase::kReduceScatter);
+  }
+  unregisterFaultSever(id);
+  EXPECT_EQ(stream, 1);
 }
 
 TEST_F(FaultPointTest, ThreadsAreRanksOfTheirOwn) {

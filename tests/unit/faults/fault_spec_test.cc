@@ -34,6 +34,14 @@ TEST(FaultSpec, DefaultsAndEveryActionAndPhase) {
     EXPECT_EQ(s->action, action) << text;
   }
   EXPECT_EQ(FaultSpec::parse("rank=1,action=delay_ms:500")->argument, 500);
+  EXPECT_EQ(FaultSpec::parse("rank=1,action=drop_conn")->argument, -1);
+  auto stream = FaultSpec::parse("rank=1,action=drop_conn:2");
+  ASSERT_TRUE(stream.hasValue()) << stream.status().toString();
+  EXPECT_EQ(stream->action, FaultAction::kDropConn);
+  EXPECT_EQ(stream->argument, 2);
+  EXPECT_EQ(stream->describe(), "rank=1,op=any,seq=any,phase=any,action=drop_conn:2");
+  EXPECT_EQ(FaultSpec::parse("rank=1,action=drop_conn")->describe(),
+            "rank=1,op=any,seq=any,phase=any,action=drop_conn");
   for (const char* phase :
        {"negotiation", "fusion_copy", "reduce_scatter", "allgather", "hier_cross", "any"}) {
     auto s = FaultSpec::parse(std::string("rank=1,action=kill,phase=") + phase);
@@ -64,6 +72,7 @@ TEST(FaultSpec, BadSpecsNameTheField) {
       {"rank=1,action=exit:0", "action=exit:N='0'"},
       {"rank=1,action=exit:256", "action=exit:N='256'"},
       {"rank=1,action=delay_ms:soon", "action=delay_ms:N='soon'"},
+      {"rank=1,action=drop_conn:16", "action=drop_conn:S='16'"},
       {"rank=1,action=kill:9", "action=kill takes no argument"},
       {"rank=1,action=kill,colour=red", "unknown field 'colour'"},
       {"rank=1,action=kill,seq", "'seq' is not field=value"},

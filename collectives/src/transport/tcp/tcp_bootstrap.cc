@@ -77,6 +77,7 @@ struct Handshake {
   tcp::HelloProof proof{};  // the peer's proof, as received
   std::string remote;
   int expectedPeer = -1;
+  int stream = 0;  // initiated: which of the pair's connections this is
   ip::tcp::endpoint target;
   bool done = false;
 };
@@ -90,14 +91,14 @@ struct Bootstrap : std::enable_shared_from_this<Bootstrap> {
         spec(s),
         options(o),
         acceptor(ioc),
-        connections(static_cast<size_t>(s.size)),
+        connections(static_cast<size_t>(s.size) * static_cast<size_t>(o.streams)),
         lastFailure(static_cast<size_t>(s.size)) {}
 
   asio::io_context& io;
   WorldSpec spec;
   TcpOptions options;
   ip::tcp::acceptor acceptor;
-  std::vector<TcpConnection> connections;
+  std::vector<TcpConnection> connections;  // [peer * options.streams + stream]
   std::vector<std::string> lastFailure;  // why the last attempt to reach each lower rank failed
   std::vector<HandshakePtr> live;
   std::vector<std::shared_ptr<asio::steady_timer>> retries;
@@ -161,8 +162,9 @@ struct Bootstrap : std::enable_shared_from_this<Bootstrap> {
     KOLO_LOG(kDebug, "tcp", "rank {}: connecting to rank {} at {} failed ({}); retrying", spec.rank,
              hs->expectedPeer, hs->remote, why);
     lastFailure[static_cast<size_t>(hs->expectedPeer)] = why;
-    later([self = shared_from_this(), peer = hs->expectedPeer, target = hs->target,
-           remote = hs->remote] { self->startConnect(peer, target, remote); });
+    later([self = shared_from_this(), peer = hs->expectedPeer, stream = hs->stream,
+           target = hs->target,
+           remote = hs->remote] { self->startConnect(peer, stream, target, remote); });
   }
 
   // Runs `fn` after kRetryDelay unless the connection phase finished by then.
@@ -214,8 +216,25 @@ struct Bootstrap : std::enable_shared_from_this<Bootstrap> {
                      });
   }
 
+  size_t slotOf(int peer, int stream) const {
+    return static_cast<size_t>(peer) * static_cast<size_t>(options.streams) +
+           static_cast<size_t>(stream);
+  }
+  TcpConnection& slot(int peer, int stream) { return connections[slotOf(peer, stream)]; }
+  bool isConnected(int peer, int stream) const {
+    return connections[slotOf(peer, stream)].socket != nullptr;
+  }
+  // Every stream of the pair is connected.
   bool isConnected(int peer) const {
-    return connections[static_cast<size_t>(peer)].socket != nullptr;
+    for (int s = 0; s < options.streams; ++s) {
+      if (!isConnected(peer, s)) return false;
+    }
+    return true;
+  }
+  // The stream an accepted hello names, when this end keeps that many (the stream count
+  // itself is checked once the peer proved the secret, so it can be told why).
+  bool streamInRange(const tcp::Hello& hello) const {
+    return hello.stream >= 0 && hello.stream < options.streams;
   }
 
   void onAcceptedHello(const HandshakePtr& hs) {
@@ -223,11 +242,11 @@ struct Bootstrap : std::enable_shared_from_this<Bootstrap> {
     Status valid = tcp::validateHello(hs->hello, spec.jobId, spec.size, spec.rank + 1,
                                       spec.size - 1, hs->remote);
     if (!valid.isOk()) return failHandshake(hs, valid.message());
-    if (isConnected(hs->hello.rank)) {
-      return failHandshake(
-          hs, fmt::format("claims rank {}, which is already connected", hs->hello.rank));
+    if (streamInRange(hs->hello) && isConnected(hs->hello.rank, hs->hello.stream)) {
+      return failHandshake(hs, fmt::format("claims rank {} stream {}, which is already connected",
+                                           hs->hello.rank, hs->hello.stream));
     }
-    hs->mine = ownHello();
+    hs->mine = ownHello(streamInRange(hs->hello) ? hs->hello.stream : 0);
     sendHello(hs, tcp::proveHello(spec.secret, tcp::HelloRole::kAcceptor, hs->hello, hs->mine),
               [self = shared_from_this(), hs] {
                 self->readProof(hs, [self, hs] { self->onConnectorProof(hs); });
@@ -245,19 +264,25 @@ struct Bootstrap : std::enable_shared_from_this<Bootstrap> {
           hs, fmt::format("claims rank {} but did not prove the job secret (KOLO_SECRET)", peer));
     }
     Status flags = tcp::validateHelloFlags(hs->hello, hs->mine.flags, hs->remote);
+    if (flags.isOk()) {
+      flags = tcp::validateHelloStreams(hs->hello, options.streams, -1, hs->remote);
+    }
     if (!flags.isOk()) {
       lastFailure[static_cast<size_t>(peer)] = flags.message();
       return failHandshake(hs, flags.message());
     }
-    if (isConnected(peer)) {
-      return failHandshake(hs, fmt::format("claims rank {}, which is already connected", peer));
+    if (isConnected(peer, hs->hello.stream)) {
+      return failHandshake(hs, fmt::format("claims rank {} stream {}, which is already connected",
+                                           peer, hs->hello.stream));
     }
-    adopt(hs, peer);
+    adopt(hs, peer, hs->hello.stream);
   }
 
-  Hello ownHello() const {
+  Hello ownHello(int stream) const {
     Hello hello{spec.rank, spec.size, spec.jobId, tcp::freshNonce()};
     hello.flags = options.checksum ? tcp::kHelloFlagChecksum : 0;
+    hello.streams = options.streams;
+    hello.stream = stream;
     return hello;
   }
 
@@ -297,28 +322,32 @@ struct Bootstrap : std::enable_shared_from_this<Bootstrap> {
                       });
   }
 
-  void adopt(const HandshakePtr& hs, int peer) {
+  void adopt(const HandshakePtr& hs, int peer, int stream) {
     hs->done = true;
     error_code ec;
     hs->timer.cancel(ec);
-    TcpConnection& conn = connections[static_cast<size_t>(peer)];
+    TcpConnection& conn = slot(peer, stream);
     conn.peer = peer;
+    conn.stream = stream;
     conn.endpoint = hs->remote;
     conn.socket = std::make_unique<ip::tcp::socket>(std::move(hs->socket));
     ++connected;
-    KOLO_LOG(kDebug, "tcp", "rank {}: connected to rank {} ({})", spec.rank, peer, hs->remote);
+    KOLO_LOG(kDebug, "tcp", "rank {}: connected to rank {} stream {} ({})", spec.rank, peer, stream,
+             hs->remote);
   }
 
-  void startConnect(int peer, const ip::tcp::endpoint& target, const std::string& name) {
+  void startConnect(int peer, int stream, const ip::tcp::endpoint& target,
+                    const std::string& name) {
     auto hs = track(std::make_shared<Handshake>(io));
     hs->expectedPeer = peer;
+    hs->stream = stream;
     hs->target = target;
     hs->remote = name;
     armTimer(hs);
     hs->socket.async_connect(target, [self = shared_from_this(), hs](const error_code& ec) {
       if (hs->done || self->finished) return;
       if (ec) return self->failHandshake(hs, ec.message());
-      hs->mine = self->ownHello();
+      hs->mine = self->ownHello(hs->stream);
       self->sendHello(hs, std::nullopt, [self, hs] {
         self->readHello(hs, [self, hs] { self->onAcceptorHello(hs); });
       });
@@ -344,8 +373,12 @@ struct Bootstrap : std::enable_shared_from_this<Bootstrap> {
           hs, tcp::proveHello(self->spec.secret, tcp::HelloRole::kConnector, hs->mine, hs->hello),
           [self, hs, peer] {
             Status flags = tcp::validateHelloFlags(hs->hello, hs->mine.flags, hs->remote);
+            if (flags.isOk()) {
+              flags = tcp::validateHelloStreams(hs->hello, self->options.streams, hs->stream,
+                                                hs->remote);
+            }
             if (!flags.isOk()) return self->failHandshake(hs, flags.message());
-            self->adopt(hs, peer);
+            self->adopt(hs, peer, hs->stream);
           });
     });
   }
@@ -404,7 +437,8 @@ Status connectPeers(Bootstrap& boot, KvStore& store, const WorldSpec& spec, Dead
                     std::vector<bool>& addressKnown) {
   addressKnown.assign(static_cast<size_t>(spec.rank), false);
   int unknown = spec.rank;
-  while (boot.connected < spec.size - 1 && !deadline.expired()) {
+  const int wanted = (spec.size - 1) * boot.options.streams;
+  while (boot.connected < wanted && !deadline.expired()) {
     for (int p = 0; p < spec.rank && unknown > 0; ++p) {
       if (addressKnown[static_cast<size_t>(p)]) continue;
       auto value = store.get(tcpAddressKey(spec.jobId, p), Deadline::after(Clock::duration(0)));
@@ -416,7 +450,7 @@ Status connectPeers(Bootstrap& boot, KvStore& store, const WorldSpec& spec, Dead
       KOLO_ASSIGN_OR_RETURN(ip::tcp::endpoint target, parseEndpoint(*value, p));
       addressKnown[static_cast<size_t>(p)] = true;
       --unknown;
-      boot.startConnect(p, target, *value);
+      for (int s = 0; s < boot.options.streams; ++s) boot.startConnect(p, s, target, *value);
     }
     auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(deadline.remaining());
     wait = std::min<std::chrono::milliseconds>(
@@ -475,7 +509,7 @@ Expected<std::shared_ptr<Transport>> connectTcpTransport(KvStore& store, const W
   Status connecting = connectPeers(*boot, store, spec, deadline, addressKnown);
   boot->finish();
   KOLO_RETURN_IF_ERROR(connecting);
-  if (boot->connected < spec.size - 1) {
+  if (boot->connected < (spec.size - 1) * options.streams) {
     return makeStatus(
         Code::kTimeout,
         "rank {}: tcp connect timed out after {:.3g} s; no connection with rank(s) {}", spec.rank,

@@ -35,7 +35,10 @@ std::vector<std::byte> encodeHello(const Hello& hello) {
   out.reserve(kHelloFixedSize + hello.jobId.size());
   putLe<uint32_t>(out, kHelloMagic);
   putLe<uint16_t>(out, kProtocolVersion);
-  putLe<uint16_t>(out, hello.flags);
+  const auto word = static_cast<uint16_t>((hello.flags & kHelloFlagMask) |
+                                          ((static_cast<unsigned>(hello.streams - 1) & 0xf) << 4) |
+                                          ((static_cast<unsigned>(hello.stream) & 0xff) << 8));
+  putLe<uint16_t>(out, word);
   putLe<uint32_t>(out, static_cast<uint32_t>(hello.rank));
   putLe<uint32_t>(out, static_cast<uint32_t>(hello.size));
   putLe<uint32_t>(out, static_cast<uint32_t>(hello.jobId.size()));
@@ -65,7 +68,10 @@ Expected<uint32_t> decodeHelloFixed(std::span<const std::byte> fixed, Hello& out
                       kHelloFixedSize);
   }
   KOLO_RETURN_IF_ERROR(checkHelloPrefix(fixed.first(kHelloPrefixSize), from));
-  out.flags = getLe<uint16_t>(fixed, 6);
+  const auto word = getLe<uint16_t>(fixed, 6);
+  out.flags = word & kHelloFlagMask;
+  out.streams = ((word >> 4) & 0xf) + 1;
+  out.stream = word >> 8;
   out.rank = static_cast<int>(getLe<int32_t>(fixed, 8));
   out.size = static_cast<int>(getLe<int32_t>(fixed, 12));
   auto jobIdLength = getLe<uint32_t>(fixed, 16);
@@ -101,6 +107,22 @@ Status validateHelloFlags(const Hello& hello, uint16_t flags, const std::string&
                       "hello from {}: rank {} has KOLO_TCP_CHECKSUM={}, this rank {}; every rank "
                       "of a job must use the same",
                       from, hello.rank, checksum(hello.flags), checksum(flags));
+  }
+  return Status::ok();
+}
+
+Status validateHelloStreams(const Hello& hello, int streams, int expectedStream,
+                            const std::string& from) {
+  if (hello.streams != streams) {
+    return makeStatus(Code::kMismatch,
+                      "hello from {}: rank {} has KOLO_TCP_STREAMS={}, this rank {}; every rank "
+                      "of a job must use the same",
+                      from, hello.rank, hello.streams, streams);
+  }
+  if (hello.stream >= streams || (expectedStream >= 0 && hello.stream != expectedStream)) {
+    return makeStatus(Code::kMismatch, "hello from {}: stream {}, expected {}", from, hello.stream,
+                      expectedStream >= 0 ? fmt::format("{}", expectedStream)
+                                          : fmt::format("one below {}", streams));
   }
   return Status::ok();
 }

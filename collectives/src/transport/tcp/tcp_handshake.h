@@ -9,7 +9,10 @@
 // proofs use an empty key and only keep out strangers that do not speak the protocol.
 // Wire format (little-endian): magic u32 | version u16 | reserved u16 | rank u32 | size u32 |
 // job id length u32 | nonce 32 bytes | job id bytes; a proof is 32 raw bytes. The u16 after
-// the version holds flags (kHelloFlag*).
+// the version holds flags (kHelloFlag*, bits 0-3), the connections per peer pair minus one
+// (KOLO_TCP_STREAMS, bits 4-7) and this connection's stream index (bits 8-15). The proofs cover
+// that word, so an extra stream must prove the job secret like the first, and nobody can
+// present a connection as another stream than the one it was proven as.
 // Plain functions without sockets, unit-tested on byte strings.
 // Thread: any.
 #pragma once
@@ -38,6 +41,9 @@ using HelloProof = std::array<std::byte, kProofSize>;
 
 // Hello flags: what both ends of a connection must agree on.
 inline constexpr uint16_t kHelloFlagChecksum = 1;  // data frames' trailers are checked
+inline constexpr uint16_t kHelloFlagMask = 0x000f;
+// Connections per peer pair (KOLO_TCP_STREAMS): 1 to kMaxStreams.
+inline constexpr int kMaxStreams = 16;
 
 struct Hello {
   int rank = 0;
@@ -45,6 +51,8 @@ struct Hello {
   std::string jobId;
   Nonce nonce{};
   uint16_t flags = 0;
+  int stream = 0;   // which of the pair's connections this is, from 0
+  int streams = 1;  // how many connections the sender keeps per peer pair
 };
 
 std::vector<std::byte> encodeHello(const Hello& hello);
@@ -66,6 +74,12 @@ Status validateHello(const Hello& hello, const std::string& jobId, int size, int
 
 // The peer's flags must equal this end's: kMismatch naming the setting and both values.
 Status validateHelloFlags(const Hello& hello, uint16_t flags, const std::string& from);
+
+// The peer must keep as many connections per pair as this end (`streams`), and this
+// connection's stream index must be below that and, when `expectedStream` >= 0, equal to it
+// (the acceptor answers on the stream the connector opened). kMismatch naming both values.
+Status validateHelloStreams(const Hello& hello, int streams, int expectedStream,
+                            const std::string& from);
 
 // 32 bytes from the kernel's random source.
 Nonce freshNonce();

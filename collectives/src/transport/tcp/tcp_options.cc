@@ -19,6 +19,17 @@ TcpOptions tcpOptionsFromEnv() {
   } else {
     KOLO_LOG(kWarning, "tcp", "ignoring KOLO_TCP_CHUNK={} (4 KiB to 1 GiB)", chunk);
   }
+  if (const int64_t streams = settingInt("KOLO_TCP_STREAMS"); streams >= 1 && streams <= 16) {
+    options.streams = static_cast<int>(streams);
+  } else {
+    KOLO_LOG(kWarning, "tcp", "ignoring KOLO_TCP_STREAMS={} (1 to 16)", streams);
+  }
+  if (const uint64_t stripe = settingBytes("KOLO_TCP_STRIPE_MIN");
+      stripe >= 4096 && stripe <= (uint64_t{1} << 40)) {
+    options.stripeMinBytes = static_cast<size_t>(stripe);
+  } else {
+    KOLO_LOG(kWarning, "tcp", "ignoring KOLO_TCP_STRIPE_MIN={} (at least 4 KiB)", stripe);
+  }
   const uint64_t bufferBytes = settingBytes("KOLO_TCP_SOCKET_BUFFER");
   if (bufferBytes <= static_cast<uint64_t>(INT32_MAX)) {
     options.socketBufferBytes = static_cast<int>(bufferBytes);

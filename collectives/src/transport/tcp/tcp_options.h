@@ -32,6 +32,12 @@ struct TcpOptions {
   // shared memory's 256 KiB those wakeups, not the copies, bounded loopback and emulated-link
   // throughput (docs/PERFORMANCE.md, "Across hosts"), so TCP's default is larger.
   size_t chunkBytes = size_t{1} << 20;
+  // KOLO_TCP_STREAMS: connections per peer pair (1 to tcp::kMaxStreams; every rank must agree,
+  // their hellos say it). Frames of at least stripeMinBytes are cut into `streams` contiguous
+  // stripes, one per connection, written and read concurrently; smaller ones use the first.
+  int streams = 1;
+  // KOLO_TCP_STRIPE_MIN: the smallest message striped over the streams.
+  size_t stripeMinBytes = size_t{256} << 10;
   // Not settings: filled in by connectTcpTransport from the world's abort token and, for a
   // subgroup, its members' ranks in the job (spec.globalRanks; messages name those).
   CorruptStreamReporter reportCorruptStream;

@@ -459,6 +459,7 @@ void TcpPeer::failLocked(Status why, bool log) {
     } else if (log) {
       KOLO_LOG(kDebug, "tcp", "rank {}: {}", selfRank_, why.message());
     }
+    if (onLost_) onLost_(dead_);
   }
   fd_ = -1;
   held_ = {};

@@ -72,7 +72,12 @@ class TcpPeer final : public std::enable_shared_from_this<TcpPeer>, private Fram
   ~TcpPeer() override;
 
   int peerRank() const { return peerRank_; }
+  // The peer's number in messages: its world rank where known.
+  int shownRank() const { return shownRank_; }
   const std::string& endpoint() const { return endpoint_; }
+  // Called once, with the mutex held, when this connection is lost (the reason every request
+  // fails with); the transport fails the pair's other streams with it. Set before use.
+  void setOnLost(std::function<void(const Status&)> onLost) { onLost_ = std::move(onLost); }
 
   // Caller thread.
   TransferRequestPtr postSend(uint64_t tag, std::span<const std::byte> data);
@@ -144,6 +149,7 @@ class TcpPeer final : public std::enable_shared_from_this<TcpPeer>, private Fram
   std::shared_ptr<LocalDoorbell> bell_;
   std::function<void()> wantWrite_;
   std::function<void()> wantRead_;
+  std::function<void(const Status&)> onLost_;
 
   mutable std::mutex mutex_;
   int fd_;                     // -1 once failed

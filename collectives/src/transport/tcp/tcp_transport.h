@@ -1,8 +1,10 @@
-// TcpTransport: the Transport over one TCP connection per peer (see tcp_peer.h for the
-// per-connection protocol state). One io thread runs an asio::io_context that waits for
-// readability and writability of every socket; the bytes themselves move through the peers'
-// non-blocking recv/sendmsg. Completions ring a LocalDoorbell so Communicator::waitAll, which
-// parks on it, wakes without polling.
+// TcpTransport: the Transport over KOLO_TCP_STREAMS TCP connections per peer (see tcp_peer.h
+// for the per-connection protocol state, tcp_stripes.h for how large messages are cut over
+// several). A connection of a pair that is lost fails the pair's others with the same reason:
+// the peer has failed, whichever of its streams showed it. One io thread runs an
+// asio::io_context that waits for readability and writability of every socket; the bytes
+// themselves move through the peers' non-blocking recv/sendmsg. Completions ring a
+// LocalDoorbell so Communicator::waitAll, which parks on it, wakes without polling.
 // Built by connectTcpTransport (tcp_bootstrap.h) from sockets that already passed the hello.
 // Thread: posting, testing and cancelling on the caller's; completions on the io thread.
 #pragma once
@@ -23,16 +25,17 @@ namespace kolo::tcp {
 
 struct TcpConnection {
   int peer = -1;
+  int stream = 0;                                        // which of the pair's connections
   std::unique_ptr<boost::asio::ip::tcp::socket> socket;  // on the transport's io_context
   std::string endpoint;                                  // "addr:port" of the peer
 };
 
 class TcpTransport final : public Transport {
  public:
-  // Takes the io_context the sockets were opened on and one connection per peer rank
-  // (connections[r].socket is null for r == rank). options.socketBufferBytes > 0 sets SO_SNDBUF
-  // and SO_RCVBUF (0 leaves the kernel's autotuning); options.checksum turns the frames' CRC32C
-  // on. Starts the io thread.
+  // Takes the io_context the sockets were opened on and options.streams connections per peer
+  // rank (connections[r * streams + s] is stream s to rank r; null sockets for r == rank).
+  // options.socketBufferBytes > 0 sets SO_SNDBUF and SO_RCVBUF (0 leaves the kernel's
+  // autotuning); options.checksum turns the frames' CRC32C on. Starts the io thread.
   TcpTransport(int rank, int size, std::unique_ptr<boost::asio::io_context> io,
                std::vector<TcpConnection> connections, const TcpOptions& options);
   // Fails every unfinished request with kAborted, stops and joins the io thread and closes
@@ -57,19 +60,23 @@ class TcpTransport final : public Transport {
   }
 
  private:
-  class TcpChannel;
-  void waitReadable(int peer);
-  void onReadable(int peer);
-  void waitWritable(int peer);
+  // Io thread, per connection ("lane": peer * streams_ + stream).
+  void waitReadable(int lane);
+  void onReadable(int lane);
+  void waitWritable(int lane);
+  // Io thread: one stream of `peer` was lost; every other one fails with `why`.
+  void failPeer(int peer, const Status& why);
+  std::shared_ptr<TcpPeer> makeLane(int lane, const TcpOptions& options);
 
   const int rank_;
   const int size_;
   std::shared_ptr<LocalDoorbell> bell_;
   std::unique_ptr<boost::asio::io_context> io_;
-  std::vector<TcpConnection> connections_;
-  std::vector<std::shared_ptr<TcpPeer>> peers_;
+  const int streams_;
+  std::vector<TcpConnection> connections_;       // per lane
+  std::vector<std::shared_ptr<TcpPeer>> lanes_;  // per lane; null for this rank's own
   std::vector<std::unique_ptr<Channel>> channels_;
-  // Io thread only: a readability wait is pending for the peer (at most one is, whoever asks).
+  // Io thread only: a readability wait is pending for the lane (at most one is, whoever asks).
   std::vector<char> readArmed_;
   std::thread ioThread_;
   int faultSeverId_ = 0;  // registerFaultSever

@@ -41,7 +41,9 @@ struct FaultSpec {
   int64_t seq = -1;  // the op's number on that rank, from 0; -1: the first that matches
   FaultPhase phase = FaultPhase::kAny;
   FaultAction action = FaultAction::kKill;
-  int64_t argument = 0;  // exit code for exit:N, milliseconds for delay_ms:N
+  // exit code for exit:N, milliseconds for delay_ms:N, the TCP stream for drop_conn:S (-1:
+  // plain drop_conn, every connection)
+  int64_t argument = 0;
 
   // "rank=2,op=allreduce,seq=57,phase=reduce_scatter,action=exit:3". Errors name the field.
   static Expected<FaultSpec> parse(std::string_view text);
@@ -120,8 +122,11 @@ class FaultOpScope {
 };
 
 // What action=drop_conn severs: transports register how to cut their connections (TCP shuts
-// its sockets down, so peers see the connection end at once). Returns an id for unregistering.
-int registerFaultSever(std::function<void()> sever);
+// its sockets down, so peers see the connection end at once). `stream` is -1 for every
+// connection, or S for drop_conn:S: only the TCP connections that are stream S of their peer
+// pair (KOLO_TCP_STREAMS > S), one striped connection dying under a transfer. Returns an id for
+// unregistering.
+int registerFaultSever(std::function<void(int stream)> sever);
 void unregisterFaultSever(int id);
 // True once this process fired drop_conn: its own waits then fail instead of hanging.
 bool faultSevered();
