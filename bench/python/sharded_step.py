@@ -46,6 +46,8 @@ def parse_args():
     p.add_argument("--variants", default=",".join(VARIANTS))
     p.add_argument("--threads", type=int, default=1,
                    help="torch intra-op threads per rank (default 1: ranks share the cores)")
+    p.add_argument("--bucket-cap-mb", type=float, default=25.0,
+                   help="ShardedOptimizer's bucket_cap_mb")
     p.add_argument("--json", help="rank 0 writes the figures here")
     args = p.parse_args()
     args.variants = parse_variants(p, args.variants, VARIANTS)
@@ -68,7 +70,8 @@ def build(variant, args):
                                               named_parameters=named)
     if variant.startswith("kolo_zero"):
         return model, kt.ShardedOptimizer(torch.optim.Adam(model.parameters(), lr=1e-4),
-                                          named_parameters=named, stage=int(variant[-1]))
+                                          named_parameters=named, stage=int(variant[-1]),
+                                          bucket_cap_mb=args.bucket_cap_mb)
     from torch.distributed.optim import ZeroRedundancyOptimizer
     ddp = torch.nn.parallel.DistributedDataParallel(model)
     return ddp, ZeroRedundancyOptimizer(ddp.parameters(), optimizer_class=torch.optim.Adam,
