@@ -234,6 +234,12 @@ constexpr SettingDecl kSettings[] = {
      .type = T::kInt,
      .defaultValue = "1024",
      .meaning = "response cache entries (at most 1048576); 0 disables"},
+    {.name = "KOLO_CALLER_DRIVES",
+     .type = T::kChoice,
+     .defaultValue = "auto",
+     .meaning = "a caller waiting on a handle runs its process set's cycles itself while the "
+                "coordinator thread is parked (auto), or leaves every cycle to that thread (off)",
+     .choices = "auto|off"},
     {.name = "KOLO_CYCLE_TIME",
      .alias = "HOROVOD_CYCLE_TIME",
      .type = T::kMilliseconds,
