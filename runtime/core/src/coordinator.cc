@@ -60,7 +60,7 @@ Status Coordinator::submit(const std::vector<PendingOpPtr>& ops) {
     if (isJoin) lifecycle_.setJoinPending(false);
     return s;
   }
-  go_.wake();
+  if (submitWakes()) go_.wake();
   return Status::ok();
 }
 
@@ -107,7 +107,7 @@ void Coordinator::run() {
     if (step == Step::kIdle) {
       // Parked without the driver role, so a waiting caller can take it meanwhile.
       role.unlock();
-      park(epoch, onDevice);
+      parkCoordinator(epoch, onDevice);
       role.lock();
     }
   }

@@ -84,6 +84,13 @@ class Coordinator {
   bool takeDriverRole(const OpState& state, Deadline deadline);
   // Before the ops enter the table: their waiters may drive (host tensors only).
   void letCallersDrive(const std::vector<PendingOpPtr>& ops);
+  // After the ops entered the table: whether to wake the coordinator thread for them. Not when
+  // this thread drove the set just before (it is about to wait and drive again) and the
+  // coordinator parks in short slices meanwhile, which bounds the wait of an op nobody waits
+  // on by the cycle time.
+  bool submitWakes() const;
+  // The coordinator thread's park: in slices of the cycle time while callers drive.
+  void parkCoordinator(uint32_t epoch, size_t onDevice);
   // The first CUDA tensor of the set: from then on only the coordinator thread runs cycles
   // (they make a device current on the thread that runs them, and a caller's thread keeps its
   // own). Returns once no caller drives.
@@ -113,6 +120,8 @@ class Coordinator {
   SetLifecycle lifecycle_;
   const bool callerDrives_;  // KOLO_CALLER_DRIVES
   std::atomic<bool> deviceOps_{false};  // a CUDA tensor was submitted: callers no longer drive
+  std::atomic<Clock::rep> lastDrive_{0};  // when a caller last handed the role back (Clock)
+  std::atomic<bool> shortParks_{false};   // the coordinator parks in slices of the cycle time
   std::shared_ptr<DriveGate> gate_;
   // The driver role. Held by the coordinator thread around each iteration (not while parked)
   // and by a driving caller; everything below is touched only by its holder.

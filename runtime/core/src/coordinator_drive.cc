@@ -23,6 +23,16 @@ constexpr int64_t kTakeOverSpinNs = 20'000;
 // How long a driving caller spins on the go messages and the transport between cycles before
 // it parks: a peer on another core answers within microseconds.
 constexpr int64_t kIdleSpinNs = 50'000;
+// A thread that drove a set this recently is expected to wait on its next op of the set right
+// after submitting it; the coordinator parks in short slices for twice as long after a drive.
+constexpr auto kWaiterWindow = std::chrono::milliseconds(100);
+
+// The set this thread last drove, and when (a stale pointer only costs a wake-up).
+struct LastDrive {
+  const Coordinator* set = nullptr;
+  Clock::time_point at{};
+};
+thread_local LastDrive tLastDrive;
 
 }  // namespace
 
@@ -113,11 +123,41 @@ void Coordinator::drive(const OpState& state, Deadline deadline) {
     if (comm_.transport().pollIncoming() || spin.next()) continue;
     park(epoch, onDevice, deadline.remaining());
   }
-  const bool wakeCoordinator = exit_.has_value() || hasLocalWork();
-  role.unlock();
+  const Clock::time_point now = Clock::now();
+  tLastDrive = {this, now};
+  lastDrive_.store(now.time_since_epoch().count());
   // Whatever arrived while the caller drove rang the doorbell the coordinator parks on; work
-  // left behind, or the end of the loop, is rung once more so it is never missed.
+  // left behind, or the end of the loop, is rung once more so it is never missed, and so is a
+  // coordinator still parked in long slices (it then parks in short ones, see submitWakes).
+  const bool wakeCoordinator =
+      exit_.has_value() || hasLocalWork() || !shortParks_.load();
+  role.unlock();
   if (wakeCoordinator) go_.wake();
+}
+
+bool Coordinator::submitWakes() const {
+  if (!callerDrives_ || deviceOps_.load(std::memory_order_acquire)) return true;
+  if (tLastDrive.set != this || Clock::now() - tLastDrive.at > kWaiterWindow) return true;
+  return !shortParks_.load();
+}
+
+void Coordinator::parkCoordinator(uint32_t epoch, size_t onDevice) {
+  const auto driveRecent = [this] {
+    const Clock::time_point at{Clock::duration(lastDrive_.load())};
+    return callerDrives_ && Clock::now() - at < 2 * kWaiterWindow;
+  };
+  // A submit that skipped the wake-up saw shortParks_ set after its thread drove, within
+  // kWaiterWindow, so the op is seen within one cycle time even if nobody waits on it. Both
+  // sides store, then load the other's word (sequentially consistent): a drive that handed
+  // back while this decided is seen here, or it saw shortParks_ cleared and rang.
+  bool callersDrive = driveRecent();
+  shortParks_.store(callersDrive);
+  if (!callersDrive && driveRecent()) {
+    callersDrive = true;
+    shortParks_.store(true);
+  }
+  park(epoch, onDevice,
+       callersDrive ? Clock::duration(tuning_.cycleTime()) : Clock::duration::max());
 }
 
 }  // namespace kolo::core

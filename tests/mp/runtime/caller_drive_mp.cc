@@ -7,6 +7,7 @@
 //   - the same with one thread on the world set and one on a second set of the same ranks;
 //   - a wait whose deadline passes while its caller drives (the last rank submits late) returns
 //     kTimeout naming the op, and a second wait then completes it exactly;
+//   - an op submitted right after driving and only polled, never waited on, completes;
 //   - `killed`: the last rank kills itself (SIGKILL) in the middle of the allreduces while the
 //     others' callers drive; each survivor's wait fails naming that rank within the bound.
 // Exits non-zero with the failing check; every wait has a deadline.
@@ -107,6 +108,27 @@ void deadlineWhileDriving(const kolo::Session& s) {
   check(v[3] == 4.0f * n, "late: " + std::to_string(v[3]) + " != " + std::to_string(4 * n));
 }
 
+// Right after driving, a thread submits an op it only polls: nobody waits on it, so the
+// coordinator thread must run its cycle (the submit did not wake it: it parks in short slices).
+void polledAfterDriving(const kolo::Session& s) {
+  const int n = s.size();
+  for (int round = 0; round < 20; ++round) {
+    float driven[2] = {1, 1}, polled[2] = {2, 2};
+    auto d = s.allreduce("driven", kolo::tensorView(std::span<float>(driven)));
+    check(d.hasValue() && d.value().wait(kWaitSeconds).isOk(), "driven op");
+    auto p = s.allreduce("polled", kolo::tensorView(std::span<float>(polled)));
+    check(p.hasValue(), "polled submit");
+    if (!p.hasValue()) return;
+    const auto start = std::chrono::steady_clock::now();
+    while (!p.value().poll() && secondsSince(start) < kWaitSeconds) {
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    check(p.value().poll() && p.value().status().isOk(),
+          "an op only polled did not complete: " + p.value().status().toString());
+    check(polled[1] == 2.0f * n, "polled: " + std::to_string(polled[1]));
+  }
+}
+
 // The last rank dies by SIGKILL after 50 allreduces; the survivors keep waiting (driving).
 int killed(const kolo::Session& s) {
   const int n = s.size(), r = s.rank(), victim = n - 1;
@@ -155,6 +177,7 @@ int main(int argc, char** argv) {
   check(second.hasValue(), "addProcessSet: " + second.status().toString());
   if (second.hasValue()) twoThreads(s, 0, second.value(), "sets");
   deadlineWhileDriving(s);
+  polledAfterDriving(s);
   kolo::Status down = s.shutdown();
   check(down.isOk(), "shutdown: " + down.toString());
   if (gFailures == 0) std::printf("rank %d: caller-drive checks passed\n", gRank);
