@@ -85,9 +85,9 @@ class Coordinator {
   // Before the ops enter the table: their waiters may drive (host tensors only).
   void letCallersDrive(const std::vector<PendingOpPtr>& ops);
   // After the ops entered the table: whether to wake the coordinator thread for them. Not when
-  // this thread drove the set just before (it is about to wait and drive again) and the
-  // coordinator parks in short slices meanwhile, which bounds the wait of an op nobody waits
-  // on by the cycle time.
+  // this thread's previous submit to the set was followed by its wait, which drove, just before
+  // (it is about to wait and drive again), and the coordinator parks in short slices meanwhile,
+  // which bounds the wait of an op nobody waits on by the cycle time.
   bool submitWakes() const;
   // The coordinator thread's park: in slices of the cycle time while callers drive.
   void parkCoordinator(uint32_t epoch, size_t onDevice);

@@ -130,24 +130,23 @@ void polledAfterDriving(const kolo::Session& s) {
 }
 
 // The last rank dies by SIGKILL after 50 allreduces; the survivors keep waiting (driving).
+// A survivor's error comes from a wait, or, when the verdict arrived between two rounds, from
+// the next submit; either way it names the victim.
 int killed(const kolo::Session& s) {
   const int n = s.size(), r = s.rank(), victim = n - 1;
+  const std::string named = "rank " + std::to_string(victim);
   for (int i = 0;; ++i) {
     if (r == victim && i == 50) kill(getpid(), SIGKILL);
     float v[8] = {1, 1, 1, 1, 1, 1, 1, 1};
-    auto h = s.allreduce("doomed", kolo::tensorView(std::span<float>(v)));
-    if (!h.hasValue()) {
-      std::fprintf(stderr, "rank %d: FAILED: submit after %d rounds: %s\n", r, i,
-                   h.status().toString().c_str());
-      return 1;
-    }
     const auto start = std::chrono::steady_clock::now();
-    kolo::Status st = h.value().wait(kWaitSeconds);
+    auto h = s.allreduce("doomed", kolo::tensorView(std::span<float>(v)));
+    kolo::Status st = h.hasValue() ? h.value().wait(kWaitSeconds) : h.status();
     if (st.isOk()) continue;
     const double took = secondsSince(start);
-    const std::string named = "rank " + std::to_string(victim);
     // KOLO_TIMEOUT_SECONDS=5: a lost peer is named within it (plus the verdict's exchange).
-    if (st.toString().find(named) == std::string::npos || took > 10.0 || i < 50) {
+    // The victim finished round 49, but its last bytes of that round may die with it (a TCP
+    // socket closed with unread data resets), so a survivor may fail in round 49 or 50.
+    if (st.toString().find(named) == std::string::npos || took > 10.0 || i < 49) {
       std::fprintf(stderr, "rank %d: FAILED: round %d after %.2f s: %s\n", r, i, took,
                    st.toString().c_str());
       return 1;
