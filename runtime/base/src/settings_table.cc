@@ -244,7 +244,8 @@ constexpr SettingDecl kSettings[] = {
      .alias = "HOROVOD_CYCLE_TIME",
      .type = T::kMilliseconds,
      .defaultValue = "1",
-     .meaning = "longest coordinator park on transports without wake-ups"},
+     .meaning = "longest coordinator park on transports without wake-ups, and while callers "
+                "drive cycles (KOLO_CALLER_DRIVES): how long an op nobody waits on may wait"},
     {.name = "KOLO_TIMELINE",
      .alias = "HOROVOD_TIMELINE",
      .meaning = "Chrome trace file to write",

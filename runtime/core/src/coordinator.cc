@@ -150,8 +150,8 @@ void Coordinator::park(uint32_t epoch, size_t onDevice, Clock::duration limit) {
                    std::chrono::duration_cast<std::chrono::microseconds>(stalls_.checkInterval()));
   if (onDevice > 0) slice = std::min(slice, std::chrono::microseconds(kDevicePollSlice));
   if (limit < slice) {
-    slice = std::chrono::duration_cast<std::chrono::microseconds>(
-        std::max<Clock::duration>(limit, {}));
+    slice =
+        std::chrono::duration_cast<std::chrono::microseconds>(std::max<Clock::duration>(limit, {}));
   }
   comm_.transport().waitForActivity(epoch, slice);
 }

@@ -118,8 +118,8 @@ class Coordinator {
   FlightRecording& recording_;
   SetTuning& tuning_;
   SetLifecycle lifecycle_;
-  const bool callerDrives_;  // KOLO_CALLER_DRIVES
-  std::atomic<bool> deviceOps_{false};  // a CUDA tensor was submitted: callers no longer drive
+  const bool callerDrives_;               // KOLO_CALLER_DRIVES
+  std::atomic<bool> deviceOps_{false};    // a CUDA tensor was submitted: callers no longer drive
   std::atomic<Clock::rep> lastDrive_{0};  // when a caller last handed the role back (Clock)
   std::atomic<bool> shortParks_{false};   // the coordinator parks in slices of the cycle time
   std::shared_ptr<DriveGate> gate_;

@@ -77,9 +77,8 @@ void Coordinator::letCallersDrive(const std::vector<PendingOpPtr>& ops) {
     return;
   }
   // Every op of one submit shares its state (a grouped op's parts).
-  ops.front()->state->setWaitHelper([gate = gate_](const OpState& state, Deadline deadline) {
-    helpWait(gate, state, deadline);
-  });
+  ops.front()->state->setWaitHelper(
+      [gate = gate_](const OpState& state, Deadline deadline) { helpWait(gate, state, deadline); });
 }
 
 void Coordinator::keepCyclesOnCoordinator() {
@@ -133,8 +132,7 @@ void Coordinator::drive(const OpState& state, Deadline deadline) {
   // Whatever arrived while the caller drove rang the doorbell the coordinator parks on; work
   // left behind, or the end of the loop, is rung once more so it is never missed, and so is a
   // coordinator still parked in long slices (it then parks in short ones, see submitWakes).
-  const bool wakeCoordinator =
-      exit_.has_value() || hasLocalWork() || !shortParks_.load();
+  const bool wakeCoordinator = exit_.has_value() || hasLocalWork() || !shortParks_.load();
   role.unlock();
   if (wakeCoordinator) go_.wake();
 }

@@ -64,8 +64,8 @@ void smallOps(const kolo::Session& s, int32_t set, const std::string& tag, int r
                                 " != " + std::to_string(want));
     }
     const int32_t mine[3] = {r, i, r * 1000 + i};
-    auto g = s.allgather(tag + ".gather", kolo::tensorView(std::span<const int32_t>(mine)),
-                         options);
+    auto g =
+        s.allgather(tag + ".gather", kolo::tensorView(std::span<const int32_t>(mine)), options);
     check(g.hasValue(), tag + " allgather submit: " + g.status().toString());
     if (!g.hasValue()) return;
     st = g.value().wait(kWaitSeconds);
@@ -151,8 +151,8 @@ int killed(const kolo::Session& s) {
                    st.toString().c_str());
       return 1;
     }
-    std::printf("rank %d: the failure of %s named in round %d after %.2f s\n", r, named.c_str(),
-                i, took);
+    std::printf("rank %d: the failure of %s named in round %d after %.2f s\n", r, named.c_str(), i,
+                took);
     std::fflush(stdout);
     std::_Exit(0);  // the session failed; nothing is left to shut down with the victim
   }
