@@ -26,10 +26,15 @@ Coordinator::Coordinator(const SetIdentity& set, Communicator& comm, Coordinator
       stalls_(roles.stalls),
       agreement_(roles.agreement),
       recording_(roles.recording),
-      tuning_(roles.tuning) {}
+      tuning_(roles.tuning),
+      callerDrives_(callerDrivesFromEnv()),
+      gate_(std::make_shared<DriveGate>()) {
+  gate_->coordinator = this;
+}
 
 Coordinator::~Coordinator() {
   if (thread_.joinable()) stop();
+  closeGate();
 }
 
 void Coordinator::start() {
@@ -49,12 +54,13 @@ Status Coordinator::submit(const std::vector<PendingOpPtr>& ops) {
                       set_.globalRank, set_.id, ops.empty() ? "" : ops.front()->request.tensorName);
   }
   if (isJoin) lifecycle_.setJoinPending(true);
+  if (callerDrives_) letCallersDrive(ops);
   Status s = table_.add(ops);
   if (!s.isOk()) {
     if (isJoin) lifecycle_.setJoinPending(false);
     return s;
   }
-  go_.wake();
+  if (submitWakes()) go_.wake();
   return Status::ok();
 }
 
@@ -87,27 +93,23 @@ bool Coordinator::hasLocalWork() const {
 
 void Coordinator::run() {
   Status failure;
-  while (!lifecycle_.forcedStop()) {
-    if (comm_.abortToken().aborted()) {
-      failure = comm_.abortToken().status();
+  std::unique_lock role(driveMutex_);
+  for (;;) {
+    if (exit_) {  // a driving caller's iteration ended the loop
+      failure = *exit_;
       break;
     }
-    checkStalls();
-    const size_t onDevice = runner_.pollDevice();
-    uint64_t target = cycle_;
-    const uint32_t epoch = comm_.transport().activityEpoch();
-    failure = go_.poll(target);
-    if (!failure.isOk()) break;
-    if (!hasLocalWork() && target <= cycle_) {
-      failure = checkPeers();
-      if (!failure.isOk()) break;
-      park(epoch, onDevice);
-      continue;
+    if (lifecycle_.forcedStop()) break;
+    uint32_t epoch = 0;
+    size_t onDevice = 0;
+    const Step step = iterate(failure, epoch, onDevice);
+    if (step == Step::kExit) break;
+    if (step == Step::kIdle) {
+      // Parked without the driver role, so a waiting caller can take it meanwhile.
+      role.unlock();
+      parkCoordinator(epoch, onDevice);
+      role.lock();
     }
-    failure = enterCycle(target);
-    if (!failure.isOk()) break;
-    failure = runCycle();
-    if (!failure.isOk() || lifecycle_.stopped()) break;
   }
   if (failure.isOk() && lifecycle_.forcedStop()) {
     failure =
@@ -115,15 +117,42 @@ void Coordinator::run() {
   }
   if (!failure.isOk()) failure = agreement_.agree(failure);
   finish(failure);
+  loopEnded_ = true;
 }
 
-void Coordinator::park(uint32_t epoch, size_t onDevice) {
+Coordinator::Step Coordinator::iterate(Status& failure, uint32_t& epoch, size_t& onDevice) {
+  if (comm_.abortToken().aborted()) {
+    failure = comm_.abortToken().status();
+    return Step::kExit;
+  }
+  checkStalls();
+  onDevice = runner_.pollDevice();
+  uint64_t target = cycle_;
+  epoch = comm_.transport().activityEpoch();
+  failure = go_.poll(target);
+  if (!failure.isOk()) return Step::kExit;
+  if (!hasLocalWork() && target <= cycle_) {
+    failure = checkPeers();
+    return failure.isOk() ? Step::kIdle : Step::kExit;
+  }
+  failure = enterCycle(target);
+  if (!failure.isOk()) return Step::kExit;
+  failure = runCycle();
+  if (!failure.isOk() || lifecycle_.stopped()) return Step::kExit;
+  return Step::kRan;
+}
+
+void Coordinator::park(uint32_t epoch, size_t onDevice, Clock::duration limit) {
   auto slice = go_.canWake()
                    ? std::chrono::duration_cast<std::chrono::microseconds>(kWakeableParkSlice)
                    : tuning_.cycleTime();
   slice = std::min(slice,
                    std::chrono::duration_cast<std::chrono::microseconds>(stalls_.checkInterval()));
   if (onDevice > 0) slice = std::min(slice, std::chrono::microseconds(kDevicePollSlice));
+  if (limit < slice) {
+    slice =
+        std::chrono::duration_cast<std::chrono::microseconds>(std::max<Clock::duration>(limit, {}));
+  }
   comm_.transport().waitForActivity(epoch, slice);
 }
 

@@ -4,15 +4,23 @@
 // (NegotiationCycle), run the responses (ResponseRunner), act on a stall abort (StallMonitor),
 // settle. When the set stops, or fails (the verdict agreed by FailureAgreement), it fails what
 // is still pending, so no handle is left waiting.
+// A caller waiting on one of the set's handles may run the loop's iterations itself while the
+// coordinator thread is parked (drive, caller_drive.h): both take the driver role (driveMutex_)
+// around each iteration, so the loop's state is only ever touched by one thread at a time.
 // Thread: start, submit, requestShutdown and waitStopped on caller threads; the loop on the
-// coordinator thread it owns.
+// coordinator thread it owns, or on a driving caller.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
+#include "caller_drive.h"
 #include "failure_agreement.h"
 #include "flight_recording.h"
 #include "go_signal.h"
@@ -58,9 +66,36 @@ class Coordinator {
   Status waitStopped(Deadline deadline);
 
  private:
+  // What one loop iteration did: ran a cycle, found nothing to do (park), or ended the loop.
+  enum class Step { kRan, kIdle, kExit };
+
   void run();
+  // One iteration, driver role held: poll the peers' go, enter and run a cycle when there is
+  // work. `epoch` and `onDevice` say what an idle driver parks on.
+  Step iterate(Status& failure, uint32_t& epoch, size_t& onDevice);
   bool hasLocalWork() const;
-  void park(uint32_t epoch, size_t onDevice);
+  void park(uint32_t epoch, size_t onDevice, Clock::duration limit = Clock::duration::max());
+  // The wait helper of this set's handles (coordinator_drive.cc): a waiting caller takes the
+  // driver role if it is free within a short spin and runs iterations until `state` is done,
+  // its deadline passes or the loop ends; then it hands the role back.
+  static void helpWait(const std::shared_ptr<DriveGate>& gate, const OpState& state,
+                       Deadline deadline);
+  void drive(const OpState& state, Deadline deadline);
+  bool takeDriverRole(const OpState& state, Deadline deadline);
+  // Before the ops enter the table: their waiters may drive (host tensors only).
+  void letCallersDrive(const std::vector<PendingOpPtr>& ops);
+  // After the ops entered the table: whether to wake the coordinator thread for them. Not when
+  // this thread's previous submit to the set was followed by its wait, which drove, just before
+  // (it is about to wait and drive again), and the coordinator parks in short slices meanwhile,
+  // which bounds the wait of an op nobody waits on by the cycle time.
+  bool submitWakes() const;
+  // The coordinator thread's park: in slices of the cycle time while callers drive.
+  void parkCoordinator(uint32_t epoch, size_t onDevice);
+  // The first CUDA tensor of the set: from then on only the coordinator thread runs cycles
+  // (they make a device current on the thread that runs them, and a caller's thread keeps its
+  // own). Returns once no caller drives.
+  void keepCyclesOnCoordinator();
+  void closeGate();
   // A peer's lost process (Communicator::checkPeers) while ops are pending; probed at most
   // every Communicator::kPeerProbeInterval.
   Status checkPeers();
@@ -83,8 +118,18 @@ class Coordinator {
   FlightRecording& recording_;
   SetTuning& tuning_;
   SetLifecycle lifecycle_;
-  uint64_t cycle_ = 0;  // coordinator thread only
+  const bool callerDrives_;               // KOLO_CALLER_DRIVES
+  std::atomic<bool> deviceOps_{false};    // a CUDA tensor was submitted: callers no longer drive
+  std::atomic<Clock::rep> lastDrive_{0};  // when a caller last handed the role back (Clock)
+  std::atomic<bool> shortParks_{false};   // the coordinator parks in slices of the cycle time
+  std::shared_ptr<DriveGate> gate_;
+  // The driver role. Held by the coordinator thread around each iteration (not while parked)
+  // and by a driving caller; everything below is touched only by its holder.
+  std::mutex driveMutex_;
+  uint64_t cycle_ = 0;
   Clock::time_point nextPeerProbe_{};
+  std::optional<Status> exit_;  // a driving caller ended the loop with this (failure or stop)
+  bool loopEnded_ = false;      // finish() ran: nobody drives any more
   std::thread thread_;
 };
 

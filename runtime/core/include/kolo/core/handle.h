@@ -1,10 +1,11 @@
 // Handle: the caller's view of one submitted operation (or one grouped op). The
 // coordinator completes the shared OpState once; callers poll it without blocking or wait on
 // it with a deadline.
-// Thread: complete() runs on the coordinator thread (point-to-point: the progress thread or
-// the waiter); poll/wait/result on any caller thread.
-// Completion costs one mutex and one condition-variable notify; waiters block on the
-// condition variable, they never spin.
+// Thread: complete() runs on the thread that ran the op's cycle: the coordinator thread or a
+// waiter driving it (point-to-point: the progress thread or the waiter); poll/wait/result on
+// any caller thread.
+// Completion costs one mutex and one condition-variable notify; waiters that do not drive (the
+// wait helper) block on the condition variable.
 #pragma once
 
 #include <atomic>

@@ -1,0 +1,32 @@
+// CallerDrive: what lets a caller waiting on a handle run its process set's cycles itself
+// (Coordinator::drive) instead of waiting for the coordinator thread to be woken and scheduled.
+// The set's loop iterations (poll go, enter a cycle, run it) are done by whichever thread holds
+// the set's driver role: the coordinator thread, or a caller waiting on one of the set's handles
+// while the coordinator is parked or between cycles. Exactly one thread holds it at a time, so
+// every piece of coordinator state stays single-threaded, and every rank still runs the same
+// cycles in the same order: driving changes which thread of a rank runs them, never the
+// protocol. KOLO_CALLER_DRIVES=off keeps every cycle on the coordinator thread.
+// DriveGate is what an OpState's wait helper holds to reach the coordinator: closed by the
+// coordinator when it is destroyed, which then waits until no caller is inside, so a handle
+// waited on after its session ended never touches it.
+// Thread: any.
+#pragma once
+
+#include <condition_variable>
+#include <mutex>
+
+namespace kolo::core {
+
+class Coordinator;
+
+struct DriveGate {
+  std::mutex mutex;
+  std::condition_variable cv;
+  Coordinator* coordinator = nullptr;  // guarded by mutex; null once closed
+  int inside = 0;                      // guarded by mutex
+};
+
+// KOLO_CALLER_DRIVES: true for auto (the default), false for off.
+bool callerDrivesFromEnv();
+
+}  // namespace kolo::core
