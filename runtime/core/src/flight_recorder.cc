@@ -13,6 +13,7 @@
 
 #include "kolo/base/logging.h"
 #include "kolo/base/settings.h"
+#include "native_stacks.h"
 
 namespace kolo::core {
 namespace {
@@ -182,6 +183,7 @@ Status FlightRecorder::dump(const std::string& why) {
                           e.arrived, e.error.empty() ? "-" : e.error);
     }
   }
+  text += nativeStacksSection();
   takePythonStacks(stacksPath_, text);
   {
     std::lock_guard lock(mutex_);

@@ -8,6 +8,10 @@
 // handler) writing every thread's stack to flightStacksPath(); each dump moves what is there
 // into its own file under "# python stacks" and empties it, so one dump holds both views.
 //
+// Native stacks: each dump also carries the native stack of every thread blocked in Kolo (a
+// caller in a handle's wait, a coordinator in a cycle) under "# native stacks"
+// (native_stacks.h, blocked_threads.h), before the Python stacks.
+//
 // Signal safety: the SIGUSR1 handler only write()s one byte to a pipe; a dump thread (one per
 // process, blocked in read() until then) formats and writes the file. The handler is installed
 // only when SIGUSR1 still has its default action, so a program's own handler is left alone.
