@@ -124,6 +124,10 @@ FlightRecorder::FlightRecorder(size_t capacity, std::string directory, int rank)
 }
 
 FlightRecorder::~FlightRecorder() {
+  retire();
+}
+
+void FlightRecorder::retire() {
   Registry& r = registry();
   std::lock_guard lock(r.mutex);
   std::erase(r.recorders, this);

@@ -53,6 +53,10 @@ class FlightRecorder {
   // No-op for id 0 or an entry already overwritten by newer ones.
   void update(uint64_t id, State state, std::string arrived = {}, std::string error = {});
 
+  // The session shut down: a SIGUSR1 no longer dumps this recorder (a process that opens a
+  // new session, as an elastic job's reset does, answers as its new rank only), though
+  // threads that still hold it may call dump() directly.
+  void retire();
   // Writes the file (temporary name, then rename, so readers never see half a dump).
   Status dump(const std::string& why);
   // The op that has been negotiating or running the longest (its id, or 0 when none) and for
