@@ -87,6 +87,15 @@ std::string describeThread(const BlockedStack& t, bool signalled) {
 
 }  // namespace
 
+void warmNativeSymbols() {
+  static const bool warmed = [] {
+    // A pc in libkolo (this function's module) makes libbacktrace read its debug information.
+    (void)symbolizeFrames({reinterpret_cast<void*>(&nativeStacksSection)});
+    return true;
+  }();
+  (void)warmed;
+}
+
 bool nativeStacksHaveSymbols() {
   return KOLO_HAVE_LIBBACKTRACE != 0;
 }
