@@ -168,7 +168,7 @@ void FlightRecorder::update(uint64_t id, State state, std::string arrived, std::
   if (!error.empty()) e.error = std::move(error);
 }
 
-Status FlightRecorder::dump(const std::string& why) {
+Status FlightRecorder::dump(const std::string& why, bool nativeStacks) {
   if (entries_.empty()) return Status::ok();
   std::string text;
   {
@@ -187,7 +187,7 @@ Status FlightRecorder::dump(const std::string& why) {
                           e.arrived, e.error.empty() ? "-" : e.error);
     }
   }
-  text += nativeStacksSection();
+  if (nativeStacks) text += nativeStacksSection();
   takePythonStacks(stacksPath_, text);
   {
     std::lock_guard lock(mutex_);

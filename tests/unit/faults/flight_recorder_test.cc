@@ -104,6 +104,15 @@ TEST_F(FlightRecorderTest, SigusrOneDumpsFromTheDumpThread) {
   EXPECT_NE(text.find("on.signal"), std::string::npos) << text;
 }
 
+TEST_F(FlightRecorderTest, AFailureDumpTakesNoNativeStacks) {
+  FlightRecorder recorder(4, dir_.string(), 1);
+  recorder.add(0, "grad.failed", "allreduce", 4, "1");
+  ASSERT_TRUE(recorder.dump("process set 0 failed: test", false).isOk());
+  EXPECT_EQ(readFile(recorder.path()).find("# native stacks"), std::string::npos);
+  ASSERT_TRUE(recorder.dump("SIGUSR1").isOk());
+  EXPECT_NE(readFile(recorder.path()).find("# native stacks"), std::string::npos);
+}
+
 TEST_F(FlightRecorderTest, ARetiredRecorderIsNotDumpedBySigusrOne) {
   FlightRecorder retired(4, dir_.string(), 7);  // an earlier session of this process
   retired.add(0, "old.session", "allreduce", 4, "7");
