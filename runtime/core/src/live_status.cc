@@ -4,7 +4,6 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -69,12 +68,12 @@ void answer(LiveStatus::State& s, long long request) {
 void askOnThread(const std::shared_ptr<LiveStatus::State>& state);
 
 // For a coordinator blocked inside a collective (a frozen peer), which cannot warn itself.
-// An op in flight for half the stall warning (at most a second) also has this thread read the
-// binaries' symbols, once, so that the dump a verdict soon asks for is not slowed by it.
+// An op in flight for half the stall warning (30 s without one) also has this thread read the
+// binaries' symbols, once, so that the dump a stall's verdict asks for is not slowed by it.
 void watchOldestOp(const std::shared_ptr<LiveStatus::State>& state) {
   const LiveStatusOptions& o = state->options;
   const auto [id, seconds] = o.recorder->oldestInFlight();
-  const double warmAfter = o.warningSeconds > 0 ? std::min(1.0, o.warningSeconds / 2) : 1.0;
+  const double warmAfter = o.warningSeconds > 0 ? o.warningSeconds / 2 : 30.0;
   if (id != 0 && seconds >= warmAfter) warmNativeSymbols();
   if (!o.askOnStall || !(o.warningSeconds > 0)) return;
   if (id == 0 || id == state->watchedOp || seconds < o.warningSeconds) return;
