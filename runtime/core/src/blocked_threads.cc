@@ -43,6 +43,9 @@ struct Slot {
 };
 
 Slot gSlots[kSlots];
+// The signal trampoline the kernel returns through (x86-64 glibc's sa_restorer), or null: a
+// backtrace taken in a handler shows it between the handler's frames and the interrupted ones.
+std::atomic<void*> gRestorer{nullptr};
 
 pid_t ownTid() {
   thread_local const pid_t tid = static_cast<pid_t>(::syscall(SYS_gettid));
@@ -92,13 +95,16 @@ bool stackSignalReady(std::string& why) {
     why = fmt::format("signal {} cannot be queried: {}", sig, std::strerror(errno));
     return false;
   }
-  if ((current.sa_flags & SA_SIGINFO) != 0 && current.sa_sigaction == onStackSignal) return true;
+  if ((current.sa_flags & SA_SIGINFO) != 0 && current.sa_sigaction == onStackSignal) {
+    gRestorer.store(reinterpret_cast<void*>(current.sa_restorer));
+    return true;
+  }
   if ((current.sa_flags & SA_SIGINFO) == 0 && current.sa_handler == SIG_DFL) {
     struct sigaction action {};
     action.sa_sigaction = onStackSignal;
     ::sigemptyset(&action.sa_mask);
     action.sa_flags = SA_SIGINFO | SA_RESTART;
-    if (::sigaction(sig, &action, nullptr) == 0) return true;
+    if (::sigaction(sig, &action, nullptr) == 0) return stackSignalReady(why);
     why = fmt::format("the handler of signal {} cannot be installed: {}", sig,
                       std::strerror(errno));
     return false;
@@ -123,13 +129,21 @@ std::string roleOf(const Slot& s) {
   return fmt::format("caller waiting for '{}'", s.name);
 }
 
-// The frames from the interrupted one on (the handler and the signal trampoline dropped).
+// The frames from the interrupted one on: the handler and the signal trampoline dropped, and
+// with them any other handler the thread was running when it was asked (a process-directed
+// SIGUSR1 lands on any thread, a waiting one too): the stack below the outermost trampoline is
+// where it waits.
 std::vector<void*> framesOf(const Slot& s) {
   const int depth = std::clamp(s.depth, 0, kMaxFrames);
   const void* const* begin = s.frames;
   const void* const* end = s.frames + depth;
-  const void* const* from = std::find(begin, end, s.pc);
-  if (s.pc == nullptr || from == end) from = begin + std::min(depth, 2);
+  const void* restorer = gRestorer.load();
+  const void* const* from = end;
+  for (const void* const* f = begin; restorer != nullptr && f != end; ++f) {
+    if (*f == restorer) from = f + 1;
+  }
+  if (from == end && s.pc != nullptr) from = std::find(begin, end, s.pc);
+  if (from == end) from = begin + std::min(depth, 2);
   return std::vector<void*>(const_cast<void**>(from), const_cast<void**>(end));
 }
 

@@ -3,10 +3,12 @@
 // wait; one that blocks the stack signal is named without hanging the capture; a program that
 // owns the signal keeps it, and the section says why no stack was taken.
 #include <gtest/gtest.h>
+#include <pthread.h>
 #include <signal.h>
 
 #include <atomic>
 #include <chrono>
+#include <ctime>
 #include <memory>
 #include <string>
 #include <thread>
@@ -39,6 +41,7 @@ class BlockedCaller {
     if (thread_.joinable()) thread_.join();
   }
   Status status() const { return status_; }
+  std::thread& thread() { return thread_; }
 
  private:
   std::string name_;
@@ -114,6 +117,35 @@ TEST(NativeStacks, CountAWaitTakenUpAgainFromItsFirstSlice) {
   ASSERT_EQ(stacks.threads.size(), 1u);
   EXPECT_EQ(stacks.threads[0].role, "caller waiting for 'grad.sliced'");
   EXPECT_GE(stacks.threads[0].seconds, 0.35);
+}
+
+std::atomic<bool> gInHandler{false};
+
+void sleepingHandler(int) {
+  gInHandler.store(true);
+  timespec pause{0, 400 * 1000 * 1000};
+  ::nanosleep(&pause, nullptr);
+}
+
+TEST(NativeStacks, ShowWhereAThreadWaitsWhileItRunsAnotherSignalHandler) {
+  // A process-directed SIGUSR1 may land on a waiting thread: its stack is still the wait's.
+  struct sigaction action {};
+  action.sa_handler = sleepingHandler;
+  sigemptyset(&action.sa_mask);
+  ASSERT_EQ(sigaction(SIGUSR2, &action, nullptr), 0);
+  BlockedCaller caller("grad.handled", false);
+  (void)sectionListing("caller waiting for 'grad.handled'");
+  ASSERT_EQ(pthread_kill(caller.thread().native_handle(), SIGUSR2), 0);
+  while (!gInHandler.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  const std::string text = sectionListing("caller waiting for 'grad.handled'");
+  caller.release();
+  signal(SIGUSR2, SIG_DFL);
+  EXPECT_NE(text.find("\n  #0 0x"), std::string::npos) << text;
+  EXPECT_EQ(text.find("sleepingHandler"), std::string::npos) << text;
+  EXPECT_EQ(text.find("nanosleep"), std::string::npos) << text;
+  if (nativeStacksHaveSymbols()) {
+    EXPECT_NE(text.find("kolo::core::OpState::wait("), std::string::npos) << text;
+  }
 }
 
 void ownHandler(int) {}
