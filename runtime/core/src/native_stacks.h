@@ -2,13 +2,15 @@
 // thread blocked in Kolo (blocked_threads.h), symbolized on the dump's thread, never in a
 // signal handler. kolo-doctor reads it back (launcher/tools/kolo_doctor.py).
 //
-// Format (one block per thread, frames innermost first):
+// Format (one block per thread, frames innermost first, a function inlined at a pc listed
+// before the one it was inlined into, under the same number):
 //   # native stacks (threads blocked in Kolo, most recent call first): 2 thread(s)
 //   thread 4242 (python3): caller waiting for 'grad.x', blocked 3.104 s
-//     #0 0x7f3a... __futex_abstimed_wait_common (nptl/futex-internal.c:57) [libc.so.6]
-//     #1 0x7f3a... kolo::core::OpState::wait(...) const (runtime/core/src/handle.cc:24) [libkolo.so.1]
+//     #0 0x7f3a... __futex_abstimed_wait_common (./nptl/futex-internal.c:87) [libc.so.6]
+//     #2 0x7f3a... kolo::core::OpState::wait(kolo::Deadline, ...) const (../runtime/core/src/handle.cc:26) [libkolo.so]
 //   thread 4250 (python3): coordinator of process set 0 (...), blocked 3.101 s: no stack (...)
-// or, with nothing to show, "# native stacks ...: none" / "# native stacks: not taken (why)".
+// or, with no thread blocked, "# native stacks (...): none"; where the signal is the
+// program's, "# not taken: why" follows the header and the threads have no frames.
 //
 // Symbols: function names, files and lines come from the binaries' DWARF through libbacktrace
 // (GCC's, linked when the build found it; RelWithDebInfo or Debug builds carry the debug
