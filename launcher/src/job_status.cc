@@ -79,6 +79,16 @@ fs::path freshDump(const std::string& dir, pid_t pid, double since) {
   return {};
 }
 
+// True when `dir` holds a dump of `rank`.
+bool dumpedRank(const std::string& dir, int rank) {
+  const std::string prefix = fmt::format("kolo-flight.rank{}.pid", rank);
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    if (entry.path().filename().string().rfind(prefix, 0) == 0) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 JobStatus::JobStatus(JobStatusOptions options) : options_(std::move(options)) {
@@ -163,8 +173,10 @@ std::string JobStatus::collectDumps(const std::map<int, pid_t>& localRanks, doub
 void JobStatus::askRemote(const std::string& why, const std::map<int, pid_t>& localRanks,
                           const std::string& dir, std::string& notes) {
   std::set<int> remote;
-  for (int rank = 0; rank < options_.worldSize; ++rank) {
-    if (!localRanks.count(rank)) remote.insert(rank);
+  for (int rank = 0; rank < size(); ++rank) {
+    if (options_.currentSize ? !dumpedRank(dir, rank) : !localRanks.count(rank)) {
+      remote.insert(rank);
+    }
   }
   if (remote.empty() || options_.store == nullptr || dir.empty()) return;
   const std::optional<int64_t> request =
@@ -189,14 +201,17 @@ void JobStatus::askRemote(const std::string& why, const std::map<int, pid_t>& lo
     }
   }
   for (int rank : pending) {
-    notes += fmt::format("rank {} (on another host) did not answer through the store within "
-                         "{:.1f} s: it is gone, or frozen\n", rank, options_.dumpWaitSeconds);
+    notes += fmt::format("rank {} ({}) did not answer through the store within {:.1f} s: it is "
+                         "gone, or frozen\n", rank,
+                         options_.currentSize ? "of the current elastic generation, no local dump"
+                                              : "on another host",
+                         options_.dumpWaitSeconds);
   }
 }
 
 std::string JobStatus::runDoctor(const std::string& directory) {
   return runProgramOutput(
-      {options_.doctorPath, "-n", std::to_string(options_.worldSize), directory}, 20);
+      {options_.doctorPath, "-n", std::to_string(size()), directory}, 20);
 }
 
 void JobStatus::publish(const std::string& text) {
@@ -211,7 +226,7 @@ void JobStatus::report(const std::string& why, const std::map<int, pid_t>& local
   const std::string dir = collectDumps(localRanks, since, notes);
   askRemote(why, localRanks, dir, notes);
   std::string text = fmt::format("live verdict ({}): {} of {} rank(s) run on this host\n", why,
-                                 localRanks.size(), options_.worldSize);
+                                 localRanks.size(), size());
   text += notes;
   if (!dir.empty()) {
     text += runDoctor(dir);

@@ -126,6 +126,8 @@ int SupervisedJob::run() {
       .doctorPath = (std::filesystem::path(selfExecutablePath()).parent_path() / "kolo-doctor")
                         .string(),
       .worldSize = options_.np,
+      .currentSize = job_.elastic ? std::function<int()>([this] { return elastic_.alive(); })
+                                  : std::function<int()>(),
       .store = &store_,
       .jobId = job_.jobId});
   if (Status spawned = spawnLaunchRanks(); !spawned.isOk()) {

@@ -6,8 +6,10 @@ Each rank writes DIR/kolo-flight.rank<R>.pid<P>.txt when a process set fails or 
 name differs between ranks (the ranks on each side and what each submitted), the op each rank
 is stuck in (negotiating: which ranks are missing; running), ranks with no dump, and the failed
 ops with their errors; then each rank's state (the op it waits in, ops in flight, its last
-completion) and, for every rank the others wait for, whether it answered (alive: its Python
-stacks, written by faulthandler into the same dump, show where it is) or not (gone or frozen).
+completion, and the native stack of each of its threads blocked in Kolo: a caller in a wait,
+a coordinator in a cycle) and, for every rank the others wait for, whether it answered (alive:
+its Python stacks, written by faulthandler into the same dump, show where it is) or not (gone
+or frozen).
 kolorun runs it live (`kolorun --status`, SIGUSR1 to kolorun, a stall). Only the standard
 library; reads nothing but DIR.
 
@@ -24,6 +26,7 @@ from collections import OrderedDict
 
 FILE_RE = re.compile(r"kolo-flight\.rank(\d+)\.pid(\d+)\.txt$")
 STACKS_HEADER = "# python stacks"
+NATIVE_HEADER = "# native stacks"
 HEADER_RE = re.compile(r"^# Kolo flight recorder: rank (\d+) pid (\d+), (.*) \(last \d+ ops")
 
 
@@ -49,17 +52,26 @@ class Entry:
 
 
 def read_dump(path):
-    """(rank, pid, why, [Entry], Python stacks text) of one dump; the newest dump of a rank
-    wins (caller)."""
+    """(rank, pid, why, [Entry], Python stacks text, native stacks) of one dump; the newest
+    dump of a rank wins (caller). The sections follow the entries: native stacks, then Python
+    stacks (which run to the end)."""
     rank = pid = None
     why = "?"
     entries = []
     stacks = []
+    native = []
+    section = None
     with open(path, encoding="utf-8", errors="replace") as f:
         for line in f:
             line = line.rstrip("\n")
-            if stacks or line.startswith(STACKS_HEADER):
+            if section == "python" or line.startswith(STACKS_HEADER):
+                section = "python"
                 stacks.append(line)
+                continue
+            if line.startswith(NATIVE_HEADER):
+                section = "native"
+            if section == "native":
+                native.append(line)
                 continue
             match = HEADER_RE.match(line)
             if match:
@@ -74,7 +86,106 @@ def read_dump(path):
         match = FILE_RE.search(path)
         rank, pid = int(match.group(1)), int(match.group(2))
     entries.sort(key=lambda e: e.id)
-    return rank, pid, why, entries, "\n".join(stacks[1:])
+    return rank, pid, why, entries, "\n".join(stacks[1:]), parse_native(native)
+
+
+NATIVE_THREAD_RE = re.compile(r"^thread (\d+) \((.*?)\): (.*)$")
+NATIVE_FRAME_RE = re.compile(r"^\s+#(\d+) 0x[0-9a-f]+ (.*?)(?: \((\S+:\d+)\))? \[([^\]]*)\]"
+                             r"( \(inlined\))?$")
+NATIVE_LINES = 12  # frame lines shown per thread
+
+
+def parse_native(lines):
+    """The "# native stacks" section: {"note": why none was taken or None, "threads":
+    [{"title": "thread 42 (python3): caller waiting for 'x', blocked 1.0 s", "frames":
+    [(function, file:line or None, module)]}]}."""
+    native = {"note": None, "threads": []}
+    for line in lines:
+        if line.startswith("# not taken: "):
+            native["note"] = line[len("# not taken: "):]
+            continue
+        thread = NATIVE_THREAD_RE.match(line)
+        if thread:
+            native["threads"].append({"title": line, "frames": []})
+            continue
+        frame = NATIVE_FRAME_RE.match(line)
+        if frame and native["threads"]:
+            native["threads"][-1]["frames"].append((frame.group(2), frame.group(3),
+                                                    frame.group(4)))
+    return native
+
+
+KOLO_SOURCE_RE = re.compile(r"(?:^|/)((?:runtime|collectives|adapters|launcher|bench|tests)/.*)$")
+
+
+def frame_kind(function, location, module):
+    """'kolo' (Kolo's own code), 'std' (standard-library code inlined into Kolo's) or 'other'
+    (another module: libc, libffi, Python, the program)."""
+    library_source = bool(location) and ("/usr/include/" in location or "/c++/" in location)
+    kolo = (module.startswith("libkolo") or function.startswith(("kolo::", "kolo_")) or
+            bool(location and KOLO_SOURCE_RE.search(location.rpartition(":")[0])))
+    if kolo:
+        return "std" if library_source or function.startswith(("std::", "void std::")) else "kolo"
+    return "other"
+
+
+def short_function(function):
+    """A C++ name without its (long) parameter list, at most 100 characters."""
+    open_at = function.find("(")
+    if open_at > 0 and len(function) > 70:
+        close_at = function.rfind(")")
+        function = function[:open_at] + "(...)" + function[close_at + 1:]
+    return function if len(function) <= 100 else function[:97] + "..."
+
+
+def short_file(location):
+    """file:line, the file from Kolo's source root on (else its last two components)."""
+    if not location:
+        return ""
+    path, _, line = location.rpartition(":")
+    match = KOLO_SOURCE_RE.search(path)
+    return "  " + (match.group(1) if match else "/".join(path.split("/")[-2:])) + ":" + line
+
+
+def compress_frames(frames):
+    """The lines shown for one stack, innermost first: Kolo's frames one by one (standard
+    library code inlined into them counted, not shown), another module's run as its first
+    frame and a count; at most NATIVE_LINES lines."""
+    shown, i = [], 0
+    while i < len(frames):
+        function, location, module = frames[i]
+        kind = frame_kind(function, location, module)
+        j = i + 1
+        if kind == "std":
+            while j < len(frames) and frame_kind(*frames[j]) == "std":
+                j += 1
+            shown.append(f"({j - i} standard-library frame(s) inlined here)")
+        elif kind == "kolo":
+            shown.append(short_function(function) + short_file(location))
+        else:
+            while (j < len(frames) and frames[j][2] == module and
+                   frame_kind(*frames[j]) == "other"):
+                j += 1
+            shown.append(f"{short_function(function)}{short_file(location)} [{module}]")
+            if j - i > 1:
+                shown.append(f"... {j - i - 1} more frame(s) in {module}")
+        i = j
+    if len(shown) > NATIVE_LINES:
+        shown = shown[:NATIVE_LINES] + [f"... {len(shown) - NATIVE_LINES} more line(s): the "
+                                        f"dump holds every frame"]
+    return shown
+
+
+def native_lines(native, indent="    "):
+    """The verdict's lines for one rank's native stacks (none when no thread was blocked)."""
+    out = []
+    if native["note"]:
+        out.append(f"{indent}native stacks not taken: {native['note']}")
+    for thread in native["threads"]:
+        out.append(f"{indent}native stack of {thread['title']}"
+                   + (":" if thread["frames"] else ""))
+        out.extend(f"{indent}  {line}" for line in compress_frames(thread["frames"]))
+    return out
 
 
 def load(directory, since=None):
@@ -86,10 +197,10 @@ def load(directory, since=None):
         mtime = os.path.getmtime(path)
         if since is not None and mtime < since:
             continue
-        rank, pid, why, entries, stacks = read_dump(path)
+        rank, pid, why, entries, stacks, native = read_dump(path)
         if rank not in dumps or mtime > dumps[rank]["mtime"]:
             dumps[rank] = {"pid": pid, "why": why, "entries": entries, "mtime": mtime,
-                           "stacks": stacks}
+                           "stacks": stacks, "native": native}
     return dict(sorted(dumps.items()))
 
 
@@ -247,6 +358,11 @@ def blame(dumps, out):
         else:
             out.append("  no Python stacks in its dump (not a Python process, or the program "
                        "owns SIGUSR1)")
+        native = dumps[rank]["native"]
+        if native["threads"] or native["note"]:
+            out.extend(native_lines(native, "  "))
+        else:
+            out.append("  none of its threads is blocked in Kolo (its native stacks)")
 
 
 def rank_lines(dumps, expected_size, out):
@@ -256,6 +372,7 @@ def rank_lines(dumps, expected_size, out):
         if rank in dumps:
             out.append(f"  rank {rank} (pid {dumps[rank]['pid']}): "
                        f"{rank_status(dumps[rank]['entries'])}")
+            out.extend(native_lines(dumps[rank]["native"]))
         else:
             out.append(f"  rank {rank}: no dump")
 

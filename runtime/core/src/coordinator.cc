@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "blocked_threads.h"
 #include "kolo/base/logging.h"
 
 namespace kolo::core {
@@ -182,6 +183,8 @@ Status Coordinator::enterCycle(uint64_t target) {
 }
 
 Status Coordinator::runCycle() {
+  // A frozen peer keeps the coordinator here; the flight recorder then shows its native stack.
+  BlockedInKolo blocked(BlockedInKolo::Kind::kCoordinator, {}, set_.id);
   std::vector<Response> ordered;
   NegotiationCycle::Outcome outcome;
   KOLO_RETURN_IF_ERROR(negotiation_.run(cycle_, lifecycle_.shutdownRequested(),

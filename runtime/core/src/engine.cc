@@ -432,6 +432,9 @@ Status Engine::shutdown() {
   if (abortWatcher_) abortWatcher_->stop();
   shared_->live.store(nullptr);
   if (liveStatus_) liveStatus_->stop();
+  // Threads of the session may outlive it (the status thread until its next wakeup); its
+  // recorder stops answering SIGUSR1 now, so a next session's dump is the process's only one.
+  if (shared_->recorder) shared_->recorder->retire();
   return first;
 }
 

@@ -170,6 +170,10 @@ Expected<std::unique_ptr<Engine>> Engine::connectFromEnv(EngineConfig config) {
                                         membership.crossRank, membership.crossSize};
       engine->joinedGeneration_ = membership.generation;
       engine->elasticJob_ = launcherJob;
+      // Each generation answers live-verdict requests as its own rank of its own size, under
+      // kolorun's job id (where kolorun asks); a reset's new session starts a new one.
+      const auto kolorunJob = settingText(protocol::kEnvJobId);
+      engine->startLiveStatus(kolorunJob.value_or(launcherJob), kolorunJob.has_value());
       return engine;
     }
     // A process may shut down and init again within one job. Each rank counts its own inits

@@ -13,6 +13,7 @@
 
 #include "kolo/base/logging.h"
 #include "kolo/base/settings.h"
+#include "native_stacks.h"
 
 namespace kolo::core {
 namespace {
@@ -123,6 +124,10 @@ FlightRecorder::FlightRecorder(size_t capacity, std::string directory, int rank)
 }
 
 FlightRecorder::~FlightRecorder() {
+  retire();
+}
+
+void FlightRecorder::retire() {
   Registry& r = registry();
   std::lock_guard lock(r.mutex);
   std::erase(r.recorders, this);
@@ -163,7 +168,7 @@ void FlightRecorder::update(uint64_t id, State state, std::string arrived, std::
   if (!error.empty()) e.error = std::move(error);
 }
 
-Status FlightRecorder::dump(const std::string& why) {
+Status FlightRecorder::dump(const std::string& why, bool nativeStacks) {
   if (entries_.empty()) return Status::ok();
   std::string text;
   {
@@ -182,6 +187,7 @@ Status FlightRecorder::dump(const std::string& why) {
                           e.arrived, e.error.empty() ? "-" : e.error);
     }
   }
+  if (nativeStacks) text += nativeStacksSection();
   takePythonStacks(stacksPath_, text);
   {
     std::lock_guard lock(mutex_);

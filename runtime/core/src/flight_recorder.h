@@ -8,6 +8,10 @@
 // handler) writing every thread's stack to flightStacksPath(); each dump moves what is there
 // into its own file under "# python stacks" and empties it, so one dump holds both views.
 //
+// Native stacks: each SIGUSR1 or status-request dump also carries the native stack of every
+// thread blocked in Kolo (a caller in a handle's wait, a coordinator in a cycle) under
+// "# native stacks" (native_stacks.h, blocked_threads.h), before the Python stacks.
+//
 // Signal safety: the SIGUSR1 handler only write()s one byte to a pipe; a dump thread (one per
 // process, blocked in read() until then) formats and writes the file. The handler is installed
 // only when SIGUSR1 still has its default action, so a program's own handler is left alone.
@@ -49,8 +53,14 @@ class FlightRecorder {
   // No-op for id 0 or an entry already overwritten by newer ones.
   void update(uint64_t id, State state, std::string arrived = {}, std::string error = {});
 
+  // The session shut down: a SIGUSR1 no longer dumps this recorder (a process that opens a
+  // new session, as an elastic job's reset does, answers as its new rank only), though
+  // threads that still hold it may call dump() directly.
+  void retire();
   // Writes the file (temporary name, then rename, so readers never see half a dump).
-  Status dump(const std::string& why);
+  // `nativeStacks` false: without the "# native stacks" section (a failure's dump: its callers
+  // were just woken with the failure, and the failing process must not wait for a capture).
+  Status dump(const std::string& why, bool nativeStacks = true);
   // The op that has been negotiating or running the longest (its id, or 0 when none) and for
   // how many seconds.
   std::pair<uint64_t, double> oldestInFlight();

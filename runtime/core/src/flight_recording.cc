@@ -45,7 +45,8 @@ void FlightRecording::update(const PendingOpPtr& op, FlightRecorder::State state
 void FlightRecording::dump(const Status& failure) {
   if (!recorder_) return;
   Status dumped =
-      recorder_->dump(fmt::format("process set {} failed: {}", set_.id, failure.toString()));
+      recorder_->dump(fmt::format("process set {} failed: {}", set_.id, failure.toString()),
+                      /*nativeStacks=*/false);
   if (!dumped.isOk()) KOLO_LOG(kWarning, "flight", "{}", dumped.message());
 }
 

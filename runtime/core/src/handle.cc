@@ -1,5 +1,7 @@
 #include "kolo/core/handle.h"
 
+#include "blocked_threads.h"
+
 namespace kolo::core {
 
 bool OpState::complete(Status status) {
@@ -13,6 +15,9 @@ bool OpState::complete(Status status) {
 }
 
 Status OpState::wait(Deadline deadline, const std::string& what) const {
+  if (done()) return status();
+  // Listed for the flight recorder's native stacks while it waits (blocked_threads.h).
+  BlockedInKolo blocked(BlockedInKolo::Kind::kCaller, what);
   if (waitHelper_ && !done()) waitHelper_(*this, deadline);
   std::unique_lock lock(mutex_);
   auto ready = [&] { return done_.load(std::memory_order_acquire); };

@@ -15,6 +15,7 @@
 #include "kolo/base/logging.h"
 #include "kolo/base/program_output.h"
 #include "kolo/base/status_request.h"
+#include "native_stacks.h"
 #include "store_thread_guard.h"
 
 namespace kolo::core {
@@ -67,10 +68,14 @@ void answer(LiveStatus::State& s, long long request) {
 void askOnThread(const std::shared_ptr<LiveStatus::State>& state);
 
 // For a coordinator blocked inside a collective (a frozen peer), which cannot warn itself.
+// An op in flight for half the stall warning (30 s without one) also has this thread read the
+// binaries' symbols, once, so that the dump a stall's verdict asks for is not slowed by it.
 void watchOldestOp(const std::shared_ptr<LiveStatus::State>& state) {
   const LiveStatusOptions& o = state->options;
-  if (!o.askOnStall || !(o.warningSeconds > 0)) return;
   const auto [id, seconds] = o.recorder->oldestInFlight();
+  const double warmAfter = o.warningSeconds > 0 ? o.warningSeconds / 2 : 30.0;
+  if (id != 0 && seconds >= warmAfter) warmNativeSymbols();
+  if (!o.askOnStall || !(o.warningSeconds > 0)) return;
   if (id == 0 || id == state->watchedOp || seconds < o.warningSeconds) return;
   state->watchedOp = id;
   askOnThread(state);

@@ -8,7 +8,9 @@ prints one verdict on its stderr ("kolo: " lines), and files it beside the dumps
   torch    2 ranks started with torchrun's variables (the store rank 0 hosts beside
            MASTER_PORT); the same straggler, named the same way
   stopped  the torch launch, but rank 1 stops itself (SIGSTOP) instead of sleeping: it cannot
-           answer, and the verdict names it as gone or frozen, not as a straggler
+           answer, and the verdict names it as gone or frozen, not as a straggler; rank 0's
+           native stacks show its caller in the handle wait and its coordinator blocked in the
+           cycle's exchange with the frozen rank
 Usage: live_nolauncher_test.py MPIRUN PYTHONPATH mpirun|torch|stopped"""
 import glob
 import os
@@ -22,7 +24,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 JOB = os.path.join(HERE, "live_job.py")
 sys.path.insert(0, HERE)
-from verdict_checks import expect, fail  # noqa: E402
+from verdict_checks import expect, expect_caller_stack, fail, rank_block  # noqa: E402
 
 
 def straggler_line():
@@ -116,6 +118,13 @@ def stopped(pythonpath, dumps):
     expect(out, "no dump from rank 1")
     if "rank 1 is alive" in out:
         fail("a stopped rank was named alive", out)
+    # Rank 0 is blocked twice in Kolo: its caller in the handle wait, its coordinator in the
+    # cycle's exchange with the frozen rank (the shared-memory arena's flag wait).
+    expect_caller_stack(out, 0, "grad.x")
+    block = rank_block(out, 0)
+    expect(block, "coordinator of process set 0 (in a negotiation cycle or its collectives)",
+           "rank 0's native stacks")
+    expect(block, "kolo::shm::FlagWaiter::", "rank 0's coordinator stack")
 
 
 def main():

@@ -2,7 +2,9 @@
 """kolorun's live verdict (launcher/src/job_status.cc) on real jobs (live_job.py):
   stall   a rank sleeping in Python: when the collective stalls, kolorun prints, unasked, a
           verdict naming the sleeping rank as alive but missing 'grad.x' that rank 0 waits for,
-          with its Python stack at the sleeping line, and files it beside the dumps
+          with its Python stack at the sleeping line, and rank 0's native stack in Kolo's
+          handle wait, and files it beside the dumps; kolo-doctor over the dumps shows the same
+          native stack
   status  `kolorun --status --pid P` on a healthy job prints every rank's state; --status of a
           pid that is no kolorun fails naming it; the status file goes when the job ends
   remote  as status, with rank 1 on another host (this machine's own non-loopback address,
@@ -20,7 +22,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 JOB = os.path.join(HERE, "live_job.py")
 sys.path.insert(0, HERE)
-from verdict_checks import expect, fail  # noqa: E402
+from verdict_checks import expect, expect_caller_stack, fail  # noqa: E402
 
 
 def job_command(kolorun, pythonpath, dumps, mode, seconds, settings=(), hosts=()):
@@ -58,6 +60,15 @@ def stall(kolorun, pythonpath, dumps):
         fail(f"expected one verdict file beside the dumps, found {files}", out)
     with open(files[0]) as f:
         expect(f.read(), "rank 1 is alive but has not submitted 'grad.x'", "the verdict file")
+    # Rank 0's caller is blocked in Kolo's handle wait: its native stack, live and offline
+    # (kolo-doctor over the dumps the verdict left), shows the wait's frames.
+    expect_caller_stack(out, 0, "grad.x")
+    expect(out, "none of its threads is blocked in Kolo")  # rank 1 sleeps in Python
+    doctor = os.path.join(os.path.dirname(kolorun), "kolo-doctor")
+    offline = subprocess.run([doctor, "-n", "2", dumps], stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, timeout=30)
+    expect_caller_stack(offline.stdout.decode(errors="replace"), 0, "grad.x",
+                        "kolo-doctor over the dumps")
 
 
 def own_address():

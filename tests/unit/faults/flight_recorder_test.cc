@@ -104,5 +104,31 @@ TEST_F(FlightRecorderTest, SigusrOneDumpsFromTheDumpThread) {
   EXPECT_NE(text.find("on.signal"), std::string::npos) << text;
 }
 
+TEST_F(FlightRecorderTest, AFailureDumpTakesNoNativeStacks) {
+  FlightRecorder recorder(4, dir_.string(), 1);
+  recorder.add(0, "grad.failed", "allreduce", 4, "1");
+  ASSERT_TRUE(recorder.dump("process set 0 failed: test", false).isOk());
+  EXPECT_EQ(readFile(recorder.path()).find("# native stacks"), std::string::npos);
+  ASSERT_TRUE(recorder.dump("SIGUSR1").isOk());
+  EXPECT_NE(readFile(recorder.path()).find("# native stacks"), std::string::npos);
+}
+
+TEST_F(FlightRecorderTest, ARetiredRecorderIsNotDumpedBySigusrOne) {
+  FlightRecorder retired(4, dir_.string(), 7);  // an earlier session of this process
+  retired.add(0, "old.session", "allreduce", 4, "7");
+  retired.retire();
+  FlightRecorder current(4, dir_.string(), 3);
+  current.add(0, "new.session", "allreduce", 4, "3");
+  ASSERT_EQ(::raise(SIGUSR1), 0);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (current.dumpCount() == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(current.dumpCount(), 1u);
+  EXPECT_NE(readFile(current.path()).find("new.session"), std::string::npos);
+  EXPECT_EQ(retired.dumpCount(), 0u);
+  EXPECT_FALSE(std::filesystem::exists(retired.path()));
+}
+
 }  // namespace
 }  // namespace kolo::core

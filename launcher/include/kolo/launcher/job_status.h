@@ -14,6 +14,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <map>
 #include <string>
 #include <string_view>
@@ -28,6 +29,10 @@ struct JobStatusOptions {
   std::string flightDir;   // the ranks' KOLO_FLIGHT_RECORDER_DIR (default /tmp)
   std::string doctorPath;  // kolo-doctor beside kolorun
   int worldSize = 0;
+  // An elastic job: the current membership's size. Its ranks are renumbered each generation,
+  // so kolorun cannot tell a rank's number from its launch rank: the ranks of [0, size) that
+  // left no local dump are asked through the store.
+  std::function<int()> currentSize;
   StoreServer* store = nullptr;  // kolorun's store, where ranks on other hosts are asked
   std::string jobId;             // KOLO_JOB_ID: the namespace of the status keys
   double dumpWaitSeconds = 1.5;       // how long fresh dumps are waited for
@@ -59,6 +64,7 @@ class JobStatus {
   // Asks the ranks not in `localRanks` through the store; their answers go into `dir`.
   void askRemote(const std::string& why, const std::map<int, pid_t>& localRanks,
                  const std::string& dir, std::string& notes);
+  int size() const { return options_.currentSize ? options_.currentSize() : options_.worldSize; }
   std::string runDoctor(const std::string& directory);
   void publish(const std::string& text);
 
