@@ -63,9 +63,17 @@ def under_mpirun(mpirun, pythonpath, dumps):
 
 
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free MASTER_PORT whose successor is free too: Kolo's rank 0 listens on MASTER_PORT+1."""
+    for _ in range(100):
+        with socket.socket() as s, socket.socket() as successor:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+            try:
+                successor.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+            return port
+    fail("no free pair of adjacent ports on 127.0.0.1")
 
 
 def start_torch_job(pythonpath, dumps, mode, arg):
