@@ -89,7 +89,10 @@ def run_case(args, victim, phase, seq, flight_dir):
             continue
         rank = int(m.group(1))
         failed = FAILED_RANK.search(line)
-        named[rank] = int(failed.group(1)) if failed else None
+        # A survivor may print more than one line (its error, then what it did about it): the
+        # first line that names a failed rank is its verdict.
+        if named.get(rank) is None:
+            named[rank] = int(failed.group(1)) if failed else None
         if fired and stamp:
             t = datetime.datetime.strptime(stamp.group(1), "%Y-%m-%dT%H:%M:%S.%f").replace(
                 tzinfo=datetime.timezone.utc).timestamp()
