@@ -92,7 +92,8 @@ def read_dump(path):
 NATIVE_THREAD_RE = re.compile(r"^thread (\d+) \((.*?)\): (.*)$")
 NATIVE_FRAME_RE = re.compile(r"^\s+#(\d+) 0x[0-9a-f]+ (.*?)(?: \((\S+:\d+)\))? \[([^\]]*)\]"
                              r"( \(inlined\))?$")
-NATIVE_LINES = 12  # frame lines shown per thread
+NATIVE_LINES = 15  # frame lines shown per thread
+NATIVE_ENTRY_LINES = 6  # of them, the outermost Kolo lines of a long stack (its way in)
 
 
 def parse_native(lines):
@@ -150,7 +151,8 @@ def short_file(location):
 def compress_frames(frames):
     """The lines shown for one stack, innermost first: Kolo's frames one by one (standard
     library code inlined into them counted, not shown), another module's run as its first
-    frame and a count; at most NATIVE_LINES lines."""
+    frame and a count. A long stack shows its innermost lines (where it waits) and its
+    outermost Kolo lines (how the program entered Kolo), at most NATIVE_LINES in all."""
     shown, i = [], 0
     while i < len(frames):
         function, location, module = frames[i]
@@ -159,21 +161,60 @@ def compress_frames(frames):
         if kind == "std":
             while j < len(frames) and frame_kind(*frames[j]) == "std":
                 j += 1
-            shown.append(f"({j - i} standard-library frame(s) inlined here)")
+            shown.append((kind, f"({j - i} standard-library frame(s) inlined here)"))
         elif kind == "kolo":
-            shown.append(short_function(function) + short_file(location))
+            shown.append((kind, short_function(function) + short_file(location)))
         else:
             while (j < len(frames) and frames[j][2] == module and
                    frame_kind(*frames[j]) == "other"):
                 j += 1
-            shown.append(f"{short_function(function)}{short_file(location)} [{module}]")
+            shown.append((kind, f"{short_function(function)}{short_file(location)} [{module}]"))
             if j - i > 1:
-                shown.append(f"... {j - i - 1} more frame(s) in {module}")
+                shown.append((kind, f"... {j - i - 1} more frame(s) in {module}"))
         i = j
-    if len(shown) > NATIVE_LINES:
-        shown = shown[:NATIVE_LINES] + [f"... {len(shown) - NATIVE_LINES} more line(s): the "
-                                        f"dump holds every frame"]
-    return shown
+    if len(shown) <= NATIVE_LINES:
+        return [text for _, text in shown]
+    kolo_at = [k for k, (kind, _) in enumerate(shown) if kind == "kolo"]
+    entry = kolo_at[-NATIVE_ENTRY_LINES:] if kolo_at else []
+    entry = [k for k in entry if k >= NATIVE_LINES - NATIVE_ENTRY_LINES]
+    head = NATIVE_LINES - len(entry)
+    skipped = (entry[0] if entry else len(shown)) - head
+    lines = [text for _, text in shown[:head]]
+    if skipped > 0:
+        lines.append(f"... {skipped} more line(s): the dump holds every frame")
+    lines += [shown[k][1] for k in range(entry[0], entry[-1] + 1)] if entry else []
+    after = len(shown) - (entry[-1] + 1 if entry else len(shown))
+    if after > 0:
+        lines.append(f"... {after} more line(s) outside Kolo")
+    return lines
+
+
+def merged_threads(threads):
+    """One entry per thread: a caller that drives its process set's cycles is registered as
+    the caller and as the coordinator; it is shown once, as the caller, saying it drives."""
+    by_tid, order = {}, []
+    for thread in threads:
+        match = NATIVE_THREAD_RE.match(thread["title"])
+        tid = match.group(1) if match else id(thread)
+        if tid not in by_tid:
+            by_tid[tid] = dict(thread, roles=[match.group(3) if match else ""])
+            order.append(tid)
+        else:
+            by_tid[tid]["roles"].append(match.group(3) if match else "")
+    merged = []
+    for tid in order:
+        thread = by_tid[tid]
+        roles = thread["roles"]
+        caller = next((r for r in roles if r.startswith("caller waiting")), None)
+        drives = [re.match(r"coordinator of (process set \d+)", r) for r in roles]
+        drives = [m.group(1) for m in drives if m]
+        if caller and drives:
+            what, _, blocked = caller.rpartition(", blocked ")
+            title = (thread["title"].split(": ", 1)[0] + ": " + what +
+                     f" (driving the cycles of {', '.join(drives)}), blocked " + blocked)
+            thread = dict(thread, title=title)
+        merged.append(thread)
+    return merged
 
 
 def native_lines(native, indent="    "):
@@ -181,7 +222,7 @@ def native_lines(native, indent="    "):
     out = []
     if native["note"]:
         out.append(f"{indent}native stacks not taken: {native['note']}")
-    for thread in native["threads"]:
+    for thread in merged_threads(native["threads"]):
         out.append(f"{indent}native stack of {thread['title']}"
                    + (":" if thread["frames"] else ""))
         out.extend(f"{indent}  {line}" for line in compress_frames(thread["frames"]))

@@ -44,8 +44,9 @@ def expect_caller_stack(text, rank, name, what="the verdict"):
     """Rank `rank`'s native stack shows its caller blocked in Kolo's handle wait for `name`
     since before the stall warning (2 s): the role, the wait's frames, the C ABI's entry."""
     block = rank_block(text, rank)
-    match = re.search(rf"native stack of thread \d+ \(\S+\): caller waiting for '{re.escape(name)}', "
-                      r"blocked ([\d.]+) s:", block)
+    match = re.search(rf"native stack of thread \d+ \(\S+\): caller waiting for '{re.escape(name)}'"
+                      r"(?: \(driving the cycles of process set \d+\))?, blocked ([\d.]+) s:",
+                      block)
     if not match:
         fail(f"{what}: rank {rank} shows no native stack of a caller waiting for {name!r}", text)
     if float(match.group(1)) < 1.0:
