@@ -7,6 +7,7 @@
 
 #include "kolo/base/fault_injection.h"
 #include "kolo/base/logging.h"
+#include "kolo/collectives/phase_clock.h"
 
 namespace kolo::tcp {
 
@@ -29,10 +30,14 @@ class TcpTransport::TcpChannel final : public Channel {
  public:
   explicit TcpChannel(std::shared_ptr<TcpPeer> peer) : peer_(std::move(peer)) {}
   int peer() const override { return peer_->peerRank(); }
+  // A post writes what the socket takes at once (and a receive takes what already arrived):
+  // transfer time for the phase clock.
   TransferRequestPtr postSend(uint64_t tag, std::span<const std::byte> data) override {
+    ScopedPhase phase(Phase::kTransfer);
     return peer_->postSend(tag, data);
   }
   TransferRequestPtr postRecv(uint64_t tag, std::span<std::byte> data) override {
+    ScopedPhase phase(Phase::kTransfer);
     return peer_->postRecv(tag, data);
   }
 
