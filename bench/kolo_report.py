@@ -118,7 +118,7 @@ def skew(samples):
 
 
 def draw_rank(rank, sets, outdir):
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    fig, ax = plt.subplots(figsize=(8, 3.5))
     names = sorted(sets, key=int)
     bottom = [0.0] * len(names)
     for part in PARTS:
@@ -129,7 +129,9 @@ def draw_rank(rank, sets, outdir):
         bottom = [b + v for b, v in zip(bottom, values)]
     ax.set_ylabel("seconds")
     ax.set_title("rank %s: where the time went" % rank)
-    ax.legend(fontsize="small")
+    handles, labels = ax.get_legend_handles_labels()  # top part first, as stacked
+    ax.legend(handles[::-1], labels[::-1], fontsize="small", loc="center left",
+              bbox_to_anchor=(1.0, 0.5))
     fig.tight_layout()
     path = os.path.join(outdir, "report_rank%s.png" % rank)
     fig.savefig(path)
