@@ -4,7 +4,6 @@
 #include "kolo/collectives/reduce.h"
 
 #include "kolo/collectives/phase_clock.h"
-
 #include "reduce/half_convert.h"
 #include "reduce/reduce_kernels.h"
 

@@ -156,8 +156,8 @@ void Timeline::batch(int32_t processSet, const FusedBatch& batch,
                   uint64_t bytes, const std::string& extra = {}) {
     write(fmt::format(
         R"({{"name":"{}","ph":"X","pid":{},"tid":{},"ts":{:.3f},"dur":{:.3f},"args":{{"bytes":{},"batch_tensors":{}{}}}}})",
-        name, processSet, row, micros(from), micros(to) - micros(from), bytes,
-        batch.entries.size(), extra));
+        name, processSet, row, micros(from), micros(to) - micros(from), bytes, batch.entries.size(),
+        extra));
   };
   for (const FusedEntry& e : batch.entries) {
     const Response& p = responses[e.response];

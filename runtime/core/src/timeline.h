@@ -4,15 +4,15 @@
 // packed batches), a "RANK r READY" mark when each rank's request reached negotiation, then the
 // collective itself (ALLREDUCE, FUSED_ALLREDUCE, ...), whose args carry the batch's phase split
 // (copy_us, reduce_us, transfer_us, other_us over the whole batch, fusion-buffer copies
-// included, and `batch`, a number shared by the tensors of one batch); with cycle marking, a row per process set
-// marks each coordinator cycle. With per-link counters (TCP), a "LINK rank r" counter track per
-// peer plots, after each batch, the MB sent to and received from it since the last point and
-// the rate its sends achieved (bytes over the time a send to it was in flight): a slow link is
-// the track whose rate sits below the others'. Events are appended as they happen, so a crashed job
-// still leaves a readable prefix; stop() closes the array so the file is complete JSON. While no
-// file is open every event method returns after one atomic load, so an idle Timeline costs the
-// coordinator nothing measurable. Thread: any; one mutex around the file (coordinators of several
-// process sets share it).
+// included, and `batch`, a number shared by the tensors of one batch); with cycle marking, a row
+// per process set marks each coordinator cycle. With per-link counters (TCP), a "LINK rank r"
+// counter track per peer plots, after each batch, the MB sent to and received from it since the
+// last point and the rate its sends achieved (bytes over the time a send to it was in flight): a
+// slow link is the track whose rate sits below the others'. Events are appended as they happen, so
+// a crashed job still leaves a readable prefix; stop() closes the array so the file is complete
+// JSON. While no file is open every event method returns after one atomic load, so an idle Timeline
+// costs the coordinator nothing measurable. Thread: any; one mutex around the file (coordinators of
+// several process sets share it).
 #pragma once
 
 #include <atomic>

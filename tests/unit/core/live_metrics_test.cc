@@ -95,13 +95,13 @@ TEST(SetMetrics, SplitsCollectiveTimeIntoPhasesWithTheRestAsOther) {
   const SetMetrics* sets[] = {&m};
   const std::string text = renderRankMetrics(0, sets, {});
   EXPECT_NE(text.find("# TYPE kolo_phase_seconds_total counter\n"), std::string::npos) << text;
-  for (const char* sample : {"op=\"allreduce\",phase=\"copy\"} 7e-06\n",
-                             "op=\"allreduce\",phase=\"reduce\"} 5e-06\n",
-                             "op=\"allreduce\",phase=\"transfer\"} 1.3e-05\n",
-                             "op=\"allreduce\",phase=\"other\"} 5e-06\n"}) {
-    EXPECT_NE(text.find(std::string("kolo_phase_seconds_total{rank=\"0\",process_set=\"0\",") +
-                        sample),
-              std::string::npos)
+  for (const char* sample :
+       {"op=\"allreduce\",phase=\"copy\"} 7e-06\n", "op=\"allreduce\",phase=\"reduce\"} 5e-06\n",
+        "op=\"allreduce\",phase=\"transfer\"} 1.3e-05\n",
+        "op=\"allreduce\",phase=\"other\"} 5e-06\n"}) {
+    EXPECT_NE(
+        text.find(std::string("kolo_phase_seconds_total{rank=\"0\",process_set=\"0\",") + sample),
+        std::string::npos)
         << sample << " in\n"
         << text;
   }

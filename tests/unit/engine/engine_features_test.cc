@@ -75,8 +75,7 @@ TEST(EngineTimeline, WritesChromeTraceWithTensorRowsCollectivesAndCycles) {
     if (name != "ALLREDUCE" && name != "FUSED_ALLREDUCE") continue;
     const auto& args = ev["args"];
     ASSERT_TRUE(args.contains("copy_us") && args.contains("reduce_us") &&
-                args.contains("transfer_us") && args.contains("other_us") &&
-                args.contains("batch"))
+                args.contains("transfer_us") && args.contains("other_us") && args.contains("batch"))
         << ev.dump();
     const double split = args["copy_us"].get<double>() + args["reduce_us"].get<double>() +
                          args["transfer_us"].get<double>() + args["other_us"].get<double>();

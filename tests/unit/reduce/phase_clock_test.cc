@@ -125,9 +125,7 @@ TEST_F(PhaseClockTest, TurningTheClockOffInsideAScopeStillClosesIt) {
   EXPECT_GE(d[Phase::kCopy], kMs);
   EXPECT_EQ(d[Phase::kReduce], 0u);
   PhaseClock::setEnabled(true);
-  {
-    ScopedPhase reduce(Phase::kReduce);
-  }
+  { ScopedPhase reduce(Phase::kReduce); }
   // No scope was left open: the next one starts from its own entry, not from the copy's.
   EXPECT_LT(PhaseClock::totals().since(afterOff)[Phase::kReduce], kMs);
 }

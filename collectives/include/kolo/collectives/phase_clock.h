@@ -67,10 +67,14 @@ class PhaseClock {
 class ScopedPhase {
  public:
   explicit ScopedPhase(Phase phase) {
-    if (phase_detail::tClock.enabled) [[unlikely]] enter(phase);
+    if (phase_detail::tClock.enabled) [[unlikely]] {
+      enter(phase);
+    }
   }
   ~ScopedPhase() {
-    if (open_) [[unlikely]] leave();
+    if (open_) [[unlikely]] {
+      leave();
+    }
   }
   ScopedPhase(const ScopedPhase&) = delete;
   ScopedPhase& operator=(const ScopedPhase&) = delete;
