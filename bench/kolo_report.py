@@ -1,22 +1,32 @@
 #!/usr/bin/python3
 """Pictures of a Kolo job from its live-metrics file (KOLO_METRICS_FILE, or a saved scrape of
-KOLO_METRICS_PORT's /metrics): where each rank's time went, and who made the others wait.
+KOLO_METRICS_PORT's /metrics) or from its timeline (KOLO_TIMELINE): where each rank's time went,
+and who made the others wait.
 
-    bench/kolo_report.py METRICS_FILE... [--outdir DIR]
+    bench/kolo_report.py FILE... [--outdir DIR]
 
 Writes into DIR (default: the current directory)
-  report_rank<R>.png  per rank: seconds spent negotiating, running collectives (copies, reduce
-                      and transfers of the fused batches) and, estimated from the arrival lags,
-                      waiting for the last member, per process set;
+  report_rank<R>.png  per rank, a stacked bar per process set: seconds spent negotiating,
+                      waiting for the last member (estimated from the arrival lags), and inside
+                      the collectives, split by phase (kolo_phase_seconds_total): copy (shared-
+                      memory slots, fusion buffer), reduce (the reduce kernels), transfer
+                      (waiting for and moving peers' data) and other (the rest of the collective);
   report_skew.png     per process set seen by each rank: how often each member arrived last, and
                       its mean lag behind the first member (the straggler stands out).
-Prints one line per rank and per process set with the same figures, naming the member that
-most often arrived last. Needs matplotlib (Debian: python3-matplotlib); run with
-/usr/bin/python3. docs/RELIABILITY.md ("Live verdict") and ARCHITECTURE.md ("Live metrics")
-say what the figures mean.
+Prints one line per rank and per process set with the same figures (in ms), naming the member
+that most often arrived last. A metrics file without phase counters shows one "collectives" part.
+
+A timeline (Chrome trace JSON, recognised by its leading "[") is written by rank 0 and holds
+no negotiation or arrival figures: from it the report draws rank 0's collective time per process
+set split by phase (the copy_us, reduce_us, transfer_us and other_us args of its collective
+events, one batch counted once) and no skew chart.
+
+Needs matplotlib (Debian: python3-matplotlib); run with /usr/bin/python3. docs/RELIABILITY.md
+("Live verdict") and ARCHITECTURE.md ("Live metrics") say what the figures mean.
 """
 
 import argparse
+import json
 import os
 import re
 import sys
@@ -52,19 +62,47 @@ def per(samples, metric, *keys):
     return out
 
 
+WAIT = "waiting for the last member (estimate)"
+PHASES = ("copy", "reduce", "transfer", "other")
+PARTS = ("negotiation", WAIT, "collectives") + PHASES  # bottom to top; empty parts are left out
+
+
 def rank_breakdown(samples):
     """{rank: {set: {part: seconds}}}."""
     negotiation = per(samples, "kolo_negotiation_seconds_sum", "rank", "process_set")
     collectives = per(samples, "kolo_collective_seconds_total", "rank", "process_set")
+    phases = per(samples, "kolo_phase_seconds_total", "rank", "process_set", "phase")
     lags = per(samples, "kolo_arrival_lag_seconds_total", "rank", "process_set", "member_rank")
     out = defaultdict(dict)
     for rank, pset in set(negotiation) | set(collectives):
         mine = lags.get((rank, pset, rank), 0.0)
         slowest = max([v for (r, s, _), v in lags.items() if (r, s) == (rank, pset)] or [0.0])
-        out[rank][pset] = {"negotiation": negotiation.get((rank, pset), 0.0),
-                           "collectives": collectives.get((rank, pset), 0.0),
-                           "waiting for the last member (estimate)": max(0.0, slowest - mine)}
+        parts = {"negotiation": negotiation.get((rank, pset), 0.0),
+                 WAIT: max(0.0, slowest - mine)}
+        if any((rank, pset, p) in phases for p in PHASES):
+            parts.update((p, phases.get((rank, pset, p), 0.0)) for p in PHASES)
+        else:  # a file from before the phase counters
+            parts["collectives"] = collectives.get((rank, pset), 0.0)
+        out[rank][pset] = parts
     return out
+
+
+def timeline_breakdown(path):
+    """{"0": {set: {phase: seconds}}} from a Chrome trace of KOLO_TIMELINE (rank 0's)."""
+    with open(path) as f:
+        text = f.read().strip()
+    if not text.endswith("]"):  # a job still running (or crashed) leaves the array open
+        text = text.rstrip(",") + "]"
+    batches = {}
+    for event in json.loads(text):
+        args = event.get("args") or {}
+        if event.get("ph") == "X" and "batch" in args and "copy_us" in args:
+            batches[(event["pid"], args["batch"])] = args  # a batch's tensors share its split
+    out = defaultdict(lambda: defaultdict(float))
+    for (pset, _), args in batches.items():
+        for p in PHASES:
+            out[str(pset)][p] += args.get(p + "_us", 0.0) / 1e6
+    return {"0": out} if out else {}
 
 
 def skew(samples):
@@ -80,17 +118,20 @@ def skew(samples):
 
 
 def draw_rank(rank, sets, outdir):
-    parts = ["negotiation", "collectives", "waiting for the last member (estimate)"]
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    fig, ax = plt.subplots(figsize=(8, 3.5))
     names = sorted(sets, key=int)
     bottom = [0.0] * len(names)
-    for part in parts:
-        values = [sets[s][part] for s in names]
+    for part in PARTS:
+        if not any(part in sets[s] for s in names):
+            continue
+        values = [sets[s].get(part, 0.0) for s in names]
         ax.bar(["set %s" % s for s in names], values, bottom=bottom, label=part)
         bottom = [b + v for b, v in zip(bottom, values)]
     ax.set_ylabel("seconds")
     ax.set_title("rank %s: where the time went" % rank)
-    ax.legend(fontsize="small")
+    handles, labels = ax.get_legend_handles_labels()  # top part first, as stacked
+    ax.legend(handles[::-1], labels[::-1], fontsize="small", loc="center left",
+              bbox_to_anchor=(1.0, 0.5))
     fig.tight_layout()
     path = os.path.join(outdir, "report_rank%s.png" % rank)
     fig.savefig(path)
@@ -119,20 +160,30 @@ def draw_skew(views, outdir):
     return path
 
 
+def is_timeline(path):
+    with open(path) as f:
+        return f.read(64).lstrip().startswith("[")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("files", nargs="+")
     parser.add_argument("--outdir", default=".")
     args = parser.parse_args()
-    samples = parse(args.files)
+    timelines = [f for f in args.files if is_timeline(f)]
+    samples = parse([f for f in args.files if f not in timelines])
     breakdown = rank_breakdown(samples)
+    if not breakdown and timelines:
+        for path in timelines:
+            breakdown.update(timeline_breakdown(path))
     if not breakdown:
-        sys.exit("kolo_report: no kolo_* collective metrics in %s" % ", ".join(args.files))
+        sys.exit("kolo_report: no kolo_* collective metrics and no timeline phases in %s"
+                 % ", ".join(args.files))
     os.makedirs(args.outdir, exist_ok=True)
     for rank in sorted(breakdown, key=int):
         for pset, parts in sorted(breakdown[rank].items()):
             print("rank %s set %s: " % (rank, pset) +
-                  ", ".join("%s %.3f s" % (k, v) for k, v in parts.items()))
+                  ", ".join("%s %.3f ms" % (k, 1e3 * parts[k]) for k in PARTS if k in parts))
         print(draw_rank(rank, breakdown[rank], args.outdir))
     views, measured = skew(samples)
     for (rank, pset), members in sorted(views.items()):

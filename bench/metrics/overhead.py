@@ -4,16 +4,20 @@ and the ResNet-50 workload step (kolo-bench --workload resnet50), each run with 
 with KOLO_METRICS_PORT set, alternating off/on so that load drifts hit both alike. Prints every
 run, the median of each side and on/off - 1, and the load averages before and after.
 
-  bench/metrics/overhead.py BUILD_DIR [PAIRS]     (default 5 pairs per benchmark)
+  bench/metrics/overhead.py BUILD_DIR [PAIRS] [--baseline BASE_BUILD_DIR]
+
+(default 5 pairs per benchmark). With --baseline, a build of an earlier commit runs in the same
+rounds (base off, base on, BUILD off, BUILD on, round after round), and each benchmark also
+prints BUILD-on / base-on - 1: what a change made to metrics' cost.
 
 docs/PERFORMANCE.md "Live metrics" holds the figures."""
 
+import argparse
 import json
 import os
 import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 
 BENCHES = {
@@ -44,21 +48,35 @@ def run(build, args, metrics_on, out_json):
 
 
 def main():
-    build = os.path.abspath(sys.argv[1])
-    pairs = int(sys.argv[2]) if len(sys.argv) > 2 else 5
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("build")
+    parser.add_argument("pairs", nargs="?", type=int, default=5)
+    parser.add_argument("--baseline", help="a build of the commit to compare with")
+    args = parser.parse_args()
+    builds = [("", os.path.abspath(args.build))]
+    if args.baseline:
+        builds.insert(0, ("base ", os.path.abspath(args.baseline)))
     print("load average before: %.2f %.2f %.2f" % os.getloadavg())
     scratch = tempfile.mkdtemp(prefix="kolo-metrics-overhead-")
-    for title, (args, pick) in BENCHES.items():
-        times = {False: [], True: []}
-        for i in range(pairs):
-            for on in (False, True):
-                value = pick(run(build, args, on, os.path.join(scratch, "r.json")))
-                times[on].append(value)
-                print("%s  run %d  metrics %-3s %.3f" % (title, i, "on" if on else "off", value),
-                      flush=True)
-        off, on = statistics.median(times[False]), statistics.median(times[True])
-        print("%s: median off %.3f, on %.3f, on/off - 1 = %+.1f %%" %
-              (title, off, on, 100.0 * (on / off - 1.0)), flush=True)
+    for title, (bench_args, pick) in BENCHES.items():
+        times = {(name, on): [] for name, _ in builds for on in (False, True)}
+        for i in range(args.pairs):
+            for name, build in builds:
+                for on in (False, True):
+                    value = pick(run(build, bench_args, on, os.path.join(scratch, "r.json")))
+                    times[(name, on)].append(value)
+                    print("%s  run %d  %smetrics %-3s %.3f" % (title, i, name,
+                                                             "on" if on else "off", value),
+                          flush=True)
+        median = {key: statistics.median(v) for key, v in times.items()}
+        for name, _ in builds:
+            off, on = median[(name, False)], median[(name, True)]
+            print("%s: %smedian off %.3f, on %.3f, on/off - 1 = %+.1f %%" %
+                  (title, name, off, on, 100.0 * (on / off - 1.0)), flush=True)
+        if args.baseline:
+            print("%s: metrics on, this build / base - 1 = %+.1f %%; metrics off: %+.1f %%" %
+                  (title, 100.0 * (median[("", True)] / median[("base ", True)] - 1.0),
+                   100.0 * (median[("", False)] / median[("base ", False)] - 1.0)), flush=True)
     print("load average after: %.2f %.2f %.2f" % os.getloadavg())
 
 

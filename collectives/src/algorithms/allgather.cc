@@ -12,6 +12,7 @@
 #include "kolo/collectives/algorithm_registry.h"
 #include "kolo/collectives/collectives.h"
 #include "kolo/collectives/native_collectives.h"
+#include "kolo/collectives/phase_clock.h"
 #include "kolo/collectives/shm_arena.h"
 
 namespace kolo::coll {
@@ -26,7 +27,10 @@ Status runRingAllgather(Communicator& comm, const CollectiveArgs& a) {
   RingPlan plan = ringPlanFromCounts(a.counts);
   auto* own = static_cast<std::byte*>(a.recv) + plan.offset[r];
   // memmove: send may be recv itself (in place), overlapping the own block.
-  if (a.counts[r] != 0 && a.send != own) std::memmove(own, a.send, a.counts[r]);
+  if (a.counts[r] != 0 && a.send != own) {
+    ScopedPhase phase(Phase::kCopy);
+    std::memmove(own, a.send, a.counts[r]);
+  }
   if (n == 1) return Status::ok();
   plan.type = DataType::kUInt8;
   plan.gatherSteps = n - 1;

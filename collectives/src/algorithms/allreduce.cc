@@ -8,6 +8,7 @@
 #include "kolo/collectives/algorithm_registry.h"
 #include "kolo/collectives/collectives.h"
 #include "kolo/collectives/native_collectives.h"
+#include "kolo/collectives/phase_clock.h"
 #include "kolo/collectives/reduce.h"
 #include "kolo/collectives/shm_arena.h"
 
@@ -18,7 +19,10 @@ namespace {
 // copy send there (nothing to copy in place, nothing to reduce alone).
 bool copyToRecv(const Communicator& comm, const CollectiveArgs& args) {
   const size_t bytes = args.count * dataTypeSize(args.type);
-  if (args.send != args.recv && bytes != 0) std::memcpy(args.recv, args.send, bytes);
+  if (args.send != args.recv && bytes != 0) {
+    ScopedPhase phase(Phase::kCopy);
+    std::memcpy(args.recv, args.send, bytes);
+  }
   return comm.size() > 1;
 }
 

@@ -8,6 +8,7 @@
 
 #include "kolo/base/cpu_contention.h"
 #include "kolo/base/fault_injection.h"
+#include "kolo/collectives/phase_clock.h"
 #include "kolo/collectives/shm_arena.h"
 
 namespace kolo {
@@ -93,6 +94,7 @@ Status Communicator::idleVerdict(Clock::time_point& nextPeerProbe,
 }
 
 Status Communicator::waitAll(std::span<const TransferRequestPtr> requests, Deadline deadline) {
+  ScopedPhase phase(Phase::kTransfer);  // what arrives is also moved in here (pollIncoming)
   // Spin a little (a peer on another core answers within microseconds), then yield, then park
   // on the doorbell so an idle or oversubscribed rank does not steal a core.
   constexpr int kSpinRounds = 2000;

@@ -1,6 +1,9 @@
-// Public reduction entry points: pick the widest kernel variant this CPU supports, once.
+// Public reduction entry points: pick the widest kernel variant this CPU supports, once. Each
+// call is one ScopedPhase of kReduce (kolo/collectives/phase_clock.h): the phase clock counts
+// every reduction the algorithms run, a chunk or buffer per call.
 #include "kolo/collectives/reduce.h"
 
+#include "kolo/collectives/phase_clock.h"
 #include "reduce/half_convert.h"
 #include "reduce/reduce_kernels.h"
 
@@ -41,31 +44,38 @@ const ReduceKernels& activeReduceKernels() {
 }  // namespace reduce_detail
 
 void reduceInto(DataType type, ReduceOp op, void* dst, const void* src, size_t count) {
+  ScopedPhase phase(Phase::kReduce);
   reduce_detail::activeReduceKernels().reduceTwo(type, op, dst, dst, src, count);
 }
 
 void reduceTwo(DataType type, ReduceOp op, void* dst, const void* a, const void* b, size_t count) {
+  ScopedPhase phase(Phase::kReduce);
   reduce_detail::activeReduceKernels().reduceTwo(type, op, dst, a, b, count);
 }
 
 void scaleBuffer(DataType type, void* buf, size_t count, double factor) {
+  ScopedPhase phase(Phase::kReduce);
   reduce_detail::activeReduceKernels().scaleBuffer(type, buf, count, factor);
 }
 
 void divideBuffer(DataType type, void* buf, size_t count, int64_t divisor) {
+  ScopedPhase phase(Phase::kReduce);
   reduce_detail::activeReduceKernels().divideBuffer(type, buf, count, divisor);
 }
 
 void widenToFloat32(DataType type, const void* in, float* out, size_t count) {
+  ScopedPhase phase(Phase::kReduce);
   reduce_detail::activeReduceKernels().widen(type, in, out, count);
 }
 
 void narrowFromFloat32(DataType type, const float* in, void* out, size_t count) {
+  ScopedPhase phase(Phase::kReduce);
   reduce_detail::activeReduceKernels().narrow(type, in, out, count);
 }
 
 void reduceMany(DataType type, ReduceOp op, void* dst, const void* const* inputs, int nInputs,
                 size_t count, int64_t divisor) {
+  ScopedPhase phase(Phase::kReduce);
   reduce_detail::activeReduceKernels().reduceMany(type, op, dst, inputs, nInputs, count, divisor);
 }
 

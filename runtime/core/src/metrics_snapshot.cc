@@ -80,6 +80,17 @@ void renderOps(RankRenderer& r) {
             out.sample("kolo_collective_seconds_total", labels,
                        seconds(m.collectiveNanos.load(std::memory_order_relaxed)));
           });
+  r.perOp("kolo_phase_seconds_total", "counter",
+          "collective time by phase: copy (slots, fusion buffer), reduce (kernels), transfer "
+          "(waiting for and moving peers' data), other (the rest); the four add up to "
+          "kolo_collective_seconds_total",
+          [&](const std::string& labels, const OpMetrics& m) {
+            for (size_t p = 0; p < m.phaseNanos.size(); ++p) {
+              out.sample("kolo_phase_seconds_total",
+                         fmt::format("{},phase=\"{}\"", labels, kPhaseLabels[p]),
+                         seconds(m.phaseNanos[p].load(std::memory_order_relaxed)));
+            }
+          });
   r.perOp("kolo_busbw_bytes_per_second", "gauge",
           "bus bandwidth over the job so far: bus bytes / collective seconds",
           [&](const std::string& labels, const OpMetrics& m) {

@@ -5,6 +5,7 @@
 
 #include "kolo/base/fault_injection.h"
 #include "kolo/collectives/collectives.h"
+#include "kolo/collectives/phase_clock.h"
 #include "kolo/collectives/reduce.h"
 #include "row_shapes.h"
 
@@ -28,6 +29,14 @@ size_t OpExecutor::pollDevice() {
 
 void OpExecutor::drainDevice(Deadline deadline) {
   if (device_) device_->drain(deadline);
+}
+
+void OpExecutor::unpack(const FusedBatch& b, const BatchOps& ops, const std::byte* base) {
+  ScopedPhase phase(Phase::kCopy);
+  for (const FusedEntry& e : b.entries) {
+    const PendingOpPtr& op = ops[e.response][e.tensor];
+    if (op && e.bytes > 0) std::memcpy(op->output(), base + e.offset, e.bytes);
+  }
 }
 
 int OpExecutor::localIndex(int32_t globalRank) const {
@@ -101,7 +110,10 @@ Status OpExecutor::allreduce(const FusedBatch& b, std::span<const Response> resp
     const void* in = op->tensor.data;
     void* out = op->output();
     if (b.prescale != 1.0) {
-      if (out != in && count > 0) std::memcpy(out, in, e.bytes);
+      if (out != in && count > 0) {
+        ScopedPhase phase(Phase::kCopy);
+        std::memcpy(out, in, e.bytes);
+      }
       scaleBuffer(b.dtype, out, count, b.prescale);
       in = out;
     }
@@ -114,13 +126,16 @@ Status OpExecutor::allreduce(const FusedBatch& b, std::span<const Response> resp
   std::byte* base = buffer.data();
   uint64_t filled = 0;
   faultPoint(FaultPhase::kFusionCopy);
-  for (const FusedEntry& e : b.entries) {
-    // Alignment gaps are zeroed so the reduction never sees stale bytes (NaNs, traps).
-    if (e.offset > filled) std::memset(base + filled, 0, e.offset - filled);
-    const PendingOpPtr& op = ops[e.response][e.tensor];
-    if (op && e.bytes > 0) std::memcpy(base + e.offset, op->tensor.data, e.bytes);
-    if (!op) std::memset(base + e.offset, 0, e.bytes);
-    filled = e.offset + e.bytes;
+  {
+    ScopedPhase phase(Phase::kCopy);
+    for (const FusedEntry& e : b.entries) {
+      // Alignment gaps are zeroed so the reduction never sees stale bytes (NaNs, traps).
+      if (e.offset > filled) std::memset(base + filled, 0, e.offset - filled);
+      const PendingOpPtr& op = ops[e.response][e.tensor];
+      if (op && e.bytes > 0) std::memcpy(base + e.offset, op->tensor.data, e.bytes);
+      if (!op) std::memset(base + e.offset, 0, e.bytes);
+      filled = e.offset + e.bytes;
+    }
   }
   const size_t count = b.totalBytes / typeSize;
   if (b.prescale != 1.0) scaleBuffer(b.dtype, base, count, b.prescale);
@@ -129,10 +144,7 @@ Status OpExecutor::allreduce(const FusedBatch& b, std::span<const Response> resp
                                        algorithms_.forBytes(b.totalBytes)));
   phases_.reduced = Clock::now();
   if (b.postscale != 1.0) scaleBuffer(b.dtype, base, count, b.postscale);
-  for (const FusedEntry& e : b.entries) {
-    const PendingOpPtr& op = ops[e.response][e.tensor];
-    if (op && e.bytes > 0) std::memcpy(op->output(), base + e.offset, e.bytes);
-  }
+  unpack(b, ops, base);
   (void)responses;
   return Status::ok();
 }
@@ -153,6 +165,7 @@ Status OpExecutor::broadcast(const FusedBatch& b, std::span<const Response> resp
     }
     void* out = op->output();
     if (isRoot && out != op->tensor.data && e.bytes > 0) {
+      ScopedPhase phase(Phase::kCopy);
       std::memcpy(out, op->tensor.data, e.bytes);
     }
     return coll::broadcast(comm_, out, e.bytes, root);
@@ -161,6 +174,7 @@ Status OpExecutor::broadcast(const FusedBatch& b, std::span<const Response> resp
   std::byte* base = buffer.data();
   faultPoint(FaultPhase::kFusionCopy);
   if (isRoot) {
+    ScopedPhase phase(Phase::kCopy);
     std::memset(base, 0, b.totalBytes);
     for (const FusedEntry& e : b.entries) {
       const PendingOpPtr& op = ops[e.response][e.tensor];
@@ -170,10 +184,7 @@ Status OpExecutor::broadcast(const FusedBatch& b, std::span<const Response> resp
   phases_.packed = Clock::now();
   KOLO_RETURN_IF_ERROR(coll::broadcast(comm_, base, b.totalBytes, root));
   phases_.reduced = Clock::now();
-  for (const FusedEntry& e : b.entries) {
-    const PendingOpPtr& op = ops[e.response][e.tensor];
-    if (op && e.bytes > 0) std::memcpy(op->output(), base + e.offset, e.bytes);
-  }
+  unpack(b, ops, base);
   return Status::ok();
 }
 

@@ -69,6 +69,8 @@ class OpExecutor {
   Status reducescatter(const FusedBatch& b, std::span<const Response> responses,
                        const BatchOps& ops);
   int localIndex(int32_t globalRank) const;
+  // Copies each entry's bytes of the fusion buffer at `base` to its op's output.
+  static void unpack(const FusedBatch& b, const BatchOps& ops, const std::byte* base);
 
   Communicator& comm_;
   std::vector<int32_t> members_;

@@ -7,6 +7,7 @@
 
 #include "kolo/base/fault_injection.h"
 #include "kolo/collectives/collectives.h"
+#include "kolo/collectives/phase_clock.h"
 #include "kolo/collectives/reduce.h"
 #include "op_executor.h"
 #include "row_shapes.h"
@@ -84,13 +85,17 @@ Status OpExecutor::allgather(const FusedBatch& b, std::span<const Response> resp
   std::byte* gathered = buffer.data();
   std::byte* send = gathered + total;
   faultPoint(FaultPhase::kFusionCopy);
-  for (const RowTensor& t : tensors) {
-    if (t.bytesOf(me) > 0) std::memcpy(send, t.op->tensor.data, t.bytesOf(me));
-    send += t.bytesOf(me);
+  {
+    ScopedPhase phase(Phase::kCopy);
+    for (const RowTensor& t : tensors) {
+      if (t.bytesOf(me) > 0) std::memcpy(send, t.op->tensor.data, t.bytesOf(me));
+      send += t.bytesOf(me);
+    }
   }
   phases_.packed = Clock::now();
   KOLO_RETURN_IF_ERROR(coll::allgatherv(comm_, gathered + total, gathered, memberBytes));
   phases_.reduced = Clock::now();
+  ScopedPhase phase(Phase::kCopy);
   const std::byte* from = gathered;
   for (size_t m = 0; m < n; ++m) {
     for (const RowTensor& t : tensors) {
@@ -129,6 +134,7 @@ Status OpExecutor::reducescatter(const FusedBatch& b, std::span<const Response> 
     KOLO_ASSIGN_OR_RETURN(buffer, pool_.acquire(b.device, (total + counts[me]) * typeSize));
     faultPoint(FaultPhase::kFusionCopy);
     std::byte* to = buffer.data();
+    ScopedPhase phase(Phase::kCopy);
     for (size_t m = 0; m < n; ++m) {
       for (const RowTensor& t : tensors) {
         const auto* src = static_cast<const std::byte*>(t.op->tensor.data) + t.bytesBefore(m);
@@ -145,6 +151,7 @@ Status OpExecutor::reducescatter(const FusedBatch& b, std::span<const Response> 
   if (copyIn) phases_.reduced = Clock::now();
   if (b.postscale != 1.0) scaleBuffer(b.dtype, out, counts[me], b.postscale);
   if (!single) {
+    ScopedPhase phase(Phase::kCopy);
     const std::byte* from = static_cast<const std::byte*>(out);
     for (const RowTensor& t : tensors) {
       if (t.bytesOf(me) > 0) std::memcpy(t.op->result().data.data(), from, t.bytesOf(me));

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "kolo/base/fault_injection.h"
+#include "kolo/collectives/phase_clock.h"
 #include "timeline.h"
 
 namespace kolo::core {
@@ -28,7 +29,10 @@ Status ResponseRunner::run(const std::vector<Response>& ordered) {
   applyTuning();
   const BatchOps ops = takeOps(ordered);
   const std::vector<FusedBatch> batches = planner_.plan(ordered);
+  // The phase clock runs on this thread while someone reads it (metrics, an open timeline).
+  PhaseClock::setEnabled(metrics_ != nullptr || (timeline_ && timeline_->active()));
   for (size_t b = 0; b < batches.size(); ++b) {
+    const PhaseTotals phasesBefore = PhaseClock::totals();
     const Clock::time_point start = Clock::now();
     for (const FusedEntry& e : batches[b].entries) {
       recording_.update(ops[e.response][e.tensor], FlightRecorder::State::kRunning);
@@ -42,10 +46,12 @@ Status ResponseRunner::run(const std::vector<Response>& ordered) {
                         s.isOk() ? FlightRecorder::State::kDone : FlightRecorder::State::kFailed,
                         s);
     }
-    if (metrics_) metrics_->recordBatch(batches[b], ops, start, Clock::now(), s.isOk());
+    const Clock::time_point end = Clock::now();
+    const PhaseTotals phases = PhaseClock::totals().since(phasesBefore);
+    if (metrics_) metrics_->recordBatch(batches[b], ops, start, end, s.isOk(), phases);
     if (timeline_) {
-      timeline_->batch(set_.id, batches[b], ordered, start, Clock::now(),
-                       executor_.lastPhases().packed, executor_.lastPhases().reduced);
+      timeline_->batch(set_.id, batches[b], ordered, start, end, executor_.lastPhases().packed,
+                       executor_.lastPhases().reduced, PhaseClock::enabled() ? &phases : nullptr);
       if (timeline_->active()) timeline_->traffic(set_.id, set_.members, linkTraffic(comm_));
     }
     if (!s.isOk()) {

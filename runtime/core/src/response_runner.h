@@ -1,7 +1,9 @@
 // ResponseRunner: the execution step of a cycle. It takes this rank's op for every response
 // of the ordered list out of the TensorTable, fails the ops of error responses, lets
 // FusionPlanner group the rest into batches and runs them on OpExecutor, which completes the
-// handles. Work on a GPU completes later, from pollDevice(). The fusion options and allreduce
+// handles. Work on a GPU completes later, from pollDevice(). While metrics or the timeline are
+// on, the phase clock (kolo/collectives/phase_clock.h) splits each batch's time into copy,
+// reduce, transfer and other for both. The fusion options and allreduce
 // algorithms are SetTuning's applied settings of the cycle; the tuning rank's SetTuning is
 // shown every cycle it ran.
 // Thread: coordinator.

@@ -1,5 +1,7 @@
 #include "set_metrics.h"
 
+#include <algorithm>
+
 namespace kolo::core {
 namespace {
 
@@ -28,7 +30,7 @@ double SetMetrics::busFactor(OpType type, int32_t n) {
 }
 
 void SetMetrics::recordBatch(const FusedBatch& batch, const BatchOps& ops, Clock::time_point start,
-                             Clock::time_point end, bool ok) {
+                             Clock::time_point end, bool ok, const PhaseTotals& phases) {
   const auto index = static_cast<size_t>(batch.op);
   if (index >= ops_.size()) return;
   OpMetrics& m = ops_[index];
@@ -49,7 +51,16 @@ void SetMetrics::recordBatch(const FusedBatch& batch, const BatchOps& ops, Clock
   bumpRelaxed(m.bytes, bytes);
   bumpRelaxed(m.busBytes,
               static_cast<uint64_t>(static_cast<double>(bytes) * busFactor(batch.op, setSize_)));
-  bumpRelaxed(m.collectiveNanos, nanosBetween(start, end));
+  const uint64_t took = nanosBetween(start, end);
+  bumpRelaxed(m.collectiveNanos, took);
+  // The phases lie inside [start, end] on this thread; "other" is the rest (never negative).
+  uint64_t attributed = 0;
+  for (size_t p = 0; p < kPhaseCount; ++p) {
+    const uint64_t ns = std::min(phases.nanos[p], took - attributed);
+    bumpRelaxed(m.phaseNanos[p], ns);
+    attributed += ns;
+  }
+  bumpRelaxed(m.phaseNanos[kPhaseCount], took - attributed);
   m.batchTensors.observe(tensors);
 }
 

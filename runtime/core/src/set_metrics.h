@@ -1,6 +1,7 @@
 // SetMetrics: the live metrics of one process set on this rank (KOLO_METRICS_PORT,
 // KOLO_METRICS_FILE): per collective, the ops completed and failed, their payload and bus
-// bytes, the time their collectives ran, a latency histogram (submit to completion) and a
+// bytes, the time their collectives ran and how it split into copy, reduce, transfer and other
+// (kolo/collectives/phase_clock.h), a latency histogram (submit to completion) and a
 // fusion batch-size histogram; per set, negotiation time, response-cache hits and misses and
 // stall warnings, and how late each member's requests arrive (ArrivalSkew). The coordinator updates
 // them with relaxed single-writer atomics (no lock, no allocation); the MetricsPublisher thread
@@ -16,6 +17,7 @@
 
 #include "arrival_skew.h"
 #include "kolo/base/deadline.h"
+#include "kolo/collectives/phase_clock.h"
 #include "kolo/core/fusion_planner.h"
 #include "kolo/core/request.h"
 #include "metrics_histogram.h"
@@ -30,6 +32,9 @@ inline constexpr uint64_t kLatencyBoundsNs[] = {
     100'000'000, 250'000'000, 500'000'000, 1'000'000'000, 2'500'000'000, 10'000'000'000};
 // Fusion batch sizes, in tensors per batch.
 inline constexpr uint64_t kBatchTensorBounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024};
+// The label values of OpMetrics::phaseNanos, in its order.
+inline constexpr const char* kPhaseLabels[kPhaseCount + 1] = {"copy", "reduce", "transfer",
+                                                              "other"};
 
 struct OpMetrics {
   std::atomic<uint64_t> ops{0};              // tensors completed successfully
@@ -37,6 +42,8 @@ struct OpMetrics {
   std::atomic<uint64_t> bytes{0};            // payload bytes of the completed tensors on this rank
   std::atomic<uint64_t> busBytes{0};         // bytes x the collective's bus factor
   std::atomic<uint64_t> collectiveNanos{0};  // time the batches' collectives ran
+  // collectiveNanos split by Phase (copy, reduce, transfer), then "other": what no phase covered.
+  std::array<std::atomic<uint64_t>, kPhaseCount + 1> phaseNanos{};
   MetricsHistogram latency{kLatencyBoundsNs};  // per tensor: submit to completion
   MetricsHistogram batchTensors{kBatchTensorBounds};
 };
@@ -51,9 +58,10 @@ class SetMetrics {
   SetMetrics(const SetMetrics&) = delete;
   SetMetrics& operator=(const SetMetrics&) = delete;
 
-  // A batch's collective ran from `start` to `end`; `ops` are this rank's ops of the cycle.
+  // A batch's collective ran from `start` to `end`; `ops` are this rank's ops of the cycle;
+  // `phases` is the phase clock's reading over that span (the rest of it counts as other).
   void recordBatch(const FusedBatch& batch, const BatchOps& ops, Clock::time_point start,
-                   Clock::time_point end, bool ok);
+                   Clock::time_point end, bool ok, const PhaseTotals& phases = {});
   // One negotiation cycle: `cached` responses came from the cache; `requests` of this rank's
   // ops had to be negotiated.
   void recordNegotiation(Clock::duration took, size_t cached, size_t requests);

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -26,6 +27,22 @@ std::string jsonEscape(const std::string& s) {
 std::string upper(std::string_view s) {
   std::string out(s);
   for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// ,"copy_us":..,"reduce_us":..,"transfer_us":..,"other_us":..,"batch":n; other is the rest
+// of the batch's span.
+std::string phaseArgs(const PhaseTotals& phases, Clock::duration took, uint64_t batch) {
+  const auto total = std::chrono::duration_cast<std::chrono::nanoseconds>(took).count();
+  const uint64_t span = total > 0 ? static_cast<uint64_t>(total) : 0;
+  std::string out;
+  uint64_t attributed = 0;
+  for (size_t p = 0; p < kPhaseCount; ++p) {
+    const uint64_t ns = std::min(phases.nanos[p], span - attributed);
+    attributed += ns;
+    out += fmt::format(R"(,"{}_us":{:.3f})", phaseName(static_cast<Phase>(p)), ns / 1e3);
+  }
+  out += fmt::format(R"(,"other_us":{:.3f},"batch":{})", (span - attributed) / 1e3, batch);
   return out;
 }
 
@@ -54,6 +71,7 @@ Status Timeline::start(const std::string& path, bool markCycles) {
   submittedAt_.clear();
   lastTraffic_.clear();
   first_ = true;
+  batches_ = 0;
   active_.store(true, std::memory_order_release);
   return Status::ok();
 }
@@ -125,19 +143,21 @@ void Timeline::arrived(int32_t processSet, const std::string& name, int32_t rank
 
 void Timeline::batch(int32_t processSet, const FusedBatch& batch,
                      std::span<const Response> responses, Clock::time_point start,
-                     Clock::time_point end, Clock::time_point packed, Clock::time_point reduced) {
+                     Clock::time_point end, Clock::time_point packed, Clock::time_point reduced,
+                     const PhaseTotals* phases) {
   if (!active()) return;
   std::lock_guard lock(mutex_);
   if (!file_) return;
   const std::string activity = upper(opTypeName(batch.op));
   const bool phased =
       batch.needsPacking && packed != Clock::time_point{} && reduced != Clock::time_point{};
+  const std::string split = phases ? phaseArgs(*phases, end - start, ++batches_) : std::string();
   auto span = [&](const char* name, int row, Clock::time_point from, Clock::time_point to,
-                  uint64_t bytes) {
+                  uint64_t bytes, const std::string& extra = {}) {
     write(fmt::format(
-        R"({{"name":"{}","ph":"X","pid":{},"tid":{},"ts":{:.3f},"dur":{:.3f},"args":{{"bytes":{},"batch_tensors":{}}}}})",
-        name, processSet, row, micros(from), micros(to) - micros(from), bytes,
-        batch.entries.size()));
+        R"({{"name":"{}","ph":"X","pid":{},"tid":{},"ts":{:.3f},"dur":{:.3f},"args":{{"bytes":{},"batch_tensors":{}{}}}}})",
+        name, processSet, row, micros(from), micros(to) - micros(from), bytes, batch.entries.size(),
+        extra));
   };
   for (const FusedEntry& e : batch.entries) {
     const Response& p = responses[e.response];
@@ -151,10 +171,10 @@ void Timeline::batch(int32_t processSet, const FusedBatch& batch,
     }
     if (phased) {
       span("MEMCPY_IN_FUSION_BUFFER", row, start, packed, e.bytes);
-      span(("FUSED_" + activity).c_str(), row, packed, reduced, e.bytes);
+      span(("FUSED_" + activity).c_str(), row, packed, reduced, e.bytes, split);
       span("MEMCPY_OUT_FUSION_BUFFER", row, reduced, end, e.bytes);
     } else {
-      span(activity.c_str(), row, start, end, e.bytes);
+      span(activity.c_str(), row, start, end, e.bytes, split);
     }
   }
   std::fflush(file_);

@@ -15,6 +15,9 @@ MODE
   straggler   one rank sleeps before each allreduce (straggler_job.py): every rank's arrival
               metrics name it as the one that arrived last, the summary at shutdown says so, and
               the other rank counts its waits as stalls (KOLO_STALL_WARNING_SECONDS=0.02).
+  phases      KOLO_METRICS_FILE with allreduce, allgather and broadcast (phases_job.py): the
+              collective time split by phase adds up and kolo_report.py prints and draws it
+              (phase_checks.py).
 Exits 0 on success; any failure prints what differed."""
 
 import glob
@@ -376,8 +379,14 @@ def check_straggler(kolorun, workdir, kolorun_args):
     return 0
 
 
+def check_phases(kolorun, workdir, kolorun_args):
+    import phase_checks
+    return phase_checks.check_phases(kolorun, workdir, kolorun_args, start_job, wait_ready,
+                                     finish_job, fail, NP)
+
+
 MODES = {"straggler": check_straggler, "http": check_http, "file": check_file, "port_in_use": check_port_in_use,
-         "prometheus": check_prometheus}
+         "prometheus": check_prometheus, "phases": check_phases}
 
 if __name__ == "__main__":
     kolorun, mode, workdir = sys.argv[1:4]

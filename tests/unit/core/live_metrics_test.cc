@@ -71,6 +71,42 @@ TEST(SetMetrics, CountsTensorsBytesBusBytesAndLatency) {
   EXPECT_EQ(m.cacheMisses(), 1u);
 }
 
+TEST(SetMetrics, SplitsCollectiveTimeIntoPhasesWithTheRestAsOther) {
+  SetMetrics m(0, {0, 1});
+  const Clock::time_point t0 = Clock::now();
+  const FusedBatch b = allreduceBatch({400});
+  PhaseTotals phases;
+  phases.nanos = {3'000, 5'000, 7'000};  // copy, reduce, transfer
+  m.recordBatch(b, opsFor(b, t0), t0, t0 + std::chrono::microseconds(20), true, phases);
+  // A reading larger than the batch's span (clocks read at other instants) is cut to the span.
+  phases.nanos = {4'000, 0, 9'000};
+  m.recordBatch(b, opsFor(b, t0), t0, t0 + std::chrono::microseconds(10), true, phases);
+  // A failed batch counts no time.
+  m.recordBatch(b, opsFor(b, t0), t0, t0 + std::chrono::microseconds(50), false, phases);
+  const OpMetrics& a = m.op(OpType::kAllreduce);
+  EXPECT_EQ(a.phaseNanos[0].load(), 3'000u + 4'000u);
+  EXPECT_EQ(a.phaseNanos[1].load(), 5'000u);
+  EXPECT_EQ(a.phaseNanos[2].load(), 7'000u + 6'000u);
+  EXPECT_EQ(a.phaseNanos[3].load(), 5'000u + 0u);
+  uint64_t sum = 0;
+  for (const auto& p : a.phaseNanos) sum += p.load();
+  EXPECT_EQ(sum, a.collectiveNanos.load());
+
+  const SetMetrics* sets[] = {&m};
+  const std::string text = renderRankMetrics(0, sets, {});
+  EXPECT_NE(text.find("# TYPE kolo_phase_seconds_total counter\n"), std::string::npos) << text;
+  for (const char* sample :
+       {"op=\"allreduce\",phase=\"copy\"} 7e-06\n", "op=\"allreduce\",phase=\"reduce\"} 5e-06\n",
+        "op=\"allreduce\",phase=\"transfer\"} 1.3e-05\n",
+        "op=\"allreduce\",phase=\"other\"} 5e-06\n"}) {
+    EXPECT_NE(
+        text.find(std::string("kolo_phase_seconds_total{rank=\"0\",process_set=\"0\",") + sample),
+        std::string::npos)
+        << sample << " in\n"
+        << text;
+  }
+}
+
 TEST(RankMetrics, RendersLabelledSamplesAndHistograms) {
   SetMetrics m(0, {0, 1});
   const Clock::time_point t0 = Clock::now();

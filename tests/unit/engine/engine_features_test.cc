@@ -70,6 +70,22 @@ TEST(EngineTimeline, WritesChromeTraceWithTensorRowsCollectivesAndCycles) {
   for (const auto& ev : trace) {
     names.insert(ev.value("name", ""));
     if (ev.value("name", "") == "thread_name") rows.insert(ev["args"].value("name", ""));
+    // The collective's events carry the batch's phase split (phase clock).
+    const std::string name = ev.value("name", "");
+    if (name != "ALLREDUCE" && name != "FUSED_ALLREDUCE") continue;
+    const auto& args = ev["args"];
+    ASSERT_TRUE(args.contains("copy_us") && args.contains("reduce_us") &&
+                args.contains("transfer_us") && args.contains("other_us") && args.contains("batch"))
+        << ev.dump();
+    const double split = args["copy_us"].get<double>() + args["reduce_us"].get<double>() +
+                         args["transfer_us"].get<double>() + args["other_us"].get<double>();
+    EXPECT_GT(args["reduce_us"].get<double>(), 0.0) << ev.dump();
+    if (name == "ALLREDUCE") {
+      EXPECT_NEAR(split, ev["dur"].get<double>(), 0.01) << "the phases cover the span";
+    } else {
+      EXPECT_GT(args["copy_us"].get<double>(), 0.0) << "packing the fusion buffer: " << ev.dump();
+      EXPECT_GE(split, ev["dur"].get<double>()) << "the split covers the whole batch";
+    }
   }
   EXPECT_TRUE(rows.count("tl.a") && rows.count("tl.b") && rows.count("tl.big"));
   EXPECT_TRUE(names.count("WAIT_FOR_PEERS"));

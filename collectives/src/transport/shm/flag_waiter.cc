@@ -11,6 +11,7 @@
 
 #include "kolo/base/cpu_contention.h"
 #include "kolo/base/fault_injection.h"
+#include "kolo/collectives/phase_clock.h"
 #include "transport/shm/peer_process.h"
 
 namespace kolo::shm {
@@ -105,6 +106,8 @@ Status FlagWaiter::checkPeersAlive(FlagArray flags, uint64_t target, int onlyRan
 
 Status FlagWaiter::waitSlow(FlagArray flags, uint64_t target, Deadline deadline, WaitStage stage,
                             int onlyRank, WaitEscape escape) {
+  // Only a wait that found its flags unset is a transfer phase: the fast path reads no clock.
+  ScopedPhase phase(Phase::kTransfer);
   auto done = [&] { return reached(flags, target, onlyRank) || escape(); };
   const auto start = Clock::now();
   // No spinning and no yielding while the machine is contended (CpuContention): the peer we

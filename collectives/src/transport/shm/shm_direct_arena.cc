@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "kolo/base/fault_injection.h"
+#include "kolo/collectives/phase_clock.h"
 #include "kolo/collectives/reduce.h"
 #include "transport/shm/shm_copy.h"
 
@@ -96,7 +97,10 @@ Status ShmDirectArena::checkFingerprints(int parity, const char* op, const char*
 Status ShmDirectArena::smallAllreduce(const void* send, void* recv, size_t count, DataType type,
                                       ReduceOp op, Deadline deadline) {
   const int next = smallParity(smallOps_ + 1);
-  std::memcpy(smallData(rank_, next), send, count * dataTypeSize(type));
+  {
+    ScopedPhase phase(Phase::kCopy);
+    std::memcpy(smallData(rank_, next), send, count * dataTypeSize(type));
+  }
   KOLO_ASSIGN_OR_RETURN(const int parity, smallRound(0, "small allreduce", deadline));
   // Rank order 0..n-1 on every rank: bit-identical results (f16 / bf16 sums accumulate in f32
   // and round once: reduceMany).
@@ -229,9 +233,16 @@ Status ShmDirectArena::runPipeline(size_t numChunks, size_t chunkElems, size_t c
     if (p.canReduce()) {
       if (p.reduced == 0) faultPoint(FaultPhase::kReduceScatter);
       const Chunk c = chunk(p.reduced++);
-      steps.reduce(c);
+      {
+        // A step that reduces (allreduce, reduce-scatter) counts its kernel as kReduce.
+        ScopedPhase phase(Phase::kCopy);
+        steps.reduce(c);
+      }
       waiter_.publish(mine_.reduced.value, c.global + 1);
-      steps.afterReduce(c);
+      {
+        ScopedPhase phase(Phase::kCopy);
+        steps.afterReduce(c);
+      }
       if (!steps.readsResults()) {
         waiter_.publish(mine_.copied.value, c.global + 1);
         p.copied = p.reduced;
@@ -240,14 +251,20 @@ Status ShmDirectArena::runPipeline(size_t numChunks, size_t chunkElems, size_t c
     }
     if (p.canStage()) {
       const Chunk c = chunk(p.staged++);
-      steps.stage(c);
+      {
+        ScopedPhase phase(Phase::kCopy);
+        steps.stage(c);
+      }
       waiter_.publish(mine_.staged.value, c.global + 1);
       progressed = true;
     }
     if (p.canCopy()) {
       if (p.copied == 0) faultPoint(FaultPhase::kAllgather);
       const Chunk c = chunk(p.copied++);
-      steps.copyOut(c);
+      {
+        ScopedPhase phase(Phase::kCopy);
+        steps.copyOut(c);
+      }
       waiter_.publish(mine_.copied.value, c.global + 1);
       progressed = true;
     }
@@ -289,14 +306,20 @@ Status ShmDirectArena::broadcast(void* bufferPtr, size_t bytes, int root, Deadli
     if (rank_ == root) {
       st = waitSlotFree(c, "broadcast", index, deadline);
       if (!st.isOk()) break;
-      std::memcpy(result(c.slot), buffer + c.firstElem, c.elems);
+      {
+        ScopedPhase phase(Phase::kCopy);
+        std::memcpy(result(c.slot), buffer + c.firstElem, c.elems);
+      }
       mine_.staged.value.store(c.global + 1, std::memory_order_relaxed);
       waiter_.publish(mine_.reduced.value, c.global + 1);
     } else {
       st = waiter_.waitAll(reduced_, c.global + 1, deadline,
                            WaitStage{"broadcast", index, "publish its data"}, root);
       if (!st.isOk()) break;
-      copyToOutput(buffer + c.firstElem, result(c.slot), c.elems, streamOutput_);
+      {
+        ScopedPhase phase(Phase::kCopy);
+        copyToOutput(buffer + c.firstElem, result(c.slot), c.elems, streamOutput_);
+      }
       // Keep this rank's flags in step with the chunk sequence for later collectives.
       mine_.staged.value.store(c.global + 1, std::memory_order_relaxed);
       mine_.reduced.value.store(c.global + 1, std::memory_order_relaxed);

@@ -8,6 +8,7 @@
 #include <numeric>
 #include <vector>
 
+#include "kolo/collectives/phase_clock.h"
 #include "kolo/collectives/reduce.h"
 #include "transport/shm/shm_copy.h"
 #include "transport/shm/shm_direct_arena.h"
@@ -129,6 +130,7 @@ Status ShmDirectArena::reduceScatter(const void* send, void* recv, std::span<con
   const auto* in = static_cast<const std::byte*>(send);
   const bool direct = !overlaps(send, total * esize, recv, counts[rank_] * esize);
   if (small && total != 0) {
+    ScopedPhase phase(Phase::kCopy);
     std::byte* slot = smallData(rank_, smallParity(smallOps_ + 1));
     if (direct) {
       copyAllBut(slot, in, total * esize, offset[rank_] * esize, offset[rank_ + 1] * esize);
@@ -222,12 +224,16 @@ Status ShmDirectArena::allgatherv(const void* sendPtr, void* recvPtr, std::span<
   }
   const size_t largest = *std::max_element(bytes.begin(), bytes.end());
   const bool small = largest <= smallBytes_;
-  if (small && mine != 0) std::memcpy(smallData(rank_, smallParity(smallOps_ + 1)), send, mine);
+  if (small && mine != 0) {
+    ScopedPhase phase(Phase::kCopy);
+    std::memcpy(smallData(rank_, smallParity(smallOps_ + 1)), send, mine);
+  }
   KOLO_ASSIGN_OR_RETURN(
       const int parity,
       smallRound(fingerprint(2, DataType::kUInt8, ReduceOp::kSum, bytes), kOp, deadline));
   KOLO_RETURN_IF_ERROR(checkFingerprints(parity, kOp, "block sizes"));
   if (small) {
+    ScopedPhase phase(Phase::kCopy);
     // Every block from its slot, this rank's too: right whatever send and recv share.
     for (int q = 0; q < size_; ++q) {
       if (bytes[q] != 0 && (q != rank_ || send != own)) {
@@ -323,15 +329,18 @@ Status ShmDirectArena::alltoallv(const void* sendPtr, std::span<const size_t> se
   const size_t sendTotal = sendOffset.back();
   const bool fits = header + sendTotal <= smallBytes_;
   std::byte* slot = smallData(rank_, smallParity(smallOps_ + 1));
-  std::memcpy(slot, sendBytes.data(), n * sizeof(size_t));
-  std::memcpy(slot + n * sizeof(size_t), recvBytes.data(), n * sizeof(size_t));
   // Every block but the own one, at its place in send's layout; the own block is copied
   // straight to recv, unless send and recv share bytes.
   const bool direct = !overlaps(send, sendTotal, recv, recvOffset.back());
-  if (fits && direct) {
-    copyAllBut(slot + header, send, sendTotal, sendOffset[rank_], sendOffset[rank_ + 1]);
-  } else if (fits && sendTotal != 0) {
-    std::memcpy(slot + header, send, sendTotal);
+  {
+    ScopedPhase phase(Phase::kCopy);
+    std::memcpy(slot, sendBytes.data(), n * sizeof(size_t));
+    std::memcpy(slot + n * sizeof(size_t), recvBytes.data(), n * sizeof(size_t));
+    if (fits && direct) {
+      copyAllBut(slot + header, send, sendTotal, sendOffset[rank_], sendOffset[rank_ + 1]);
+    } else if (fits && sendTotal != 0) {
+      std::memcpy(slot + header, send, sendTotal);
+    }
   }
   KOLO_ASSIGN_OR_RETURN(const int parity, smallRound(fits ? 1 : 0, kOp, deadline));
   KOLO_RETURN_IF_ERROR(alltoallSizesAgree(parity));
@@ -343,6 +352,7 @@ Status ShmDirectArena::alltoallv(const void* sendPtr, std::span<const size_t> se
     for (int p = 0; p < size_; ++p) largest = std::max(largest, sizes[p]);
   }
   if (allFit) {
+    ScopedPhase copyOut(Phase::kCopy);
     for (int q = 0; q < size_; ++q) {
       if (recvBytes[q] == 0) continue;
       if (q == rank_ && direct) {

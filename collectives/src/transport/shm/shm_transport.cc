@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "kolo/collectives/phase_clock.h"
 #include "transport/shm/peer_process.h"
 
 namespace kolo::shm {
@@ -40,6 +41,7 @@ ShmChannel::ShmChannel(ShmTransport* transport, int rank, int peer, ByteRing out
     : transport_(transport), rank_(rank), peer_(peer), out_(out), in_(in), peerBell_(peerBell) {}
 
 TransferRequestPtr ShmChannel::postSend(uint64_t tag, std::span<const std::byte> data) {
+  ScopedPhase phase(Phase::kTransfer);  // moves what fits the ring at once
   // The transport only reads a send's buffer; the request type is shared with receives.
   auto req = std::make_unique<ShmRequest>(this, true, tag, const_cast<std::byte*>(data.data()),
                                           data.size());
@@ -53,6 +55,7 @@ TransferRequestPtr ShmChannel::postSend(uint64_t tag, std::span<const std::byte>
 }
 
 TransferRequestPtr ShmChannel::postRecv(uint64_t tag, std::span<std::byte> data) {
+  ScopedPhase phase(Phase::kTransfer);
   auto req = std::make_unique<ShmRequest>(this, false, tag, data.data(), data.size());
   if (!broken_.isOk()) {
     req->finish(broken_);

@@ -6,6 +6,8 @@
 #include <string>
 #include <utility>
 
+#include "kolo/collectives/phase_clock.h"
+
 namespace kolo::tcp {
 namespace {
 
@@ -106,7 +108,10 @@ StripeRange stripeOf(size_t size, int streams, int index) {
 StripedChannel::StripedChannel(std::vector<std::shared_ptr<TcpPeer>> lanes, size_t stripeMinBytes)
     : lanes_(std::move(lanes)), stripeMin_(stripeMinBytes) {}
 
+// A post writes what the socket takes at once (and a receive takes what already arrived):
+// transfer time for the phase clock.
 TransferRequestPtr StripedChannel::postSend(uint64_t tag, std::span<const std::byte> data) {
+  ScopedPhase phase(Phase::kTransfer);
   if (!striped(data.size())) return lanes_.front()->postSend(tag, data);
   const int streams = static_cast<int>(lanes_.size());
   std::vector<TransferRequestPtr> parts;
@@ -121,6 +126,7 @@ TransferRequestPtr StripedChannel::postSend(uint64_t tag, std::span<const std::b
 }
 
 TransferRequestPtr StripedChannel::postRecv(uint64_t tag, std::span<std::byte> data) {
+  ScopedPhase phase(Phase::kTransfer);
   if (!striped(data.size())) return lanes_.front()->postRecv(tag, data);
   const int streams = static_cast<int>(lanes_.size());
   std::vector<TransferRequestPtr> parts;
