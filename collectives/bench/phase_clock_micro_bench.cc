@@ -1,5 +1,5 @@
 // The phase clock's own cost (Google Benchmark): a ScopedPhase with the clock off (one
-// thread_local bool test) and on (two steady-clock reads), and the 8-byte reduceMany that every
+// thread_local bool test) and on (two clock reads), and the 8-byte reduceMany that every
 // small shm allreduce runs, with the clock off and on. What metrics or a timeline add to an
 // 8-byte shm allreduce through the runtime is about three scopes (copy in, flag wait, reduce).
 //

@@ -27,6 +27,11 @@ uint64_t nanosSince(steady_clock::time_point from) {
 
 constexpr uint64_t kMs = 1'000'000;
 
+// A wall time as an upper bound for counted time: the clock reads the time-stamp counter,
+// converted with a rate measured once against the steady clock (phase_clock.h), so counted
+// nanoseconds may exceed the steady clock's by the rate's error (well under 0.1 %).
+uint64_t withRateError(uint64_t wallNanos) { return wallNanos + wallNanos / 500 + 1000; }
+
 // Turns this thread's clock on for one test and off again after it.
 class PhaseClockTest : public ::testing::Test {
  protected:
@@ -60,7 +65,7 @@ TEST_F(PhaseClockTest, OneScopeCountsItsWallTimeInItsPhaseOnly) {
   const uint64_t wall = nanosSince(t0);
   const PhaseTotals d = PhaseClock::totals().since(before);
   EXPECT_GE(d[Phase::kTransfer], 3 * kMs);
-  EXPECT_LE(d[Phase::kTransfer], wall);
+  EXPECT_LE(d[Phase::kTransfer], withRateError(wall));
   EXPECT_EQ(d[Phase::kCopy], 0u);
   EXPECT_EQ(d[Phase::kReduce], 0u);
 }
@@ -88,9 +93,9 @@ TEST_F(PhaseClockTest, InnermostScopeOwnsNestedTimeAndTheSumStaysWithinTheWallTi
   EXPECT_GE(d[Phase::kReduce], 4 * kMs);
   EXPECT_GE(d[Phase::kTransfer], 2 * kMs);
   // The outer scope did not count the inner ones' time (at least 6 ms of sleep) again.
-  EXPECT_LE(d[Phase::kCopy] + 6 * kMs, wall);
-  EXPECT_LE(d[Phase::kReduce] + d[Phase::kTransfer], innerWall);
-  EXPECT_LE(d.sum(), wall);
+  EXPECT_LE(d[Phase::kCopy] + 6 * kMs, withRateError(wall));
+  EXPECT_LE(d[Phase::kReduce] + d[Phase::kTransfer], withRateError(innerWall));
+  EXPECT_LE(d.sum(), withRateError(wall));
 }
 
 TEST_F(PhaseClockTest, ReduceKernelsCountAsReduceEvenInsideACopyStep) {
@@ -107,7 +112,7 @@ TEST_F(PhaseClockTest, ReduceKernelsCountAsReduceEvenInsideACopyStep) {
   EXPECT_EQ(out[12345], 3.0f);
   EXPECT_GT(d[Phase::kReduce], 0u);
   EXPECT_EQ(d[Phase::kTransfer], 0u);
-  EXPECT_LE(d.sum(), wall);
+  EXPECT_LE(d.sum(), withRateError(wall));
   // Adding 4 MiB of floats takes longer than entering and leaving the scopes around it.
   EXPECT_GT(d[Phase::kReduce], d[Phase::kCopy]);
 }
@@ -153,7 +158,7 @@ TEST_F(PhaseClockTest, EachThreadHasItsOwnSwitchAndCounters) {
   other.join();
   EXPECT_FALSE(otherEnabled);
   EXPECT_GE(otherCounted[Phase::kCopy], kMs);
-  EXPECT_LE(otherCounted[Phase::kCopy], otherSecondScope);  // only the scope with the clock on
+  EXPECT_LE(otherCounted[Phase::kCopy], withRateError(otherSecondScope));  // only the scope with the clock on
   EXPECT_EQ(PhaseClock::totals().since(mineBefore).sum(), 0u);
   EXPECT_TRUE(PhaseClock::enabled());
 }
