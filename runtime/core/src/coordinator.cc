@@ -61,13 +61,13 @@ Status Coordinator::submit(const std::vector<PendingOpPtr>& ops) {
     if (isJoin) lifecycle_.setJoinPending(false);
     return s;
   }
-  if (submitWakes()) go_.wake();
+  if (submitWakes()) wakeLoop();
   return Status::ok();
 }
 
 void Coordinator::requestShutdown() {
   lifecycle_.requestShutdown();
-  go_.wake();
+  wakeLoop();
 }
 
 Status Coordinator::waitStopped(Deadline deadline) {
@@ -84,7 +84,7 @@ Status Coordinator::waitStopped(Deadline deadline) {
 
 void Coordinator::stop() {
   lifecycle_.forceStop();
-  go_.wake();
+  wakeLoop();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -103,12 +103,13 @@ void Coordinator::run() {
     if (lifecycle_.forcedStop()) break;
     uint32_t epoch = 0;
     size_t onDevice = 0;
+    const uint32_t quietSeen = quiet_.bell().epoch();  // before looking for work
     const Step step = iterate(failure, epoch, onDevice);
     if (step == Step::kExit) break;
     if (step == Step::kIdle) {
       // Parked without the driver role, so a waiting caller can take it meanwhile.
       role.unlock();
-      parkCoordinator(epoch, onDevice);
+      parkCoordinator(epoch, quietSeen, onDevice);
       role.lock();
     }
   }
@@ -143,7 +144,7 @@ Coordinator::Step Coordinator::iterate(Status& failure, uint32_t& epoch, size_t&
   return Step::kRan;
 }
 
-void Coordinator::park(uint32_t epoch, size_t onDevice, Clock::duration limit) {
+std::chrono::microseconds Coordinator::parkSlice(size_t onDevice, Clock::duration limit) const {
   auto slice = go_.canWake()
                    ? std::chrono::duration_cast<std::chrono::microseconds>(kWakeableParkSlice)
                    : tuning_.cycleTime();
@@ -154,7 +155,16 @@ void Coordinator::park(uint32_t epoch, size_t onDevice, Clock::duration limit) {
     slice =
         std::chrono::duration_cast<std::chrono::microseconds>(std::max<Clock::duration>(limit, {}));
   }
-  comm_.transport().waitForActivity(epoch, slice);
+  return slice;
+}
+
+void Coordinator::park(uint32_t epoch, size_t onDevice, Clock::duration limit) {
+  comm_.transport().waitForActivity(epoch, parkSlice(onDevice, limit));
+}
+
+void Coordinator::wakeLoop() {
+  go_.wake();
+  quiet_.bell().ring();
 }
 
 Status Coordinator::checkPeers() {

@@ -26,6 +26,7 @@
 #include "go_signal.h"
 #include "kolo/base/status.h"
 #include "kolo/collectives/communicator.h"
+#include "kolo/collectives/doorbell.h"
 #include "negotiation_cycle.h"
 #include "pending_op.h"
 #include "response_runner.h"
@@ -89,8 +90,16 @@ class Coordinator {
   // (it is about to wait and drive again), and the coordinator parks in short slices meanwhile,
   // which bounds the wait of an op nobody waits on by the cycle time.
   bool submitWakes() const;
-  // The coordinator thread's park: in slices of the cycle time while callers drive.
-  void parkCoordinator(uint32_t epoch, size_t onDevice);
+  // The coordinator thread's park: in slices of the cycle time while callers drive, and then
+  // on its own bell (quiet_, seen at `quietSeen`), not on the transport's, so the messages a
+  // driving caller exchanges do not wake it (a futex wake per message on the sender, and on
+  // the receiver a thread that takes a core from the driver only to find nothing to do).
+  void parkCoordinator(uint32_t epoch, uint32_t quietSeen, size_t onDevice);
+  // The slice of one park: the cycle time (or 50 ms when the transport can wake it), shorter
+  // for stall checks, device polls and `limit`.
+  std::chrono::microseconds parkSlice(size_t onDevice, Clock::duration limit) const;
+  // Wakes the coordinator thread wherever it parks (and a driver parked on the transport).
+  void wakeLoop();
   // The first CUDA tensor of the set: from then on only the coordinator thread runs cycles
   // (they make a device current on the thread that runs them, and a caller's thread keeps its
   // own). Returns once no caller drives.
@@ -123,6 +132,7 @@ class Coordinator {
   std::atomic<Clock::rep> lastDrive_{0};  // when a caller last handed the role back (Clock)
   std::atomic<bool> shortParks_{false};   // the coordinator parks in slices of the cycle time
   std::shared_ptr<DriveGate> gate_;
+  LocalDoorbell quiet_;  // the coordinator thread's own bell while callers drive
   // The driver role. Held by the coordinator thread around each iteration (not while parked)
   // and by a driving caller; everything below is touched only by its holder.
   std::mutex driveMutex_;

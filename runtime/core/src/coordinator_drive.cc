@@ -83,7 +83,7 @@ void Coordinator::letCallersDrive(const std::vector<PendingOpPtr>& ops) {
 
 void Coordinator::keepCyclesOnCoordinator() {
   deviceOps_.store(true, std::memory_order_release);
-  go_.wake();  // a driver parked on the transport sees the flag now
+  wakeLoop();  // a driver parked on the transport sees the flag now
   // A driver checks the flag before each iteration, under the role: once the role is ours,
   // none is driving, and none will again.
   std::lock_guard role(driveMutex_);
@@ -134,7 +134,7 @@ void Coordinator::drive(const OpState& state, Deadline deadline) {
   // coordinator still parked in long slices (it then parks in short ones, see submitWakes).
   const bool wakeCoordinator = exit_.has_value() || hasLocalWork() || !shortParks_.load();
   role.unlock();
-  if (wakeCoordinator) go_.wake();
+  if (wakeCoordinator) wakeLoop();
 }
 
 bool Coordinator::submitWakes() const {
@@ -146,7 +146,7 @@ bool Coordinator::submitWakes() const {
   return !waitsNext || !shortParks_.load();
 }
 
-void Coordinator::parkCoordinator(uint32_t epoch, size_t onDevice) {
+void Coordinator::parkCoordinator(uint32_t epoch, uint32_t quietSeen, size_t onDevice) {
   const auto driveRecent = [this] {
     const Clock::time_point at{Clock::duration(lastDrive_.load())};
     return callerDrives_ && Clock::now() - at < 2 * kWaiterWindow;
@@ -161,8 +161,15 @@ void Coordinator::parkCoordinator(uint32_t epoch, size_t onDevice) {
     callersDrive = true;
     shortParks_.store(true);
   }
-  park(epoch, onDevice,
-       callersDrive ? Clock::duration(tuning_.cycleTime()) : Clock::duration::max());
+  if (!callersDrive) {
+    park(epoch, onDevice);
+    return;
+  }
+  // Callers drive: a peer's go or data is theirs to take; what the coordinator thread is for
+  // meanwhile (ops nobody waits on, a peer's cycle while no caller waits, stall checks, the
+  // device) is served within one slice, and local submits, stops and drives that leave work
+  // behind ring this bell (wakeLoop).
+  quiet_.bell().wait(quietSeen, parkSlice(onDevice, tuning_.cycleTime()));
 }
 
 }  // namespace kolo::core
