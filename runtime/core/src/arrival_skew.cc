@@ -25,12 +25,18 @@ void ArrivalSkew::requestComplete(const std::string& name, Clock::time_point now
 
 void ArrivalSkew::votesSeen(std::span<const uint64_t* const> memberWords, const uint64_t* anded,
                             size_t count, Clock::time_point now) {
+  // Unset, the clock is read only when a vote waits or completes one that waited (not in a
+  // steady state where every member voted the same ops).
+  const auto clock = [&now] {
+    if (now == Clock::time_point{}) now = Clock::now();
+    return now;
+  };
   for (size_t m = 0; m < memberWords.size(); ++m) {
     for (size_t w = 0; w < count; ++w) {
       for (uint64_t waiting = memberWords[m][w] & ~anded[w]; waiting != 0; waiting &= waiting - 1) {
         const size_t bit = w * 64 + static_cast<size_t>(std::countr_zero(waiting));
         Arrivals& a = byBit_.try_emplace(bit, last_.size()).first->second;
-        if (a[m] == Clock::time_point{}) a[m] = now;
+        if (a[m] == Clock::time_point{}) a[m] = clock();
       }
     }
   }
@@ -39,7 +45,7 @@ void ArrivalSkew::votesSeen(std::span<const uint64_t* const> memberWords, const 
     for (uint64_t done = anded[w]; done != 0; done &= done - 1) {
       auto it = byBit_.find(w * 64 + static_cast<size_t>(std::countr_zero(done)));
       if (it == byBit_.end()) continue;
-      complete(it->second, now);
+      complete(it->second, clock());
       byBit_.erase(it);
     }
   }

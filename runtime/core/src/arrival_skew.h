@@ -30,9 +30,10 @@ class ArrivalSkew {
   void requestSeen(const std::string& name, size_t member, Clock::time_point now);
   // The negotiator answered `name`: every member has arrived.
   void requestComplete(const std::string& name, Clock::time_point now);
-  // This cycle's votes: each member's words and their AND (`count` words each).
+  // This cycle's votes: each member's words and their AND (`count` words each), seen at `now`
+  // (unset: read from the clock only if a vote waits or completes one that waited).
   void votesSeen(std::span<const uint64_t* const> memberWords, const uint64_t* anded, size_t count,
-                 Clock::time_point now);
+                 Clock::time_point now = {});
   // The cycle had request lists: drop the votes still waiting.
   void forgetVotes() { byBit_.clear(); }
   // After a stall abort: every pending op is gone.

@@ -178,10 +178,10 @@ void NegotiationCycle::settle() {
 void NegotiationCycle::recordVoteArrivals(const std::vector<uint64_t>& anded, bool anyList) {
   // The first third of the vote words are the cache-hit bits (CacheVote::andWords).
   const size_t hitWords = exchange_.voteWordCount() / 3;
-  std::vector<const uint64_t*> words(set_.members.size());
-  for (size_t r = 0; r < words.size(); ++r) words[r] = exchange_.voteWordsOf(r);
+  voteWords_.resize(set_.members.size());
+  for (size_t r = 0; r < voteWords_.size(); ++r) voteWords_[r] = exchange_.voteWordsOf(r);
   ArrivalSkew& arrivals = metrics_->arrivals();
-  arrivals.votesSeen(words, anded.data(), hitWords, Clock::now());
+  arrivals.votesSeen(voteWords_, anded.data(), hitWords);
   // Request lists may take an op off the cache path: its waiting votes would never complete.
   if (anyList) arrivals.forgetVotes();
 }

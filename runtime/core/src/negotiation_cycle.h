@@ -96,6 +96,7 @@ class NegotiationCycle {
   FlightRecording& recording_;
   Timeline* timeline_;
   SetMetrics* metrics_ = nullptr;
+  std::vector<const uint64_t*> voteWords_;  // recordVoteArrivals' scratch, kept across cycles
   ResponseCache cache_;
   Negotiator negotiator_;
   std::vector<PendingOpPtr> unsent_;  // cache candidates, looked up again every cycle

@@ -29,8 +29,12 @@ Status ResponseRunner::run(const std::vector<Response>& ordered) {
   applyTuning();
   const BatchOps ops = takeOps(ordered);
   const std::vector<FusedBatch> batches = planner_.plan(ordered);
-  // The phase clock runs on this thread while someone reads it (metrics, an open timeline).
+  // The phase clock runs on this thread while someone reads it (metrics, an open timeline),
+  // and only around the batches: the negotiation's own exchanges are not read.
   PhaseClock::setEnabled(metrics_ != nullptr || (timeline_ && timeline_->active()));
+  struct ClockOff {
+    ~ClockOff() { PhaseClock::setEnabled(false); }
+  } clockOff;
   for (size_t b = 0; b < batches.size(); ++b) {
     const PhaseTotals phasesBefore = PhaseClock::totals();
     const Clock::time_point start = Clock::now();
