@@ -6,25 +6,17 @@
 // every piece of coordinator state stays single-threaded, and every rank still runs the same
 // cycles in the same order: driving changes which thread of a rank runs them, never the
 // protocol. KOLO_CALLER_DRIVES=off keeps every cycle on the coordinator thread.
-// DriveGate is what an OpState's wait helper holds to reach the coordinator: closed by the
-// coordinator when it is destroyed, which then waits until no caller is inside, so a handle
-// waited on after its session ended never touches it.
+// DriveGate is what an OpState's wait helper holds to reach the coordinator (waiter_gate.h).
 // Thread: any.
 #pragma once
 
-#include <condition_variable>
-#include <mutex>
+#include "waiter_gate.h"
 
 namespace kolo::core {
 
 class Coordinator;
 
-struct DriveGate {
-  std::mutex mutex;
-  std::condition_variable cv;
-  Coordinator* coordinator = nullptr;  // guarded by mutex; null once closed
-  int inside = 0;                      // guarded by mutex
-};
+using DriveGate = WaiterGate<Coordinator>;
 
 // KOLO_CALLER_DRIVES: true for auto (the default), false for off.
 bool callerDrivesFromEnv();

@@ -29,9 +29,7 @@ Coordinator::Coordinator(const SetIdentity& set, Communicator& comm, Coordinator
       recording_(roles.recording),
       tuning_(roles.tuning),
       callerDrives_(callerDrivesFromEnv()),
-      gate_(std::make_shared<DriveGate>()) {
-  gate_->coordinator = this;
-}
+      gate_(std::make_shared<DriveGate>(this)) {}
 
 Coordinator::~Coordinator() {
   if (thread_.joinable()) stop();

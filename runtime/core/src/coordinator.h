@@ -76,11 +76,9 @@ class Coordinator {
   Step iterate(Status& failure, uint32_t& epoch, size_t& onDevice);
   bool hasLocalWork() const;
   void park(uint32_t epoch, size_t onDevice, Clock::duration limit = Clock::duration::max());
-  // The wait helper of this set's handles (coordinator_drive.cc): a waiting caller takes the
-  // driver role if it is free within a short spin and runs iterations until `state` is done,
-  // its deadline passes or the loop ends; then it hands the role back.
-  static void helpWait(const std::shared_ptr<DriveGate>& gate, const OpState& state,
-                       Deadline deadline);
+  // The wait helper of this set's handles (coordinator_drive.cc, through the gate): a waiting
+  // caller takes the driver role if it is free within a short spin and runs iterations until
+  // `state` is done, its deadline passes or the loop ends; then it hands the role back.
   void drive(const OpState& state, Deadline deadline);
   bool takeDriverRole(const OpState& state, Deadline deadline);
   // Before the ops enter the table: their waiters may drive (host tensors only).

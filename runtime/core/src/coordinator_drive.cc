@@ -44,28 +44,7 @@ bool callerDrivesFromEnv() {
   return settingChoice("KOLO_CALLER_DRIVES") != "off";
 }
 
-void Coordinator::helpWait(const std::shared_ptr<DriveGate>& gate, const OpState& state,
-                           Deadline deadline) {
-  Coordinator* self = nullptr;
-  {
-    std::lock_guard lock(gate->mutex);
-    self = gate->coordinator;
-    if (self == nullptr) return;
-    ++gate->inside;
-  }
-  self->drive(state, deadline);
-  {
-    std::lock_guard lock(gate->mutex);
-    --gate->inside;
-  }
-  gate->cv.notify_all();
-}
-
-void Coordinator::closeGate() {
-  std::unique_lock lock(gate_->mutex);
-  gate_->coordinator = nullptr;
-  gate_->cv.wait(lock, [this] { return gate_->inside == 0; });
-}
+void Coordinator::closeGate() { gate_->close(); }
 
 void Coordinator::letCallersDrive(const std::vector<PendingOpPtr>& ops) {
   if (ops.empty() || deviceOps_.load(std::memory_order_acquire)) return;
@@ -78,7 +57,9 @@ void Coordinator::letCallersDrive(const std::vector<PendingOpPtr>& ops) {
   }
   // Every op of one submit shares its state (a grouped op's parts).
   ops.front()->state->setWaitHelper(
-      [gate = gate_](const OpState& state, Deadline deadline) { helpWait(gate, state, deadline); });
+      [gate = gate_](const OpState& state, Deadline deadline) {
+        gate->visit([&](Coordinator& coordinator) { coordinator.drive(state, deadline); });
+      });
 }
 
 void Coordinator::keepCyclesOnCoordinator() {

@@ -44,7 +44,7 @@ Status PeerExchange::submit(PeerTransferPtr transfer) {
     }
     if (transfer->enter(book_) && startOnCaller(*transfer)) return Status::ok();
     transfer->setWaitHelper([gate = gate_](const OpState& state, Deadline deadline) {
-      helpWait(gate, state, deadline);
+      gate->visit([&](PeerExchange& exchange) { exchange.drive(state, deadline); });
     });
     queued_.push_back(std::move(transfer));
     if (!thread_.joinable()) {
@@ -70,11 +70,7 @@ void PeerExchange::stop() {
   stopRequested_.store(true);
   cv_.notify_all();
   comm_.transport().wake();
-  {
-    std::unique_lock lock(gate_->mutex);
-    gate_->exchange = nullptr;
-    gate_->cv.wait(lock, [this] { return gate_->inside == 0; });
-  }
+  gate_->close();
   if (thread.joinable()) thread.join();
   std::deque<PeerTransferPtr> left;
   {
@@ -86,23 +82,6 @@ void PeerExchange::stop() {
   for (PeerTransferPtr& t : active_) t->fail(shutDown(*t));
   for (PeerTransferPtr& t : left) t->fail(shutDown(*t));
   active_.clear();
-}
-
-void PeerExchange::helpWait(const std::shared_ptr<PeerWaitGate>& gate, const OpState& state,
-                            Deadline deadline) {
-  PeerExchange* self = nullptr;
-  {
-    std::lock_guard lock(gate->mutex);
-    self = gate->exchange;
-    if (self == nullptr) return;
-    ++gate->inside;
-  }
-  self->drive(state, deadline);
-  {
-    std::lock_guard lock(gate->mutex);
-    --gate->inside;
-  }
-  gate->cv.notify_all();
 }
 
 void PeerExchange::drive(const OpState& state, Deadline deadline) {

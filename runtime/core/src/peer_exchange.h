@@ -36,26 +36,19 @@
 #include "peer_book.h"
 #include "peer_transfer.h"
 #include "set_identity.h"
+#include "waiter_gate.h"
 
 namespace kolo::core {
 
 class PeerExchange;
 
-// What a waiter's handle holds to reach the exchange: nulled by stop(), which then waits until
-// no waiter is inside, so a handle waited on after the session ended never touches it.
-struct PeerWaitGate {
-  std::mutex mutex;
-  std::condition_variable cv;
-  PeerExchange* exchange = nullptr;  // guarded by mutex
-  int inside = 0;                    // guarded by mutex
-};
+// What a waiter's handle holds to reach the exchange (waiter_gate.h), closed by stop().
+using PeerWaitGate = WaiterGate<PeerExchange>;
 
 class PeerExchange {
  public:
   PeerExchange(Communicator& comm, const SetIdentity& set)
-      : comm_(comm), set_(set), gate_(std::make_shared<PeerWaitGate>()) {
-    gate_->exchange = this;
-  }
+      : comm_(comm), set_(set), gate_(std::make_shared<PeerWaitGate>(this)) {}
   ~PeerExchange() { stop(); }
   PeerExchange(const PeerExchange&) = delete;
   PeerExchange& operator=(const PeerExchange&) = delete;
@@ -71,11 +64,10 @@ class PeerExchange {
   // The caller's thread, mutex_ held, nothing of the key pending before it: the first steps.
   // True if the transfer finished there.
   bool startOnCaller(PeerTransfer& t);
-  // A waiter on one of this exchange's handles (OpState's wait helper): drives every transfer
-  // itself until its state is done, the deadline passes or the exchange stops, while the
-  // progress thread stands aside, so the waiter sees its data without a thread hop.
-  static void helpWait(const std::shared_ptr<PeerWaitGate>& gate, const OpState& state,
-                       Deadline deadline);
+  // A waiter on one of this exchange's handles (OpState's wait helper, through the gate):
+  // drives every transfer itself until its state is done, the deadline passes or the exchange
+  // stops, while the progress thread stands aside, so the waiter sees its data without a
+  // thread hop.
   void drive(const OpState& state, Deadline deadline);
   void run();
   // One round over the transfers (progress thread or a driving waiter): takes the queued ones,

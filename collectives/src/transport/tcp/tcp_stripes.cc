@@ -108,36 +108,34 @@ StripeRange stripeOf(size_t size, int streams, int index) {
 StripedChannel::StripedChannel(std::vector<std::shared_ptr<TcpPeer>> lanes, size_t stripeMinBytes)
     : lanes_(std::move(lanes)), stripeMin_(stripeMinBytes) {}
 
+template <class Bytes, class PostOne>
+TransferRequestPtr StripedChannel::post(uint64_t tag, Bytes data, bool send, PostOne postOne) {
+  if (!striped(data.size())) return postOne(*lanes_.front(), data);
+  const int streams = static_cast<int>(lanes_.size());
+  std::vector<TransferRequestPtr> parts;
+  parts.reserve(lanes_.size());
+  for (int i = 0; i < streams; ++i) {
+    const StripeRange r = stripeOf(data.size(), streams, i);
+    parts.push_back(postOne(*lanes_[static_cast<size_t>(i)], data.subspan(r.offset, r.length)));
+  }
+  return std::make_unique<StripedRequest>(std::move(parts), send, data.size(),
+                                          lanes_.front()->shownRank(), tag);
+}
+
 // A post writes what the socket takes at once (and a receive takes what already arrived):
 // transfer time for the phase clock.
 TransferRequestPtr StripedChannel::postSend(uint64_t tag, std::span<const std::byte> data) {
   ScopedPhase phase(Phase::kTransfer);
-  if (!striped(data.size())) return lanes_.front()->postSend(tag, data);
-  const int streams = static_cast<int>(lanes_.size());
-  std::vector<TransferRequestPtr> parts;
-  parts.reserve(lanes_.size());
-  for (int i = 0; i < streams; ++i) {
-    const StripeRange r = stripeOf(data.size(), streams, i);
-    parts.push_back(
-        lanes_[static_cast<size_t>(i)]->postSend(tag, data.subspan(r.offset, r.length)));
-  }
-  return std::make_unique<StripedRequest>(std::move(parts), true, data.size(),
-                                          lanes_.front()->shownRank(), tag);
+  return post(tag, data, true, [tag](TcpPeer& lane, std::span<const std::byte> part) {
+    return lane.postSend(tag, part);
+  });
 }
 
 TransferRequestPtr StripedChannel::postRecv(uint64_t tag, std::span<std::byte> data) {
   ScopedPhase phase(Phase::kTransfer);
-  if (!striped(data.size())) return lanes_.front()->postRecv(tag, data);
-  const int streams = static_cast<int>(lanes_.size());
-  std::vector<TransferRequestPtr> parts;
-  parts.reserve(lanes_.size());
-  for (int i = 0; i < streams; ++i) {
-    const StripeRange r = stripeOf(data.size(), streams, i);
-    parts.push_back(
-        lanes_[static_cast<size_t>(i)]->postRecv(tag, data.subspan(r.offset, r.length)));
-  }
-  return std::make_unique<StripedRequest>(std::move(parts), false, data.size(),
-                                          lanes_.front()->shownRank(), tag);
+  return post(tag, data, false, [tag](TcpPeer& lane, std::span<std::byte> part) {
+    return lane.postRecv(tag, part);
+  });
 }
 
 }  // namespace kolo::tcp

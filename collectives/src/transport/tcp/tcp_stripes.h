@@ -42,6 +42,9 @@ class StripedChannel final : public Channel {
 
  private:
   bool striped(size_t bytes) const { return lanes_.size() > 1 && bytes >= stripeMin_; }
+  // One post on the first lane, or one per lane over the stripes of `data`.
+  template <class Bytes, class PostOne>
+  TransferRequestPtr post(uint64_t tag, Bytes data, bool send, PostOne postOne);
 
   std::vector<std::shared_ptr<TcpPeer>> lanes_;
   size_t stripeMin_;
