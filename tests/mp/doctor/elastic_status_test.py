@@ -20,7 +20,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 JOB = os.path.join(HERE, "elastic_job.py")
 sys.path.insert(0, HERE)
 from live_test import fake_ssh, own_address  # noqa: E402
-from verdict_checks import expect, fail  # noqa: E402
+from verdict_checks import expect, fail, status_while_running  # noqa: E402
 
 
 def run(kolorun, pythonpath, dumps, remote):
@@ -36,20 +36,9 @@ def run(kolorun, pythonpath, dumps, remote):
            "-x", "KOLO_SHUTDOWN_TIMEOUT_SECONDS=3",
            "--", "/usr/bin/python3", JOB, "1", stop]
     job = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
-    seen = b""
-    while b"rank 0 of 2: running" not in seen or b"rank 1 of 2: running" not in seen:
-        line = job.stdout.readline()
-        if not line:
-            fail("the job ended before its second generation ran", seen.decode(errors="replace"))
-        seen += line
-    asked = subprocess.run([kolorun, "--status", "--pid", str(job.pid)], stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, timeout=30)
-    verdict = asked.stdout.decode(errors="replace")
-    open(stop, "w").close()
-    rest, _ = job.communicate(timeout=90)
-    out = (seen + rest).decode(errors="replace")
-    if asked.returncode != 0:
-        fail(f"kolorun --status exited {asked.returncode}", verdict + out)
+    verdict, out = status_while_running(kolorun, job, stop,
+                                        (b"rank 0 of 2: running", b"rank 1 of 2: running"),
+                                        "the job ended before its second generation ran")
     local = "1 of 2" if remote else "2 of 2"
     for needle in (f"live verdict (asked: SIGUSR1 or kolorun --status): {local} rank(s)",
                    "kolo-doctor: 2 dump(s)", "every rank submitted the same ops", "ranks:",

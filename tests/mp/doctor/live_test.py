@@ -22,7 +22,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 JOB = os.path.join(HERE, "live_job.py")
 sys.path.insert(0, HERE)
-from verdict_checks import expect, expect_caller_stack, fail  # noqa: E402
+from verdict_checks import expect, expect_caller_stack, fail, status_while_running  # noqa: E402
 
 
 def job_command(kolorun, pythonpath, dumps, mode, seconds, settings=(), hosts=()):
@@ -99,20 +99,9 @@ def status(kolorun, pythonpath, dumps, remote=None):
         env = dict(os.environ, PATH=fake_ssh(dumps) + ":" + os.environ["PATH"])
     job = subprocess.Popen(job_command(kolorun, pythonpath, dumps, "status", stop, hosts=hosts),
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
-    seen = b""
-    while b"rank 1: running" not in seen or b"rank 0: running" not in seen:
-        line = job.stdout.readline()
-        if not line:
-            fail("the job ended before it ran", seen.decode(errors="replace"))
-        seen += line
-    asked = subprocess.run([kolorun, "--status", "--pid", str(job.pid)], stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, timeout=30)
-    verdict = asked.stdout.decode(errors="replace")
-    open(stop, "w").close()  # the job ends once both ranks see it
-    rest, _ = job.communicate(timeout=90)
-    out = (seen + rest).decode(errors="replace")
-    if asked.returncode != 0:
-        fail(f"kolorun --status exited {asked.returncode}", verdict + out)
+    verdict, out = status_while_running(kolorun, job, stop,
+                                        (b"rank 0: running", b"rank 1: running"),
+                                        "the job ended before it ran")
     local = "1 of 2" if remote else "2 of 2"
     for needle in (f"live verdict (asked: SIGUSR1 or kolorun --status): {local} rank(s)",
                    "every rank submitted the same ops", "ranks:", "rank 0 (pid", "rank 1 (pid",

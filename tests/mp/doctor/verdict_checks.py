@@ -1,5 +1,6 @@
 """What the doctor tests share: failing with the output, and asserting a verdict's text."""
 import re
+import subprocess
 import sys
 
 
@@ -55,3 +56,24 @@ def expect_caller_stack(text, rank, name, what="the verdict"):
     for frame in ("kolo::core::OpState::wait(", "runtime/core/src/handle.cc:",
                   "kolo::core::Handle::wait(", "kolo_handle_wait"):
         expect(block, frame, f"{what} (rank {rank}'s native stack)")
+
+
+def status_while_running(kolorun, job, stop, markers, never_ran):
+    """Reads the job's output until every marker (bytes) has appeared, asks `kolorun --status`
+    about it, then lets it end by creating `stop`. Returns (the verdict, the job's output);
+    fails with `never_ran` if the job ends first, or if --status fails."""
+    seen = b""
+    while not all(marker in seen for marker in markers):
+        line = job.stdout.readline()
+        if not line:
+            fail(never_ran, seen.decode(errors="replace"))
+        seen += line
+    asked = subprocess.run([kolorun, "--status", "--pid", str(job.pid)], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=30)
+    verdict = asked.stdout.decode(errors="replace")
+    open(stop, "w").close()  # the job ends once its ranks see it
+    rest, _ = job.communicate(timeout=90)
+    out = (seen + rest).decode(errors="replace")
+    if asked.returncode != 0:
+        fail(f"kolorun --status exited {asked.returncode}", verdict + out)
+    return verdict, out

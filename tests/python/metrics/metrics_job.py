@@ -44,6 +44,13 @@ def run(control_dir):
         out = kolo.broadcast(np.full(10, rank * 10 + b, dtype=np.float64), root_rank=0,
                              name="metrics.bcast.%d" % b)
         assert np.all(out == b), out
+    hold_until_done(control_dir, rank)
+    kolo.shutdown()
+
+
+def hold_until_done(control_dir, rank):
+    """Creates CONTROL_DIR/ready.<rank>, then waits (at most 120 s) for CONTROL_DIR/done, which
+    the driver creates once it has read what it checks while the job is alive."""
     open(os.path.join(control_dir, "ready.%d" % rank), "w").close()
     deadline = time.monotonic() + 120
     done = os.path.join(control_dir, "done")
@@ -52,7 +59,6 @@ def run(control_dir):
             print("rank %d: the driver never created %s" % (rank, done), flush=True)
             sys.exit(1)
         time.sleep(0.05)
-    kolo.shutdown()
 
 
 if __name__ == "__main__":

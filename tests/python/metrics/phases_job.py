@@ -3,11 +3,11 @@ large ones that take the pipelined paths), allgathers and broadcasts, checks the
 as metrics_job.py does, creates CONTROL_DIR/ready.<rank> and waits for CONTROL_DIR/done. The
 counts are in EXPECTED; the driver imports them from here."""
 
-import os
 import sys
-import time
 
 import numpy as np
+
+from metrics_job import hold_until_done
 
 SMALL = 100             # float32 elements
 LARGE = 1 << 20         # float32 elements (4 MiB): staged through the arena / ring in chunks
@@ -32,12 +32,7 @@ def run(control_dir):
             out = kolo.broadcast(np.full(n, rank * 10 + i, dtype=np.float32), root_rank=0,
                                  name="phases.broadcast.%d" % n)
             assert np.all(out == i), out[:4]
-    open(os.path.join(control_dir, "ready.%d" % rank), "w").close()
-    deadline = time.monotonic() + 120
-    while not os.path.exists(os.path.join(control_dir, "done")):
-        if time.monotonic() > deadline:
-            sys.exit("rank %d: the driver never finished its checks" % rank)
-        time.sleep(0.05)
+    hold_until_done(control_dir, rank)
     kolo.shutdown()
 
 

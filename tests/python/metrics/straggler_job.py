@@ -4,11 +4,12 @@ response-cache path) and half under fresh names (the negotiated path), so the ot
 every time. Then, as metrics_job.py does, it creates CONTROL_DIR/ready.<rank> and waits for
 CONTROL_DIR/done."""
 
-import os
 import sys
 import time
 
 import numpy as np
+
+from metrics_job import hold_until_done
 
 SLOW_RANK = 1
 DELAY = 0.05
@@ -28,12 +29,7 @@ def run(control_dir):
             time.sleep(DELAY)
         out = kolo.allreduce(np.full(8, rank, dtype=np.float32), op=kolo.Sum, name=name)
         assert np.all(out == size * (size - 1) / 2), out
-    open(os.path.join(control_dir, "ready.%d" % rank), "w").close()
-    deadline = time.monotonic() + 120
-    while not os.path.exists(os.path.join(control_dir, "done")):
-        if time.monotonic() > deadline:
-            sys.exit("rank %d: the driver never finished its checks" % rank)
-        time.sleep(0.05)
+    hold_until_done(control_dir, rank)
     kolo.shutdown()
 
 
