@@ -113,6 +113,22 @@ bool startedByALauncher() {
 
 }  // namespace
 
+namespace {
+
+// An elastic rank joins the membership generation kolorun published, which gives it its rank,
+// size and session job id (`spec` takes them).
+Expected<ElasticMembership> joinGeneration(KvStore& store, WorldSpec& spec) {
+  KOLO_ASSIGN_OR_RETURN(ElasticMembership membership,
+                        joinElasticRound(store, spec.jobId, spec.rank, spec.hostKey,
+                                         Deadline::afterSeconds(spec.connectTimeoutSeconds)));
+  spec.rank = membership.rank;
+  spec.size = membership.size;
+  spec.jobId = membership.jobId;
+  return membership;
+}
+
+}  // namespace
+
 Expected<std::unique_ptr<Engine>> Engine::connectFromEnv(EngineConfig config) {
   KOLO_RETURN_IF_ERROR(faultPlanStatus());
   const bool launched = startedByALauncher();
@@ -157,12 +173,7 @@ Expected<std::unique_ptr<Engine>> Engine::connectFromEnv(EngineConfig config) {
     if (elastic) {
       // Rank, size and job id come from the membership generation kolorun published.
       const std::string launcherJob = spec.jobId;
-      KOLO_ASSIGN_OR_RETURN(ElasticMembership membership,
-                            joinElasticRound(*store, spec.jobId, spec.rank, spec.hostKey,
-                                             Deadline::afterSeconds(spec.connectTimeoutSeconds)));
-      spec.rank = membership.rank;
-      spec.size = membership.size;
-      spec.jobId = membership.jobId;
+      KOLO_ASSIGN_OR_RETURN(ElasticMembership membership, joinGeneration(*store, spec));
       KOLO_ASSIGN_OR_RETURN(std::unique_ptr<Communicator> comm, connectWorld(*store, spec));
       KOLO_ASSIGN_OR_RETURN(auto engine, create(std::move(comm), std::move(config)));
       engine->store_ = std::move(store);
