@@ -17,8 +17,9 @@
 // (peer, tag) is agreed (PeerTransfer::enter) and completes at once, without a reply; only
 // what is left goes to the progress thread. Keys with something pending take the queue, so a
 // later transfer never overtakes an earlier one of its key.
-// A caller waiting on a transfer's handle drives the transfers itself (helpWait) instead of
-// waiting for the progress thread to wake it, which stands aside meanwhile.
+// A caller waiting on a transfer's handle drives the transfers itself (drive(), through its
+// WaiterGate) instead of waiting for the progress thread to wake it, which stands aside
+// meanwhile.
 // Thread: submit/stop on caller threads; the transfers on the progress thread or a waiter.
 #pragma once
 
