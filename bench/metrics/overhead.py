@@ -4,7 +4,7 @@ and the ResNet-50 workload step (kolo-bench --workload resnet50), each run with 
 with KOLO_METRICS_PORT set, alternating off/on so that load drifts hit both alike. Prints every
 run, the median of each side and on/off - 1, and the load averages before and after.
 
-  bench/metrics/overhead.py BUILD_DIR [PAIRS] [--baseline BASE_BUILD_DIR]
+  bench/metrics/overhead.py BUILD_DIR [PAIRS] [--baseline BASE_BUILD_DIR] [--only 8-byte|step]
 
 (default 5 pairs per benchmark). With --baseline, a build of an earlier commit runs in the same
 rounds (base off, base on, BUILD off, BUILD on, round after round), and each benchmark also
@@ -52,6 +52,8 @@ def main():
     parser.add_argument("build")
     parser.add_argument("pairs", nargs="?", type=int, default=5)
     parser.add_argument("--baseline", help="a build of the commit to compare with")
+    parser.add_argument("--only", choices=["8-byte", "step"],
+                        help="run one benchmark: the 8-byte call or the ResNet-50 step")
     args = parser.parse_args()
     builds = [("", os.path.abspath(args.build))]
     if args.baseline:
@@ -59,6 +61,8 @@ def main():
     print("load average before: %.2f %.2f %.2f" % os.getloadavg())
     scratch = tempfile.mkdtemp(prefix="kolo-metrics-overhead-")
     for title, (bench_args, pick) in BENCHES.items():
+        if args.only and not title.startswith({"8-byte": "8-byte", "step": "ResNet"}[args.only]):
+            continue
         times = {(name, on): [] for name, _ in builds for on in (False, True)}
         for i in range(args.pairs):
             for name, build in builds:

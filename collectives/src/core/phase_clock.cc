@@ -86,6 +86,8 @@ uint64_t toNanos(uint64_t ticks) {
 
 }  // namespace phase_detail
 
+int64_t PhaseClock::ticks() { return phase_detail::nowTicks(); }
+
 const char* phaseName(Phase phase) {
   switch (phase) {
     case Phase::kCopy:

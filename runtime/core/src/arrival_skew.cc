@@ -31,24 +31,48 @@ void ArrivalSkew::votesSeen(std::span<const uint64_t* const> memberWords, const 
     if (now == Clock::time_point{}) now = Clock::now();
     return now;
   };
+  if (bitWaits_.size() < count * 64) {  // once: a row slot per cache bit, rows made on first wait
+    byBit_.resize(count * 64);
+    bitWaits_.resize(count * 64, 0);
+  }
   for (size_t m = 0; m < memberWords.size(); ++m) {
     for (size_t w = 0; w < count; ++w) {
       for (uint64_t waiting = memberWords[m][w] & ~anded[w]; waiting != 0; waiting &= waiting - 1) {
-        const size_t bit = w * 64 + static_cast<size_t>(std::countr_zero(waiting));
-        Arrivals& a = byBit_.try_emplace(bit, last_.size()).first->second;
+        Arrivals& a = waitingRow(w * 64 + static_cast<size_t>(std::countr_zero(waiting)));
         if (a[m] == Clock::time_point{}) a[m] = clock();
       }
     }
   }
-  if (byBit_.empty()) return;
+  if (waitingBits_ == 0) return;
   for (size_t w = 0; w < count; ++w) {
     for (uint64_t done = anded[w]; done != 0; done &= done - 1) {
-      auto it = byBit_.find(w * 64 + static_cast<size_t>(std::countr_zero(done)));
-      if (it == byBit_.end()) continue;
-      complete(it->second, clock());
-      byBit_.erase(it);
+      const size_t bit = w * 64 + static_cast<size_t>(std::countr_zero(done));
+      if (bitWaits_[bit] == 0) continue;
+      complete(byBit_[bit], clock());
+      std::fill(byBit_[bit].begin(), byBit_[bit].end(), Clock::time_point{});
+      bitWaits_[bit] = 0;
+      --waitingBits_;
     }
   }
+}
+
+ArrivalSkew::Arrivals& ArrivalSkew::waitingRow(size_t bit) {
+  if (bitWaits_[bit] == 0) {
+    byBit_[bit].resize(last_.size());
+    bitWaits_[bit] = 1;
+    ++waitingBits_;
+  }
+  return byBit_[bit];
+}
+
+void ArrivalSkew::forgetVotes() {
+  if (waitingBits_ == 0) return;
+  for (size_t bit = 0; bit < byBit_.size(); ++bit) {
+    if (bitWaits_[bit] == 0) continue;
+    std::fill(byBit_[bit].begin(), byBit_[bit].end(), Clock::time_point{});
+    bitWaits_[bit] = 0;
+  }
+  waitingBits_ = 0;
 }
 
 void ArrivalSkew::complete(Arrivals& arrivals, Clock::time_point now) {

@@ -35,10 +35,10 @@ class ArrivalSkew {
   void votesSeen(std::span<const uint64_t* const> memberWords, const uint64_t* anded, size_t count,
                  Clock::time_point now = {});
   // The cycle had request lists: drop the votes still waiting.
-  void forgetVotes() { byBit_.clear(); }
+  void forgetVotes();
   // After a stall abort: every pending op is gone.
   void forgetAll() {
-    byBit_.clear();
+    forgetVotes();
     byName_.clear();
   }
 
@@ -53,9 +53,15 @@ class ArrivalSkew {
  private:
   using Arrivals = std::vector<Clock::time_point>;  // per member; epoch: not yet arrived
   void complete(Arrivals& arrivals, Clock::time_point now);
+  // A vote bit that waits: its row, made at the bit's first wait and reused after (no
+  // allocation per op).
+  Arrivals& waitingRow(size_t bit);
 
   std::unordered_map<std::string, Arrivals> byName_;
-  std::unordered_map<size_t, Arrivals> byBit_;
+  // Per cache bit: the members' first votes while the bit waits (empty: never waited yet).
+  std::vector<Arrivals> byBit_;
+  std::vector<uint8_t> bitWaits_;  // per cache bit: its row holds a wait
+  size_t waitingBits_ = 0;
   std::vector<std::atomic<uint64_t>> last_;
   std::vector<std::atomic<uint64_t>> lag_;
   std::atomic<uint64_t> measured_{0};

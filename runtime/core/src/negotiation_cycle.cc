@@ -13,7 +13,7 @@ namespace kolo::core {
 
 Status NegotiationCycle::run(uint64_t cycle, bool shutdownRequested, bool stallAbortVote,
                              std::vector<Response>& ordered, Outcome& outcome) {
-  const Clock::time_point started = Clock::now();
+  const int64_t started = metrics_ ? PhaseClock::ticks() : 0;
   const DrawnKinds drawnKinds = drawIncoming();
   CacheVote vote = cache_.emptyVote();
   RequestList list;
@@ -42,7 +42,11 @@ Status NegotiationCycle::run(uint64_t cycle, bool shutdownRequested, bool stallA
     KOLO_RETURN_IF_ERROR(negotiateLists(cycle, listBytes, listSizes, ordered, outcome));
   }
   if (timeline_) timeline_->cycle(set_.id, cycle, ordered.size());
-  if (metrics_) metrics_->recordNegotiation(Clock::now() - started, cached, list.requests.size());
+  if (metrics_) {
+    const int64_t took = PhaseClock::ticks() - started;
+    metrics_->recordNegotiation(PhaseClock::nanos(took > 0 ? static_cast<uint64_t>(took) : 0),
+                                cached, list.requests.size());
+  }
   return Status::ok();
 }
 
@@ -176,8 +180,9 @@ void NegotiationCycle::settle() {
 }
 
 void NegotiationCycle::recordVoteArrivals(const std::vector<uint64_t>& anded, bool anyList) {
-  // The first third of the vote words are the cache-hit bits (CacheVote::andWords).
-  const size_t hitWords = exchange_.voteWordCount() / 3;
+  // The first third of the vote words are the cache-hit bits (CacheVote::andWords); the
+  // members' caches are alike and have never used a bit at or above bitsEverUsed().
+  const size_t hitWords = std::min(exchange_.voteWordCount() / 3, (cache_.bitsEverUsed() + 63) / 64);
   voteWords_.resize(set_.members.size());
   for (size_t r = 0; r < voteWords_.size(); ++r) voteWords_[r] = exchange_.voteWordsOf(r);
   ArrivalSkew& arrivals = metrics_->arrivals();

@@ -24,6 +24,7 @@
 #include "kolo/core/response_cache.h"
 #include "pending_op.h"
 #include "set_identity.h"
+#include "kolo/collectives/phase_clock.h"
 #include "set_metrics.h"
 #include "set_tuning.h"
 #include "tensor_table.h"
@@ -73,7 +74,10 @@ class NegotiationCycle {
   void abandon() { unsent_.clear(); }
   const Negotiator& negotiator() const { return negotiator_; }
   // Before the coordinator starts: counts every cycle into `metrics` (may be null).
-  void setMetrics(SetMetrics* metrics) { metrics_ = metrics; }
+  void setMetrics(SetMetrics* metrics) {
+    if (metrics != nullptr) PhaseClock::calibrate();  // the cycle's duration is in its ticks
+    metrics_ = metrics;
+  }
 
  private:
   // Ops drawn this cycle, by kind, for KOLO_FAULT_INJECT's phase=negotiation.

@@ -29,13 +29,16 @@ Status ResponseRunner::run(const std::vector<Response>& ordered) {
   applyTuning();
   const BatchOps ops = takeOps(ordered);
   const std::vector<FusedBatch> batches = planner_.plan(ordered);
-  // The phase clock runs on this thread while someone reads it (metrics, an open timeline),
-  // and only around the batches: the negotiation's own exchanges are not read.
-  PhaseClock::setEnabled(metrics_ != nullptr || (timeline_ && timeline_->active()));
+  // The phase clock runs on this thread while someone reads it, and only around the batches
+  // (the negotiation's own exchanges are not read): every batch for an open timeline, the
+  // large ones and a sample of the small ones for metrics alone (PhaseSampler).
+  const bool clockAll = timeline_ && timeline_->active();
   struct ClockOff {
     ~ClockOff() { PhaseClock::setEnabled(false); }
   } clockOff;
   for (size_t b = 0; b < batches.size(); ++b) {
+    const bool clocked = clockAll || (metrics_ && phaseSampler_.clock(batches[b].totalBytes));
+    PhaseClock::setEnabled(clocked);
     const PhaseTotals phasesBefore = PhaseClock::totals();
     const Clock::time_point start = Clock::now();
     for (const FusedEntry& e : batches[b].entries) {
@@ -51,11 +54,13 @@ Status ResponseRunner::run(const std::vector<Response>& ordered) {
                         s);
     }
     const Clock::time_point end = Clock::now();
-    const PhaseTotals phases = PhaseClock::totals().since(phasesBefore);
-    if (metrics_) metrics_->recordBatch(batches[b], ops, start, end, s.isOk(), phases);
+    const PhaseTotals phases = clocked ? PhaseClock::totals().since(phasesBefore) : PhaseTotals{};
+    if (metrics_) {
+      metrics_->recordBatch(batches[b], ops, start, end, s.isOk(), clocked ? &phases : nullptr);
+    }
     if (timeline_) {
       timeline_->batch(set_.id, batches[b], ordered, start, end, executor_.lastPhases().packed,
-                       executor_.lastPhases().reduced, PhaseClock::enabled() ? &phases : nullptr);
+                       executor_.lastPhases().reduced, clocked ? &phases : nullptr);
       if (timeline_->active()) timeline_->traffic(set_.id, set_.members, linkTraffic(comm_));
     }
     if (!s.isOk()) {

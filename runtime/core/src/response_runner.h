@@ -18,6 +18,7 @@
 #include "kolo/core/fusion_planner.h"
 #include "kolo/core/response.h"
 #include "op_executor.h"
+#include "phase_sampler.h"
 #include "set_identity.h"
 #include "set_metrics.h"
 #include "set_tuning.h"
@@ -65,6 +66,7 @@ class ResponseRunner {
   FusionBufferPool pool_;  // before executor_, which borrows it
   FusionPlanner planner_;
   OpExecutor executor_;
+  PhaseSampler phaseSampler_;
 };
 
 }  // namespace kolo::core

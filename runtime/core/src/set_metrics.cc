@@ -30,7 +30,7 @@ double SetMetrics::busFactor(OpType type, int32_t n) {
 }
 
 void SetMetrics::recordBatch(const FusedBatch& batch, const BatchOps& ops, Clock::time_point start,
-                             Clock::time_point end, bool ok, const PhaseTotals& phases) {
+                             Clock::time_point end, bool ok, const PhaseTotals* phases) {
   const auto index = static_cast<size_t>(batch.op);
   if (index >= ops_.size()) return;
   OpMetrics& m = ops_[index];
@@ -50,13 +50,21 @@ void SetMetrics::recordBatch(const FusedBatch& batch, const BatchOps& ops, Clock
   bumpRelaxed(m.ops, tensors);
   bumpRelaxed(m.bytes, bytes);
   bumpRelaxed(m.busBytes,
-              static_cast<uint64_t>(static_cast<double>(bytes) * busFactor(batch.op, setSize_)));
+              static_cast<uint64_t>(static_cast<double>(bytes) * busFactors_[index]));
   const uint64_t took = nanosBetween(start, end);
   bumpRelaxed(m.collectiveNanos, took);
+  if (phases != nullptr && batch.totalBytes < kPhaseSampleMinBytes && took > 0) {
+    for (size_t p = 0; p < kPhaseCount; ++p) {
+      m.smallShares[p] = static_cast<double>(phases->nanos[p]) / static_cast<double>(took);
+    }
+  }
   // The phases lie inside [start, end] on this thread; "other" is the rest (never negative).
   uint64_t attributed = 0;
   for (size_t p = 0; p < kPhaseCount; ++p) {
-    const uint64_t ns = std::min(phases.nanos[p], took - attributed);
+    const uint64_t read = phases != nullptr
+                              ? phases->nanos[p]
+                              : static_cast<uint64_t>(m.smallShares[p] * static_cast<double>(took));
+    const uint64_t ns = std::min(read, took - attributed);
     bumpRelaxed(m.phaseNanos[p], ns);
     attributed += ns;
   }
@@ -64,9 +72,8 @@ void SetMetrics::recordBatch(const FusedBatch& batch, const BatchOps& ops, Clock
   m.batchTensors.observe(tensors);
 }
 
-void SetMetrics::recordNegotiation(Clock::duration took, size_t cached, size_t requests) {
-  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(took).count();
-  negotiation_.observe(ns > 0 ? static_cast<uint64_t>(ns) : 0);
+void SetMetrics::recordNegotiation(uint64_t tookNanos, size_t cached, size_t requests) {
+  negotiation_.observe(tookNanos);
   bumpRelaxed(cacheHits_, cached);
   bumpRelaxed(cacheMisses_, requests);
 }

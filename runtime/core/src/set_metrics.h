@@ -22,6 +22,7 @@
 #include "kolo/core/request.h"
 #include "metrics_histogram.h"
 #include "op_executor.h"
+#include "phase_sampler.h"
 
 namespace kolo::core {
 
@@ -46,6 +47,8 @@ struct OpMetrics {
   std::array<std::atomic<uint64_t>, kPhaseCount + 1> phaseNanos{};
   MetricsHistogram latency{kLatencyBoundsNs};  // per tensor: submit to completion
   MetricsHistogram batchTensors{kBatchTensorBounds};
+  // The shares of copy, reduce and transfer in the last clocked small batch (writer only).
+  std::array<double, kPhaseCount> smallShares{};
 };
 
 class SetMetrics {
@@ -54,17 +57,23 @@ class SetMetrics {
       : processSet_(processSet),
         setSize_(static_cast<int32_t>(members.size())),
         members_(std::move(members)),
-        arrivals_(members_.size()) {}
+        arrivals_(members_.size()) {
+    for (size_t t = 0; t < kOpTypeCount; ++t) {
+      busFactors_[t] = busFactor(static_cast<OpType>(t), setSize_);
+    }
+  }
   SetMetrics(const SetMetrics&) = delete;
   SetMetrics& operator=(const SetMetrics&) = delete;
 
   // A batch's collective ran from `start` to `end`; `ops` are this rank's ops of the cycle;
-  // `phases` is the phase clock's reading over that span (the rest of it counts as other).
+  // `phases` is the phase clock's reading over that span (the rest of it counts as other), or
+  // null when the clock did not run for it (a small batch between samples, PhaseSampler): its
+  // span is then split as the op's last clocked small batch's was (all other before the first).
   void recordBatch(const FusedBatch& batch, const BatchOps& ops, Clock::time_point start,
-                   Clock::time_point end, bool ok, const PhaseTotals& phases = {});
+                   Clock::time_point end, bool ok, const PhaseTotals* phases);
   // One negotiation cycle: `cached` responses came from the cache; `requests` of this rank's
   // ops had to be negotiated.
-  void recordNegotiation(Clock::duration took, size_t cached, size_t requests);
+  void recordNegotiation(uint64_t tookNanos, size_t cached, size_t requests);
   // `ops` passed KOLO_STALL_WARNING_SECONDS.
   void recordStall(size_t ops) { bumpRelaxed(stalls_, ops); }
 
@@ -90,6 +99,7 @@ class SetMetrics {
   const std::vector<int32_t> members_;
   ArrivalSkew arrivals_;
   std::array<OpMetrics, kOpTypeCount> ops_;
+  std::array<double, kOpTypeCount> busFactors_{};  // busFactor(type, setSize_)
   MetricsHistogram negotiation_{kLatencyBoundsNs};
   std::atomic<uint64_t> cacheHits_{0};
   std::atomic<uint64_t> cacheMisses_{0};

@@ -44,7 +44,10 @@ BatchOps opsFor(const FusedBatch& batch, Clock::time_point submitted) {
 FusedBatch allreduceBatch(std::vector<uint64_t> bytes) {
   FusedBatch b;
   b.op = OpType::kAllreduce;
-  for (size_t i = 0; i < bytes.size(); ++i) b.entries.push_back({0, i, 0, bytes[i]});
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    b.entries.push_back({0, i, 0, bytes[i]});
+    b.totalBytes += bytes[i];
+  }
   return b;
 }
 
@@ -53,9 +56,9 @@ TEST(SetMetrics, CountsTensorsBytesBusBytesAndLatency) {
   const Clock::time_point t0 = Clock::now();
   const FusedBatch fused = allreduceBatch({40, 60});
   m.recordBatch(fused, opsFor(fused, t0), t0 + std::chrono::microseconds(30),
-                t0 + std::chrono::microseconds(70), true);
+                t0 + std::chrono::microseconds(70), true, nullptr);
   const FusedBatch failed = allreduceBatch({8});
-  m.recordBatch(failed, opsFor(failed, t0), t0, t0, false);
+  m.recordBatch(failed, opsFor(failed, t0), t0, t0, false, nullptr);
   const OpMetrics& a = m.op(OpType::kAllreduce);
   EXPECT_EQ(a.ops.load(), 2u);
   EXPECT_EQ(a.failed.load(), 1u);
@@ -66,7 +69,7 @@ TEST(SetMetrics, CountsTensorsBytesBusBytesAndLatency) {
   EXPECT_EQ(latency.count(), 2u);
   EXPECT_EQ(latency.sum, 140'000u);  // each tensor: submit at t0, done at t0 + 70 us
   EXPECT_EQ(a.batchTensors.snapshot().cumulative[1], 1u);  // one batch of 2 tensors
-  m.recordNegotiation(std::chrono::microseconds(5), 3, 1);
+  m.recordNegotiation(5'000, 3, 1);
   EXPECT_EQ(m.cacheHits(), 3u);
   EXPECT_EQ(m.cacheMisses(), 1u);
 }
@@ -77,12 +80,12 @@ TEST(SetMetrics, SplitsCollectiveTimeIntoPhasesWithTheRestAsOther) {
   const FusedBatch b = allreduceBatch({400});
   PhaseTotals phases;
   phases.nanos = {3'000, 5'000, 7'000};  // copy, reduce, transfer
-  m.recordBatch(b, opsFor(b, t0), t0, t0 + std::chrono::microseconds(20), true, phases);
+  m.recordBatch(b, opsFor(b, t0), t0, t0 + std::chrono::microseconds(20), true, &phases);
   // A reading larger than the batch's span (clocks read at other instants) is cut to the span.
   phases.nanos = {4'000, 0, 9'000};
-  m.recordBatch(b, opsFor(b, t0), t0, t0 + std::chrono::microseconds(10), true, phases);
+  m.recordBatch(b, opsFor(b, t0), t0, t0 + std::chrono::microseconds(10), true, &phases);
   // A failed batch counts no time.
-  m.recordBatch(b, opsFor(b, t0), t0, t0 + std::chrono::microseconds(50), false, phases);
+  m.recordBatch(b, opsFor(b, t0), t0, t0 + std::chrono::microseconds(50), false, &phases);
   const OpMetrics& a = m.op(OpType::kAllreduce);
   EXPECT_EQ(a.phaseNanos[0].load(), 3'000u + 4'000u);
   EXPECT_EQ(a.phaseNanos[1].load(), 5'000u);
@@ -107,11 +110,48 @@ TEST(SetMetrics, SplitsCollectiveTimeIntoPhasesWithTheRestAsOther) {
   }
 }
 
+TEST(PhaseSampler, ClocksEveryLargeBatchAndTheFirstOfEachRunOfSmallOnes) {
+  PhaseSampler sampler;
+  std::vector<int> clocked;
+  for (int i = 0; i < 2 * static_cast<int>(kPhaseSampleEvery) + 1; ++i) {
+    if (sampler.clock(8)) clocked.push_back(i);
+    EXPECT_TRUE(sampler.clock(kPhaseSampleMinBytes)) << "a large batch is always clocked";
+  }
+  const int every = static_cast<int>(kPhaseSampleEvery);
+  EXPECT_EQ(clocked, (std::vector<int>{0, every, 2 * every}));
+}
+
+TEST(SetMetrics, SplitsAnUnclockedSmallBatchAsItsOpsLastSampleWas) {
+  SetMetrics m(0, {0, 1});
+  const Clock::time_point t0 = Clock::now();
+  const FusedBatch small = allreduceBatch({8});
+  // Before any sample, an unclocked batch is all other.
+  m.recordBatch(small, opsFor(small, t0), t0, t0 + std::chrono::microseconds(10), true, nullptr);
+  PhaseTotals sample;
+  sample.nanos = {1'000, 2'000, 5'000};  // of 10 us: 10 %, 20 %, 50 %, other 20 %
+  m.recordBatch(small, opsFor(small, t0), t0, t0 + std::chrono::microseconds(10), true, &sample);
+  m.recordBatch(small, opsFor(small, t0), t0, t0 + std::chrono::microseconds(20), true, nullptr);
+  // A large batch's reading is its own and leaves the small batches' shares alone.
+  const FusedBatch large = allreduceBatch({kPhaseSampleMinBytes});
+  PhaseTotals own;
+  own.nanos = {0, 0, 30'000};
+  m.recordBatch(large, opsFor(large, t0), t0, t0 + std::chrono::microseconds(30), true, &own);
+  m.recordBatch(small, opsFor(small, t0), t0, t0 + std::chrono::microseconds(10), true, nullptr);
+  const OpMetrics& a = m.op(OpType::kAllreduce);
+  EXPECT_EQ(a.phaseNanos[0].load(), 1'000u + 2'000u + 1'000u);
+  EXPECT_EQ(a.phaseNanos[1].load(), 2'000u + 4'000u + 2'000u);
+  EXPECT_EQ(a.phaseNanos[2].load(), 5'000u + 10'000u + 30'000u + 5'000u);
+  EXPECT_EQ(a.phaseNanos[3].load(), 10'000u + 2'000u + 4'000u + 2'000u);
+  uint64_t sum = 0;
+  for (const auto& p : a.phaseNanos) sum += p.load();
+  EXPECT_EQ(sum, a.collectiveNanos.load());
+}
+
 TEST(RankMetrics, RendersLabelledSamplesAndHistograms) {
   SetMetrics m(0, {0, 1});
   const Clock::time_point t0 = Clock::now();
   const FusedBatch b = allreduceBatch({400});
-  m.recordBatch(b, opsFor(b, t0), t0, t0 + std::chrono::microseconds(20), true);
+  m.recordBatch(b, opsFor(b, t0), t0, t0 + std::chrono::microseconds(20), true, nullptr);
   const SetMetrics* sets[] = {&m};
   std::vector<PeerTraffic> traffic(2);
   traffic[1].bytesSent = 77;

@@ -49,6 +49,7 @@ struct PhaseTotals {
 namespace phase_detail {
 struct ThreadClock {
   bool enabled = false;
+  bool calibrated = false;  // this thread has called calibrate() (once per process suffices)
   int8_t current = -1;  // the innermost open scope's phase, -1 when none
   int64_t since = 0;    // when `current`'s clock (re)started, in ticks
   std::array<uint64_t, kPhaseCount> ticks{};
@@ -64,10 +65,20 @@ uint64_t toNanos(uint64_t ticks);
 class PhaseClock {
  public:
   static void setEnabled(bool on) {
-    if (on && !phase_detail::tClock.enabled) phase_detail::calibrate();
+    if (on && !phase_detail::tClock.calibrated) [[unlikely]] {
+      phase_detail::calibrate();
+      phase_detail::tClock.calibrated = true;
+    }
     phase_detail::tClock.enabled = on;
   }
   static bool enabled() { return phase_detail::tClock.enabled; }
+  // The same ticks as an interval clock for other per-cycle timings of the runtime, cheaper
+  // than the steady clock where they are the time-stamp counter: calibrate() once first (any
+  // thread; 200 us at the process's first call), then ticks() at both ends and nanos() of the
+  // difference.
+  static void calibrate() { phase_detail::calibrate(); }
+  static int64_t ticks();
+  static uint64_t nanos(uint64_t ticks) { return phase_detail::toNanos(ticks); }
   // The totals so far; the open scopes' time counts up to their last start or stop.
   static PhaseTotals totals() {
     PhaseTotals t;

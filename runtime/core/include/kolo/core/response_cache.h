@@ -81,6 +81,8 @@ class ResponseCache {
 
   size_t capacity() const { return capacity_; }
   size_t size() const { return byName_.size(); }
+  // Every bit ever given to an entry is below this (bits are reused lowest first).
+  size_t bitsEverUsed() const { return nextUnused_; }
   CacheVote emptyVote() const { return CacheVote(capacity_); }
 
   // Joins and grouped allreduces always negotiate: a group must complete together, which a
