@@ -5,18 +5,19 @@
 #include <algorithm>
 #include <bit>
 
+#include "kolo/collectives/phase_clock.h"
 #include "metrics_histogram.h"
 
 namespace kolo::core {
 
 ArrivalSkew::ArrivalSkew(size_t members) : last_(members), lag_(members) {}
 
-void ArrivalSkew::requestSeen(const std::string& name, size_t member, Clock::time_point now) {
+void ArrivalSkew::requestSeen(const std::string& name, size_t member, Stamp now) {
   Arrivals& a = byName_.try_emplace(name, last_.size()).first->second;
-  if (member < a.size() && a[member] == Clock::time_point{}) a[member] = now;
+  if (member < a.size() && a[member] == kNotYet) a[member] = now;
 }
 
-void ArrivalSkew::requestComplete(const std::string& name, Clock::time_point now) {
+void ArrivalSkew::requestComplete(const std::string& name, Stamp now) {
   auto it = byName_.find(name);
   if (it == byName_.end()) return;
   complete(it->second, now);
@@ -24,11 +25,11 @@ void ArrivalSkew::requestComplete(const std::string& name, Clock::time_point now
 }
 
 void ArrivalSkew::votesSeen(std::span<const uint64_t* const> memberWords, const uint64_t* anded,
-                            size_t count, Clock::time_point now) {
+                            size_t count, Stamp now) {
   // Unset, the clock is read only when a vote waits or completes one that waited (not in a
   // steady state where every member voted the same ops).
   const auto clock = [&now] {
-    if (now == Clock::time_point{}) now = Clock::now();
+    if (now == kNotYet) now = PhaseClock::nowNanos();
     return now;
   };
   if (bitWaits_.size() < count * 64) {  // once: a row slot per cache bit, rows made on first wait
@@ -39,7 +40,7 @@ void ArrivalSkew::votesSeen(std::span<const uint64_t* const> memberWords, const 
     for (size_t w = 0; w < count; ++w) {
       for (uint64_t waiting = memberWords[m][w] & ~anded[w]; waiting != 0; waiting &= waiting - 1) {
         Arrivals& a = waitingRow(w * 64 + static_cast<size_t>(std::countr_zero(waiting)));
-        if (a[m] == Clock::time_point{}) a[m] = clock();
+        if (a[m] == kNotYet) a[m] = clock();
       }
     }
   }
@@ -49,7 +50,7 @@ void ArrivalSkew::votesSeen(std::span<const uint64_t* const> memberWords, const 
       const size_t bit = w * 64 + static_cast<size_t>(std::countr_zero(done));
       if (bitWaits_[bit] == 0) continue;
       complete(byBit_[bit], clock());
-      std::fill(byBit_[bit].begin(), byBit_[bit].end(), Clock::time_point{});
+      std::fill(byBit_[bit].begin(), byBit_[bit].end(), kNotYet);
       bitWaits_[bit] = 0;
       --waitingBits_;
     }
@@ -69,30 +70,29 @@ void ArrivalSkew::forgetVotes() {
   if (waitingBits_ == 0) return;
   for (size_t bit = 0; bit < byBit_.size(); ++bit) {
     if (bitWaits_[bit] == 0) continue;
-    std::fill(byBit_[bit].begin(), byBit_[bit].end(), Clock::time_point{});
+    std::fill(byBit_[bit].begin(), byBit_[bit].end(), kNotYet);
     bitWaits_[bit] = 0;
   }
   waitingBits_ = 0;
 }
 
-void ArrivalSkew::complete(Arrivals& arrivals, Clock::time_point now) {
-  Clock::time_point first = now;
-  for (Clock::time_point& t : arrivals) {
-    if (t == Clock::time_point{}) t = now;  // arrived in the cycle that completed it
+void ArrivalSkew::complete(Arrivals& arrivals, Stamp now) {
+  Stamp first = now;
+  for (Stamp& t : arrivals) {
+    if (t == kNotYet) t = now;  // arrived in the cycle that completed it
     first = std::min(first, t);
   }
   size_t lastMember = 0;
-  Clock::duration worst{0};
+  Stamp worst = 0;
   for (size_t m = 0; m < arrivals.size(); ++m) {
-    const Clock::duration lag = arrivals[m] - first;
-    bumpRelaxed(lag_[m], static_cast<uint64_t>(
-                             std::chrono::duration_cast<std::chrono::nanoseconds>(lag).count()));
+    const Stamp lag = arrivals[m] - first;
+    bumpRelaxed(lag_[m], static_cast<uint64_t>(lag));
     if (lag > worst) {
       worst = lag;
       lastMember = m;
     }
   }
-  if (worst > Clock::duration{0}) bumpRelaxed(last_[lastMember]);
+  if (worst > 0) bumpRelaxed(last_[lastMember]);
   bumpRelaxed(measured_);
 }
 

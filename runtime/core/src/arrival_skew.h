@@ -18,22 +18,26 @@
 #include <unordered_map>
 #include <vector>
 
-#include "kolo/base/deadline.h"
 
 namespace kolo::core {
 
 class ArrivalSkew {
  public:
+  // When something was seen: nanoseconds on the phase clock's timeline
+  // (PhaseClock::nowNanos(), cheaper than the steady clock; calibrated by the caller).
+  using Stamp = int64_t;
+  static constexpr Stamp kNotYet = 0;
+
   explicit ArrivalSkew(size_t members);
 
   // `member`'s request for `name` was in this cycle's lists.
-  void requestSeen(const std::string& name, size_t member, Clock::time_point now);
+  void requestSeen(const std::string& name, size_t member, Stamp now);
   // The negotiator answered `name`: every member has arrived.
-  void requestComplete(const std::string& name, Clock::time_point now);
+  void requestComplete(const std::string& name, Stamp now);
   // This cycle's votes: each member's words and their AND (`count` words each), seen at `now`
   // (unset: read from the clock only if a vote waits or completes one that waited).
   void votesSeen(std::span<const uint64_t* const> memberWords, const uint64_t* anded, size_t count,
-                 Clock::time_point now = {});
+                 Stamp now = kNotYet);
   // The cycle had request lists: drop the votes still waiting.
   void forgetVotes();
   // After a stall abort: every pending op is gone.
@@ -51,8 +55,8 @@ class ArrivalSkew {
   std::string summary(std::span<const int32_t> worldRanks) const;
 
  private:
-  using Arrivals = std::vector<Clock::time_point>;  // per member; epoch: not yet arrived
-  void complete(Arrivals& arrivals, Clock::time_point now);
+  using Arrivals = std::vector<Stamp>;  // per member; kNotYet: not yet arrived
+  void complete(Arrivals& arrivals, Stamp now);
   // A vote bit that waits: its row, made at the bit's first wait and reused after (no
   // allocation per op).
   Arrivals& waitingRow(size_t bit);

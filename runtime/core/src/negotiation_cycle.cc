@@ -126,7 +126,7 @@ Status NegotiationCycle::negotiateLists(uint64_t cycle, std::span<const std::byt
   ResponseList negotiated = negotiator_.computeResponses();
   recording_.arrivals(negotiator_, table_);
   if (metrics_) {
-    const Clock::time_point now = Clock::now();
+    const ArrivalSkew::Stamp now = PhaseClock::nowNanos();
     for (const Response& p : negotiated.responses) {
       for (const std::string& name : p.tensorNames) metrics_->arrivals().requestComplete(name, now);
     }
@@ -159,7 +159,7 @@ Status NegotiationCycle::addList(size_t member, std::span<const std::byte> seale
       timeline_->arrived(set_.id, q.tensorName, rank);
   }
   if (metrics_) {
-    const Clock::time_point now = Clock::now();
+    const ArrivalSkew::Stamp now = PhaseClock::nowNanos();
     for (const Request& q : parsed.value().requests) {
       metrics_->arrivals().requestSeen(q.tensorName, member, now);
     }

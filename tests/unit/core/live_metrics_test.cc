@@ -196,8 +196,8 @@ TEST(Exposition, MergeGroupsEachFamilysSamplesUnderOneHeader) {
 
 TEST(ArrivalSkew, NamesTheMemberThatArrivesLastOnBothPaths) {
   ArrivalSkew skew(3);
-  const Clock::time_point t0 = Clock::now();
-  const auto ms = [&](int n) { return t0 + std::chrono::milliseconds(n); };
+  const ArrivalSkew::Stamp t0 = 1'000'000'000;
+  const auto ms = [&](int n) { return t0 + ArrivalSkew::Stamp{n} * 1'000'000; };
   // Negotiated: members 0 and 1 send "a" at 0 ms, member 2 at 30 ms.
   skew.requestSeen("a", 0, ms(0));
   skew.requestSeen("a", 1, ms(0));

@@ -79,6 +79,8 @@ class PhaseClock {
   static void calibrate() { phase_detail::calibrate(); }
   static int64_t ticks();
   static uint64_t nanos(uint64_t ticks) { return phase_detail::toNanos(ticks); }
+  // Nanoseconds on that clock's own timeline (differences only; never 0 once calibrated).
+  static int64_t nowNanos() { return static_cast<int64_t>(nanos(static_cast<uint64_t>(ticks()))); }
   // The totals so far; the open scopes' time counts up to their last start or stop.
   static PhaseTotals totals() {
     PhaseTotals t;
