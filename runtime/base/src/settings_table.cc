@@ -157,6 +157,13 @@ constexpr SettingDecl kSettings[] = {
      .type = T::kBytes,
      .meaning = "shm arena pipeline chunk (a multiple of 64, >= 4K); unset: L2/4 within L3",
      .shownDefault = "from caches"},
+    {.name = "KOLO_SHM_SINGLE_COPY",
+     .type = T::kChoice,
+     .defaultValue = "auto",
+     .meaning = "point-to-point messages above 16 KiB between ranks on one host: the receiver "
+                "reads the sender's buffer once (process_vm_readv) where the kernel allows "
+                "(auto), or both copy through the shared-memory ring (off)",
+     .choices = "auto|off"},
     {.name = "KOLO_TCP_HANDSHAKE_TIMEOUT",
      .type = T::kSeconds,
      .defaultValue = "5",

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "peer_pull.h"
+
 namespace kolo::core {
 namespace {
 
@@ -83,6 +85,10 @@ void PeerTransfer::start(Communicator& comm) {
   }
   if (isSend_) {
     header_ = PeerHeader{kPeerHeaderMagic, static_cast<uint32_t>(dtype_), count_, bytes()};
+    if (!eager() && channel.sameHostPeerPid() > 0 && peerPullEnabled()) {
+      allowPeerPulls();
+      header_.address = reinterpret_cast<uintptr_t>(data_);
+    }
     replyRequest_ = channel.postRecv(peerChannelTag(PeerTagKind::kReply, tag_), bytesOf(reply_));
     headerRequest_ =
         channel.postSend(peerChannelTag(PeerTagKind::kHeader, tag_), constBytesOf(header_));
@@ -124,11 +130,11 @@ bool PeerTransfer::advanceSend(Communicator& comm) {
     if (bytes() <= kPeerEagerBytes) postPayload(comm);
     if (!finished(replyRequest_)) return !posted && dataRequest_ != nullptr;
     // Rejected: the receiver drains an eager payload, so it still finishes.
-    phase_ = reply_.accepted != 0 ? Phase::kFlowing : Phase::kRejecting;
+    phase_ = reply_.accepted != kPeerRejected ? Phase::kFlowing : Phase::kRejecting;
     if (book_ != nullptr && eager()) {
       book_->noteVerdict(peer_, tag_, {dtype_, count_}, phase_ == Phase::kFlowing);
     }
-    if (phase_ == Phase::kFlowing) postPayload(comm);
+    if (reply_.accepted == kPeerAccepted) postPayload(comm);
     return true;
   }
   if (!finished(headerRequest_) || !finished(dataRequest_)) return false;
@@ -148,8 +154,11 @@ bool PeerTransfer::advanceRecv(Communicator& comm) {
     const bool accepted = known &&
                           header_.dtype == static_cast<uint32_t>(dtype_) &&
                           header_.count == count_ && header_.bytes == bytes();
-    reply_ = PeerReply{accepted ? 1u : 0u, static_cast<uint32_t>(dtype_), count_};
-    if (accepted && bytes() > 0) {
+    reply_ = PeerReply{accepted ? kPeerAccepted : kPeerRejected, static_cast<uint32_t>(dtype_),
+                       count_};
+    if (accepted && pullPayload(channel)) {
+      reply_.accepted = kPeerPulled;
+    } else if (accepted && bytes() > 0) {
       // Posted before the reply leaves, so the payload always finds its receive.
       dataRequest_ = channel.postRecv(peerChannelTag(PeerTagKind::kData, tag_),
                                       {static_cast<std::byte*>(data_), bytes()});
@@ -168,6 +177,16 @@ bool PeerTransfer::advanceRecv(Communicator& comm) {
   if (!finished(replyRequest_) || !finished(dataRequest_)) return false;
   complete(phase_ == Phase::kRejecting ? mismatchForReceiver() : Status::ok());
   return true;
+}
+
+bool PeerTransfer::pullPayload(const Channel& channel) {
+  if (header_.address == 0 || header_.magic != kPeerHeaderMagic || bytes() <= kPeerEagerBytes ||
+      !peerPullEnabled()) {
+    return false;
+  }
+  const int32_t pid = channel.sameHostPeerPid();
+  return pid > 0 &&
+         pullFromPeer(pid, header_.address, {static_cast<std::byte*>(data_), bytes()});
 }
 
 Status PeerTransfer::mismatchForSender() const {

@@ -7,6 +7,8 @@
 //                                           (an accepted receive posts its payload receive
 //                                           first, so the payload always lands in place)
 //   payload (only when accepted)  ──DATA─►  into the caller's buffer
+// On one host, a rendezvous header also carries the payload's address, and the receiver may
+// read it itself (peer_pull.h) and answer "pulled" instead: no DATA frame at all.
 // A payload of more than kPeerEagerBytes flows only after the receive is posted: nothing large
 // waits in an unexpected buffer or blocks a TCP connection that collectives share. A smaller
 // one goes right behind its header (eager: the receiver completes one hop after the send,
@@ -53,7 +55,14 @@ struct PeerHeader {
   uint32_t dtype = 0;
   int64_t count = 0;
   uint64_t bytes = 0;
+  // A rendezvous payload over shared memory: its address in the sender, which the receiver
+  // may read itself (peer_pull.h); 0: the payload comes through the channel.
+  uint64_t address = 0;
 };
+// PeerReply::accepted: rejected, accepted (send the payload), or pulled (the receiver read it).
+inline constexpr uint32_t kPeerRejected = 0;
+inline constexpr uint32_t kPeerAccepted = 1;
+inline constexpr uint32_t kPeerPulled = 2;
 struct PeerReply {
   uint32_t accepted = 0;
   uint32_t dtype = 0;
@@ -80,6 +89,8 @@ class PeerTransfer {
   int64_t count() const { return count_; }
   bool done() const { return done_; }
   bool started() const { return started_; }
+  // Receiver: it read the payload from the sender's memory itself (peer_pull.h).
+  bool pulled() const { return !isSend_ && reply_.accepted == kPeerPulled; }
   bool eager() const { return bytes() <= kPeerEagerBytes; }
   PeerBook::Key key() const { return {isSend_, peer_, tag_}; }
   // Lets a caller waiting on this transfer's handle make its progress (OpState::setWaitHelper).
@@ -118,6 +129,9 @@ class PeerTransfer {
   size_t bytes() const { return static_cast<size_t>(count_) * dataTypeSize(dtype_); }
   // Sender: posts the payload (eager, or once accepted).
   void postPayload(Communicator& comm);
+  // Receiver of an accepted rendezvous header with an address: reads the payload from the
+  // sender's memory. False: it must come through the channel.
+  bool pullPayload(const Channel& channel);
 
   const bool isSend_;
   const int peer_;

@@ -45,6 +45,7 @@ class ViewChannel final : public Channel {
     std::lock_guard lock(*mutex_);
     return std::make_unique<ViewRequest>(inner_.postRecv(tag | tagBits_, data), mutex_);
   }
+  int32_t sameHostPeerPid() const override { return inner_.sameHostPeerPid(); }
 
  private:
   Channel& inner_;

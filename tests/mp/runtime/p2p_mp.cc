@@ -169,6 +169,32 @@ void mismatchThenGoOn(const kolo::Session& s) {
   check(v == std::vector<float>(3, 2.0f * static_cast<float>(s.size())), "allreduce after");
 }
 
+// A rendezvous message (over shared memory: one the receiver would read from the sender's
+// memory) whose receive expects one element more: named on both sides, nothing read.
+void largeMismatchThenGoOn(const kolo::Session& s) {
+  if (s.rank() > 1) return;
+  std::vector<float> sent(1 << 18, 1.0f);
+  std::vector<float> want((1 << 18) + 1, -1.0f);
+  kolo::Handle h = submitted(s.rank() == 0 ? s.send(kolo::tensorView(std::span(sent)), 1, 4)
+                                           : s.recv(kolo::tensorView(std::span(want)), 0, 4),
+                             "large mismatch");
+  kolo::Status st = h.wait(120);
+  const std::string expected =
+      s.rank() == 0
+          ? "send to rank 1 tag 4: sent 262144 float32 elements, rank 1 expected 262145 float32"
+          : "recv from rank 0 tag 4: expected 262145 float32 elements, rank 0 sent 262144 float32";
+  check(st.code() == kolo::Code::kMismatch && st.message().find(expected) != std::string::npos,
+        "large mismatch: got " + st.toString());
+  if (s.rank() == 1) check(want == std::vector<float>(want.size(), -1.0f), "rejected data read");
+  // The same tag goes on with a matching message.
+  std::vector<float> again(1 << 18, s.rank() == 0 ? 5.0f : 0.0f);
+  waitOk(submitted(s.rank() == 0 ? s.send(kolo::tensorView(std::span(again)), 1, 4)
+                                 : s.recv(kolo::tensorView(std::span(again)), 0, 4),
+                   "after the large mismatch"),
+         "after the large mismatch");
+  check(again == std::vector<float>(again.size(), 5.0f), "after the large mismatch: data");
+}
+
 void refusedOverMpi(const kolo::Session& s) {
   std::vector<float> v(4);
   auto h = s.send(kolo::tensorView(std::span(v)), (s.rank() + 1) % s.size(), 0);
@@ -193,6 +219,7 @@ int main(int argc, char** argv) {
     isendAcrossCollectives(s);
     othersKeepTheirCollectives(s);
     mismatchThenGoOn(s);
+    largeMismatchThenGoOn(s);
   }
   kolo::Status down = s.shutdown();
   if (!down.isOk()) die("shutdown: " + down.toString());

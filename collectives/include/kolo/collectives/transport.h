@@ -48,6 +48,9 @@ class Channel {
   // first are kept until a matching receive is posted. A message whose size differs from
   // data.size() fails the request with kMismatch naming both sizes.
   virtual TransferRequestPtr postRecv(uint64_t tag, std::span<std::byte> data) = 0;
+  // The peer's process id where this channel is memory shared on one host (so the peer's
+  // memory may be read with process_vm_readv); 0 otherwise.
+  virtual int32_t sameHostPeerPid() const { return 0; }
 };
 
 class Transport {

@@ -1,5 +1,7 @@
 #include "transport/loopback/loopback_transport.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cstring>
@@ -164,6 +166,8 @@ class LoopbackChannel final : public Channel {
   LoopbackChannel(std::shared_ptr<World> world, int self, int peer)
       : world_(std::move(world)), self_(self), peer_(peer) {}
   int peer() const override { return peer_; }
+  // Every rank is a thread of this process: its memory is this process's.
+  int32_t sameHostPeerPid() const override { return static_cast<int32_t>(::getpid()); }
 
   TransferRequestPtr postSend(uint64_t tag, std::span<const std::byte> data) override {
     std::string what = fmt::format("send of {} B to rank {} (tag {:#x})", data.size(), peer_, tag);

@@ -54,6 +54,12 @@ TransferRequestPtr ShmChannel::postSend(uint64_t tag, std::span<const std::byte>
   return req;
 }
 
+int32_t ShmChannel::sameHostPeerPid() const { return transport_->peerPid(peer_); }
+
+int32_t ShmTransport::peerPid(int peer) const {
+  return segment_->control(peer).pid.load(std::memory_order_acquire);
+}
+
 TransferRequestPtr ShmChannel::postRecv(uint64_t tag, std::span<std::byte> data) {
   ScopedPhase phase(Phase::kTransfer);
   auto req = std::make_unique<ShmRequest>(this, false, tag, data.data(), data.size());

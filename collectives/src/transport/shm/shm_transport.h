@@ -69,6 +69,7 @@ class ShmChannel final : public Channel {
   int peer() const override { return peer_; }
   TransferRequestPtr postSend(uint64_t tag, std::span<const std::byte> data) override;
   TransferRequestPtr postRecv(uint64_t tag, std::span<std::byte> data) override;
+  int32_t sameHostPeerPid() const override;
 
   // Moves whatever bytes can move now in both directions.
   void progress();
@@ -125,6 +126,8 @@ class ShmTransport final : public Transport {
     return true;
   }
   int lostPeer() const override;
+  // `peer`'s process id, as it published it in the segment.
+  int32_t peerPid(int peer) const;
   // Moves whatever bytes can move now on every channel (sends, and receives into posted
   // buffers or unexpected messages).
   void progressAll();
