@@ -1,5 +1,6 @@
 #include "topology/host_topology.h"
 
+#include <algorithm>
 #include <mutex>
 #include <optional>
 
@@ -44,6 +45,13 @@ size_t shmChunkBytes(int localRanks, size_t pipelineDepth, size_t fallback) {
              formatBytes(chunk), localRanks, pipelineDepth, formatBytes(l2), formatBytes(l3));
   });
   return chunk;
+}
+
+uint64_t shmPullMinBytes() {
+  const Topology* topology = processTopology();
+  const uint64_t l2 = topology != nullptr ? topology->cacheBytes(2) : 0;
+  if (l2 == 0) return uint64_t{512} << 10;
+  return std::max<uint64_t>(l2 / 4, uint64_t{64} << 10);
 }
 
 }  // namespace kolo

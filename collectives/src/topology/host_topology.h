@@ -19,4 +19,11 @@ const Topology* processTopology();
 // computes the same value from the same hardware; the segment rejects a rank that does not.
 size_t shmChunkBytes(int localRanks, size_t pipelineDepth, size_t fallback);
 
+// The smallest point-to-point message a same-host receiver should read from the sender's memory
+// (process_vm_readv, which pins every page and ran at about 13 GB/s where memcpy ran at 50)
+// rather than take through the shm ring, whose pipelined copies by both ranks stay in cache:
+// a quarter of the per-core L2 (the crossover measured with a 2 MiB L2 was 512 KiB), at least
+// 64 KiB; 512 KiB when the L2 is unknown.
+uint64_t shmPullMinBytes();
+
 }  // namespace kolo

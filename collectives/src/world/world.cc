@@ -46,6 +46,7 @@ Expected<int> parseNonNegative(const std::string& text, const char* what) {
 ShmTuning shmTuningFor(int localRanks) {
   ShmTuning tuning;
   tuning.chunkBytes = shmChunkBytes(localRanks, tuning.pipelineDepth, tuning.chunkBytes);
+  tuning.pullMinBytes = shmPullMinBytes();
   return tuning;
 }
 

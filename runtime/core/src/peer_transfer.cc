@@ -85,7 +85,8 @@ void PeerTransfer::start(Communicator& comm) {
   }
   if (isSend_) {
     header_ = PeerHeader{kPeerHeaderMagic, static_cast<uint32_t>(dtype_), count_, bytes()};
-    if (!eager() && channel.sameHostPeerPid() > 0 && peerPullEnabled()) {
+    const Channel::SameHostPeer host = channel.sameHostPeer();
+    if (!eager() && host.pid > 0 && bytes() >= host.pullMinBytes && peerPullEnabled()) {
       allowPeerPulls();
       header_.address = reinterpret_cast<uintptr_t>(data_);
     }
@@ -184,7 +185,7 @@ bool PeerTransfer::pullPayload(const Channel& channel) {
       !peerPullEnabled()) {
     return false;
   }
-  const int32_t pid = channel.sameHostPeerPid();
+  const int32_t pid = channel.sameHostPeer().pid;
   return pid > 0 &&
          pullFromPeer(pid, header_.address, {static_cast<std::byte*>(data_), bytes()});
 }

@@ -45,7 +45,7 @@ class ViewChannel final : public Channel {
     std::lock_guard lock(*mutex_);
     return std::make_unique<ViewRequest>(inner_.postRecv(tag | tagBits_, data), mutex_);
   }
-  int32_t sameHostPeerPid() const override { return inner_.sameHostPeerPid(); }
+  SameHostPeer sameHostPeer() const override { return inner_.sameHostPeer(); }
 
  private:
   Channel& inner_;

@@ -48,9 +48,14 @@ class Channel {
   // first are kept until a matching receive is posted. A message whose size differs from
   // data.size() fails the request with kMismatch naming both sizes.
   virtual TransferRequestPtr postRecv(uint64_t tag, std::span<std::byte> data) = 0;
-  // The peer's process id where this channel is memory shared on one host (so the peer's
-  // memory may be read with process_vm_readv); 0 otherwise.
-  virtual int32_t sameHostPeerPid() const { return 0; }
+  // Where this channel is memory shared on one host: the peer's process id (its memory may be
+  // read with process_vm_readv) and the smallest message worth reading that way instead of
+  // copying it through the channel. pid 0: not such a channel.
+  struct SameHostPeer {
+    int32_t pid = 0;
+    uint64_t pullMinBytes = 0;
+  };
+  virtual SameHostPeer sameHostPeer() const { return {}; }
 };
 
 class Transport {

@@ -166,8 +166,9 @@ class LoopbackChannel final : public Channel {
   LoopbackChannel(std::shared_ptr<World> world, int self, int peer)
       : world_(std::move(world)), self_(self), peer_(peer) {}
   int peer() const override { return peer_; }
-  // Every rank is a thread of this process: its memory is this process's.
-  int32_t sameHostPeerPid() const override { return static_cast<int32_t>(::getpid()); }
+  // Every rank is a thread of this process: its memory is this process's, and any rendezvous
+  // message may be read from it.
+  SameHostPeer sameHostPeer() const override { return {static_cast<int32_t>(::getpid()), 0}; }
 
   TransferRequestPtr postSend(uint64_t tag, std::span<const std::byte> data) override {
     std::string what = fmt::format("send of {} B to rank {} (tag {:#x})", data.size(), peer_, tag);

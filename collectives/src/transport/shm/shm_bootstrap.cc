@@ -96,7 +96,8 @@ Expected<ShmWorld> connectShm(KvStore& store, const WorldSpec& spec, const ShmTu
                     spec.size, name));
   }
   ShmWorld world;
-  world.transport = std::make_shared<shm::ShmTransport>(segment, spec.rank, spec.size);
+  world.transport = std::make_shared<shm::ShmTransport>(segment, spec.rank, spec.size,
+                                                         tuning.pullMinBytes);
   world.arena = std::make_shared<shm::ShmDirectArena>(segment, spec.rank, spec.size);
   return world;
 }

@@ -29,6 +29,9 @@ struct ShmTuning {
   size_t smallBytes = 64 << 10;   // allreduce up to this many bytes takes the small path
   size_t chunkBytes = 256 << 10;  // pipelined chunk of the large path; a multiple of 64
   size_t pipelineDepth = 4;       // staging slots per rank
+  // Point-to-point messages from this size are read from the sender's memory (Channel::
+  // SameHostPeer); per rank, from its caches (shmPullMinBytes).
+  uint64_t pullMinBytes = uint64_t{512} << 10;
 };
 
 // All spec.size ranks must be on this host. Fails with kTimeout naming the store key when a

@@ -54,7 +54,9 @@ TransferRequestPtr ShmChannel::postSend(uint64_t tag, std::span<const std::byte>
   return req;
 }
 
-int32_t ShmChannel::sameHostPeerPid() const { return transport_->peerPid(peer_); }
+Channel::SameHostPeer ShmChannel::sameHostPeer() const {
+  return {transport_->peerPid(peer_), transport_->pullMinBytes()};
+}
 
 int32_t ShmTransport::peerPid(int peer) const {
   return segment_->control(peer).pid.load(std::memory_order_acquire);
@@ -231,11 +233,13 @@ int ShmTransport::lostPeer() const {
   return -1;
 }
 
-ShmTransport::ShmTransport(std::shared_ptr<ShmSegment> segment, int rank, int size)
+ShmTransport::ShmTransport(std::shared_ptr<ShmSegment> segment, int rank, int size,
+                           uint64_t pullMinBytes)
     : segment_(std::move(segment)),
       rank_(rank),
       size_(size),
-      ownBell_(&segment_->control(rank).transportBell, true) {
+      ownBell_(&segment_->control(rank).transportBell, true),
+      pullMinBytes_(pullMinBytes) {
   const SegmentLayout& layout = segment_->layout();
   const size_t capacity = layout.params().ringBytes;
   channels_.resize(size_t(size));

@@ -69,7 +69,7 @@ class ShmChannel final : public Channel {
   int peer() const override { return peer_; }
   TransferRequestPtr postSend(uint64_t tag, std::span<const std::byte> data) override;
   TransferRequestPtr postRecv(uint64_t tag, std::span<std::byte> data) override;
-  int32_t sameHostPeerPid() const override;
+  SameHostPeer sameHostPeer() const override;
 
   // Moves whatever bytes can move now in both directions.
   void progress();
@@ -111,7 +111,8 @@ class ShmChannel final : public Channel {
 
 class ShmTransport final : public Transport {
  public:
-  ShmTransport(std::shared_ptr<ShmSegment> segment, int rank, int size);
+  ShmTransport(std::shared_ptr<ShmSegment> segment, int rank, int size,
+               uint64_t pullMinBytes = uint64_t{512} << 10);
   int rank() const override { return rank_; }
   int size() const override { return size_; }
   const char* name() const override { return "shm"; }
@@ -128,6 +129,8 @@ class ShmTransport final : public Transport {
   int lostPeer() const override;
   // `peer`'s process id, as it published it in the segment.
   int32_t peerPid(int peer) const;
+  // The smallest point-to-point message a peer should read from this rank's memory.
+  uint64_t pullMinBytes() const { return pullMinBytes_; }
   // Moves whatever bytes can move now on every channel (sends, and receives into posted
   // buffers or unexpected messages).
   void progressAll();
@@ -137,6 +140,7 @@ class ShmTransport final : public Transport {
   int rank_;
   int size_;
   Doorbell ownBell_;
+  uint64_t pullMinBytes_;
   std::vector<std::unique_ptr<ShmChannel>> channels_;  // null at our own rank
 };
 
