@@ -22,8 +22,9 @@ size_t shmChunkBytes(int localRanks, size_t pipelineDepth, size_t fallback);
 // The smallest point-to-point message a same-host receiver should read from the sender's memory
 // (process_vm_readv, which pins every page and ran at about 13 GB/s where memcpy ran at 50)
 // rather than take through the shm ring, whose pipelined copies by both ranks stay in cache:
-// a quarter of the per-core L2 (the crossover measured with a 2 MiB L2 was 512 KiB), at least
-// 64 KiB; 512 KiB when the L2 is unknown.
+// a quarter of the per-core L2 (with a 1 MiB L2: with both ranks sending at once the read won
+// from 256 KiB up; one way at a time the two tied at 512 KiB, the ring won at 256 KiB and the
+// read at 1 MiB; docs/PERFORMANCE.md), at least 64 KiB; 512 KiB when the L2 is unknown.
 uint64_t shmPullMinBytes();
 
 }  // namespace kolo
