@@ -2,7 +2,9 @@
 """Live metrics' overhead: the 8-byte allreduce through the runtime (kolo-bench --path runtime)
 and the ResNet-50 workload step (kolo-bench --workload resnet50), each run with metrics off and
 with KOLO_METRICS_PORT set, alternating off/on so that load drifts hit both alike. Prints every
-run, the median of each side and on/off - 1, and the load averages before and after.
+run, the median of each side and on/off - 1, the median over the pairs of each pair's on/off - 1
+(robust where the machine switches between a fast and a slow mode from run to run), and the load
+averages before and after.
 
   bench/metrics/overhead.py BUILD_DIR [PAIRS] [--baseline BASE_BUILD_DIR] [--only 8-byte|step]
 
@@ -75,8 +77,14 @@ def main():
         median = {key: statistics.median(v) for key, v in times.items()}
         for name, _ in builds:
             off, on = median[(name, False)], median[(name, True)]
-            print("%s: %smedian off %.3f, on %.3f, on/off - 1 = %+.1f %%" %
-                  (title, name, off, on, 100.0 * (on / off - 1.0)), flush=True)
+            # Each pair ran back to back: the median of their ratios is robust to a machine
+            # that switches between a fast and a slow mode from one run to the next.
+            paired = statistics.median(b / a for a, b in zip(times[(name, False)],
+                                                              times[(name, True)]))
+            print("%s: %smedian off %.3f, on %.3f, on/off - 1 = %+.1f %%; median of the "
+                  "pairs' on/off - 1 = %+.1f %%" %
+                  (title, name, off, on, 100.0 * (on / off - 1.0), 100.0 * (paired - 1.0)),
+                  flush=True)
         if args.baseline:
             print("%s: metrics on, this build / base - 1 = %+.1f %%; metrics off: %+.1f %%" %
                   (title, 100.0 * (median[("", True)] / median[("base ", True)] - 1.0),
