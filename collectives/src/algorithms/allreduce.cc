@@ -82,4 +82,36 @@ Status allreduce(Communicator& comm, const void* send, void* recv, size_t count,
   return runChosen(comm, CollectiveKind::kAllreduce, requested, count * dataTypeSize(type), args);
 }
 
+bool allreduceRunsOnArena(Communicator& comm, size_t bytes, std::string_view algorithm) {
+  if (comm.arena() == nullptr || comm.size() == 1) return false;
+  Expected<const AlgorithmEntry*> requested =
+      resolveAlgorithm(CollectiveKind::kAllreduce, algorithm);
+  if (!requested) return false;
+  if (*requested == nullptr && comm.transport().nativeCollectives() != nullptr) return false;
+  const AlgorithmEntry* chosen = *requested;
+  if (chosen == nullptr || !canRun(*chosen, selectionContext(comm, bytes))) {
+    chosen = &selectAlgorithm(comm, CollectiveKind::kAllreduce, bytes);
+  }
+  return chosen->run == runShmAllreduce;
+}
+
+std::optional<Status> allreduceSegments(Communicator& comm,
+                                        std::span<const ShmArena::Segment> segments,
+                                        DataType type, ReduceOp op, std::string_view algorithm) {
+  if (op == ReduceOp::kAdasum) return std::nullopt;
+  size_t count = 0;
+  for (const ShmArena::Segment& g : segments) count += g.count;
+  if (!allreduceRunsOnArena(comm, count * dataTypeSize(type), algorithm)) return std::nullopt;
+  for (const ShmArena::Segment& g : segments) {
+    KOLO_RETURN_IF_ERROR(checkBuffer(g.send, g.count, "send").withContext("allreduce"));
+    KOLO_RETURN_IF_ERROR(checkBuffer(g.recv, g.count, "recv").withContext("allreduce"));
+  }
+  KOLO_RETURN_IF_ERROR(checkDataType(type, op).withContext("allreduce"));
+  comm.beginCollective();  // in step with the ranks' collective sequence, as allreduce keeps it
+  FaultOpScope faultOp(comm.rank(), "allreduce");
+  return comm.arena()
+      ->allreduceSegments(segments, type, op, comm.opDeadline())
+      .withContext("allreduce (shm)");
+}
+
 }  // namespace kolo::coll

@@ -92,7 +92,10 @@ std::vector<FusedBatch> FusionPlanner::plan(std::span<const Response> responses)
       // Adasum's dot products are per vector, and each tensor is its own vector (as Horovod
       // treats each layer of a fused buffer): its tensors never share a collective.
       const bool adasum = p.op == OpType::kAllreduce && p.reduceOp == ReduceOp::kAdasum;
-      const bool alone = options_.thresholdBytes == 0 || bytes >= options_.largeTensorBytes ||
+      const bool joinsAnyway = options_.largeAllreduceJoins && p.op == OpType::kAllreduce &&
+                               p.device == kCpuDevice && p.prescale == 1.0;
+      const bool alone = options_.thresholdBytes == 0 ||
+                         (bytes >= options_.largeTensorBytes && !joinsAnyway) ||
                          bytes > options_.thresholdBytes || adasum;
       if (alone) {
         FusedBatch b = batchFor(p);

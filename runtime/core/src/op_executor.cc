@@ -122,10 +122,13 @@ Status OpExecutor::allreduce(const FusedBatch& b, std::span<const Response> resp
     if (b.postscale != 1.0) scaleBuffer(b.dtype, out, count, b.postscale);
     return Status::ok();
   }
+  faultPoint(FaultPhase::kFusionCopy);
+  if (b.prescale == 1.0) {
+    if (std::optional<Status> s = allreduceInPlace(b, ops)) return *s;
+  }
   KOLO_ASSIGN_OR_RETURN(FusionBuffer buffer, pool_.acquire(b.device, b.totalBytes));
   std::byte* base = buffer.data();
   uint64_t filled = 0;
-  faultPoint(FaultPhase::kFusionCopy);
   {
     ScopedPhase phase(Phase::kCopy);
     for (const FusedEntry& e : b.entries) {
@@ -146,6 +149,40 @@ Status OpExecutor::allreduce(const FusedBatch& b, std::span<const Response> resp
   if (b.postscale != 1.0) scaleBuffer(b.dtype, base, count, b.postscale);
   unpack(b, ops, base);
   (void)responses;
+  return Status::ok();
+}
+
+std::optional<Status> OpExecutor::allreduceInPlace(const FusedBatch& b, const BatchOps& ops) {
+  const size_t typeSize = dataTypeSize(b.dtype);
+  std::vector<ShmArena::Segment> segments;
+  segments.reserve(b.entries.size());
+  size_t joinedBytes = 0;
+  for (const FusedEntry& e : b.entries) {
+    if (!ops[e.response][e.tensor]) joinedBytes += e.bytes;
+  }
+  // A joined rank contributes zeros and drops the result.
+  std::vector<std::byte> zeros(joinedBytes);
+  size_t zerosUsed = 0;
+  size_t bytes = 0;
+  for (const FusedEntry& e : b.entries) {
+    const PendingOpPtr& op = ops[e.response][e.tensor];
+    const size_t count = e.bytes / typeSize;
+    if (op) {
+      segments.push_back({op->tensor.data, op->output(), count});
+    } else {
+      segments.push_back({zeros.data() + zerosUsed, zeros.data() + zerosUsed, count});
+      zerosUsed += e.bytes;
+    }
+    bytes += count * typeSize;
+  }
+  phases_.packed = Clock::now();
+  std::optional<Status> s = coll::allreduceSegments(comm_, segments, b.dtype, b.reduceOp,
+                                                    algorithms_.forBytes(bytes));
+  if (!s || !s->isOk()) return s;
+  phases_.reduced = Clock::now();
+  if (b.postscale != 1.0) {
+    for (const ShmArena::Segment& g : segments) scaleBuffer(b.dtype, g.recv, g.count, b.postscale);
+  }
   return Status::ok();
 }
 

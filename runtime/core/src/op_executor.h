@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -62,6 +63,9 @@ class OpExecutor {
 
  private:
   Status allreduce(const FusedBatch& b, std::span<const Response> responses, const BatchOps& ops);
+  // A packed allreduce batch reduced where its tensors lie, on the shm arena (no fusion buffer);
+  // nullopt when this batch's size would not run there (it is packed then).
+  std::optional<Status> allreduceInPlace(const FusedBatch& b, const BatchOps& ops);
   Status broadcast(const FusedBatch& b, std::span<const Response> responses, const BatchOps& ops);
   // Allgather and reducescatter (op_executor_rows.cc): several tensors packed member-major.
   Status allgather(const FusedBatch& b, std::span<const Response> responses, const BatchOps& ops);

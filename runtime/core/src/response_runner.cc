@@ -1,8 +1,10 @@
 #include "response_runner.h"
 
+#include <algorithm>
 #include <string>
 
 #include "kolo/base/fault_injection.h"
+#include "kolo/collectives/collectives.h"
 #include "kolo/collectives/phase_clock.h"
 #include "timeline.h"
 
@@ -18,7 +20,7 @@ ResponseRunner::ResponseRunner(const SetIdentity& set, Communicator& comm, SetTu
       table_(table),
       recording_(recording),
       timeline_(timeline),
-      planner_(tuning.fusionOptions()),
+      planner_(plannerOptions()),
       executor_(comm, set.members, pool_) {
   executor_.setFailureFilter([&agreement](Status s) { return agreement.agree(std::move(s)); });
 }
@@ -75,8 +77,20 @@ Status ResponseRunner::run(const std::vector<Response>& ordered) {
 void ResponseRunner::applyTuning() {
   if (tuning_.version() == tuningVersion_) return;
   tuningVersion_ = tuning_.version();
-  planner_ = FusionPlanner(tuning_.fusionOptions());
+  planner_ = FusionPlanner(plannerOptions());
   executor_.setAllreduceAlgorithms(tuning_.allreduceAlgorithms());
+}
+
+FusionOptions ResponseRunner::plannerOptions() {
+  FusionOptions options = tuning_.fusionOptions();
+  // Large tensors join fused allreduces where every size's allreduce runs on the shm arena.
+  const AllreduceAlgorithms algorithms = tuning_.allreduceAlgorithms();
+  options.largeAllreduceJoins = std::all_of(
+      algorithms.byClass.begin(), algorithms.byClass.end(), [&](std::string_view name) {
+        return coll::allreduceRunsOnArena(comm_, options.largeTensorBytes, name) &&
+               coll::allreduceRunsOnArena(comm_, options.thresholdBytes, name);
+      });
+  return options;
 }
 
 BatchOps ResponseRunner::takeOps(const std::vector<Response>& ordered) {

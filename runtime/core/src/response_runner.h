@@ -52,6 +52,9 @@ class ResponseRunner {
   BatchOps takeOps(const std::vector<Response>& ordered);
   // Takes SetTuning's settings when they changed since the last cycle.
   void applyTuning();
+  // The tuning's fusion options, with largeAllreduceJoins where this set's allreduces run on
+  // the shm arena.
+  FusionOptions plannerOptions();
   void failBatches(const std::vector<FusedBatch>& batches, size_t from, const BatchOps& ops,
                    const Status& status);
 

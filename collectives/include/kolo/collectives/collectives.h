@@ -4,12 +4,14 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <span>
 #include <string_view>
 
 #include "kolo/base/status.h"
 #include "kolo/collectives/communicator.h"
 #include "kolo/collectives/dtype.h"
+#include "kolo/collectives/shm_arena.h"
 
 namespace kolo::coll {
 
@@ -23,6 +25,18 @@ inline constexpr std::string_view kAutoAlgorithm = "auto";
 // recv[i] = send_0[i] OP ... OP send_{n-1}[i] on every rank, bit-identical everywhere.
 Status allreduce(Communicator& comm, const void* send, void* recv, size_t count, DataType type,
                  ReduceOp op, std::string_view algorithm = kAutoAlgorithm);
+
+// allreduce of several buffers as one (their elements concatenated in order; every rank passes
+// the same counts) where this many bytes' allreduce would run on the shm arena: there it reads
+// and writes the buffers in place of a packed copy (ShmArena::allreduceSegments). nullopt when
+// another algorithm, a native library or no arena would run it: the caller packs them then.
+// Every rank of the communicator gets the same answer for the same arguments.
+// Whether an allreduce of `bytes` under `algorithm` runs on the communicator's shm arena (the
+// same choice allreduce makes; the same answer on every rank).
+bool allreduceRunsOnArena(Communicator& comm, size_t bytes, std::string_view algorithm);
+std::optional<Status> allreduceSegments(Communicator& comm,
+                                        std::span<const ShmArena::Segment> segments,
+                                        DataType type, ReduceOp op, std::string_view algorithm);
 
 // send holds sum(recvCounts) elements in rank order; rank r receives the reduction of block r
 // (recvCounts[r] elements) in recv.

@@ -24,6 +24,21 @@ class ShmArena {
   // Same contract as coll::allreduce (send == recv allowed; kAverage divides by size()).
   virtual Status allreduce(const void* send, void* recv, size_t count, DataType type,
                            ReduceOp op, Deadline deadline) = 0;
+  // One buffer of an allreduce over several: `count` elements read from `send` and written to
+  // `recv` (the same pointer, or buffers that share no bytes with any segment's send).
+  struct Segment {
+    const void* send = nullptr;
+    void* recv = nullptr;
+    size_t count = 0;
+  };
+  // allreduce of the segments' elements as if they were one buffer, concatenated in order (every
+  // rank passes the same counts), without copying them into one first: the fused batches of
+  // the runtime. kUnavailable where an arena has no such path.
+  virtual Status allreduceSegments(std::span<const Segment> segments, DataType type, ReduceOp op,
+                                   Deadline deadline) {
+    (void)segments, (void)type, (void)op, (void)deadline;
+    return makeStatus(Code::kUnavailable, "this shared-memory arena has no segmented allreduce");
+  }
   virtual Status broadcast(void* buffer, size_t bytes, int root, Deadline deadline) = 0;
   virtual Status barrier(Deadline deadline) = 0;
   // Same contracts as coll::reduceScatter, coll::allgatherv and coll::alltoallv (counts in

@@ -27,6 +27,9 @@
 // each rank reads its own pieces from every rank's staging slot at once (reduce-scatter
 // reduces them in rank order with the allreduce's kernels), and the `copied` flags free slots.
 //
+// Segmented allreduce (shm_segmented_allreduce.cc): the same two paths over several buffers
+// taken as one, each step reading and writing the pieces of the segments its range covers.
+//
 // Broadcast: the root copies chunks into the result slots; the others copy them out.
 // Barrier: a sequence counter per rank.
 //
@@ -55,6 +58,8 @@ class ShmDirectArena final : public ShmArena {
   int size() const override { return size_; }
   Status allreduce(const void* send, void* recv, size_t count, DataType type, ReduceOp op,
                    Deadline deadline) override;
+  Status allreduceSegments(std::span<const Segment> segments, DataType type, ReduceOp op,
+                           Deadline deadline) override;
   Status broadcast(void* buffer, size_t bytes, int root, Deadline deadline) override;
   Status barrier(Deadline deadline) override;
   Status reduceScatter(const void* send, void* recv, std::span<const size_t> counts, DataType type,
@@ -92,6 +97,7 @@ class ShmDirectArena final : public ShmArena {
     virtual bool readsResults() const { return true; }
   };
   struct AllreduceSteps;
+  struct SegmentedAllreduceSteps;
   struct ReduceScatterSteps;
   struct AllgatherSteps;
   struct AlltoallSteps;
@@ -167,6 +173,7 @@ class ShmDirectArena final : public ShmArena {
   bool streamOutput_ = false;        // this op writes its output with streaming stores
   std::vector<const void*> inputs_;  // every rank's input of the sub-range being reduced
   std::vector<size_t> offsets_[2];   // block offsets of the collective being run
+  std::vector<size_t> segmentStarts_;  // allreduceSegments: each segment's first element
   Status broken_;
 };
 

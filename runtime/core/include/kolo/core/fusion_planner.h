@@ -21,6 +21,10 @@ struct FusionOptions {
   uint64_t thresholdBytes = uint64_t{64} << 20;   // most bytes in one fusion buffer; 0: no fusion
   uint64_t largeTensorBytes = uint64_t{1} << 20;  // at or above: runs in place, never packed
   uint64_t alignment = 64;  // entry offsets in the buffer: a cache line, a multiple of any dtype
+  // The set's fused CPU allreduces reduce their tensors where they lie (on the shm arena,
+  // OpExecutor::allreduceInPlace), so no packing copy is saved by running a large tensor
+  // alone: unscaled allreduce tensors of any size up to the threshold share batches.
+  bool largeAllreduceJoins = false;
 };
 // KOLO_FUSION_THRESHOLD (alias HOROVOD_FUSION_THRESHOLD; bytes, "64M" also accepted) and
 // KOLO_FUSION_LARGE_TENSOR; malformed values keep the default and log a warning.
