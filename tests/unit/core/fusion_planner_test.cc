@@ -86,6 +86,31 @@ TEST(FusionPlanner, LargeTensorsRunInPlaceAndSmallOnesAroundThemFuse) {
   EXPECT_FALSE(batches[2].needsPacking);
 }
 
+TEST(FusionPlanner, LargeAllreduceTensorsJoinBatchesWhereNothingIsPacked) {
+  FusionOptions o;
+  o.largeAllreduceJoins = true;
+  FusionPlanner planner(o);
+  constexpr int64_t kMiBOfFloats = int64_t{256} * 1024;
+  Response scaled = tensor("scaled", 2 * kMiBOfFloats);
+  scaled.prescale = 0.5;
+  Response gpu = tensor("gpu", 2 * kMiBOfFloats);
+  gpu.device = 0;
+  std::vector<Response> rs = {tensor("small", 10),        tensor("big", 2 * kMiBOfFloats),
+                              scaled,                     gpu,
+                              tensor("edge", kMiBOfFloats), tensor("over", 65 * kMiBOfFloats)};
+  auto batches = planner.plan(rs);
+  // small, big and edge share one batch; scaled and gpu keep the large-tensor rule, and a
+  // tensor over the 64 MiB threshold still runs alone.
+  ASSERT_EQ(batches.size(), 4u);
+  EXPECT_EQ(layout(batches[0]),
+            (std::vector<std::pair<size_t, uint64_t>>{{0, 0}, {1, 64}, {4, 64 + (2u << 20)}}));
+  EXPECT_TRUE(batches[0].needsPacking);
+  EXPECT_EQ(layout(batches[1]), (std::vector<std::pair<size_t, uint64_t>>{{2, 0}}));
+  EXPECT_EQ(layout(batches[2]), (std::vector<std::pair<size_t, uint64_t>>{{3, 0}}));
+  EXPECT_EQ(layout(batches[3]), (std::vector<std::pair<size_t, uint64_t>>{{5, 0}}));
+  EXPECT_FALSE(batches[3].needsPacking);
+}
+
 TEST(FusionPlanner, OnlyCompatibleTensorsShareABatch) {
   FusionPlanner planner;
   std::vector<Response> rs;
