@@ -20,6 +20,9 @@
 namespace kolo::reduce_detail {
 namespace {
 
+// kAverage of types reduced pairwise: the block reduced and then divided while it is in L1.
+constexpr size_t kDivideBlockBytes = 8192;
+
 template <class Codec>
 void widenTo(const void* in, float* out, size_t n) {
   const auto* src = static_cast<const uint16_t*>(in);
@@ -123,14 +126,25 @@ void reduceManyImpl(DataType type, ReduceOp op, void* dst, const void* const* in
     }
     return accumulateHalf<BFloat16Codec>(dst, inputs, nInputs, n, divisor);
   }
-  const size_t bytes = n * dataTypeSize(type);
+  const size_t esize = dataTypeSize(type);
   if (nInputs == 1) {
-    if (dst != inputs[0]) __builtin_memmove(dst, inputs[0], bytes);
-  } else {
-    reduceTwoImpl(type, op, dst, inputs[0], inputs[1], n);
-    for (int q = 2; q < nInputs; ++q) reduceTwoImpl(type, op, dst, dst, inputs[q], n);
+    if (dst != inputs[0]) __builtin_memmove(dst, inputs[0], n * esize);
+    if (divisor != 0) divideImpl(type, dst, n, divisor);
+    return;
   }
-  if (divisor != 0) divideImpl(type, dst, n, divisor);
+  // kAverage divides a block at a time while it is still in L1 (the same operations in the same
+  // order as dividing the whole result afterwards, so the same bits, without a second pass).
+  const size_t block = divisor != 0 ? kDivideBlockBytes / esize : n;
+  auto at = [esize](const void* p, size_t i) {
+    return static_cast<const std::byte*>(p) + i * esize;
+  };
+  for (size_t done = 0; done < n; done += block) {
+    const size_t len = n - done < block ? n - done : block;
+    void* out = static_cast<std::byte*>(dst) + done * esize;
+    reduceTwoImpl(type, op, out, at(inputs[0], done), at(inputs[1], done), len);
+    for (int q = 2; q < nInputs; ++q) reduceTwoImpl(type, op, out, out, at(inputs[q], done), len);
+    if (divisor != 0) divideImpl(type, out, len, divisor);
+  }
 }
 
 }  // namespace
