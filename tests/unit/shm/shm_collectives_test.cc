@@ -16,16 +16,10 @@ namespace kolo {
 namespace {
 
 using ::kolo::testing::runShmWorld;
+using ::kolo::testing::tinySlots;
 using ::testing::HasSubstr;
 
 constexpr int kWorldSizes[] = {1, 2, 3, 4, 5, 7, 8};
-
-ShmTuning tinySlots() {
-  ShmTuning t;
-  t.smallBytes = 256;
-  t.chunkBytes = 4096;
-  return t;
-}
 
 class ShmCollectivesSweep : public ::testing::TestWithParam<int> {};
 

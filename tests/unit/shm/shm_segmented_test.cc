@@ -14,13 +14,7 @@ namespace kolo {
 namespace {
 
 using ::kolo::testing::runShmWorld;
-
-ShmTuning tinySlots() {
-  ShmTuning t;
-  t.smallBytes = 256;
-  t.chunkBytes = 4096;
-  return t;
-}
+using ::kolo::testing::tinySlots;
 
 class ShmSegmentedSweep : public ::testing::TestWithParam<int> {};
 

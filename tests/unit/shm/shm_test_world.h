@@ -17,6 +17,15 @@
 
 namespace kolo::testing {
 
+// A 256-byte small slot and 4 KiB chunks: modest sizes take the pipelined path through many
+// slot reuses.
+inline ShmTuning tinySlots() {
+  ShmTuning t;
+  t.smallBytes = 256;
+  t.chunkBytes = 4096;
+  return t;
+}
+
 inline std::string uniqueJobId(const std::string& what) {
   static std::atomic<int> counter{0};
   return fmt::format("test-{}-{}", what, counter.fetch_add(1));
