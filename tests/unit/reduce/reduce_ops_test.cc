@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -203,6 +204,38 @@ TEST(DivideBuffer, IntegersTruncateExactly) {
   expectIntegerDivide<int16_t>(DataType::kInt16);
   expectIntegerDivide<int32_t>(DataType::kInt32);
   expectIntegerDivide<int64_t>(DataType::kInt64);
+}
+
+// Powers of two multiply by the exact reciprocal: the results must still be the quotients,
+// bit for bit, down to subnormals and signed zeros, with infinities and NaNs kept.
+TEST(DivideBuffer, PowersOfTwoGiveTheQuotientsBitForBit) {
+  std::vector<float> f = randomValues<float>(999, 7);
+  std::vector<double> d = randomValues<double>(999, 8);
+  for (float v : {0.0f, -0.0f, 1e-45f, -3e-45f, 1.17549435e-38f, 3.4028235e38f,
+                  std::numeric_limits<float>::infinity(), std::numeric_limits<float>::quiet_NaN(),
+                  0.75f, -1.5e-40f}) {
+    f.push_back(v);
+  }
+  for (double v : {0.0, -0.0, 5e-324, -1e-310, 2.2250738585072014e-308, 1.7976931348623157e308,
+                   std::numeric_limits<double>::infinity(), 3.0}) {
+    d.push_back(v);
+  }
+  for (int64_t divisor : {2, 4, 8, 64, 1024}) {
+    std::vector<float> fq = f;
+    std::vector<double> dq = d;
+    divideBuffer(DataType::kFloat32, fq.data(), fq.size(), divisor);
+    divideBuffer(DataType::kFloat64, dq.data(), dq.size(), divisor);
+    for (size_t i = 0; i < f.size(); ++i) {
+      const float want = f[i] / static_cast<float>(divisor);
+      ASSERT_TRUE(testing::sameElement(DataType::kFloat32, &fq[i], &want))
+          << f[i] << " / " << divisor << " gave " << fq[i];
+    }
+    for (size_t i = 0; i < d.size(); ++i) {
+      const double want = d[i] / static_cast<double>(divisor);
+      ASSERT_TRUE(testing::sameElement(DataType::kFloat64, &dq[i], &want))
+          << d[i] << " / " << divisor << " gave " << dq[i];
+    }
+  }
 }
 
 TEST(DivideBuffer, FloatsDivideInTheirOwnPrecision) {
