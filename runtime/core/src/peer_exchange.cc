@@ -18,6 +18,21 @@ constexpr int kSpinRounds = 200;
 // On a contended machine (kolo/base/cpu_contention.h) only these before parking.
 constexpr int kContendedSpinRounds = 16;
 
+// A thread that drove within this window and submits again is taken to be about to wait
+// (a blocking recv after a send, the next step of a ping-pong): its submit does not wake the
+// progress thread, which meanwhile parks in kDriverSlice slices.
+constexpr auto kWaiterWindow = std::chrono::milliseconds(100);
+// The progress thread's park while callers drive: how late a transfer nobody waits on starts.
+constexpr auto kDriverSlice = std::chrono::milliseconds(1);
+
+// This thread's last drive: of which exchange, when, and whether it submitted since.
+struct LastDrive {
+  const void* exchange = nullptr;
+  Clock::time_point at{};
+  bool submittedSince = true;
+};
+thread_local LastDrive tLastDrive;
+
 Status shutDown(const PeerTransfer& t) {
   return makeStatus(Code::kAborted, "{}: the session shut down before it completed",
                     t.describe());
@@ -53,10 +68,21 @@ Status PeerExchange::submit(PeerTransferPtr transfer) {
         run();
       });
     }
+    if (!submitWakes()) return Status::ok();
   }
   cv_.notify_all();
   comm_.transport().wake();
   return Status::ok();
+}
+
+bool PeerExchange::submitWakes() {
+  if (tLastDrive.exchange != this) return true;
+  const bool waitsNext =
+      !tLastDrive.submittedSince && Clock::now() - tLastDrive.at <= kWaiterWindow;
+  tLastDrive.submittedSince = true;
+  // Only while the progress thread parks in slices (set under mutex_, so it cannot be in an
+  // unbounded wait that this submit would leave unwoken).
+  return !waitsNext || !sliceParks_;
 }
 
 void PeerExchange::stop() {
@@ -99,11 +125,19 @@ void PeerExchange::drive(const OpState& state, Deadline deadline) {
     if (state.done()) break;
     idleWait(epoch, idleRounds, deadline.remaining());
   }
+  // The progress thread takes over what is left; with nothing left a wake would only make it
+  // look and park again (a futex wake and a task switch per transfer). It parks in slices of
+  // kDriverSlice once it has seen a drive, and the first drive after a long park wakes it once
+  // so that it does.
+  bool wake = true;
   {
     std::lock_guard lock(mutex_);
     --drivers_;
+    lastDrive_ = Clock::now();
+    wake = !queued_.empty() || activeCount_.load() > 0 || !sliceParks_;
   }
-  cv_.notify_all();  // the progress thread takes over what is left
+  tLastDrive = {this, Clock::now(), false};
+  if (wake) cv_.notify_all();
 }
 
 void PeerExchange::takeQueued() {
@@ -144,10 +178,17 @@ void PeerExchange::run() {
   for (;;) {
     {
       std::unique_lock lock(mutex_);
-      // Parked while nothing is pending or a waiter drives.
-      cv_.wait(lock, [this] {
+      // Parked while nothing is pending or a waiter drives: in kDriverSlice slices while
+      // callers drove lately (their submits may not wake it, submitWakes), else until woken.
+      const auto ready = [this] {
         return stopping_ || (drivers_ == 0 && (!queued_.empty() || activeCount_.load() > 0));
-      });
+      };
+      sliceParks_ = lastDrive_ != Clock::time_point{} && Clock::now() - lastDrive_ <= kWaiterWindow;
+      if (sliceParks_) {
+        if (!cv_.wait_for(lock, kDriverSlice, ready)) continue;
+      } else {
+        cv_.wait(lock, ready);
+      }
       if (stopping_) return;
     }
     const uint32_t epoch = comm_.transport().activityEpoch();

@@ -19,7 +19,8 @@
 // later transfer never overtakes an earlier one of its key.
 // A caller waiting on a transfer's handle drives the transfers itself (drive(), through its
 // WaiterGate) instead of waiting for the progress thread to wake it, which stands aside
-// meanwhile.
+// meanwhile; a caller that just drove and submits again does not wake it either
+// (submitWakes), as the coordinator's callers do not wake theirs.
 // Thread: submit/stop on caller threads; the transfers on the progress thread or a waiter.
 #pragma once
 
@@ -70,6 +71,11 @@ class PeerExchange {
   // stops, while the progress thread stands aside, so the waiter sees its data without a
   // thread hop.
   void drive(const OpState& state, Deadline deadline);
+  // Whether a submit (mutex_ held) wakes the progress thread: not when this thread drove the
+  // exchange just before and has not submitted since (it is about to wait and drive again) while
+  // the progress thread parks in short slices (which bounds the start of a transfer nobody
+  // waits on).
+  bool submitWakes();
   void run();
   // One round over the transfers (progress thread or a driving waiter): takes the queued ones,
   // advances every one in order, applies failures, drops the finished. True if any moved.
@@ -93,6 +99,8 @@ class PeerExchange {
   bool stopping_ = false;               // guarded by mutex_
   bool stopped_ = false;                // guarded by mutex_
   int drivers_ = 0;                     // waiters driving (guarded by mutex_)
+  Clock::time_point lastDrive_{};       // when a waiter last stopped driving (guarded by mutex_)
+  bool sliceParks_ = false;             // the progress thread parks in slices (guarded by mutex_)
   std::atomic<size_t> activeCount_{0};
   std::atomic<bool> stopRequested_{false};
   std::thread thread_;  // started by the first queued transfer (guarded by mutex_)
