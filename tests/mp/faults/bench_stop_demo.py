@@ -21,15 +21,20 @@ from fault_checks import case_env, leftover_problems, new_marker, report, watch_
 
 
 def survivor_named_victim_gone(out, code, spec):
-    """A killed victim's peer can see its process gone (its mappings and files released) and
-    exit with its error (2) before the kernel lets kolorun reap the victim; kolorun's first
-    failure is then that survivor, whose last words must name the victim as gone."""
+    """A killed victim's peer can see its process gone (its mappings and files released, or
+    its TCP connection reset) and exit with its error (2) before the kernel lets kolorun reap
+    the victim; kolorun's first failure is then that survivor, whose last words must name the
+    victim as gone or its connection as lost."""
     if "action=kill" not in spec or code != 2:
         return False
     victim = spec.split("rank=")[1].split(",")[0]
     lines = [line for line in out.splitlines() if line.startswith("kolorun:")]
+    # Gone as the survivor saw it: its process (shared memory), or its connection (TCP).
+    names_victim = [f"rank {victim} exited (its process is gone)",
+                    f"connection to rank {victim} ("]
     return any(line.startswith("kolorun: first failure:") for line in lines) and any(
-        f"rank {victim} exited (its process is gone)" in line for line in lines)
+        words in line and ("gone" in line or " lost: " in line)
+        for line in lines for words in names_victim)
 
 
 def run(kolorun, bench, extra, spec="rank=1,op=allreduce,seq=20,action=stop",
