@@ -13,6 +13,7 @@
 #include "kolo/base/cpu_contention.h"
 #include "kolo/base/logging.h"
 #include "kolo/base/settings.h"
+#include "recent_drive.h"
 
 namespace kolo::core {
 namespace {
@@ -23,20 +24,7 @@ constexpr int64_t kTakeOverSpinNs = 20'000;
 // How long a driving caller spins on the go messages and the transport between cycles before
 // it parks: a peer on another core answers within microseconds.
 constexpr int64_t kIdleSpinNs = 50'000;
-// A thread that waited on (and drove) its last op of a set this recently, right after
-// submitting it, is expected to do the same with its next one; the coordinator parks in short
-// slices for twice as long after a drive.
-constexpr auto kWaiterWindow = std::chrono::milliseconds(100);
-
-// The set this thread last drove, when, and whether it submitted to the set since (a thread
-// that submits several ops before it waits, as a backward pass does, wakes the coordinator for
-// all but the first). A stale pointer only costs a wake-up.
-struct LastDrive {
-  const Coordinator* set = nullptr;
-  Clock::time_point at{};
-  bool submittedSince = true;
-};
-thread_local LastDrive tLastDrive;
+// The coordinator parks in short slices for twice RecentDrive's window after a drive.
 
 }  // namespace
 
@@ -108,7 +96,7 @@ void Coordinator::drive(const OpState& state, Deadline deadline) {
     park(epoch, onDevice, deadline.remaining());
   }
   const Clock::time_point now = Clock::now();
-  tLastDrive = {this, now, false};
+  RecentDrive::drove(this, now);
   lastDrive_.store(now.time_since_epoch().count());
   // Whatever arrived while the caller drove rang the doorbell the coordinator parks on; work
   // left behind, or the end of the loop, is rung once more so it is never missed, and so is a
@@ -120,11 +108,7 @@ void Coordinator::drive(const OpState& state, Deadline deadline) {
 
 bool Coordinator::submitWakes() const {
   if (!callerDrives_ || deviceOps_.load(std::memory_order_acquire)) return true;
-  if (tLastDrive.set != this) return true;
-  const bool waitsNext =
-      !tLastDrive.submittedSince && Clock::now() - tLastDrive.at <= kWaiterWindow;
-  tLastDrive.submittedSince = true;
-  return !waitsNext || !shortParks_.load();
+  return !RecentDrive::waitsNext(this) || !shortParks_.load();
 }
 
 void Coordinator::parkCoordinator(uint32_t epoch, uint32_t quietSeen, size_t onDevice) {

@@ -6,6 +6,7 @@
 
 #include "kolo/base/cpu_contention.h"
 #include "kolo/base/logging.h"
+#include "recent_drive.h"
 
 namespace kolo::core {
 namespace {
@@ -18,20 +19,9 @@ constexpr int kSpinRounds = 200;
 // On a contended machine (kolo/base/cpu_contention.h) only these before parking.
 constexpr int kContendedSpinRounds = 16;
 
-// A thread that drove within this window and submits again is taken to be about to wait
-// (a blocking recv after a send, the next step of a ping-pong): its submit does not wake the
-// progress thread, which meanwhile parks in kDriverSlice slices.
-constexpr auto kWaiterWindow = std::chrono::milliseconds(100);
-// The progress thread's park while callers drive: how late a transfer nobody waits on starts.
+// The progress thread's park while callers drive (RecentDrive): how late a transfer nobody
+// waits on starts.
 constexpr auto kDriverSlice = std::chrono::milliseconds(1);
-
-// This thread's last drive: of which exchange, when, and whether it submitted since.
-struct LastDrive {
-  const void* exchange = nullptr;
-  Clock::time_point at{};
-  bool submittedSince = true;
-};
-thread_local LastDrive tLastDrive;
 
 Status shutDown(const PeerTransfer& t) {
   return makeStatus(Code::kAborted, "{}: the session shut down before it completed",
@@ -76,10 +66,7 @@ Status PeerExchange::submit(PeerTransferPtr transfer) {
 }
 
 bool PeerExchange::submitWakes() {
-  if (tLastDrive.exchange != this) return true;
-  const bool waitsNext =
-      !tLastDrive.submittedSince && Clock::now() - tLastDrive.at <= kWaiterWindow;
-  tLastDrive.submittedSince = true;
+  const bool waitsNext = RecentDrive::waitsNext(this);
   // Only while the progress thread parks in slices (set under mutex_, so it cannot be in an
   // unbounded wait that this submit would leave unwoken).
   return !waitsNext || !sliceParks_;
@@ -136,7 +123,7 @@ void PeerExchange::drive(const OpState& state, Deadline deadline) {
     lastDrive_ = Clock::now();
     wake = !queued_.empty() || activeCount_.load() > 0 || !sliceParks_;
   }
-  tLastDrive = {this, Clock::now(), false};
+  RecentDrive::drove(this);
   if (wake) cv_.notify_all();
 }
 

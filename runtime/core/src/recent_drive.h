@@ -1,0 +1,44 @@
+// RecentDrive: whether a thread that submits work to a target (a process set's Coordinator, a
+// PeerExchange) is about to wait on it and drive it itself, so that its submit need not wake
+// the target's own thread. The guess: this thread drove the same target within kWaiterWindow
+// and has not submitted to it since (a blocking op after a blocking op; a thread that submits
+// several before it waits, as a backward pass does, wakes the target for all but the first).
+// The target must bound what a wrong guess costs (its thread parks in short slices meanwhile).
+// A stale pointer only costs a wake-up. Thread: each thread keeps its own record.
+#pragma once
+
+#include "kolo/base/deadline.h"
+
+namespace kolo::core {
+
+inline constexpr auto kWaiterWindow = std::chrono::milliseconds(100);
+
+class RecentDrive {
+ public:
+  // This thread just stopped driving `target`.
+  static void drove(const void* target, Clock::time_point at = Clock::now()) {
+    last() = {target, at, false};
+  }
+  // This thread submits to `target`: whether it is expected to wait and drive next. Marks the
+  // submit, so only the first after a drive counts.
+  static bool waitsNext(const void* target) {
+    Record& r = last();
+    if (r.target != target) return false;
+    const bool waits = !r.submittedSince && Clock::now() - r.at <= kWaiterWindow;
+    r.submittedSince = true;
+    return waits;
+  }
+
+ private:
+  struct Record {
+    const void* target = nullptr;
+    Clock::time_point at{};
+    bool submittedSince = true;
+  };
+  static Record& last() {
+    thread_local Record record;
+    return record;
+  }
+};
+
+}  // namespace kolo::core
