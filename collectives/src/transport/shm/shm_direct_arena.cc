@@ -57,7 +57,9 @@ Status ShmDirectArena::allreduce(const void* send, void* recv, size_t count, Dat
     return Status::ok();
   }
   if (bytes <= smallBytes_) return smallAllreduce(send, recv, count, type, op, deadline);
-  return largeAllreduce(send, recv, count, type, op, deadline);
+  // The pipelined path is the segmented allreduce's (shm_segmented_allreduce.cc), one segment.
+  const Segment whole{send, recv, count};
+  return allreduceSegments(std::span(&whole, 1), type, op, deadline);
 }
 
 Status ShmDirectArena::usable() const {
@@ -117,67 +119,6 @@ Status ShmDirectArena::waitSlotFree(const Chunk& c, const char* op, int64_t inde
                          WaitStage{op, index, "finish reading the chunk that used this slot"});
 }
 
-void ShmDirectArena::stageChunk(const std::byte* send, const Chunk& c, size_t esize) {
-  // Our own sub-range is read straight from `send` by us only, so it is not staged.
-  const size_t b = partBegin(c.elems, esize, rank_);
-  const size_t e = partBegin(c.elems, esize, rank_ + 1);
-  std::byte* slot = staging(rank_, c.slot);
-  const std::byte* in = send + c.firstElem * esize;
-  if (b > 0) std::memcpy(slot, in, b * esize);
-  if (e < c.elems) std::memcpy(slot + e * esize, in + e * esize, (c.elems - e) * esize);
-}
-
-void ShmDirectArena::reduceChunk(const std::byte* send, const Chunk& c, DataType type,
-                                 ReduceOp op) {
-  const size_t esize = dataTypeSize(type);
-  const size_t b = partBegin(c.elems, esize, rank_);
-  const size_t n = partBegin(c.elems, esize, rank_ + 1) - b;
-  if (n == 0) return;
-  // Rank order, all inputs at once (f16 / bf16 sums round once: reduceMany).
-  inputs_.resize(static_cast<size_t>(size_));
-  for (int q = 0; q < size_; ++q) {
-    inputs_[q] = q == rank_ ? send + (c.firstElem + b) * esize : staging(q, c.slot) + b * esize;
-  }
-  reduceMany(type, op, result(c.slot) + b * esize, inputs_.data(), size_, n,
-             op == ReduceOp::kAverage ? size_ : 0);
-}
-
-void ShmDirectArena::copyOutChunk(std::byte* recv, const Chunk& c, size_t esize, bool own) {
-  // own: this rank's sub-range (just reduced); otherwise every other one.
-  const size_t b = partBegin(c.elems, esize, rank_);
-  const size_t e = partBegin(c.elems, esize, rank_ + 1);
-  const std::byte* slot = result(c.slot);
-  std::byte* out = recv + c.firstElem * esize;
-  if (own) {
-    if (e > b) copyToOutput(out + b * esize, slot + b * esize, (e - b) * esize, streamOutput_);
-    return;
-  }
-  if (b > 0) copyToOutput(out, slot, b * esize, streamOutput_);
-  if (e < c.elems) {
-    copyToOutput(out + e * esize, slot + e * esize, (c.elems - e) * esize, streamOutput_);
-  }
-}
-
-struct ShmDirectArena::AllreduceSteps final : ChunkSteps {
-  ShmDirectArena& arena;
-  const std::byte* send;
-  std::byte* recv;
-  DataType type;
-  ReduceOp op;
-  AllreduceSteps(ShmDirectArena& a, const void* s, void* r, DataType t, ReduceOp o)
-      : arena(a),
-        send(static_cast<const std::byte*>(s)),
-        recv(static_cast<std::byte*>(r)),
-        type(t),
-        op(o) {}
-  void stage(const Chunk& c) override { arena.stageChunk(send, c, dataTypeSize(type)); }
-  void reduce(const Chunk& c) override { arena.reduceChunk(send, c, type, op); }
-  void afterReduce(const Chunk& c) override {
-    arena.copyOutChunk(recv, c, dataTypeSize(type), true);
-  }
-  void copyOut(const Chunk& c) override { arena.copyOutChunk(recv, c, dataTypeSize(type), false); }
-};
-
 // Progress of one pipelined collective: chunks [0, staged) are staged, [0, reduced) reduced
 // and [0, copied) copied out by this rank.
 struct ShmDirectArena::Pipeline {
@@ -203,17 +144,6 @@ struct ShmDirectArena::Pipeline {
     return p->canStage() || p->canReduce() || p->canCopy();
   }
 };
-
-Status ShmDirectArena::largeAllreduce(const void* send, void* recv, size_t count, DataType type,
-                                      ReduceOp op, Deadline deadline) {
-  const size_t esize = dataTypeSize(type);
-  const size_t chunkElems = chunkBytes_ / esize;
-  // In place, the output lines were just read (staged or reduced) and are cached.
-  streamOutput_ = send != recv && count * esize >= kStreamingBytes;
-  AllreduceSteps steps(*this, send, recv, type, op);
-  return runPipeline((count + chunkElems - 1) / chunkElems, chunkElems, count, steps, "allreduce",
-                     deadline);
-}
 
 Status ShmDirectArena::runPipeline(size_t numChunks, size_t chunkElems, size_t count,
                                    ChunkSteps& steps, const char* op, Deadline deadline) {

@@ -96,7 +96,6 @@ class ShmDirectArena final : public ShmArena {
     // then publishes `copied` with `reduced`, so no rank waits for its peers at the end.
     virtual bool readsResults() const { return true; }
   };
-  struct AllreduceSteps;
   struct SegmentedAllreduceSteps;
   struct ReduceScatterSteps;
   struct AllgatherSteps;
@@ -124,12 +123,8 @@ class ShmDirectArena final : public ShmArena {
 
   Status smallAllreduce(const void* send, void* recv, size_t count, DataType type, ReduceOp op,
                         Deadline deadline);
-  Status largeAllreduce(const void* send, void* recv, size_t count, DataType type, ReduceOp op,
-                        Deadline deadline);
+
   struct Pipeline;
-  void stageChunk(const std::byte* send, const Chunk& c, size_t esize);
-  void reduceChunk(const std::byte* send, const Chunk& c, DataType type, ReduceOp op);
-  void copyOutChunk(std::byte* recv, const Chunk& c, size_t esize, bool own);
   // A slot may take chunk g once every rank copied chunk g - depth out of it.
   bool slotFreeGlobal(uint64_t global) const {
     return global < depth_ || waiter_.allReached(copied_, global + 1 - depth_);
