@@ -132,16 +132,27 @@ void CpuContention::notePreempted() {
   preemptedUntilNs.store(nowNs() + kPreemptHoldNs, std::memory_order_relaxed);
 }
 
-SpinBudget::SpinBudget(int64_t budgetNs) : lastNs_(nowNs()) {
-  deadlineNs_ = lastNs_ + budgetNs;
-  contended_ = budgetNs > 0 && CpuContention::contended();
-  if (contended_) deadlineNs_ = lastNs_ + std::min(budgetNs, contendedSpinNs());
+SpinBudget::SpinBudget(int64_t budgetNs) : budgetNs_(budgetNs) {
+  // KOLO_SPIN=off: no polling round at all (budget spent, blamed on contention, as before).
+  if (budgetNs > 0 && CpuContention::mode() == 2) {
+    contended_ = true;
+    budgetNs_ = 0;
+  }
+}
+
+bool SpinBudget::start() {
+  lastNs_ = nowNs();
+  deadlineNs_ = lastNs_ + budgetNs_;
+  contended_ = CpuContention::contended();
+  if (contended_) deadlineNs_ = lastNs_ + std::min(budgetNs_, contendedSpinNs());
+  return lastNs_ < deadlineNs_;
 }
 
 bool SpinBudget::next() {
-  if (lastNs_ >= deadlineNs_) return false;
+  if (budgetNs_ <= 0 || (rounds_ >= kRoundsPerClockRead && lastNs_ >= deadlineNs_)) return false;
   cpuRelax();
   if (++rounds_ % kRoundsPerClockRead != 0) return true;
+  if (rounds_ == kRoundsPerClockRead) return start();
   const int64_t now = nowNs();
   const bool preempted = now - lastNs_ > kPreemptGapNs;
   lastNs_ = now;

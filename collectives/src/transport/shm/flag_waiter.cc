@@ -109,7 +109,6 @@ Status FlagWaiter::waitSlow(FlagArray flags, uint64_t target, Deadline deadline,
   // Only a wait that found its flags unset is a transfer phase: the fast path reads no clock.
   ScopedPhase phase(Phase::kTransfer);
   auto done = [&] { return reached(flags, target, onlyRank) || escape(); };
-  const auto start = Clock::now();
   // No spinning and no yielding while the machine is contended (CpuContention): the peer we
   // wait for, or the training's compute, needs this core, and a yield hands it to whichever
   // busy process is next for a whole scheduler slice. Park at once; the publisher wakes us.
@@ -127,7 +126,9 @@ Status FlagWaiter::waitSlow(FlagArray flags, uint64_t target, Deadline deadline,
       if (done()) return Status::ok();
     }
   }
-  auto lastProbe = Clock::now() - kPidProbe;
+  // Timed from here: the spin above (at most 2 ms) reads no clock before its first rounds.
+  const auto start = Clock::now();
+  auto lastProbe = start - kPidProbe;
   while (!done()) {
     auto now = Clock::now();
     if (now >= deadline.at()) {

@@ -48,6 +48,10 @@ class CpuContention {
 // A bounded spin that is cut to 10 us when the machine is contended (0 with KOLO_SPIN=off)
 // and ends at once when this thread finds it was preempted.
 // Use: `SpinBudget spin(budgetNs); while (spin.next()) { if (ready()) return; }`, then park.
+// The clock is first read after a few rounds of polling (a few hundred ns), not on
+// construction: a wait that a peer ends within that time costs no clock read at all (one read
+// is a good part of a small collective's time on some machines), and the budget and the
+// contention check start from that first read.
 class SpinBudget {
  public:
   explicit SpinBudget(int64_t budgetNs);
@@ -60,8 +64,12 @@ class SpinBudget {
  private:
   static int64_t contendedSpinNs();
 
-  int64_t deadlineNs_;
-  int64_t lastNs_;
+  // The first clock read: the budget starts here, and the contention check is made.
+  bool start();
+
+  int64_t budgetNs_;
+  int64_t deadlineNs_ = 0;
+  int64_t lastNs_ = 0;
   int rounds_ = 0;
   bool contended_ = false;
 };
