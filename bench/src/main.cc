@@ -141,6 +141,11 @@ Expected<std::string> topologyBlock(Communicator& comm) {
   auto report = gatherTopologyReport(comm, hostKey);
   std::string out = fmt::format("# transport     : {}{}\n", comm.transport().name(),
                                 comm.arena() != nullptr ? " (direct shared-memory arena)" : "");
+  if (comm.arena() != nullptr) {
+    if (const std::string arena = comm.arena()->describe(); !arena.empty()) {
+      out += fmt::format("# shm arena     : {}\n", arena);
+    }
+  }
   if (comm.rank() != 0) return out;
   if (!report) {
     // Only rank 0 learns of a failed discovery, after the exchange every rank took part in.

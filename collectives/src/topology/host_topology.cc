@@ -54,4 +54,13 @@ uint64_t shmPullMinBytes() {
   return std::max<uint64_t>(l2 / 4, uint64_t{64} << 10);
 }
 
+size_t shmStreamingMinBytes() {
+  if (std::optional<uint64_t> bytes = settingBytesIfSet("KOLO_SHM_STREAMING_BYTES")) {
+    return static_cast<size_t>(*bytes);
+  }
+  const Topology* topology = processTopology();
+  const uint64_t l3 = topology != nullptr ? topology->cacheBytes(3) : 0;
+  return l3 != 0 ? static_cast<size_t>(l3) : size_t{32} << 20;
+}
+
 }  // namespace kolo

@@ -27,4 +27,10 @@ size_t shmChunkBytes(int localRanks, size_t pipelineDepth, size_t fallback);
 // read at 1 MiB; docs/PERFORMANCE.md), at least 64 KiB; 512 KiB when the L2 is unknown.
 uint64_t shmPullMinBytes();
 
+// The smallest arena output written with streaming stores, which skip reading the output's
+// lines from DRAM before overwriting them: KOLO_SHM_STREAMING_BYTES when set, otherwise the size
+// of one L3 (an output that large cannot stay cached anyway; a smaller one is better written
+// through the cache, where the caller reads it next), 32 MiB when the L3 is unknown.
+size_t shmStreamingMinBytes();
+
 }  // namespace kolo

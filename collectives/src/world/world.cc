@@ -47,6 +47,7 @@ ShmTuning shmTuningFor(int localRanks) {
   ShmTuning tuning;
   tuning.chunkBytes = shmChunkBytes(localRanks, tuning.pipelineDepth, tuning.chunkBytes);
   tuning.pullMinBytes = shmPullMinBytes();
+  tuning.streamingMinBytes = shmStreamingMinBytes();
   return tuning;
 }
 

@@ -157,6 +157,11 @@ constexpr SettingDecl kSettings[] = {
      .type = T::kBytes,
      .meaning = "shm arena pipeline chunk (a multiple of 64, >= 4K); unset: L2/4 within L3",
      .shownDefault = "from caches"},
+    {.name = "KOLO_SHM_STREAMING_BYTES",
+     .type = T::kBytes,
+     .meaning = "shm arena outputs from this size are written with streaming stores (0: all); "
+                "unset: the size of one L3",
+     .shownDefault = "L3 size"},
     {.name = "KOLO_SHM_SINGLE_COPY",
      .type = T::kChoice,
      .defaultValue = "auto",

@@ -3,9 +3,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <thread>
 #include <vector>
 
 #include "kolo/collectives/reduce.h"
@@ -230,6 +232,36 @@ TEST(ShmArena, ConsecutiveOpsOfMixedKindsStayInStep) {
             w.arena->broadcast(b.data(), b.size() * 4, iter % size, Deadline::afterSeconds(10))
                 .isOk());
         ASSERT_EQ(b, std::vector<int32_t>(3000, iter));
+      }
+    }
+  });
+  EXPECT_THAT(leftoverSegments(), ::testing::IsEmpty());
+}
+
+TEST(ShmArena, SmallBroadcastRootsNeverOverwriteASlowReader) {
+  // A small broadcast's root waits for nobody, so it runs ahead of its readers; between
+  // broadcasts, small allreduces and allgathers write the same slots. Ranks stall now and then
+  // so that a root that reused a slot too early would hand a reader the wrong op's bytes.
+  const int size = 3;
+  runShmWorld(size, ShmTuning{}, [&](int rank, ShmWorld& w) {
+    const Deadline deadline = Deadline::afterSeconds(20);
+    for (int iter = 0; iter < 400; ++iter) {
+      if ((iter + rank) % 37 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      const int root = (iter / 3) % size;  // runs of the same root, then another
+      std::vector<int32_t> b(16, rank == root ? iter : -1);
+      ASSERT_TRUE(w.arena->broadcast(b.data(), b.size() * 4, root, deadline).isOk());
+      ASSERT_EQ(b, std::vector<int32_t>(16, iter)) << "broadcast, iter " << iter << " rank " << rank;
+      if (iter % 4 == 1) {
+        int32_t v = rank + iter;
+        ASSERT_TRUE(
+            w.arena->allreduce(&v, &v, 1, DataType::kInt32, ReduceOp::kSum, deadline).isOk());
+        ASSERT_EQ(v, 3 * iter + 3) << "allreduce, iter " << iter;
+      } else if (iter % 4 == 3) {
+        const std::vector<size_t> bytes(size, 4);
+        int32_t mine = rank * 100 + iter;
+        std::vector<int32_t> all(size);
+        ASSERT_TRUE(w.arena->allgatherv(&mine, all.data(), bytes, deadline).isOk());
+        ASSERT_EQ(all, (std::vector<int32_t>{iter, 100 + iter, 200 + iter})) << "iter " << iter;
       }
     }
   });

@@ -60,7 +60,15 @@ TEST(ShmFailure, SilentPeersInPipelinedAllreduceAreAllNamed) {
 TEST(ShmFailure, SilentBroadcastRootIsNamed) {
   runShmWorld(2, ShmTuning{}, [&](int rank, ShmWorld& w) {
     if (rank == 1) return;
+    // A small broadcast (one slot) and, on a fresh world, a large one (chunks).
     std::vector<char> buf(100);
+    Status st = w.arena->broadcast(buf.data(), buf.size(), 1, Deadline::afterSeconds(0.2));
+    EXPECT_EQ(st.code(), Code::kTimeout);
+    EXPECT_THAT(st.message(), HasSubstr("small broadcast: rank 1 did not publish its data"));
+  });
+  runShmWorld(2, ShmTuning{}, [&](int rank, ShmWorld& w) {
+    if (rank == 1) return;
+    std::vector<char> buf(1 << 20);
     Status st = w.arena->broadcast(buf.data(), buf.size(), 1, Deadline::afterSeconds(0.2));
     EXPECT_EQ(st.code(), Code::kTimeout);
     EXPECT_THAT(st.message(), HasSubstr("broadcast chunk 0: rank 1 did not publish its data"));

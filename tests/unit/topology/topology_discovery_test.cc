@@ -11,6 +11,8 @@
 #include <string>
 
 #include "kolo/collectives/topology.h"
+#include "support/scoped_env.h"
+#include "topology/host_topology.h"
 
 namespace kolo {
 namespace {
@@ -129,6 +131,18 @@ TEST_F(TopologyDiscovery, NumaNodesMatchSysfs) {
     EXPECT_TRUE(found.count(core.numaNode) == 1)
         << "core " << core.index << " NUMA " << core.numaNode;
   }
+}
+
+TEST_F(TopologyDiscovery, StreamingStoresStartAtTheSizeOfOneL3) {
+  // The arena writes outputs through the cache up to one L3 (sysfs's figure here), 32 MiB
+  // where Linux reports none; KOLO_SHM_STREAMING_BYTES overrides it.
+  const uint64_t l3 = sysfsCacheBytes(3);
+  {
+    test::ScopedEnv unset("KOLO_SHM_STREAMING_BYTES", "");
+    EXPECT_EQ(shmStreamingMinBytes(), l3 != 0 ? l3 : uint64_t{32} << 20);
+  }
+  test::ScopedEnv set("KOLO_SHM_STREAMING_BYTES", "6M");
+  EXPECT_EQ(shmStreamingMinBytes(), uint64_t{6} << 20);
 }
 
 TEST_F(TopologyDiscovery, CacheSizesMatchSysfs) {

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <memory>
 #include <span>
+#include <string>
 
 #include "kolo/base/abort_token.h"
 #include "kolo/base/deadline.h"
@@ -50,6 +51,8 @@ class ShmArena {
                             Deadline deadline) = 0;
   virtual Status alltoallv(const void* send, std::span<const size_t> sendBytes, void* recv,
                            std::span<const size_t> recvBytes, Deadline deadline) = 0;
+  // Its sizes and thresholds in a line, for the topology preamble of kolo-bench.
+  virtual std::string describe() const { return {}; }
   // Waits end with the token's status once it is raised. A Communicator built on the arena
   // hands it its own token; communicators sharing an arena belong to one job and share it.
   virtual void watchAbort(std::shared_ptr<const AbortToken> token) = 0;

@@ -78,6 +78,9 @@ class FlagWaiter {
     return waitSlow(flags, target, deadline, stage, onlyRank, escape);
   }
 
+  // The longest spin before a wait parks: long when every rank has a core of its own.
+  int64_t maxSpinNs() const { return maxSpinNs_; }
+
   // True when every rank's flag is >= target (acquire, so their data is visible).
   bool allReached(FlagArray flags, uint64_t target) const {
     for (int q = 0; q < size_; ++q) {

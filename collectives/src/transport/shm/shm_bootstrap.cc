@@ -98,7 +98,8 @@ Expected<ShmWorld> connectShm(KvStore& store, const WorldSpec& spec, const ShmTu
   ShmWorld world;
   world.transport = std::make_shared<shm::ShmTransport>(segment, spec.rank, spec.size,
                                                          tuning.pullMinBytes);
-  world.arena = std::make_shared<shm::ShmDirectArena>(segment, spec.rank, spec.size);
+  world.arena = std::make_shared<shm::ShmDirectArena>(segment, spec.rank, spec.size,
+                                                       tuning.streamingMinBytes);
   return world;
 }
 

@@ -32,6 +32,9 @@ struct ShmTuning {
   // Point-to-point messages from this size are read from the sender's memory (Channel::
   // SameHostPeer); per rank, from its caches (shmPullMinBytes).
   uint64_t pullMinBytes = uint64_t{512} << 10;
+  // Arena outputs from this size are written with streaming stores; per rank, from its L3
+  // (shmStreamingMinBytes).
+  size_t streamingMinBytes = size_t{32} << 20;
 };
 
 // All spec.size ranks must be on this host. Fails with kTimeout naming the store key when a

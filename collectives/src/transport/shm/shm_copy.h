@@ -15,7 +15,8 @@
 namespace kolo::shm {
 
 // Outputs of at least this size are written with streaming stores when they were not just
-// read: beyond the last-level cache (32 MiB here) their lines would come from DRAM.
+// read: beyond the last-level cache their lines would come from DRAM. The arena takes its
+// threshold from this host's L3 (shmStreamingMinBytes); this is the default without one.
 inline constexpr size_t kStreamingBytes = size_t(32) << 20;
 
 inline void streamCopy(std::byte* dst, const std::byte* src, size_t bytes) {

@@ -9,13 +9,15 @@
 #include "transport/shm/shm_copy.h"
 
 namespace kolo::shm {
-ShmDirectArena::ShmDirectArena(std::shared_ptr<ShmSegment> segment, int rank, int size)
+ShmDirectArena::ShmDirectArena(std::shared_ptr<ShmSegment> segment, int rank, int size,
+                               size_t streamingMinBytes)
     : segment_(std::move(segment)),
       rank_(rank),
       size_(size),
       smallBytes_(segment_->layout().params().smallBytes),
       chunkBytes_(segment_->layout().params().chunkBytes),
       depth_(segment_->layout().params().pipelineDepth),
+      streamingMinBytes_(streamingMinBytes),
       waiter_(*segment_, rank, size),
       mine_(segment_->control(rank)) {
   const SegmentLayout& layout = segment_->layout();
@@ -28,6 +30,14 @@ ShmDirectArena::ShmDirectArena(std::shared_ptr<ShmSegment> segment, int rank, in
   reduced_ = controlFlag(&RankControl::reduced);
   copied_ = controlFlag(&RankControl::copied);
   barrier_ = controlFlag(&RankControl::barrier);
+}
+
+std::string ShmDirectArena::describe() const {
+  return fmt::format(
+      "chunks of {} KiB through {} staging slots per rank, one-step path up to {} KiB, "
+      "streaming stores for outputs from {} MiB; waits spin up to {} us, then park",
+      chunkBytes_ >> 10, depth_, smallBytes_ >> 10, streamingMinBytes_ >> 20,
+      waiter_.maxSpinNs() / 1000);
 }
 
 FlagArray ShmDirectArena::controlFlag(PaddedCounter RankControl::*member) const {
@@ -72,7 +82,19 @@ Status ShmDirectArena::usable() const {
   return Status::ok();
 }
 
+Status ShmDirectArena::awaitSmallSlot(const char* op, Deadline deadline) {
+  const uint64_t need = readersDone_[smallParity(smallOps_ + 1)];
+  if (need <= seenAll_) return Status::ok();
+  // A rank's slot of need's parity holds need or a later seq of that parity once it published need.
+  Status st = waiter_.waitAll(smallSeq_[smallParity(need)], need, deadline,
+                              WaitStage{op, -1, "finish reading the previous small op"});
+  if (!st.isOk()) return fail(st);
+  seenAll_ = need;
+  return Status::ok();
+}
+
 Expected<int> ShmDirectArena::smallRound(uint64_t fingerprint, const char* op, Deadline deadline) {
+  KOLO_RETURN_IF_ERROR(awaitSmallSlot(op, deadline));
   const uint64_t seq = ++smallOps_;
   const int parity = smallParity(seq);
   std::byte* slot = segment_->base() + segment_->layout().smallSlotOffset(rank_, parity);
@@ -82,6 +104,8 @@ Expected<int> ShmDirectArena::smallRound(uint64_t fingerprint, const char* op, D
   Status st =
       waiter_.waitAll(smallSeq_[parity], seq, deadline, WaitStage{op, -1, "contribute its data"});
   if (!st.isOk()) return fail(st);
+  seenAll_ = seq;
+  readersDone_[parity] = seq + 1;
   faultPoint(FaultPhase::kAllgather);
   return parity;
 }
@@ -98,10 +122,10 @@ Status ShmDirectArena::checkFingerprints(int parity, const char* op, const char*
 
 Status ShmDirectArena::smallAllreduce(const void* send, void* recv, size_t count, DataType type,
                                       ReduceOp op, Deadline deadline) {
-  const int next = smallParity(smallOps_ + 1);
+  KOLO_ASSIGN_OR_RETURN(std::byte* const slot, nextSmallSlot("small allreduce", deadline));
   {
     ScopedPhase phase(Phase::kCopy);
-    std::memcpy(smallData(rank_, next), send, count * dataTypeSize(type));
+    std::memcpy(slot, send, count * dataTypeSize(type));
   }
   KOLO_ASSIGN_OR_RETURN(const int parity, smallRound(0, "small allreduce", deadline));
   // Rank order 0..n-1 on every rank: bit-identical results (f16 / bf16 sums accumulate in f32
@@ -224,7 +248,8 @@ Status ShmDirectArena::broadcast(void* bufferPtr, size_t bytes, int root, Deadli
   }
   if (size_ == 1 || bytes == 0) return Status::ok();
   auto* buffer = static_cast<std::byte*>(bufferPtr);
-  streamOutput_ = rank_ != root && bytes >= kStreamingBytes;
+  if (bytes <= smallBytes_) return smallBroadcast(buffer, bytes, root, deadline);
+  streamOutput_ = rank_ != root && bytes >= streamingMinBytes_;
   const size_t numChunks = (bytes + chunkBytes_ - 1) / chunkBytes_;
   const uint64_t first = chunks_;
   chunks_ += numChunks;
@@ -258,6 +283,46 @@ Status ShmDirectArena::broadcast(void* bufferPtr, size_t bytes, int root, Deadli
   }
   if (!st.isOk()) return fail(st);
   if (streamOutput_) finishStreaming();
+  return Status::ok();
+}
+
+Status ShmDirectArena::smallBroadcast(std::byte* buffer, size_t bytes, int root,
+                                      Deadline deadline) {
+  constexpr const char* kOp = "small broadcast";
+  // What the readers check: the root and the size (a disagreement fails on every non-root).
+  const uint64_t fingerprint = (uint64_t(bytes) << 16) ^ uint64_t(root) ^ 0xb0adca57ULL << 40;
+  if (rank_ == root) {
+    KOLO_ASSIGN_OR_RETURN(std::byte* const slot, nextSmallSlot(kOp, deadline));
+    {
+      ScopedPhase phase(Phase::kCopy);
+      std::memcpy(slot, buffer, bytes);
+    }
+  }
+  const uint64_t seq = ++smallOps_;
+  const int parity = smallParity(seq);
+  auto* header = reinterpret_cast<SmallSlotHeader*>(segment_->base() +
+                                                    segment_->layout().smallSlotOffset(rank_, parity));
+  // Readers publish only after reading, so the slot is free again once they published seq.
+  readersDone_[parity] = seq;
+  if (rank_ == root) {
+    header->fingerprint = fingerprint;
+    waiter_.publish(smallSeq_[parity].at(rank_), seq);
+    return Status::ok();
+  }
+  Status st = waiter_.waitAll(smallSeq_[parity], seq, deadline, WaitStage{kOp, -1, "publish its data"},
+                              root);
+  if (!st.isOk()) return fail(st);
+  if (smallFingerprint(root, parity) != fingerprint) {
+    return fail(makeStatus(Code::kMismatch,
+                           "broadcast: rank {} passed another root or size than root rank {} "
+                           "({} B)",
+                           rank_, root, bytes));
+  }
+  {
+    ScopedPhase phase(Phase::kCopy);
+    std::memcpy(buffer, smallData(root, parity), bytes);
+  }
+  waiter_.publish(smallSeq_[parity].at(rank_), seq);
   return Status::ok();
 }
 

@@ -30,8 +30,18 @@
 // Segmented allreduce (shm_segmented_allreduce.cc): the same two paths over several buffers
 // taken as one, each step reading and writing the pieces of the segments its range covers.
 //
-// Broadcast: the root copies chunks into the result slots; the others copy them out.
+// Small broadcast (<= smallBytes): the root copies the data into its small slot and publishes
+// the op's sequence number; the others copy it out and then publish theirs. No rank waits for
+// all: the root only checks, before it writes a slot again, that the readers of that slot's
+// last op are done (readersDone_), which also keeps it at most two ops ahead.
+// Large broadcast: the root copies chunks into the result slots; the others copy them out.
 // Barrier: a sequence counter per rank.
+//
+// Reuse of the small slots: op k writes the slots of parity k & 1, last written by op k-2. A
+// small round (every rank waits for every rank) proves its readers done once every rank
+// published k-1; a small broadcast, whose readers publish after reading, once every rank
+// published k-2 (readersDone_). Every small op checks that before writing (awaitSmallSlot),
+// which after a run of small rounds is already known (seenAll_) and costs no wait.
 //
 // Chunk and op counters are kept locally and identically on every rank (every rank runs the same
 // collectives in the same order), so flags are monotonic and never reset.
@@ -46,13 +56,17 @@
 
 #include "kolo/collectives/shm_arena.h"
 #include "transport/shm/flag_waiter.h"
+#include "transport/shm/shm_copy.h"
 #include "transport/shm/shm_segment.h"
 
 namespace kolo::shm {
 
 class ShmDirectArena final : public ShmArena {
  public:
-  ShmDirectArena(std::shared_ptr<ShmSegment> segment, int rank, int size);
+  // `streamingMinBytes`: outputs from this size are written with streaming stores (beyond the
+  // last-level cache; shm_copy.h).
+  ShmDirectArena(std::shared_ptr<ShmSegment> segment, int rank, int size,
+                 size_t streamingMinBytes = kStreamingBytes);
 
   int rank() const override { return rank_; }
   int size() const override { return size_; }
@@ -68,6 +82,7 @@ class ShmDirectArena final : public ShmArena {
                     Deadline deadline) override;
   Status alltoallv(const void* send, std::span<const size_t> sendBytes, void* recv,
                    std::span<const size_t> recvBytes, Deadline deadline) override;
+  std::string describe() const override;
   void watchAbort(std::shared_ptr<const AbortToken> token) override {
     waiter_.watchAbort(std::move(token));
   }
@@ -108,6 +123,15 @@ class ShmDirectArena final : public ShmArena {
   // smallParity(next)) (next = smallOps_ + 1); this publishes `fingerprint` and the sequence and
   // waits for every rank. Returns the round's parity.
   Expected<int> smallRound(uint64_t fingerprint, const char* op, Deadline deadline);
+  // Waits until every reader of the last op on the next op's small slots is done with them;
+  // call before writing this rank's next small slot.
+  Status awaitSmallSlot(const char* op, Deadline deadline);
+  // This rank's small slot for the next small op, once awaitSmallSlot allowed writing it.
+  Expected<std::byte*> nextSmallSlot(const char* op, Deadline deadline) {
+    KOLO_RETURN_IF_ERROR(awaitSmallSlot(op, deadline));
+    return smallData(rank_, smallParity(smallOps_ + 1));
+  }
+  Status smallBroadcast(std::byte* buffer, size_t bytes, int root, Deadline deadline);
   static int smallParity(uint64_t seq) { return static_cast<int>(seq & 1); }
   uint64_t smallFingerprint(int rank, int parity) const {
     return reinterpret_cast<const SmallSlotHeader*>(
@@ -158,11 +182,15 @@ class ShmDirectArena final : public ShmArena {
   size_t smallBytes_;
   size_t chunkBytes_;
   size_t depth_;
+  size_t streamingMinBytes_;
   FlagWaiter waiter_;
   FlagArray smallSeq_[2];
   FlagArray staged_, reduced_, copied_, barrier_;
   RankControl& mine_;
   uint64_t smallOps_ = 0;
+  uint64_t seenAll_ = 0;            // every rank is known to have published at least this seq
+  uint64_t readersDone_[2] = {0, 0};  // per parity: the seq whose publication by every rank
+                                      // proves the slot's last op fully read (see above)
   uint64_t chunks_ = 0;
   uint64_t barriers_ = 0;
   bool streamOutput_ = false;        // this op writes its output with streaming stores

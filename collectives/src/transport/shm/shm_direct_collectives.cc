@@ -130,8 +130,8 @@ Status ShmDirectArena::reduceScatter(const void* send, void* recv, std::span<con
   const auto* in = static_cast<const std::byte*>(send);
   const bool direct = !overlaps(send, total * esize, recv, counts[rank_] * esize);
   if (small && total != 0) {
+    KOLO_ASSIGN_OR_RETURN(std::byte* const slot, nextSmallSlot(kOp, deadline));
     ScopedPhase phase(Phase::kCopy);
-    std::byte* slot = smallData(rank_, smallParity(smallOps_ + 1));
     if (direct) {
       copyAllBut(slot, in, total * esize, offset[rank_] * esize, offset[rank_ + 1] * esize);
     } else {
@@ -225,8 +225,9 @@ Status ShmDirectArena::allgatherv(const void* sendPtr, void* recvPtr, std::span<
   const size_t largest = *std::max_element(bytes.begin(), bytes.end());
   const bool small = largest <= smallBytes_;
   if (small && mine != 0) {
+    KOLO_ASSIGN_OR_RETURN(std::byte* const slot, nextSmallSlot(kOp, deadline));
     ScopedPhase phase(Phase::kCopy);
-    std::memcpy(smallData(rank_, smallParity(smallOps_ + 1)), send, mine);
+    std::memcpy(slot, send, mine);
   }
   KOLO_ASSIGN_OR_RETURN(
       const int parity,
@@ -253,7 +254,7 @@ Status ShmDirectArena::allgatherv(const void* sendPtr, void* recvPtr, std::span<
     saved.assign(send, send + mine);
     steps.send = saved.data();
   }
-  streamOutput_ = offset.back() >= kStreamingBytes;
+  streamOutput_ = offset.back() >= streamingMinBytes_;
   const size_t numChunks = chunksFor(largest, steps.unit);
   return runPipeline(numChunks, 1, numChunks, steps, kOp, deadline);
 }
@@ -328,7 +329,7 @@ Status ShmDirectArena::alltoallv(const void* sendPtr, std::span<const size_t> se
   KOLO_RETURN_IF_ERROR(checkPiecesFit(kOp, size_, 2 * sizeof(size_t), smallBytes_));
   const size_t sendTotal = sendOffset.back();
   const bool fits = header + sendTotal <= smallBytes_;
-  std::byte* slot = smallData(rank_, smallParity(smallOps_ + 1));
+  KOLO_ASSIGN_OR_RETURN(std::byte* const slot, nextSmallSlot(kOp, deadline));
   // Every block but the own one, at its place in send's layout; the own block is copied
   // straight to recv, unless send and recv share bytes.
   const bool direct = !overlaps(send, sendTotal, recv, recvOffset.back());
@@ -379,7 +380,7 @@ Status ShmDirectArena::alltoallv(const void* sendPtr, std::span<const size_t> se
     saved.assign(send, send + sendTotal);
     steps.send = saved.data();
   }
-  streamOutput_ = recvOffset.back() >= kStreamingBytes;
+  streamOutput_ = recvOffset.back() >= streamingMinBytes_;
   const size_t numChunks = chunksFor(largest, steps.unit);
   return runPipeline(numChunks, 1, numChunks, steps, kOp, deadline);
 }

@@ -110,9 +110,10 @@ Status ShmDirectArena::allreduceSegments(std::span<const Segment> segments, Data
     return Status::ok();
   }
   if (count * esize <= smallBytes_) {
+    KOLO_ASSIGN_OR_RETURN(std::byte* const slot, nextSmallSlot("small allreduce", deadline));
     {
       ScopedPhase phase(Phase::kCopy);
-      steps.gather(smallData(rank_, smallParity(smallOps_ + 1)), 0, count);
+      steps.gather(slot, 0, count);
     }
     KOLO_ASSIGN_OR_RETURN(const int parity, smallRound(0, "small allreduce", deadline));
     // Rank order 0..n-1 on every rank, piece by piece: bit-identical results.
@@ -125,7 +126,7 @@ Status ShmDirectArena::allreduceSegments(std::span<const Segment> segments, Data
     return Status::ok();
   }
   const size_t chunkElems = chunkBytes_ / esize;
-  streamOutput_ = !inPlace && count * esize >= kStreamingBytes;
+  streamOutput_ = !inPlace && count * esize >= streamingMinBytes_;
   return runPipeline((count + chunkElems - 1) / chunkElems, chunkElems, count, steps, "allreduce",
                      deadline);
 }
