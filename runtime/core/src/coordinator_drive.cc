@@ -127,7 +127,14 @@ void Coordinator::parkCoordinator(uint32_t epoch, uint32_t quietSeen, size_t onD
     shortParks_.store(true);
   }
   if (!callersDrive) {
-    park(epoch, onDevice);
+    // A caller driving point-to-point transfers takes their frames itself: with nothing of its
+    // own in flight this thread need not wake for each (on 2 cores such a wake costs the
+    // caller its core); a peer's go is seen within a slice, a local submit rings the bell.
+    if (table_.inFlight() == 0 && RecentDrive::peersDrivenRecently()) {
+      quiet_.bell().wait(quietSeen, parkSlice(onDevice, tuning_.cycleTime()));
+    } else {
+      park(epoch, onDevice);
+    }
     return;
   }
   // Callers drive: a peer's go or data is theirs to take; what the coordinator thread is for

@@ -124,6 +124,7 @@ void PeerExchange::drive(const OpState& state, Deadline deadline) {
     wake = !queued_.empty() || activeCount_.load() > 0 || !sliceParks_;
   }
   RecentDrive::drove(this);
+  RecentDrive::drovePeers();
   if (wake) cv_.notify_all();
 }
 

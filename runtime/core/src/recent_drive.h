@@ -7,6 +7,8 @@
 // A stale pointer only costs a wake-up. Thread: each thread keeps its own record.
 #pragma once
 
+#include <atomic>
+
 #include "kolo/base/deadline.h"
 
 namespace kolo::core {
@@ -29,7 +31,22 @@ class RecentDrive {
     return waits;
   }
 
+  // Process-wide: a caller drove point-to-point transfers (of any process set) within
+  // kWaiterWindow. Such a caller reads the frames that arrive for its transfers itself, so a
+  // coordinator with nothing in flight need not wake for each of them (it parks in slices).
+  static void drovePeers(Clock::time_point at = Clock::now()) {
+    peerDrive().store(at.time_since_epoch().count(), std::memory_order_relaxed);
+  }
+  static bool peersDrivenRecently() {
+    const Clock::time_point at{Clock::duration(peerDrive().load(std::memory_order_relaxed))};
+    return Clock::now() - at <= kWaiterWindow;
+  }
+
  private:
+  static std::atomic<Clock::rep>& peerDrive() {
+    static std::atomic<Clock::rep> at{0};
+    return at;
+  }
   struct Record {
     const void* target = nullptr;
     Clock::time_point at{};
