@@ -18,6 +18,22 @@ Communicator::Communicator(std::shared_ptr<Transport> transport, std::shared_ptr
     : transport_(std::move(transport)), arena_(std::move(arena)), options_(std::move(options)) {
   if (!options_.abort) options_.abort = std::make_shared<AbortToken>();
   if (arena_) arena_->watchAbort(options_.abort);
+  PhaseClock::calibrate();  // opDeadline's interval clock (once per process)
+}
+
+Deadline Communicator::opDeadline() const {
+  constexpr uint64_t kReuseNanos = 1'000'000;
+  const int64_t now = PhaseClock::ticks();
+  const int64_t last = deadlineTicks_.load(std::memory_order_acquire);
+  if (last != 0 && now >= last && PhaseClock::nanos(static_cast<uint64_t>(now - last)) < kReuseNanos) {
+    return Deadline::at(Clock::time_point(Clock::duration(deadlineAt_.load(std::memory_order_relaxed))));
+  }
+  const Deadline fresh = Deadline::afterSeconds(options_.timeoutSeconds);
+  // Two threads may both refresh; either pair is a valid deadline (the at-most-1-ms rule).
+  deadlineTicks_.store(0, std::memory_order_relaxed);
+  deadlineAt_.store(fresh.at().time_since_epoch().count(), std::memory_order_relaxed);
+  deadlineTicks_.store(now, std::memory_order_release);
+  return fresh;
 }
 
 Communicator::~Communicator() = default;

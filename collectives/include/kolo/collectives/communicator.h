@@ -6,6 +6,7 @@
 // Thread: one collective at a time per Communicator, on the caller's thread.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -75,7 +76,11 @@ class Communicator {
   // Uses `other`'s subgroups too (the runtime's world process set runs over a view of the
   // world's transport but the same hosts). Only one of the two may run collectives on them.
   void shareSubgroupsOf(const Communicator& other);
-  Deadline opDeadline() const { return Deadline::afterSeconds(options_.timeoutSeconds); }
+  // timeoutSeconds from now. A steady-clock read is a good part of a small collective on some
+  // machines, so an op that starts within 1 ms of the one that last read it (on the
+  // time-stamp counter, PhaseClock::ticks) reuses that deadline: at most 1 ms early, of a
+  // timeout of seconds. Any thread.
+  Deadline opDeadline() const;
 
   // Every rank calls collectives in the same order, so the n-th collective gets the same tag
   // base everywhere; an algorithm adds its step number (< 2^20) to it.
@@ -112,6 +117,8 @@ class Communicator {
   std::shared_ptr<ShmArena> arena_;
   CommunicatorOptions options_;
   uint64_t sequence_ = 0;
+  mutable std::atomic<int64_t> deadlineTicks_{0};  // PhaseClock::ticks() at the last read
+  mutable std::atomic<Clock::rep> deadlineAt_{0};  // the deadline then read
   mutable std::vector<uint64_t> loggedChoices_;
   std::optional<HostLayout> layout_;
   std::shared_ptr<Communicator> node_;

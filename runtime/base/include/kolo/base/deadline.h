@@ -20,6 +20,7 @@ class Deadline {
     return after(std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s)));
   }
   static Deadline never() { return Deadline(Clock::time_point::max()); }
+  static Deadline at(Clock::time_point when) { return Deadline(when); }
 
   bool expired() const { return Clock::now() >= at_; }
   bool isNever() const { return at_ == Clock::time_point::max(); }
