@@ -114,6 +114,10 @@ def run_case(args, victim, phase, seq, flight_dir):
            f"survivors_latest={latest:5.2f}s elapsed={elapsed:5.2f}s", problems)
     if problems and args.verbose:
         print(out)
+    elif problems:
+        # What the ranks said, so a failure that does not reproduce can still be read.
+        said = [line for line in out.splitlines() if "fault_job" in line or "kolorun" in line]
+        print("\n".join("     | " + line for line in said[-30:]))
     return not problems
 
 
