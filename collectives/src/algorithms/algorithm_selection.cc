@@ -86,7 +86,14 @@ const AlgorithmEntry& selectAlgorithm(const Communicator& comm, CollectiveKind k
 
 Status runChosen(Communicator& comm, CollectiveKind kind, const AlgorithmEntry* requested,
                  size_t bytes, const CollectiveArgs& args) {
-  if (requested == nullptr || !canRun(*requested, selectionContext(comm, bytes))) {
+  if (requested == nullptr) {
+    // A training loop repeats its sizes: the last choice for this size is the choice.
+    requested = comm.lastChoice(kind, bytes);
+    if (requested == nullptr) {
+      requested = &selectAlgorithm(comm, kind, bytes);
+      comm.noteChoice(kind, bytes, requested);
+    }
+  } else if (!canRun(*requested, selectionContext(comm, bytes))) {
     requested = &selectAlgorithm(comm, kind, bytes);
   }
   return requested->run(comm, args);

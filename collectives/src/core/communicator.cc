@@ -51,12 +51,14 @@ void Communicator::attachSubgroups(HostLayout layout, std::unique_ptr<Communicat
   layout_ = std::move(layout);
   node_ = std::move(node);
   cross_ = std::move(cross);
+  lastChoices_ = {};
 }
 
 void Communicator::shareSubgroupsOf(const Communicator& other) {
   layout_ = other.layout_;
   node_ = other.node_;
   cross_ = other.cross_;
+  lastChoices_ = {};
 }
 
 namespace {

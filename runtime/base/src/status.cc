@@ -23,8 +23,7 @@ std::string Status::toString() const {
   return fmt::format("{}: {}", codeName(code_), message_);
 }
 
-Status Status::withContext(std::string_view context) const {
-  if (isOk()) return *this;
+Status Status::prefixed(std::string_view context) const {
   return Status(code_, fmt::format("{}: {}", context, message_));
 }
 

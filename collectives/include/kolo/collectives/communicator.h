@@ -6,6 +6,7 @@
 // Thread: one collective at a time per Communicator, on the caller's thread.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -23,6 +24,10 @@
 #include "kolo/collectives/algorithm_policy.h"
 #include "kolo/collectives/host_layout.h"
 #include "kolo/collectives/transport.h"
+
+namespace kolo::coll {
+struct AlgorithmEntry;
+}  // namespace kolo::coll
 
 namespace kolo {
 
@@ -89,6 +94,16 @@ class Communicator {
   // True the first time `choiceKey` is seen on this communicator: the selector logs each
   // (collective, size class, algorithm) once per communicator, not once per op.
   bool firstChoice(uint64_t choiceKey) const;
+  // The selector's last choice for `kind` when it was made for exactly `bytes` (the choice is a
+  // pure function of the two and of this communicator's fixed facts), else null; and the
+  // record of a new choice. Cleared when the subgroups change. Thread: the collectives' caller.
+  const coll::AlgorithmEntry* lastChoice(coll::CollectiveKind kind, size_t bytes) const {
+    const ChoiceMemo& m = lastChoices_[static_cast<size_t>(kind)];
+    return m.entry != nullptr && m.bytes == bytes ? m.entry : nullptr;
+  }
+  void noteChoice(coll::CollectiveKind kind, size_t bytes, const coll::AlgorithmEntry* entry) const {
+    lastChoices_[static_cast<size_t>(kind)] = {bytes, entry};
+  }
 
   // Waits until every request finished or the deadline passed. Spins briefly, then parks on
   // the transport's doorbell. Returns the first failure; on timeout cancels what is pending
@@ -120,6 +135,11 @@ class Communicator {
   mutable std::atomic<int64_t> deadlineTicks_{0};  // PhaseClock::ticks() at the last read
   mutable std::atomic<Clock::rep> deadlineAt_{0};  // the deadline then read
   mutable std::vector<uint64_t> loggedChoices_;
+  struct ChoiceMemo {
+    size_t bytes = 0;
+    const coll::AlgorithmEntry* entry = nullptr;
+  };
+  mutable std::array<ChoiceMemo, coll::kCollectiveKindCount> lastChoices_{};
   std::optional<HostLayout> layout_;
   std::shared_ptr<Communicator> node_;
   std::shared_ptr<Communicator> cross_;

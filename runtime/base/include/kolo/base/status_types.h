@@ -39,10 +39,18 @@ class [[nodiscard]] Status {
   const std::string& message() const { return message_; }
   // "kTimeout: waited 3 s for rank 2"
   std::string toString() const;
-  // Prepends context: "allreduce: " + message.
-  Status withContext(std::string_view context) const;
+  // Prepends context: "allreduce: " + message. Inline for the OK case, which every collective
+  // passes through several times per call.
+  Status withContext(std::string_view context) const {
+    if (isOk()) [[likely]] {
+      return {};
+    }
+    return prefixed(context);
+  }
 
  private:
+  Status prefixed(std::string_view context) const;
+
   Code code_ = Code::kOk;
   std::string message_;
 };
