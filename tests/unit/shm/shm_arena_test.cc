@@ -264,6 +264,17 @@ TEST(ShmArena, SmallBroadcastRootsNeverOverwriteASlowReader) {
         ASSERT_EQ(all, (std::vector<int32_t>{iter, 100 + iter, 200 + iter})) << "iter " << iter;
       }
     }
+    // Broadcasts only, long runs of one root: nothing but the cells' own flow control keeps
+    // the root from overwriting what a stalled reader has not read yet.
+    for (int iter = 0; iter < 300; ++iter) {
+      const int root = (iter / 25) % size;
+      if (rank != root && (iter + rank) % 11 == 0) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+      std::vector<int32_t> b(8, rank == root ? 7000 + iter : -1);
+      ASSERT_TRUE(w.arena->broadcast(b.data(), b.size() * 4, root, deadline).isOk());
+      ASSERT_EQ(b, std::vector<int32_t>(8, 7000 + iter)) << "run of broadcasts, iter " << iter;
+    }
   });
   EXPECT_THAT(leftoverSegments(), ::testing::IsEmpty());
 }

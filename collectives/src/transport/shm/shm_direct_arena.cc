@@ -30,6 +30,7 @@ ShmDirectArena::ShmDirectArena(std::shared_ptr<ShmSegment> segment, int rank, in
   reduced_ = controlFlag(&RankControl::reduced);
   copied_ = controlFlag(&RankControl::copied);
   barrier_ = controlFlag(&RankControl::barrier);
+  broadcastsRead_ = controlFlag(&RankControl::broadcastsRead);
 }
 
 std::string ShmDirectArena::describe() const {
@@ -82,19 +83,7 @@ Status ShmDirectArena::usable() const {
   return Status::ok();
 }
 
-Status ShmDirectArena::awaitSmallSlot(const char* op, Deadline deadline) {
-  const uint64_t need = readersDone_[smallParity(smallOps_ + 1)];
-  if (need <= seenAll_) return Status::ok();
-  // A rank's slot of need's parity holds need or a later seq of that parity once it published need.
-  Status st = waiter_.waitAll(smallSeq_[smallParity(need)], need, deadline,
-                              WaitStage{op, -1, "finish reading the previous small op"});
-  if (!st.isOk()) return fail(st);
-  seenAll_ = need;
-  return Status::ok();
-}
-
 Expected<int> ShmDirectArena::smallRound(uint64_t fingerprint, const char* op, Deadline deadline) {
-  KOLO_RETURN_IF_ERROR(awaitSmallSlot(op, deadline));
   const uint64_t seq = ++smallOps_;
   const int parity = smallParity(seq);
   std::byte* slot = segment_->base() + segment_->layout().smallSlotOffset(rank_, parity);
@@ -104,8 +93,6 @@ Expected<int> ShmDirectArena::smallRound(uint64_t fingerprint, const char* op, D
   Status st =
       waiter_.waitAll(smallSeq_[parity], seq, deadline, WaitStage{op, -1, "contribute its data"});
   if (!st.isOk()) return fail(st);
-  seenAll_ = seq;
-  readersDone_[parity] = seq + 1;
   faultPoint(FaultPhase::kAllgather);
   return parity;
 }
@@ -122,7 +109,7 @@ Status ShmDirectArena::checkFingerprints(int parity, const char* op, const char*
 
 Status ShmDirectArena::smallAllreduce(const void* send, void* recv, size_t count, DataType type,
                                       ReduceOp op, Deadline deadline) {
-  KOLO_ASSIGN_OR_RETURN(std::byte* const slot, nextSmallSlot("small allreduce", deadline));
+  std::byte* const slot = nextSmallSlot();
   {
     ScopedPhase phase(Phase::kCopy);
     std::memcpy(slot, send, count * dataTypeSize(type));
@@ -290,29 +277,37 @@ Status ShmDirectArena::smallBroadcast(std::byte* buffer, size_t bytes, int root,
                                       Deadline deadline) {
   constexpr const char* kOp = "small broadcast";
   // What the readers check: the root and the size (a disagreement fails on every non-root).
-  const uint64_t fingerprint = (uint64_t(bytes) << 16) ^ uint64_t(root) ^ 0xb0adca57ULL << 40;
+  const uint64_t fingerprint = (uint64_t(bytes) << 16) ^ uint64_t(root) ^ (0xb0adca57ULL << 32);
+  const uint64_t seq = ++broadcasts_;
+  const size_t cell = seq % kBroadcastCells;
+  const SegmentLayout& layout = segment_->layout();
+  const FlagArray cellSeq{segment_->base() + layout.broadcastCellOffset(0, cell),
+                          size_ > 1 ? layout.broadcastCellOffset(1, cell) -
+                                          layout.broadcastCellOffset(0, cell)
+                                    : 0};
+  auto* header = reinterpret_cast<SmallSlotHeader*>(segment_->base() +
+                                                    layout.broadcastCellOffset(root, cell));
+  std::byte* data = reinterpret_cast<std::byte*>(header) + kSmallSlotDataOffset;
   if (rank_ == root) {
-    KOLO_ASSIGN_OR_RETURN(std::byte* const slot, nextSmallSlot(kOp, deadline));
+    // The cell last held broadcast seq - kBroadcastCells: every rank must have read it.
+    if (seq > kBroadcastCells) {
+      Status st = waiter_.waitAll(broadcastsRead_, seq - kBroadcastCells, deadline,
+                                  WaitStage{kOp, -1, "read an earlier broadcast"});
+      if (!st.isOk()) return fail(st);
+    }
     {
       ScopedPhase phase(Phase::kCopy);
-      std::memcpy(slot, buffer, bytes);
+      std::memcpy(data, buffer, bytes);
     }
-  }
-  const uint64_t seq = ++smallOps_;
-  const int parity = smallParity(seq);
-  auto* header = reinterpret_cast<SmallSlotHeader*>(segment_->base() +
-                                                    segment_->layout().smallSlotOffset(rank_, parity));
-  // Readers publish only after reading, so the slot is free again once they published seq.
-  readersDone_[parity] = seq;
-  if (rank_ == root) {
     header->fingerprint = fingerprint;
-    waiter_.publish(smallSeq_[parity].at(rank_), seq);
+    mine_.broadcastsRead.value.store(seq, std::memory_order_relaxed);
+    waiter_.publish(cellSeq.at(root), seq);
     return Status::ok();
   }
-  Status st = waiter_.waitAll(smallSeq_[parity], seq, deadline, WaitStage{kOp, -1, "publish its data"},
-                              root);
+  Status st =
+      waiter_.waitAll(cellSeq, seq, deadline, WaitStage{kOp, -1, "publish its data"}, root);
   if (!st.isOk()) return fail(st);
-  if (smallFingerprint(root, parity) != fingerprint) {
+  if (header->fingerprint != fingerprint) {
     return fail(makeStatus(Code::kMismatch,
                            "broadcast: rank {} passed another root or size than root rank {} "
                            "({} B)",
@@ -320,9 +315,9 @@ Status ShmDirectArena::smallBroadcast(std::byte* buffer, size_t bytes, int root,
   }
   {
     ScopedPhase phase(Phase::kCopy);
-    std::memcpy(buffer, smallData(root, parity), bytes);
+    std::memcpy(buffer, data, bytes);
   }
-  waiter_.publish(smallSeq_[parity].at(rank_), seq);
+  waiter_.publish(mine_.broadcastsRead.value, seq);
   return Status::ok();
 }
 

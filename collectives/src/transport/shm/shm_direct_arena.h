@@ -30,18 +30,13 @@
 // Segmented allreduce (shm_segmented_allreduce.cc): the same two paths over several buffers
 // taken as one, each step reading and writing the pieces of the segments its range covers.
 //
-// Small broadcast (<= smallBytes): the root copies the data into its small slot and publishes
-// the op's sequence number; the others copy it out and then publish theirs. No rank waits for
-// all: the root only checks, before it writes a slot again, that the readers of that slot's
-// last op are done (readersDone_), which also keeps it at most two ops ahead.
+// Small broadcast (<= smallBytes): the root copies the data into its next broadcast cell
+// (kBroadcastCells per rank, in rotation) and publishes the broadcast's number there; the others
+// copy it out and count it read (`broadcastsRead`). No rank waits for all: before the root
+// writes a cell again it waits until every rank read the broadcast that last used it, so it
+// runs at most kBroadcastCells - 1 broadcasts ahead of its slowest reader.
 // Large broadcast: the root copies chunks into the result slots; the others copy them out.
 // Barrier: a sequence counter per rank.
-//
-// Reuse of the small slots: op k writes the slots of parity k & 1, last written by op k-2. A
-// small round (every rank waits for every rank) proves its readers done once every rank
-// published k-1; a small broadcast, whose readers publish after reading, once every rank
-// published k-2 (readersDone_). Every small op checks that before writing (awaitSmallSlot),
-// which after a run of small rounds is already known (seenAll_) and costs no wait.
 //
 // Chunk and op counters are kept locally and identically on every rank (every rank runs the same
 // collectives in the same order), so flags are monotonic and never reset.
@@ -123,14 +118,8 @@ class ShmDirectArena final : public ShmArena {
   // smallParity(next)) (next = smallOps_ + 1); this publishes `fingerprint` and the sequence and
   // waits for every rank. Returns the round's parity.
   Expected<int> smallRound(uint64_t fingerprint, const char* op, Deadline deadline);
-  // Waits until every reader of the last op on the next op's small slots is done with them;
-  // call before writing this rank's next small slot.
-  Status awaitSmallSlot(const char* op, Deadline deadline);
-  // This rank's small slot for the next small op, once awaitSmallSlot allowed writing it.
-  Expected<std::byte*> nextSmallSlot(const char* op, Deadline deadline) {
-    KOLO_RETURN_IF_ERROR(awaitSmallSlot(op, deadline));
-    return smallData(rank_, smallParity(smallOps_ + 1));
-  }
+  // This rank's small slot for the next small round.
+  std::byte* nextSmallSlot() const { return smallData(rank_, smallParity(smallOps_ + 1)); }
   Status smallBroadcast(std::byte* buffer, size_t bytes, int root, Deadline deadline);
   static int smallParity(uint64_t seq) { return static_cast<int>(seq & 1); }
   uint64_t smallFingerprint(int rank, int parity) const {
@@ -185,12 +174,10 @@ class ShmDirectArena final : public ShmArena {
   size_t streamingMinBytes_;
   FlagWaiter waiter_;
   FlagArray smallSeq_[2];
-  FlagArray staged_, reduced_, copied_, barrier_;
+  FlagArray staged_, reduced_, copied_, barrier_, broadcastsRead_;
   RankControl& mine_;
   uint64_t smallOps_ = 0;
-  uint64_t seenAll_ = 0;            // every rank is known to have published at least this seq
-  uint64_t readersDone_[2] = {0, 0};  // per parity: the seq whose publication by every rank
-                                      // proves the slot's last op fully read (see above)
+  uint64_t broadcasts_ = 0;  // small broadcasts so far
   uint64_t chunks_ = 0;
   uint64_t barriers_ = 0;
   bool streamOutput_ = false;        // this op writes its output with streaming stores

@@ -130,7 +130,7 @@ Status ShmDirectArena::reduceScatter(const void* send, void* recv, std::span<con
   const auto* in = static_cast<const std::byte*>(send);
   const bool direct = !overlaps(send, total * esize, recv, counts[rank_] * esize);
   if (small && total != 0) {
-    KOLO_ASSIGN_OR_RETURN(std::byte* const slot, nextSmallSlot(kOp, deadline));
+    std::byte* const slot = nextSmallSlot();
     ScopedPhase phase(Phase::kCopy);
     if (direct) {
       copyAllBut(slot, in, total * esize, offset[rank_] * esize, offset[rank_ + 1] * esize);
@@ -225,7 +225,7 @@ Status ShmDirectArena::allgatherv(const void* sendPtr, void* recvPtr, std::span<
   const size_t largest = *std::max_element(bytes.begin(), bytes.end());
   const bool small = largest <= smallBytes_;
   if (small && mine != 0) {
-    KOLO_ASSIGN_OR_RETURN(std::byte* const slot, nextSmallSlot(kOp, deadline));
+    std::byte* const slot = nextSmallSlot();
     ScopedPhase phase(Phase::kCopy);
     std::memcpy(slot, send, mine);
   }
@@ -329,7 +329,7 @@ Status ShmDirectArena::alltoallv(const void* sendPtr, std::span<const size_t> se
   KOLO_RETURN_IF_ERROR(checkPiecesFit(kOp, size_, 2 * sizeof(size_t), smallBytes_));
   const size_t sendTotal = sendOffset.back();
   const bool fits = header + sendTotal <= smallBytes_;
-  KOLO_ASSIGN_OR_RETURN(std::byte* const slot, nextSmallSlot(kOp, deadline));
+  std::byte* const slot = nextSmallSlot();
   // Every block but the own one, at its place in send's layout; the own block is copied
   // straight to recv, unless send and recv share bytes.
   const bool direct = !overlaps(send, sendTotal, recv, recvOffset.back());

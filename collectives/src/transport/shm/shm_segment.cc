@@ -38,6 +38,8 @@ SegmentLayout::SegmentLayout(const SegmentParams& p) : params_(p) {
   small_ = off;
   smallStride_ = roundUp(kSmallSlotDataOffset + p.smallBytes, kRegionAlign);
   off += size_t(p.size) * 2 * smallStride_;
+  cells_ = off;
+  off += size_t(p.size) * kBroadcastCells * smallStride_;
   staging_ = off;
   off += size_t(p.size) * p.pipelineDepth * p.chunkBytes;
   off = roundUp(off, kRegionAlign);

@@ -3,7 +3,8 @@
 // offsets computed identically everywhere from (world size, ring bytes, arena sizes).
 //
 //   header | control block per rank | ring per ordered pair (i -> j) | arena bell |
-//   small slots (rank x 2 parity sets) | staging slots (rank x K) | result slots (K)
+//   small slots (rank x 2 parity sets) | broadcast cells (rank x kBroadcastCells) |
+//   staging slots (rank x K) | result slots (K)
 //
 // Flags a rank writes sit on their own cache lines so a writer never invalidates the line a
 // peer spins on for another flag.
@@ -36,6 +37,7 @@ struct alignas(kCacheLine) RankControl {
   PaddedCounter reduced;  // pipelined chunks whose sub-range this rank reduced (or published)
   PaddedCounter copied;   // pipelined chunks this rank finished reading out of the result slot
   PaddedCounter barrier;  // barriers entered
+  PaddedCounter broadcastsRead;  // small broadcasts this rank finished (read, or wrote as root)
 };
 
 // The futex word every arena waiter parks on. Publishers only wake when sleepers != 0.
@@ -58,6 +60,9 @@ struct SmallSlotHeader {
   uint64_t fingerprint = 0;
 };
 inline constexpr size_t kSmallSlotDataOffset = 16;
+// Small broadcasts rotate through this many cells per root (laid out as small slots), so a root
+// may run that many broadcasts minus one ahead of its slowest reader.
+inline constexpr size_t kBroadcastCells = 4;
 
 struct SegmentParams {
   int size = 1;
@@ -93,6 +98,9 @@ class SegmentLayout {
   size_t smallSlotOffset(int rank, int parity) const {
     return small_ + (size_t(rank) * 2 + size_t(parity)) * smallStride_;
   }
+  size_t broadcastCellOffset(int rank, size_t cell) const {
+    return cells_ + (size_t(rank) * kBroadcastCells + cell) * smallStride_;
+  }
   size_t stagingOffset(int rank, size_t slot) const {
     return staging_ + (size_t(rank) * params_.pipelineDepth + slot) * params_.chunkBytes;
   }
@@ -101,6 +109,7 @@ class SegmentLayout {
  private:
   SegmentParams params_;
   size_t control_ = 0, rings_ = 0, ringStride_ = 0, bell_ = 0, small_ = 0, smallStride_ = 0;
+  size_t cells_ = 0;
   size_t staging_ = 0, result_ = 0, total_ = 0;
 };
 
