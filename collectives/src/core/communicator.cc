@@ -127,8 +127,8 @@ Status Communicator::waitAll(std::span<const TransferRequestPtr> requests, Deadl
   int emptyPolls = 0;
   Clock::time_point nextPeerProbe{};
   Status first;
-  while (remaining > 0) {
-    uint32_t epoch = transport_->activityEpoch();
+  // Tests every pending request; true when one finished.
+  auto sweep = [&] {
     bool progressed = false;
     for (size_t i = 0; i < requests.size(); ++i) {
       if (done[i] || !requests[i]) {
@@ -145,6 +145,11 @@ Status Communicator::waitAll(std::span<const TransferRequestPtr> requests, Deadl
         if (first.isOk() && !requests[i]->status().isOk()) first = requests[i]->status();
       }
     }
+    return progressed;
+  };
+  while (remaining > 0) {
+    uint32_t epoch = transport_->activityEpoch();
+    const bool progressed = sweep();
     if (!first.isOk()) break;
     if (remaining == 0) break;
     if (progressed) {
@@ -166,8 +171,18 @@ Status Communicator::waitAll(std::span<const TransferRequestPtr> requests, Deadl
     if (++idleRounds == 1) spinRounds = CpuContention::spinRounds(kSpinRounds, kContendedSpinRounds);
     if (idleRounds < spinRounds) continue;
     // Checked only once spinning failed: whether what this wait expects can still come.
-    first = idleVerdict(nextPeerProbe, [&] { return describePending(requests, done); });
-    if (!first.isOk()) break;
+    Status verdict = idleVerdict(nextPeerProbe, [&] { return describePending(requests, done); });
+    if (!verdict.isOk()) {
+      // A peer that sent what this wait expects and then exited, between the tests above and
+      // the probe, is not a failure: what it sent is here. Look once more before blaming it
+      // (not after an abort or this rank's own fault, which end the wait as they are).
+      if (!abortToken().aborted() && !faultSevered()) {
+        (void)transport_->pollIncoming();
+        sweep();
+      }
+      if (first.isOk() && remaining > 0) first = std::move(verdict);
+      break;
+    }
     if (spinRounds == kSpinRounds && idleRounds < kSpinRounds + kYieldRounds) {
       sched_yield();
       continue;

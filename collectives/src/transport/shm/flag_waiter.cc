@@ -96,7 +96,10 @@ Status FlagWaiter::checkPeersAlive(FlagArray flags, uint64_t target, int onlyRan
     if (q == rank_ || (onlyRank >= 0 && q != onlyRank)) continue;
     if (flags.at(q).load(std::memory_order_acquire) >= target) continue;
     int pid = segment_.control(q).pid.load(std::memory_order_acquire);
-    if (processGone(pid)) {
+    // Gone, and its flag still short of the target when looked at again: a peer that arrived
+    // and then exited between the first look and the probe (it passed this very wait, saw our
+    // flag, and finished its job) is not a failure.
+    if (processGone(pid) && flags.at(q).load(std::memory_order_acquire) < target) {
       return makeStatus(Code::kIoError, "{}: rank {} exited (its process is gone), pid {}",
                         stageName(stage), q, pid);
     }
