@@ -63,6 +63,35 @@ void Communicator::shareSubgroupsOf(const Communicator& other) {
 
 namespace {
 
+// The requests of one waitAll: which finished, how many are left, the first failure.
+struct PendingRequests {
+  explicit PendingRequests(std::span<const TransferRequestPtr> all)
+      : requests(all), done(all.size(), false), remaining(all.size()) {}
+  // Tests every pending request; true when one finished.
+  bool sweep() {
+    bool progressed = false;
+    for (size_t i = 0; i < requests.size(); ++i) {
+      if (done[i]) continue;
+      if (!requests[i]) {
+        done[i] = true;
+        --remaining;
+        continue;
+      }
+      if (requests[i]->test()) {
+        done[i] = true;
+        --remaining;
+        progressed = true;
+        if (first.isOk() && !requests[i]->status().isOk()) first = requests[i]->status();
+      }
+    }
+    return progressed;
+  }
+  std::span<const TransferRequestPtr> requests;
+  std::vector<bool> done;
+  size_t remaining;
+  Status first;
+};
+
 // "recv of 8 B from rank 2 (tag 0x1); send of ...": the requests a timed-out wait still had.
 std::string describePending(std::span<const TransferRequestPtr> requests,
                             const std::vector<bool>& done) {
@@ -120,38 +149,18 @@ Status Communicator::waitAll(std::span<const TransferRequestPtr> requests, Deadl
   // About the first 32 socket polls of a TCP wait: a small reply already under way.
   constexpr int kContendedSpinRounds = 64;
   int spinRounds = kSpinRounds;
-  std::vector<bool> done(requests.size(), false);
-  size_t remaining = requests.size();
+  PendingRequests pending(requests);
   constexpr int kMaxEmptyPolls = 32;
   int idleRounds = 0;
   int emptyPolls = 0;
   Clock::time_point nextPeerProbe{};
-  Status first;
-  // Tests every pending request; true when one finished.
-  auto sweep = [&] {
-    bool progressed = false;
-    for (size_t i = 0; i < requests.size(); ++i) {
-      if (done[i] || !requests[i]) {
-        if (!done[i]) {
-          done[i] = true;
-          --remaining;
-        }
-        continue;
-      }
-      if (requests[i]->test()) {
-        done[i] = true;
-        --remaining;
-        progressed = true;
-        if (first.isOk() && !requests[i]->status().isOk()) first = requests[i]->status();
-      }
-    }
-    return progressed;
-  };
-  while (remaining > 0) {
+  Status& first = pending.first;
+  const std::vector<bool>& done = pending.done;
+  while (pending.remaining > 0) {
     uint32_t epoch = transport_->activityEpoch();
-    const bool progressed = sweep();
+    const bool progressed = pending.sweep();
     if (!first.isOk()) break;
-    if (remaining == 0) break;
+    if (pending.remaining == 0) break;
     if (progressed) {
       idleRounds = 0;
       continue;
@@ -178,9 +187,9 @@ Status Communicator::waitAll(std::span<const TransferRequestPtr> requests, Deadl
       // (not after an abort or this rank's own fault, which end the wait as they are).
       if (!abortToken().aborted() && !faultSevered()) {
         (void)transport_->pollIncoming();
-        sweep();
+        pending.sweep();
       }
-      if (first.isOk() && remaining > 0) first = std::move(verdict);
+      if (first.isOk() && pending.remaining > 0) first = std::move(verdict);
       break;
     }
     if (spinRounds == kSpinRounds && idleRounds < kSpinRounds + kYieldRounds) {
