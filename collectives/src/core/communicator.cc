@@ -185,11 +185,14 @@ Status Communicator::waitAll(std::span<const TransferRequestPtr> requests, Deadl
       // A peer that sent what this wait expects and then exited, between the tests above and
       // the probe, is not a failure: what it sent is here. Look once more before blaming it
       // (not after an abort or this rank's own fault, which end the wait as they are).
+      // Only a complete success overrides the verdict: a request that failed meanwhile (its
+      // connection lost) keeps the verdict, which names the failed rank, as the error.
       if (!abortToken().aborted() && !faultSevered()) {
         (void)transport_->pollIncoming();
         pending.sweep();
+        if (pending.remaining == 0 && first.isOk()) break;
       }
-      if (first.isOk() && pending.remaining > 0) first = std::move(verdict);
+      first = std::move(verdict);
       break;
     }
     if (spinRounds == kSpinRounds && idleRounds < kSpinRounds + kYieldRounds) {
