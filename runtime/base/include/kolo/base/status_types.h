@@ -42,7 +42,7 @@ class [[nodiscard]] Status {
   // Prepends context: "allreduce: " + message. Inline for the OK case, which every collective
   // passes through several times per call.
   Status withContext(std::string_view context) const {
-    if (isOk()) [[likely]] {
+    if (isOk()) {
       return {};
     }
     return prefixed(context);
