@@ -167,8 +167,9 @@ Status Communicator::waitAll(std::span<const TransferRequestPtr> requests, Deadl
     }
     // What arrived is moved in here rather than by the transport's io thread (TCP). Polls that
     // find nothing use up a small budget; then the spin is plain loads again and leaves the
-    // core to the threads that are moving the bytes.
-    if (emptyPolls < kMaxEmptyPolls && (idleRounds & 1) == 0) {
+    // core to the threads that are moving the bytes, unless the io thread left the reading to
+    // the callers (callersRead): then only this poll moves them.
+    if ((emptyPolls < kMaxEmptyPolls || transport_->callersRead()) && (idleRounds & 1) == 0) {
       emptyPolls = transport_->pollIncoming() ? 0 : emptyPolls + 1;
     }
     if (deadline.expired()) {

@@ -122,6 +122,12 @@ bool CpuContention::contended() {
   return loadContended.load(std::memory_order_relaxed);
 }
 
+bool CpuContention::waitersSpin() {
+  const int m = mode();
+  if (m != 0) return m == 1;
+  return ranksOnHost.load(std::memory_order_relaxed) <= onlineCores();
+}
+
 int CpuContention::spinRounds(int whenFree, int whenContended) {
   if (mode() == 2) return 0;
   return contended() ? whenContended : whenFree;

@@ -131,6 +131,7 @@ void Coordinator::parkCoordinator(uint32_t epoch, uint32_t quietSeen, size_t onD
     // own in flight this thread need not wake for each (on 2 cores such a wake costs the
     // caller its core); a peer's go is seen within a slice, a local submit rings the bell.
     if (table_.inFlight() == 0 && RecentDrive::peersDrivenRecently()) {
+      comm_.transport().releaseReads();  // what arrives meanwhile is read, and rings the bell
       quiet_.bell().wait(quietSeen, parkSlice(onDevice, tuning_.cycleTime()));
     } else {
       park(epoch, onDevice);
@@ -140,7 +141,8 @@ void Coordinator::parkCoordinator(uint32_t epoch, uint32_t quietSeen, size_t onD
   // Callers drive: a peer's go or data is theirs to take; what the coordinator thread is for
   // meanwhile (ops nobody waits on, a peer's cycle while no caller waits, stall checks, the
   // device) is served within one slice, and local submits, stops and drives that leave work
-  // behind ring this bell (wakeLoop).
+  // behind ring this bell (wakeLoop). Until a caller polls again, the transport reads.
+  comm_.transport().releaseReads();
   quiet_.bell().wait(quietSeen, parkSlice(onDevice, tuning_.cycleTime()));
 }
 

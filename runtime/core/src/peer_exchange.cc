@@ -32,10 +32,17 @@ Status shutDown(const PeerTransfer& t) {
 
 bool PeerExchange::startOnCaller(PeerTransfer& t) {
   if (comm_.abortToken().aborted()) return false;  // the progress thread names the verdict
+  // A send's header and eager payload leave together (one write on TCP).
+  Channel& channel = comm_.peer(t.peer());
+  channel.beginBatch();
   t.start(comm_);
   // The oldest of its key: a send posts its eager payload; a receive whose frames are there
   // goes through its phases.
   while (t.advance(comm_) && !t.done()) {
+  }
+  channel.endBatch();
+  // What the batch held is written now: a send whose frames all left finishes here.
+  while (!t.done() && t.advance(comm_)) {
   }
   return t.done();
 }

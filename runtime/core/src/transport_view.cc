@@ -46,6 +46,14 @@ class ViewChannel final : public Channel {
     return std::make_unique<ViewRequest>(inner_.postRecv(tag | tagBits_, data), mutex_);
   }
   SameHostPeer sameHostPeer() const override { return inner_.sameHostPeer(); }
+  void beginBatch() override {
+    std::lock_guard lock(*mutex_);
+    inner_.beginBatch();
+  }
+  void endBatch() override {
+    std::lock_guard lock(*mutex_);
+    inner_.endBatch();
+  }
 
  private:
   Channel& inner_;

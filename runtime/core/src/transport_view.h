@@ -34,6 +34,8 @@ class TransportView final : public Transport {
   bool wake() override { return world_->wake(); }
   // The world transport's reads are safe from any thread; no set mutex needed.
   bool pollIncoming() override { return world_->pollIncoming(); }
+  bool callersRead() const override { return world_->callersRead(); }
+  void releaseReads() override { world_->releaseReads(); }
   size_t chunkBytes() const override { return world_->chunkBytes(); }
   // The world's lost peer when it is one of this set's members, in set order.
   int lostPeer() const override {

@@ -119,11 +119,11 @@ TEST(TcpPeerPoll, SmallMessagesCompleteOnThePollLargePayloadsAreLeft) {
   auto recv = pair.peer->postRecv(4, small);
   auto meant = pattern(64);
   pair.writeFrame(4, meant, meant);
-  EXPECT_EQ(pair.peer->pollSmall(), kFrameHeaderSize + 64 + kFrameTrailerSize);
+  EXPECT_EQ(pair.peer->pollSmall(false), kFrameHeaderSize + 64 + kFrameTrailerSize);
   ASSERT_TRUE(recv->test());
   EXPECT_TRUE(recv->status().isOk()) << recv->status().toString();
   EXPECT_EQ(small, meant);
-  EXPECT_EQ(pair.peer->pollSmall(), 0u) << "nothing more arrived";
+  EXPECT_EQ(pair.peer->pollSmall(false), 0u) << "nothing more arrived";
 
   // Only the header and the first bytes of a 1 MiB frame are on the wire.
   std::vector<std::byte> large(1 << 20);
@@ -133,8 +133,14 @@ TEST(TcpPeerPoll, SmallMessagesCompleteOnThePollLargePayloadsAreLeft) {
   start.resize(start.size() + 1000, std::byte{1});
   ASSERT_EQ(::send(pair.fds[1], start.data(), start.size(), MSG_NOSIGNAL),
             static_cast<ssize_t>(start.size()));
-  EXPECT_EQ(pair.peer->pollSmall(), start.size());
-  EXPECT_EQ(pair.peer->pollSmall(), 0u) << "a large payload is the io thread's to stream";
+  EXPECT_EQ(pair.peer->pollSmall(false), start.size());
+  EXPECT_EQ(pair.peer->pollSmall(false), 0u) << "a large payload is the io thread's to stream";
+  EXPECT_FALSE(bigRecv->test());
+  // Where the io thread left the connection to the callers (tcp_io_loop.h), they read it all.
+  std::vector<std::byte> more(1000, std::byte{1});
+  ASSERT_EQ(::send(pair.fds[1], more.data(), more.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(more.size()));
+  EXPECT_EQ(pair.peer->pollSmall(true), more.size());
   EXPECT_FALSE(bigRecv->test());
 }
 
@@ -166,7 +172,7 @@ TEST(TcpPeerHold, ALargeUnpostedFrameWaitsInTheSocketForItsReceive) {
   }
   ASSERT_EQ(result, TcpPeer::ReadResult::kHeld);
   EXPECT_EQ(pair.peer->readAvailable(size_t{1} << 30), TcpPeer::ReadResult::kHeld);
-  EXPECT_EQ(pair.peer->pollSmall(), 0u);
+  EXPECT_EQ(pair.peer->pollSmall(false), 0u);
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
   EXPECT_LT(written.load(), stream.size()) << "the held payload was read off the socket";
   EXPECT_EQ(pair.readRequests.load(), 0);

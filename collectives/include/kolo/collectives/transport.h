@@ -56,6 +56,11 @@ class Channel {
     uint64_t pullMinBytes = 0;
   };
   virtual SameHostPeer sameHostPeer() const { return {}; }
+  // Sends posted between beginBatch() and the matching endBatch() may leave together (TCP:
+  // in one sendmsg, so a small message's header and payload travel as one segment and arrive
+  // in one read). Posts still return at once; endBatch() writes what was held. Batches nest.
+  virtual void beginBatch() {}
+  virtual void endBatch() {}
 };
 
 class Transport {
@@ -81,6 +86,13 @@ class Transport {
   // be scheduled; on a busy core that hop costs tens of microseconds. Returns whether any bytes
   // moved (a caller stops polling once it keeps finding nothing: each poll is a system call).
   virtual bool pollIncoming() { return false; }
+  // The transport's own thread left reading to the callers' pollIncoming (TCP, while they
+  // poll): a wait that stops polling sees nothing new until it parks in waitForActivity or
+  // calls releaseReads.
+  virtual bool callersRead() const { return false; }
+  // The calling thread stops polling and parks elsewhere than waitForActivity (which does
+  // this itself): the transport's own thread reads what arrives again.
+  virtual void releaseReads() {}
   // Bytes and busy time per peer since the transport started, indexed by rank (peer_traffic.h);
   // empty when this transport keeps no counters.
   virtual std::vector<PeerTraffic> traffic() const { return {}; }

@@ -135,11 +135,25 @@ TransferRequestPtr TcpPeer::postSend(uint64_t tag, std::span<const std::byte> da
   pending_.emplace(op.get(), op);
   sendQueue_.push_back(op);
   // Queue was idle: write from here, which finishes small sends before postSend returns.
+  if (batches_ == 0) writeFromCallerLocked();
+  return std::make_unique<TcpRequest>(shared_from_this(), std::move(op));
+}
+
+void TcpPeer::writeFromCallerLocked() {
   if (!writeWaiting_ && flushLocked() == FlushResult::kWouldBlock) {
     writeWaiting_ = true;
     wantWrite_();
   }
-  return std::make_unique<TcpRequest>(shared_from_this(), std::move(op));
+}
+
+void TcpPeer::beginBatch() {
+  std::lock_guard lock(mutex_);
+  ++batches_;
+}
+
+void TcpPeer::endBatch() {
+  std::lock_guard lock(mutex_);
+  if (--batches_ == 0 && dead_.isOk()) writeFromCallerLocked();
 }
 
 TransferRequestPtr TcpPeer::postRecv(uint64_t tag, std::span<std::byte> data) {
@@ -281,9 +295,9 @@ void TcpPeer::reportCorruptStream(std::unique_lock<std::mutex>& lock) {
   if (!corrupt.empty() && onCorruptStream_) onCorruptStream_(corrupt);
 }
 
-size_t TcpPeer::pollSmall() {
+size_t TcpPeer::pollSmall(bool large) {
   std::unique_lock lock(mutex_);
-  if (decoder_.payloadRemaining() >= kDirectReadMin) return 0;
+  if (!large && decoder_.payloadRemaining() >= kDirectReadMin) return 0;
   const ssize_t n = readOnceLocked();
   if (n == kReadClosed) {
     reportCorruptStream(lock);

@@ -83,6 +83,10 @@ class TcpPeer final : public std::enable_shared_from_this<TcpPeer>, private Fram
   TransferRequestPtr postSend(uint64_t tag, std::span<const std::byte> data);
   TransferRequestPtr postRecv(uint64_t tag, std::span<std::byte> data);
   void cancel(TcpOp& op);
+  // Channel::beginBatch/endBatch: while a batch is open, sends are queued without writing;
+  // closing the last one writes the queue (one sendmsg for what fits).
+  void beginBatch();
+  void endBatch();
   std::string describe(const TcpOp& op) const;
   // Payload bytes and busy time of each direction so far (any thread).
   PeerTraffic traffic() const;
@@ -93,9 +97,9 @@ class TcpPeer final : public std::enable_shared_from_this<TcpPeer>, private Fram
   enum class ReadResult { kWouldBlock, kBudgetSpent, kHeld, kClosed };
   ReadResult readAvailable(size_t budget);
   // Caller thread (Transport::pollIncoming): one non-blocking read of what already arrived,
-  // unless a large payload is being received (the io thread streams those; a second reader
-  // would only contend with it). Returns the bytes read.
-  size_t pollSmall();
+  // unless a large payload is being received and `large` is false (the io thread streams
+  // those; a second reader would only contend with it). Returns the bytes read.
+  size_t pollSmall(bool large);
   // Writes queued sends; returns true while some bytes are still waiting for socket space.
   bool flush();
   // The connection is gone: every pending request fails with `why`, and so does every later
@@ -120,6 +124,8 @@ class TcpPeer final : public std::enable_shared_from_this<TcpPeer>, private Fram
   // Runs the corrupt-stream report recorded under the mutex, after releasing it.
   void reportCorruptStream(std::unique_lock<std::mutex>& lock);
   FlushResult flushLocked();
+  // The caller's thread writes the queue unless the io thread already waits to (then it asks it).
+  void writeFromCallerLocked();
   // Adds the iovec entries of `op`'s unwritten bytes (at most one payload piece); returns false
   // when the op's frame does not end in this batch.
   bool appendFrame(TcpOp& op, iovec* iov, int& count, size_t& bytes) const;
@@ -155,6 +161,7 @@ class TcpPeer final : public std::enable_shared_from_this<TcpPeer>, private Fram
   int fd_;                     // -1 once failed
   Status dead_;                // non-OK once the connection is lost
   bool writeWaiting_ = false;  // the io thread waits for writability
+  int batches_ = 0;            // open batches (beginBatch)
   std::deque<std::shared_ptr<TcpOp>> sendQueue_;
   std::unordered_map<TcpOp*, std::shared_ptr<TcpOp>> pending_;
   TagMatcher<std::shared_ptr<TcpOp>> matcher_;

@@ -39,6 +39,9 @@ class StripedChannel final : public Channel {
   int peer() const override { return lanes_.front()->peerRank(); }
   TransferRequestPtr postSend(uint64_t tag, std::span<const std::byte> data) override;
   TransferRequestPtr postRecv(uint64_t tag, std::span<std::byte> data) override;
+  // Unstriped messages travel on the first lane: its sends are the ones batched.
+  void beginBatch() override { lanes_.front()->beginBatch(); }
+  void endBatch() override { lanes_.front()->endBatch(); }
 
  private:
   bool striped(size_t bytes) const { return lanes_.size() > 1 && bytes >= stripeMin_; }

@@ -3,8 +3,6 @@
 #include <sys/socket.h>
 
 #include <algorithm>
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/post.hpp>
 #include <utility>
 
 #include "kolo/base/fault_injection.h"
@@ -38,7 +36,6 @@ TcpTransport::TcpTransport(int rank, int size, std::unique_ptr<asio::io_context>
       connections_(std::move(connections)),
       lanes_(static_cast<size_t>(size) * static_cast<size_t>(streams_)),
       channels_(static_cast<size_t>(size)),
-      readArmed_(lanes_.size(), 0),
       chunkBytes_(options.chunkBytes) {
   connections_.resize(lanes_.size());
   for (int r = 0; r < size; ++r) {
@@ -65,15 +62,16 @@ TcpTransport::TcpTransport(int rank, int size, std::unique_ptr<asio::io_context>
       if (stream < 0 || stream == s) ::shutdown(fd, SHUT_RDWR);
     }
   });
-  // The bootstrap ran this io_context until it had no work left, which leaves it stopped.
-  io_->restart();
+  // The bootstrap's io_context is not run again: the sockets stay registered with it (which
+  // costs nothing while nobody waits on it) and the io loop watches them with its own set.
+  std::vector<int> laneFds(lanes_.size(), -1);
   for (size_t lane = 0; lane < lanes_.size(); ++lane) {
-    if (lanes_[lane]) waitReadable(static_cast<int>(lane));
+    if (lanes_[lane]) laneFds[lane] = connections_[lane].socket->native_handle();
   }
-  ioThread_ = std::thread([this] {
-    auto guard = asio::make_work_guard(*io_);
-    io_->run();
-  });
+  loop_ = std::make_unique<TcpIoLoop>(
+      std::move(laneFds),
+      TcpIoLoop::Handlers{[this](int lane) { return onReadable(lane); },
+                          [this](int lane) { return lanes_[static_cast<size_t>(lane)]->flush(); }});
 }
 
 std::shared_ptr<TcpPeer> TcpTransport::makeLane(int lane, const TcpOptions& options) {
@@ -90,9 +88,8 @@ std::shared_ptr<TcpPeer> TcpTransport::makeLane(int lane, const TcpOptions& opti
     KOLO_LOG(kWarning, "tcp", "rank {}: cannot make the socket to rank {} non-blocking: {}", rank_,
              r, ec.message());
   }
-  asio::io_context* ioc = io_.get();
-  auto wantWrite = [this, ioc, lane] { asio::post(*ioc, [this, lane] { waitWritable(lane); }); };
-  auto wantRead = [this, ioc, lane] { asio::post(*ioc, [this, lane] { onReadable(lane); }); };
+  auto wantWrite = [this, lane] { loop_->post([this, lane] { loop_->armWrite(lane); }); };
+  auto wantRead = [this, lane] { loop_->post([this, lane] { loop_->armRead(lane); }); };
   auto peer =
       std::make_shared<TcpPeer>(rank_, r, conn.endpoint, conn.socket->native_handle(), bell_,
                                 std::move(wantWrite), std::move(wantRead), options.checksum,
@@ -101,8 +98,8 @@ std::shared_ptr<TcpPeer> TcpTransport::makeLane(int lane, const TcpOptions& opti
                                     ? options.worldRanks[static_cast<size_t>(r)]
                                     : -1);
   if (streams_ > 1) {
-    peer->setOnLost([this, ioc, r](const Status& why) {
-      asio::post(*ioc, [this, r, why] { failPeer(r, why); });
+    peer->setOnLost([this, r](const Status& why) {
+      loop_->post([this, r, why] { failPeer(r, why); });
     });
   }
   return peer;
@@ -114,8 +111,7 @@ TcpTransport::~TcpTransport() {
   for (auto& lane : lanes_) {
     if (lane) lane->fail(shutdown, /*log=*/false);
   }
-  io_->stop();
-  if (ioThread_.joinable()) ioThread_.join();
+  loop_.reset();
   for (auto& conn : connections_) {
     if (!conn.socket) continue;
     boost::system::error_code ec;
@@ -128,9 +124,10 @@ TcpTransport::~TcpTransport() {
 bool TcpTransport::pollIncoming() {
   // A peer whose connection ends here is closed by the io thread, whose wait on the socket
   // fires for the same end of stream.
+  loop_->noteCallerPoll();
   size_t moved = 0;
-  for (auto& lane : lanes_) {
-    if (lane) moved += lane->pollSmall();
+  for (size_t lane = 0; lane < lanes_.size(); ++lane) {
+    if (lanes_[lane]) moved += lanes_[lane]->pollSmall(loop_->leftToCallers(static_cast<int>(lane)));
   }
   return moved > 0;
 }
@@ -158,48 +155,30 @@ std::vector<PeerTraffic> TcpTransport::traffic() const {
 void TcpTransport::failPeer(int peer, const Status& why) {
   for (int s = 0; s < streams_; ++s) {
     const auto& lane = lanes_[static_cast<size_t>(peer * streams_ + s)];
-    if (lane) lane->fail(why);
-  }
-}
-
-void TcpTransport::waitReadable(int lane) {
-  char& armed = readArmed_[static_cast<size_t>(lane)];
-  if (armed) return;  // a read requested by the peer (wantRead) ran while this wait was pending
-  armed = 1;
-  tcp::socket& socket = *connections_[static_cast<size_t>(lane)].socket;
-  socket.async_wait(tcp::socket::wait_read, [this, lane](const boost::system::error_code& ec) {
-    readArmed_[static_cast<size_t>(lane)] = 0;
-    if (!ec) onReadable(lane);
-  });
-}
-
-void TcpTransport::onReadable(int lane) {
-  TcpPeer& p = *lanes_[static_cast<size_t>(lane)];
-  switch (p.readAvailable(kReadBudget)) {
-    case TcpPeer::ReadResult::kWouldBlock:
-      waitReadable(lane);
-      break;
-    case TcpPeer::ReadResult::kBudgetSpent:
-      asio::post(*io_, [this, lane] { onReadable(lane); });
-      break;
-    case TcpPeer::ReadResult::kHeld:  // the peer's wantRead calls again once it is released
-      break;
-    case TcpPeer::ReadResult::kClosed: {
-      // The peer already failed its requests; closing stops the other waits on this socket.
-      boost::system::error_code ec;
-      connections_[static_cast<size_t>(lane)].socket->close(ec);
-      break;
+    if (!lane) continue;
+    // What the peer sent on this stream before it went is still delivered: a peer that exits
+    // right after its last send ends every stream, and the end of one may be seen first.
+    while (lane->readAvailable(kReadBudget) == TcpPeer::ReadResult::kBudgetSpent) {
     }
+    lane->fail(why);
   }
 }
 
-void TcpTransport::waitWritable(int lane) {
-  tcp::socket& socket = *connections_[static_cast<size_t>(lane)].socket;
-  if (!socket.is_open()) return;
-  socket.async_wait(tcp::socket::wait_write, [this, lane](const boost::system::error_code& ec) {
-    if (ec) return;
-    if (lanes_[static_cast<size_t>(lane)]->flush()) waitWritable(lane);
-  });
+TcpIoLoop::Read TcpTransport::onReadable(int lane) {
+  switch (lanes_[static_cast<size_t>(lane)]->readAvailable(kReadBudget)) {
+    case TcpPeer::ReadResult::kWouldBlock:
+      return TcpIoLoop::Read::kWouldBlock;
+    case TcpPeer::ReadResult::kBudgetSpent:
+      return TcpIoLoop::Read::kMore;
+    case TcpPeer::ReadResult::kHeld:  // the peer's wantRead arms it again once it is released
+      return TcpIoLoop::Read::kPaused;
+    case TcpPeer::ReadResult::kClosed:
+      break;
+  }
+  // The peer already failed its requests; closing takes the socket off the loop's set.
+  boost::system::error_code ec;
+  connections_[static_cast<size_t>(lane)].socket->close(ec);
+  return TcpIoLoop::Read::kClosed;
 }
 
 }  // namespace kolo::tcp

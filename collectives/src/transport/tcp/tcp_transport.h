@@ -1,9 +1,9 @@
 // TcpTransport: the Transport over KOLO_TCP_STREAMS TCP connections per peer (see tcp_peer.h
 // for the per-connection protocol state, tcp_stripes.h for how large messages are cut over
 // several). A connection of a pair that is lost fails the pair's others with the same reason:
-// the peer has failed, whichever of its streams showed it. One io thread runs an
-// asio::io_context that waits for readability and writability of every socket; the bytes
-// themselves move through the peers' non-blocking recv/sendmsg. Completions ring a
+// the peer has failed, whichever of its streams showed it. One io thread (tcp_io_loop.h) waits
+// for readability and writability of the sockets, and leaves reading to the callers while they
+// poll themselves (pollIncoming); the bytes move through the peers' non-blocking recv/sendmsg. Completions ring a
 // LocalDoorbell so Communicator::waitAll, which parks on it, wakes without polling.
 // Built by connectTcpTransport (tcp_bootstrap.h) from sockets that already passed the hello.
 // Thread: posting, testing and cancelling on the caller's; completions on the io thread.
@@ -18,6 +18,7 @@
 
 #include "kolo/collectives/doorbell.h"
 #include "kolo/collectives/transport.h"
+#include "transport/tcp/tcp_io_loop.h"
 #include "transport/tcp/tcp_options.h"
 #include "transport/tcp/tcp_peer.h"
 
@@ -47,9 +48,13 @@ class TcpTransport final : public Transport {
   const char* name() const override { return "tcp"; }
   Channel& channel(int peer) override { return *channels_[static_cast<size_t>(peer)]; }
   uint32_t activityEpoch() const override { return bell_->bell().epoch(); }
+  // A caller about to park hands the connections it read itself back to the io thread.
   void waitForActivity(uint32_t seenEpoch, std::chrono::microseconds timeout) override {
+    loop_->reclaim();
     bell_->bell().wait(seenEpoch, timeout);
   }
+  bool callersRead() const override { return loop_->anyLeft(); }
+  void releaseReads() override { loop_->reclaim(); }
   // Any thread: rings the doorbell that waiters park on.
   bool pollIncoming() override;
   std::vector<PeerTraffic> traffic() const override;
@@ -61,9 +66,7 @@ class TcpTransport final : public Transport {
 
  private:
   // Io thread, per connection ("lane": peer * streams_ + stream).
-  void waitReadable(int lane);
-  void onReadable(int lane);
-  void waitWritable(int lane);
+  TcpIoLoop::Read onReadable(int lane);
   // Io thread: one stream of `peer` was lost; every other one fails with `why`.
   void failPeer(int peer, const Status& why);
   std::shared_ptr<TcpPeer> makeLane(int lane, const TcpOptions& options);
@@ -76,9 +79,7 @@ class TcpTransport final : public Transport {
   std::vector<TcpConnection> connections_;       // per lane
   std::vector<std::shared_ptr<TcpPeer>> lanes_;  // per lane; null for this rank's own
   std::vector<std::unique_ptr<Channel>> channels_;
-  // Io thread only: a readability wait is pending for the lane (at most one is, whoever asks).
-  std::vector<char> readArmed_;
-  std::thread ioThread_;
+  std::unique_ptr<TcpIoLoop> loop_;  // the io thread
   int faultSeverId_ = 0;  // registerFaultSever
   size_t chunkBytes_ = 0;
 };

@@ -34,6 +34,9 @@ class CpuContention {
   // For waits that count polling rounds rather than time: `whenFree` rounds while the cores
   // are free, `whenContended` while they are not, 0 with KOLO_SPIN=off.
   static int spinRounds(int whenFree, int whenContended);
+  // Whether this job's waiters spin before they park: KOLO_SPIN is not off and the job's ranks
+  // do not outnumber this host's cores (load from elsewhere only shortens their spins).
+  static bool waitersSpin();
   // A spinning waiter found it lost the CPU (a clock gap): contended() holds for a while.
   static void notePreempted();
   // The mode in effect (KOLO_SPIN, read once): 0 auto, 1 always spin, 2 never spin.
