@@ -131,7 +131,6 @@ void Coordinator::parkCoordinator(uint32_t epoch, uint32_t quietSeen, size_t onD
     // own in flight this thread need not wake for each (on 2 cores such a wake costs the
     // caller its core); a peer's go is seen within a slice, a local submit rings the bell.
     if (table_.inFlight() == 0 && RecentDrive::peersDrivenRecently()) {
-      comm_.transport().releaseReads();  // what arrives meanwhile is read, and rings the bell
       quiet_.bell().wait(quietSeen, parkSlice(onDevice, tuning_.cycleTime()));
     } else {
       park(epoch, onDevice);
@@ -141,8 +140,9 @@ void Coordinator::parkCoordinator(uint32_t epoch, uint32_t quietSeen, size_t onD
   // Callers drive: a peer's go or data is theirs to take; what the coordinator thread is for
   // meanwhile (ops nobody waits on, a peer's cycle while no caller waits, stall checks, the
   // device) is served within one slice, and local submits, stops and drives that leave work
-  // behind ring this bell (wakeLoop). Until a caller polls again, the transport reads.
-  comm_.transport().releaseReads();
+  // behind ring this bell (wakeLoop). With ops of its own in flight, the transport reads for
+  // it until a caller polls again.
+  if (table_.inFlight() > 0) comm_.transport().releaseReads();
   quiet_.bell().wait(quietSeen, parkSlice(onDevice, tuning_.cycleTime()));
 }
 

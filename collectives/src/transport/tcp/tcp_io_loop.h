@@ -34,8 +34,9 @@ namespace kolo::tcp {
 struct TcpIoLoopTiming {
   // How recent a caller's poll must be for a readable lane to be left to the callers.
   std::chrono::microseconds callerWindow{1000};
-  // How often the loop looks whether callers stopped polling while it left a lane.
-  std::chrono::milliseconds yieldSlice{1};
+  // How often the loop looks whether callers stopped polling while it left a lane (those that
+  // park hand the lanes back at once: this only bounds what nobody waits for).
+  std::chrono::milliseconds yieldSlice{10};
 };
 
 class TcpIoLoop {
