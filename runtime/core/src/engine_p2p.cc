@@ -78,7 +78,8 @@ Expected<Handle> Engine::submitPeer(bool isSend, const Tensor& tensor, int32_t p
   auto state = std::make_shared<OpState>();
   auto transfer =
       std::make_unique<PeerTransfer>(isSend, peer, set->comm().rank(), tag, tensor.dtype, count,
-                                     data, state, set->comm().opDeadline());
+                                     data, state, set->comm().opDeadline(),
+                                     set->comm().peer(peer).eagerBytes());
   const std::string name = transfer->describe();
   if (count > 0 && data == nullptr) {
     return makeStatus(Code::kInvalidArgument, "{}: the tensor has {} elements but no data", name,

@@ -27,7 +27,7 @@ std::string describeElements(int64_t count, uint32_t dtype) {
 
 PeerTransfer::PeerTransfer(bool isSend, int peer, int selfRank, int32_t tag, DataType dtype,
                            int64_t count, void* data, std::shared_ptr<OpState> state,
-                           Deadline deadline)
+                           Deadline deadline, uint64_t eagerBytes)
     : isSend_(isSend),
       peer_(peer),
       self_(selfRank),
@@ -36,7 +36,8 @@ PeerTransfer::PeerTransfer(bool isSend, int peer, int selfRank, int32_t tag, Dat
       count_(count),
       data_(data),
       state_(std::move(state)),
-      deadline_(deadline) {}
+      deadline_(deadline),
+      eagerBytes_(eagerBytes) {}
 
 PeerTransfer::~PeerTransfer() {
   if (!done_) fail(makeStatus(Code::kAborted, "{}: abandoned", describe()));
@@ -128,7 +129,7 @@ bool PeerTransfer::advanceSend(Communicator& comm) {
     // Advanced only as the oldest matching transfer of its (peer, tag): payloads of one tag
     // leave in posting order.
     const bool posted = dataRequest_ != nullptr;
-    if (bytes() <= kPeerEagerBytes) postPayload(comm);
+    if (eager()) postPayload(comm);
     if (!finished(replyRequest_)) return !posted && dataRequest_ != nullptr;
     // Rejected: the receiver drains an eager payload, so it still finishes.
     phase_ = reply_.accepted != kPeerRejected ? Phase::kFlowing : Phase::kRejecting;
@@ -163,7 +164,7 @@ bool PeerTransfer::advanceRecv(Communicator& comm) {
       // Posted before the reply leaves, so the payload always finds its receive.
       dataRequest_ = channel.postRecv(peerChannelTag(PeerTagKind::kData, tag_),
                                       {static_cast<std::byte*>(data_), bytes()});
-    } else if (!accepted && known && header_.bytes > 0 && header_.bytes <= kPeerEagerBytes) {
+    } else if (!accepted && known && header_.bytes > 0 && header_.bytes <= eagerBytes_) {
       // The sender did not wait: take its eager payload off the channel.
       drain_.resize(header_.bytes);
       dataRequest_ = channel.postRecv(peerChannelTag(PeerTagKind::kData, tag_), drain_);
@@ -181,7 +182,7 @@ bool PeerTransfer::advanceRecv(Communicator& comm) {
 }
 
 bool PeerTransfer::pullPayload(const Channel& channel) {
-  if (header_.address == 0 || header_.magic != kPeerHeaderMagic || bytes() <= kPeerEagerBytes ||
+  if (header_.address == 0 || header_.magic != kPeerHeaderMagic || eager() ||
       !peerPullEnabled()) {
     return false;
   }

@@ -9,7 +9,8 @@
 //   payload (only when accepted)  ──DATA─►  into the caller's buffer
 // On one host, a rendezvous header also carries the payload's address, and the receiver may
 // read it itself (peer_pull.h) and answer "pulled" instead: no DATA frame at all.
-// A payload of more than kPeerEagerBytes flows only after the receive is posted: nothing large
+// A payload of more than the channel's eagerBytes() (16 KiB; TCP 60 KiB) flows only after the
+// receive is posted: nothing large
 // waits in an unexpected buffer or blocks a TCP connection that collectives share. A smaller
 // one goes right behind its header (eager: the receiver completes one hop after the send,
 // not three), and a receiver that rejects it drains it into scratch memory. A rejected message
@@ -37,9 +38,10 @@ namespace kolo::core {
 // Largest tag users may give (tags are 0 .. kMaxPeerTag, as MPI's guaranteed range is wider).
 inline constexpr int32_t kMaxPeerTag = 0x7fffffff;
 
-// Payloads up to this size go eagerly; below TCP's held-frame threshold (64 KiB), so they
-// always land in the transport's unexpected-message store when no receive is posted yet.
-inline constexpr uint64_t kPeerEagerBytes = uint64_t{16} << 10;
+// Payloads up to this size go eagerly unless the channel says otherwise (Channel::eagerBytes);
+// TCP's limit stays below its held-frame threshold (64 KiB), so an eager payload always lands
+// in the transport's unexpected-message store when no receive is posted yet.
+inline constexpr uint64_t kPeerEagerBytes = Channel::kDefaultEagerBytes;
 
 enum class PeerTagKind : uint64_t { kHeader = 1, kReply = 2, kData = 3 };
 
@@ -75,9 +77,11 @@ inline constexpr uint32_t kPeerAgreedMagic = 0x4b503245;  // "KP2E"
 class PeerTransfer {
  public:
   // `peer` and `selfRank` are ranks of the process set; `data` is read (send) or written
-  // (receive) and must stay valid until the state completes.
+  // (receive) and must stay valid until the state completes. `eagerBytes`: the channel's
+  // (Channel::eagerBytes).
   PeerTransfer(bool isSend, int peer, int selfRank, int32_t tag, DataType dtype, int64_t count,
-               void* data, std::shared_ptr<OpState> state, Deadline deadline);
+               void* data, std::shared_ptr<OpState> state, Deadline deadline,
+               uint64_t eagerBytes = kPeerEagerBytes);
   ~PeerTransfer();
   PeerTransfer(const PeerTransfer&) = delete;
   PeerTransfer& operator=(const PeerTransfer&) = delete;
@@ -91,7 +95,7 @@ class PeerTransfer {
   bool started() const { return started_; }
   // Receiver: it read the payload from the sender's memory itself (peer_pull.h).
   bool pulled() const { return !isSend_ && reply_.accepted == kPeerPulled; }
-  bool eager() const { return bytes() <= kPeerEagerBytes; }
+  bool eager() const { return bytes() <= eagerBytes_; }
   PeerBook::Key key() const { return {isSend_, peer_, tag_}; }
   // Lets a caller waiting on this transfer's handle make its progress (OpState::setWaitHelper).
   void setWaitHelper(OpState::WaitHelper helper) { state_->setWaitHelper(std::move(helper)); }
@@ -142,6 +146,7 @@ class PeerTransfer {
   void* const data_;
   std::shared_ptr<OpState> state_;
   const Deadline deadline_;
+  const uint64_t eagerBytes_;
   Phase phase_ = Phase::kMatching;
   bool done_ = false;
   bool started_ = false;

@@ -46,6 +46,7 @@ class ViewChannel final : public Channel {
     return std::make_unique<ViewRequest>(inner_.postRecv(tag | tagBits_, data), mutex_);
   }
   SameHostPeer sameHostPeer() const override { return inner_.sameHostPeer(); }
+  size_t eagerBytes() const override { return inner_.eagerBytes(); }
   void beginBatch() override {
     std::lock_guard lock(*mutex_);
     inner_.beginBatch();

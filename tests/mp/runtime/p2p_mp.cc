@@ -1,7 +1,7 @@
 // Point-to-point through kolo.hpp between real processes (kolorun -np 2, 3, 4 over shm and
 // tcp; mpirun with KOLO_CPU_OPERATIONS=kolo): every dtype around a ring, tags posted out of
 // order, 64 MiB there and back, an isend that waits across collectives, ranks 2.. running
-// collectives of their own set while 0 and 1 talk, and a mismatch named on both sides after
+// collectives of their own set while 0 and 1 talk, and a mismatch (small, 40 KiB, large) named on both sides after
 // which the job goes on. `unsupported`: under KOLO_CPU_OPERATIONS=mpi every send and receive
 // is refused with kUnavailable naming the transport. Exits non-zero with the failing check.
 #include <cstdio>
@@ -195,6 +195,36 @@ void largeMismatchThenGoOn(const kolo::Session& s) {
   check(again == std::vector<float>(again.size(), 5.0f), "after the large mismatch: data");
 }
 
+// 40 KiB: eager over TCP (Channel::eagerBytes, 60 KiB there), rendezvous over shared memory.
+// A receive expecting one element more names both sides, the sender's payload already on the
+// way is drained, and the tag then carries three matching messages, exactly.
+void midSizeMismatchThenGoOn(const kolo::Session& s) {
+  if (s.rank() > 1) return;
+  constexpr size_t kCount = 10240;
+  std::vector<float> sent(kCount, 1.0f);
+  std::vector<float> want(kCount + 1, -1.0f);
+  kolo::Handle h = submitted(s.rank() == 0 ? s.send(kolo::tensorView(std::span(sent)), 1, 5)
+                                           : s.recv(kolo::tensorView(std::span(want)), 0, 5),
+                             "mid-size mismatch");
+  kolo::Status st = h.wait(120);
+  const std::string expected =
+      s.rank() == 0
+          ? "send to rank 1 tag 5: sent 10240 float32 elements, rank 1 expected 10241 float32"
+          : "recv from rank 0 tag 5: expected 10241 float32 elements, rank 0 sent 10240 float32";
+  check(st.code() == kolo::Code::kMismatch && st.message().find(expected) != std::string::npos,
+        "mid-size mismatch: got " + st.toString());
+  if (s.rank() == 1) check(want == std::vector<float>(want.size(), -1.0f), "rejected data read");
+  for (int round = 0; round < 3; ++round) {
+    const float value = 7.0f + static_cast<float>(round);
+    std::vector<float> again(kCount, s.rank() == 0 ? value : 0.0f);
+    waitOk(submitted(s.rank() == 0 ? s.send(kolo::tensorView(std::span(again)), 1, 5)
+                                   : s.recv(kolo::tensorView(std::span(again)), 0, 5),
+                     "after the mid-size mismatch"),
+           "after the mid-size mismatch");
+    check(again == std::vector<float>(kCount, value), "after the mid-size mismatch: data");
+  }
+}
+
 void refusedOverMpi(const kolo::Session& s) {
   std::vector<float> v(4);
   auto h = s.send(kolo::tensorView(std::span(v)), (s.rank() + 1) % s.size(), 0);
@@ -220,6 +250,7 @@ int main(int argc, char** argv) {
     othersKeepTheirCollectives(s);
     mismatchThenGoOn(s);
     largeMismatchThenGoOn(s);
+    midSizeMismatchThenGoOn(s);
   }
   kolo::Status down = s.shutdown();
   if (!down.isOk()) die("shutdown: " + down.toString());

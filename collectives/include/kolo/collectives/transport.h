@@ -56,6 +56,11 @@ class Channel {
     uint64_t pullMinBytes = 0;
   };
   virtual SameHostPeer sameHostPeer() const { return {}; }
+  // The largest point-to-point payload worth sending before its receive is known to be posted
+  // (eager: it may wait in the receiver's unexpected-message store); larger ones wait for the
+  // receiver's go. Both ends of a channel answer the same.
+  static constexpr size_t kDefaultEagerBytes = size_t{16} << 10;
+  virtual size_t eagerBytes() const { return kDefaultEagerBytes; }
   // Sends posted between beginBatch() and the matching endBatch() may leave together (TCP:
   // in one sendmsg, so a small message's header and payload travel as one segment and arrive
   // in one read). Posts still return at once; endBatch() writes what was held. Batches nest.

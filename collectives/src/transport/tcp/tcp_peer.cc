@@ -17,7 +17,7 @@ namespace {
 
 // Payloads at least this large are read straight into their destination; smaller ones arrive
 // through the staging buffer, several frames per recv() call.
-constexpr uint64_t kDirectReadMin = uint64_t{64} << 10;
+constexpr uint64_t kDirectReadMin = TcpPeer::kHoldMinBytes;
 // Upper bound on one recv()/sendmsg() into or out of a user buffer while the mutex is held, so
 // cancel() never waits long.
 constexpr size_t kMaxPiece = size_t{4} << 20;

@@ -55,6 +55,10 @@ struct TcpOp {
 
 class TcpPeer final : public std::enable_shared_from_this<TcpPeer>, private FrameSink {
  public:
+  // Payloads from this size are read straight into their destination, and such a frame is held
+  // in the socket while no receive from the peer is posted (see above).
+  static constexpr uint64_t kHoldMinBytes = uint64_t{64} << 10;
+
   // `fd` is the connected, non-blocking socket (owned by the transport). `endpoint` is
   // "addr:port" for messages. `wantWrite` asks the io thread to wait until the socket is
   // writable and then call flush(); it is called with the mutex held. `checksum`: frames carry

@@ -39,6 +39,9 @@ class StripedChannel final : public Channel {
   int peer() const override { return lanes_.front()->peerRank(); }
   TransferRequestPtr postSend(uint64_t tag, std::span<const std::byte> data) override;
   TransferRequestPtr postRecv(uint64_t tag, std::span<std::byte> data) override;
+  // A round trip costs tens of microseconds here, a copy of this much a few: eager up to just
+  // below the size from which a frame whose receive is not posted is held in the socket.
+  size_t eagerBytes() const override { return TcpPeer::kHoldMinBytes - 4096; }
   // Unstriped messages travel on the first lane: its sends are the ones batched.
   void beginBatch() override { lanes_.front()->beginBatch(); }
   void endBatch() override { lanes_.front()->endBatch(); }
