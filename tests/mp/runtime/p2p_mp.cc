@@ -4,6 +4,8 @@
 // collectives of their own set while 0 and 1 talk, and a mismatch (small, 40 KiB, large) named on both sides after
 // which the job goes on. `unsupported`: under KOLO_CPU_OPERATIONS=mpi every send and receive
 // is refused with kUnavailable naming the transport. Exits non-zero with the failing check.
+#include <fmt/format.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -169,59 +171,38 @@ void mismatchThenGoOn(const kolo::Session& s) {
   check(v == std::vector<float>(3, 2.0f * static_cast<float>(s.size())), "allreduce after");
 }
 
-// A rendezvous message (over shared memory: one the receiver would read from the sender's
-// memory) whose receive expects one element more: named on both sides, nothing read.
-void largeMismatchThenGoOn(const kolo::Session& s) {
+// Rank 0 sends `count` floats on `tag`, rank 1 expects one element more: both sides name both
+// shapes, nothing reaches the receive buffer, and the tag then carries `rounds` matching
+// messages exactly. Sizes: a rendezvous message (over shared memory one the receiver would read
+// from the sender's memory), and 40 KiB, eager over TCP (Channel::eagerBytes, 60 KiB there, so
+// the payload already on its way is drained) and rendezvous over shared memory.
+void oneShortThenGoOn(const kolo::Session& s, size_t count, int32_t tag, int rounds) {
   if (s.rank() > 1) return;
-  std::vector<float> sent(1 << 18, 1.0f);
-  std::vector<float> want((1 << 18) + 1, -1.0f);
-  kolo::Handle h = submitted(s.rank() == 0 ? s.send(kolo::tensorView(std::span(sent)), 1, 4)
-                                           : s.recv(kolo::tensorView(std::span(want)), 0, 4),
-                             "large mismatch");
+  const std::string what = fmt::format("mismatch of {} elements", count);
+  std::vector<float> sent(count, 1.0f);
+  std::vector<float> want(count + 1, -1.0f);
+  kolo::Handle h = submitted(s.rank() == 0 ? s.send(kolo::tensorView(std::span(sent)), 1, tag)
+                                           : s.recv(kolo::tensorView(std::span(want)), 0, tag),
+                             what);
   kolo::Status st = h.wait(120);
   const std::string expected =
-      s.rank() == 0
-          ? "send to rank 1 tag 4: sent 262144 float32 elements, rank 1 expected 262145 float32"
-          : "recv from rank 0 tag 4: expected 262145 float32 elements, rank 0 sent 262144 float32";
+      s.rank() == 0 ? fmt::format("send to rank 1 tag {}: sent {} float32 elements, rank 1 "
+                                  "expected {} float32",
+                                  tag, count, count + 1)
+                    : fmt::format("recv from rank 0 tag {}: expected {} float32 elements, rank 0 "
+                                  "sent {} float32",
+                                  tag, count + 1, count);
   check(st.code() == kolo::Code::kMismatch && st.message().find(expected) != std::string::npos,
-        "large mismatch: got " + st.toString());
+        what + ": got " + st.toString());
   if (s.rank() == 1) check(want == std::vector<float>(want.size(), -1.0f), "rejected data read");
-  // The same tag goes on with a matching message.
-  std::vector<float> again(1 << 18, s.rank() == 0 ? 5.0f : 0.0f);
-  waitOk(submitted(s.rank() == 0 ? s.send(kolo::tensorView(std::span(again)), 1, 4)
-                                 : s.recv(kolo::tensorView(std::span(again)), 0, 4),
-                   "after the large mismatch"),
-         "after the large mismatch");
-  check(again == std::vector<float>(again.size(), 5.0f), "after the large mismatch: data");
-}
-
-// 40 KiB: eager over TCP (Channel::eagerBytes, 60 KiB there), rendezvous over shared memory.
-// A receive expecting one element more names both sides, the sender's payload already on the
-// way is drained, and the tag then carries three matching messages, exactly.
-void midSizeMismatchThenGoOn(const kolo::Session& s) {
-  if (s.rank() > 1) return;
-  constexpr size_t kCount = 10240;
-  std::vector<float> sent(kCount, 1.0f);
-  std::vector<float> want(kCount + 1, -1.0f);
-  kolo::Handle h = submitted(s.rank() == 0 ? s.send(kolo::tensorView(std::span(sent)), 1, 5)
-                                           : s.recv(kolo::tensorView(std::span(want)), 0, 5),
-                             "mid-size mismatch");
-  kolo::Status st = h.wait(120);
-  const std::string expected =
-      s.rank() == 0
-          ? "send to rank 1 tag 5: sent 10240 float32 elements, rank 1 expected 10241 float32"
-          : "recv from rank 0 tag 5: expected 10241 float32 elements, rank 0 sent 10240 float32";
-  check(st.code() == kolo::Code::kMismatch && st.message().find(expected) != std::string::npos,
-        "mid-size mismatch: got " + st.toString());
-  if (s.rank() == 1) check(want == std::vector<float>(want.size(), -1.0f), "rejected data read");
-  for (int round = 0; round < 3; ++round) {
-    const float value = 7.0f + static_cast<float>(round);
-    std::vector<float> again(kCount, s.rank() == 0 ? value : 0.0f);
-    waitOk(submitted(s.rank() == 0 ? s.send(kolo::tensorView(std::span(again)), 1, 5)
-                                   : s.recv(kolo::tensorView(std::span(again)), 0, 5),
-                     "after the mid-size mismatch"),
-           "after the mid-size mismatch");
-    check(again == std::vector<float>(kCount, value), "after the mid-size mismatch: data");
+  for (int round = 0; round < rounds; ++round) {
+    const float value = 5.0f + static_cast<float>(round);
+    std::vector<float> again(count, s.rank() == 0 ? value : 0.0f);
+    waitOk(submitted(s.rank() == 0 ? s.send(kolo::tensorView(std::span(again)), 1, tag)
+                                   : s.recv(kolo::tensorView(std::span(again)), 0, tag),
+                     "after the " + what),
+           "after the " + what);
+    check(again == std::vector<float>(count, value), "after the " + what + ": data");
   }
 }
 
@@ -249,8 +230,8 @@ int main(int argc, char** argv) {
     isendAcrossCollectives(s);
     othersKeepTheirCollectives(s);
     mismatchThenGoOn(s);
-    largeMismatchThenGoOn(s);
-    midSizeMismatchThenGoOn(s);
+    oneShortThenGoOn(s, size_t{1} << 18, 4, 1);
+    oneShortThenGoOn(s, 10240, 5, 3);
   }
   kolo::Status down = s.shutdown();
   if (!down.isOk()) die("shutdown: " + down.toString());
