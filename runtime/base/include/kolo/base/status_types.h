@@ -39,18 +39,11 @@ class [[nodiscard]] Status {
   const std::string& message() const { return message_; }
   // "kTimeout: waited 3 s for rank 2"
   std::string toString() const;
-  // Prepends context: "allreduce: " + message. Inline for the OK case, which every collective
-  // passes through several times per call.
-  Status withContext(std::string_view context) const {
-    if (isOk()) {
-      return {};
-    }
-    return prefixed(context);
-  }
+  // Prepends context: "allreduce: " + message (inline: every collective passes OK ones).
+  Status withContext(std::string_view ctx) const { return isOk() ? Status{} : prefixed(ctx); }
 
  private:
   Status prefixed(std::string_view context) const;
-
   Code code_ = Code::kOk;
   std::string message_;
 };
