@@ -123,11 +123,14 @@ TcpTransport::~TcpTransport() {
 
 bool TcpTransport::pollIncoming() {
   // A peer whose connection ends here is closed by the io thread, whose wait on the socket
-  // fires for the same end of stream.
+  // fires for the same end of stream (on a lane it left to the callers once that is watched
+  // again: at a caller's park, or within the loop's slice).
   loop_->noteCallerPoll();
   size_t moved = 0;
   for (size_t lane = 0; lane < lanes_.size(); ++lane) {
-    if (lanes_[lane]) moved += lanes_[lane]->pollSmall(loop_->leftToCallers(static_cast<int>(lane)));
+    if (!lanes_[lane]) continue;
+    // A lane the io thread left to the callers is read whole here, large payloads too.
+    moved += lanes_[lane]->pollSmall(loop_->leftToCallers(static_cast<int>(lane)));
   }
   return moved > 0;
 }

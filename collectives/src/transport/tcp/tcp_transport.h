@@ -3,10 +3,10 @@
 // several). A connection of a pair that is lost fails the pair's others with the same reason:
 // the peer has failed, whichever of its streams showed it. One io thread (tcp_io_loop.h) waits
 // for readability and writability of the sockets, and leaves reading to the callers while they
-// poll themselves (pollIncoming); the bytes move through the peers' non-blocking recv/sendmsg. Completions ring a
-// LocalDoorbell so Communicator::waitAll, which parks on it, wakes without polling.
-// Built by connectTcpTransport (tcp_bootstrap.h) from sockets that already passed the hello.
-// Thread: posting, testing and cancelling on the caller's; completions on the io thread.
+// poll themselves (pollIncoming); the bytes move through the peers' non-blocking recv/sendmsg.
+// Completions ring a LocalDoorbell so Communicator::waitAll, which parks on it, wakes without
+// polling. Built by connectTcpTransport (tcp_bootstrap.h) from sockets that already passed the
+// hello. Thread: posting, testing and cancelling on the caller's; completions on the io thread.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -80,7 +80,7 @@ class TcpTransport final : public Transport {
   std::vector<std::shared_ptr<TcpPeer>> lanes_;  // per lane; null for this rank's own
   std::vector<std::unique_ptr<Channel>> channels_;
   std::unique_ptr<TcpIoLoop> loop_;  // the io thread
-  int faultSeverId_ = 0;  // registerFaultSever
+  int faultSeverId_ = 0;             // registerFaultSever
   size_t chunkBytes_ = 0;
 };
 
