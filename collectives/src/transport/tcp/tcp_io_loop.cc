@@ -82,13 +82,13 @@ bool TcpIoLoop::callersActive() const {
   return last != 0 && Clock::now().time_since_epoch().count() - last < windowTicks_;
 }
 
-bool TcpIoLoop::leave(int lane) {
+void TcpIoLoop::leave(int lane) {
   left_[static_cast<size_t>(lane)].store(true, std::memory_order_seq_cst);
   anyLeft_.store(true, std::memory_order_seq_cst);
-  if (callersActive()) return true;
+  if (callersActive()) return;
   // A reclaim came in between; it may have armed the lane already, which rearm repeats.
+  // anyLeft_ stays set until the next takeBack, which only costs a look.
   left_[static_cast<size_t>(lane)].store(false, std::memory_order_seq_cst);
-  return false;  // anyLeft_ stays set until the next takeBack, which only costs a look
 }
 
 void TcpIoLoop::takeBack() {
@@ -145,12 +145,11 @@ void TcpIoLoop::handle(int lane, uint32_t events) {
       case Read::kMore:
         break;
       case Read::kWouldBlock:
-        // Read, and callers poll: the next bytes are theirs.
         // Read, and callers poll: the next bytes are theirs (rearm keeps what else it waits
         // for). Not where waiters do not spin (more ranks than cores, KOLO_SPIN=off): there
         // they park at once or lose their core, and this thread's reads are the progress.
-        if ((events & kBroken) == 0 && callersActive() && CpuContention::waitersSpin()) {
-          (void)leave(lane);
+        if ((events & kBroken) == 0 && CpuContention::waitersSpin() && callersActive()) {
+          leave(lane);
         }
         break;
       case Read::kPaused:

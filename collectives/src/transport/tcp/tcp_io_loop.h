@@ -91,8 +91,8 @@ class TcpIoLoop {
   void handle(int lane, uint32_t events);
   // Whether a caller polled within the caller window.
   bool callersActive() const;
-  // Leaves `lane` to the callers, unless a reclaim came in between (then false).
-  bool leave(int lane);
+  // Leaves `lane` to the callers, unless a reclaim came in between.
+  void leave(int lane);
   // Watches every lane left to callers again (any thread).
   void takeBack();
   // Arms the lane with what it waits for (nothing: it stays off the epoll set).
