@@ -4,6 +4,7 @@
 
 #include "blocked_threads.h"
 #include "kolo/base/logging.h"
+#include "kolo/base/thread_name.h"
 
 namespace kolo::core {
 namespace {
@@ -40,6 +41,7 @@ void Coordinator::start() {
   go_.start();
   thread_ = std::thread([this] {
     LogRankScope logRank(set_.globalRank);  // several engines in one process log as themselves
+    nameThisThread("kolo-coord");
     run();
   });
 }

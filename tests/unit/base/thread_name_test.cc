@@ -1,0 +1,45 @@
+// Kolo's threads carry names that top -H, gdb and /proc show.
+#include <gtest/gtest.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <string>
+#include <thread>
+
+#include "kolo/base/thread_name.h"
+
+namespace kolo {
+namespace {
+
+std::string commOf(pid_t tid) {
+  std::ifstream in("/proc/self/task/" + std::to_string(tid) + "/comm");
+  std::string name;
+  std::getline(in, name);
+  return name;
+}
+
+TEST(ThreadName, NamesTheCallingThreadOnly) {
+  const std::string before = commOf(static_cast<pid_t>(::syscall(SYS_gettid)));
+  std::string seen;
+  std::thread t([&] {
+    nameThisThread("kolo-test");
+    seen = commOf(static_cast<pid_t>(::syscall(SYS_gettid)));
+  });
+  t.join();
+  EXPECT_EQ(seen, "kolo-test");
+  EXPECT_EQ(commOf(static_cast<pid_t>(::syscall(SYS_gettid))), before);
+}
+
+TEST(ThreadName, CutsLongNamesAtTheKernelsLimit) {
+  std::string seen;
+  std::thread t([&] {
+    nameThisThread("kolo-a-name-longer-than-fifteen");
+    seen = commOf(static_cast<pid_t>(::syscall(SYS_gettid)));
+  });
+  t.join();
+  EXPECT_EQ(seen, "kolo-a-name-lon");
+}
+
+}  // namespace
+}  // namespace kolo
