@@ -5,6 +5,8 @@ tests in the same order and their collectives pair up by name. A failing rank st
 first failure (-x); kolorun then stops the others, so a failure never turns into a hang.
 """
 
+import sys
+
 import numpy as np
 import pytest
 
@@ -12,11 +14,20 @@ import kolo
 
 
 @pytest.fixture(scope="session", autouse=True)
-def kolo_session():
+def kolo_session(request):
     kolo.init()
     yield
-    if kolo.is_initialized():
+    if not kolo.is_initialized():
+        return
+    try:
         kolo.shutdown()
+    except kolo.KoloError as e:
+        # After a failed test the other ranks are still in it, so shutdown times out; raising
+        # here would hide that test's report (pytest prints no summary then). Say why and let
+        # the failed test fail the run.
+        if request.session.testsfailed == 0:
+            raise
+        print("kolo.shutdown after a failed test: %s" % e, file=sys.stderr)
 
 
 @pytest.fixture
