@@ -3,6 +3,7 @@
 #include "transport/tcp/tcp_io_loop.h"
 
 #include <gtest/gtest.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -10,6 +11,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <string>
 #include <thread>
 
 #include "kolo/base/cpu_contention.h"
@@ -140,6 +142,20 @@ TEST(TcpIoLoop, RunsPostedTasksAndWatchesForWritability) {
   EXPECT_EQ(f.writables.load(), 1) << "write interest ends when the handler says so";
   f.send('a');
   EXPECT_TRUE(eventually([&] { return f.reads.load() == 1; })) << "reading still watched";
+}
+
+TEST(TcpIoLoop, ItsThreadIsNamedForTopAndDebuggers) {
+  LoopFixture f;
+  std::atomic<bool> ran{false};
+  std::string name;
+  f.loop->post([&] {
+    char buffer[32] = {};
+    pthread_getname_np(pthread_self(), buffer, sizeof buffer);
+    name = buffer;
+    ran = true;
+  });
+  ASSERT_TRUE(eventually([&] { return ran.load(); }));
+  EXPECT_EQ(name, "kolo-tcp-io");
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 
 #include "kolo/base/cpu_contention.h"
 #include "kolo/base/logging.h"
+#include "kolo/base/thread_name.h"
 
 namespace kolo::tcp {
 namespace {
@@ -50,7 +51,10 @@ TcpIoLoop::TcpIoLoop(std::vector<int> fds, Handlers handlers, Timing timing)
                std::strerror(errno));
     }
   }
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    nameThisThread("kolo-tcp-io");
+    run();
+  });
 }
 
 TcpIoLoop::~TcpIoLoop() {
