@@ -33,13 +33,14 @@ std::vector<std::byte> frameBytes(uint64_t tag, const std::vector<std::byte>& pa
 struct PeerPair {
   int fds[2] = {-1, -1};
   std::shared_ptr<TcpPeer> peer;
-  std::atomic<int> readRequests{0};  // calls of the peer's wantRead
+  std::atomic<int> readRequests{0};   // calls of the peer's wantRead
+  std::atomic<int> writeRequests{0};  // calls of the peer's wantWrite
 
   explicit PeerPair(bool checksum) {
     EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds), 0);
     peer = std::make_shared<TcpPeer>(
-        0, 3, "10.0.0.3:4000", fds[0], std::make_shared<LocalDoorbell>(), [] {},
-        [this] { ++readRequests; }, checksum);
+        0, 3, "10.0.0.3:4000", fds[0], std::make_shared<LocalDoorbell>(),
+        [this] { ++writeRequests; }, [this] { ++readRequests; }, checksum);
   }
   ~PeerPair() {
     peer.reset();
@@ -142,6 +143,36 @@ TEST(TcpPeerPoll, SmallMessagesCompleteOnThePollLargePayloadsAreLeft) {
             static_cast<ssize_t>(more.size()));
   EXPECT_EQ(pair.peer->pollSmall(true), more.size());
   EXPECT_FALSE(bigRecv->test());
+  EXPECT_TRUE(pair.peer->receivingPayload()) << "the 1 MiB payload is arriving";
+}
+
+// A send larger than the socket takes waits for space; a caller's poll writes more of it as the
+// other end drains (without the io thread), and once all is written the next send is written
+// by its own caller again.
+TEST(TcpPeerPoll, APollWritesWhatWaitsForSocketSpace) {
+  PeerPair pair(true);
+  const auto payload = pattern(size_t{4} << 20);
+  auto send = pair.peer->postSend(9, payload);
+  ASSERT_FALSE(send->test()) << "4 MiB fit a socketpair's buffer";
+  EXPECT_EQ(pair.writeRequests.load(), 1) << "the io thread was asked to wait for space";
+  EXPECT_FALSE(pair.peer->pollWrite()) << "no space yet: nothing moved";
+  std::vector<std::byte> received;
+  std::vector<std::byte> chunk(64 << 10);
+  for (int i = 0; i < 100000 && !send->test(); ++i) {
+    const ssize_t n = ::recv(pair.fds[1], chunk.data(), chunk.size(), MSG_DONTWAIT);
+    if (n > 0) received.insert(received.end(), chunk.begin(), chunk.begin() + n);
+    pair.peer->pollWrite();
+  }
+  ASSERT_TRUE(send->test());
+  EXPECT_TRUE(send->status().isOk()) << send->status().toString();
+  for (ssize_t n; (n = ::recv(pair.fds[1], chunk.data(), chunk.size(), MSG_DONTWAIT)) > 0;) {
+    received.insert(received.end(), chunk.begin(), chunk.begin() + n);
+  }
+  EXPECT_EQ(received, frameBytes(9, payload, crc32c(payload))) << "one intact frame";
+  const auto small = pattern(16);
+  auto next = pair.peer->postSend(10, small);
+  EXPECT_TRUE(next->test()) << "written by its caller, not left to the io thread";
+  EXPECT_EQ(pair.writeRequests.load(), 1);
 }
 
 // A large frame arriving while no receive is posted stays in the socket: the reader stops at

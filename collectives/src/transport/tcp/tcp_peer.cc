@@ -18,9 +18,14 @@ namespace {
 // Payloads at least this large are read straight into their destination; smaller ones arrive
 // through the staging buffer, several frames per recv() call.
 constexpr uint64_t kDirectReadMin = TcpPeer::kHoldMinBytes;
-// Upper bound on one recv()/sendmsg() into or out of a user buffer while the mutex is held, so
-// cancel() never waits long.
+// Upper bound on one recv() into a user buffer while the mutex is held, so cancel() never
+// waits long.
 constexpr size_t kMaxPiece = size_t{4} << 20;
+// Payload bytes one sendmsg() takes from a frame. A piece's checksum is taken just before it is
+// written, so with pieces this size the receiver copies (and checks) the first piece while the
+// sender checksums the next, instead of waiting for a whole message's checksum; the loop
+// in flushLocked writes piece after piece while the socket takes them.
+constexpr size_t kSendPiece = size_t{256} << 10;
 constexpr size_t kStagingSize = size_t{256} << 10;
 constexpr int kMaxIov = 64;
 
@@ -229,7 +234,7 @@ bool TcpPeer::appendFrame(TcpOp& op, iovec* iov, int& count, size_t& bytes) cons
   }
   const uint64_t payloadAt = at - kFrameHeaderSize;
   if (payloadAt < size) {
-    const size_t piece = static_cast<size_t>(std::min<uint64_t>(size - payloadAt, kMaxPiece));
+    const size_t piece = static_cast<size_t>(std::min<uint64_t>(size - payloadAt, kSendPiece));
     const uint64_t end = payloadAt + piece;
     if (checksum_ && end > op.crcThrough) {  // past what an earlier, partial write folded in
       op.crc = crc32cExtend(op.crc, op.sendPayload.subspan(op.crcThrough, end - op.crcThrough));
@@ -247,6 +252,18 @@ bool TcpPeer::appendFrame(TcpOp& op, iovec* iov, int& count, size_t& bytes) cons
   return true;
 }
 
+void TcpPeer::checksumAheadLocked() {
+  if (!checksum_ || sendQueue_.empty()) return;
+  // The front frame's first piece went through appendFrame already (so a corrupt-in-transit
+  // fault was decided); later frames' checksums start there.
+  TcpOp& op = *sendQueue_.front();
+  const uint64_t size = op.sendPayload.size();
+  if (op.crcThrough >= size) return;
+  const uint64_t end = std::min<uint64_t>(size, op.crcThrough + kSendPiece);
+  op.crc = crc32cExtend(op.crc, op.sendPayload.subspan(op.crcThrough, end - op.crcThrough));
+  op.crcThrough = end;
+}
+
 TcpPeer::FlushResult TcpPeer::flushLocked() {
   while (!sendQueue_.empty()) {
     if (fd_ < 0) return FlushResult::kFailed;
@@ -254,7 +271,7 @@ TcpPeer::FlushResult TcpPeer::flushLocked() {
     int count = 0;
     size_t bytes = 0;
     for (auto it = sendQueue_.begin(); it != sendQueue_.end() && count + 3 <= kMaxIov; ++it) {
-      if (!appendFrame(**it, iov, count, bytes) || bytes >= kMaxPiece) break;
+      if (!appendFrame(**it, iov, count, bytes) || bytes >= kSendPiece) break;
     }
     msghdr msg{};
     msg.msg_iov = iov;
@@ -262,7 +279,10 @@ TcpPeer::FlushResult TcpPeer::flushLocked() {
     ssize_t n = ::sendmsg(fd_, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n < 0) {
       if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return FlushResult::kWouldBlock;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        checksumAheadLocked();
+        return FlushResult::kWouldBlock;
+      }
       failLocked(lostStatus(std::strerror(errno)));
       return FlushResult::kFailed;
     }
@@ -304,6 +324,26 @@ size_t TcpPeer::pollSmall(bool large) {
     return 0;
   }
   return n > 0 ? static_cast<size_t>(n) : 0;
+}
+
+bool TcpPeer::receivingPayload() const {
+  std::lock_guard lock(mutex_);
+  return incoming_.op != nullptr && decoder_.payloadRemaining() > 0;
+}
+
+bool TcpPeer::pollWrite() {
+  if (!writeWaiting_.load(std::memory_order_relaxed)) return false;  // most polls: no mutex
+  std::lock_guard lock(mutex_);
+  if (!writeWaiting_ || batches_ > 0 || sendQueue_.empty()) return false;
+  const uint64_t before = sendQueue_.front()->transferred;
+  const size_t queued = sendQueue_.size();
+  flushLocked();
+  const bool moved = sendQueue_.size() != queued ||
+                     (!sendQueue_.empty() && sendQueue_.front()->transferred != before);
+  // All written: the next send writes from its caller again; the io thread's wait for
+  // writability, still armed, then finds nothing to do.
+  if (sendQueue_.empty()) writeWaiting_ = false;
+  return moved;
 }
 
 TcpPeer::ReadResult TcpPeer::readAvailable(size_t budget) {

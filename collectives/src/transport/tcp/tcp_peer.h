@@ -104,6 +104,11 @@ class TcpPeer final : public std::enable_shared_from_this<TcpPeer>, private Fram
   // unless a large payload is being received and `large` is false (the io thread streams
   // those; a second reader would only contend with it). Returns the bytes read.
   size_t pollSmall(bool large);
+  // Caller thread: writes what waits for socket space (the io thread waits for writability
+  // too; it then finds less or nothing left). Returns whether bytes left.
+  bool pollWrite();
+  // A posted receive's payload is arriving and not complete (any thread).
+  bool receivingPayload() const;
   // Writes queued sends; returns true while some bytes are still waiting for socket space.
   bool flush();
   // The connection is gone: every pending request fails with `why`, and so does every later
@@ -128,6 +133,9 @@ class TcpPeer final : public std::enable_shared_from_this<TcpPeer>, private Fram
   // Runs the corrupt-stream report recorded under the mutex, after releasing it.
   void reportCorruptStream(std::unique_lock<std::mutex>& lock);
   FlushResult flushLocked();
+  // The socket is full: while the peer drains it, the front frame's next piece is
+  // checksummed, so a sender waiting for space does the checksum work it would do later.
+  void checksumAheadLocked();
   // The caller's thread writes the queue unless the io thread already waits to (then it asks it).
   void writeFromCallerLocked();
   // Adds the iovec entries of `op`'s unwritten bytes (at most one payload piece); returns false
@@ -164,7 +172,9 @@ class TcpPeer final : public std::enable_shared_from_this<TcpPeer>, private Fram
   mutable std::mutex mutex_;
   int fd_;                     // -1 once failed
   Status dead_;                // non-OK once the connection is lost
-  bool writeWaiting_ = false;  // the io thread waits for writability
+  // The io thread waits for writability: written under the mutex, read without it too (a
+  // caller's poll looks at it every round).
+  std::atomic<bool> writeWaiting_{false};
   int batches_ = 0;            // open batches (beginBatch)
   std::deque<std::shared_ptr<TcpOp>> sendQueue_;
   std::unordered_map<TcpOp*, std::shared_ptr<TcpOp>> pending_;
