@@ -6,6 +6,7 @@
 
 #include "kolo/base/cpu_contention.h"
 #include "kolo/base/logging.h"
+#include "kolo/base/thread_name.h"
 #include "recent_drive.h"
 
 namespace kolo::core {
@@ -14,10 +15,15 @@ namespace {
 // Longest park with transfers pending: only bounds how late a deadline or a lost peer is seen
 // (the doorbell wakes the thread for every message).
 constexpr auto kParkSlice = std::chrono::milliseconds(10);
-// Rounds without progress before parking: a peer on another core answers within microseconds.
-constexpr int kSpinRounds = 200;
-// On a contended machine (kolo/base/cpu_contention.h) only these before parking.
-constexpr int kContendedSpinRounds = 16;
+// How long a waiter polls without progress before it parks (SpinBudget: cut to 10 us on a
+// contended machine, none with KOLO_SPIN=off). A rendezvous message waits a round trip for its
+// reply and then for the peer's first bytes; a park in between costs a wake-up (30-50 us in a
+// VM) and leaves the bytes to the io thread, so a large message over TCP took 1.5-2 x longer
+// with a 200-round (about 20 us) spin than with this one (docs/PERFORMANCE.md).
+constexpr int64_t kSpinNs = 200'000;
+// The progress thread's spin: what it moves nobody waits on yet, and its spin takes a core
+// from the caller's own work.
+constexpr int64_t kProgressSpinNs = 20'000;
 
 // The progress thread's park while callers drive (RecentDrive): how late a transfer nobody
 // waits on starts.
@@ -62,6 +68,7 @@ Status PeerExchange::submit(PeerTransferPtr transfer) {
     if (!thread_.joinable()) {
       thread_ = std::thread([this] {
         LogRankScope logRank(set_.globalRank);
+        nameThisThread("kolo-p2p");
         run();
       });
     }
@@ -109,15 +116,15 @@ void PeerExchange::drive(const OpState& state, Deadline deadline) {
     std::lock_guard lock(mutex_);
     ++drivers_;
   }
-  int idleRounds = 0;
+  SpinBudget spin(kSpinNs);
   while (!state.done() && !stopRequested_.load() && !deadline.expired()) {
     const uint32_t epoch = comm_.transport().activityEpoch();
     if (step()) {
-      idleRounds = 0;
+      spin = SpinBudget(kSpinNs);
       continue;
     }
     if (state.done()) break;
-    idleWait(epoch, idleRounds, deadline.remaining());
+    idleWait(epoch, spin, kSpinNs, deadline.remaining());
   }
   // The progress thread takes over what is left; with nothing left a wake would only make it
   // look and park again (a futex wake and a task switch per transfer). It parks in slices of
@@ -154,22 +161,25 @@ bool PeerExchange::step() {
   return moved;
 }
 
-void PeerExchange::idleWait(uint32_t epoch, int& idleRounds, Clock::duration limit) {
+void PeerExchange::idleWait(uint32_t epoch, SpinBudget& spin, int64_t budgetNs,
+                            Clock::duration limit) {
   // TCP: read what arrived on this thread rather than wait for the io thread to be
-  // scheduled; then spin a little (no sched_yield: on a loaded machine it gives the core
-  // away for far longer than a peer takes to answer), then park on the doorbell.
-  if (comm_.transport().pollIncoming()) return;
-  if (++idleRounds == 1) {
-    idleRounds = kSpinRounds - CpuContention::spinRounds(kSpinRounds, kContendedSpinRounds) + 1;
+  // scheduled (bytes moved: the spin starts again, and a long read is no preemption); then
+  // spin (no sched_yield: on a loaded machine it gives the core away for far longer than a
+  // peer takes to answer), then park on the doorbell. A spent budget stays spent: after a
+  // park the next idle round parks again.
+  if (comm_.transport().pollIncoming()) {
+    spin = SpinBudget(budgetNs);
+    return;
   }
-  if (idleRounds < kSpinRounds) return;
+  if (spin.next()) return;
   const auto slice = std::min<Clock::duration>(kParkSlice, std::max<Clock::duration>(limit, {}));
   comm_.transport().waitForActivity(
       epoch, std::chrono::duration_cast<std::chrono::microseconds>(slice));
 }
 
 void PeerExchange::run() {
-  int idleRounds = 0;
+  SpinBudget spin(kProgressSpinNs);
   for (;;) {
     {
       std::unique_lock lock(mutex_);
@@ -188,10 +198,10 @@ void PeerExchange::run() {
     }
     const uint32_t epoch = comm_.transport().activityEpoch();
     if (step() || activeCount_.load() == 0) {
-      idleRounds = 0;
+      spin = SpinBudget(kProgressSpinNs);
       continue;
     }
-    idleWait(epoch, idleRounds, kParkSlice);
+    idleWait(epoch, spin, kProgressSpinNs, kParkSlice);
   }
 }
 

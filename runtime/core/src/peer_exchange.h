@@ -33,6 +33,7 @@
 #include <thread>
 #include <vector>
 
+#include "kolo/base/cpu_contention.h"
 #include "kolo/base/status.h"
 #include "kolo/collectives/communicator.h"
 #include "peer_book.h"
@@ -81,7 +82,7 @@ class PeerExchange {
   // advances every one in order, applies failures, drops the finished. True if any moved.
   bool step();
   // Spins (contention-aware) or parks on the doorbell after a round that moved nothing.
-  void idleWait(uint32_t epoch, int& idleRounds, Clock::duration limit);
+  void idleWait(uint32_t epoch, SpinBudget& spin, int64_t budgetNs, Clock::duration limit);
   // Takes newly submitted transfers (mutex_ held).
   void takeQueued();
   // Advances every transfer in order; true if any moved.
