@@ -5,6 +5,7 @@
 #include <thread>
 #include <vector>
 
+#include "kolo/base/thread_name.h"
 #include "kolo/collectives/host_layout.h"
 
 namespace kolo::coll {
@@ -49,6 +50,7 @@ Status pipelinedHierarchicalAllreduce(HierAllreduceStages& stages, void* buffer,
   std::barrier meet(2);
   Status nodeStatus, crossStatus;
   std::thread helper([&] {
+    nameThisThread("kolo-hier-node");
     for (size_t s = 0; s <= n + 1; ++s) {
       if (nodeStatus.isOk() && s >= 2) nodeStatus = stages.nodeGather(pieces[s - 2]);
       if (nodeStatus.isOk() && s < n) nodeStatus = stages.nodeReduce(pieces[s]);

@@ -13,6 +13,7 @@
 
 #include "kolo/base/logging.h"
 #include "kolo/base/settings.h"
+#include "kolo/base/thread_name.h"
 #include "native_stacks.h"
 
 namespace kolo::core {
@@ -65,7 +66,10 @@ void startSignalDumps(Registry& r) {
   if (::pipe2(fds, O_CLOEXEC) != 0) return;
   ::fcntl(fds[1], F_SETFL, O_NONBLOCK);  // a flood of signals must never block the handler
   gSignalPipe.store(fds[1]);
-  std::thread([fd = fds[0]] { dumpThread(fd); }).detach();
+  std::thread([fd = fds[0]] {
+    nameThisThread("kolo-flight");
+    dumpThread(fd);
+  }).detach();
   struct sigaction action {};
   action.sa_handler = onFlightSignal;
   ::sigemptyset(&action.sa_mask);

@@ -9,6 +9,7 @@
 #include "kolo/base/job_abort.h"
 #include "kolo/base/kv_store.h"
 #include "kolo/base/logging.h"
+#include "kolo/base/thread_name.h"
 #include "kolo/rendezvous/store_factory.h"
 #include "store_thread_guard.h"
 
@@ -84,6 +85,7 @@ Expected<std::unique_ptr<JobAbortWatcher>> JobAbortWatcher::start(JobAbortWatche
   });
   enterStoreThread();  // its exit guard (store_thread_guard.h)
   std::thread([state]() mutable {
+    nameThisThread("kolo-abort");
     watch(state);
     state.reset();  // the store connection closes before an exiting process may go on
     leaveStoreThread();

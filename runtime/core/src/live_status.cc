@@ -15,6 +15,7 @@
 #include "kolo/base/logging.h"
 #include "kolo/base/program_output.h"
 #include "kolo/base/status_request.h"
+#include "kolo/base/thread_name.h"
 #include "native_stacks.h"
 #include "store_thread_guard.h"
 
@@ -201,6 +202,7 @@ void askOnThread(const std::shared_ptr<LiveStatus::State>& state) {
   }
   enterStoreThread();
   std::thread([state = std::shared_ptr<LiveStatus::State>(state)]() mutable {
+    nameThisThread("kolo-status-ask");
     if (!storeThreadsExiting()) ask(*state, "a collective stalled");
     state->asking.store(false);
     state.reset();
@@ -220,6 +222,7 @@ std::unique_ptr<LiveStatus> LiveStatus::start(LiveStatusOptions options) {
   state->options = std::move(options);
   enterStoreThread();
   std::thread([state]() mutable {
+    nameThisThread("kolo-status");
     answerRequests(state);
     state.reset();  // the store may close before an exiting process goes on
     leaveStoreThread();

@@ -5,6 +5,8 @@
 #include <boost/beast/http.hpp>
 #include <thread>
 
+#include "kolo/base/thread_name.h"
+
 namespace kolo::core {
 
 namespace asio = boost::asio;
@@ -113,7 +115,10 @@ Expected<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::start(const std:
   if (impl->acceptor.listen(asio::socket_base::max_listen_connections, ec)) return fail("listen");
   impl->accept();
   Impl* raw = impl.get();
-  impl->thread = std::thread([raw] { raw->io.run(); });
+  impl->thread = std::thread([raw] {
+    nameThisThread("kolo-http");
+    raw->io.run();
+  });
   return std::unique_ptr<MetricsHttpServer>(new MetricsHttpServer(std::move(impl)));
 }
 

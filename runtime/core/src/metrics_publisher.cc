@@ -9,6 +9,7 @@
 
 #include "kolo/base/logging.h"
 #include "kolo/base/settings.h"
+#include "kolo/base/thread_name.h"
 #include "kolo/collectives/peer_traffic.h"
 #include "metrics_snapshot.h"
 #include "metrics_snapshot_dir.h"
@@ -57,7 +58,10 @@ std::unique_ptr<MetricsPublisher> MetricsPublisher::start(const MetricsOptions& 
     if (!options.file.empty()) publisher->outputFile_ = expandHost(options.file, host);
     publisher->serve();
   }
-  publisher->thread_ = std::thread([p = publisher.get()] { p->loop(); });
+  publisher->thread_ = std::thread([p = publisher.get()] {
+    nameThisThread("kolo-metrics");
+    p->loop();
+  });
   return publisher;
 }
 

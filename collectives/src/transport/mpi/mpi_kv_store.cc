@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "kolo/base/logging.h"
+#include "kolo/base/thread_name.h"
 #include "transport/mpi/mpi_env.h"
 
 namespace kolo {
@@ -75,7 +76,12 @@ Expected<std::unique_ptr<MpiKvStore>> MpiKvStore::create(MPI_Comm parent, double
     MPI_Comm_size(comm, &size);
   }
   std::unique_ptr<MpiKvStore> store(new MpiKvStore(comm, rank, size, timeoutSeconds));
-  if (rank == 0 && size > 1) store->server_ = std::thread([s = store.get()] { s->serve(); });
+  if (rank == 0 && size > 1) {
+    store->server_ = std::thread([s = store.get()] {
+      nameThisThread("kolo-mpi-kv");
+      s->serve();
+    });
+  }
   return store;
 }
 
