@@ -14,19 +14,22 @@ namespace kolo::core {
 Expected<std::shared_ptr<ProcessSetRuntime>> Engine::peerSet(bool isSend, const Tensor& tensor,
                                                              int32_t peer, int32_t tag,
                                                              int32_t processSetId) const {
-  const std::string what = isSend ? fmt::format("send to rank {} tag {}", peer, tag)
-                                  : fmt::format("recv from rank {} tag {}", peer, tag);
+  // Formatted only for an error: a transfer's submit is on the small-message path.
+  const auto what = [&] {
+    return isSend ? fmt::format("send to rank {} tag {}", peer, tag)
+                  : fmt::format("recv from rank {} tag {}", peer, tag);
+  };
   {
     std::lock_guard lock(setsMutex_);
-    if (shutDown_) return makeStatus(Code::kInvalidUsage, "{}: the session has shut down", what);
+    if (shutDown_) return makeStatus(Code::kInvalidUsage, "{}: the session has shut down", what());
     if (memberless_.count(processSetId) != 0) {
       return makeStatus(Code::kInvalidArgument, "{}: rank {} is not a member of process set {}",
-                        what, rank(), processSetId);
+                        what(), rank(), processSetId);
     }
   }
   auto set = findSet(processSetId);
   if (!set) {
-    return makeStatus(Code::kInvalidArgument, "{}: process set {} does not exist", what,
+    return makeStatus(Code::kInvalidArgument, "{}: process set {} does not exist", what(),
                       processSetId);
   }
   // MPI folds Kolo's 64-bit tags into MPI_TAG_UB (mpiTagFor), which would merge the
@@ -35,29 +38,29 @@ Expected<std::shared_ptr<ProcessSetRuntime>> Engine::peerSet(bool isSend, const 
     return makeStatus(Code::kUnavailable,
                       "{}: point-to-point is not supported over the mpi transport "
                       "(KOLO_CPU_OPERATIONS=mpi); run with KOLO_CPU_OPERATIONS=kolo",
-                      what);
+                      what());
   }
   const int32_t size = static_cast<int32_t>(set->members().size());
   const int32_t self = set->comm().rank();
   if (peer < 0 || peer >= size) {
     return makeStatus(Code::kInvalidArgument, "{}: rank {} is outside process set {} (ranks 0..{})",
-                      what, peer, processSetId, size - 1);
+                      what(), peer, processSetId, size - 1);
   }
   if (peer == self) {
-    return makeStatus(Code::kInvalidArgument, "{}: rank {} cannot {} itself", what, self,
+    return makeStatus(Code::kInvalidArgument, "{}: rank {} cannot {} itself", what(), self,
                       isSend ? "send to" : "receive from");
   }
   if (tag < 0 || tag > kMaxPeerTag) {
-    return makeStatus(Code::kInvalidArgument, "{}: tags must be in 0..{}", what, kMaxPeerTag);
+    return makeStatus(Code::kInvalidArgument, "{}: tags must be in 0..{}", what(), kMaxPeerTag);
   }
   if (static_cast<uint8_t>(tensor.dtype) > static_cast<uint8_t>(DataType::kInt16)) {
-    return makeStatus(Code::kInvalidArgument, "{}: unknown dtype code {}", what,
+    return makeStatus(Code::kInvalidArgument, "{}: unknown dtype code {}", what(),
                       static_cast<int>(tensor.dtype));
   }
   if (tensor.device != kCpuDevice) {
     return makeStatus(Code::kInvalidArgument,
                       "{}: send/recv carry CPU tensors only (the tensor is on CUDA device {})",
-                      what, tensor.device);
+                      what(), tensor.device);
   }
   return set;
 }

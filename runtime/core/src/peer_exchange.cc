@@ -1,8 +1,6 @@
 #include "peer_exchange.h"
 
 #include <algorithm>
-#include <set>
-#include <tuple>
 
 #include "kolo/base/cpu_contention.h"
 #include "kolo/base/logging.h"
@@ -24,6 +22,11 @@ constexpr int64_t kSpinNs = 200'000;
 // The progress thread's spin: what it moves nobody waits on yet, and its spin takes a core
 // from the caller's own work.
 constexpr int64_t kProgressSpinNs = 20'000;
+
+// Rounds between the clock reads of a busy loop (deadlines, lost-peer probes): those are
+// seconds away, and four clock reads a round were a sixth of a shared-memory 8-byte
+// ping-pong's time. A round after a park always reads it.
+constexpr int kRoundsPerClock = 16;
 
 // The progress thread's park while callers drive (RecentDrive): how late a transfer nobody
 // waits on starts.
@@ -117,28 +120,33 @@ void PeerExchange::drive(const OpState& state, Deadline deadline) {
     ++drivers_;
   }
   SpinBudget spin(kSpinNs);
-  while (!state.done() && !stopRequested_.load() && !deadline.expired()) {
+  bool look = true;  // read the clock this round
+  for (int round = 1; !state.done() && !stopRequested_.load(); ++round) {
+    if (look && deadline.expired()) break;
     const uint32_t epoch = comm_.transport().activityEpoch();
-    if (step()) {
+    const bool moved = step(look);
+    look = round % kRoundsPerClock == 0;
+    if (moved) {
       spin = SpinBudget(kSpinNs);
       continue;
     }
     if (state.done()) break;
-    idleWait(epoch, spin, kSpinNs, deadline.remaining());
+    look = idleWait(epoch, spin, kSpinNs, deadline) || look;
   }
   // The progress thread takes over what is left; with nothing left a wake would only make it
   // look and park again (a futex wake and a task switch per transfer). It parks in slices of
   // kDriverSlice once it has seen a drive, and the first drive after a long park wakes it once
   // so that it does.
   bool wake = true;
+  const Clock::time_point now = Clock::now();
   {
     std::lock_guard lock(mutex_);
     --drivers_;
-    lastDrive_ = Clock::now();
+    lastDrive_ = now;
     wake = !queued_.empty() || activeCount_.load() > 0 || !sliceParks_;
   }
-  RecentDrive::drove(this);
-  RecentDrive::drovePeers();
+  RecentDrive::drove(this, now);
+  RecentDrive::drovePeers(now);
   if (wake) cv_.notify_all();
 }
 
@@ -151,18 +159,18 @@ void PeerExchange::takeQueued() {
   }
 }
 
-bool PeerExchange::step() {
+bool PeerExchange::step(bool look) {
   std::lock_guard drive(driveMutex_);
   takeQueued();
   const bool moved = advanceAll();
-  checkFailures();
+  checkFailures(look);
   std::erase_if(active_, [](const PeerTransferPtr& t) { return t->done(); });
   activeCount_.store(active_.size());
   return moved;
 }
 
-void PeerExchange::idleWait(uint32_t epoch, SpinBudget& spin, int64_t budgetNs,
-                            Clock::duration limit) {
+bool PeerExchange::idleWait(uint32_t epoch, SpinBudget& spin, int64_t budgetNs,
+                            const Deadline& limit) {
   // TCP: read what arrived on this thread rather than wait for the io thread to be
   // scheduled (bytes moved: the spin starts again, and a long read is no preemption); then
   // spin (no sched_yield: on a loaded machine it gives the core away for far longer than a
@@ -170,17 +178,19 @@ void PeerExchange::idleWait(uint32_t epoch, SpinBudget& spin, int64_t budgetNs,
   // park the next idle round parks again.
   if (comm_.transport().pollIncoming()) {
     spin = SpinBudget(budgetNs);
-    return;
+    return false;
   }
-  if (spin.next()) return;
-  const auto slice = std::min<Clock::duration>(kParkSlice, std::max<Clock::duration>(limit, {}));
+  if (spin.next()) return false;
+  const auto slice = std::min<Clock::duration>(kParkSlice, limit.remaining());
   comm_.transport().waitForActivity(
       epoch, std::chrono::duration_cast<std::chrono::microseconds>(slice));
+  return true;
 }
 
 void PeerExchange::run() {
   SpinBudget spin(kProgressSpinNs);
-  for (;;) {
+  bool look = true;
+  for (int round = 1;; ++round) {
     {
       std::unique_lock lock(mutex_);
       // Parked while nothing is pending or a waiter drives: in kDriverSlice slices while
@@ -197,43 +207,49 @@ void PeerExchange::run() {
       if (stopping_) return;
     }
     const uint32_t epoch = comm_.transport().activityEpoch();
-    if (step() || activeCount_.load() == 0) {
+    const bool moved = step(look);
+    look = round % kRoundsPerClock == 0;
+    if (moved || activeCount_.load() == 0) {
       spin = SpinBudget(kProgressSpinNs);
       continue;
     }
-    idleWait(epoch, spin, kProgressSpinNs, kParkSlice);
+    look = idleWait(epoch, spin, kProgressSpinNs, Deadline::never()) || look;
   }
 }
 
 bool PeerExchange::advanceAll() {
   // (direction, peer, tag) of transfers still matching: a later transfer of the same key may
-  // not overtake them, or its payload would go out (or be received) ahead of theirs.
-  std::set<std::tuple<bool, int, int32_t>> waiting;
+  // not overtake them, or its payload would go out (or be received) ahead of theirs. A few
+  // transfers are active at a time: a linear search, and no allocation once the vector grew.
+  waiting_.clear();
   bool moved = false;
   for (PeerTransferPtr& t : active_) {
-    const auto key = std::make_tuple(t->isSend(), t->peer(), t->tag());
-    if (t->matching() && waiting.count(key) != 0) continue;
+    const PeerBook::Key key = t->key();
+    if (t->matching() && std::find(waiting_.begin(), waiting_.end(), key) != waiting_.end()) {
+      continue;
+    }
     moved = t->advance(comm_) || moved;
-    if (t->matching()) waiting.insert(key);
+    if (t->matching()) waiting_.push_back(key);
   }
   return moved;
 }
 
-void PeerExchange::checkFailures() {
+void PeerExchange::checkFailures(bool look) {
   if (active_.empty()) return;
   if (comm_.abortToken().aborted()) {
     for (PeerTransferPtr& t : active_)
       t->fail(comm_.abortToken().status().withContext(t->describe()));
     return;
   }
+  if (!look) return;
+  const Clock::time_point now = Clock::now();
   for (PeerTransferPtr& t : active_) {
-    if (!t->done() && t->deadline().expired()) {
+    if (!t->done() && now >= t->deadline().at()) {
       t->fail(makeStatus(Code::kTimeout,
                          "{}: rank {} did not complete it within {} s (KOLO_TIMEOUT_SECONDS)",
                          t->describe(), t->peer(), comm_.options().timeoutSeconds));
     }
   }
-  const Clock::time_point now = Clock::now();
   if (now < nextPeerProbe_) return;
   nextPeerProbe_ = now + Communicator::kPeerProbeInterval;
   const int lost = comm_.transport().lostPeer();

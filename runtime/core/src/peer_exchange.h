@@ -80,15 +80,17 @@ class PeerExchange {
   void run();
   // One round over the transfers (progress thread or a driving waiter): takes the queued ones,
   // advances every one in order, applies failures, drops the finished. True if any moved.
-  bool step();
-  // Spins (contention-aware) or parks on the doorbell after a round that moved nothing.
-  void idleWait(uint32_t epoch, SpinBudget& spin, int64_t budgetNs, Clock::duration limit);
+  // `look`: deadlines and lost peers are checked this round (they read the clock).
+  bool step(bool look);
+  // Spins (contention-aware) or parks on the doorbell, at most until `limit`, after a round
+  // that moved nothing. True if it parked.
+  bool idleWait(uint32_t epoch, SpinBudget& spin, int64_t budgetNs, const Deadline& limit);
   // Takes newly submitted transfers (mutex_ held).
   void takeQueued();
   // Advances every transfer in order; true if any moved.
   bool advanceAll();
-  // Lost peers, deadlines and the job's abort verdict.
-  void checkFailures();
+  // The job's abort verdict; with `look`, deadlines and lost peers too.
+  void checkFailures(bool look);
 
   Communicator& comm_;
   const SetIdentity& set_;
@@ -108,6 +110,7 @@ class PeerExchange {
   // Whoever drives (the progress thread or one waiter at a time) holds driveMutex_.
   std::mutex driveMutex_;
   std::vector<PeerTransferPtr> active_;  // guarded by driveMutex_
+  std::vector<PeerBook::Key> waiting_;  // advanceAll's scratch, under driveMutex_
   Clock::time_point nextPeerProbe_{};   // guarded by driveMutex_
 };
 
