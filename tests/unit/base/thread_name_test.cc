@@ -19,26 +19,25 @@ std::string commOf(pid_t tid) {
   return name;
 }
 
-TEST(ThreadName, NamesTheCallingThreadOnly) {
-  const std::string before = commOf(static_cast<pid_t>(::syscall(SYS_gettid)));
+// The name a new thread has after it named itself `name`.
+std::string nameAfterNaming(const char* name) {
   std::string seen;
   std::thread t([&] {
-    nameThisThread("kolo-test");
+    nameThisThread(name);
     seen = commOf(static_cast<pid_t>(::syscall(SYS_gettid)));
   });
   t.join();
-  EXPECT_EQ(seen, "kolo-test");
+  return seen;
+}
+
+TEST(ThreadName, NamesTheCallingThreadOnly) {
+  const std::string before = commOf(static_cast<pid_t>(::syscall(SYS_gettid)));
+  EXPECT_EQ(nameAfterNaming("kolo-test"), "kolo-test");
   EXPECT_EQ(commOf(static_cast<pid_t>(::syscall(SYS_gettid))), before);
 }
 
 TEST(ThreadName, CutsLongNamesAtTheKernelsLimit) {
-  std::string seen;
-  std::thread t([&] {
-    nameThisThread("kolo-a-name-longer-than-fifteen");
-    seen = commOf(static_cast<pid_t>(::syscall(SYS_gettid)));
-  });
-  t.join();
-  EXPECT_EQ(seen, "kolo-a-name-lon");
+  EXPECT_EQ(nameAfterNaming("kolo-a-name-longer-than-fifteen"), "kolo-a-name-lon");
 }
 
 }  // namespace
