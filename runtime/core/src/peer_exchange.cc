@@ -13,15 +13,13 @@ namespace {
 // Longest park with transfers pending: only bounds how late a deadline or a lost peer is seen
 // (the doorbell wakes the thread for every message).
 constexpr auto kParkSlice = std::chrono::milliseconds(10);
-// How long a waiter polls without progress before it parks (SpinBudget: cut to 10 us on a
-// contended machine, none with KOLO_SPIN=off). A rendezvous message waits a round trip for its
-// reply and then for the peer's first bytes; a park in between costs a wake-up (30-50 us in a
-// VM) and leaves the bytes to the io thread, so a large message over TCP took 1.5-2 x longer
-// with a 200-round (about 20 us) spin than with this one (docs/PERFORMANCE.md).
-constexpr int64_t kSpinNs = 200'000;
-// The progress thread's spin: what it moves nobody waits on yet, and its spin takes a core
-// from the caller's own work.
-constexpr int64_t kProgressSpinNs = 20'000;
+// Rounds without progress before parking: a peer on another core answers within microseconds.
+// (A time budget of 200 us instead, SpinBudget's, left 32 KiB over TCP 1.3-1.4 x slower on a
+// 2-core VM where the waits count as contended: its 16 rounds plus 10 us outlast these 16
+// rounds, and there the spinner holds the core its peer needs.)
+constexpr int kSpinRounds = 200;
+// On a contended machine (kolo/base/cpu_contention.h) only these before parking.
+constexpr int kContendedSpinRounds = 16;
 
 // Rounds between the clock reads of a busy loop (deadlines, lost-peer probes): those are
 // seconds away, and four clock reads a round were a sixth of a shared-memory 8-byte
@@ -119,7 +117,7 @@ void PeerExchange::drive(const OpState& state, Deadline deadline) {
     std::lock_guard lock(mutex_);
     ++drivers_;
   }
-  SpinBudget spin(kSpinNs);
+  int idleRounds = 0;
   bool look = true;  // read the clock this round
   for (int round = 1; !state.done() && !stopRequested_.load(); ++round) {
     if (look && deadline.expired()) break;
@@ -127,11 +125,11 @@ void PeerExchange::drive(const OpState& state, Deadline deadline) {
     const bool moved = step(look);
     look = round % kRoundsPerClock == 0;
     if (moved) {
-      spin = SpinBudget(kSpinNs);
+      idleRounds = 0;
       continue;
     }
     if (state.done()) break;
-    look = idleWait(epoch, spin, kSpinNs, deadline) || look;
+    look = idleWait(epoch, idleRounds, deadline) || look;
   }
   // The progress thread takes over what is left; with nothing left a wake would only make it
   // look and park again (a futex wake and a task switch per transfer). It parks in slices of
@@ -169,18 +167,15 @@ bool PeerExchange::step(bool look) {
   return moved;
 }
 
-bool PeerExchange::idleWait(uint32_t epoch, SpinBudget& spin, int64_t budgetNs,
-                            const Deadline& limit) {
+bool PeerExchange::idleWait(uint32_t epoch, int& idleRounds, const Deadline& limit) {
   // TCP: read what arrived on this thread rather than wait for the io thread to be
-  // scheduled (bytes moved: the spin starts again, and a long read is no preemption); then
-  // spin (no sched_yield: on a loaded machine it gives the core away for far longer than a
-  // peer takes to answer), then park on the doorbell. A spent budget stays spent: after a
-  // park the next idle round parks again.
-  if (comm_.transport().pollIncoming()) {
-    spin = SpinBudget(budgetNs);
-    return false;
+  // scheduled; then spin a little (no sched_yield: on a loaded machine it gives the core
+  // away for far longer than a peer takes to answer), then park on the doorbell.
+  if (comm_.transport().pollIncoming()) return false;
+  if (++idleRounds == 1) {
+    idleRounds = kSpinRounds - CpuContention::spinRounds(kSpinRounds, kContendedSpinRounds) + 1;
   }
-  if (spin.next()) return false;
+  if (idleRounds < kSpinRounds) return false;
   const auto slice = std::min<Clock::duration>(kParkSlice, limit.remaining());
   comm_.transport().waitForActivity(
       epoch, std::chrono::duration_cast<std::chrono::microseconds>(slice));
@@ -188,7 +183,7 @@ bool PeerExchange::idleWait(uint32_t epoch, SpinBudget& spin, int64_t budgetNs,
 }
 
 void PeerExchange::run() {
-  SpinBudget spin(kProgressSpinNs);
+  int idleRounds = 0;
   bool look = true;
   for (int round = 1;; ++round) {
     {
@@ -210,10 +205,10 @@ void PeerExchange::run() {
     const bool moved = step(look);
     look = round % kRoundsPerClock == 0;
     if (moved || activeCount_.load() == 0) {
-      spin = SpinBudget(kProgressSpinNs);
+      idleRounds = 0;
       continue;
     }
-    look = idleWait(epoch, spin, kProgressSpinNs, Deadline::never()) || look;
+    look = idleWait(epoch, idleRounds, Deadline::never()) || look;
   }
 }
 

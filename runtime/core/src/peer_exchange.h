@@ -33,7 +33,7 @@
 #include <thread>
 #include <vector>
 
-#include "kolo/base/cpu_contention.h"
+#include "kolo/base/deadline.h"
 #include "kolo/base/status.h"
 #include "kolo/collectives/communicator.h"
 #include "peer_book.h"
@@ -84,7 +84,7 @@ class PeerExchange {
   bool step(bool look);
   // Spins (contention-aware) or parks on the doorbell, at most until `limit`, after a round
   // that moved nothing. True if it parked.
-  bool idleWait(uint32_t epoch, SpinBudget& spin, int64_t budgetNs, const Deadline& limit);
+  bool idleWait(uint32_t epoch, int& idleRounds, const Deadline& limit);
   // Takes newly submitted transfers (mutex_ held).
   void takeQueued();
   // Advances every transfer in order; true if any moved.
