@@ -55,6 +55,9 @@ bool PeerTransfer::enter(PeerBook& book) {
     const std::optional<PeerBook::Shape> shape = book.agreed(peer_, tag_);
     agreed_ = shape && *shape == PeerBook::Shape{dtype_, count_};
   }
+  // Only the oldest receive of its key: a younger one's payload receive, posted early, would
+  // come before an older one's in the channel's order and take its payload.
+  prepost_ = idle && !isSend_ && eager() && bytes() > 0;
   return idle;
 }
 
@@ -96,6 +99,13 @@ void PeerTransfer::start(Communicator& comm) {
         channel.postSend(peerChannelTag(PeerTagKind::kHeader, tag_), constBytesOf(header_));
   } else {
     headerRequest_ = channel.postRecv(peerChannelTag(PeerTagKind::kHeader, tag_), bytesOf(header_));
+    // An eager payload follows its header at once, usually in the same read: with its receive
+    // posted already it lands in place, not in the channel's unexpected-message store (an
+    // allocation and two more copies per message).
+    if (prepost_) {
+      dataRequest_ = channel.postRecv(peerChannelTag(PeerTagKind::kData, tag_),
+                                      {static_cast<std::byte*>(data_), bytes()});
+    }
   }
 }
 
@@ -144,9 +154,22 @@ bool PeerTransfer::advanceSend(Communicator& comm) {
   return true;
 }
 
+bool PeerTransfer::failedPayload() {
+  if (!dataRequest_ || !dataRequest_->test() || dataRequest_->status().isOk()) return false;
+  // Before the header decided, a payload receive posted early may fail as designed: the
+  // message had another size (the channel discarded it), or no payload comes and it is
+  // cancelled. Once rejected, those are the expected ends of it too.
+  const Code code = dataRequest_->status().code();
+  if (phase_ == Phase::kMatching) return false;
+  if (phase_ == Phase::kRejecting && (code == Code::kMismatch || code == Code::kAborted)) {
+    return false;
+  }
+  complete(dataRequest_->status().withContext(describe()));
+  return true;
+}
+
 bool PeerTransfer::advanceRecv(Communicator& comm) {
-  if (failedRequest(headerRequest_) || failedRequest(replyRequest_) ||
-      failedRequest(dataRequest_)) {
+  if (failedRequest(headerRequest_) || failedRequest(replyRequest_) || failedPayload()) {
     return true;
   }
   Channel& channel = comm.peer(peer_);
@@ -158,13 +181,18 @@ bool PeerTransfer::advanceRecv(Communicator& comm) {
                           header_.count == count_ && header_.bytes == bytes();
     reply_ = PeerReply{accepted ? kPeerAccepted : kPeerRejected, static_cast<uint32_t>(dtype_),
                        count_};
+    const bool eagerComing = known && header_.bytes > 0 && header_.bytes <= eagerBytes_;
     if (accepted && pullPayload(channel)) {
       reply_.accepted = kPeerPulled;
-    } else if (accepted && bytes() > 0) {
+    } else if (accepted && bytes() > 0 && !dataRequest_) {
       // Posted before the reply leaves, so the payload always finds its receive.
       dataRequest_ = channel.postRecv(peerChannelTag(PeerTagKind::kData, tag_),
                                       {static_cast<std::byte*>(data_), bytes()});
-    } else if (!accepted && known && header_.bytes > 0 && header_.bytes <= eagerBytes_) {
+    } else if (!accepted && dataRequest_ && !eagerComing) {
+      // Posted early, but no payload comes (a rendezvous message waits for a reply that
+      // rejects it): withdrawn before the reply, so no later message's payload can take it.
+      if (!dataRequest_->test()) dataRequest_->cancel();
+    } else if (!accepted && !dataRequest_ && eagerComing) {
       // The sender did not wait: take its eager payload off the channel.
       drain_.resize(header_.bytes);
       dataRequest_ = channel.postRecv(peerChannelTag(PeerTagKind::kData, tag_), drain_);

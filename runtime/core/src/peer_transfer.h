@@ -10,11 +10,17 @@
 // On one host, a rendezvous header also carries the payload's address, and the receiver may
 // read it itself (peer_pull.h) and answer "pulled" instead: no DATA frame at all.
 // A payload of more than the channel's eagerBytes() (16 KiB; TCP 60 KiB) flows only after the
-// receive is posted: nothing large
-// waits in an unexpected buffer or blocks a TCP connection that collectives share. A smaller
-// one goes right behind its header (eager: the receiver completes one hop after the send,
-// not three), and a receiver that rejects it drains it into scratch memory. A rejected message
-// ends both sides with kMismatch naming both sides, and the channel stays usable.
+// receive is posted: nothing large waits in an unexpected buffer or blocks a TCP connection
+// that collectives share. A smaller one goes right behind its header (eager: the receiver
+// completes one hop after the send, not three). The oldest receive of its (peer, tag) whose
+// own size is eager posts its payload receive together with its header's, so such a payload
+// lands in place even when it arrives with the header; it is withdrawn if the header announces
+// a rendezvous message, and a payload of another size fails it (the channel discards that
+// payload). A receiver that rejects an eager payload it had not posted for drains it into
+// scratch memory. A rejected message ends both sides with kMismatch naming both sides, and the
+// channel stays usable; the receiver's buffer may then hold the rejected payload's bytes when
+// its size matched (another dtype or shape of the same size), as MPI leaves a failed receive's
+// buffer undefined.
 // Every tag lies in a reserved space (bit 63 and bit 55 set) that collectives' tags
 // (Communicator::beginCollective) and the coordinator's go messages never use.
 // Thread: one at a time: the caller's (creation, and the first steps under the PeerExchange's
@@ -125,6 +131,8 @@ class PeerTransfer {
   bool advanceRecv(Communicator& comm);
   // A finished request that failed: ends the transfer with its status. True if it did.
   bool failedRequest(const TransferRequestPtr& r);
+  // The same for the payload receive, whose early-posted form may fail as designed.
+  bool failedPayload();
   bool finished(const TransferRequestPtr& r);
   void complete(const Status& status);
   void leaveBook();
@@ -151,6 +159,7 @@ class PeerTransfer {
   bool done_ = false;
   bool started_ = false;
   bool agreed_ = false;
+  bool prepost_ = false;  // receiver: the eager payload's receive is posted with the header's
   PeerBook* book_ = nullptr;  // released once leaveBook() ran
   std::vector<std::byte> copy_;  // agreed sender: the payload, so the caller's buffer is free
   PeerHeader header_{};           // sent, or received from the peer

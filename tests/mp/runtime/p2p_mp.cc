@@ -1,9 +1,11 @@
 // Point-to-point through kolo.hpp between real processes (kolorun -np 2, 3, 4 over shm and
 // tcp; mpirun with KOLO_CPU_OPERATIONS=kolo): every dtype around a ring, tags posted out of
 // order, 64 MiB there and back, an isend that waits across collectives, ranks 2.. running
-// collectives of their own set while 0 and 1 talk, and a mismatch (small, 40 KiB, large) named on both sides after
-// which the job goes on. `unsupported`: under KOLO_CPU_OPERATIONS=mpi every send and receive
-// is refused with kUnavailable naming the transport. Exits non-zero with the failing check.
+// collectives of their own set while 0 and 1 talk, and mismatches named on both sides after
+// which the job goes on (small, 40 KiB, large; a large message to a small receive with another
+// receive behind it; another dtype of the same size). `unsupported`: under
+// KOLO_CPU_OPERATIONS=mpi every send and receive is refused with kUnavailable naming the
+// transport. Exits non-zero with the failing check.
 #include <fmt/format.h>
 
 #include <cstdio>
@@ -206,6 +208,55 @@ void oneShortThenGoOn(const kolo::Session& s, size_t count, int32_t tag, int rou
   }
 }
 
+// A small receive meets a large (rendezvous) message and rejects it; the small message after it
+// on the same tag must land in the second receive, not in the first one's buffer (whose
+// payload receive, posted early, is withdrawn). Both receives are posted before either waits.
+void largeRejectedThenSmall(const kolo::Session& s, int32_t tag) {
+  if (s.rank() > 1) return;
+  const size_t small = 10, large = size_t{1} << 18;
+  const std::string what = "a large message rejected by a small receive";
+  if (s.rank() == 0) {
+    std::vector<float> big(large, 2.0f), next(small, 7.0f);
+    kolo::Status st = submitted(s.send(kolo::tensorView(std::span(big)), 1, tag), what).wait(120);
+    check(st.code() == kolo::Code::kMismatch, what + ": sender got " + st.toString());
+    waitOk(submitted(s.send(kolo::tensorView(std::span(next)), 1, tag), what), what + ", next");
+    return;
+  }
+  std::vector<float> first(small, -1.0f), second(small, -1.0f);
+  kolo::Handle h1 = submitted(s.recv(kolo::tensorView(std::span(first)), 0, tag), what);
+  kolo::Handle h2 = submitted(s.recv(kolo::tensorView(std::span(second)), 0, tag), what);
+  kolo::Status st = h1.wait(120);
+  check(st.code() == kolo::Code::kMismatch &&
+            st.message().find(fmt::format("rank 0 sent {} float32", large)) != std::string::npos,
+        what + ": receiver got " + st.toString());
+  waitOk(h2, what + ", next");
+  check(first == std::vector<float>(small, -1.0f), what + ": the rejected receive was written");
+  check(second == std::vector<float>(small, 7.0f), what + ": the next message's data");
+}
+
+// The same byte count in another dtype is a mismatch too (named with both dtypes), and the
+// tag goes on.
+void otherDtypeSameSize(const kolo::Session& s, int32_t tag) {
+  if (s.rank() > 1) return;
+  const std::string what = "int32 sent to a float32 receive";
+  std::vector<int32_t> ints(16, 3);
+  std::vector<float> floats(16, 0.0f);
+  kolo::Status st =
+      submitted(s.rank() == 0 ? s.send(kolo::tensorView(std::span(ints)), 1, tag)
+                              : s.recv(kolo::tensorView(std::span(floats)), 0, tag),
+                what)
+          .wait(120);
+  const std::string expected = s.rank() == 0 ? "rank 1 expected 16 float32" : "rank 0 sent 16 int32";
+  check(st.code() == kolo::Code::kMismatch && st.message().find(expected) != std::string::npos,
+        what + ": got " + st.toString());
+  std::vector<float> again(16, s.rank() == 0 ? 4.5f : 0.0f);
+  waitOk(submitted(s.rank() == 0 ? s.send(kolo::tensorView(std::span(again)), 1, tag)
+                                 : s.recv(kolo::tensorView(std::span(again)), 0, tag),
+                   what + ", next"),
+         what + ", next");
+  check(again == std::vector<float>(16, 4.5f), what + ": the next message's data");
+}
+
 void refusedOverMpi(const kolo::Session& s) {
   std::vector<float> v(4);
   auto h = s.send(kolo::tensorView(std::span(v)), (s.rank() + 1) % s.size(), 0);
@@ -232,6 +283,8 @@ int main(int argc, char** argv) {
     mismatchThenGoOn(s);
     oneShortThenGoOn(s, size_t{1} << 18, 4, 1);
     oneShortThenGoOn(s, 10240, 5, 3);
+    largeRejectedThenSmall(s, 6);
+    otherDtypeSameSize(s, 7);
   }
   kolo::Status down = s.shutdown();
   if (!down.isOk()) die("shutdown: " + down.toString());
