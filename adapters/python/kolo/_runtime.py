@@ -364,6 +364,12 @@ def poll(key):
     return bool(done.value)
 
 
+def _finished(op):
+    done = ctypes.c_int(0)
+    lib.kolo_handle_poll(op.handle, ctypes.byref(done))
+    return bool(done.value)
+
+
 def wait(key, timeout_seconds=None):
     """Blocks until the op finished (successfully or not) or `timeout_seconds` passed (None:
     no limit); True when it finished. Unlike synchronize() the handle stays valid."""
@@ -372,12 +378,8 @@ def wait(key, timeout_seconds=None):
     while True:
         left = _WAIT_SLICE_SECONDS if deadline is None else deadline - time.monotonic()
         status = lib.kolo_handle_wait(op.handle, max(0.0, min(_WAIT_SLICE_SECONDS, left)))
-        if status != _lib.TIMEOUT:
+        if status != _lib.TIMEOUT or _finished(op):
             return True
-        done = ctypes.c_int(0)
-        lib.kolo_handle_poll(op.handle, ctypes.byref(done))
-        if done.value:
-            return True  # the op itself failed with a timeout
         if deadline is not None and time.monotonic() >= deadline:
             return False
 
@@ -390,10 +392,11 @@ def synchronize(key):
             status = lib.kolo_handle_wait(op.handle, _WAIT_SLICE_SECONDS)
             if status != _lib.TIMEOUT:
                 break
-            done = ctypes.c_int(0)
-            lib.kolo_handle_poll(op.handle, ctypes.byref(done))
-            if done.value:
-                break  # the op itself failed with a timeout
+            if _finished(op):
+                # It finished after the slice ran out (or itself timed out): its own outcome,
+                # and its own error message, not the slice's timeout.
+                status = lib.kolo_handle_wait(op.handle, 0.0)
+                break
         check(status)
         return op.finish(op.handle) if op.finish else None
     finally:
