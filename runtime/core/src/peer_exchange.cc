@@ -214,19 +214,35 @@ void PeerExchange::run() {
 
 bool PeerExchange::advanceAll() {
   // (direction, peer, tag) of transfers still matching: a later transfer of the same key may
-  // not overtake them, or its payload would go out (or be received) ahead of theirs. A few
-  // transfers are active at a time: a linear search, and no allocation once the vector grew.
+  // not overtake them, or its payload would go out (or be received) ahead of theirs.
   waiting_.clear();
   bool moved = false;
   for (PeerTransferPtr& t : active_) {
     const PeerBook::Key key = t->key();
-    if (t->matching() && std::find(waiting_.begin(), waiting_.end(), key) != waiting_.end()) {
-      continue;
-    }
+    if (t->matching() && waiting_.contains(key)) continue;
     moved = t->advance(comm_) || moved;
-    if (t->matching()) waiting_.push_back(key);
+    if (t->matching()) waiting_.insert(key);
   }
   return moved;
+}
+
+bool PeerExchange::WaitingKeys::contains(const PeerBook::Key& key) const {
+  if (many_.empty()) return std::find(few_.begin(), few_.end(), key) != few_.end();
+  return many_.count(key) != 0;
+}
+
+void PeerExchange::WaitingKeys::insert(const PeerBook::Key& key) {
+  if (many_.empty() && few_.size() < kFew) {
+    few_.push_back(key);
+    return;
+  }
+  if (many_.empty()) many_.insert(few_.begin(), few_.end());
+  many_.insert(key);
+}
+
+void PeerExchange::WaitingKeys::clear() {
+  few_.clear();
+  many_.clear();
 }
 
 void PeerExchange::checkFailures(bool look) {

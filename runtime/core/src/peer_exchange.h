@@ -30,6 +30,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -110,7 +111,21 @@ class PeerExchange {
   // Whoever drives (the progress thread or one waiter at a time) holds driveMutex_.
   std::mutex driveMutex_;
   std::vector<PeerTransferPtr> active_;  // guarded by driveMutex_
-  std::vector<PeerBook::Key> waiting_;  // advanceAll's scratch, under driveMutex_
+  // The keys advanceAll found still matching this round: a few, looked up linearly without
+  // allocating (the vector keeps its capacity); past kFew (many receives posted ahead) a set,
+  // so a round stays O(n log n).
+  class WaitingKeys {
+   public:
+    bool contains(const PeerBook::Key& key) const;
+    void insert(const PeerBook::Key& key);
+    void clear();
+
+   private:
+    static constexpr size_t kFew = 16;
+    std::vector<PeerBook::Key> few_;
+    std::set<PeerBook::Key> many_;
+  };
+  WaitingKeys waiting_;  // advanceAll's scratch, under driveMutex_
   Clock::time_point nextPeerProbe_{};   // guarded by driveMutex_
 };
 

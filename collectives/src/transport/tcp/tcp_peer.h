@@ -11,7 +11,9 @@
 // posted: it then lands in place instead of in an unexpected-message buffer, and TCP's own flow
 // control paces the sender. Holding only while nothing is posted from the peer cannot block a
 // waiter: a rank that waits on this peer has a receive posted, and then frames are read ahead.
-// Thread: postSend/postRecv/cancel on the caller's; readAvailable/flush/fail on the io thread.
+// The reading half is tcp_peer.cc, the writing half tcp_peer_write.cc.
+// Thread: postSend/postRecv/cancel and the polls (pollSmall, pollWrite) on a caller's;
+// readAvailable/flush/fail on the io thread; traffic and receivingPayload on any.
 #pragma once
 
 #include <sys/types.h>
