@@ -138,6 +138,8 @@ class TcpPeer final : public std::enable_shared_from_this<TcpPeer>, private Fram
   // The socket is full: while the peer drains it, the front frame's next piece is
   // checksummed, so a sender waiting for space does the checksum work it would do later.
   void checksumAheadLocked();
+  // Folds the payload's bytes up to `end` into the op's running CRC32C (if checksums are on).
+  void checksumThrough(TcpOp& op, uint64_t end) const;
   // The caller's thread writes the queue unless the io thread already waits to (then it asks it).
   void writeFromCallerLocked();
   // Adds the iovec entries of `op`'s unwritten bytes (at most one payload piece); returns false

@@ -64,10 +64,7 @@ bool TcpPeer::appendFrame(TcpOp& op, iovec* iov, int& count, size_t& bytes) cons
   if (payloadAt < size) {
     const size_t piece = static_cast<size_t>(std::min<uint64_t>(size - payloadAt, kSendPiece));
     const uint64_t end = payloadAt + piece;
-    if (checksum_ && end > op.crcThrough) {  // past what an earlier, partial write folded in
-      op.crc = crc32cExtend(op.crc, op.sendPayload.subspan(op.crcThrough, end - op.crcThrough));
-      op.crcThrough = end;
-    }
+    checksumThrough(op, end);  // past what an earlier, partial write folded in
     iov[count++] = {const_cast<std::byte*>(op.sendPayload.data() + payloadAt), piece};
     bytes += piece;
     if (end < size) return false;
@@ -81,13 +78,15 @@ bool TcpPeer::appendFrame(TcpOp& op, iovec* iov, int& count, size_t& bytes) cons
 }
 
 void TcpPeer::checksumAheadLocked() {
-  if (!checksum_ || sendQueue_.empty()) return;
+  if (sendQueue_.empty()) return;
   // The front frame's first piece went through appendFrame already (so a corrupt-in-transit
   // fault was decided); later frames' checksums start there.
   TcpOp& op = *sendQueue_.front();
-  const uint64_t size = op.sendPayload.size();
-  if (op.crcThrough >= size) return;
-  const uint64_t end = std::min<uint64_t>(size, op.crcThrough + kSendPiece);
+  checksumThrough(op, std::min<uint64_t>(op.sendPayload.size(), op.crcThrough + kSendPiece));
+}
+
+void TcpPeer::checksumThrough(TcpOp& op, uint64_t end) const {
+  if (!checksum_ || end <= op.crcThrough) return;
   op.crc = crc32cExtend(op.crc, op.sendPayload.subspan(op.crcThrough, end - op.crcThrough));
   op.crcThrough = end;
 }
