@@ -58,11 +58,15 @@ TcpIoLoop::TcpIoLoop(std::vector<int> fds, Handlers handlers, Timing timing)
 }
 
 TcpIoLoop::~TcpIoLoop() {
+  stop();
+  if (epoll_ >= 0) ::close(epoll_);
+  if (event_ >= 0) ::close(event_);
+}
+
+void TcpIoLoop::stop() {
   stop_.store(true);
   post([] {});
   if (thread_.joinable()) thread_.join();
-  if (epoll_ >= 0) ::close(epoll_);
-  if (event_ >= 0) ::close(event_);
 }
 
 void TcpIoLoop::post(std::function<void()> task) {

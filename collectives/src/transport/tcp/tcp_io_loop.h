@@ -57,6 +57,9 @@ class TcpIoLoop {
   TcpIoLoop(std::vector<int> fds, Handlers handlers, Timing timing = {});
   // Stops and joins the thread (the sockets stay open: they are the caller's).
   ~TcpIoLoop();
+  // The same, ahead of destruction (idempotent): tasks posted before it still run, while the
+  // owner's pointer to this loop is still set (they may reach the loop through it).
+  void stop();
   TcpIoLoop(const TcpIoLoop&) = delete;
   TcpIoLoop& operator=(const TcpIoLoop&) = delete;
 

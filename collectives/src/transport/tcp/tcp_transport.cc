@@ -114,6 +114,9 @@ TcpTransport::~TcpTransport() {
   for (auto& lane : lanes_) {
     if (lane) lane->fail(shutdown, /*log=*/false);
   }
+  // Joined before loop_ is cleared: the tasks the lanes posted (armRead, armWrite, failPeer)
+  // reach the loop through loop_, and unique_ptr::reset clears it before the destructor runs.
+  loop_->stop();
   loop_.reset();
   for (auto& conn : connections_) {
     if (!conn.socket) continue;
