@@ -1,6 +1,7 @@
 #include "kolo/collectives/doorbell.h"
 
 #include <linux/futex.h>
+#include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -23,6 +24,30 @@ void Doorbell::ring() {
   if (words_->sleepers.load(std::memory_order_relaxed) != 0) {
     futex(&words_->epoch, shared_ ? FUTEX_WAKE : FUTEX_WAKE_PRIVATE, INT32_MAX, nullptr);
   }
+  if (fdWake_ != nullptr && fdWake_->sleepers.load(std::memory_order_relaxed) != 0) {
+    const uint64_t one = 1;
+    (void)!::write(fdWake_->fd, &one, sizeof one);
+  }
+}
+
+bool Doorbell::beginFdWait(uint32_t seen) {
+  fdWake_->sleepers.fetch_add(1, std::memory_order_acq_rel);
+  // Pairs with ring()'s fence: either this sees the new epoch, or ring() sees the sleeper and
+  // signals the eventfd, which the poll() then finds readable.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (words_->epoch.load(std::memory_order_acquire) == seen) return true;
+  endFdWait();
+  return false;
+}
+
+void Doorbell::endFdWait() {
+  // Only the last sleeper drains the counter: one that drained while another was about to
+  // poll would leave that one asleep until its timeout. A signal left for a later sleeper only
+  // makes its poll return at once (a spurious return, which waits allow).
+  if (fdWake_->sleepers.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    uint64_t count = 0;
+    (void)!::read(fdWake_->fd, &count, sizeof count);
+  }
 }
 
 void Doorbell::wait(uint32_t seen, std::chrono::microseconds timeout) {
@@ -36,6 +61,18 @@ void Doorbell::wait(uint32_t seen, std::chrono::microseconds timeout) {
     futex(&words_->epoch, shared_ ? FUTEX_WAIT : FUTEX_WAIT_PRIVATE, seen, &ts);
   }
   words_->sleepers.fetch_sub(1, std::memory_order_acq_rel);
+}
+
+LocalDoorbell::~LocalDoorbell() {
+  if (fdWake_.fd >= 0) ::close(fdWake_.fd);
+}
+
+int LocalDoorbell::enableFdWake() {
+  if (fdWake_.fd < 0) {
+    fdWake_.fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (fdWake_.fd >= 0) bell_.attachFdWake(&fdWake_);
+  }
+  return fdWake_.fd;
 }
 
 }  // namespace kolo

@@ -86,6 +86,7 @@ void TcpIoLoop::reclaim() {
 }
 
 bool TcpIoLoop::callersActive() const {
+  if (parkedCallers_.load(std::memory_order_seq_cst) > 0) return true;
   const int64_t last = lastCallerPoll_.load(std::memory_order_seq_cst);
   return last != 0 && Clock::now().time_since_epoch().count() - last < windowTicks_;
 }

@@ -10,9 +10,11 @@
 // threads wait actively never wakes this thread. That wake was most of a small message's
 // latency over loopback: a thread switch, on a core that a spinning caller held, for bytes the
 // caller would have read a microsecond later (docs/ARCHITECTURE.md, "collectives/"). A caller
-// that stops polling to park (waitForActivity) arms the lanes again itself (reclaim: an
-// epoll_ctl on its own thread, no wake of this one); otherwise they come back once no caller
-// polled for a window (this thread looks every Timing::yieldSlice while it left any).
+// that parks sleeps in poll() on the lanes itself (TcpTransport::parkOnSockets; callerParks
+// keeps them left meanwhile), so the bytes it waits for wake it and not this thread; one that
+// parks on the doorbell instead (where waiters do not spin) arms them again itself (reclaim:
+// an epoll_ctl on its own thread, no wake of this one); otherwise they come back once no
+// caller polled for a window (this thread looks every Timing::yieldSlice while it left any).
 // A lane whose connection reports an error or hang-up is never left, and nothing is left where
 // waiters do not spin (CpuContention::waitersSpin: more ranks than cores, KOLO_SPIN=off): there
 // they park at once or lose their core, and this thread's reads are what moves the bytes.
@@ -73,6 +75,13 @@ class TcpIoLoop {
   }
   // A caller stops polling (it is about to park): lanes left to callers are watched again.
   void reclaim();
+  // A caller sleeps in poll() on the lanes itself (TcpTransport's socket park): it counts as
+  // polling until it wakes, so the lanes stay left to the callers meanwhile.
+  void callerParks() { parkedCallers_.fetch_add(1, std::memory_order_seq_cst); }
+  void callerWakes() {
+    noteCallerPoll();
+    parkedCallers_.fetch_sub(1, std::memory_order_seq_cst);
+  }
   // The loop left this lane to the callers: a caller's poll reads all of it, large payloads
   // included, since nobody else does.
   bool leftToCallers(int lane) const {
@@ -109,6 +118,7 @@ class TcpIoLoop {
   std::unique_ptr<std::atomic<bool>[]> left_;
   std::atomic<bool> anyLeft_{false};
   std::atomic<int64_t> lastCallerPoll_{0};
+  std::atomic<int> parkedCallers_{0};
   Handlers handlers_;
   const int64_t windowTicks_;  // Timing::callerWindow in Clock ticks
   const int sliceMs_;

@@ -210,6 +210,11 @@ bool TcpPeer::receivingPayload() const {
   return incoming_.op != nullptr && decoder_.payloadRemaining() > 0;
 }
 
+bool TcpPeer::readWatchable() const {
+  std::lock_guard lock(mutex_);
+  return fd_ >= 0 && !held_.active;
+}
+
 TcpPeer::ReadResult TcpPeer::readAvailable(size_t budget) {
   size_t total = 0;
   while (total < budget) {

@@ -111,6 +111,9 @@ class TcpPeer final : public std::enable_shared_from_this<TcpPeer>, private Fram
   bool pollWrite();
   // A posted receive's payload is arriving and not complete (any thread).
   bool receivingPayload() const;
+  // A read could make progress once the socket turns readable: the connection is open and no
+  // frame is held for a receive not yet posted (any thread; what a socket park watches).
+  bool readWatchable() const;
   // Writes queued sends; returns true while some bytes are still waiting for socket space.
   bool flush();
   // The connection is gone: every pending request fails with `why`, and so does every later

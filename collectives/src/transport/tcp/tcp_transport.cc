@@ -1,5 +1,6 @@
 #include "transport/tcp/tcp_transport.h"
 
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -41,6 +42,7 @@ TcpTransport::TcpTransport(int rank, int size, std::unique_ptr<asio::io_context>
       channels_(static_cast<size_t>(size)),
       chunkBytes_(options.chunkBytes) {
   connections_.resize(lanes_.size());
+  bellFd_ = bell_->enableFdWake();
   for (int r = 0; r < size; ++r) {
     if (r == rank) continue;
     std::vector<std::shared_ptr<TcpPeer>> pair;
@@ -71,6 +73,7 @@ TcpTransport::TcpTransport(int rank, int size, std::unique_ptr<asio::io_context>
   for (size_t lane = 0; lane < lanes_.size(); ++lane) {
     if (lanes_[lane]) laneFds[lane] = connections_[lane].socket->native_handle();
   }
+  laneFds_ = laneFds;
   loop_ = std::make_unique<TcpIoLoop>(
       std::move(laneFds),
       TcpIoLoop::Handlers{[this](int lane) { return onReadable(lane); },
@@ -125,6 +128,67 @@ TcpTransport::~TcpTransport() {
     conn.socket->close(ec);
     conn.socket.reset();
   }
+}
+
+void TcpTransport::waitForActivity(uint32_t seenEpoch, std::chrono::microseconds timeout) {
+  if (bellFd_ < 0 || !CpuContention::waitersSpin()) {
+    loop_->reclaim();
+    bell_->bell().wait(seenEpoch, timeout);
+    return;
+  }
+  parkOnSockets(seenEpoch, timeout);
+}
+
+void TcpTransport::parkOnSockets(uint32_t seenEpoch, std::chrono::microseconds timeout) {
+  if (timeout.count() <= 0) return;
+  // A payload streaming in: its next segment is microseconds away, and sleeping between the
+  // segments would make each one a wake-up (as for the io thread's reads, onReadable).
+  if (awaitPayloadSegment()) return;
+  thread_local std::vector<pollfd> fds;
+  thread_local std::vector<size_t> laneOf;  // fds[i + 1] watches lane laneOf[i]
+  fds.clear();
+  laneOf.clear();
+  fds.push_back({bellFd_, POLLIN, 0});
+  for (size_t lane = 0; lane < lanes_.size(); ++lane) {
+    if (lanes_[lane] && lanes_[lane]->readWatchable()) {
+      fds.push_back({laneFds_[lane], POLLIN | POLLRDHUP, 0});
+      laneOf.push_back(lane);
+    }
+  }
+  loop_->callerParks();
+  if (bell_->bell().beginFdWait(seenEpoch)) {
+    const timespec ts{static_cast<time_t>(timeout.count() / 1000000),
+                      static_cast<long>((timeout.count() % 1000000) * 1000)};
+    ::ppoll(fds.data(), fds.size(), &ts, nullptr);
+    bell_->bell().endFdWait();
+  }
+  loop_->callerWakes();
+  // What woke this thread is read here: the lanes stay left to the callers, and not every
+  // parked thread polls them afterwards (a coordinator waiting for a peer's go only tests its
+  // requests), so bytes left unread would end every later park at once and never arrive. A
+  // connection that ended or failed goes back to the io thread, which reads what is left and
+  // closes it (a left lane is not on its epoll set).
+  bool broken = false;
+  for (size_t i = 1; i < fds.size(); ++i) {
+    if ((fds[i].revents & (POLLERR | POLLHUP | POLLRDHUP | POLLNVAL)) != 0) {
+      broken = true;
+    } else if ((fds[i].revents & POLLIN) != 0) {
+      lanes_[laneOf[i - 1]]->pollSmall(true);
+    }
+  }
+  if (broken) loop_->reclaim();
+}
+
+bool TcpTransport::awaitPayloadSegment() {
+  for (const auto& lane : lanes_) {
+    if (!lane || !lane->receivingPayload()) continue;
+    SpinBudget spin(kStreamSpinNs);
+    while (spin.next()) {
+      if (lane->pollSmall(true) > 0) return true;
+    }
+    return false;
+  }
+  return false;
 }
 
 bool TcpTransport::pollIncoming() {

@@ -48,11 +48,10 @@ class TcpTransport final : public Transport {
   const char* name() const override { return "tcp"; }
   Channel& channel(int peer) override { return *channels_[static_cast<size_t>(peer)]; }
   uint32_t activityEpoch() const override { return bell_->bell().epoch(); }
-  // A caller about to park hands the connections it read itself back to the io thread.
-  void waitForActivity(uint32_t seenEpoch, std::chrono::microseconds timeout) override {
-    loop_->reclaim();
-    bell_->bell().wait(seenEpoch, timeout);
-  }
+  // Where waiters spin, a waiter parks on the connections themselves (parkOnSockets); where
+  // they do not, it hands the connections it read itself back to the io thread and parks on
+  // the doorbell.
+  void waitForActivity(uint32_t seenEpoch, std::chrono::microseconds timeout) override;
   bool callersRead() const override { return loop_->anyLeft(); }
   void releaseReads() override { loop_->reclaim(); }
   // Any thread: rings the doorbell that waiters park on.
@@ -70,6 +69,14 @@ class TcpTransport final : public Transport {
   // Io thread: one stream of `peer` was lost; every other one fails with `why`.
   void failPeer(int peer, const Status& why);
   std::shared_ptr<TcpPeer> makeLane(int lane, const TcpOptions& options);
+  // Sleeps in ppoll() on the connections a read could progress and on the doorbell's eventfd,
+  // so the bytes that end the wait wake this thread itself, which reads them: not the io thread
+  // first, which would read them and ring the doorbell (a second wake-up, and on a small host a
+  // thread that waits for a core the waiters hold). The lanes stay left to the callers.
+  void parkOnSockets(uint32_t seenEpoch, std::chrono::microseconds timeout);
+  // A posted receive's payload is arriving on some lane: polls it up to kStreamSpinNs for its
+  // next segment. Returns whether bytes came.
+  bool awaitPayloadSegment();
 
   const int rank_;
   const int size_;
@@ -80,6 +87,8 @@ class TcpTransport final : public Transport {
   std::vector<std::shared_ptr<TcpPeer>> lanes_;  // per lane; null for this rank's own
   std::vector<std::unique_ptr<Channel>> channels_;
   std::unique_ptr<TcpIoLoop> loop_;  // the io thread
+  std::vector<int> laneFds_;         // per lane: its socket, or -1
+  int bellFd_ = -1;                  // the doorbell's eventfd (LocalDoorbell::enableFdWake)
   int faultSeverId_ = 0;             // registerFaultSever
   size_t chunkBytes_ = 0;
 };
