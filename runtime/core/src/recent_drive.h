@@ -2,7 +2,8 @@
 // PeerExchange) is about to wait on it and drive it itself, so that its submit need not wake
 // the target's own thread. The guess: this thread drove the same target within kWaiterWindow
 // and has not submitted to it since (a blocking op after a blocking op; a thread that submits
-// several before it waits, as a backward pass does, wakes the target for all but the first).
+// several before it waits, as a backward pass does, wakes the target for all but the first,
+// unless the target allows a burst: submits each within that gap of the last, see waitsNext).
 // The target must bound what a wrong guess costs (its thread parks in short slices meanwhile).
 // A stale pointer only costs a wake-up. Thread: each thread keeps its own record.
 #pragma once
@@ -19,15 +20,23 @@ class RecentDrive {
  public:
   // This thread just stopped driving `target`.
   static void drove(const void* target, Clock::time_point at = Clock::now()) {
-    last() = {target, at, false};
+    last() = {target, at, false, false, {}};
   }
   // This thread submits to `target`: whether it is expected to wait and drive next. Marks the
   // submit, so only the first after a drive counts.
-  static bool waitsNext(const void* target) {
+  // `burst`: a submit that follows one guessed to be waited on within this long counts as part
+  // of the same wait too (a pair of point-to-point receive and send posted together, then
+  // waited on), and so does the next within `burst` of it.
+  static bool waitsNext(const void* target,
+                        Clock::duration burst = Clock::duration::zero()) {
     Record& r = last();
     if (r.target != target) return false;
-    const bool waits = !r.submittedSince && Clock::now() - r.at <= kWaiterWindow;
+    const Clock::time_point now = Clock::now();
+    bool waits = !r.submittedSince && now - r.at <= kWaiterWindow;
+    if (!waits && r.guessed && now - r.lastSubmit <= burst) waits = true;
     r.submittedSince = true;
+    r.guessed = waits;
+    r.lastSubmit = now;
     return waits;
   }
 
@@ -51,6 +60,8 @@ class RecentDrive {
     const void* target = nullptr;
     Clock::time_point at{};
     bool submittedSince = true;
+    bool guessed = false;  // the last submit was guessed to be waited on
+    Clock::time_point lastSubmit{};
   };
   static Record& last() {
     thread_local Record record;
