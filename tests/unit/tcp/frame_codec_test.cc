@@ -160,12 +160,37 @@ TEST(Crc32c, InterleavedStreamsMatchTheTableAtEveryBoundary) {
   std::span<const std::byte> all(data);
   for (size_t n : {size_t{0}, size_t{24575}, size_t{24576}, size_t{24577}, size_t{24583},
                    size_t{49152}, size_t{65536}, size_t{100000}, data.size()}) {
-    EXPECT_EQ(crc32c(all.first(n)), crc32cPortable(all.first(n))) << n;
+    EXPECT_EQ(crc32cUnfolded(0, all.first(n)), crc32cPortable(all.first(n))) << n;
   }
   for (size_t split : {size_t{1}, size_t{8191}, size_t{24576}, size_t{40000}}) {
+    EXPECT_EQ(crc32cUnfolded(crc32cUnfolded(0, all.first(split)), all.subspan(split)),
+              crc32cPortable(all))
+        << split;
+  }
+}
+
+// The folded path (VPCLMULQDQ, where the CPU has it) takes inputs of 4 KiB and more in 256-byte
+// steps and leaves the rest to the crc32 instruction: lengths around those steps, starts at
+// every alignment, and extensions split anywhere must give the table-driven value.
+TEST(Crc32c, FoldedBlocksMatchTheTableAtEveryLengthAndAlignment) {
+  auto data = pattern(3 * 65536 + 333, 13);
+  std::span<const std::byte> all(data);
+  for (size_t n : {size_t{4095}, size_t{4096}, size_t{4097}, size_t{4351}, size_t{4352},
+                   size_t{4353}, size_t{4096 + 255}, size_t{65536}, size_t{65536 + 17},
+                   size_t{131072 + 250}, data.size() - 64}) {
+    for (size_t offset : {size_t{0}, size_t{1}, size_t{7}, size_t{63}}) {
+      EXPECT_EQ(crc32c(all.subspan(offset, n)), crc32cPortable(all.subspan(offset, n)))
+          << n << " from " << offset;
+    }
+  }
+  for (size_t split : {size_t{1}, size_t{255}, size_t{4096}, size_t{70001}}) {
     EXPECT_EQ(crc32cExtend(crc32c(all.first(split)), all.subspan(split)), crc32cPortable(all))
         << split;
   }
+  // Every byte counts: one flipped bit anywhere in a folded block changes the value.
+  auto flipped = data;
+  flipped[5000] ^= std::byte{0x10};
+  EXPECT_NE(crc32c(flipped), crc32c(data));
 }
 
 TEST(FrameEncoder, TrailerIsTheLittleEndianCrc32c) {

