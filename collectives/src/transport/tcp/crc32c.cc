@@ -231,8 +231,7 @@ uint32_t crc32cExtend(uint32_t crc, std::span<const std::byte> bytes) {
     p += folded;
     n -= folded;
   }
-  crc = kHardware ? extendHardware(crc, p, n) : extendSoftware(crc, p, n);
-  return ~crc;
+  return crc32cUnfolded(~crc, {p, n});
 }
 
 bool crc32cHardware() {
