@@ -23,7 +23,8 @@ class RecentDrive {
     last() = {target, at, false, false, {}};
   }
   // This thread submits to `target`: whether it is expected to wait and drive next. Marks the
-  // submit, so only the first after a drive counts.
+  // submit, so only the first after a drive counts (and, given a burst, those that follow it
+  // closely).
   // `burst`: a submit that follows one guessed to be waited on within this long counts as part
   // of the same wait too (a pair of point-to-point receive and send posted together, then
   // waited on), and so does the next within `burst` of it.

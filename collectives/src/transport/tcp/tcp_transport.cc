@@ -22,6 +22,16 @@ constexpr size_t kReadBudget = 16 * 1024 * 1024;
 // How long the io thread polls for the next segment of a payload it is receiving.
 constexpr int64_t kStreamSpinNs = 50'000;
 
+// Polls `peer`, whose payload is streaming in, up to kStreamSpinNs for its next segment (bounded
+// like any spin, SpinBudget); returns whether bytes were read.
+bool nextSegmentRead(TcpPeer& peer) {
+  SpinBudget spin(kStreamSpinNs);
+  while (spin.next()) {
+    if (peer.pollSmall(true) > 0) return true;
+  }
+  return false;
+}
+
 // The one peer's view of the transport's reporter.
 std::function<void(const std::string&)> corruptStreamOf(const CorruptStreamReporter& report,
                                                         int peer, const std::string& endpoint) {
@@ -181,12 +191,7 @@ void TcpTransport::parkOnSockets(uint32_t seenEpoch, std::chrono::microseconds t
 
 bool TcpTransport::awaitPayloadSegment() {
   for (const auto& lane : lanes_) {
-    if (!lane || !lane->receivingPayload()) continue;
-    SpinBudget spin(kStreamSpinNs);
-    while (spin.next()) {
-      if (lane->pollSmall(true) > 0) return true;
-    }
-    return false;
+    if (lane && lane->receivingPayload()) return nextSegmentRead(*lane);
   }
   return false;
 }
@@ -254,11 +259,7 @@ TcpIoLoop::Read TcpTransport::onReadable(int lane) {
   // loopback ping-pong this thread woke about 30 times per message, and 3 with this poll.
   // Bounded like any spin (SpinBudget), and only where waiters spin.
   while (result == TcpPeer::ReadResult::kWouldBlock && CpuContention::waitersSpin() &&
-         peer.receivingPayload()) {
-    SpinBudget spin(kStreamSpinNs);
-    bool arrived = false;
-    while (!arrived && spin.next()) arrived = peer.pollSmall(true) > 0;
-    if (!arrived) break;
+         peer.receivingPayload() && nextSegmentRead(peer)) {
     result = peer.readAvailable(kReadBudget);
   }
   switch (result) {
