@@ -40,21 +40,27 @@ struct ShardedBuffers {
   GradientArena params;  // the gathered parameters (output of the allgathers)
 };
 
-// One step: every reducescatter, all waited; every allgather of the reduced slices, all
-// waited and copied into `params`.
+// One step, laid out as a sharded optimizer keeps its parameters: every reducescatter writes
+// this rank's slice of its tensor's gathered parameters (`params`), all waited; every allgather
+// then runs in place from that slice into the whole tensor, all waited. Kolo writes the
+// caller's buffers (Tensor::outputBytes): no output is allocated or copied.
 Status runShardedStep(const Session& session, const ShardedLayout& l, ShardedBuffers& b,
                       const std::vector<std::string>& names, double timeoutSeconds) {
   const size_t n = l.padded.size();
+  const auto rank = static_cast<uint64_t>(session.rank());
   OpOptions average;
   average.reduceOp = ReduceOp::kAverage;
-  auto submitAll = [&](bool gather, const std::vector<Handle>& reduced) -> Expected<std::vector<Handle>> {
+  auto runAll = [&](bool gather) -> Status {
     std::vector<Handle> handles;
     handles.reserve(n);
     for (size_t t = 0; t < n; ++t) {
+      float* slice = b.params.tensor(t) + rank * l.shard[t];
       Tensor tensor;
       tensor.dtype = DataType::kFloat32;
-      tensor.data = gather ? reduced[t].outputData() : b.grads.tensor(t);
+      tensor.data = gather ? slice : b.grads.tensor(t);
       tensor.shape = {static_cast<int64_t>(gather ? l.shard[t] : l.padded[t])};
+      tensor.output = gather ? b.params.tensor(t) : slice;
+      tensor.outputBytes = (gather ? l.padded[t] : l.shard[t]) * kFloatBytes;
       KOLO_ASSIGN_OR_RETURN(Handle h, gather ? session.allgather(names[t] + ".param", tensor)
                                              : session.reducescatter(names[t] + ".grad", tensor,
                                                                      average));
@@ -65,18 +71,10 @@ Status runShardedStep(const Session& session, const ShardedLayout& l, ShardedBuf
       const double left = std::max(0.0, timeoutSeconds - millisSince(submitted) / 1000.0);
       KOLO_RETURN_IF_ERROR(handles[t].wait(left).withContext(names[t]));
     }
-    return handles;
+    return Status::ok();
   };
-  KOLO_ASSIGN_OR_RETURN(std::vector<Handle> reduced, submitAll(false, {}));
-  KOLO_ASSIGN_OR_RETURN(std::vector<Handle> gathered, submitAll(true, reduced));
-  for (size_t t = 0; t < n; ++t) {
-    if (gathered[t].outputBytes() != l.padded[t] * kFloatBytes) {
-      return makeStatus(Code::kInternal, "{}: allgather gave {} B, expected {} B", names[t],
-                        gathered[t].outputBytes(), l.padded[t] * kFloatBytes);
-    }
-    std::memcpy(b.params.tensor(t), gathered[t].outputData(), gathered[t].outputBytes());
-  }
-  return Status::ok();
+  KOLO_RETURN_IF_ERROR(runAll(false));
+  return runAll(true);
 }
 
 // Gradients whose average is exact (reduceInput), and the count of gathered parameters that

@@ -78,6 +78,11 @@ typedef struct kolo_config_t {
 /* A caller-owned tensor in host memory (device -1) or on CUDA device N (device N). data is the
  * input; allreduce and broadcast write to output (NULL: in place). Both stay valid until the
  * handle completes.
+ * output_bytes (added in ABI 1 like stream): allgather, alltoall and reducescatter of host
+ * tensors write their result to output when output_bytes says how large it is (0: Kolo allocates
+ * the result, read with kolo_handle_output); a result of another size fails the op on this rank
+ * with KOLO_INVALID_ARGUMENT naming both sizes. An allgather whose data is this rank's block of
+ * output runs in place. kolo_handle_output then returns output.
  * stream (added in ABI 1 without a version bump; read only when struct_size covers it, so
  * callers built against the older, shorter struct keep working): for CUDA tensors, the
  * cudaStream_t that produced data (NULL: the legacy default stream). Kolo's work waits for it,
@@ -91,6 +96,7 @@ typedef struct kolo_tensor_t {
   const int64_t* shape;
   int32_t device;
   void* stream;
+  size_t output_bytes;
 } kolo_tensor_t;
 
 typedef struct kolo_op_options_t {

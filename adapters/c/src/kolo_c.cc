@@ -12,7 +12,9 @@
 namespace kolo::cabi {
 namespace {
 thread_local std::string tLastError;
-const char* lastError() { return tLastError.c_str(); }
+const char* lastError() {
+  return tLastError.c_str();
+}
 }  // namespace
 
 kolo_status_t fail(const kolo::Status& s) {
@@ -50,6 +52,9 @@ const kolo_session_t* resolve(const kolo_session_t* s) {
 bool hasStream(const kolo_tensor_t& t) {
   return t.struct_size >= offsetof(kolo_tensor_t, stream) + sizeof(void*);
 }
+bool hasOutputBytes(const kolo_tensor_t& t) {
+  return t.struct_size >= offsetof(kolo_tensor_t, output_bytes) + sizeof(size_t);
+}
 
 kolo_status_t checkTensor(const kolo_tensor_t* t) {
   if (!t) return fail(KOLO_INVALID_ARGUMENT, "tensor is NULL");
@@ -76,7 +81,8 @@ kolo::Tensor toTensor(const kolo_tensor_t& t) {
                       static_cast<kolo::DataType>(t.dtype),
                       std::vector<int64_t>(t.shape, t.shape + t.ndim),
                       t.device,
-                      hasStream(t) ? t.stream : nullptr};
+                      hasStream(t) ? t.stream : nullptr,
+                      hasOutputBytes(t) ? t.output_bytes : 0};
 }
 
 kolo_status_t toOptions(const kolo_op_options_t* o, kolo::OpOptions& out) {
@@ -221,8 +227,8 @@ void kolo_config_init(kolo_config_t* c) {
 
 void kolo_tensor_init(kolo_tensor_t* t) {
   if (!t) return;
-  *t =
-      kolo_tensor_t{sizeof(kolo_tensor_t), nullptr, nullptr, KOLO_FLOAT32, 0, nullptr, -1, nullptr};
+  *t = kolo_tensor_t{
+      sizeof(kolo_tensor_t), nullptr, nullptr, KOLO_FLOAT32, 0, nullptr, -1, nullptr, 0};
 }
 
 void kolo_op_options_init(kolo_op_options_t* o) {

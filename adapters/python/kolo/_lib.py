@@ -25,6 +25,7 @@ UNAVAILABLE = 8
 INTERNAL = 9
 
 FLOAT16, BFLOAT16, FLOAT32, FLOAT64, INT8, UINT8, INT32, INT64, INT16 = range(9)
+DTYPE_BYTES = (2, 2, 4, 8, 1, 1, 4, 8, 2)  # by the codes above
 SUM, AVERAGE, MIN, MAX, PRODUCT, ADASUM = range(6)
 
 _c_int64_p = ctypes.POINTER(ctypes.c_int64)
@@ -54,6 +55,7 @@ class TensorDesc(ctypes.Structure):
         ("shape", _c_int64_p),
         ("device", ctypes.c_int32),
         ("stream", ctypes.c_void_p),  # CUDA tensors: the cudaStream_t that produced data
+        ("output_bytes", ctypes.c_size_t),  # row ops: the bytes at output (0: Kolo allocates)
     ]
 
 

@@ -11,6 +11,7 @@ a lock, and waiting happens in the C library with the GIL released.
 
 import ctypes
 import itertools
+import math
 import operator
 import os
 import threading
@@ -185,8 +186,8 @@ def _describe_ref(ref, output):
     """byref() of a descriptor for the submitting call, and what keeps it alive. Training
     submits the same gradient buffers every step, so descriptors are cached by their content
     (addresses and shape, not the tensors: the C library copies them during the call)."""
-    key = (ref.data, output.data if output is not None else None, ref.dtype, ref.shape,
-           ref.device, ref.stream)
+    key = (ref.data, ref.dtype, ref.shape, ref.device, ref.stream) + (
+        (output.data, output.dtype, output.shape) if output is not None else ())
     cached = _cached_descs.get(key)
     if cached is None:
         desc, shape = describe(ref, output)
@@ -202,7 +203,9 @@ def describe(ref, output=None):
     shape array it points to."""
     desc = _lib.TensorDesc.from_buffer_copy(_TENSOR_DEFAULTS)
     desc.data = ref.data
-    desc.output = output.data if output is not None else None
+    if output is not None:
+        desc.output = output.data
+        desc.output_bytes = math.prod(output.shape) * _lib.DTYPE_BYTES[output.dtype]
     desc.dtype = ref.dtype
     desc.ndim = len(ref.shape)
     shape = _shape_array(ref.shape)

@@ -47,10 +47,10 @@ Status Handle::status() const {
 }
 
 const void* Handle::outputData(size_t part) const {
-  return poll() && part < outputCount() ? impl_->handle.result(part).data.data() : nullptr;
+  return poll() && part < outputCount() ? impl_->handle.result(part).bytes() : nullptr;
 }
 size_t Handle::outputBytes(size_t part) const {
-  return poll() && part < outputCount() ? impl_->handle.result(part).data.size() : 0;
+  return poll() && part < outputCount() ? impl_->handle.result(part).size() : 0;
 }
 std::vector<int64_t> Handle::outputShape(size_t part) const {
   return poll() && part < outputCount() ? impl_->handle.result(part).shape

@@ -15,7 +15,7 @@ namespace {
 void completeAll(const FusedBatch& b, const BatchOps& ops, const Status& status) {
   for (const FusedEntry& e : b.entries) {
     const PendingOpPtr& op = ops[e.response][e.tensor];
-    if (op) op->state->complete(status);
+    if (op) op->state->complete(status.isOk() ? op->outputError : status);
   }
 }
 
@@ -74,7 +74,7 @@ Status OpExecutor::run(const FusedBatch& b, std::span<const Response> responses,
       }
       s = alltoall(p, op);
       if (!s.isOk() && failureFilter_) s = failureFilter_(s);
-      op->state->complete(s);
+      op->state->complete(s.isOk() ? op->outputError : s);
       return s;
     }
     case OpType::kBarrier:
@@ -176,8 +176,8 @@ std::optional<Status> OpExecutor::allreduceInPlace(const FusedBatch& b, const Ba
     bytes += count * typeSize;
   }
   phases_.packed = Clock::now();
-  std::optional<Status> s = coll::allreduceSegments(comm_, segments, b.dtype, b.reduceOp,
-                                                    algorithms_.forBytes(bytes));
+  std::optional<Status> s =
+      coll::allreduceSegments(comm_, segments, b.dtype, b.reduceOp, algorithms_.forBytes(bytes));
   if (!s || !s->isOk()) return s;
   phases_.reduced = Clock::now();
   if (b.postscale != 1.0) {
@@ -232,10 +232,9 @@ Status OpExecutor::alltoall(const Response& p, const PendingOpPtr& op) {
   AlltoallSplits splits = alltoallSplits(p.tensorSizes, n, me, rowBytes);
   OpResult& result = op->state->mutableResult();
   result.receivedSplits = std::move(splits.receivedRows);
-  result.data.resize(static_cast<size_t>(splits.rows) * rowBytes);
+  std::byte* out = op->placeResult(static_cast<size_t>(splits.rows) * rowBytes);
   result.shape = withFirstDim(op->request.shape, splits.rows);
-  return coll::alltoallv(comm_, op->tensor.data, splits.sendBytes, result.data.data(),
-                         splits.recvBytes);
+  return coll::alltoallv(comm_, op->tensor.data, splits.sendBytes, out, splits.recvBytes);
 }
 
 }  // namespace kolo::core

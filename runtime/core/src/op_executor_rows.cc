@@ -71,12 +71,11 @@ Status OpExecutor::allgather(const FusedBatch& b, std::span<const Response> resp
       rows += t.rows[m];
       memberBytes[m] += t.bytesOf(m);
     }
-    OpResult& result = t.op->result();
-    result.data.resize(static_cast<size_t>(rows) * t.rowBytes);
-    result.shape = withFirstDim(t.op->request.shape, rows);
+    t.op->placeResult(static_cast<size_t>(rows) * t.rowBytes);
+    t.op->result().shape = withFirstDim(t.op->request.shape, rows);
   }
   if (tensors.size() == 1) {
-    return coll::allgatherv(comm_, tensors[0].op->tensor.data, tensors[0].op->result().data.data(),
+    return coll::allgatherv(comm_, tensors[0].op->tensor.data, tensors[0].op->result().bytes(),
                             memberBytes);
   }
   size_t total = 0;
@@ -100,7 +99,7 @@ Status OpExecutor::allgather(const FusedBatch& b, std::span<const Response> resp
   for (size_t m = 0; m < n; ++m) {
     for (const RowTensor& t : tensors) {
       if (t.bytesOf(m) > 0) {
-        std::memcpy(t.op->result().data.data() + t.bytesBefore(m), from, t.bytesOf(m));
+        std::memcpy(t.op->result().bytes() + t.bytesBefore(m), from, t.bytesOf(m));
       }
       from += t.bytesOf(m);
     }
@@ -119,9 +118,8 @@ Status OpExecutor::reducescatter(const FusedBatch& b, std::span<const Response> 
   size_t total = 0;
   for (const RowTensor& t : tensors) {
     for (size_t m = 0; m < n; ++m) counts[m] += t.bytesOf(m) / typeSize;
-    OpResult& result = t.op->result();
-    result.data.resize(t.bytesOf(me));
-    result.shape = withFirstDim(t.op->request.shape, t.rows[me]);
+    t.op->placeResult(t.bytesOf(me));
+    t.op->result().shape = withFirstDim(t.op->request.shape, t.rows[me]);
   }
   for (size_t c : counts) total += c;
   const bool single = tensors.size() == 1;
@@ -146,7 +144,7 @@ Status OpExecutor::reducescatter(const FusedBatch& b, std::span<const Response> 
     in = buffer.data();
     phases_.packed = Clock::now();
   }
-  void* out = single ? tensors[0].op->result().data.data() : buffer.data() + total * typeSize;
+  void* out = single ? tensors[0].op->result().bytes() : buffer.data() + total * typeSize;
   KOLO_RETURN_IF_ERROR(coll::reduceScatter(comm_, in, out, counts, b.dtype, b.reduceOp));
   if (copyIn) phases_.reduced = Clock::now();
   if (b.postscale != 1.0) scaleBuffer(b.dtype, out, counts[me], b.postscale);
@@ -154,7 +152,7 @@ Status OpExecutor::reducescatter(const FusedBatch& b, std::span<const Response> 
     ScopedPhase phase(Phase::kCopy);
     const std::byte* from = static_cast<const std::byte*>(out);
     for (const RowTensor& t : tensors) {
-      if (t.bytesOf(me) > 0) std::memcpy(t.op->result().data.data(), from, t.bytesOf(me));
+      if (t.bytesOf(me) > 0) std::memcpy(t.op->result().bytes(), from, t.bytesOf(me));
       from += t.bytesOf(me);
     }
   }

@@ -25,10 +25,17 @@ struct PendingOp {
   bool stallReported = false;  // coordinator only: the warning was logged
   bool taken = false;          // coordinator only: its response ran (or failed) this cycle
   uint64_t flightId = 0;       // coordinator only: its FlightRecorder entry (0: none)
+  // Coordinator only: the caller's output (Tensor::outputBytes) did not fit the result, which
+  // went to an allocated buffer instead; the op completes with this error.
+  Status outputError;
 
   OpResult& result() const { return state->mutableResult(part); }
   // Where allreduce and broadcast write their result.
   void* output() const { return tensor.output ? tensor.output : const_cast<void*>(tensor.data); }
+  // Where a row op's result of `bytes` goes: the caller's output when it gave one (exactly that
+  // size), else a buffer allocated in its OpResult (setting outputError when the caller's output
+  // was of another size, so the collective still runs on every rank).
+  std::byte* placeResult(size_t bytes);
 };
 using PendingOpPtr = std::shared_ptr<PendingOp>;
 

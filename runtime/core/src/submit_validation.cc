@@ -39,6 +39,24 @@ Status validateAdasum(const Request& q, const std::vector<int32_t>& members) {
   return Status::ok();
 }
 
+// A caller output for a row op's result (Tensor::outputBytes): a host buffer that is there.
+// Whether its size is the result's only the negotiation tells (OpExecutor checks it then).
+Status validateCallerOutput(const Request& q, const Tensor& t) {
+  const bool rowOp =
+      q.op == OpType::kAllgather || q.op == OpType::kAlltoall || q.op == OpType::kReducescatter;
+  if (!rowOp || t.outputBytes == 0) return Status::ok();
+  if (t.output == nullptr) {
+    return makeStatus(Code::kInvalidArgument, "{} '{}': output is null but outputBytes is {}",
+                      opTypeName(q.op), q.tensorName, t.outputBytes);
+  }
+  if (q.device != kCpuDevice) {
+    return makeStatus(Code::kInvalidArgument,
+                      "{} '{}': a caller output (outputBytes) is supported for host tensors only",
+                      opTypeName(q.op), q.tensorName);
+  }
+  return Status::ok();
+}
+
 }  // namespace
 
 Status validateSubmission(const Request& q, const Tensor& t, const std::vector<int32_t>& members) {
@@ -56,6 +74,7 @@ Status validateSubmission(const Request& q, const Tensor& t, const std::vector<i
                       static_cast<int>(q.reduceOp));
   }
   KOLO_RETURN_IF_ERROR(validateAdasum(q, members));
+  KOLO_RETURN_IF_ERROR(validateCallerOutput(q, t));
   int64_t elements = 1;
   for (int64_t d : q.shape) {
     int64_t bytes = 0;

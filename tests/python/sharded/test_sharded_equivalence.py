@@ -141,3 +141,28 @@ def test_parameters_written_between_steps_are_picked_up():
     train(model, opt, batches[2:])
     train(ref_model, ref_opt, batches[2:])
     assert_same(flat(model), flat(ref_model), "parameters after an in-place write")
+
+
+def test_parameters_are_views_of_the_gathered_buffers():
+    """Contiguous host parameters live in their bucket's gathered buffer, so the allgather
+    writes them in place: after a step every parameter's storage is one of those buffers."""
+    model, opt = build("sgd", 1)
+    train(model, opt, data()[:1])
+    buffers = {g.storage().data_ptr() for g in opt._gathered}
+    for name, p in model.named_parameters():
+        assert p.storage().data_ptr() in buffers, name
+
+
+def test_parameters_re_pointed_after_construction_still_take_the_step():
+    """A parameter whose data was replaced after ShardedOptimizer was built (p.data = ...,
+    as moving a model does) is no longer a view of the gathered buffer: it must still get the
+    gathered values, by copy."""
+    model, opt = build("adam", 1)
+    ref_model, ref_opt = build("adam")
+    batches = data()
+    with torch.no_grad():
+        model.a.weight.data = model.a.weight.data.clone()
+    train(model, opt, batches)
+    train(ref_model, ref_opt, batches)
+    assert_ranks_agree(model)
+    assert_same(flat(model), flat(ref_model), "parameters after re-pointing one")

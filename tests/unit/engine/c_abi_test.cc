@@ -166,6 +166,37 @@ TEST_F(CAbi, AllgatherOutputComesThroughTheHandle) {
   EXPECT_EQ(kolo_shutdown(s), KOLO_OK);
 }
 
+TEST_F(CAbi, AllgatherWritesAnOutputWhoseSizeTheCallerGave) {
+  kolo_session_t* s = nullptr;
+  ASSERT_EQ(kolo_init(nullptr, &s), KOLO_OK) << kolo_last_error();
+  float v[4] = {1, 2, 3, 4};
+  float out[4] = {0, 0, 0, 0};
+  int64_t shape[2] = {2, 2};
+  kolo_tensor_t t = hostTensor(v, 2, shape);
+  EXPECT_EQ(t.output_bytes, 0U);  // kolo_tensor_init: Kolo allocates
+  t.output = out;
+  t.output_bytes = sizeof out;
+  kolo_handle_t* h = nullptr;
+  ASSERT_EQ(kolo_allgather_async(s, "g", &t, nullptr, &h), KOLO_OK) << kolo_last_error();
+  ASSERT_EQ(kolo_handle_wait(h, 10.0), KOLO_OK) << kolo_last_error();
+  const void* data = nullptr;
+  size_t bytes = 0;
+  ASSERT_EQ(kolo_handle_output(h, &data, &bytes, nullptr, nullptr, 0), KOLO_OK);
+  EXPECT_EQ(data, out);
+  EXPECT_EQ(bytes, sizeof out);
+  EXPECT_EQ(std::memcmp(out, v, sizeof v), 0);
+  kolo_handle_free(h);
+  t.output_bytes = sizeof out - 4;  // one float short
+  ASSERT_EQ(kolo_allgather_async(s, "g", &t, nullptr, &h), KOLO_OK) << kolo_last_error();
+  EXPECT_EQ(kolo_handle_wait(h, 10.0), KOLO_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(kolo_last_error()).find("the result is 16 bytes but the output given "
+                                                "holds 12"),
+            std::string::npos)
+      << kolo_last_error();
+  kolo_handle_free(h);
+  EXPECT_EQ(kolo_shutdown(s), KOLO_OK);
+}
+
 TEST_F(CAbi, GroupedOutputsComeThroughTheHandleByIndex) {
   kolo_session_t* s = nullptr;
   ASSERT_EQ(kolo_init(nullptr, &s), KOLO_OK) << kolo_last_error();

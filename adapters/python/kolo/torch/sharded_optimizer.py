@@ -7,7 +7,11 @@ DistributedOptimizer applies) as soon as backward has produced every gradient of
 so communication overlaps the rest of backward. step() waits for them; each rank then runs the
 wrapped optimizer on its slice of every bucket only (a local copy of the wrapped optimizer
 whose parameters are those slices, so its state is 1/n of the unsharded one) and the updated
-slices are allgathered back into the parameters before step() returns.
+slices are allgathered back into the parameters before step() returns. Each bucket keeps one
+flat host buffer of its gathered parameters whose slice is this rank's shard: the update
+writes the shard there and the allgather fills in the other slices in place (Kolo writes the
+caller's buffer: no allocation per step). Contiguous host parameters become views of that
+buffer (as FSDP's flat parameters), so nothing is copied; others are copied out of it.
 
 stage=1 leaves each parameter's local gradient in p.grad; stage=2 frees p.grad as soon as it
 was packed into its bucket, so between steps a rank holds only its 1/n of the reduced
@@ -27,11 +31,11 @@ from ..errors import KoloUnsupportedError
 from ..process_sets import global_process_set, set_id
 from . import sharded_state
 from .handles import synchronize as wait
-from .mpi_ops import Average, allgather_async
+from .mpi_ops import Average
 from .grad_hooks import register_grad_hook
 from .param_names import parameter_names
 from .sharded_layout import build_buckets
-from .tensors import kolo_output_into, tensor_ref
+from .tensors import tensor_ref
 
 _instances = itertools.count()
 
@@ -49,7 +53,13 @@ class _ShardedOptimizer(torch.optim.Optimizer):
         self._buckets = build_buckets(self.param_groups, int(bucket_cap_mb * 2**20),
                                       process_set.size(), max(process_set.rank(), 0))
         self._bucket_of = {p: b for b in self._buckets for p in b.params}
-        self._shards = [b.shard_of([p.detach() for p in b.params]) for b in self._buckets]
+        # Each bucket's parameters gathered into one flat host buffer, kept from step to step:
+        # this rank's shard is its slice of it, so the updated shard is already in place there
+        # and the allgather fills in the other ranks' slices (no allocation, no copy out of
+        # Kolo's output); the parameters are then copied out of it.
+        self._gathered = [b.flatten([p.detach() for p in b.params]) for b in self._buckets]
+        self._shards = [g[b.lo:b.hi] for b, g in zip(self._buckets, self._gathered)]
+        self._views = [_view_parameters(b, g) for b, g in zip(self._buckets, self._gathered)]
         self._local = local
         local.param_groups = [dict(group, params=[]) for group in self.param_groups]
         local.state = defaultdict(dict)
@@ -114,8 +124,8 @@ class _ShardedOptimizer(torch.optim.Optimizer):
         if grad is None:
             grad = self._grads[bucket.index] = torch.empty_like(self._shards[bucket.index])
         handle = _runtime.submit("reducescatter", "%s.grad.%d" % (self._prefix, bucket.index),
-                                 tensor_ref(flat), finish=kolo_output_into([grad]),
-                                 op=Average, process_set=set_id(self._process_set))
+                                 tensor_ref(flat), output=tensor_ref(grad), op=Average,
+                                 process_set=set_id(self._process_set))
         self._ready.pop(bucket.index, None)
         self._inflight[bucket.index] = (handle, flat)
 
@@ -165,23 +175,18 @@ class _ShardedOptimizer(torch.optim.Optimizer):
         return loss
 
     def _gather_parameters(self):
-        """Allgathers every bucket's updated slice. Host parameters stored contiguously take
-        the gathered bytes straight from Kolo's output (one copy per step, no allocation);
-        others go through a gathered tensor."""
-        handles = []
-        for b, shard in zip(self._buckets, self._shards):
-            name = "%s.param.%d" % (self._prefix, b.index)
-            if all(p.is_cpu and p.is_contiguous() for p in b.params):
-                handles.append(_runtime.submit(
-                    "allgather", name, tensor_ref(shard), finish=kolo_output_into(b.params),
-                    process_set=set_id(self._process_set)))
-            else:
-                handles.append(allgather_async(shard, name=name, process_set=self._process_set))
+        """Allgathers every bucket in place (this rank's updated slice is already in its
+        gathered buffer); parameters that are not views of it get copies."""
+        handles = [_runtime.submit("allgather", "%s.param.%d" % (self._prefix, b.index),
+                                   tensor_ref(shard), output=tensor_ref(gathered),
+                                   process_set=set_id(self._process_set))
+                   for b, shard, gathered in zip(self._buckets, self._shards, self._gathered)]
         with torch.no_grad():
-            for b, handle in zip(self._buckets, handles):
-                full = wait(handle)
-                if full is not None:
-                    for p, piece in zip(b.params, b.unflatten(full)):
+            for b, handle, gathered in zip(self._buckets, handles, self._gathered):
+                wait(handle)
+                views = self._views[b.index] or [None] * len(b.params)
+                for p, piece, at in zip(b.params, b.unflatten(gathered), views):
+                    if p.data_ptr() != at:  # not (or no longer) a view of the buffer
                         p.copy_(piece)
                 # Written behind autograd's back: the step's writes count as one version.
                 self._versions[b.index] = [p._version for p in b.params]
@@ -242,6 +247,20 @@ class _ShardedOptimizer(torch.optim.Optimizer):
                                   process_set=self._process_set)
         for exposed, options in zip(self.param_groups, groups):
             exposed.update(options)
+
+
+def _view_parameters(bucket, gathered):
+    """Makes the bucket's parameters views of its gathered buffer (as FSDP's flat parameters),
+    so the allgather writes them directly, when all are contiguous host tensors; returns their
+    addresses (None: they stay apart and take a copy each step). A parameter re-pointed later
+    (p.data replaced, the model moved) is noticed by its address and copied into instead."""
+    if not all(p.device.type == "cpu" and p.is_contiguous() and p.dtype == bucket.dtype
+               for p in bucket.params):
+        return None
+    views = bucket.unflatten(gathered)
+    for p, view in zip(bucket.params, views):
+        p.data = view
+    return [view.data_ptr() for view in views]
 
 
 def _check_supported(optimizer, stage, process_set):

@@ -101,23 +101,5 @@ def kolo_output(dtype, device, index=0):
     return finish
 
 
-def kolo_output_into(targets):
-    """A finish step copying a Kolo-allocated output straight into `targets` (contiguous host
-    tensors, filled one after the other from its first byte; bytes beyond them are padding),
-    with no tensor allocated in between. Returns None."""
-    def finish(handle):
-        ptr, nbytes, _ = _runtime.output_of(handle)
-        at = 0
-        for t in targets:
-            n = t.numel() * t.element_size()
-            if at + n > nbytes:
-                raise KoloInvalidArgumentError(
-                    "output of %d bytes is shorter than its targets' %d" % (nbytes, at + n),
-                    "KOLO_INVALID_ARGUMENT")
-            ctypes.memmove(t.data_ptr(), ptr + at, n)
-            at += n
-    return finish
-
-
 def op_name(kind, name, process_set):
     return "%s.%s" % (kind, name) if name else _runtime.auto_name(kind, set_id(process_set))

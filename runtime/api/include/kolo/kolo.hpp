@@ -104,7 +104,8 @@ class Handle {
   Status wait(double timeoutSeconds = -1.0) const;
   Status status() const;  // kUnavailable while pending
   // Outputs Kolo allocated (allgather, alltoall, reducescatter), valid once complete and for
-  // the handle's lifetime. `part`: the tensor's index in a grouped allgather/reducescatter.
+  // the handle's lifetime, or the caller's own output where the Tensor gave its outputBytes.
+  // `part`: the tensor's index in a grouped allgather/reducescatter.
   const void* outputData(size_t part = 0) const;
   size_t outputBytes(size_t part = 0) const;
   std::vector<int64_t> outputShape(size_t part = 0) const;

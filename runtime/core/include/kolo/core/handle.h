@@ -23,9 +23,16 @@
 namespace kolo::core {
 
 // What an op produced beyond the caller's own output buffer. Allgather, alltoall and
-// reducescatter outputs have a size only the negotiation knows, so Kolo allocates them here.
+// reducescatter outputs have a size only the negotiation knows, so Kolo allocates them here,
+// unless the caller gave an output of that size (Tensor::outputBytes): then `placed` points
+// there and `data` stays empty.
 struct OpResult {
   std::vector<std::byte> data;
+  std::byte* placed = nullptr;
+  size_t placedBytes = 0;
+  const std::byte* bytes() const { return placed ? placed : data.data(); }
+  std::byte* bytes() { return placed ? placed : data.data(); }
+  size_t size() const { return placed ? placedBytes : data.size(); }
   std::vector<int64_t> shape;
   int32_t lastJoinedRank = -1;  // join: the rank that joined last
   // Alltoall: rows received from each rank of the process set, in set order.

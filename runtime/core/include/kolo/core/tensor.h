@@ -17,8 +17,11 @@ inline constexpr int32_t kCpuDevice = -1;       // Tensor::device of host memory
 inline constexpr int32_t kWorldProcessSet = 0;  // OpOptions::processSet of every rank
 
 // A caller-owned tensor. `data` is the input; allreduce and broadcast write the result to
-// `output` (which may equal `data`; null means in place). Both must stay valid until the
-// handle completes.
+// `output` (which may equal `data`; null means in place). Allgather, alltoall and reducescatter
+// write it there only when `outputBytes` says how large `output` is (host tensors; an allgather
+// whose input is this rank's block of `output` runs in place); otherwise Kolo allocates their
+// result, whose size only the negotiation knows. Both must stay valid until the handle
+// completes.
 struct Tensor {
   const void* data = nullptr;
   void* output = nullptr;
@@ -28,6 +31,9 @@ struct Tensor {
   // CUDA tensors: the cudaStream_t the caller produced `data` on (null: the legacy default
   // stream). Kolo's work waits for it, and it waits for Kolo's result.
   void* stream = nullptr;
+  // Allgather, alltoall, reducescatter: the bytes at `output` (0: Kolo allocates the result). A
+  // result of another size fails the op on this rank, naming both sizes.
+  uint64_t outputBytes = 0;
 };
 
 struct OpOptions {
