@@ -205,6 +205,30 @@ def test_alltoall_and_reducescatter():
     assert rs.tolist() == [[float(size * (size + 1))] * 3]
 
 
+def test_allgather_and_reducescatter_into_an_output():
+    """output= (as torch's all_gather_into_tensor): a contiguous host tensor of the input's
+    dtype is written by Kolo and is the result; any other output gets a copy; a wrong-sized
+    one is refused naming both sizes."""
+    rank, size = hvd.rank(), hvd.size()
+    out = torch.full((size, 2), -1.0)
+    got = hvd.synchronize(hvd.allgather_async(torch.full((1, 2), rank + 0.5), output=out))
+    assert got is out and out.tolist() == [[r + 0.5] * 2 for r in range(size)]
+    strided = torch.full((2, size), -1.0).t()  # not contiguous: takes a copy
+    got = hvd.synchronize(hvd.allgather_async(torch.full((1, 2), rank + 0.5), output=strided))
+    assert got is strided and strided.tolist() == [[r + 0.5] * 2 for r in range(size)]
+    slice_ = torch.full((3,), -1.0)
+    got = hvd.synchronize(hvd.reducescatter_async(torch.full((size, 3), rank + 1.0),
+                                                  op=hvd.Sum, output=slice_))
+    assert got is slice_ and slice_.tolist() == [float(size * (size + 1) / 2)] * 3
+    with pytest.raises(hvd.KoloInvalidArgumentError,
+                       match="result is %d bytes but the output given holds %d"
+                       % (8 * size, 8 * size - 4)):
+        hvd.synchronize(hvd.allgather_async(torch.full((1, 2), 1.0),
+                                            output=torch.empty(2 * size - 1)))
+    # The job goes on after the refused output.
+    assert hvd.allreduce(torch.ones(1), op=hvd.Sum).item() == size
+
+
 def test_allreduce_is_differentiable():
     rank, size = hvd.rank(), hvd.size()
     x = torch.full((3,), rank + 1.0, requires_grad=True)

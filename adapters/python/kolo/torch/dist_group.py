@@ -146,12 +146,15 @@ class ProcessGroupKolo(dist.ProcessGroup):
         if input.numel() % self.size():
             raise _bad("reduce_scatter_tensor", "the input's %d elements do not split into %d "
                        "equal parts" % (input.numel(), self.size()))
+        if output.numel() * self.size() != input.numel():
+            raise _bad("reduce_scatter_tensor", "the output has %d elements, the input's share "
+                       "%d" % (output.numel(), input.numel() // self.size()))
         src = input.reshape(self.size(), -1)
         return self._work(
             "reduce_scatter_tensor",
-            lambda: [reducescatter_async(src, op=op, process_set=self.process_set)],
-            lambda results: _copy_rows("reduce_scatter_tensor", [output], results[0]),
-            [output])
+            lambda: [reducescatter_async(src, op=op, process_set=self.process_set,
+                                         output=output)],
+            result=[output])
 
     # ---- data movement ----------------------------------------------------------------
 
@@ -185,14 +188,12 @@ class ProcessGroupKolo(dist.ProcessGroup):
             finish, output_lists)
 
     def _allgather_base(self, output, input, opts=None):
-        def finish(results):
-            if output.numel() != results[0].numel():
-                raise _bad("all_gather_into_tensor", "the output has %d elements, the "
-                           "gathered inputs %d" % (output.numel(), results[0].numel()))
-            output.copy_(results[0].view(output.shape))
+        if output.numel() != input.numel() * self.size():
+            raise _bad("all_gather_into_tensor", "the output has %d elements, the gathered "
+                       "inputs %d" % (output.numel(), input.numel() * self.size()))
         return self._work("all_gather_into_tensor", lambda: [
-            mpi_ops.allgather_async(input.reshape(1, -1), process_set=self.process_set)],
-            finish, [output])
+            mpi_ops.allgather_async(input.reshape(1, -1), process_set=self.process_set,
+                                    output=output)], result=[output])
 
     def _alltoall(self, what, src, splits, finish, result):
         return self._work(what, lambda: [

@@ -29,6 +29,7 @@ from .sync_ops import barrier, join  # noqa: F401 (horovod.torch.mpi_ops names)
 from .tensors import check as _check
 from .tensors import kolo_output as _kolo_output
 from .tensors import op_name as _name
+from .tensors import output_or_result as _output_or_result
 from .tensors import same_memory as _same_memory
 from .tensors import staged as _staged
 from .tensors import tensor_ref as _tensor_ref
@@ -200,10 +201,14 @@ def grouped_allreduce_(tensors, average=None, name=None, op=None, prescale_facto
 
 # ---- allgather, broadcast, alltoall, reducescatter ------------------------------------
 
-def allgather_async(tensor, name=None, process_set=global_process_set):
+def allgather_async(tensor, name=None, process_set=global_process_set, output=None):
+    """Horovod's allgather_async; `output` (a Kolo extension, as torch's
+    all_gather_into_tensor): a tensor the gathered rows are written to, returned as the
+    result (directly where it is a contiguous host tensor of the input's dtype)."""
     src = _staged(tensor, "allgather")
+    into, finish = _output_or_result(src, output, tensor.dtype, tensor.device)
     return _runtime.submit("allgather", _name("allgather", name, process_set),
-                           _tensor_ref(src), finish=_kolo_output(tensor.dtype, tensor.device),
+                           _tensor_ref(src), output=into, finish=finish,
                            process_set=set_id(process_set))
 
 

@@ -17,15 +17,17 @@ from .compression import Compression
 from .grouped_rows import grouped_rows_async
 from .handles import synchronize
 from .reduce_ops import Average, Sum, resolve_op
-from .tensors import kolo_output, op_name, staged, tensor_ref
+from .tensors import kolo_output, op_name, output_or_result, staged, tensor_ref
 
 
 def reducescatter_async(tensor, name=None, op=Average, process_set=global_process_set,
-                        prescale_factor=1.0, postscale_factor=1.0):
+                        prescale_factor=1.0, postscale_factor=1.0, output=None):
+    """Horovod's reducescatter_async; `output` as allgather_async's (a Kolo extension)."""
     op = resolve_op(None, op)
     src = staged(tensor, "reducescatter")
+    into, finish = output_or_result(src, output, src.dtype, tensor.device)
     return _runtime.submit("reducescatter", op_name("reducescatter", name, process_set),
-                           tensor_ref(src), finish=kolo_output(src.dtype, tensor.device), op=op,
+                           tensor_ref(src), output=into, finish=finish, op=op,
                            prescale=prescale_factor, postscale=postscale_factor,
                            process_set=set_id(process_set))
 

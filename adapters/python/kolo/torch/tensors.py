@@ -101,5 +101,27 @@ def kolo_output(dtype, device, index=0):
     return finish
 
 
+def output_or_result(src, output, dtype, device):
+    """The output and finish step of a row op (allgather, reducescatter) from `src`: Kolo
+    writes `output` itself (returned as the op's result) when it is a contiguous host tensor of
+    src's dtype; otherwise (no output, or one Kolo cannot write) Kolo allocates the result, which
+    the finish step returns as a new tensor of `dtype` on `device`, or copies into `output`
+    (which must then have as many elements)."""
+    if output is None:
+        return None, kolo_output(dtype, device)
+    if src.is_cpu and output.is_cpu and output.is_contiguous() and output.dtype == src.dtype:
+        return tensor_ref(output), lambda handle: output
+    allocated = kolo_output(dtype, device)
+
+    def finish(handle):
+        result = allocated(handle)
+        if result.numel() != output.numel():
+            raise KoloInvalidArgumentError(
+                "the result has %d elements but the output %d" % (result.numel(), output.numel()),
+                "KOLO_INVALID_ARGUMENT")
+        return output.copy_(result.view(output.shape))
+    return None, finish
+
+
 def op_name(kind, name, process_set):
     return "%s.%s" % (kind, name) if name else _runtime.auto_name(kind, set_id(process_set))
