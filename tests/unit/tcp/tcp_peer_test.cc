@@ -175,6 +175,28 @@ TEST(TcpPeerPoll, APollWritesWhatWaitsForSocketSpace) {
   EXPECT_EQ(pair.writeRequests.load(), 1);
 }
 
+// Payloads up to 256 KiB are checksummed before they are written, larger ones behind their
+// write (tcp_peer_write.cc): on both sides of that line every frame's trailer carries its
+// payload's CRC32C, the socket filling up midway or not.
+TEST(TcpPeerChecksum, FramesAroundTheChecksumAheadLimitCarryTheirPayloadsCrc) {
+  for (size_t size : {size_t{256} << 10, (size_t{256} << 10) + 1, size_t{1} << 20}) {
+    PeerPair pair(true);
+    const auto payload = pattern(size);
+    auto send = pair.peer->postSend(7, payload);
+    std::vector<std::byte> received;
+    std::vector<std::byte> chunk(64 << 10);
+    const size_t want = kFrameHeaderSize + size + kFrameTrailerSize;
+    for (int i = 0; i < 100000 && received.size() < want; ++i) {
+      const ssize_t n = ::recv(pair.fds[1], chunk.data(), chunk.size(), MSG_DONTWAIT);
+      if (n > 0) received.insert(received.end(), chunk.begin(), chunk.begin() + n);
+      pair.peer->pollWrite();
+    }
+    ASSERT_TRUE(send->test()) << size;
+    EXPECT_TRUE(send->status().isOk()) << send->status().toString();
+    EXPECT_EQ(received, frameBytes(7, payload, crc32c(payload))) << size;
+  }
+}
+
 // A large frame arriving while no receive is posted stays in the socket: the reader stops at
 // its header (nothing is buffered, the sender is paced by TCP) and asks to be called again once
 // a receive is posted, which then gets the payload in place; the frame behind it follows.

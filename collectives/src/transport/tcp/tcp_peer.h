@@ -2,7 +2,8 @@
 // frame decoder and tag matching, and the requests in flight. The caller thread posts and
 // cancels; the io thread reads and writes. Both work under one mutex per peer, which is also
 // what makes cancel() safe: every byte the io thread moves into or out of a user buffer moves
-// under that mutex, in bounded pieces, after checking that the request is still live.
+// under that mutex, in bounded pieces (a read at most kMaxPiece, a write what the socket buffer
+// takes), after checking that the request is still live.
 // The socket is used only through its non-blocking descriptor (recv/sendmsg), so a send can be
 // written at once from the caller's thread when the queue is empty (no io thread round trip
 // for small messages) and the asio socket object stays on the io thread.
@@ -138,15 +139,16 @@ class TcpPeer final : public std::enable_shared_from_this<TcpPeer>, private Fram
   // Runs the corrupt-stream report recorded under the mutex, after releasing it.
   void reportCorruptStream(std::unique_lock<std::mutex>& lock);
   FlushResult flushLocked();
-  // The socket is full: while the peer drains it, the front frame's next piece is
-  // checksummed, so a sender waiting for space does the checksum work it would do later.
-  void checksumAheadLocked();
+  // The socket is full: while the peer drains it, the front frame's bytes already written are
+  // checksummed (a large payload's checksum runs behind its write), work the trailer waits for.
+  void checksumWrittenLocked();
   // Folds the payload's bytes up to `end` into the op's running CRC32C (if checksums are on).
   void checksumThrough(TcpOp& op, uint64_t end) const;
   // The caller's thread writes the queue unless the io thread already waits to (then it asks it).
   void writeFromCallerLocked();
-  // Adds the iovec entries of `op`'s unwritten bytes (at most one payload piece); returns false
-  // when the op's frame does not end in this batch.
+  // Adds the iovec entries of `op`'s unwritten bytes (a large payload whole, its trailer only in
+  // a later call, once its checksum covers it); returns false when the frame does not end in
+  // this batch.
   bool appendFrame(TcpOp& op, iovec* iov, int& count, size_t& bytes) const;
   // KOLO_FAULT_INJECT action=corrupt at a data phase: the frame goes out with one byte flipped
   // after its checksum was taken over the true payload.

@@ -1,6 +1,7 @@
 // TcpPeer's writing half: the send queue written with sendmsg, from the posting caller, a
-// polling waiter (pollWrite) or the io thread once the socket has room (flush); frames are cut
-// into pieces, each checksummed just before it is written (tcp_peer.h).
+// polling waiter (pollWrite) or the io thread once the socket has room (flush). A small frame's
+// checksum is taken before it is written, so header, payload and trailer leave in one sendmsg; a
+// large payload is written whole at once and checksummed behind the write (tcp_peer.h).
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -15,12 +16,21 @@
 namespace kolo::tcp {
 namespace {
 
-// Payload bytes one sendmsg() takes from a frame. A piece's checksum is taken just before it is
-// written, so with pieces this size the receiver copies (and checks) the first piece while the
-// sender checksums the next, instead of waiting for a whole message's checksum; the loop
-// in flushLocked writes piece after piece while the socket takes them.
-constexpr size_t kSendPiece = size_t{256} << 10;
+// Frames batched into one sendmsg() until they add up to this many bytes.
+constexpr size_t kBatchBytes = size_t{256} << 10;
+// Payloads up to this size are checksummed before they are written, so the whole frame leaves
+// in one sendmsg. Larger ones are handed to the kernel whole, at once, and checksummed behind
+// the write: the checksum runs while the peer reads, and the trailer follows when it is done.
+// Writing them in checksummed pieces instead (256 KiB each) made every piece wait for its
+// checksum and cut the stream into sendmsg calls the loopback path handles far slower than one
+// (1 MiB one way: 4 such calls took about 400 us where one took 100-200 us; docs/PERFORMANCE.md).
+constexpr size_t kChecksumAheadMax = size_t{256} << 10;
 constexpr int kMaxIov = 64;
+
+uint64_t payloadWritten(const TcpOp& op) {
+  const uint64_t past = op.transferred > kFrameHeaderSize ? op.transferred - kFrameHeaderSize : 0;
+  return std::min<uint64_t>(past, op.sendPayload.size());
+}
 
 }  // namespace
 
@@ -61,15 +71,17 @@ bool TcpPeer::appendFrame(TcpOp& op, iovec* iov, int& count, size_t& bytes) cons
     at = kFrameHeaderSize;
   }
   const uint64_t payloadAt = at - kFrameHeaderSize;
+  const bool behind = size > kChecksumAheadMax;
   if (payloadAt < size) {
-    const size_t piece = static_cast<size_t>(std::min<uint64_t>(size - payloadAt, kSendPiece));
-    const uint64_t end = payloadAt + piece;
-    checksumThrough(op, end);  // past what an earlier, partial write folded in
-    iov[count++] = {const_cast<std::byte*>(op.sendPayload.data() + payloadAt), piece};
-    bytes += piece;
-    if (end < size) return false;
+    // Behind: fold in what the last sendmsg took, before handing the kernel the rest.
+    checksumThrough(op, behind ? payloadAt : size);
+    iov[count++] = {const_cast<std::byte*>(op.sendPayload.data() + payloadAt),
+                    static_cast<size_t>(size - payloadAt)};
+    bytes += size - payloadAt;
+    if (behind) return false;  // the trailer waits for the checksum of what this writes
     at = kFrameHeaderSize + size;
   }
+  checksumThrough(op, size);
   op.trailer = FrameEncoder::encodeTrailer(op.crc);
   const uint64_t trailerAt = at - kFrameHeaderSize - size;
   iov[count++] = {op.trailer.data() + trailerAt, kFrameTrailerSize - trailerAt};
@@ -77,12 +89,10 @@ bool TcpPeer::appendFrame(TcpOp& op, iovec* iov, int& count, size_t& bytes) cons
   return true;
 }
 
-void TcpPeer::checksumAheadLocked() {
+void TcpPeer::checksumWrittenLocked() {
   if (sendQueue_.empty()) return;
-  // The front frame's first piece went through appendFrame already (so a corrupt-in-transit
-  // fault was decided); later frames' checksums start there.
   TcpOp& op = *sendQueue_.front();
-  checksumThrough(op, std::min<uint64_t>(op.sendPayload.size(), op.crcThrough + kSendPiece));
+  checksumThrough(op, payloadWritten(op));
 }
 
 void TcpPeer::checksumThrough(TcpOp& op, uint64_t end) const {
@@ -98,7 +108,7 @@ TcpPeer::FlushResult TcpPeer::flushLocked() {
     int count = 0;
     size_t bytes = 0;
     for (auto it = sendQueue_.begin(); it != sendQueue_.end() && count + 3 <= kMaxIov; ++it) {
-      if (!appendFrame(**it, iov, count, bytes) || bytes >= kSendPiece) break;
+      if (!appendFrame(**it, iov, count, bytes) || bytes >= kBatchBytes) break;
     }
     msghdr msg{};
     msg.msg_iov = iov;
@@ -107,7 +117,7 @@ TcpPeer::FlushResult TcpPeer::flushLocked() {
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        checksumAheadLocked();
+        checksumWrittenLocked();
         return FlushResult::kWouldBlock;
       }
       failLocked(lostStatus(std::strerror(errno)));
