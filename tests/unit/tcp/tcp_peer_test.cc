@@ -197,6 +197,33 @@ TEST(TcpPeerChecksum, FramesAroundTheChecksumAheadLimitCarryTheirPayloadsCrc) {
   }
 }
 
+// A large payload's trailer follows its write after the sender's checksum: a reader waiting
+// for it is still receiving that frame (so it polls for it rather than parks).
+TEST(TcpPeerChecksum, AReceiveStillWaitingForItsTrailerIsReceiving) {
+  PeerPair pair(true);
+  const auto payload = pattern(size_t{1} << 20);
+  std::vector<std::byte> buffer(payload.size());
+  auto recv = pair.peer->postRecv(3, buffer);
+  EXPECT_FALSE(pair.peer->receivingPayload()) << "nothing arrived yet";
+  const std::vector<std::byte> frame = frameBytes(3, payload, crc32c(payload));
+  const size_t upToTrailer = frame.size() - kFrameTrailerSize;
+  for (size_t off = 0; off < upToTrailer;) {
+    const ssize_t n = ::send(pair.fds[1], frame.data() + off, upToTrailer - off, MSG_NOSIGNAL);
+    if (n > 0) off += static_cast<size_t>(n);
+    pair.drain();
+  }
+  pair.drain();
+  EXPECT_FALSE(recv->test());
+  EXPECT_TRUE(pair.peer->receivingPayload()) << "the trailer is still to come";
+  ASSERT_EQ(::send(pair.fds[1], frame.data() + upToTrailer, kFrameTrailerSize, MSG_NOSIGNAL),
+            static_cast<ssize_t>(kFrameTrailerSize));
+  pair.drain();
+  ASSERT_TRUE(recv->test());
+  EXPECT_TRUE(recv->status().isOk()) << recv->status().toString();
+  EXPECT_FALSE(pair.peer->receivingPayload());
+  EXPECT_EQ(buffer, payload);
+}
+
 // A large frame arriving while no receive is posted stays in the socket: the reader stops at
 // its header (nothing is buffered, the sender is paced by TCP) and asks to be called again once
 // a receive is posted, which then gets the payload in place; the frame behind it follows.

@@ -60,6 +60,8 @@ class FrameDecoder {
   // True between a header and the end of its payload.
   bool inPayload() const { return inPayload_; }
   uint64_t payloadRemaining() const { return inPayload_ ? remaining_ : 0; }
+  // True between the end of a payload and the end of its trailer.
+  bool inTrailer() const { return inTrailer_; }
   uint64_t currentTag() const { return tag_; }
   // `landed` payload bytes were delivered outside feed() (read straight into their
   // destination); they are folded into the checksum. Precondition: landed.size() <=

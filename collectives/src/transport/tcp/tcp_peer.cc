@@ -207,7 +207,7 @@ size_t TcpPeer::pollSmall(bool large) {
 
 bool TcpPeer::receivingPayload() const {
   std::lock_guard lock(mutex_);
-  return incoming_.op != nullptr && decoder_.payloadRemaining() > 0;
+  return incoming_.op != nullptr && (decoder_.payloadRemaining() > 0 || decoder_.inTrailer());
 }
 
 bool TcpPeer::readWatchable() const {

@@ -110,7 +110,8 @@ class TcpPeer final : public std::enable_shared_from_this<TcpPeer>, private Fram
   // Caller thread: writes what waits for socket space (the io thread waits for writability
   // too; it then finds less or nothing left). Returns whether bytes left.
   bool pollWrite();
-  // A posted receive's payload is arriving and not complete (any thread).
+  // A posted receive's payload is arriving, or its trailer (a large payload's checksum follows
+  // its write, tcp_peer_write.cc), and the frame is not complete (any thread).
   bool receivingPayload() const;
   // A read could make progress once the socket turns readable: the connection is open and no
   // frame is held for a receive not yet posted (any thread; what a socket park watches).
