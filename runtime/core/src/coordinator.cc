@@ -15,6 +15,11 @@ constexpr auto kWakeableParkSlice = std::chrono::milliseconds(50);
 // While CUDA work is in flight the coordinator checks its events this often: nothing wakes
 // the doorbell when a GPU finishes.
 constexpr auto kDevicePollSlice = std::chrono::microseconds(100);
+// Longest park while callers drive point-to-point transfers and nothing of this set is in
+// flight: only a local submit (which rings the bell) gives it work then, and a peer's cycle for
+// an op waits for this rank's submit of it anyway. Each earlier wake (one per cycle time) took
+// a core from a caller moving a message: on 2 cores, a 1 MiB TCP ping-pong lost a tenth.
+constexpr auto kQuietParkSlice = std::chrono::milliseconds(20);
 
 }  // namespace
 
@@ -144,13 +149,25 @@ Coordinator::Step Coordinator::iterate(Status& failure, uint32_t& epoch, size_t&
   return Step::kRan;
 }
 
-std::chrono::microseconds Coordinator::parkSlice(size_t onDevice, Clock::duration limit) const {
-  auto slice = go_.canWake()
-                   ? std::chrono::duration_cast<std::chrono::microseconds>(kWakeableParkSlice)
-                   : tuning_.cycleTime();
+std::chrono::microseconds Coordinator::capSlice(std::chrono::microseconds slice,
+                                                size_t onDevice) const {
   slice = std::min(slice,
                    std::chrono::duration_cast<std::chrono::microseconds>(stalls_.checkInterval()));
   if (onDevice > 0) slice = std::min(slice, std::chrono::microseconds(kDevicePollSlice));
+  return slice;
+}
+
+std::chrono::microseconds Coordinator::quietParkSlice(size_t onDevice) const {
+  return capSlice(std::chrono::duration_cast<std::chrono::microseconds>(
+                      std::max<Clock::duration>(kQuietParkSlice, tuning_.cycleTime())),
+                  onDevice);
+}
+
+std::chrono::microseconds Coordinator::parkSlice(size_t onDevice, Clock::duration limit) const {
+  auto slice = capSlice(
+      go_.canWake() ? std::chrono::duration_cast<std::chrono::microseconds>(kWakeableParkSlice)
+                    : tuning_.cycleTime(),
+      onDevice);
   if (limit < slice) {
     slice =
         std::chrono::duration_cast<std::chrono::microseconds>(std::max<Clock::duration>(limit, {}));

@@ -96,6 +96,12 @@ class Coordinator {
   // The slice of one park: the cycle time (or 50 ms when the transport can wake it), shorter
   // for stall checks, device polls and `limit`.
   std::chrono::microseconds parkSlice(size_t onDevice, Clock::duration limit) const;
+  // The slice of a park while callers drive point-to-point transfers and nothing of this set
+  // is in flight (kQuietParkSlice, at least the cycle time), shorter for stall checks and
+  // device polls.
+  std::chrono::microseconds quietParkSlice(size_t onDevice) const;
+  // `slice`, at most the stall-check interval, and the device poll slice while `onDevice`.
+  std::chrono::microseconds capSlice(std::chrono::microseconds slice, size_t onDevice) const;
   // Wakes the coordinator thread wherever it parks (and a driver parked on the transport).
   void wakeLoop();
   // The first CUDA tensor of the set: from then on only the coordinator thread runs cycles

@@ -32,7 +32,9 @@ bool callerDrivesFromEnv() {
   return settingChoice("KOLO_CALLER_DRIVES") != "off";
 }
 
-void Coordinator::closeGate() { gate_->close(); }
+void Coordinator::closeGate() {
+  gate_->close();
+}
 
 void Coordinator::letCallersDrive(const std::vector<PendingOpPtr>& ops) {
   if (ops.empty() || deviceOps_.load(std::memory_order_acquire)) return;
@@ -44,10 +46,9 @@ void Coordinator::letCallersDrive(const std::vector<PendingOpPtr>& ops) {
     return;
   }
   // Every op of one submit shares its state (a grouped op's parts).
-  ops.front()->state->setWaitHelper(
-      [gate = gate_](const OpState& state, Deadline deadline) {
-        gate->visit([&](Coordinator& coordinator) { coordinator.drive(state, deadline); });
-      });
+  ops.front()->state->setWaitHelper([gate = gate_](const OpState& state, Deadline deadline) {
+    gate->visit([&](Coordinator& coordinator) { coordinator.drive(state, deadline); });
+  });
 }
 
 void Coordinator::keepCyclesOnCoordinator() {
@@ -129,9 +130,10 @@ void Coordinator::parkCoordinator(uint32_t epoch, uint32_t quietSeen, size_t onD
   if (!callersDrive) {
     // A caller driving point-to-point transfers takes their frames itself: with nothing of its
     // own in flight this thread need not wake for each (on 2 cores such a wake costs the
-    // caller its core); a peer's go is seen within a slice, a local submit rings the bell.
+    // caller its core), nor every cycle time: a local submit rings the bell, and a peer's go
+    // is seen within a slice (quietParkSlice).
     if (table_.inFlight() == 0 && RecentDrive::peersDrivenRecently()) {
-      quiet_.bell().wait(quietSeen, parkSlice(onDevice, tuning_.cycleTime()));
+      quiet_.bell().wait(quietSeen, quietParkSlice(onDevice));
     } else {
       park(epoch, onDevice);
     }

@@ -13,11 +13,14 @@ namespace {
 // Longest park with transfers pending: only bounds how late a deadline or a lost peer is seen
 // (the doorbell wakes the thread for every message).
 constexpr auto kParkSlice = std::chrono::milliseconds(10);
-// Rounds without progress before parking: a peer on another core answers within microseconds.
-// (A time budget of 200 us instead, SpinBudget's, left 32 KiB over TCP 1.3-1.4 x slower on a
-// 2-core VM where the waits count as contended: its 16 rounds plus 10 us outlast these 16
-// rounds, and there the spinner holds the core its peer needs.)
-constexpr int kSpinRounds = 200;
+// Rounds without progress before parking, where waiters spin (about 2-4 ms): a peer on another
+// core answers within microseconds, a large message within a millisecond or two, and a parked
+// waiter is woken late (0.1 to 0.6 ms after its bytes came on the 2-core VM measured; with 200
+// rounds a 1 MiB TCP ping-pong parked on most messages). (A time budget instead, SpinBudget's,
+// left 32 KiB over TCP 1.3-1.4 x slower on a 2-core VM where the waits count as contended: its
+// 16 rounds plus 10 us outlast the contended 16 rounds, and there the spinner holds the core
+// its peer needs.)
+constexpr int kSpinRounds = 2000;
 // On a contended machine (kolo/base/cpu_contention.h) only these before parking.
 constexpr int kContendedSpinRounds = 16;
 
@@ -36,8 +39,7 @@ constexpr auto kDriverSlice = std::chrono::milliseconds(1);
 constexpr auto kSubmitBurst = std::chrono::microseconds(50);
 
 Status shutDown(const PeerTransfer& t) {
-  return makeStatus(Code::kAborted, "{}: the session shut down before it completed",
-                    t.describe());
+  return makeStatus(Code::kAborted, "{}: the session shut down before it completed", t.describe());
 }
 
 }  // namespace
@@ -182,8 +184,8 @@ bool PeerExchange::idleWait(uint32_t epoch, int& idleRounds, const Deadline& lim
   }
   if (idleRounds < kSpinRounds) return false;
   const auto slice = std::min<Clock::duration>(kParkSlice, limit.remaining());
-  comm_.transport().waitForActivity(
-      epoch, std::chrono::duration_cast<std::chrono::microseconds>(slice));
+  comm_.transport().waitForActivity(epoch,
+                                    std::chrono::duration_cast<std::chrono::microseconds>(slice));
   return true;
 }
 

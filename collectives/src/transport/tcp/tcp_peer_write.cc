@@ -1,7 +1,7 @@
 // TcpPeer's writing half: the send queue written with sendmsg, from the posting caller, a
 // polling waiter (pollWrite) or the io thread once the socket has room (flush). A small frame's
 // checksum is taken before it is written, so header, payload and trailer leave in one sendmsg; a
-// large payload is written whole at once and checksummed behind the write (tcp_peer.h).
+// large payload is written in pieces, each checksummed behind its write (tcp_peer.h).
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -19,12 +19,15 @@ namespace {
 // Frames batched into one sendmsg() until they add up to this many bytes.
 constexpr size_t kBatchBytes = size_t{256} << 10;
 // Payloads up to this size are checksummed before they are written, so the whole frame leaves
-// in one sendmsg. Larger ones are handed to the kernel whole, at once, and checksummed behind
-// the write: the checksum runs while the peer reads, and the trailer follows when it is done.
-// Writing them in checksummed pieces instead (256 KiB each) made every piece wait for its
-// checksum and cut the stream into sendmsg calls the loopback path handles far slower than one
-// (1 MiB one way: 4 such calls took about 400 us where one took 100-200 us; docs/PERFORMANCE.md).
+// in one sendmsg. Larger ones are checksummed behind their writes: each piece is handed to the
+// kernel first and folded into the checksum after, while the peer reads it, and the trailer
+// follows the last. Checksumming each piece before its write made the stream wait for every
+// checksum (docs/PERFORMANCE.md).
 constexpr size_t kChecksumAheadMax = size_t{256} << 10;
+// A large payload goes to the kernel in pieces this size, each checksummed right after its
+// write while its bytes are still in this core's cache (1 MiB: the L2 of the machines measured;
+// a 4 MiB payload checksummed after one write read it back from memory, about 500 us).
+constexpr size_t kBehindPiece = size_t{1} << 20;
 constexpr int kMaxIov = 64;
 
 uint64_t payloadWritten(const TcpOp& op) {
@@ -75,9 +78,10 @@ bool TcpPeer::appendFrame(TcpOp& op, iovec* iov, int& count, size_t& bytes) cons
   if (payloadAt < size) {
     // Behind: fold in what the last sendmsg took, before handing the kernel the rest.
     checksumThrough(op, behind ? payloadAt : size);
-    iov[count++] = {const_cast<std::byte*>(op.sendPayload.data() + payloadAt),
-                    static_cast<size_t>(size - payloadAt)};
-    bytes += size - payloadAt;
+    const size_t piece = static_cast<size_t>(
+        behind ? std::min<uint64_t>(size - payloadAt, kBehindPiece) : size - payloadAt);
+    iov[count++] = {const_cast<std::byte*>(op.sendPayload.data() + payloadAt), piece};
+    bytes += piece;
     if (behind) return false;  // the trailer waits for the checksum of what this writes
     at = kFrameHeaderSize + size;
   }
