@@ -189,8 +189,9 @@ TEST_F(CAbi, AllgatherWritesAnOutputWhoseSizeTheCallerGave) {
   t.output_bytes = sizeof out - 4;  // one float short
   ASSERT_EQ(kolo_allgather_async(s, "g", &t, nullptr, &h), KOLO_OK) << kolo_last_error();
   EXPECT_EQ(kolo_handle_wait(h, 10.0), KOLO_INVALID_ARGUMENT);
-  EXPECT_NE(std::string(kolo_last_error()).find("the result is 16 bytes but the output given "
-                                                "holds 12"),
+  EXPECT_NE(std::string(kolo_last_error())
+                .find("the result is 16 bytes but the output given "
+                      "holds 12"),
             std::string::npos)
       << kolo_last_error();
   kolo_handle_free(h);

@@ -111,19 +111,13 @@ TEST(EngineCallerOutput, FusedAllgathersAndReducescattersFillEachOutput) {
 TEST(EngineCallerOutput, AlltoallWithSplitsWritesTheCallersOutput) {
   expectAllOk(runEngines(3, [](core::Engine& e) {
     const int r = e.rank();
-    std::vector<float> send;
     OpOptions o;
-    for (int q = 0; q < 3; ++q) {
-      o.splits.push_back(q + 1);
-      send.insert(send.end(), static_cast<size_t>(q + 1), static_cast<float>(100 * r + q));
-    }
+    std::vector<float> send = alltoallInputOf(r, o);
     std::vector<float> out(static_cast<size_t>(3 * (r + 1)), -1.0f);
     auto h = e.alltoall("a2a", into(send, {6}, out, out.size()), o);
     if (!h.hasValue()) return h.status();
     KOLO_RETURN_IF_ERROR(h.value().wait(shortDeadline()));
-    std::vector<float> expected;
-    for (int q = 0; q < 3; ++q) expected.insert(expected.end(), r + 1, 100.0f * q + r);
-    KOLO_CHECK(out == expected, "rank {}: got [{}]", r, fmt::join(out, ","));
+    KOLO_CHECK(out == alltoallOutputOf(r), "rank {}: got [{}]", r, fmt::join(out, ","));
     KOLO_CHECK(h.value().result().receivedSplits == std::vector<int64_t>(3, r + 1),
                "received splits");
     return Status::ok();

@@ -70,19 +70,12 @@ TEST(EngineOps, BroadcastFromEachRootFusedAndAlone) {
 TEST(EngineOps, AlltoallWithSplits) {
   expectAllOk(runEngines(3, [](core::Engine& e) {
     const int r = e.rank();
-    // Rank r sends q+1 rows to rank q; every row holds 100*r + q.
-    std::vector<float> send;
     OpOptions o;
-    for (int q = 0; q < 3; ++q) {
-      o.splits.push_back(q + 1);
-      send.insert(send.end(), static_cast<size_t>(q + 1), static_cast<float>(100 * r + q));
-    }
+    std::vector<float> send = alltoallInputOf(r, o);
     auto h = e.alltoall("a2a", tensorOf(send, {6}), o);
     if (!h.hasValue()) return h.status();
     KOLO_RETURN_IF_ERROR(h.value().wait(shortDeadline()));
-    std::vector<float> expected;
-    for (int q = 0; q < 3; ++q) expected.insert(expected.end(), r + 1, 100.0f * q + r);
-    KOLO_CHECK(asFloats(h.value().result()) == expected, "rank {}: got [{}]", r,
+    KOLO_CHECK(asFloats(h.value().result()) == alltoallOutputOf(r), "rank {}: got [{}]", r,
                fmt::join(asFloats(h.value().result()), ","));
     KOLO_CHECK(h.value().result().receivedSplits == std::vector<int64_t>(3, r + 1),
                "received splits");

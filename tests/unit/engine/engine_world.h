@@ -75,6 +75,24 @@ inline Tensor tensorOf(std::vector<int32_t>& v, std::vector<int64_t> shape = {})
   return t;
 }
 
+// An alltoall of 3 ranks with splits: rank r sends q+1 rows to rank q, every row 100*r + q.
+// Fills `o.splits` and returns rank r's input.
+inline std::vector<float> alltoallInputOf(int r, OpOptions& o) {
+  std::vector<float> send;
+  for (int q = 0; q < 3; ++q) {
+    o.splits.push_back(q + 1);
+    send.insert(send.end(), static_cast<size_t>(q + 1), static_cast<float>(100 * r + q));
+  }
+  return send;
+}
+
+// What rank r receives from alltoallInputOf's alltoall: r+1 rows from every rank q, 100*q + r.
+inline std::vector<float> alltoallOutputOf(int r) {
+  std::vector<float> expected;
+  for (int q = 0; q < 3; ++q) expected.insert(expected.end(), r + 1, 100.0f * q + r);
+  return expected;
+}
+
 inline Deadline shortDeadline() {
   return Deadline::afterSeconds(20);
 }
