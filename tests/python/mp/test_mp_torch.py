@@ -205,10 +205,11 @@ def test_alltoall_and_reducescatter():
     assert rs.tolist() == [[float(size * (size + 1))] * 3]
 
 
-def test_allgather_and_reducescatter_into_an_output():
-    """output= (as torch's all_gather_into_tensor): a contiguous host tensor of the input's
-    dtype is written by Kolo and is the result; any other output gets a copy; a wrong-sized
-    one is refused naming both sizes."""
+def test_row_ops_into_an_output():
+    """output= of allgather, reducescatter and alltoall (as torch's all_gather_into_tensor,
+    reduce_scatter_tensor and all_to_all_single): a contiguous host tensor of the input's dtype
+    is written by Kolo and is the result; any other output gets a copy; a wrong-sized one is
+    refused naming both sizes."""
     rank, size = hvd.rank(), hvd.size()
     out = torch.full((size, 2), -1.0)
     got = hvd.synchronize(hvd.allgather_async(torch.full((1, 2), rank + 0.5), output=out))
@@ -225,6 +226,11 @@ def test_allgather_and_reducescatter_into_an_output():
                        % (8 * size, 8 * size - 4)):
         hvd.synchronize(hvd.allgather_async(torch.full((1, 2), 1.0),
                                             output=torch.empty(2 * size - 1)))
+    rows = torch.full((size,), -1.0)
+    got, received = hvd.synchronize(hvd.alltoall_async(torch.arange(size) * 1.0 + 10 * rank,
+                                                       output=rows))
+    assert got is rows and rows.tolist() == [rank + 10.0 * r for r in range(size)]
+    assert received.tolist() == [1] * size
     # The job goes on after the refused output.
     assert hvd.allreduce(torch.ones(1), op=hvd.Sum).item() == size
 

@@ -195,9 +195,9 @@ class ProcessGroupKolo(dist.ProcessGroup):
             mpi_ops.allgather_async(input.reshape(1, -1), process_set=self.process_set,
                                     output=output)], result=[output])
 
-    def _alltoall(self, what, src, splits, finish, result):
+    def _alltoall(self, what, src, splits, finish, result, output=None):
         return self._work(what, lambda: [
-            mpi_ops.alltoall_async(src, splits, process_set=self.process_set)],
+            mpi_ops.alltoall_async(src, splits, process_set=self.process_set, output=output)],
             lambda results: finish(*results[0]), result, depth=4)
 
     def gather(self, output_tensors, input_tensors, opts=None):
@@ -256,8 +256,8 @@ class ProcessGroupKolo(dist.ProcessGroup):
                 raise _bad(what, "received rows %s (%d elements) from the ranks, but the "
                            "output expects %s (%d elements)" % (
                                got, rows.numel(), expected or "equal parts", output.numel()))
-            output.copy_(rows.view(output.shape))
-        return self._alltoall(what, input, splits, finish, [output])
+        # The runtime writes `output` itself where it can (else the rows are copied into it).
+        return self._alltoall(what, input, splits, finish, [output], output=output)
 
     def barrier(self, opts=None):
         pset = set_id(self.process_set)

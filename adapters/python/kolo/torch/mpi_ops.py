@@ -27,7 +27,6 @@ from .reducescatter import (grouped_reducescatter, grouped_reducescatter_async, 
 from .sparse import SparseHandle, sparse_allreduce_async  # noqa: F401 (horovod name)
 from .sync_ops import barrier, join  # noqa: F401 (horovod.torch.mpi_ops names)
 from .tensors import check as _check
-from .tensors import kolo_output as _kolo_output
 from .tensors import op_name as _name
 from .tensors import output_or_result as _output_or_result
 from .tensors import same_memory as _same_memory
@@ -290,17 +289,19 @@ def broadcast_(tensor, root_rank, name=None, process_set=global_process_set):
     return synchronize(broadcast_async_(tensor, root_rank, name, process_set))
 
 
-def alltoall_async(tensor, splits=None, name=None, process_set=global_process_set):
-    """synchronize() of the handle returns (output, received_splits), as with Horovod."""
+def alltoall_async(tensor, splits=None, name=None, process_set=global_process_set,
+                   output=None):
+    """synchronize() of the handle returns (output, received_splits), as with Horovod;
+    `output` as allgather_async's (a Kolo extension, as torch's all_to_all_single)."""
     src = _staged(tensor, "alltoall")
-    copy = _kolo_output(tensor.dtype, tensor.device)
+    into, copy = _output_or_result(src, output, tensor.dtype, tensor.device)
     if isinstance(splits, torch.Tensor):
         splits = splits.tolist()
 
     def finish(handle):
         return copy(handle), torch.tensor(_runtime.received_splits_of(handle), dtype=torch.int32)
     return _runtime.submit("alltoall", _name("alltoall", name, process_set),
-                           _tensor_ref(src), finish=finish,
+                           _tensor_ref(src), output=into, finish=finish,
                            splits=splits, process_set=set_id(process_set))
 
 
