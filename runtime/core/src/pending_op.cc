@@ -4,7 +4,7 @@ namespace kolo::core {
 
 std::byte* PendingOp::placeResult(size_t bytes) {
   OpResult& r = result();
-  if (tensor.outputBytes == bytes && tensor.output != nullptr) {
+  if (tensor.outputBytes != 0 && tensor.outputBytes == bytes && tensor.output != nullptr) {
     r.placed = static_cast<std::byte*>(tensor.output);
     r.placedBytes = bytes;
     return r.placed;

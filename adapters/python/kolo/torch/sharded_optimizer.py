@@ -56,7 +56,7 @@ class _ShardedOptimizer(torch.optim.Optimizer):
         # Each bucket's parameters gathered into one flat host buffer, kept from step to step:
         # this rank's shard is its slice of it, so the updated shard is already in place there
         # and the allgather fills in the other ranks' slices (no allocation, no copy out of
-        # Kolo's output); the parameters are then copied out of it.
+        # Kolo's output); contiguous host parameters are views of it, others copied out of it.
         self._gathered = [b.flatten([p.detach() for p in b.params]) for b in self._buckets]
         self._shards = [g[b.lo:b.hi] for b, g in zip(self._buckets, self._gathered)]
         self._views = [_view_parameters(b, g) for b, g in zip(self._buckets, self._gathered)]
