@@ -11,6 +11,11 @@ namespace kolo::core {
 
 namespace {
 
+// Ops whose result has rows only the negotiation sizes (allgather, alltoall, reducescatter).
+bool isRowOp(OpType op) {
+  return op == OpType::kAllgather || op == OpType::kAlltoall || op == OpType::kReducescatter;
+}
+
 // op=adasum: allreduce only, floating-point CPU tensors, a power-of-two process set (the
 // collective checks the last two again; here the error comes before any negotiation).
 Status validateAdasum(const Request& q, const std::vector<int32_t>& members) {
@@ -42,9 +47,7 @@ Status validateAdasum(const Request& q, const std::vector<int32_t>& members) {
 // A caller output for a row op's result (Tensor::outputBytes): a host buffer that is there.
 // Whether its size is the result's only the negotiation tells (OpExecutor checks it then).
 Status validateCallerOutput(const Request& q, const Tensor& t) {
-  const bool rowOp =
-      q.op == OpType::kAllgather || q.op == OpType::kAlltoall || q.op == OpType::kReducescatter;
-  if (!rowOp || t.outputBytes == 0) return Status::ok();
+  if (!isRowOp(q.op) || t.outputBytes == 0) return Status::ok();
   if (t.output == nullptr) {
     return makeStatus(Code::kInvalidArgument, "{} '{}': output is null but outputBytes is {}",
                       opTypeName(q.op), q.tensorName, t.outputBytes);
@@ -89,9 +92,7 @@ Status validateSubmission(const Request& q, const Tensor& t, const std::vector<i
     return makeStatus(Code::kInvalidArgument, "{} '{}': data is null for {} elements", op, name,
                       elements);
   }
-  const bool rowOp =
-      q.op == OpType::kAllgather || q.op == OpType::kAlltoall || q.op == OpType::kReducescatter;
-  if (rowOp && q.shape.empty()) {
+  if (isRowOp(q.op) && q.shape.empty()) {
     return makeStatus(Code::kInvalidArgument,
                       "{} '{}': needs a tensor with at least one dimension (got a scalar)", op,
                       name);

@@ -102,11 +102,11 @@ def kolo_output(dtype, device, index=0):
 
 
 def output_or_result(src, output, dtype, device):
-    """The output and finish step of a row op (allgather, reducescatter) from `src`: Kolo
-    writes `output` itself (returned as the op's result) when it is a contiguous host tensor of
-    src's dtype; otherwise (no output, or one Kolo cannot write) Kolo allocates the result, which
-    the finish step returns as a new tensor of `dtype` on `device`, or copies into `output`
-    (which must then have as many elements)."""
+    """The output and finish step of a row op (allgather, alltoall, reducescatter) from `src`:
+    Kolo writes `output` itself (returned as the op's result) when it is a contiguous host
+    tensor of src's dtype; otherwise (no output, or one Kolo cannot write) Kolo allocates the
+    result, which the finish step returns as a new tensor of `dtype` on `device`, or copies
+    into `output` (which must then have as many elements)."""
     if output is None:
         return None, kolo_output(dtype, device)
     if src.is_cpu and output.is_cpu and output.is_contiguous() and output.dtype == src.dtype:
