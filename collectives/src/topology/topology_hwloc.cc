@@ -11,6 +11,7 @@
 #include <memory>
 #include <set>
 
+#include "kolo/base/host_address.h"
 #include "kolo/collectives/topology.h"
 
 namespace kolo {
@@ -225,12 +226,6 @@ void readNicsFromSysfs(Topology& out) {
   out.nics = physical.empty() ? std::move(virtualOnes) : std::move(physical);
   std::sort(out.nics.begin(), out.nics.end(),
             [](const NetworkInterface& a, const NetworkInterface& b) { return a.name < b.name; });
-}
-
-std::string hostName() {
-  char host[256] = {0};
-  gethostname(host, sizeof(host) - 1);
-  return host;
 }
 
 }  // namespace

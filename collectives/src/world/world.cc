@@ -69,12 +69,6 @@ Expected<std::string> defaultBindAddress(bool allLocal, int rank) {
   return address;
 }
 
-std::string hostName() {
-  char host[256] = {0};
-  gethostname(host, sizeof(host) - 1);
-  return host;
-}
-
 // One subgroup of the world: its own job id (so its store keys, shm segment name and TCP hellos
 // never meet the world's or another subgroup's), its own rank and size.
 WorldSpec subgroupSpec(const WorldSpec& world, const std::string& suffix, int rank, int size) {

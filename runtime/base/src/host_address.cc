@@ -5,7 +5,11 @@
 #include <net/if.h>
 #include <netinet/in.h>
 
+#include <unistd.h>
+
 #include <vector>
+
+#include "kolo/base/settings.h"
 
 namespace kolo {
 
@@ -52,6 +56,17 @@ std::string primaryAddress() {
   }
   ::freeifaddrs(list);
   return found;
+}
+
+std::string hostName() {
+  char host[256] = {0};
+  if (::gethostname(host, sizeof(host) - 1) != 0) return {};
+  return host;
+}
+
+std::string jobHostName() {
+  if (auto set = settingText("KOLO_HOSTNAME"); set && !set->empty()) return *set;
+  return hostName();
 }
 
 }  // namespace kolo

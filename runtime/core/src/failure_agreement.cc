@@ -5,8 +5,11 @@
 #include <chrono>
 #include <thread>
 
+#include <unistd.h>
+
 #include "kolo/base/deadline.h"
 #include "kolo/base/fault_injection.h"
+#include "kolo/base/host_address.h"
 
 namespace kolo::core {
 
@@ -17,7 +20,13 @@ Status FailureAgreement::agree(Status local) {
   // kRemoteError: a verdict this rank published itself (corrupt message); another may have won.
   const bool partialView = local.code() == Code::kIoError || local.code() == Code::kTimeout ||
                            local.code() == Code::kRemoteError;
-  if (!abort_.aborted() && partialView && abort_.watched() && !faultSevered() && !waited_) {
+  if (partialView && faultSevered()) {
+    // This rank cut its own connections (fault injection drop_conn): it is the failed one, and
+    // it says so at once, rather than leave the survivors to wait for kolorun to see it exit.
+    publishSevered();
+    return local;
+  }
+  if (!abort_.aborted() && partialView && abort_.watched() && !waited_) {
     waited_ = true;
     const Deadline deadline = Deadline::after(kAgreement);
     while (!abort_.aborted() && !deadline.expired()) {
@@ -26,6 +35,18 @@ Status FailureAgreement::agree(Status local) {
   }
   // The record, without this rank's wait context, so every survivor's message is the same.
   return abort_.aborted() ? abort_.status() : local;
+}
+
+void FailureAgreement::publishSevered() {
+  if (published_) return;
+  published_ = true;
+  PeerFailure failure;
+  failure.rank = globalRank_;
+  failure.host = jobHostName();
+  failure.pid = static_cast<long>(::getpid());
+  failure.reason = "dropped its connections (fault injection drop_conn)";
+  failure.reporter = fmt::format("rank {}", globalRank_);
+  abort_.publish(failure);
 }
 
 Status FailureAgreement::corruptMessage(int32_t sender, const char* what) {

@@ -26,9 +26,13 @@ class FailureAgreement {
   Status corruptMessage(int32_t sender, const char* what);
 
  private:
+  // A rank that severed its own connections publishes itself as the failed one (once).
+  void publishSevered();
+
   const int32_t globalRank_;
   AbortToken& abort_;    // the job's verdict (the set's communicator's token)
-  bool waited_ = false;  // agree() already waited for kolorun's verdict
+  bool waited_ = false;     // agree() already waited for kolorun's verdict
+  bool published_ = false;  // publishSevered() already published
 };
 
 }  // namespace kolo::core

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <functional>
 
+#include "kolo/base/host_address.h"
 #include "kolo/base/logging.h"
 #include "kolo/base/settings.h"
 #include "kolo/base/thread_name.h"
@@ -17,13 +18,6 @@
 
 namespace kolo::core {
 namespace {
-
-std::string hostName() {
-  if (auto set = settingText("KOLO_HOSTNAME"); set && !set->empty()) return *set;
-  char host[256] = {0};
-  ::gethostname(host, sizeof(host) - 1);
-  return host;
-}
 
 std::string expandHost(std::string path, const std::string& host) {
   for (size_t at = path.find("%h"); at != std::string::npos;
@@ -45,7 +39,7 @@ std::unique_ptr<MetricsPublisher> MetricsPublisher::start(const MetricsOptions& 
                                                           std::shared_ptr<Communicator> world,
                                                           int32_t localRank) {
   if (!options.enabled()) return nullptr;
-  const std::string host = hostName();
+  const std::string host = jobHostName();
   std::string directory =
       metricsSnapshotDirectory(settingTextOrDefault("KOLO_JOB_ID"), host, endpointKey(options));
   if (Status s = ensureSnapshotDirectory(directory); !s.isOk()) {

@@ -9,7 +9,7 @@ KOLO_FAULT_INJECT="rank=V,op=allreduce,seq=S,phase=P,action=A" and checks:
     drop_conn and corrupt: the job's error exit 2; corrupt flips a byte of the victim's next
     TCP data frame, which the receiver's CRC32C check catches);
   - every survivor reports an error (never a wrong result), all naming the same failed rank,
-    the victim;
+    the victim (for drop_conn, the victim's own report, published before it exits);
   - each survivor reported within the bound after the fault fired (from kolorun's
     --prefix-timestamp on the survivor's error line; generous, the machine is shared);
   - nothing of the case is left: no process (found by a marker in their environment), no
@@ -81,6 +81,7 @@ def run_case(args, victim, phase, seq, flight_dir):
         problems.append(f"kolorun exited {code}, expected {EXPECTED_CODE[args.action]}")
 
     named = {}
+    verdicts = {}
     latest = 0.0
     for line in out.splitlines():
         stamp = STAMP.match(line)
@@ -93,6 +94,7 @@ def run_case(args, victim, phase, seq, flight_dir):
         # first line that names a failed rank is its verdict.
         if named.get(rank) is None:
             named[rank] = int(failed.group(1)) if failed else None
+            verdicts[rank] = line
         if fired and stamp:
             t = datetime.datetime.strptime(stamp.group(1), "%Y-%m-%dT%H:%M:%S.%f").replace(
                 tzinfo=datetime.timezone.utc).timestamp()
@@ -107,6 +109,10 @@ def run_case(args, victim, phase, seq, flight_dir):
             problems.append(f"survivor {r} reported no error")
         elif named[r] != victim:
             problems.append(f"survivor {r} named rank {named[r]} as failed, not {victim}")
+        elif args.action == "drop_conn" and f"[seen by rank {victim}]" not in verdicts[r]:
+            # The victim publishes itself as failed when it cuts its connections, before it
+            # exits: kolorun's later record of the exit must not be what the survivors waited for.
+            problems.append(f"survivor {r}'s verdict is not the victim's own report")
 
     time.sleep(0.2)  # let the kernel finish reaping what kolorun killed last
     problems += leftover_problems(marker, seen, sockets=True)

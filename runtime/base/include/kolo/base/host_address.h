@@ -1,5 +1,5 @@
-// This machine's IPv4 addresses, for what binds a listening socket: kolorun's store and the
-// ranks' TCP transports.
+// This machine's IPv4 addresses, for what binds a listening socket (kolorun's store and the
+// ranks' TCP transports), and its name.
 // Thread: any.
 #pragma once
 
@@ -15,5 +15,10 @@ Expected<std::string> interfaceAddress(const std::string& name);
 // This machine's first non-loopback IPv4 address of an interface that is up; "127.0.0.1" when
 // it has none.
 std::string primaryAddress();
+// gethostname(); empty when it fails.
+std::string hostName();
+// The name this rank's host goes by in the job: KOLO_HOSTNAME (kolorun sets it), else
+// hostName().
+std::string jobHostName();
 
 }  // namespace kolo
