@@ -45,10 +45,31 @@ if [[ $case_name == *_pmix ]]; then
   case_name=${case_name%_pmix}
   export KOLO_LOG_LEVEL=debug  # the rendezvous says how the ranks met
 fi
+dump_step() {  # what still runs of the cluster's steps, with every thread's stack where gdb is
+  echo "=== the step still runs; its processes:"
+  ps -eo pid,ppid,stat,wchan:24,etime,args | grep -E '[s]run|[s]lurmstepd' || true
+  local stepds task
+  stepds=$(pgrep -d, -x slurmstepd || true)
+  [[ -n $stepds ]] || return 0
+  for task in $(pgrep -P "$stepds" || true); do
+    echo "--- task pid $task: $(tr '\0' ' ' <"/proc/$task/cmdline" 2>/dev/null)"
+    if command -v gdb >/dev/null; then
+      timeout 20 gdb -p "$task" -batch -ex 'thread apply all bt' 2>/dev/null |
+        grep -E '^(Thread|#)' | head -200 || true
+    else
+      for t in /proc/"$task"/task/*; do echo "thread ${t##*/} $(cat "$t/comm") $(cat "$t/wchan")"; done
+    fi
+  done
+}
 srun_step() {  # ARG...: a 4-task step; its output in $out, its status returned
-  local status=0
+  local status=0 watcher
+  # A step that has not ended 5 s before its timeout says where it is (a hang explains itself).
+  (sleep 85 >/dev/null 2>&1 && dump_step) &
+  watcher=$!
   timeout -k 5 90 srun -N "$nodes" --ntasks-per-node="$per_node" --overcommit --mpi="$mpi" "$@" \
     >"$out" 2>&1 || status=$?
+  kill "$watcher" 2>/dev/null || true
+  wait "$watcher" 2>/dev/null || true
   cat "$out"
   return "$status"
 }

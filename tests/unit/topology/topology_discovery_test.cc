@@ -134,9 +134,11 @@ TEST_F(TopologyDiscovery, NumaNodesMatchSysfs) {
 }
 
 TEST_F(TopologyDiscovery, StreamingStoresStartAtTheSizeOfOneL3) {
-  // The arena writes outputs through the cache up to one L3 (sysfs's figure here), 32 MiB
-  // where Linux reports none; KOLO_SHM_STREAMING_BYTES overrides it.
-  const uint64_t l3 = sysfsCacheBytes(3);
+  // The arena writes outputs through the cache up to one L3 as hwloc reports it (sysfs's
+  // figure where Linux has one, else the CPU's own: a VM whose sysfs lists no caches still
+  // reports an L3 through cpuid; CacheSizesMatchSysfs checks the two agree), 32 MiB where
+  // neither reports one; KOLO_SHM_STREAMING_BYTES overrides it.
+  const uint64_t l3 = topology_.cacheBytes(3);
   {
     test::ScopedEnv unset("KOLO_SHM_STREAMING_BYTES", "");
     EXPECT_EQ(shmStreamingMinBytes(), l3 != 0 ? l3 : uint64_t{32} << 20);
