@@ -157,32 +157,32 @@ inline double combineScalar(DataType type, ReduceOp op, double a, double b) {
 
 // The allreduce result of fillInput() inputs of every rank, reduced in rank order; kAverage
 // divides with divideBuffer(), exactly as the algorithms do.
-inline void referenceAllreduce(DataType type, ReduceOp op, int worldSize, size_t count,
-                               uint64_t seed, void* out) {
-  for (size_t i = 0; i < count; ++i) {
+// referenceAllreduceRange: elements [first, first + count) of that result, into out[0, count).
+inline void referenceAllreduceRange(DataType type, ReduceOp op, int worldSize, size_t first,
+                                    size_t count, uint64_t seed, void* out) {
+  for (size_t k = 0; k < count; ++k) {
+    const size_t i = first + k;
     double acc = inputValue(type, op, 0, worldSize, i, seed);
     for (int r = 1; r < worldSize; ++r) {
       acc = combineScalar(type, op, acc, inputValue(type, op, r, worldSize, i, seed));
     }
-    storeValue(type, acc, out, i);
+    storeValue(type, acc, out, k);
   }
   if (op == ReduceOp::kAverage) divideBuffer(type, out, count, worldSize);
+}
+
+inline void referenceAllreduce(DataType type, ReduceOp op, int worldSize, size_t count,
+                               uint64_t seed, void* out) {
+  referenceAllreduceRange(type, op, worldSize, 0, count, seed, out);
 }
 
 // Block `rank` of the reduce-scatter of fillInput(..., sum(counts), ...) inputs.
 inline void referenceReduceScatter(DataType type, ReduceOp op, int worldSize,
                                    std::span<const size_t> counts, int rank, uint64_t seed,
                                    void* out) {
-  size_t total = 0, offset = 0;
-  for (size_t p = 0; p < counts.size(); ++p) {
-    if (static_cast<int>(p) == rank) offset = total;
-    total += counts[p];
-  }
-  std::vector<std::byte> all(total * dataTypeSize(type));
-  referenceAllreduce(type, op, worldSize, total, seed, all.data());
-  if (counts[rank] != 0) {
-    std::memcpy(out, all.data() + offset * dataTypeSize(type), counts[rank] * dataTypeSize(type));
-  }
+  size_t offset = 0;
+  for (int p = 0; p < rank; ++p) offset += counts[static_cast<size_t>(p)];
+  referenceAllreduceRange(type, op, worldSize, offset, counts[rank], seed, out);
 }
 
 // Byte patterns for data-movement collectives, distinct per (source, destination, position).
