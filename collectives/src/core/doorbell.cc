@@ -17,25 +17,24 @@ long futex(std::atomic<uint32_t>* word, int op, uint32_t value, const timespec* 
 }  // namespace
 
 void Doorbell::ring() {
-  words_->epoch.fetch_add(1, std::memory_order_acq_rel);
-  // The seq_cst fence pairs with the one in wait(): either the waiter sees the new epoch
-  // before sleeping, or we see its sleeper count and wake it.
-  std::atomic_thread_fence(std::memory_order_seq_cst);
-  if (words_->sleepers.load(std::memory_order_relaxed) != 0) {
+  // seq_cst increment and load, paired with wait()'s: in their single order either the waiter
+  // sees the new epoch before sleeping, or this sees its sleeper count and wakes it (no fence:
+  // on x86 the locked increment already orders the load after it).
+  words_->epoch.fetch_add(1, std::memory_order_seq_cst);
+  if (words_->sleepers.load(std::memory_order_seq_cst) != 0) {
     futex(&words_->epoch, shared_ ? FUTEX_WAKE : FUTEX_WAKE_PRIVATE, INT32_MAX, nullptr);
   }
-  if (fdWake_ != nullptr && fdWake_->sleepers.load(std::memory_order_relaxed) != 0) {
+  if (fdWake_ != nullptr && fdWake_->sleepers.load(std::memory_order_seq_cst) != 0) {
     const uint64_t one = 1;
     (void)!::write(fdWake_->fd, &one, sizeof one);
   }
 }
 
 bool Doorbell::beginFdWait(uint32_t seen) {
-  fdWake_->sleepers.fetch_add(1, std::memory_order_acq_rel);
-  // Pairs with ring()'s fence: either this sees the new epoch, or ring() sees the sleeper and
-  // signals the eventfd, which the poll() then finds readable.
-  std::atomic_thread_fence(std::memory_order_seq_cst);
-  if (words_->epoch.load(std::memory_order_acquire) == seen) return true;
+  // seq_cst, paired with ring()'s: either this sees the new epoch, or ring() sees the sleeper
+  // and signals the eventfd, which the poll() then finds readable.
+  fdWake_->sleepers.fetch_add(1, std::memory_order_seq_cst);
+  if (words_->epoch.load(std::memory_order_seq_cst) == seen) return true;
   endFdWait();
   return false;
 }
@@ -52,9 +51,8 @@ void Doorbell::endFdWait() {
 
 void Doorbell::wait(uint32_t seen, std::chrono::microseconds timeout) {
   if (timeout.count() <= 0) return;
-  words_->sleepers.fetch_add(1, std::memory_order_acq_rel);
-  std::atomic_thread_fence(std::memory_order_seq_cst);
-  if (words_->epoch.load(std::memory_order_acquire) == seen) {
+  words_->sleepers.fetch_add(1, std::memory_order_seq_cst);  // paired with ring()
+  if (words_->epoch.load(std::memory_order_seq_cst) == seen) {
     timespec ts{};
     ts.tv_sec = static_cast<time_t>(timeout.count() / 1000000);
     ts.tv_nsec = static_cast<long>((timeout.count() % 1000000) * 1000);

@@ -49,6 +49,9 @@ struct alignas(kCacheLine) ArenaBell {
 struct alignas(kCacheLine) RingHeader {
   std::atomic<uint64_t> writePos{0};  // bytes ever written; only the sender stores it
   alignas(kCacheLine) std::atomic<uint64_t> readPos{0};  // bytes ever read; only the receiver
+  // Set by a sender that found the ring full (on the receiver's line, which the receiver reads
+  // anyway when it publishes a read): only then does a read ring the sender's doorbell.
+  std::atomic<uint32_t> writerWaiting{0};
 };
 
 // A small-allreduce slot: the sequence word shares the first cache line with the data, so a

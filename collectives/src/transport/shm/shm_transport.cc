@@ -104,7 +104,10 @@ void ShmChannel::progressSend() {
     ShmRequest* req = sendQueue_.front();
     size_t space = out_.writable();
     if (!req->headerSent_) {
-      if (space < sizeof(FrameHeader)) break;
+      if (space < sizeof(FrameHeader)) {
+        if (out_.markWaitingForSpace() >= sizeof(FrameHeader)) continue;
+        break;
+      }
       FrameHeader h{req->tag_, req->bytes_};
       out_.write(&h, sizeof(h));
       req->headerSent_ = true;
@@ -120,7 +123,11 @@ void ShmChannel::progressSend() {
       wrote = true;
       if (space == 0) space = out_.writable();
     }
-    if (req->moved_ < req->bytes_) break;
+    if (req->moved_ < req->bytes_) {
+      // Full: ask the reader for a wake when it frees space, unless some freed meanwhile.
+      if (out_.markWaitingForSpace() > 0) continue;
+      break;
+    }
     sendQueue_.pop_front();
     req->finish(Status::ok());
   }
@@ -169,10 +176,8 @@ void ShmChannel::progressRecv() {
     if (incomingMoved_ < incoming_.size) break;
     finishIncoming();
   }
-  if (consumed) {
-    in_.publishRead();
-    peerBell_.ring();
-  }
+  // The sender needs a wake only when it waits for the space this read freed.
+  if (consumed && in_.publishReadAndCheckWriter()) peerBell_.ring();
 }
 
 void ShmChannel::finishIncoming() {
