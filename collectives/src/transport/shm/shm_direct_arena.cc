@@ -289,11 +289,18 @@ Status ShmDirectArena::smallBroadcast(std::byte* buffer, size_t bytes, int root,
                                                     layout.broadcastCellOffset(root, cell));
   std::byte* data = reinterpret_cast<std::byte*>(header) + kSmallSlotDataOffset;
   if (rank_ == root) {
-    // The cell last held broadcast seq - kBroadcastCells: every rank must have read it.
-    if (seq > kBroadcastCells) {
+    // The cell last held broadcast seq - kBroadcastCells: every rank must have read it. The
+    // readers' counters (their cache lines) are looked at only when what was seen last time
+    // does not already show it, so a root whose readers keep up reads them once per few calls.
+    if (seq > kBroadcastCells && broadcastsReadSeen_ < seq - kBroadcastCells) {
       Status st = waiter_.waitAll(broadcastsRead_, seq - kBroadcastCells, deadline,
                                   WaitStage{kOp, -1, "read an earlier broadcast"});
       if (!st.isOk()) return fail(st);
+      uint64_t least = seq;
+      for (int r = 0; r < size_; ++r) {
+        least = std::min(least, broadcastsRead_.at(r).load(std::memory_order_acquire));
+      }
+      broadcastsReadSeen_ = least;
     }
     {
       ScopedPhase phase(Phase::kCopy);

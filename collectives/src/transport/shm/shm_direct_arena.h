@@ -178,6 +178,9 @@ class ShmDirectArena final : public ShmArena {
   RankControl& mine_;
   uint64_t smallOps_ = 0;
   uint64_t broadcasts_ = 0;  // small broadcasts so far
+  // As root: every rank had read at least this many small broadcasts when last looked at
+  // (their counters are read only when a cell to reuse may still be unread).
+  uint64_t broadcastsReadSeen_ = 0;
   uint64_t chunks_ = 0;
   uint64_t barriers_ = 0;
   bool streamOutput_ = false;        // this op writes its output with streaming stores
