@@ -38,14 +38,16 @@ for p in range(29500, 29900, 2):
         print(p); break
     except OSError:
         pass')
+start_timeout=20  # KOLO_START_TIMEOUT of the ranks
 start_ranks() {  # FIRST_RANK_OVERRIDE: starts 4 ranks, their output in $work/rank.N
   local r rank
   for r in 0 1 2 3; do
     rank=$r
     [[ $r == 3 && -n $1 ]] && rank=$1
     RANK=$rank WORLD_SIZE=4 LOCAL_RANK=$r LOCAL_WORLD_SIZE=4 MASTER_ADDR=127.0.0.1 \
-      MASTER_PORT=$port PYTHONPATH=$python_dir KOLO_START_TIMEOUT=20 KOLO_TIMEOUT_SECONDS=20 \
-      timeout -k 5 60 "$python" "$here/torchrun_worker.py" >"$work/rank.$r" 2>&1 &
+      MASTER_PORT=$port PYTHONPATH=$python_dir KOLO_START_TIMEOUT=$start_timeout \
+      KOLO_TIMEOUT_SECONDS=20 timeout -k 5 60 "$python" "$here/torchrun_worker.py" \
+      >"$work/rank.$r" 2>&1 &
     pids+=($!)
   done
 }
@@ -77,6 +79,7 @@ case $case_name in
     fi
     ;;
   badrank)
+    start_timeout=8  # the others wait this long for the refused rank, then fail
     start_ranks 4
     wait_ranks
     grep -q "rank 4 is out of range for world size 4" "$work/rank.3" || fail "RANK=4 was not refused"
