@@ -17,6 +17,8 @@ PACKAGES=(
   # examples/cpp/libtorch_train.cc: the C++ frontend of the same torch (optional for the build)
   libtorch-dev
   procps psmisc iproute2 openssh-server openssh-client
+  # tests/slurm: a step that nears its timeout prints its tasks' stacks
+  gdb
   # tests/slurm: a private Slurm cluster (controller, emulated nodes, munge) and PMIx
   slurmctld slurmd slurm-client munge libpmix-dev
   # tests/fuzz/run_fuzzers.sh: clang with libFuzzer and the sanitizer runtimes, and the symbolizer
