@@ -12,6 +12,8 @@
 #include <filesystem>
 #include <vector>
 
+#include "kolo/base/host_address.h"
+
 namespace kolo::launcher {
 
 Expected<std::string> makeJobId() {
@@ -54,9 +56,8 @@ Expected<int> pickFreePort() {
 }
 
 std::string localHostname() {
-  char name[256] = {};
-  if (::gethostname(name, sizeof(name) - 1) != 0 || name[0] == '\0') return "localhost";
-  return name;
+  std::string name = hostName();
+  return name.empty() ? "localhost" : name;
 }
 
 }  // namespace kolo::launcher

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "kolo/base/env.h"
+#include "kolo/base/host_address.h"
 #include "kolo/base/settings.h"
 
 namespace kolo {
@@ -46,9 +47,7 @@ const LogConfig& config() {
       c.allSubsystems = false;
       c.subsystems = splitString(*v, ',');
     }
-    char host[256] = {0};
-    gethostname(host, sizeof(host) - 1);
-    c.host = host;
+    c.host = hostName();
     return c;
   }();
   return cfg;

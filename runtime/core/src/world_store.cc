@@ -1,12 +1,12 @@
 #include "world_store.h"
 
-#include <unistd.h>
 
 #include <array>
 #include <algorithm>
 #include <cstring>
 
 #include "kolo/collectives/collectives.h"
+#include "kolo/base/host_address.h"
 #include "kolo/rendezvous/rank_zero_store.h"
 
 namespace kolo::core {
@@ -17,11 +17,9 @@ constexpr size_t kMessageBytes = 256;  // the announcement, NUL-padded
 Expected<std::string> rankZeroAddress(const Communicator& world) {
   const HostLayout* layout = world.hostLayout();
   if (!layout || layout->crossSize <= 1) return std::string("127.0.0.1");
-  std::array<char, 256> host{};
-  if (::gethostname(host.data(), host.size() - 1) != 0) {
-    return Status(Code::kIoError, "gethostname failed");
-  }
-  return resolveIpv4(host.data(), "rank 0's host, for the job's store");
+  const std::string host = hostName();
+  if (host.empty()) return Status(Code::kIoError, "gethostname failed");
+  return resolveIpv4(host, "rank 0's host, for the job's store");
 }
 
 }  // namespace

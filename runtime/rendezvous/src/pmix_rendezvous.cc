@@ -1,6 +1,7 @@
 #include "kolo/rendezvous/pmix_rendezvous.h"
 
 #include "kolo/base/env.h"
+#include "kolo/base/host_address.h"
 
 #ifndef KOLO_HAVE_PMIX
 
@@ -155,11 +156,7 @@ Status readJob(const PmixSession& pmix, PmixJobStore& out) {
   KOLO_ASSIGN_OR_RETURN(int64_t size, pmix.integer(PMIX_RANK_WILDCARD, PMIX_JOB_SIZE));
   out.size = static_cast<int>(size);
   auto host = pmix.text(me, PMIX_HOSTNAME);
-  if (!host) {
-    char name[256] = {0};
-    ::gethostname(name, sizeof(name) - 1);
-    host = std::string(name);
-  }
+  if (!host) host = hostName();
   out.hostName = *host;
   return Status::ok();
 }

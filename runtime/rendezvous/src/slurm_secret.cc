@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "kolo/base/host_address.h"
 #include "kolo/base/settings.h"
 #include "kolo/protocol/store_wire.h"
 #include "kolo/rendezvous/slurm_rendezvous.h"
@@ -40,8 +41,7 @@ Status createSecretFile(const std::string& path) {
   if (::getrandom(bytes.data(), bytes.size(), 0) != static_cast<ssize_t>(bytes.size())) {
     return makeStatus(Code::kIoError, "getrandom failed: {}", std::strerror(errno));
   }
-  char host[128] = {0};
-  ::gethostname(host, sizeof(host) - 1);
+  const std::string host = hostName();
   const std::string temp = fmt::format("{}.{}.{}", path, host, ::getpid());
   int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) return makeStatus(Code::kIoError, "cannot create {}: {}", temp, std::strerror(errno));
