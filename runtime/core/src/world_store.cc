@@ -1,12 +1,11 @@
 #include "world_store.h"
 
-
 #include <array>
 #include <algorithm>
 #include <cstring>
 
-#include "kolo/collectives/collectives.h"
 #include "kolo/base/host_address.h"
+#include "kolo/collectives/collectives.h"
 #include "kolo/rendezvous/rank_zero_store.h"
 
 namespace kolo::core {
