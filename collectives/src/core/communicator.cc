@@ -156,8 +156,15 @@ Status Communicator::waitAll(std::span<const TransferRequestPtr> requests, Deadl
   Clock::time_point nextPeerProbe{};
   Status& first = pending.first;
   const std::vector<bool>& done = pending.done;
+  // The activity epoch is read only by a round that may end parked: what arrived before the
+  // read is found by that round's sweep, what arrives after moves the epoch. A spinning round
+  // that read it would pull the doorbell's line away from the sender, whose ring then waits
+  // for it back.
+  uint32_t epoch = 0;
+  bool epochRead = false;
   while (pending.remaining > 0) {
-    uint32_t epoch = transport_->activityEpoch();
+    epochRead = idleRounds + 1 >= spinRounds;
+    if (epochRead) epoch = transport_->activityEpoch();
     const bool progressed = pending.sweep();
     if (!first.isOk()) break;
     if (pending.remaining == 0) break;
@@ -200,6 +207,7 @@ Status Communicator::waitAll(std::span<const TransferRequestPtr> requests, Deadl
       sched_yield();
       continue;
     }
+    if (!epochRead) continue;  // the next round reads it before its sweep
     auto left = std::chrono::duration_cast<std::chrono::microseconds>(deadline.remaining());
     transport_->waitForActivity(
         epoch, std::min<std::chrono::microseconds>(left, std::chrono::milliseconds(50)));

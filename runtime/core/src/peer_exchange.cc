@@ -130,19 +130,18 @@ void PeerExchange::drive(const OpState& state, Deadline deadline) {
     std::lock_guard lock(mutex_);
     ++drivers_;
   }
-  int idleRounds = 0;
+  IdleState idle;
   bool look = true;  // read the clock this round
   for (int round = 1; !state.done() && !stopRequested_.load(); ++round) {
     if (look && deadline.expired()) break;
-    const uint32_t epoch = comm_.transport().activityEpoch();
     const bool moved = step(look);
     look = round % kRoundsPerClock == 0;
     if (moved) {
-      idleRounds = 0;
+      idle = {};
       continue;
     }
     if (state.done()) break;
-    look = idleWait(epoch, idleRounds, deadline) || look;
+    look = idleWait(idle, deadline) || look;
   }
   // The progress thread takes over what is left; with nothing left a wake would only make it
   // look and park again (a futex wake and a task switch per transfer). It parks in driver
@@ -180,23 +179,32 @@ bool PeerExchange::step(bool look) {
   return moved;
 }
 
-bool PeerExchange::idleWait(uint32_t epoch, int& idleRounds, const Deadline& limit) {
+bool PeerExchange::idleWait(IdleState& idle, const Deadline& limit) {
   // TCP: read what arrived on this thread rather than wait for the io thread to be
   // scheduled; then spin a little (no sched_yield: on a loaded machine it gives the core
   // away for far longer than a peer takes to answer), then park on the doorbell.
   if (comm_.transport().pollIncoming()) return false;
-  if (++idleRounds == 1) {
-    idleRounds = kSpinRounds - CpuContention::spinRounds(kSpinRounds, kContendedSpinRounds) + 1;
+  if (++idle.rounds == 1) {
+    idle.rounds = kSpinRounds - CpuContention::spinRounds(kSpinRounds, kContendedSpinRounds) + 1;
   }
-  if (idleRounds < kSpinRounds) return false;
+  if (idle.rounds < kSpinRounds) return false;
+  // The epoch is read only once the spin is over, and one more round looks before the park:
+  // what arrived before the read is found by that round, what arrives after moves the epoch.
+  // A spinning round that read it would pull the doorbell's line away from the sender, whose
+  // ring then waits for it back (about a tenth of a shared-memory 8-byte message).
+  if (!idle.epoch) {
+    idle.epoch = comm_.transport().activityEpoch();
+    return false;
+  }
   const auto slice = std::min<Clock::duration>(kParkSlice, limit.remaining());
-  comm_.transport().waitForActivity(epoch,
+  comm_.transport().waitForActivity(*idle.epoch,
                                     std::chrono::duration_cast<std::chrono::microseconds>(slice));
+  idle.epoch.reset();
   return true;
 }
 
 void PeerExchange::run() {
-  int idleRounds = 0;
+  IdleState idle;
   bool look = true;
   Clock::duration slice = kDriverSlice;
   for (int round = 1;; ++round) {
@@ -222,14 +230,13 @@ void PeerExchange::run() {
       }
       if (stopping_) return;
     }
-    const uint32_t epoch = comm_.transport().activityEpoch();
     const bool moved = step(look);
     look = round % kRoundsPerClock == 0;
     if (moved || activeCount_.load() == 0) {
-      idleRounds = 0;
+      idle = {};
       continue;
     }
-    look = idleWait(epoch, idleRounds, Deadline::never()) || look;
+    look = idleWait(idle, Deadline::never()) || look;
   }
 }
 

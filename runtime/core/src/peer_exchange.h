@@ -30,6 +30,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 #include <vector>
@@ -83,9 +84,15 @@ class PeerExchange {
   // advances every one in order, applies failures, drops the finished. True if any moved.
   // `look`: deadlines and lost peers are checked this round (they read the clock).
   bool step(bool look);
+  // A driving loop's idle rounds since it last moved something, and the activity epoch read
+  // for its next park (only once the spin is over).
+  struct IdleState {
+    int rounds = 0;
+    std::optional<uint32_t> epoch;
+  };
   // Spins (contention-aware) or parks on the doorbell, at most until `limit`, after a round
   // that moved nothing. True if it parked.
-  bool idleWait(uint32_t epoch, int& idleRounds, const Deadline& limit);
+  bool idleWait(IdleState& idle, const Deadline& limit);
   // Takes newly submitted transfers (mutex_ held).
   void takeQueued();
   // Advances every transfer in order; true if any moved.
