@@ -45,7 +45,7 @@ class OpState {
   // first failure is the group's status. Each part has its own OpResult (a grouped
   // allgather or reducescatter allocates one output per tensor).
   explicit OpState(int parts = 1)
-      : remaining_(parts), results_(static_cast<size_t>(parts > 1 ? parts : 1)) {}
+      : remaining_(parts), more_(static_cast<size_t>(parts > 1 ? parts - 1 : 0)) {}
 
   bool done() const { return done_.load(std::memory_order_acquire); }
   // Runs in wait() before it blocks, on the waiting thread, until the state is done or the
@@ -56,13 +56,13 @@ class OpState {
   // Returns true if this call finished the state.
   bool complete(Status status);
   // Lets the coordinator fill results before complete(); callers read them after done().
-  OpResult& mutableResult(size_t part = 0) { return results_.at(part); }
+  OpResult& mutableResult(size_t part = 0) { return part == 0 ? first_ : more_.at(part - 1); }
 
   // kTimeout naming `what` when the deadline passes first; otherwise the op's status.
   Status wait(Deadline deadline, const std::string& what) const;
   Status status() const;
-  const OpResult& result(size_t part = 0) const { return results_.at(part); }
-  size_t parts() const { return results_.size(); }
+  const OpResult& result(size_t part = 0) const { return part == 0 ? first_ : more_.at(part - 1); }
+  size_t parts() const { return 1 + more_.size(); }
 
  private:
   mutable std::mutex mutex_;
@@ -71,7 +71,9 @@ class OpState {
   std::atomic<bool> done_{false};
   int remaining_;
   Status status_;
-  std::vector<OpResult> results_;
+  // Part 0 lives inline (most ops have one part: no allocation for it), parts 1.. after it.
+  OpResult first_;
+  std::vector<OpResult> more_;
 };
 
 class Handle {
