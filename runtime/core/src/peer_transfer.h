@@ -27,6 +27,7 @@
 // mutex when nothing of its key is pending), then the PeerExchange's progress thread.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -161,7 +162,9 @@ class PeerTransfer {
   bool agreed_ = false;
   bool prepost_ = false;  // receiver: the eager payload's receive is posted with the header's
   PeerBook* book_ = nullptr;  // released once leaveBook() ran
-  std::vector<std::byte> copy_;  // agreed sender: the payload, so the caller's buffer is free
+  // Agreed sender: the payload, so the caller's buffer is free (inline up to 64 bytes).
+  std::array<std::byte, 64> inlineCopy_{};
+  std::vector<std::byte> copy_;
   PeerHeader header_{};           // sent, or received from the peer
   PeerReply reply_{};             // received, or sent to the peer
   std::vector<std::byte> drain_;  // receiver: where a rejected eager payload goes
