@@ -3,15 +3,17 @@
 // path, its first steps on the caller's thread, only when none is), and the shape each
 // receiver last accepted from an eager send per (peer, tag) (a later eager send of that shape
 // then completes without waiting for a reply; PeerTransfer::agree).
-// Thread: any; one mutex, held only for a map lookup.
+// Thread: any; one mutex, held only for a lookup.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <tuple>
 #include <utility>
+#include <vector>
 
 #include "kolo/collectives/dtype.h"
 
@@ -25,11 +27,14 @@ class PeerBook {
   // Counts one more pending transfer of `key`; returns whether there was none before.
   bool claim(const Key& key) {
     std::lock_guard lock(mutex_);
-    return ++pending_[key] == 1;
+    const auto it = findPending(key);
+    if (it != pending_.end()) return ++it->second == 1;
+    pending_.emplace_back(key, 1);
+    return true;
   }
   void release(const Key& key) {
     std::lock_guard lock(mutex_);
-    const auto it = pending_.find(key);
+    const auto it = findPending(key);
     if (it != pending_.end() && --it->second == 0) pending_.erase(it);
   }
   std::optional<Shape> agreed(int peer, int32_t tag) const {
@@ -49,8 +54,16 @@ class PeerBook {
   }
 
  private:
+  using Pending = std::vector<std::pair<Key, int>>;
+  Pending::iterator findPending(const Key& key) {
+    return std::find_if(pending_.begin(), pending_.end(),
+                        [&](const auto& entry) { return entry.first == key; });
+  }
+
   mutable std::mutex mutex_;
-  std::map<Key, int> pending_;
+  // The keys with transfers pending, a few at a time: a flat list, so a transfer's claim and
+  // release allocate nothing once it has grown (a map allocated a node per transfer).
+  Pending pending_;
   std::map<std::pair<int, int32_t>, Shape> agreed_;
 };
 
