@@ -20,10 +20,10 @@ std::span<const std::byte> wordBytes(const uint64_t* words, size_t count) {
 
 }  // namespace
 
-std::span<std::byte> ControlExchange::sealVote(std::vector<uint64_t> voteWords, size_t listBytes,
-                                               bool stallAbort, const TunedSettingsWords& tuning,
-                                               uint64_t cycle) {
-  mine_ = std::move(voteWords);
+std::span<std::byte> ControlExchange::sealVote(std::span<const uint64_t> voteWords,
+                                               size_t listBytes, bool stallAbort,
+                                               const TunedSettingsWords& tuning, uint64_t cycle) {
+  mine_.assign(voteWords.begin(), voteWords.end());  // keeps its capacity from cycle to cycle
   mine_.push_back(listBytes);
   mine_.push_back(stallAbort ? 1 : 0);
   mine_.insert(mine_.end(), tuning.begin(), tuning.end());

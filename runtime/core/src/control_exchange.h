@@ -33,8 +33,8 @@ class ControlExchange {
   // This rank's vote: `voteWords` (the cache vote's AND words), the byte size of its sealed
   // request list and its stall-abort flag, then their checksum. Returns the sealed bytes, which
   // fault injection may damage before they leave.
-  std::span<std::byte> sealVote(std::vector<uint64_t> voteWords, size_t listBytes, bool stallAbort,
-                                const TunedSettingsWords& tuning, uint64_t cycle);
+  std::span<std::byte> sealVote(std::span<const uint64_t> voteWords, size_t listBytes,
+                                bool stallAbort, const TunedSettingsWords& tuning, uint64_t cycle);
   // Allgathers the sealed votes; a member whose words fail their checksum fails the cycle.
   Status gatherVotes(uint64_t cycle);
   // Of the last gathered votes: the cache vote words of member `r` (voteWordCount() of them),

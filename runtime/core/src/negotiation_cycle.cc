@@ -14,19 +14,23 @@ namespace kolo::core {
 Status NegotiationCycle::run(uint64_t cycle, bool shutdownRequested, bool stallAbortVote,
                              std::vector<Response>& ordered, Outcome& outcome) {
   const int64_t started = metrics_ ? PhaseClock::ticks() : 0;
-  const DrawnKinds drawnKinds = drawIncoming();
-  CacheVote vote = cache_.emptyVote();
+  const DrawnKinds& drawnKinds = drawIncoming();
+  // The vote and the word buffers are kept from cycle to cycle: a cycle of cache hits
+  // allocates none of them.
+  if (vote_.hits.size() != cache_.capacity()) vote_ = cache_.emptyVote();
+  vote_.clear();
   RequestList list;
   list.rank = set_.globalRank;
-  splitCandidates(vote, list, shutdownRequested);
+  splitCandidates(vote_, list, shutdownRequested);
 
   std::vector<std::byte> listBytes;
   if (!list.requests.empty() || list.shutdown) {
     listBytes = serialize(list);
     ControlExchange::sealList(listBytes, cycle);
   }
-  const std::span<std::byte> sealed = exchange_.sealVote(vote.andWords(), listBytes.size(),
-                                                         stallAbortVote, tuning_.proposal(), cycle);
+  vote_.andWordsInto(words_);
+  const std::span<std::byte> sealed =
+      exchange_.sealVote(words_, listBytes.size(), stallAbortVote, tuning_.proposal(), cycle);
   for (const auto& [kind, count] : drawnKinds) {
     FaultOpScope faultOp(set_.globalRank, opTypeName(kind), count, kNegotiationCount);
     faultPoint(FaultPhase::kNegotiation, sealed);
@@ -34,12 +38,13 @@ Status NegotiationCycle::run(uint64_t cycle, bool shutdownRequested, bool stallA
   KOLO_RETURN_IF_ERROR(exchange_.gatherVotes(cycle));
   tuning_.receive(exchange_.tuningOf(0), cycle);
 
-  std::vector<size_t> listSizes(set_.members.size());
+  listSizes_.assign(set_.members.size(), 0);
   bool anyList = false;
-  ordered = combineVotes(listSizes, anyList, outcome.stallAbort);
+  ordered.clear();
+  combineVotes(ordered, anyList, outcome.stallAbort);
   const size_t cached = ordered.size();
   if (anyList) {
-    KOLO_RETURN_IF_ERROR(negotiateLists(cycle, listBytes, listSizes, ordered, outcome));
+    KOLO_RETURN_IF_ERROR(negotiateLists(cycle, listBytes, listSizes_, ordered, outcome));
   }
   if (timeline_) timeline_->cycle(set_.id, cycle, ordered.size());
   if (metrics_) {
@@ -50,9 +55,11 @@ Status NegotiationCycle::run(uint64_t cycle, bool shutdownRequested, bool stallA
   return Status::ok();
 }
 
-NegotiationCycle::DrawnKinds NegotiationCycle::drawIncoming() {
-  DrawnKinds drawnKinds;
-  for (PendingOpPtr& op : table_.takeIncoming()) {
+const NegotiationCycle::DrawnKinds& NegotiationCycle::drawIncoming() {
+  DrawnKinds& drawnKinds = drawnKinds_;
+  drawnKinds.clear();
+  table_.takeIncoming(incoming_);
+  for (PendingOpPtr& op : incoming_) {
     if (op->request.op == OpType::kJoin) joinedLocal_ = true;
     op->drawn = true;
     if (timeline_) timeline_->submitted(set_.id, op->request.tensorName, op->submittedAt);
@@ -77,37 +84,37 @@ void NegotiationCycle::splitCandidates(CacheVote& vote, RequestList& list, bool 
   // A pending cache hit stays local and is looked up again next cycle; a name some member
   // already sent to negotiation (the replicas know it) must be negotiated by everyone, so it
   // is sent too.
-  std::vector<PendingOpPtr> keep;
+  keep_.clear();
   for (PendingOpPtr& op : unsent_) {
     const CacheLookup lookup = cache_.lookup(op->request);
     if (lookup.state == CacheState::kHit && !op->stallWarned &&
         !negotiator_.isPending(op->request.tensorName)) {
       vote.record(lookup);
-      keep.push_back(std::move(op));
+      keep_.push_back(std::move(op));
       continue;
     }
     if (lookup.state == CacheState::kInvalid) vote.record(lookup);
     list.requests.push_back(op->request);
     op->sent = true;
   }
-  unsent_ = std::move(keep);
+  unsent_.swap(keep_);  // keep_ keeps the old vector's capacity for the next cycle
   retryNeeded_ = false;
   if (joinedLocal_) cache_.voteAsJoined(vote);
 }
 
-std::vector<Response> NegotiationCycle::combineVotes(std::vector<size_t>& listSizes, bool& anyList,
-                                                     bool& stallAbort) {
+void NegotiationCycle::combineVotes(std::vector<Response>& hits, bool& anyList, bool& stallAbort) {
   const size_t voteCount = exchange_.voteWordCount();
-  std::vector<uint64_t> anded(voteCount, ~uint64_t{0});
-  for (size_t r = 0; r < listSizes.size(); ++r) {
+  words_.assign(voteCount, ~uint64_t{0});
+  for (size_t r = 0; r < listSizes_.size(); ++r) {
     const uint64_t* words = exchange_.voteWordsOf(r);
-    for (size_t w = 0; w < voteCount; ++w) anded[w] &= words[w];
-    listSizes[r] = exchange_.listBytesOf(r);
-    anyList = anyList || listSizes[r] > 0;
+    for (size_t w = 0; w < voteCount; ++w) words_[w] &= words[w];
+    listSizes_[r] = exchange_.listBytesOf(r);
+    anyList = anyList || listSizes_[r] > 0;
     stallAbort = stallAbort || exchange_.stallAbortOf(r);
   }
-  if (metrics_) recordVoteArrivals(anded, anyList);
-  return cache_.apply(CacheVote::fromAndWords(cache_.capacity(), anded));
+  if (metrics_) recordVoteArrivals(words_, anyList);
+  vote_.assignAndWords(words_);  // this rank's own vote is sealed: the buffer is reused
+  cache_.apply(vote_, hits);
 }
 
 Status NegotiationCycle::negotiateLists(uint64_t cycle, std::span<const std::byte> mine,

@@ -82,10 +82,11 @@ class NegotiationCycle {
  private:
   // Ops drawn this cycle, by kind, for KOLO_FAULT_INJECT's phase=negotiation.
   using DrawnKinds = std::vector<std::pair<OpType, int64_t>>;
-  DrawnKinds drawIncoming();
+  const DrawnKinds& drawIncoming();  // into drawnKinds_
   void splitCandidates(CacheVote& vote, RequestList& list, bool shutdownRequested);
-  std::vector<Response> combineVotes(std::vector<size_t>& listSizes, bool& anyList,
-                                     bool& stallAbort);
+  // ANDs every member's vote words; appends the common cache hits' responses to `hits` and
+  // fills listSizes_.
+  void combineVotes(std::vector<Response>& hits, bool& anyList, bool& stallAbort);
   Status negotiateLists(uint64_t cycle, std::span<const std::byte> mine,
                         const std::vector<size_t>& listSizes, std::vector<Response>& ordered,
                         Outcome& outcome);
@@ -104,6 +105,15 @@ class NegotiationCycle {
   ResponseCache cache_;
   Negotiator negotiator_;
   std::vector<PendingOpPtr> unsent_;  // cache candidates, looked up again every cycle
+  // Kept from cycle to cycle so that a cycle of cache hits allocates none of them: this
+  // rank's vote (then the combined one), its words (then the AND of every member's), the
+  // members' list sizes, and splitCandidates' scratch.
+  CacheVote vote_;
+  std::vector<uint64_t> words_;
+  std::vector<size_t> listSizes_;
+  std::vector<PendingOpPtr> keep_;
+  std::vector<PendingOpPtr> incoming_;  // drawIncoming's, traded with the table's
+  DrawnKinds drawnKinds_;
   bool retryNeeded_ = false;          // an unsent op stopped being a hit: run another cycle
   bool joinedLocal_ = false;          // this rank's join was drawn and has not completed
   bool shutdownSent_ = false;

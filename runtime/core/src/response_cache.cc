@@ -57,24 +57,37 @@ BitVector CacheVote::commonHits() const {
 }
 
 std::vector<uint64_t> CacheVote::andWords() const {
-  std::vector<uint64_t> out(hits.words().begin(), hits.words().end());
+  std::vector<uint64_t> out;
+  andWordsInto(out);
+  return out;
+}
+
+void CacheVote::andWordsInto(std::vector<uint64_t>& out) const {
+  out.assign(hits.words().begin(), hits.words().end());
   for (uint64_t w : submitted.words()) out.push_back(~w);
   for (uint64_t w : invalid.words()) out.push_back(~w);
-  return out;
 }
 
 CacheVote CacheVote::fromAndWords(size_t bits, std::span<const uint64_t> words) {
   CacheVote vote(bits);
-  const size_t n = vote.hits.words().size();
-  for (size_t i = 0; i < n && 3 * n <= words.size(); ++i) {
-    vote.hits.words()[i] = words[i];
-    vote.submitted.words()[i] = ~words[n + i];
-    vote.invalid.words()[i] = ~words[2 * n + i];
-  }
-  vote.hits.trim();
-  vote.submitted.trim();
-  vote.invalid.trim();
+  vote.assignAndWords(words);
   return vote;
+}
+
+void CacheVote::assignAndWords(std::span<const uint64_t> words) {
+  const size_t n = hits.words().size();
+  if (3 * n > words.size()) {  // too short: an empty vote
+    clear();
+    return;
+  }
+  for (size_t i = 0; i < n; ++i) {
+    hits.words()[i] = words[i];
+    submitted.words()[i] = ~words[n + i];
+    invalid.words()[i] = ~words[2 * n + i];
+  }
+  hits.trim();
+  submitted.trim();
+  invalid.trim();
 }
 
 ResponseCache::ResponseCache(size_t capacity) : capacity_(capacity), entries_(capacity) {}
@@ -99,17 +112,21 @@ void ResponseCache::voteAsJoined(CacheVote& vote) const {
 }
 
 std::vector<Response> ResponseCache::apply(const CacheVote& combined) {
-  for (uint32_t bit : combined.invalid.setBits()) {
-    if (bit < entries_.size() && entries_[bit]) remove(bit);
-  }
   std::vector<Response> out;
-  for (uint32_t bit : combined.commonHits().setBits()) {
-    if (bit >= entries_.size() || !entries_[bit]) continue;
+  apply(combined, out);
+  return out;
+}
+
+void ResponseCache::apply(const CacheVote& combined, std::vector<Response>& out) {
+  combined.invalid.forEachSetBit([&](uint32_t bit) {
+    if (bit < entries_.size() && entries_[bit]) remove(bit);
+  });
+  combined.forEachCommonHit([&](uint32_t bit) {
+    if (bit >= entries_.size() || !entries_[bit]) return;
     Entry& entry = *entries_[bit];
     lru_.splice(lru_.end(), lru_, entry.lruPosition);
     out.push_back(entry.response);
-  }
-  return out;
+  });
 }
 
 void ResponseCache::put(const Response& response, const Request* local) {

@@ -10,10 +10,12 @@ Status TensorTable::add(const std::vector<PendingOpPtr>& ops) {
     return makeStatus(Code::kAborted, "cannot submit '{}': the session is shutting down",
                       ops.empty() ? std::string() : ops.front()->request.tensorName);
   }
+  // Names repeated within one submission (a group): a set only when there are several, so a
+  // single op's submit allocates none.
   std::unordered_set<std::string> seen;
   for (const auto& op : ops) {
     const std::string& name = op->request.tensorName;
-    if (inFlight_.count(name) != 0 || !seen.insert(name).second) {
+    if (inFlight_.count(name) != 0 || (ops.size() > 1 && !seen.insert(name).second)) {
       // kInvalidArgument, as Horovod classifies it (Python: ValueError).
       return makeStatus(
           Code::kInvalidArgument,
@@ -31,10 +33,11 @@ Status TensorTable::add(const std::vector<PendingOpPtr>& ops) {
   return Status::ok();
 }
 
-std::vector<PendingOpPtr> TensorTable::takeIncoming() {
+void TensorTable::takeIncoming(std::vector<PendingOpPtr>& out) {
+  out.clear();
   std::lock_guard lock(mutex_);
   hasIncoming_.store(false, std::memory_order_release);
-  return std::exchange(incoming_, {});
+  out.swap(incoming_);  // the table keeps `out`'s capacity for the next submits
 }
 
 PendingOpPtr TensorTable::take(const std::string& name) {

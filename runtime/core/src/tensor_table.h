@@ -22,7 +22,9 @@ class TensorTable {
   // `ops`), or kAborted once the table is closed.
   Status add(const std::vector<PendingOpPtr>& ops);
   bool hasIncoming() const { return hasIncoming_.load(std::memory_order_acquire); }
-  std::vector<PendingOpPtr> takeIncoming();
+  // Moves the ops submitted since the last call into `out` (cleared first); the two vectors
+  // trade their storage, so neither side allocates once both have grown.
+  void takeIncoming(std::vector<PendingOpPtr>& out);
   // Removes the op named `name` from the in-flight set; null if this rank has none.
   PendingOpPtr take(const std::string& name);
   PendingOpPtr find(const std::string& name) const;

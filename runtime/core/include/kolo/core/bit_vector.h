@@ -59,15 +59,23 @@ class BitVector {
     for (uint64_t w : words_) n += static_cast<size_t>(std::popcount(w));
     return n;
   }
+  // Calls f(bit) for every set bit, ascending.
+  template <typename F>
+  void forEachSetBit(F&& f) const {
+    for (size_t w = 0; w < words_.size(); ++w) forEachBitOfWord(w, words_[w], f);
+  }
   // Set bits, ascending.
   std::vector<uint32_t> setBits() const {
     std::vector<uint32_t> out;
-    for (size_t w = 0; w < words_.size(); ++w) {
-      for (uint64_t word = words_[w]; word != 0; word &= word - 1) {
-        out.push_back(static_cast<uint32_t>(w * 64 + static_cast<size_t>(std::countr_zero(word))));
-      }
-    }
+    forEachSetBit([&](uint32_t bit) { out.push_back(bit); });
     return out;
+  }
+  // Calls f(bit) for every set bit of `word`, word number `w` of a vector.
+  template <typename F>
+  static void forEachBitOfWord(size_t w, uint64_t word, F&& f) {
+    for (; word != 0; word &= word - 1) {
+      f(static_cast<uint32_t>(w * 64 + static_cast<size_t>(std::countr_zero(word))));
+    }
   }
 
   std::span<uint64_t> words() { return words_; }

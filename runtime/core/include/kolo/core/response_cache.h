@@ -68,11 +68,29 @@ struct CacheVote {
   void combine(const CacheVote& other);
   // Bits that run from the cache this cycle: hits & submitted & ~invalid.
   BitVector commonHits() const;
+  // Calls f(bit) for each of commonHits(), ascending, without building it.
+  template <typename F>
+  void forEachCommonHit(F&& f) const {
+    const auto h = hits.words(), s = submitted.words(), x = invalid.words();
+    for (size_t w = 0; w < h.size() && w < s.size() && w < x.size(); ++w) {
+      BitVector::forEachBitOfWord(w, h[w] & s[w] & ~x[w], f);
+    }
+  }
+  // No bit set (keeps the size): a vote reused from cycle to cycle.
+  void clear() {
+    hits.clear();
+    submitted.clear();
+    invalid.clear();
+  }
 
   // [hits][~submitted][~invalid]: AND-combining these words across ranks equals combine().
   std::vector<uint64_t> andWords() const;
+  // The same words, into `out` (cleared first; its capacity is reused).
+  void andWordsInto(std::vector<uint64_t>& out) const;
   // `words` holds 3 x ceil(bits / 64) words; anything shorter yields an empty vote.
   static CacheVote fromAndWords(size_t bits, std::span<const uint64_t> words);
+  // fromAndWords into this vote, which keeps its size.
+  void assignAndWords(std::span<const uint64_t> words);
 };
 
 class ResponseCache {
@@ -99,6 +117,8 @@ class ResponseCache {
   // Step 1: erases the entries any rank found invalid and returns the responses of the common
   // hits in bit order, each becoming most recently used.
   std::vector<Response> apply(const CacheVote& combined);
+  // The same, appending the responses to `out`.
+  void apply(const CacheVote& combined, std::vector<Response>& out);
   // Step 2: records a negotiated response. `local` is this rank's request for it, or null when
   // this rank has none (it had joined): a later lookup of the name then reads as kInvalid.
   // Error, join, grouped and multi-name responses are not cached; that is decided by the
