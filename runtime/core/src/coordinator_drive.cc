@@ -46,9 +46,12 @@ void Coordinator::letCallersDrive(const std::vector<PendingOpPtr>& ops) {
     return;
   }
   // Every op of one submit shares its state (a grouped op's parts).
-  ops.front()->state->setWaitHelper([gate = gate_](const OpState& state, Deadline deadline) {
-    gate->visit([&](Coordinator& coordinator) { coordinator.drive(state, deadline); });
-  });
+  ops.front()->state->setWaitHelper(
+      {[](void* gate, const OpState& state, Deadline deadline) {
+         static_cast<DriveGate*>(gate)->visit(
+             [&](Coordinator& coordinator) { coordinator.drive(state, deadline); });
+       },
+       gate_});
 }
 
 void Coordinator::keepCyclesOnCoordinator() {

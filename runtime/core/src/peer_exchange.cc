@@ -75,9 +75,12 @@ Status PeerExchange::submit(PeerTransferPtr transfer) {
                         transfer->describe(), set_.id);
     }
     if (transfer->enter(book_) && startOnCaller(*transfer)) return Status::ok();
-    transfer->setWaitHelper([gate = gate_](const OpState& state, Deadline deadline) {
-      gate->visit([&](PeerExchange& exchange) { exchange.drive(state, deadline); });
-    });
+    transfer->setWaitHelper({[](void* gate, const OpState& state, Deadline deadline) {
+                               static_cast<PeerWaitGate*>(gate)->visit([&](PeerExchange& exchange) {
+                                 exchange.drive(state, deadline);
+                               });
+                             },
+                             gate_});
     queued_.push_back(std::move(transfer));
     if (!thread_.joinable()) {
       thread_ = std::thread([this] {

@@ -12,7 +12,6 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -51,7 +50,16 @@ class OpState {
   // Runs in wait() before it blocks, on the waiting thread, until the state is done or the
   // helper gives up (point-to-point: the waiter drives the transfers itself instead of
   // waiting for the progress thread to wake it). Set once, before the Handle is handed out.
-  using WaitHelper = std::function<void(const OpState&, Deadline)>;
+  // A plain function and the shared object it needs (a waiter gate): setting one allocates
+  // nothing, where a std::function holding a shared pointer allocated on every op.
+  struct WaitHelper {
+    void (*run)(void* context, const OpState& state, Deadline deadline) = nullptr;
+    std::shared_ptr<void> context;  // kept alive as long as the state
+    explicit operator bool() const { return run != nullptr; }
+    void operator()(const OpState& state, Deadline deadline) const {
+      run(context.get(), state, deadline);
+    }
+  };
   void setWaitHelper(WaitHelper helper) { waitHelper_ = std::move(helper); }
   // Returns true if this call finished the state.
   bool complete(Status status);
