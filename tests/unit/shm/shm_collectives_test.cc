@@ -87,6 +87,30 @@ TEST_P(ShmCollectivesSweep, AllgathervAndAlltoallvUnevenBlocks) {
   });
 }
 
+// The send buffer inside the output: at this rank's own block (in place), and at the next
+// rank's block, which the other blocks overwrite (send must be read before they land).
+TEST_P(ShmCollectivesSweep, AllgathervFromInsideItsOutput) {
+  const int n = GetParam();
+  runShmWorld(n, tinySlots(), [&](int rank, ShmWorld& w) {
+    for (size_t bytes : {size_t(1), size_t(100), size_t(20011)}) {
+      std::vector<size_t> each(n), offset(n + 1, 0);
+      for (int r = 0; r < n; ++r) each[r] = bytes + size_t(r);  // the next block is larger
+      for (int r = 0; r < n; ++r) offset[r + 1] = offset[r] + each[r];
+      std::vector<std::byte> expected(offset[n]);
+      test::referenceAllgatherv(each, bytes, expected.data());
+      for (int at : {rank, (rank + 1) % n}) {
+        std::vector<std::byte> recv(offset[n], std::byte{0x5a});
+        std::byte* send = recv.data() + offset[at];
+        test::fillBytes(rank, each[rank], bytes, send);
+        Status st = w.arena->allgatherv(send, recv.data(), each, Deadline::never());
+        ASSERT_TRUE(st.isOk()) << st.toString();
+        EXPECT_EQ(test::compareBytes(expected.data(), recv.data(), offset[n]), "")
+            << "rank " << rank << ", " << bytes << " B, send at block " << at;
+      }
+    }
+  });
+}
+
 INSTANTIATE_TEST_SUITE_P(WorldSizes, ShmCollectivesSweep, ::testing::ValuesIn(kWorldSizes));
 
 // 1 + e/2 + e/2 (e the 16-bit type's epsilon at 1.0): rounding after each addition gives 1 (each

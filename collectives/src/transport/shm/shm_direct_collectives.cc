@@ -235,11 +235,12 @@ Status ShmDirectArena::allgatherv(const void* sendPtr, void* recvPtr, std::span<
   KOLO_RETURN_IF_ERROR(checkFingerprints(parity, kOp, "block sizes"));
   if (small) {
     ScopedPhase phase(Phase::kCopy);
-    // Every block from its slot, this rank's too: right whatever send and recv share.
+    // This rank's block first, from its send buffer (still in this core's cache; memmove: it
+    // may overlap), then the others' from their slots: right whatever send and recv share,
+    // since send is read before any other block lands in recv.
+    if (mine != 0 && send != own) std::memmove(own, send, mine);
     for (int q = 0; q < size_; ++q) {
-      if (bytes[q] != 0 && (q != rank_ || send != own)) {
-        std::memcpy(recv + offset[q], smallData(q, parity), bytes[q]);
-      }
+      if (bytes[q] != 0 && q != rank_) std::memcpy(recv + offset[q], smallData(q, parity), bytes[q]);
     }
     return Status::ok();
   }
