@@ -193,6 +193,34 @@ TEST(ShmArena, OutputsBeyondTheCacheAreStreamedCorrectly) {
   });
 }
 
+// A small allreduce reads this rank's input from send unless recv shares bytes with it: an
+// output shifted by one element either way over the input must still get the exact result.
+TEST(ShmArena, SmallAllreduceIntoAnOutputOverlappingItsInput) {
+  for (int size : {2, 3}) {
+    runShmWorld(size, ShmTuning{}, [&](int rank, ShmWorld& w) {
+      const DataType type = DataType::kFloat32;
+      const ReduceOp op = ReduceOp::kSum;
+      const size_t esize = dataTypeSize(type);
+      for (size_t count : {size_t(2), size_t(100)}) {
+        for (bool outputFirst : {true, false}) {
+          const std::vector<std::byte> in = makeInput(rank, size, count, type, op);
+          std::vector<std::byte> buffer((count + 1) * esize);
+          std::byte* send = buffer.data() + (outputFirst ? esize : 0);
+          std::byte* recv = buffer.data() + (outputFirst ? 0 : esize);
+          std::copy(in.begin(), in.end(), send);
+          Status st =
+              w.arena->allreduce(send, recv, count, type, op, Deadline::afterSeconds(10));
+          ASSERT_TRUE(st.isOk()) << st.toString();
+          const std::vector<std::byte> want = reference(size, count, type, op);
+          EXPECT_EQ(test::compareExact(type, want.data(), recv, count), "")
+              << "size " << size << " rank " << rank << " count " << count
+              << (outputFirst ? ", output one element before the input" : ", after it");
+        }
+      }
+    });
+  }
+}
+
 TEST(ShmArena, BarrierHoldsEveryRankUntilAllArrive) {
   const int size = 4;
   std::atomic<int> arrived{0};
