@@ -127,7 +127,8 @@ void Coordinator::run() {
   loopEnded_ = true;
 }
 
-Coordinator::Step Coordinator::iterate(Status& failure, uint32_t& epoch, size_t& onDevice) {
+Coordinator::Step Coordinator::iterate(Status& failure, uint32_t& epoch, size_t& onDevice,
+                                       bool readEpoch) {
   if (comm_.abortToken().aborted()) {
     failure = comm_.abortToken().status();
     return Step::kExit;
@@ -135,7 +136,7 @@ Coordinator::Step Coordinator::iterate(Status& failure, uint32_t& epoch, size_t&
   checkStalls();
   onDevice = runner_.pollDevice();
   uint64_t target = cycle_;
-  epoch = comm_.transport().activityEpoch();
+  if (readEpoch) epoch = comm_.transport().activityEpoch();
   failure = go_.poll(target);
   if (!failure.isOk()) return Step::kExit;
   if (!hasLocalWork() && target <= cycle_) {

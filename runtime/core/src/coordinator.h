@@ -72,8 +72,10 @@ class Coordinator {
 
   void run();
   // One iteration, driver role held: poll the peers' go, enter and run a cycle when there is
-  // work. `epoch` and `onDevice` say what an idle driver parks on.
-  Step iterate(Status& failure, uint32_t& epoch, size_t& onDevice);
+  // work. `epoch` and `onDevice` say what an idle driver parks on; the epoch is read only with
+  // `readEpoch` (a spinning driver does not: each read pulls the doorbell's line from the peer
+  // whose go rings it).
+  Step iterate(Status& failure, uint32_t& epoch, size_t& onDevice, bool readEpoch = true);
   bool hasLocalWork() const;
   void park(uint32_t epoch, size_t onDevice, Clock::duration limit = Clock::duration::max());
   // The wait helper of this set's handles (coordinator_drive.cc, through the gate): a waiting

@@ -79,12 +79,15 @@ void Coordinator::drive(const OpState& state, Deadline deadline) {
   if (loopEnded_ || exit_) return;
   LogRankScope logRank(set_.globalRank);
   SpinBudget spin(kIdleSpinNs);
+  // Set once the spin is over: the next iteration reads the epoch it then parks on, so what
+  // arrives after that read moves it and what came before is found by that iteration.
+  bool readEpoch = false;
   while (!state.done() && !lifecycle_.forcedStop() && !deadline.expired() &&
          !deviceOps_.load(std::memory_order_acquire)) {
     Status failure;
     uint32_t epoch = 0;
     size_t onDevice = 0;
-    const Step step = iterate(failure, epoch, onDevice);
+    const Step step = iterate(failure, epoch, onDevice, readEpoch);
     if (step == Step::kExit) {
       // The coordinator thread agrees on the verdict and fails what is pending, as when the
       // failure is its own.
@@ -93,10 +96,15 @@ void Coordinator::drive(const OpState& state, Deadline deadline) {
     }
     if (step == Step::kRan) {
       spin = SpinBudget(kIdleSpinNs);
+      readEpoch = false;
       continue;
     }
     if (state.done()) break;
     if (comm_.transport().pollIncoming() || spin.next()) continue;
+    if (!readEpoch) {
+      readEpoch = true;
+      continue;
+    }
     park(epoch, onDevice, deadline.remaining());
   }
   const Clock::time_point now = Clock::now();
