@@ -240,7 +240,8 @@ Status ShmDirectArena::allgatherv(const void* sendPtr, void* recvPtr, std::span<
     // since send is read before any other block lands in recv.
     if (mine != 0 && send != own) std::memmove(own, send, mine);
     for (int q = 0; q < size_; ++q) {
-      if (bytes[q] != 0 && q != rank_) std::memcpy(recv + offset[q], smallData(q, parity), bytes[q]);
+      if (bytes[q] != 0 && q != rank_)
+        std::memcpy(recv + offset[q], smallData(q, parity), bytes[q]);
     }
     return Status::ok();
   }
