@@ -50,9 +50,8 @@ void CacheVote::combine(const CacheVote& other) {
 }
 
 BitVector CacheVote::commonHits() const {
-  BitVector common = hits;
-  common.andWith(submitted);
-  common.subtract(invalid);
+  BitVector common(hits.size());
+  forEachCommonHit([&](uint32_t bit) { common.set(bit); });
   return common;
 }
 

@@ -1,7 +1,8 @@
-// Copies of reduced data into the caller's output. When the output is far larger than the
-// last-level cache and not the input (out of place), its lines are not cached: an ordinary
-// store first reads each line from DRAM (read-for-ownership) only to overwrite it. Streaming
-// stores skip that read, saving a third of the DRAM traffic of the copy-out.
+// Copies of reduced data into the caller's output, and whether two buffers share bytes. When
+// the output is far larger than the last-level cache and not the input (out of place), its
+// lines are not cached: an ordinary store first reads each line from DRAM
+// (read-for-ownership) only to overwrite it. Streaming stores skip that read, saving a third
+// of the DRAM traffic of the copy-out.
 // finishStreaming() orders the streaming stores before the flags published after them.
 // Thread: any; pure functions.
 #pragma once
@@ -11,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 
 namespace kolo::shm {
 
@@ -44,6 +46,14 @@ inline void copyToOutput(std::byte* dst, const std::byte* src, size_t bytes, boo
 
 inline void finishStreaming() {
   _mm_sfence();
+}
+
+// Whether two buffers share a byte (empty ones never do).
+inline bool overlaps(const void* a, size_t aBytes, const void* b, size_t bBytes) {
+  const auto* pa = static_cast<const std::byte*>(a);
+  const auto* pb = static_cast<const std::byte*>(b);
+  return aBytes != 0 && bBytes != 0 && std::less<>()(pa, pb + bBytes) &&
+         std::less<>()(pb, pa + aBytes);
 }
 
 }  // namespace kolo::shm

@@ -120,11 +120,9 @@ Status ShmDirectArena::smallAllreduce(const void* send, void* recv, size_t count
   // This rank's input straight from send when it does not share bytes with recv: its slot's
   // lines may have moved to the peers that read them.
   const size_t bytes = count * dataTypeSize(type);
-  const auto* in = static_cast<const std::byte*>(send);
-  const auto* out = static_cast<const std::byte*>(recv);
-  const bool direct = std::less<>()(in + bytes, out + 1) || std::less<>()(out + bytes, in + 1);
+  const bool direct = !overlaps(send, bytes, recv, bytes);
   inputs_.resize(static_cast<size_t>(size_));
-  for (int q = 0; q < size_; ++q) inputs_[q] = q == rank_ && direct ? in : smallData(q, parity);
+  for (int q = 0; q < size_; ++q) inputs_[q] = q == rank_ && direct ? send : smallData(q, parity);
   reduceMany(type, op, recv, inputs_.data(), size_, count, op == ReduceOp::kAverage ? size_ : 0);
   return Status::ok();
 }

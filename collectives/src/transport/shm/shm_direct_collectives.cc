@@ -37,13 +37,6 @@ std::span<const size_t> offsetsInto(std::span<const size_t> counts, std::vector<
   return offset;
 }
 
-bool overlaps(const void* a, size_t aBytes, const void* b, size_t bBytes) {
-  const auto* pa = static_cast<const std::byte*>(a);
-  const auto* pb = static_cast<const std::byte*>(b);
-  return aBytes != 0 && bBytes != 0 && std::less<>()(pa, pb + bBytes) &&
-         std::less<>()(pb, pa + aBytes);
-}
-
 // [i * unit, ...) of a block of `count`, at most `unit` long: chunk i's piece of it.
 size_t pieceOf(size_t count, size_t unit, size_t i) {
   const size_t first = i * unit;
